@@ -1,0 +1,183 @@
+package event
+
+import "net/netip"
+
+// AtFDCWD is the dirfd value meaning "relative to the current directory".
+const AtFDCWD = -100
+
+// Event is one observation from the sensor. Syscall events are taken at
+// syscall exit: the arguments are those the call was made with, Ret is its
+// return value (a new fd, 0, or -errno). Which argument fields are set
+// depends on Type; Def(Type).Args names them.
+//
+// The sensor fills the raw part. The pipeline's enrichment stage sets Proc,
+// FDInfo and Container before the rules engine sees the event. Events are
+// reused by the sensor's reader: a consumer that keeps one must Clone it.
+type Event struct {
+	Type     Type
+	Time     int64  // wall clock, ns since the Unix epoch
+	PID      uint32 // thread group id
+	TID      uint32 // thread id
+	PPID     uint32 // parent's thread group id
+	UID      uint32 // effective uid
+	GID      uint32 // effective gid
+	LoginUID uint32 // audit loginuid; NoLoginUID when unset
+	Comm     string // task comm, at most 15 bytes
+	CgroupID uint64 // cgroup v2 id: the inode number of the task's cgroup directory
+	Ret      int64  // return value
+
+	FD     int64    // fd argument, -1 when none
+	FD2    int64    // second fd argument (dup2/dup3 newfd), -1 when none
+	DirFD  int64    // dirfd of *at syscalls (the old one for linkat/renameat*)
+	DirFD2 int64    // second dirfd (linkat/renameat* newdirfd)
+	Path   string   // primary path argument exactly as passed
+	Path2  string   // second path argument (rename/link target, symlink linkpath, mount dir)
+	Str    string   // other string argument (memfd name, mount fstype, module params)
+	Flags  uint64   // raw flags argument as the kernel received it
+	Mode   uint32   // mode argument
+	Addr   SockAddr // remote/target address: connect, sendto, sendmsg, accept peer, bind address
+	Local  SockAddr // local end of a connected socket where known (connect, accept)
+	Arg    [4]int64 // syscall-specific integers, named by Def(Type).Args
+	Exec   *Exec    // execve/execveat only
+
+	// Enrichment, set by the pipeline.
+	Proc      *Process
+	FDInfo    *FDInfo
+	Container *Container
+}
+
+// NoLoginUID is the kernel's value for an unset audit loginuid.
+const NoLoginUID = ^uint32(0)
+
+// Exec carries what an exec event knows about the new program.
+type Exec struct {
+	Filename      string   // path passed to execve, as passed
+	ExePath       string   // resolved path of the executable (mm->exe_file)
+	Argv          []string // argv, bounded by the sensor
+	ArgvTruncated bool     // argv was cut (too many or too long arguments)
+	Cwd           string
+	Tty           uint32 // controlling tty as an encoded dev_t, 0 when none
+	CapEff        uint64
+	CapPrm        uint64
+	CapInh        uint64
+	UpperLayer    bool // the executable lives in an overlayfs upper layer (written after the container started)
+	FromMemfd     bool // the executable is a memfd (fileless execution)
+	Writable      bool // the executable is writable by the calling user
+}
+
+// SockAddr is a socket address. Family is AF_INET, AF_INET6, AF_UNIX, or 0
+// when the event has no address.
+type SockAddr struct {
+	Family uint16
+	IP     netip.Addr
+	Port   uint16
+	Path   string // AF_UNIX path ("@name" for abstract sockets)
+}
+
+// Valid reports whether the address is set.
+func (a SockAddr) Valid() bool { return a.Family != 0 }
+
+// Process is the process-table entry the enrichment stage attaches to an
+// event. Its fields describe the process after the event (so on an exec they
+// describe the new image). Parent links the ancestry; it may be nil when
+// the parent is unknown.
+type Process struct {
+	PID       uint32
+	PPID      uint32
+	Comm      string   // kernel comm (proc.name)
+	Exe       string   // argv[0] (proc.exe)
+	ExePath   string   // resolved executable path (proc.exepath)
+	Args      []string // argv[1:] (proc.args)
+	Cwd       string
+	Tty       uint32
+	UID       uint32
+	GID       uint32
+	LoginUID  uint32
+	CapEff    uint64
+	CapPrm    uint64
+	CapInh    uint64
+	StartTime int64 // fork time, ns since the epoch
+	ExecTime  int64 // last exec, ns since the epoch
+	CgroupID  uint64
+	// ExeUpperLayer and ExeFromMemfd are computed by the sensor at exec and
+	// false for processes found in the /proc scan.
+	ExeUpperLayer bool
+	ExeFromMemfd  bool
+	ExeWritable   bool
+	Parent        *Process
+}
+
+// FDType is Falco's fd.typechar letter.
+type FDType byte
+
+const (
+	FDFile      FDType = 'f'
+	FDDirectory FDType = 'd'
+	FDIPv4      FDType = '4'
+	FDIPv6      FDType = '6'
+	FDUnix      FDType = 'u'
+	FDPipe      FDType = 'p'
+	FDEvent     FDType = 'e'
+	FDSignal    FDType = 's'
+	FDEpoll     FDType = 'l'
+	FDInotify   FDType = 'i'
+	FDTimer     FDType = 't'
+	FDNetlink   FDType = 'n'
+	FDBPF       FDType = 'b'
+	FDIOUring   FDType = 'r'
+	FDMemfd     FDType = 'm'
+	FDPidfd     FDType = 'P'
+	FDUnknown   FDType = 'o'
+)
+
+// FDInfo describes the fd an event operates on (or creates), from the fd
+// table after the event was applied.
+type FDInfo struct {
+	Num     int64
+	Type    FDType
+	Name    string // Falco fd.name format: absolute normalised path, or "cip:cport->sip:sport"
+	NameRaw string // path exactly as passed to open
+	// Flags are the open flags as the kernel received them.
+	Flags uint64
+	// Socket state.
+	L4Proto     string // tcp, udp, icmp, raw, or "" when not a socket
+	Client      SockAddr
+	Server      SockAddr
+	Listening   bool
+	Connected   bool
+	NameChanged bool // this event changed the fd's name
+}
+
+// Container is the container context of an event. Host processes get
+// ID "host". Metadata fields are valid only when MetadataKnown is true: a
+// container whose runtime has not answered yet has an ID but no image.
+type Container struct {
+	ID            string // first 12 characters of FullID, or "host"
+	FullID        string
+	Type          string // docker, containerd, cri-o, podman, runc, host
+	MetadataKnown bool
+	Name          string
+	Image         string // image reference as the runtime reports it
+	Repository    string
+	Tag           string
+	Digest        string
+	Privileged    bool
+	Mounts        []Mount
+	StartTS       int64 // ns since the epoch
+	Healthcheck   string
+	Labels        map[string]string
+	PodName       string
+	PodNamespace  string
+	PodUID        string
+	PodLabels     map[string]string
+	CgroupPath    string
+}
+
+// Mount is one mount of a container.
+type Mount struct {
+	Source      string
+	Destination string
+	Mode        string
+	RW          bool
+	Propagation string
+}

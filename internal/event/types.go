@@ -1,0 +1,161 @@
+package event
+
+// Type identifies the kind of an event. Syscall events carry the Falco name
+// of the syscall (Def(t).Name), lifecycle events a name of their own.
+type Type uint16
+
+// Event types. The numeric values cross into BPF (the sensor writes them in
+// its records), so new types are appended, never inserted.
+const (
+	TypeUnknown Type = iota
+	TypeExecve
+	TypeExecveat
+	TypeOpen
+	TypeOpenat
+	TypeOpenat2
+	TypeCreat
+	TypeClose
+	TypeDup
+	TypeDup2
+	TypeDup3
+	TypeSocket
+	TypeConnect
+	TypeAccept
+	TypeAccept4
+	TypeBind
+	TypeListen
+	TypeSendto
+	TypeSendmsg
+	TypeRecvfrom
+	TypeRecvmsg
+	TypeLink
+	TypeLinkat
+	TypeSymlink
+	TypeSymlinkat
+	TypeUnlink
+	TypeUnlinkat
+	TypeRename
+	TypeRenameat
+	TypeRenameat2
+	TypeMkdir
+	TypeMkdirat
+	TypeRmdir
+	TypeChmod
+	TypeFchmod
+	TypeFchmodat
+	TypePtrace
+	TypeSetuid
+	TypeSetgid
+	TypeSetresuid
+	TypeSetresgid
+	TypeSetns
+	TypeUnshare
+	TypeMount
+	TypeUmount2
+	TypeInitModule
+	TypeFinitModule
+	TypeBpf
+	TypeMemfdCreate
+	TypeUserfaultfd
+	TypeChdir
+	TypeFchdir
+	TypeKill
+	// Process lifecycle. Fork events come from sched_process_fork and are
+	// named after the syscall that created the task.
+	TypeClone
+	TypeFork
+	TypeVfork
+	TypeClone3
+	TypeProcExit
+
+	// NumTypes is one past the last type; tables indexed by Type use it.
+	NumTypes
+)
+
+// Category groups event types for filtering (`vigil trace --types file`).
+type Category uint8
+
+const (
+	CatProcess Category = iota + 1
+	CatFile
+	CatNetwork
+	CatSecurity // privilege, namespace, module, bpf, ptrace
+)
+
+func (c Category) String() string {
+	switch c {
+	case CatProcess:
+		return "process"
+	case CatFile:
+		return "file"
+	case CatNetwork:
+		return "network"
+	case CatSecurity:
+		return "security"
+	}
+	return "unknown"
+}
+
+// Slot names the Event field that holds an argument.
+type Slot uint8
+
+const (
+	SlotNone   Slot = iota
+	SlotRet         // Event.Ret
+	SlotFD          // Event.FD
+	SlotFD2         // Event.FD2
+	SlotDirFD       // Event.DirFD
+	SlotDirFD2      // Event.DirFD2
+	SlotPath        // Event.Path
+	SlotPath2       // Event.Path2
+	SlotStr         // Event.Str
+	SlotFlags       // Event.Flags
+	SlotMode        // Event.Mode
+	SlotAddr        // Event.Addr
+	SlotArg0        // Event.Arg[0]
+	SlotArg1        // Event.Arg[1]
+	SlotArg2        // Event.Arg[2]
+	SlotArg3        // Event.Arg[3]
+)
+
+// Kind says how an argument is typed and rendered (Falco's PT_* types).
+type Kind uint8
+
+const (
+	KindInt      Kind = iota + 1 // signed decimal
+	KindUint                     // unsigned decimal
+	KindFD                       // fd number, rendered with its name when known
+	KindErrno                    // return value: fd/0 on success, -errno on failure
+	KindPath                     // absolute or cwd-relative path (PT_FSPATH)
+	KindRelPath                  // path relative to a dirfd (PT_FSRELPATH); ArgDef.DirFD names the dirfd slot
+	KindString                   // raw string (PT_CHARBUF)
+	KindFlags                    // bit flags rendered by name from ArgDef.Flags
+	KindEnum                     // a single value rendered by name from ArgDef.Flags
+	KindMode                     // file mode, octal
+	KindSockaddr                 // family/address/port
+	KindPID                      // process id
+	KindUID                      // user or group id
+	KindSignal                   // signal number, rendered SIGxxx
+)
+
+// ArgDef describes one argument of an event, in Falco's order and with
+// Falco's name so that `evt.arg.NAME` and `evt.arg[N]` resolve.
+type ArgDef struct {
+	Name  string
+	Kind  Kind
+	Slot  Slot
+	DirFD Slot   // for KindRelPath: the slot of the dirfd the path is relative to
+	Flags string // for KindFlags/KindEnum: the name of the flag table (see flags.go)
+}
+
+// Def is one row of the event table: everything Vigil knows about an event
+// type. The sensor, the decoder, the rules compiler and docs/events.md are
+// all driven by this table.
+type Def struct {
+	Type     Type
+	Name     string // Falco evt.type
+	Category Category
+	Syscall  string // kernel syscall name ("" for non-syscall events); tracepoints sys_exit_<Syscall>
+	Args     []ArgDef
+	Doc      string
+}
