@@ -1,0 +1,365 @@
+package alert
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// TimeFormat is the form of "time": RFC 3339 in UTC with nine fractional
+// digits, as Falco writes it.
+const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// AppendJSON appends the alert's Falco JSON form to b, without a trailing
+// newline. Keys: uuid, time, rule, priority, source, hostname, output,
+// output_fields (an object, null for missing values), tags (always an
+// array), vigil (Vigil's context). It does not use reflection.
+func (a *Alert) AppendJSON(b []byte) []byte {
+	b = append(b, `{"uuid":`...)
+	b = appendString(b, a.UUID)
+	b = append(b, `,"time":"`...)
+	b = a.Time.UTC().AppendFormat(b, TimeFormat)
+	b = append(b, `","rule":`...)
+	b = appendString(b, a.Rule)
+	b = append(b, `,"priority":"`...)
+	b = append(b, a.Priority.String()...)
+	b = append(b, `","source":`...)
+	b = appendString(b, a.Source)
+	b = append(b, `,"hostname":`...)
+	b = appendString(b, a.Hostname)
+	b = append(b, `,"output":`...)
+	b = appendString(b, a.Output)
+	b = append(b, `,"output_fields":{`...)
+	for i, f := range a.OutputFields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, f.Name)
+		b = append(b, ':')
+		b = appendValue(b, f.Value)
+	}
+	b = append(b, `},"tags":[`...)
+	for i, t := range a.Tags {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, t)
+	}
+	b = append(b, `],"vigil":{"count":`...)
+	b = strconv.AppendUint(b, a.Vigil.Count, 10)
+	if a.Vigil.Update {
+		b = append(b, `,"update":true`...)
+	}
+	if !a.Vigil.LastTime.IsZero() {
+		b = append(b, `,"last_time":"`...)
+		b = a.Vigil.LastTime.UTC().AppendFormat(b, TimeFormat)
+		b = append(b, '"')
+	}
+	if a.Vigil.Action != "" {
+		b = append(b, `,"action":`...)
+		b = appendString(b, a.Vigil.Action)
+	}
+	if c := a.Vigil.Container; c != nil {
+		b = append(b, `,"container":{"id":`...)
+		b = appendString(b, c.ID)
+		b = append(b, `,"name":`...)
+		b = appendString(b, c.Name)
+		b = append(b, `,"image":`...)
+		b = appendString(b, c.Image)
+		if c.PodName != "" {
+			b = append(b, `,"pod_namespace":`...)
+			b = appendString(b, c.PodNamespace)
+			b = append(b, `,"pod_name":`...)
+			b = appendString(b, c.PodName)
+		}
+		b = append(b, '}')
+	}
+	if len(a.Vigil.Process) > 0 {
+		b = append(b, `,"process":[`...)
+		for i := range a.Vigil.Process {
+			p := &a.Vigil.Process[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"pid":`...)
+			b = strconv.AppendUint(b, uint64(p.PID), 10)
+			b = append(b, `,"comm":`...)
+			b = appendString(b, p.Comm)
+			b = append(b, `,"exepath":`...)
+			b = appendString(b, p.ExePath)
+			b = append(b, `,"args":[`...)
+			for j, s := range p.Args {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, s)
+			}
+			b = append(b, "]}"...)
+		}
+		b = append(b, ']')
+	}
+	return append(b, "}}"...)
+}
+
+// MarshalJSON returns the alert's Falco JSON form.
+func (a *Alert) MarshalJSON() ([]byte, error) { return a.AppendJSON(nil), nil }
+
+func appendValue(b []byte, v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return append(b, "null"...)
+	case string:
+		return appendString(b, x)
+	case bool:
+		return strconv.AppendBool(b, x)
+	case int64:
+		return strconv.AppendInt(b, x, 10)
+	case int:
+		return strconv.AppendInt(b, int64(x), 10)
+	case int32:
+		return strconv.AppendInt(b, int64(x), 10)
+	case uint64:
+		return strconv.AppendUint(b, x, 10)
+	case uint32:
+		return strconv.AppendUint(b, uint64(x), 10)
+	case uint16:
+		return strconv.AppendUint(b, uint64(x), 10)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return append(b, "null"...)
+		}
+		return strconv.AppendFloat(b, x, 'g', -1, 64)
+	case []string:
+		b = append(b, '[')
+		for i, s := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, s)
+		}
+		return append(b, ']')
+	case fmt.Stringer:
+		return appendString(b, x.String())
+	}
+	return appendString(b, fmt.Sprint(v))
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD;
+// <, > and & are left alone (the output is not meant for HTML).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// AppendText appends the alert's one-line text form to b, without a
+// trailing newline:
+//
+//	2026-11-27T10:00:00.000000000Z: Warning <output> (rule=R container=C count=N)
+//
+// Control characters, invalid UTF-8 and backslashes in the output are
+// escaped (\n, \t, \xNN, \\) so that one alert is always one line.
+func (a *Alert) AppendText(b []byte) []byte {
+	b = a.Time.UTC().AppendFormat(b, TimeFormat)
+	b = append(b, ": "...)
+	b = append(b, a.Priority.String()...)
+	b = append(b, ' ')
+	b = AppendEscaped(b, a.Output)
+	if a.Vigil.Count > 1 {
+		b = append(b, " (repeated "...)
+		b = strconv.AppendUint(b, a.Vigil.Count, 10)
+		b = append(b, " times"...)
+		if !a.Vigil.LastTime.IsZero() {
+			b = append(b, ", last "...)
+			b = a.Vigil.LastTime.UTC().AppendFormat(b, TimeFormat)
+		}
+		b = append(b, ')')
+	}
+	if a.Vigil.Action != "" {
+		b = append(b, " action="...)
+		b = AppendEscaped(b, a.Vigil.Action)
+	}
+	return b
+}
+
+// AppendEscaped appends s with control characters (C0, DEL, C1), invalid
+// UTF-8 and backslashes escaped.
+func AppendEscaped(b []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != 0x7f && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\':
+				b = append(b, '\\', '\\')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size == 1) || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			for j := 0; j < size; j++ {
+				b = append(b, '\\', 'x', hexDigits[s[i+j]>>4], hexDigits[s[i+j]&0xf])
+			}
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(b, s[start:]...)
+}
+
+// wire is the decoding form of the JSON.
+type wire struct {
+	UUID         string                     `json:"uuid"`
+	Time         time.Time                  `json:"time"`
+	Rule         string                     `json:"rule"`
+	Priority     string                     `json:"priority"`
+	Source       string                     `json:"source"`
+	Hostname     string                     `json:"hostname"`
+	Output       string                     `json:"output"`
+	OutputFields map[string]json.RawMessage `json:"output_fields"`
+	Tags         []string                   `json:"tags"`
+	Vigil        struct {
+		Count     uint64     `json:"count"`
+		Update    bool       `json:"update"`
+		LastTime  time.Time  `json:"last_time"`
+		Action    string     `json:"action"`
+		Container *Container `json:"container"`
+		Process   []struct {
+			PID     uint32   `json:"pid"`
+			Comm    string   `json:"comm"`
+			ExePath string   `json:"exepath"`
+			Args    []string `json:"args"`
+		} `json:"process"`
+	} `json:"vigil"`
+}
+
+// UnmarshalJSON parses the Falco JSON form (as AppendJSON writes it, or as
+// Falco writes it). Output fields come back sorted by name; numbers become
+// int64, uint64 or float64, arrays of strings []string.
+func (a *Alert) UnmarshalJSON(data []byte) error {
+	var w wire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return fmt.Errorf("decode alert: %w", err)
+	}
+	p, err := ParsePriority(w.Priority)
+	if err != nil {
+		return fmt.Errorf("decode alert: %w", err)
+	}
+	*a = Alert{UUID: w.UUID, Time: w.Time, Rule: w.Rule, Priority: p, Source: w.Source,
+		Hostname: w.Hostname, Output: w.Output, Tags: w.Tags}
+	names := make([]string, 0, len(w.OutputFields))
+	for k := range w.OutputFields {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		a.OutputFields = append(a.OutputFields, Field{Name: k, Value: decodeValue(w.OutputFields[k])})
+	}
+	a.Vigil = Context{Count: w.Vigil.Count, Update: w.Vigil.Update, LastTime: w.Vigil.LastTime,
+		Action: w.Vigil.Action, Container: w.Vigil.Container}
+	for _, p := range w.Vigil.Process {
+		a.Vigil.Process = append(a.Vigil.Process, Process{PID: p.PID, Comm: p.Comm, ExePath: p.ExePath, Args: p.Args})
+	}
+	return nil
+}
+
+func decodeValue(raw json.RawMessage) any {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		_ = json.Unmarshal(raw, &s)
+		return s
+	case 't', 'f':
+		return raw[0] == 't'
+	case '[':
+		var ss []string
+		if json.Unmarshal(raw, &ss) == nil {
+			return ss
+		}
+		var anys []any
+		_ = json.Unmarshal(raw, &anys)
+		return anys
+	}
+	s := string(raw)
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return i
+	}
+	if u, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return u
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return f
+	}
+	var x any
+	_ = json.Unmarshal(raw, &x)
+	return x
+}
