@@ -1,0 +1,176 @@
+package config
+
+import (
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
+)
+
+// DefaultPath is where `vigil run` looks for its configuration.
+const DefaultPath = "/etc/vigil/vigil.yaml"
+
+// Config is the whole agent configuration. Each field's doc tag is its
+// reference documentation (rendered into docs/config.md).
+type Config struct {
+	Hostname   string     `yaml:"hostname" doc:"Host name written in alerts. Empty: the kernel's host name."`
+	LogLevel   string     `yaml:"log_level" doc:"Agent log level: debug, info, warn or error. Logs go to stderr."`
+	DryRun     bool       `yaml:"dry_run" doc:"Prevention actions are reported in alerts but not carried out."`
+	Rules      Rules      `yaml:"rules"`
+	Dedup      Dedup      `yaml:"dedup"`
+	Outputs    Outputs    `yaml:"outputs"`
+	Store      Store      `yaml:"store"`
+	HTTP       HTTP       `yaml:"http"`
+	Sensor     Sensor     `yaml:"sensor"`
+	Policy     Policy     `yaml:"policy"`
+	Containers Containers `yaml:"containers"`
+
+	src *source // where it was loaded from, for error positions
+}
+
+// Rules selects the detection rules.
+type Rules struct {
+	Default       bool           `yaml:"default" doc:"Load Vigil's embedded default ruleset."`
+	Files         []string       `yaml:"files" doc:"Rule files and directories (every *.yaml and *.yml inside, in name order) loaded after the defaults."`
+	MinPriority   alert.Priority `yaml:"min_priority" doc:"Alerts below this priority are discarded: emergency, alert, critical, error, warning, notice, informational or debug."`
+	Watch         bool           `yaml:"watch" doc:"Reload the rules when a rule file changes (SIGHUP always reloads)."`
+	WatchInterval time.Duration  `yaml:"watch_interval" doc:"How often rule files are checked for changes."`
+}
+
+// Dedup is the noise control: identical alerts (same rule, container id and
+// process executable path) within a window are coalesced.
+type Dedup struct {
+	Window time.Duration            `yaml:"window" doc:"Coalescing window: the first alert is delivered at once, the count of the others when the window closes. 0 turns coalescing off."`
+	Rules  map[string]time.Duration `yaml:"rules" doc:"Per-rule windows, by rule name, overriding window (0 turns coalescing off for that rule)."`
+}
+
+// Output is what every output shares.
+type Output struct {
+	Enabled     bool           `yaml:"enabled" doc:"Turn the output on."`
+	MinPriority alert.Priority `yaml:"min_priority" doc:"Alerts below this priority are not sent to this output."`
+	QueueSize   int            `yaml:"queue_size" doc:"Alerts waiting for this output; when full, new alerts are dropped for it and counted (vigil_output_dropped_total)."`
+	Format      string         `yaml:"format" doc:"text (one escaped line) or json (Falco JSON)."`
+}
+
+// Outputs are the alert destinations. Each has its own queue, so a slow one
+// never delays the others or the sensor.
+type Outputs struct {
+	OverflowAlertInterval time.Duration `yaml:"overflow_alert_interval" doc:"At most one internal alert per output per interval reports queue overflows."`
+	Stdout                StdoutOutput  `yaml:"stdout"`
+	File                  FileOutput    `yaml:"file"`
+	Syslog                SyslogOutput  `yaml:"syslog"`
+	HTTP                  HTTPOutput    `yaml:"http"`
+	Program               ProgramOutput `yaml:"program"`
+}
+
+// StdoutOutput writes alerts to standard output.
+type StdoutOutput struct {
+	Output `yaml:",inline"`
+}
+
+// FileOutput appends alerts to a file, rotated by size and reopened on SIGUSR1.
+type FileOutput struct {
+	Output     `yaml:",inline"`
+	Path       string `yaml:"path" doc:"File to append alerts to (created with mode 0600)."`
+	MaxSizeMB  int    `yaml:"max_size_mb" doc:"Rotate when the file reaches this size in MiB (path -> path.1 -> path.2 ...). 0: never rotate."`
+	MaxBackups int    `yaml:"max_backups" doc:"Rotated files kept."`
+}
+
+// SyslogOutput sends RFC 5424 messages.
+type SyslogOutput struct {
+	Output   `yaml:",inline"`
+	Network  string `yaml:"network" doc:"unixgram (the local socket), udp or tcp (octet-counted framing, RFC 6587)."`
+	Address  string `yaml:"address" doc:"Socket path for unixgram, host:port for udp and tcp."`
+	Facility string `yaml:"facility" doc:"Syslog facility name: kern, user, daemon, auth, authpriv, local0 ... local7."`
+	AppName  string `yaml:"app_name" doc:"APP-NAME of the messages."`
+}
+
+// HTTPOutput POSTs alerts as Falco JSON (falcosidekick compatible).
+type HTTPOutput struct {
+	Output        `yaml:",inline"`
+	URL           string            `yaml:"url" doc:"Endpoint, e.g. http://falcosidekick:2801/."`
+	Headers       map[string]string `yaml:"headers" doc:"Extra request headers (e.g. Authorization)."`
+	BatchSize     int               `yaml:"batch_size" doc:"1: one POST per alert, body the alert's JSON (what falcosidekick expects). More: up to this many alerts per POST as a JSON array."`
+	BatchInterval time.Duration     `yaml:"batch_interval" doc:"How long a partial batch waits before it is sent."`
+	Timeout       time.Duration     `yaml:"timeout" doc:"Timeout of one request."`
+	MaxRetries    int               `yaml:"max_retries" doc:"Retries of a failed request (network error, 429 or 5xx), with exponential backoff."`
+	RetryBackoff  time.Duration     `yaml:"retry_backoff" doc:"First retry delay; doubled on each retry, capped at 30s."`
+	TLS           TLS               `yaml:"tls"`
+}
+
+// TLS configures an HTTPS client.
+type TLS struct {
+	CAFile             string `yaml:"ca_file" doc:"PEM CA bundle to verify the server with (default: the system roots)."`
+	CertFile           string `yaml:"cert_file" doc:"PEM client certificate (mutual TLS); needs key_file."`
+	KeyFile            string `yaml:"key_file" doc:"PEM client key."`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" doc:"Do not verify the server certificate (testing only)."`
+}
+
+// ProgramOutput pipes alerts, one per line, to a long-running command.
+type ProgramOutput struct {
+	Output  `yaml:",inline"`
+	Command string `yaml:"command" doc:"Command run with /bin/sh -c; alerts are written to its standard input. Restarted if it exits."`
+}
+
+// Store is the embedded SQLite alert store that `vigil alerts` and
+// /api/alerts query.
+type Store struct {
+	Enabled       bool          `yaml:"enabled" doc:"Keep alerts in the store."`
+	Path          string        `yaml:"path" doc:"SQLite database file; its directory is created."`
+	Retention     time.Duration `yaml:"retention" doc:"Alerts older than this are pruned. 0: keep forever."`
+	MaxSizeMB     int           `yaml:"max_size_mb" doc:"The oldest alerts are pruned while the data exceeds this size in MiB. 0: no limit."`
+	PruneInterval time.Duration `yaml:"prune_interval" doc:"How often retention is applied."`
+	BatchSize     int           `yaml:"batch_size" doc:"Alerts written per transaction."`
+	FlushInterval time.Duration `yaml:"flush_interval" doc:"Longest time an alert waits before its batch is written."`
+	QueueSize     int           `yaml:"queue_size" doc:"Alerts waiting to be written; when full, new ones are dropped and counted."`
+}
+
+// HTTP is the agent's HTTP endpoint: /healthz, /metrics, /api/alerts.
+type HTTP struct {
+	Enabled   bool   `yaml:"enabled" doc:"Serve the HTTP endpoint."`
+	Listen    string `yaml:"listen" doc:"Listen address (host:port)."`
+	TokenFile string `yaml:"token_file" doc:"File holding the bearer token of /api/alerts. Empty: the API is disabled (/healthz and /metrics stay open)."`
+}
+
+// Sensor configures the eBPF sensor.
+type Sensor struct {
+	RingSizeMB int      `yaml:"ring_size_mb" doc:"Size of the kernel ring buffer in MiB (a power of two)."`
+	EventTypes []string `yaml:"event_types" doc:"Event types (Falco names such as openat) or categories (process, file, network, security) to capture. Empty: every type."`
+}
+
+// Policy configures prevention.
+type Policy struct {
+	Files []string `yaml:"files" doc:"Prevention policy files and directories."`
+}
+
+// Containers configures container context.
+type Containers struct {
+	Sockets []string `yaml:"sockets" doc:"Container runtime API sockets to ask for metadata; missing ones are skipped."`
+}
+
+// DefaultConfig returns the defaults: what an empty file means.
+func DefaultConfig() *Config {
+	out := func(q int, format string) Output {
+		return Output{MinPriority: alert.PriorityDebug, QueueSize: q, Format: format}
+	}
+	c := &Config{
+		LogLevel: "info",
+		Rules:    Rules{Default: true, MinPriority: alert.PriorityDebug, Watch: true, WatchInterval: 2 * time.Second},
+		Dedup:    Dedup{Window: 10 * time.Second},
+		Outputs: Outputs{
+			OverflowAlertInterval: time.Minute,
+			Stdout:                StdoutOutput{Output: out(4096, "text")},
+			File:                  FileOutput{Output: out(4096, "json"), Path: "/var/log/vigil/alerts.json", MaxSizeMB: 100, MaxBackups: 5},
+			Syslog:                SyslogOutput{Output: out(4096, "text"), Network: "unixgram", Address: "/dev/log", Facility: "daemon", AppName: "vigil"},
+			HTTP: HTTPOutput{Output: out(4096, "json"), BatchSize: 1, BatchInterval: time.Second, Timeout: 5 * time.Second,
+				MaxRetries: 3, RetryBackoff: 500 * time.Millisecond},
+			Program: ProgramOutput{Output: out(4096, "json")},
+		},
+		Store: Store{Enabled: true, Path: "/var/lib/vigil/alerts.db", Retention: 30 * 24 * time.Hour, MaxSizeMB: 512,
+			PruneInterval: 10 * time.Minute, BatchSize: 256, FlushInterval: 200 * time.Millisecond, QueueSize: 16384},
+		HTTP:       HTTP{Enabled: true, Listen: "127.0.0.1:8765"},
+		Sensor:     Sensor{RingSizeMB: 16},
+		Containers: Containers{Sockets: []string{"/run/containerd/containerd.sock", "/var/run/docker.sock", "/run/crio/crio.sock", "/run/podman/podman.sock"}},
+	}
+	c.Outputs.Stdout.Enabled = true
+	return c
+}

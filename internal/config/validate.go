@@ -1,0 +1,182 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/vigilsec/vigil/internal/event"
+)
+
+// Facilities maps syslog facility names to their numbers.
+var Facilities = map[string]int{
+	"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
+	"uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
+	"local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23,
+}
+
+// Categories are the event categories sensor.event_types accepts besides
+// event type names.
+var Categories = []string{"process", "file", "network", "security"}
+
+// Validate checks the whole configuration and returns every problem found
+// (as Errors), or nil.
+func (c *Config) Validate() error {
+	var es Errors
+	bad := func(key, format string, args ...any) { es = append(es, c.errAt(key, format, args...)) }
+	exists := func(key, path string) {
+		if _, err := os.Stat(path); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "unknown level %q (want debug, info, warn or error)", c.LogLevel)
+	}
+	for i, f := range c.Rules.Files {
+		exists(fmt.Sprintf("rules.files[%d]", i), f)
+	}
+	if c.Rules.Watch && c.Rules.WatchInterval <= 0 {
+		bad("rules.watch_interval", "must be positive when rules.watch is on")
+	}
+	if c.Dedup.Window < 0 {
+		bad("dedup.window", "must not be negative")
+	}
+	for r, w := range c.Dedup.Rules {
+		if w < 0 {
+			bad("dedup.rules."+r, "must not be negative")
+		}
+	}
+
+	o := &c.Outputs
+	if o.OverflowAlertInterval <= 0 {
+		bad("outputs.overflow_alert_interval", "must be positive")
+	}
+	common := func(name string, out *Output) {
+		if !out.Enabled {
+			return
+		}
+		if out.QueueSize < 1 {
+			bad("outputs."+name+".queue_size", "must be at least 1")
+		}
+		if out.Format != "text" && out.Format != "json" {
+			bad("outputs."+name+".format", "unknown format %q (want text or json)", out.Format)
+		}
+	}
+	common("stdout", &o.Stdout.Output)
+	common("file", &o.File.Output)
+	common("syslog", &o.Syslog.Output)
+	common("http", &o.HTTP.Output)
+	common("program", &o.Program.Output)
+	if o.File.Enabled {
+		if o.File.Path == "" {
+			bad("outputs.file.path", "required when the file output is enabled")
+		}
+		if o.File.MaxSizeMB < 0 || o.File.MaxBackups < 0 {
+			bad("outputs.file", "max_size_mb and max_backups must not be negative")
+		}
+	}
+	if s := &o.Syslog; s.Enabled {
+		switch s.Network {
+		case "unixgram", "unix":
+			if s.Address == "" {
+				bad("outputs.syslog.address", "required")
+			}
+		case "udp", "tcp":
+			if _, _, err := net.SplitHostPort(s.Address); err != nil {
+				bad("outputs.syslog.address", "%v", err)
+			}
+		default:
+			bad("outputs.syslog.network", "unknown network %q (want unixgram, udp or tcp)", s.Network)
+		}
+		if _, ok := Facilities[s.Facility]; !ok {
+			bad("outputs.syslog.facility", "unknown facility %q", s.Facility)
+		}
+	}
+	if h := &o.HTTP; h.Enabled {
+		u, err := url.Parse(h.URL)
+		switch {
+		case h.URL == "":
+			bad("outputs.http.url", "required when the http output is enabled")
+		case err != nil:
+			bad("outputs.http.url", "%v", err)
+		case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+			bad("outputs.http.url", "want an http:// or https:// URL with a host, got %q", h.URL)
+		}
+		if h.BatchSize < 1 {
+			bad("outputs.http.batch_size", "must be at least 1")
+		}
+		if h.Timeout <= 0 {
+			bad("outputs.http.timeout", "must be positive")
+		}
+		if h.MaxRetries < 0 || h.RetryBackoff < 0 {
+			bad("outputs.http", "max_retries and retry_backoff must not be negative")
+		}
+		if h.TLS.CAFile != "" {
+			exists("outputs.http.tls.ca_file", h.TLS.CAFile)
+		}
+		if (h.TLS.CertFile == "") != (h.TLS.KeyFile == "") {
+			bad("outputs.http.tls", "cert_file and key_file go together")
+		}
+		if h.TLS.CertFile != "" {
+			exists("outputs.http.tls.cert_file", h.TLS.CertFile)
+			exists("outputs.http.tls.key_file", h.TLS.KeyFile)
+		}
+	}
+	if o.Program.Enabled && strings.TrimSpace(o.Program.Command) == "" {
+		bad("outputs.program.command", "required when the program output is enabled")
+	}
+
+	if s := &c.Store; s.Enabled {
+		if s.Path == "" {
+			bad("store.path", "required when the store is enabled")
+		}
+		if s.Retention < 0 || s.MaxSizeMB < 0 {
+			bad("store", "retention and max_size_mb must not be negative")
+		}
+		if s.PruneInterval <= 0 || s.FlushInterval <= 0 {
+			bad("store", "prune_interval and flush_interval must be positive")
+		}
+		if s.BatchSize < 1 || s.QueueSize < 1 {
+			bad("store", "batch_size and queue_size must be at least 1")
+		}
+	}
+
+	if h := &c.HTTP; h.Enabled {
+		if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+			bad("http.listen", "%v", err)
+		}
+		if h.TokenFile != "" {
+			exists("http.token_file", h.TokenFile)
+		}
+	}
+
+	if r := c.Sensor.RingSizeMB; r < 1 || r&(r-1) != 0 {
+		bad("sensor.ring_size_mb", "must be a power of two (1, 2, 4, ...), got %d", r)
+	}
+	for i, t := range c.Sensor.EventTypes {
+		if _, ok := event.ByName(t); !ok && !isCategory(t) {
+			bad(fmt.Sprintf("sensor.event_types[%d]", i), "unknown event type or category %q", t)
+		}
+	}
+	for i, f := range c.Policy.Files {
+		exists(fmt.Sprintf("policy.files[%d]", i), f)
+	}
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
+func isCategory(s string) bool {
+	for _, c := range Categories {
+		if c == s {
+			return true
+		}
+	}
+	return false
+}
