@@ -1,0 +1,128 @@
+package image
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+func (img *Image) readLayerFiles(i int, files func(entry int) []*File, fn func(*File, io.Reader) error) error {
+	l := img.Layers[i]
+	rc, err := l.Open()
+	if err != nil {
+		return fmt.Errorf("open layer %d (%s): %w", i, l.Digest, err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for entry := 0; ; entry++ {
+		_, err := tr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("layer %s: read entry %d: %w", l.Digest, entry, err)
+		}
+		fs := files(entry)
+		if len(fs) == 0 {
+			continue
+		}
+		if len(fs) == 1 {
+			if err := fn(fs[0], tr); err != nil {
+				return err
+			}
+			continue
+		}
+		// Several paths share this content (hardlinks): buffer it once.
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			return fmt.Errorf("layer %s: read %s: %w", l.Digest, fs[0].Path, err)
+		}
+		for _, f := range fs {
+			if err := fn(f, strings.NewReader(string(b))); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// openRootFS indexes a root filesystem directory. Symlinks are recorded, never
+// followed on the host.
+func openRootFS(dir string) (*Image, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open rootfs %s: %w", dir, err)
+	}
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, fmt.Errorf("open rootfs %s: %w", dir, err)
+	}
+	img := &Image{Source: SourceRootFS, Target: dir, rootDir: abs, root: root, Files: newIndex()}
+	img.Layers = []Layer{{Digest: SourceRootFS, open: func() (io.ReadCloser, error) {
+		return nil, errors.New("a root filesystem has no layer tar")
+	}}}
+	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == "." {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		f := &File{Path: p, Mode: info.Mode().Perm(), Layer: 0, Digest: SourceRootFS, src: 0, entry: -1}
+		f.Mode |= info.Mode() & (fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+		switch {
+		case info.Mode().IsRegular():
+			f.Type, f.Size = TypeReg, info.Size()
+		case info.IsDir():
+			f.Type = TypeDir
+		case info.Mode()&fs.ModeSymlink != 0:
+			f.Type = TypeSymlink
+			f.Linkname, err = os.Readlink(filepath.Join(abs, p))
+			if err != nil {
+				return err
+			}
+		default:
+			f.Type = TypeOther
+		}
+		if st, ok := sysOwner(info); ok {
+			f.UID, f.GID = st[0], st[1]
+		}
+		img.Files.put(f)
+		return nil
+	})
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("index rootfs %s: %w", dir, err)
+	}
+	return img, nil
+}
+
+func (img *Image) readRootFiles(want func(*File) bool, fn func(*File, io.Reader) error) error {
+	var files []*File
+	img.Files.Walk(func(f *File) bool {
+		if f.Type == TypeReg && want(f) {
+			files = append(files, f)
+		}
+		return true
+	})
+	for _, f := range files {
+		r, err := img.root.Open(f.Path)
+		if err != nil {
+			return fmt.Errorf("rootfs %s: %w", f.Path, err)
+		}
+		err = fn(f, r)
+		r.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
