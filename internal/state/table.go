@@ -1,0 +1,471 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/vigilsec/vigil/internal/event"
+)
+
+// Defaults for Config fields left at zero.
+const (
+	DefaultMaxProcs      = 32768
+	DefaultMaxFDsPerProc = 4096
+	DefaultMaxFDs        = 1 << 20
+)
+
+// maxAncestry bounds the /proc walk up the parent chain (it also breaks
+// cycles that pid reuse could create).
+const maxAncestry = 64
+
+// ErrInvalidConfig is matched (errors.Is) by every Config validation error.
+var ErrInvalidConfig = errors.New("invalid state config")
+
+// Config bounds the tables and says where /proc is.
+type Config struct {
+	// MaxProcs is the maximum number of process entries; 0 means
+	// DefaultMaxProcs. The least recently used process is evicted first.
+	MaxProcs int
+	// MaxFDsPerProc is the maximum number of fds kept per process (per fd
+	// table); 0 means DefaultMaxFDsPerProc. An arbitrary fd of the table is
+	// evicted to make room; it is looked up again in /proc if used.
+	MaxFDsPerProc int
+	// MaxFDs is the maximum number of fd entries over all tables; 0 means
+	// DefaultMaxFDs. Whole fd tables of the least recently used processes
+	// are dropped first.
+	MaxFDs int
+	// ProcRoot is the procfs mount; "" means "/proc".
+	ProcRoot string
+	// CgroupRoot is the cgroup v2 mount point; "" means find it in
+	// ProcRoot/self/mountinfo. Cgroup ids are 0 when there is none.
+	CgroupRoot string
+}
+
+// Stats are the table's sizes and counters since New.
+type Stats struct {
+	Procs         int    // process entries
+	FDs           int    // fd entries over all fd tables
+	Events        uint64 // events applied
+	ProcEvictions uint64 // processes evicted by MaxProcs
+	FDEvictions   uint64 // fd entries evicted by MaxFDsPerProc or MaxFDs
+	ProcLookups   uint64 // processes read from /proc (seed and lazy)
+	ProcMisses    uint64 // /proc reads that found nothing
+	Placeholders  uint64 // "<NA>" placeholder processes created
+	FDLookups     uint64 // fds resolved lazily from /proc/PID/fd
+	FDMisses      uint64 // lazy fd lookups that found nothing
+	Reaped        uint64 // exited processes removed
+}
+
+// Table is the process table with its fd tables. The zero value is not
+// usable; call New.
+type Table struct {
+	mu    sync.RWMutex
+	cfg   Config
+	procs map[uint32]*procEntry
+	tids  map[uint32]uint32 // non-leader thread id → tgid
+	lru   procEntry         // sentinel: lru.next is the most recently used
+	nfds  int
+	reap  []*procEntry // exited leaders, removed at the next Apply
+	stats Stats
+	buf   []byte // scratch for building names
+
+	cgroupRoot string
+	bootNS     int64 // boot time, ns since the epoch
+}
+
+// procEntry is one process. p is what events point to.
+type procEntry struct {
+	p           event.Process
+	fds         *fdTable
+	prev, next  *procEntry // LRU list
+	tids        []uint32   // live non-leader threads
+	exited      bool
+	placeholder bool
+	inTable     bool
+}
+
+// New returns an empty table; call Seed to load the processes already
+// running.
+func New(cfg Config) (*Table, error) {
+	if cfg.MaxProcs < 0 || cfg.MaxFDsPerProc < 0 || cfg.MaxFDs < 0 {
+		return nil, fmt.Errorf("state: negative bound in %+v: %w", cfg, ErrInvalidConfig)
+	}
+	if cfg.MaxProcs == 0 {
+		cfg.MaxProcs = DefaultMaxProcs
+	}
+	if cfg.MaxFDsPerProc == 0 {
+		cfg.MaxFDsPerProc = DefaultMaxFDsPerProc
+	}
+	if cfg.MaxFDs == 0 {
+		cfg.MaxFDs = DefaultMaxFDs
+	}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	t := &Table{
+		cfg:   cfg,
+		procs: make(map[uint32]*procEntry),
+		tids:  make(map[uint32]uint32),
+		buf:   make([]byte, 0, 256),
+	}
+	t.lru.next, t.lru.prev = &t.lru, &t.lru
+	t.cgroupRoot = cfg.CgroupRoot
+	if t.cgroupRoot == "" {
+		root, err := findCgroup2(cfg.ProcRoot)
+		if err != nil {
+			return nil, fmt.Errorf("state: find cgroup2 mount: %w", err)
+		}
+		t.cgroupRoot = root
+	}
+	t.bootNS = bootTime()
+	return t, nil
+}
+
+// Apply updates the table from ev and sets ev.Proc and ev.FDInfo to the
+// state after the event. It must be called from one goroutine.
+func (t *Table) Apply(ev *event.Event) {
+	t.mu.Lock()
+	t.apply(ev)
+	t.mu.Unlock()
+}
+
+func (t *Table) apply(ev *event.Event) {
+	if len(t.reap) > 0 {
+		t.reapPending()
+	}
+	t.stats.Events++
+	ev.Proc, ev.FDInfo = nil, nil
+	if ev.Type == event.TypeProcExit {
+		t.applyExit(ev)
+		return
+	}
+	e := t.procFor(ev)
+	ev.Proc = &e.p
+	switch ev.Type {
+	case event.TypeClone, event.TypeFork, event.TypeVfork, event.TypeClone3:
+		t.applyFork(e, ev)
+	case event.TypeExecve, event.TypeExecveat:
+		t.applyExec(e, ev)
+	case event.TypeChdir:
+		if ev.Ret == 0 {
+			if d := resolvePath(e.p.Cwd, ev.Path); d != "" {
+				e.p.Cwd = dirSlash(d)
+			}
+		}
+	case event.TypeUnshare, event.TypeSetns:
+		if ev.Type == event.TypeSetns {
+			ev.FDInfo = t.fdInfo(e, ev.FD)
+		}
+		if ev.Ret == 0 && ev.Flags&cloneNewUser != 0 {
+			e.p.CapEff = allCaps
+		}
+	default:
+		t.applyFD(e, ev)
+	}
+}
+
+const (
+	cloneNewUser = 0x10000000
+	allCaps      = 1<<41 - 1 // CAP_CHOWN … CAP_CHECKPOINT_RESTORE
+)
+
+// procFor returns the entry of the event's process, creating it from /proc
+// or from the event when unknown, and brings it up to date with what every
+// event carries (parent, credentials, cgroup).
+func (t *Table) procFor(ev *event.Event) *procEntry {
+	e := t.procs[ev.PID]
+	if e == nil {
+		e = t.loadProc(ev.PID, 0)
+		if e == nil {
+			e = t.fromEvent(ev)
+		}
+	} else {
+		t.touch(e)
+	}
+	if ev.PPID != 0 && ev.PPID != e.p.PPID && ev.PPID != e.p.PID {
+		t.reparent(e, ev.PPID)
+	}
+	if e.p.UID != ev.UID {
+		e.p.UID = ev.UID
+	}
+	if e.p.GID != ev.GID {
+		e.p.GID = ev.GID
+	}
+	if e.p.LoginUID != ev.LoginUID {
+		e.p.LoginUID = ev.LoginUID
+	}
+	if ev.CgroupID != 0 && e.p.CgroupID != ev.CgroupID {
+		e.p.CgroupID = ev.CgroupID
+	}
+	return e
+}
+
+// reparent points e at the entry of ppid (looked up in /proc, or a
+// placeholder, when unknown).
+func (t *Table) reparent(e *procEntry, ppid uint32) {
+	e.p.PPID = ppid
+	e.p.Parent = &t.procOrPlaceholder(ppid, 1, e).p
+}
+
+// procOrPlaceholder returns the entry of pid, from the table, /proc or a
+// placeholder. keep is not evicted to make room.
+func (t *Table) procOrPlaceholder(pid uint32, depth int, keep *procEntry) *procEntry {
+	if p := t.procs[pid]; p != nil {
+		return p
+	}
+	if depth < maxAncestry {
+		if p := t.loadProcKeep(pid, depth, keep); p != nil {
+			return p
+		}
+	}
+	ph := &procEntry{placeholder: true, p: event.Process{
+		PID: pid, Comm: "<NA>", Exe: "<NA>",
+		UID: ^uint32(0), GID: ^uint32(0), LoginUID: ^uint32(0),
+	}}
+	t.stats.Placeholders++
+	t.insert(ph, keep)
+	return ph
+}
+
+// fromEvent creates the entry of an event's process that /proc does not
+// know (it exited, or lives in another pid namespace) from what the event
+// carries.
+func (t *Table) fromEvent(ev *event.Event) *procEntry {
+	comm := ev.Comm
+	if comm == "" {
+		comm = "<NA>"
+	}
+	e := &procEntry{placeholder: true, p: event.Process{
+		PID: ev.PID, PPID: ev.PPID, Comm: comm, Exe: "<NA>",
+		UID: ev.UID, GID: ev.GID, LoginUID: ev.LoginUID, CgroupID: ev.CgroupID,
+	}}
+	t.stats.Placeholders++
+	t.insert(e, nil)
+	if ev.PPID != 0 && ev.PPID != ev.PID {
+		e.p.Parent = &t.procOrPlaceholder(ev.PPID, 1, e).p
+	}
+	return e
+}
+
+// applyFork creates the child of a fork (or records a new thread).
+func (t *Table) applyFork(parent *procEntry, ev *event.Event) {
+	if ev.Ret <= 0 {
+		return
+	}
+	tid := uint32(ev.Ret)
+	tgid := uint32(ev.Arg[0])
+	if tgid == 0 {
+		tgid = tid
+	}
+	if tgid == parent.p.PID {
+		if tid != tgid {
+			if _, ok := t.tids[tid]; !ok {
+				t.tids[tid] = tgid
+				parent.tids = append(parent.tids, tid)
+			}
+		}
+		return
+	}
+	if old := t.procs[tgid]; old != nil {
+		t.remove(old) // pid reused: we missed the old one's exit
+	}
+	c := &procEntry{p: parent.p}
+	c.p.PID = tgid
+	c.p.PPID = parent.p.PID
+	c.p.Parent = &parent.p
+	c.p.StartTime = ev.Time
+	c.fds = parent.fds
+	if c.fds != nil {
+		c.fds.refs++
+	}
+	t.insert(c, parent)
+	if tid != tgid {
+		t.tids[tid] = tgid
+		c.tids = append(c.tids, tid)
+	}
+}
+
+// applyExec makes e describe the new image. A failed exec changes nothing.
+func (t *Table) applyExec(e *procEntry, ev *event.Event) {
+	x := ev.Exec
+	if ev.Ret < 0 || x == nil {
+		return
+	}
+	if ev.Comm != "" {
+		e.p.Comm = ev.Comm
+	}
+	if len(x.Argv) > 0 {
+		e.p.Exe = x.Argv[0]
+		if len(x.Argv) > 1 {
+			e.p.Args = append([]string(nil), x.Argv[1:]...) // the sensor reuses its slices
+		} else {
+			e.p.Args = nil
+		}
+	} else {
+		e.p.Exe, e.p.Args = "", nil
+	}
+	e.p.ExePath = trimDeleted(x.ExePath)
+	if x.Cwd != "" {
+		e.p.Cwd = dirSlash(resolvePath(e.p.Cwd, x.Cwd))
+	}
+	e.p.Tty = x.Tty
+	e.p.CapEff, e.p.CapPrm, e.p.CapInh = x.CapEff, x.CapPrm, x.CapInh
+	e.p.ExeUpperLayer, e.p.ExeFromMemfd, e.p.ExeWritable = x.UpperLayer, x.FromMemfd, x.Writable
+	e.p.ExecTime = ev.Time
+	e.placeholder = false
+	// exec kills the other threads.
+	for _, tid := range e.tids {
+		delete(t.tids, tid)
+	}
+	e.tids = e.tids[:0]
+	t.dropCloexec(e)
+}
+
+// applyExit handles a thread's exit: a non-leader only leaves the thread
+// map; the leader's exit reaps the process at the next Apply.
+func (t *Table) applyExit(ev *event.Event) {
+	e := t.procs[ev.PID]
+	if e == nil {
+		return // unknown or already reaped: nothing to enrich with
+	}
+	t.touch(e)
+	ev.Proc = &e.p
+	if ev.TID != 0 && ev.TID != ev.PID {
+		if _, ok := t.tids[ev.TID]; ok {
+			delete(t.tids, ev.TID)
+			for i, tid := range e.tids {
+				if tid == ev.TID {
+					e.tids[i] = e.tids[len(e.tids)-1]
+					e.tids = e.tids[:len(e.tids)-1]
+					break
+				}
+			}
+		}
+		return
+	}
+	if !e.exited {
+		e.exited = true
+		t.reap = append(t.reap, e)
+	}
+}
+
+func (t *Table) reapPending() {
+	for i, e := range t.reap {
+		if e.inTable && e.exited {
+			t.remove(e)
+			t.stats.Reaped++
+		}
+		t.reap[i] = nil
+	}
+	t.reap = t.reap[:0]
+}
+
+// insert adds e to the table as the most recently used entry, evicting the
+// least recently used ones beyond MaxProcs (never e or keep).
+func (t *Table) insert(e, keep *procEntry) {
+	t.procs[e.p.PID] = e
+	e.inTable = true
+	e.prev, e.next = &t.lru, t.lru.next
+	t.lru.next.prev = e
+	t.lru.next = e
+	for len(t.procs) > t.cfg.MaxProcs {
+		v := t.lru.prev
+		for v != &t.lru && (v == e || v == keep) {
+			v = v.prev
+		}
+		if v == &t.lru {
+			break
+		}
+		t.remove(v)
+		t.stats.ProcEvictions++
+	}
+}
+
+// touch makes e the most recently used entry.
+func (t *Table) touch(e *procEntry) {
+	if t.lru.next == e {
+		return
+	}
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = &t.lru, t.lru.next
+	t.lru.next.prev = e
+	t.lru.next = e
+}
+
+// remove deletes e from the table and releases its fd table. Events that
+// point at e.p keep a valid (frozen) Process.
+func (t *Table) remove(e *procEntry) {
+	if !e.inTable {
+		return
+	}
+	if t.procs[e.p.PID] == e {
+		delete(t.procs, e.p.PID)
+	}
+	for _, tid := range e.tids {
+		if t.tids[tid] == e.p.PID {
+			delete(t.tids, tid)
+		}
+	}
+	e.tids = nil
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+	e.inTable = false
+	t.releaseFDs(e)
+}
+
+// entry returns the entry of pid or of the process owning thread pid.
+func (t *Table) entry(pid uint32) *procEntry {
+	if e := t.procs[pid]; e != nil {
+		return e
+	}
+	if tg, ok := t.tids[pid]; ok {
+		return t.procs[tg]
+	}
+	return nil
+}
+
+// Lookup returns a copy of the process pid (a tgid or any thread id of a
+// known process). Its Parent chain is copied too. It does not read /proc.
+// Safe from any goroutine.
+func (t *Table) Lookup(pid uint32) (event.Process, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	e := t.entry(pid)
+	if e == nil {
+		return event.Process{}, false
+	}
+	p := e.p
+	cur := &p
+	for i := 0; cur.Parent != nil && i < maxAncestry; i++ {
+		par := *cur.Parent
+		cur.Parent = &par
+		cur = &par
+	}
+	cur.Parent = nil
+	return p, true
+}
+
+// Processes returns a copy of every process entry, with Parent cleared
+// (PPID links them). Safe from any goroutine.
+func (t *Table) Processes() []event.Process {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]event.Process, 0, len(t.procs))
+	for e := t.lru.next; e != &t.lru; e = e.next {
+		p := e.p
+		p.Parent = nil
+		out = append(out, p)
+	}
+	return out
+}
+
+// Stats returns the current sizes and counters. Safe from any goroutine.
+func (t *Table) Stats() Stats {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	s := t.stats
+	s.Procs = len(t.procs)
+	s.FDs = t.nfds
+	return s
+}
