@@ -1,0 +1,150 @@
+package output
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
+)
+
+// TestHungHTTPDoesNotDelayOthers: an HTTP receiver that never answers fills
+// its own queue (drops counted, overflow alert raised) while the file output
+// receives every alert; Close returns at its deadline despite the hang.
+func TestHungHTTPDoesNotDelayOthers(t *testing.T) {
+	release := make(chan struct{})
+	var inflight atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inflight.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+
+	h, err := NewHTTP(HTTPOptions{URL: srv.URL, Timeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "alerts.json")
+	f, err := NewFile(FileOptions{Path: path, Format: FormatJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDispatcher(Options{OverflowInterval: time.Hour, Hostname: "h1"})
+	const httpQueue = 4
+	d.Add(h, alert.PriorityDebug, httpQueue)
+	d.Add(f, alert.PriorityDebug, 1000)
+
+	const n = 200
+	for i := 0; i < n; i++ {
+		d.Send(testAlert(i))
+	}
+	// All n alerts plus one overflow alert reach the file while HTTP hangs.
+	waitFor(t, "file output", 10*time.Second, func() bool { return len(lines(t, path)) == n+1 })
+	waitFor(t, "the hung request", 10*time.Second, func() bool { return inflight.Load() == 1 })
+	var hs Stats
+	for _, s := range d.Stats() {
+		if s.Name == "http" {
+			hs = s
+		}
+		if s.Name == "file" && (s.Sent != n+1 || s.Dropped != 0) {
+			t.Errorf("file stats %+v", s)
+		}
+	}
+	if hs.Sent != 0 || hs.Queued < httpQueue-1 || hs.Capacity != httpQueue || hs.Dropped == 0 {
+		t.Errorf("http stats %+v", hs)
+	}
+	// Every alert is dropped, queued or the one in flight.
+	if got := hs.Dropped + uint64(hs.Queued); got != n-1 {
+		t.Errorf("http dropped %d + queued %d, want %d", hs.Dropped, hs.Queued, n-1)
+	}
+	overflow := 0
+	for _, l := range lines(t, path) {
+		if strings.Contains(l, RuleQueueOverflow) {
+			overflow++
+			m := checkFalcoShape(t, []byte(l))
+			if m["source"] != alert.SourceInternal || m["output_fields"].(map[string]any)["vigil.output"] != "http" {
+				t.Errorf("overflow alert %s", l)
+			}
+		}
+	}
+	if overflow != 1 {
+		t.Errorf("%d overflow alerts, want 1 (rate-limited)", overflow)
+	}
+
+	// Shutdown gives up on the hung output at the deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := d.Stats()[0]; s.Errors == 0 {
+		t.Errorf("abandoned HTTP alerts not counted as errors: %+v", s)
+	}
+	d.Send(testAlert(0)) // after Close: dropped silently, no panic
+}
+
+type slowBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *slowBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// TestCloseFlushes: everything queued is delivered by Close.
+func TestCloseFlushes(t *testing.T) {
+	var buf slowBuf
+	d := NewDispatcher(Options{})
+	d.Add(NewWriter("stdout", &buf, FormatText), alert.PriorityWarning, 10000)
+	for i := 0; i < 5000; i++ {
+		a := testAlert(i)
+		if i%2 == 1 {
+			a.Priority = alert.PriorityDebug // below the output's minimum
+		}
+		d.Send(a)
+	}
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(buf.b.String(), "\n"); got != 2500 {
+		t.Fatalf("%d lines after Close, want 2500", got)
+	}
+	if s := d.Stats()[0]; s.Sent != 2500 || s.Dropped != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestBatchDispatch: a batching HTTP output gets full batches and a timed
+// partial one.
+func TestBatchDispatch(t *testing.T) {
+	var rc receiver
+	srv := httptest.NewServer(http.HandlerFunc(rc.handler))
+	defer srv.Close()
+	h, _ := NewHTTP(HTTPOptions{URL: srv.URL, BatchSize: 10, BatchInterval: 20 * time.Millisecond})
+	d := NewDispatcher(Options{})
+	d.Add(h, alert.PriorityDebug, 100)
+	for i := 0; i < 25; i++ {
+		d.Send(testAlert(i))
+	}
+	waitFor(t, "batches", 5*time.Second, func() bool { return rc.count() == 3 })
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := d.Stats()[0]; s.Sent != 25 {
+		t.Fatalf("stats %+v", s)
+	}
+}
