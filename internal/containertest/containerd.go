@@ -18,9 +18,9 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
-	"github.com/containerd/errdefs"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
+	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/vigilsec/vigil/internal/testkernel"
@@ -123,8 +123,8 @@ type Env struct {
 }
 
 var (
-	importMu   sync.Mutex
-	imported   = map[string]string{} // namespace -> digest, per test binary
+	importMu sync.Mutex
+	imported = map[string]string{} // namespace -> digest, per test binary
 )
 
 // New starts containerd if needed, connects, and imports the busybox image

@@ -142,7 +142,7 @@ func BuildImage(w io.Writer, ref string) (manifestDigest string, err error) {
 			Size:      int64(len(manifest)),
 			Platform:  &platform{Architecture: runtime.GOARCH, OS: "linux"},
 			Annotations: map[string]string{
-				"io.containerd.image.name":         ref,
+				"io.containerd.image.name":          ref,
 				"org.opencontainers.image.ref.name": tag,
 			},
 		}},
