@@ -1,0 +1,23 @@
+// Package enforce turns prevention policies (package policy) into kernel
+// enforcement and reports every decision.
+//
+// Mechanisms:
+//   - network: cgroup-bpf programs (connect4/6, sendmsg4/6, bind4/6)
+//     attached to the cgroup v2 directories of the selected containers (the
+//     root for host scope); policy lives in maps keyed by cgroup id, so
+//     updates need no reload. Denied operations fail with EPERM.
+//   - process: execve/execveat syscall-entry tracepoints that SIGKILL the
+//     caller (bpf_send_signal) before the new image runs.
+//   - files: a fanotify FAN_CLASS_CONTENT group answering FAN_OPEN_PERM from
+//     an in-memory table; denied opens fail with EPERM.
+//   - containment: Freeze/Thaw/KillCgroup for a container, KillPID for a
+//     process.
+//
+// BuildPlan is pure data (testable without root); an Enforcer loads a plan.
+// The Enforcer owns every object it loads: Close detaches the programs and
+// closes the fanotify group, after which the kernel allows everything again
+// (also when the agent dies: the kernel closes its fds). Nothing is pinned.
+//
+// Every decision becomes a Decision on Decisions(); audit mode and dry-run
+// produce the same decisions as enforce mode with Enforced false.
+package enforce
