@@ -595,4 +595,3 @@ func CgroupID(path string) (uint64, error) {
 	}
 	return st.Ino, nil
 }
-

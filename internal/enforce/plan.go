@@ -48,7 +48,9 @@ type Sections struct {
 	Egress, Bind, Process, File *policy.Policy
 }
 
-func (s *Sections) key() [4]*policy.Policy { return [4]*policy.Policy{s.Egress, s.Bind, s.Process, s.File} }
+func (s *Sections) key() [4]*policy.Policy {
+	return [4]*policy.Policy{s.Egress, s.Bind, s.Process, s.File}
+}
 
 // Binding ties a cgroup to a section combination (nil: explicitly none).
 type Binding struct {

@@ -12,11 +12,11 @@ import (
 // Probe is what this host offers for enforcement; each field is nil when
 // the mechanism is available, or says why not. For `vigil doctor`.
 type Probe struct {
-	CgroupV2   string // mount point of the cgroup v2 hierarchy
-	CgroupBPF  error  // cgroup/connect4 etc. programs
-	ExecKill   error  // tracepoint programs with bpf_send_signal
-	Fanotify   error  // fanotify permission events (FAN_CLASS_CONTENT)
-	V2Freezer  error  // cgroup.freeze in v2 (kernel >= 5.2)
+	CgroupV2  string // mount point of the cgroup v2 hierarchy
+	CgroupBPF error  // cgroup/connect4 etc. programs
+	ExecKill  error  // tracepoint programs with bpf_send_signal
+	Fanotify  error  // fanotify permission events (FAN_CLASS_CONTENT)
+	V2Freezer error  // cgroup.freeze in v2 (kernel >= 5.2)
 }
 
 // ProbeHost checks each mechanism the way Apply uses it.
