@@ -352,8 +352,8 @@ func (t *Table) getFD(e *procEntry, fd int64) *fdEntry {
 			return x
 		}
 	}
-	if e.placeholder && e.p.Exe == "<NA>" && e.p.Comm == "<NA>" {
-		return nil
+	if e.placeholder {
+		return nil // /proc did not know the process: it has no fds to read
 	}
 	t.stats.FDLookups++
 	x := readFD(t.cfg.ProcRoot, e.p.PID, fd, &t.buf)

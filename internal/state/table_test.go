@@ -586,3 +586,44 @@ func TestResolvePath(t *testing.T) {
 		t.Errorf("collapseSlashes: %q", got)
 	}
 }
+
+// TestConcurrentReaders runs Lookup, Processes, Stats and LookupFD while
+// Apply changes the table (meaningful under -race).
+func TestConcurrentReaders(t *testing.T) {
+	tb := newSynthetic(t, Config{MaxProcs: 64})
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if p, ok := tb.Lookup(10); ok && p.PID != 10 {
+				t.Errorf("Lookup(10) returned pid %d", p.PID)
+			}
+			for _, p := range tb.Processes() {
+				if p.Parent != nil {
+					t.Error("Processes() leaked a Parent pointer")
+				}
+			}
+			tb.Stats()
+			tb.LookupFD(10, 3)
+		}
+	}()
+	for i := 0; i < 2000; i++ {
+		child := uint32(100 + i%50)
+		tb.Apply(forkEv(10, 1, child))
+		tb.Apply(execEv(child, 10, "c", "/c", "/tmp", "c", "x"))
+		tb.Apply(openatEv(child, 10, event.AtFDCWD, "f", 0, 3))
+		tb.Apply(openatEv(10, 1, event.AtFDCWD, "g", 0, 3))
+		tb.Apply(ev(event.TypeProcExit, child, 10))
+	}
+	close(done)
+	<-finished
+	if st := tb.Stats(); st.Reaped < 1900 || st.Events != 10000 {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -1,0 +1,115 @@
+package state
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/event"
+)
+
+// mixedStream is 100 events: a fork/exec/open/close/exit cycle of a child
+// and a server process doing mostly I/O on known fds, a few opens and
+// closes and a UDP peer change.
+func mixedStream(tb *Table) []*event.Event {
+	const srv, child = 10, 11
+	setup := []*event.Event{execEv(srv, 1, "srv", "/srv", "/var/lib", "srv")}
+	s := ev(event.TypeSocket, srv, 1)
+	s.Ret, s.Arg[0], s.Arg[1] = 3, syscall.AF_INET, syscall.SOCK_STREAM
+	c := fdEv(event.TypeConnect, srv, 1, 3, 0)
+	c.Addr, c.Local = ip4("10.0.0.1", 443), ip4("10.0.0.2", 4000)
+	u := ev(event.TypeSocket, srv, 1)
+	u.Ret, u.Arg[0], u.Arg[1] = 4, syscall.AF_INET, syscall.SOCK_DGRAM
+	setup = append(setup, s, c, u, openatEv(srv, 1, event.AtFDCWD, "db", 0, 5))
+	for _, e := range setup {
+		tb.Apply(e)
+	}
+
+	var out []*event.Event
+	out = append(out, forkEv(srv, 1, child), execEv(child, srv, "cat", "/usr/bin/cat", "", "cat", "a", "b"))
+	for fd := int64(3); fd < 6; fd++ {
+		out = append(out, openatEv(child, srv, event.AtFDCWD, "../etc/x.conf", syscall.O_CLOEXEC, fd))
+	}
+	for fd := int64(3); fd < 6; fd++ {
+		out = append(out, fdEv(event.TypeClose, child, srv, fd, 0))
+	}
+	out = append(out, ev(event.TypeProcExit, child, srv))
+	add := func(n int, mk func() *event.Event) {
+		for i := 0; i < n; i++ {
+			out = append(out, mk())
+		}
+	}
+	add(40, func() *event.Event { return fdEv(event.TypeSendto, srv, 1, 3, 100) })
+	add(20, func() *event.Event { return fdEv(event.TypeRecvfrom, srv, 1, 3, 100) })
+	add(10, func() *event.Event {
+		e := fdEv(event.TypeSendto, srv, 1, 4, 10)
+		e.Addr = ip4("8.8.8.8", 53)
+		return e
+	})
+	add(10, func() *event.Event { return fdEv(event.TypeFchmod, srv, 1, 5, 0) })
+	add(5, func() *event.Event { return ev(event.TypeKill, srv, 1) })
+	for i := 0; i < 3; i++ {
+		out = append(out, openatEv(srv, 1, event.AtFDCWD, "cache/item", 0, 6), fdEv(event.TypeClose, srv, 1, 6, 0))
+	}
+	return out
+}
+
+// BenchmarkApplyMixed reports events/s and allocs per event on the mixed
+// stream, and the ratio to a baseline measured in the same run: the
+// cheapest possible enricher, one map lookup per event.
+func BenchmarkApplyMixed(b *testing.B) {
+	tb := newSynthetic(b, Config{})
+	stream := mixedStream(tb)
+	if len(stream) != 100 {
+		b.Fatalf("stream has %d events", len(stream))
+	}
+	base := map[uint32]*event.Process{10: {PID: 10}, 11: {PID: 11}}
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		tb.Apply(stream[i%len(stream)])
+	}
+	el := time.Since(start)
+	b.StopTimer()
+
+	bs := time.Now()
+	for i := 0; i < b.N; i++ {
+		e := stream[i%len(stream)]
+		e.Proc = base[e.PID]
+	}
+	bel := time.Since(bs)
+	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
+	if bel > 0 {
+		b.ReportMetric(float64(el)/float64(bel), "x-maplookup")
+	}
+}
+
+// BenchmarkApplySteady is the hot path: sendto on a known connected fd.
+func BenchmarkApplySteady(b *testing.B) {
+	tb := newSynthetic(b, Config{})
+	stream := mixedStream(tb)
+	e := stream[20] // a sendto on fd 3
+	if e.Type != event.TypeSendto || e.FD != 3 {
+		b.Fatalf("stream[20] is %v fd %d", e.Type, e.FD)
+	}
+	base := map[uint32]*event.Process{10: {PID: 10}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		tb.Apply(e)
+	}
+	el := time.Since(start)
+	b.StopTimer()
+	bs := time.Now()
+	for i := 0; i < b.N; i++ {
+		e.Proc = base[e.PID]
+	}
+	bel := time.Since(bs)
+	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
+	if bel > 0 {
+		b.ReportMetric(float64(el)/float64(bel), "x-maplookup")
+	}
+}
