@@ -157,6 +157,28 @@ func TestSeedRealProcess(t *testing.T) {
 	}
 	t.Logf("ancestry depth to pid 1: %d", depth)
 
+	// Threads of a seeded process map to it (the Go runtime has several).
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	threads := 0
+	for _, task := range tasks {
+		tid, _ := strconv.Atoi(task.Name())
+		if tid == os.Getpid() {
+			continue
+		}
+		threads++
+		if q, ok := tb.Lookup(uint32(tid)); !ok || q.PID != uint32(os.Getpid()) {
+			// A thread started after Seed is unknown until its clone event.
+			t.Logf("thread %d: %+v %v", tid, q.PID, ok)
+			threads--
+		}
+	}
+	if threads == 0 {
+		t.Fatal("no thread of the test process maps to it")
+	}
+
 	// Fds, resolved lazily from /proc.
 	fi, ok := tb.LookupFD(pid, 3)
 	if !ok || fi.Type != event.FDFile || fi.Name != filepath.Join(realDir, "data.txt") ||

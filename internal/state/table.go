@@ -314,7 +314,9 @@ func (t *Table) applyExec(e *procEntry, ev *event.Event) {
 	e.p.ExeUpperLayer, e.p.ExeFromMemfd, e.p.ExeWritable = x.UpperLayer, x.FromMemfd, x.Writable
 	e.p.ExecTime = ev.Time
 	e.placeholder = false
-	// exec kills the other threads.
+	// exec kills the other threads; the thread that exec'd becomes the
+	// leader, so an earlier exit event of the old leader no longer counts.
+	e.exited = false
 	for _, tid := range e.tids {
 		delete(t.tids, tid)
 	}
@@ -323,7 +325,8 @@ func (t *Table) applyExec(e *procEntry, ev *event.Event) {
 }
 
 // applyExit handles a thread's exit: a non-leader only leaves the thread
-// map; the leader's exit reaps the process at the next Apply.
+// map; the leader's exit reaps the process at the next Apply, or when its
+// last known thread exits if the leader went first (pthread_exit in main).
 func (t *Table) applyExit(ev *event.Event) {
 	e := t.procs[ev.PID]
 	if e == nil {
@@ -342,17 +345,22 @@ func (t *Table) applyExit(ev *event.Event) {
 				}
 			}
 		}
+		if e.exited && len(e.tids) == 0 {
+			t.reap = append(t.reap, e) // the last thread of an exited leader
+		}
 		return
 	}
 	if !e.exited {
 		e.exited = true
-		t.reap = append(t.reap, e)
+		if len(e.tids) == 0 {
+			t.reap = append(t.reap, e)
+		}
 	}
 }
 
 func (t *Table) reapPending() {
 	for i, e := range t.reap {
-		if e.inTable && e.exited {
+		if e.inTable && e.exited && t.procs[e.p.PID] == e {
 			t.remove(e)
 			t.stats.Reaped++
 		}

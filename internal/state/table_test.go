@@ -394,6 +394,25 @@ func TestThreads(t *testing.T) {
 	if _, ok := tb.Lookup(500); ok {
 		t.Fatal("leader exit did not reap the process")
 	}
+
+	// The leader exits first (pthread_exit in main): the process lives
+	// until its last thread exits.
+	apply(t, tb, execEv(600, 1, "mt", "/mt", "/", "mt"))
+	th = forkEv(600, 1, 601)
+	th.Arg[0] = 600
+	apply(t, tb, th)
+	apply(t, tb, ev(event.TypeProcExit, 600, 1))
+	apply(t, tb, ev(event.TypeKill, 1, 0))
+	if _, ok := tb.Lookup(600); !ok {
+		t.Fatal("process reaped while a thread is alive")
+	}
+	x = ev(event.TypeProcExit, 600, 1)
+	x.TID = 601
+	apply(t, tb, x)
+	apply(t, tb, ev(event.TypeKill, 1, 0))
+	if _, ok := tb.Lookup(600); ok {
+		t.Fatal("process not reaped after its last thread exited")
+	}
 }
 
 func TestAncestryAndReparent(t *testing.T) {
