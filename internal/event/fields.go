@@ -12,13 +12,13 @@ type FieldType uint8
 
 const (
 	FieldString  FieldType = iota + 1
-	FieldInt             // int64
-	FieldUint            // uint64
-	FieldBool            // true/false
-	FieldIPAddr          // an IP address
-	FieldIPNet           // an IP address compared against CIDR networks (filter only)
-	FieldRelTime         // uint64 nanoseconds (a duration)
-	FieldAbsTime         // uint64 nanoseconds since the epoch
+	FieldInt               // int64
+	FieldUint              // uint64
+	FieldBool              // true/false
+	FieldIPAddr            // an IP address
+	FieldIPNet             // an IP address compared against CIDR networks (filter only)
+	FieldRelTime           // uint64 nanoseconds (a duration)
+	FieldAbsTime           // uint64 nanoseconds since the epoch
 )
 
 func (t FieldType) String() string {
@@ -271,9 +271,9 @@ func AppendValue(dst []byte, t FieldType, v Value) []byte {
 
 // Helpers for extractors.
 
-func sv(s string) (Value, bool)  { return Value{Str: s}, true }
-func iv(n int64) (Value, bool)   { return Value{Num: uint64(n)}, true }
-func uv(n uint64) (Value, bool)  { return Value{Num: n}, true }
+func sv(s string) (Value, bool) { return Value{Str: s}, true }
+func iv(n int64) (Value, bool)  { return Value{Num: uint64(n)}, true }
+func uv(n uint64) (Value, bool) { return Value{Num: n}, true }
 func bv(b bool) (Value, bool) {
 	if b {
 		return Value{Num: 1}, true

@@ -1,0 +1,837 @@
+package rules
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/event"
+)
+
+// TypeSet is a set of event types (bit t for event.Type t).
+type TypeSet uint64
+
+// AllTypes contains every event type Vigil produces.
+const AllTypes = TypeSet(1<<uint(event.NumTypes)-1) &^ 1
+
+func init() {
+	if event.NumTypes > 64 {
+		panic("rules: TypeSet needs more than 64 bits")
+	}
+}
+
+// Has reports whether t is in the set.
+func (s TypeSet) Has(t event.Type) bool { return t < 64 && s&(1<<uint(t)) != 0 }
+
+// Types lists the set.
+func (s TypeSet) Types() []event.Type {
+	var out []event.Type
+	for t := event.Type(1); t < event.NumTypes; t++ {
+		if s.Has(t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Rule is a compiled rule.
+type Rule struct {
+	Name     string
+	Desc     string
+	Priority Priority
+	Tags     []string
+	Source   string
+	Pos      Pos
+	Cond     Expr
+	Output   *Format
+	// Types is the set of event types the condition can match; the engine
+	// runs the rule only for those.
+	Types TypeSet
+}
+
+// Ruleset is the compiled form of a Spec: the enabled rules of known
+// sources, ready for the engine. It is immutable once built.
+type Ruleset struct {
+	Rules    []*Rule
+	Files    []FileStats
+	Diags    Diagnostics
+	Disabled int // rules not compiled because they are disabled
+	Skipped  int // rules of unknown sources
+
+	hostNames map[netip.Addr]string
+}
+
+// HostName returns the fd.sip.name hostname that resolved to ip, "" when
+// none. It is safe for concurrent use.
+func (rs *Ruleset) HostName(ip netip.Addr) string { return rs.hostNames[ip] }
+
+// Err returns the compile and load errors joined, nil when there is none.
+func (rs *Ruleset) Err() error { return rs.Diags.Err() }
+
+// CompileOptions tune Compile. The zero value (or nil) is valid.
+type CompileOptions struct {
+	// Resolve resolves fd.sip.name hostnames at compile time. nil uses
+	// the system resolver with a 2 s timeout per name.
+	Resolve func(host string) []netip.Addr
+	// MinPriority drops rules less severe than it (Debug keeps all).
+	// The zero value is Emergency, so use KeepAllPriorities or set it.
+	MinPriority *Priority
+	// Sources are the sources Vigil evaluates (default: syscall). Rules of
+	// other sources are skipped with a warning.
+	Sources []string
+}
+
+// Compile type-checks and compiles a Spec. Problems (including those of
+// loading) are in the Ruleset's Diags; rules with errors are left out.
+func Compile(spec *Spec, opts *CompileOptions) *Ruleset {
+	if opts == nil {
+		opts = &CompileOptions{}
+	}
+	c := &compiler{spec: spec, opts: opts, rs: &Ruleset{hostNames: map[netip.Addr]string{}},
+		macros: map[string]*macroState{}, lists: map[string][]Value{}, seen: map[string]bool{},
+		usedList: map[string]bool{}, usedMacro: map[string]bool{}}
+	c.rs.Diags = append(c.rs.Diags, spec.Diags...)
+	c.compileLists()
+	c.compileMacros()
+	c.compileRules()
+	c.warnUnused()
+	c.rs.Files = append([]FileStats(nil), spec.Files...)
+	for _, d := range c.rs.Diags {
+		for i := range c.rs.Files {
+			if c.rs.Files[i].Name == d.File {
+				if d.Warning {
+					c.rs.Files[i].Warnings++
+				} else {
+					c.rs.Files[i].Errors++
+				}
+			}
+		}
+	}
+	return c.rs
+}
+
+// LoadAndCompile loads files and compiles them.
+func LoadAndCompile(opts *CompileOptions, files ...File) *Ruleset {
+	return Compile(Load(files...), opts)
+}
+
+type macroState struct {
+	spec *MacroSpec
+	ast  Node // resolved (macros substituted), nil when it had errors
+	cond *Cond
+}
+
+type compiler struct {
+	spec      *Spec
+	opts      *CompileOptions
+	rs        *Ruleset
+	lists     map[string][]Value // flattened items
+	macros    map[string]*macroState
+	seen      map[string]bool // dedupe diagnostics
+	usedList  map[string]bool
+	usedMacro map[string]bool
+	// order of macro definitions for "defined before" resolution
+	macroOrder []string
+}
+
+func (c *compiler) diag(p Pos, warn bool, kind, name, format string, args ...any) {
+	d := &Diagnostic{Pos: p, Kind: kind, Name: name, Msg: fmt.Sprintf(format, args...), Warning: warn}
+	key := d.Error()
+	if c.seen[key] {
+		return
+	}
+	c.seen[key] = true
+	c.rs.Diags = append(c.rs.Diags, d)
+}
+
+// unquoteItem turns a list item as written into a value: surrounding
+// matching quotes are removed (the value is then never a list name).
+func unquoteItem(s string) Value {
+	if len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0] {
+		if v, err := ParseCondition("x = " + s); err == nil {
+			if ck, ok := v.(*CheckExpr); ok && ck.Value != nil {
+				return *ck.Value
+			}
+		}
+		return Value{Text: s[1 : len(s)-1], Quoted: true}
+	}
+	return Value{Text: s}
+}
+
+func (c *compiler) compileLists() {
+	for _, l := range c.spec.Lists {
+		var items []Value
+		for _, it := range l.Items {
+			v := unquoteItem(it.Text)
+			if !v.Quoted {
+				if sub, ok := c.lists[v.Text]; ok {
+					c.usedList[v.Text] = true
+					items = append(items, sub...)
+					continue
+				}
+			}
+			items = append(items, v)
+		}
+		c.lists[l.Name] = items
+	}
+}
+
+func (c *compiler) compileMacros() {
+	for _, m := range c.spec.Macros {
+		st := &macroState{spec: m, cond: &m.Cond}
+		ast, err := ParseCondition(m.Cond.Text)
+		if err != nil {
+			se := err.(*SyntaxError)
+			c.diag(m.Cond.PosAt(se.Off), false, "macro", m.Name, "%s", se.Msg)
+			c.macros[m.Name] = st
+			continue
+		}
+		setSrc(ast, &m.Cond)
+		ast = c.resolve(ast, "macro", m.Name, 0)
+		if ast != nil {
+			// Type-check now so that errors point into the macro.
+			if c.build(ast, "macro", m.Name) == nil {
+				ast = nil
+			}
+		}
+		st.ast = ast
+		c.macros[m.Name] = st
+	}
+}
+
+// srcOf maps AST nodes to the condition they were parsed from.
+type srcNode interface{ setSrc(*Cond) }
+
+func setSrc(n Node, src *Cond) {
+	switch x := n.(type) {
+	case *BoolExpr:
+		x.src = src
+		for _, y := range x.Xs {
+			setSrc(y, src)
+		}
+	case *NotExpr:
+		x.src = src
+		setSrc(x.X, src)
+	case *MacroRef:
+		x.src = src
+	case *CheckExpr:
+		x.src = src
+	}
+}
+
+func srcPos(n Node) Pos {
+	var s *Cond
+	switch x := n.(type) {
+	case *BoolExpr:
+		s = x.src
+	case *NotExpr:
+		s = x.src
+	case *MacroRef:
+		s = x.src
+	case *CheckExpr:
+		s = x.src
+	}
+	if s == nil {
+		return Pos{}
+	}
+	return s.PosAt(n.offset())
+}
+
+// resolve substitutes macros (only those already compiled: a macro sees
+// the macros defined before it) and expands lists in list values. It
+// returns nil after reporting an error.
+func (c *compiler) resolve(n Node, kind, name string, depth int) Node {
+	if depth > MaxDepth {
+		c.diag(srcPos(n), false, kind, name, "macros nested too deeply")
+		return nil
+	}
+	switch x := n.(type) {
+	case *BoolExpr:
+		out := &BoolExpr{Off: x.Off, Op: x.Op, src: x.src, Xs: make([]Node, len(x.Xs))}
+		for i, y := range x.Xs {
+			if out.Xs[i] = c.resolve(y, kind, name, depth+1); out.Xs[i] == nil {
+				return nil
+			}
+		}
+		return out
+	case *NotExpr:
+		y := c.resolve(x.X, kind, name, depth+1)
+		if y == nil {
+			return nil
+		}
+		return &NotExpr{Off: x.Off, X: y, src: x.src}
+	case *MacroRef:
+		st, ok := c.macros[x.Name]
+		if !ok || (kind == "macro" && x.Name == name) {
+			if f, _, err := resolveField(x.Name, "", false, false); err == nil && f != nil {
+				c.diag(srcPos(x), false, kind, name, "field %s used without an operator", x.Name)
+			} else {
+				c.diag(srcPos(x), false, kind, name, "undefined macro %q (or unknown field)", x.Name)
+			}
+			return nil
+		}
+		c.usedMacro[x.Name] = true
+		if st.ast == nil {
+			c.diag(srcPos(x), false, kind, name, "macro %q has errors", x.Name)
+			return nil
+		}
+		return st.ast
+	case *CheckExpr:
+		if !x.IsList {
+			return x
+		}
+		cp := *x
+		cp.List = nil
+		for _, v := range x.List {
+			if !v.Quoted {
+				if items, ok := c.lists[v.Text]; ok {
+					c.usedList[v.Text] = true
+					cp.List = append(cp.List, items...)
+					continue
+				}
+			}
+			cp.List = append(cp.List, v)
+		}
+		if cp.List == nil {
+			cp.List = []Value{}
+		}
+		return &cp
+	}
+	return n
+}
+
+func (c *compiler) compileRules() {
+	sources := c.opts.Sources
+	if len(sources) == 0 {
+		sources = []string{DefaultSource}
+	}
+	for _, r := range c.spec.Rules {
+		known := false
+		for _, s := range sources {
+			if s == r.Source {
+				known = true
+			}
+		}
+		if !known {
+			c.diag(r.Pos, true, "rule", r.Name, "source %q is not supported, rule skipped", r.Source)
+			c.rs.Skipped++
+			continue
+		}
+		if !r.Enabled {
+			c.rs.Disabled++
+			// Falco still validates disabled rules' conditions.
+			c.compileRule(r)
+			continue
+		}
+		if rule := c.compileRule(r); rule != nil {
+			if c.opts.MinPriority != nil && rule.Priority > *c.opts.MinPriority {
+				continue
+			}
+			c.rs.Rules = append(c.rs.Rules, rule)
+		}
+	}
+}
+
+func (c *compiler) compileRule(r *RuleSpec) *Rule {
+	ast, err := ParseCondition(r.Cond.Text)
+	if err != nil {
+		se := err.(*SyntaxError)
+		c.diag(r.Cond.PosAt(se.Off), false, "rule", r.Name, "%s", se.Msg)
+		return nil
+	}
+	setSrc(ast, &r.Cond)
+	if len(r.Exceptions) > 0 {
+		exc, ok := c.exceptionsAST(r)
+		if !ok {
+			return nil
+		}
+		if exc != nil {
+			ast = &BoolExpr{Op: "and", Xs: []Node{ast, &NotExpr{X: exc, src: &r.Cond}}, src: &r.Cond}
+		}
+	}
+	ast = c.resolve(ast, "rule", r.Name, 0)
+	if ast == nil {
+		return nil
+	}
+	expr := c.build(ast, "rule", r.Name)
+	if expr == nil {
+		return nil
+	}
+	out, err := ParseFormat(r.Output)
+	if err != nil {
+		c.diag(r.OutputPos, false, "rule", r.Name, "output: %v", err)
+		return nil
+	}
+	types, _ := typesOf(expr)
+	if types == AllTypes {
+		c.diag(r.Pos, true, "rule", r.Name, "condition does not restrict evt.type: the rule runs for every event")
+	} else if types == 0 {
+		c.diag(r.Pos, true, "rule", r.Name, "condition matches no event type Vigil produces")
+	}
+	return &Rule{Name: r.Name, Desc: r.Desc, Priority: r.Priority, Tags: r.Tags, Source: r.Source, Pos: r.Pos,
+		Cond: expr, Output: out, Types: types}
+}
+
+// exceptionsAST builds `(row1) or (row2) ...` for every exception value,
+// as Falco's loader does, to be added as `and not (...)`.
+func (c *compiler) exceptionsAST(r *RuleSpec) (Node, bool) {
+	src := &Cond{Text: "", parts: []condPart{{src: scalarSrc{pos: r.Pos}}}}
+	var rows []Node
+	for _, e := range r.Exceptions {
+		esrc := &Cond{parts: []condPart{{src: scalarSrc{pos: e.Pos}}}}
+		fields := make([]FieldExpr, len(e.Fields))
+		for i, f := range e.Fields {
+			p := &parser{s: f}
+			fe, ok := p.fieldOrTransformer(0)
+			p.ws()
+			if !ok || p.i != len(f) {
+				c.diag(e.Pos, false, "rule", r.Name, "exception %q: invalid field %q", e.Name, f)
+				return nil, false
+			}
+			fields[i] = fe
+		}
+		comps := e.Comps
+		if len(comps) == 0 {
+			comps = make([]string, len(fields))
+			for i := range comps {
+				if e.FieldsList {
+					comps[i] = "="
+				} else {
+					comps[i] = "in"
+				}
+			}
+		}
+		for _, cp := range comps {
+			if _, ok := opNames[cp]; !ok || cp == "exists" {
+				c.diag(e.Pos, false, "rule", r.Name, "exception %q: invalid comparison operator %q", e.Name, cp)
+				return nil, false
+			}
+		}
+		if len(e.Values) == 0 {
+			continue
+		}
+		if !e.FieldsList {
+			ck := &CheckExpr{Field: fields[0], Op: comps[0], src: esrc}
+			if listOps[comps[0]] {
+				ck.IsList = true
+				for _, row := range e.Values {
+					ck.List = append(ck.List, Value{Text: row[0].Text})
+				}
+			} else {
+				// one comparison per value
+				var ors []Node
+				for _, row := range e.Values {
+					v := Value{Text: row[0].Text, Quoted: true}
+					ors = append(ors, &CheckExpr{Field: fields[0], Op: comps[0], Value: &v, src: esrc})
+				}
+				rows = append(rows, orOf(ors, esrc))
+				continue
+			}
+			rows = append(rows, ck)
+			continue
+		}
+		for _, row := range e.Values {
+			var ands []Node
+			for i, v := range row {
+				ck := &CheckExpr{Field: fields[i], Op: comps[i], src: esrc}
+				switch {
+				case listOps[comps[i]]:
+					ck.IsList = true
+					if v.IsList {
+						for _, it := range v.List {
+							ck.List = append(ck.List, Value{Text: it})
+						}
+					} else {
+						ck.List = []Value{{Text: v.Text}} // a list name, or one value
+					}
+				case v.IsList:
+					c.diag(e.Pos, false, "rule", r.Name, "exception %q: a list value needs a list operator (in, intersects, pmatch), not %s", e.Name, comps[i])
+					return nil, false
+				default:
+					val := Value{Text: v.Text, Quoted: true}
+					ck.Value = &val
+				}
+				ands = append(ands, ck)
+			}
+			if len(ands) == 1 {
+				rows = append(rows, ands[0])
+			} else {
+				rows = append(rows, &BoolExpr{Op: "and", Xs: ands, src: esrc})
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return nil, true
+	}
+	return orOf(rows, src), true
+}
+
+func orOf(xs []Node, src *Cond) Node {
+	if len(xs) == 1 {
+		return &BoolExpr{Op: "or", Xs: xs, src: src}
+	}
+	return &BoolExpr{Op: "or", Xs: xs, src: src}
+}
+
+func (c *compiler) warnUnused() {
+	for _, l := range c.spec.Lists {
+		if !c.usedList[l.Name] {
+			c.diag(l.Pos, true, "list", l.Name, "list not referred to by any rule, macro or list")
+		}
+	}
+	for _, m := range c.spec.Macros {
+		if !c.usedMacro[m.Name] {
+			c.diag(m.Pos, true, "macro", m.Name, "macro not referred to by any rule or macro")
+		}
+	}
+}
+
+// build type-checks a resolved AST into an Expr; nil after an error.
+func (c *compiler) build(n Node, kind, name string) Expr {
+	switch x := n.(type) {
+	case *BoolExpr:
+		xs := make([]Expr, 0, len(x.Xs))
+		for _, y := range x.Xs {
+			e := c.build(y, kind, name)
+			if e == nil {
+				return nil
+			}
+			xs = append(xs, e)
+		}
+		if x.Op == "and" {
+			return &And{Xs: xs}
+		}
+		return &Or{Xs: xs}
+	case *NotExpr:
+		e := c.build(x.X, kind, name)
+		if e == nil {
+			return nil
+		}
+		return &Not{X: e}
+	case *CheckExpr:
+		cmp, err := c.check(x)
+		if err != "" {
+			c.diag(srcPos(x), false, kind, name, "%s", err)
+			return nil
+		}
+		return cmp
+	case *MacroRef:
+		c.diag(srcPos(x), false, kind, name, "undefined macro %q", x.Name)
+		return nil
+	}
+	return nil
+}
+
+// resolveField finds a registry field for a name as written: exact name,
+// or a prefix field taking an argument with the rest as a dotted
+// argument (evt.arg.flags, k8s.pod.label.app).
+func resolveField(name, arg string, hasArg, _ bool) (*event.Field, event.FieldArg, error) {
+	if f := event.LookupField(name); f != nil {
+		a, msg := event.ParseFieldArg(f, arg, hasArg, false)
+		if msg != "" {
+			return nil, a, fmt.Errorf("%s", msg)
+		}
+		return f, a, nil
+	}
+	for i := len(name) - 1; i > 0; i-- {
+		if name[i] != '.' {
+			continue
+		}
+		f := event.LookupField(name[:i])
+		if f == nil || (f.Arg != event.ArgEvtArg && f.Arg != event.ArgKeyRequired) {
+			continue
+		}
+		if hasArg {
+			return nil, event.FieldArg{}, fmt.Errorf("field %s: argument given twice", name)
+		}
+		a, msg := event.ParseFieldArg(f, name[i+1:], true, true)
+		if msg != "" {
+			return nil, a, fmt.Errorf("%s", msg)
+		}
+		return f, a, nil
+	}
+	return nil, event.FieldArg{}, fmt.Errorf("unknown field %q", name)
+}
+
+func (c *compiler) operand(fe *FieldExpr) (Operand, string) {
+	f, a, err := resolveField(fe.Name, fe.Arg, fe.HasArg, false)
+	if err != nil {
+		return Operand{}, err.Error()
+	}
+	o := Operand{Text: fe.String(), Field: f, Arg: a, Type: f.Type, Multi: f.Multi}
+	if f.Multi == event.MultiAny && a.Has {
+		o.Multi = event.MultiNone
+	}
+	for _, t := range fe.Transformers {
+		tr := trNames[t]
+		if o.Type != event.FieldString {
+			return o, fmt.Sprintf("transformer %s() needs a string field, %s is %s", t, fe.Name, o.Type)
+		}
+		if tr == TrLen {
+			o.Type = event.FieldUint
+		}
+		o.Trans = append(o.Trans, tr)
+	}
+	return o, ""
+}
+
+func (c *compiler) check(x *CheckExpr) (*Cmp, string) {
+	l, msg := c.operand(&x.Field)
+	if msg != "" {
+		return nil, msg
+	}
+	op := opNames[x.Op]
+	cmp := &Cmp{L: l, Op: op}
+	switch x.Mod {
+	case "anyof", "oneof":
+		cmp.Mod = ModAnyOf
+	case "allof":
+		cmp.Mod = ModAllOf
+	}
+	t := l.Type
+	// operator / type compatibility
+	switch {
+	case op == OpExists:
+		return cmp, ""
+	case l.Field.Name == "fd.sip.name" && len(l.Trans) == 0:
+		if op != OpEq && op != OpNe && op != OpIn {
+			return nil, "fd.sip.name supports only =, != and in"
+		}
+	case l.Multi == event.MultiList && len(l.Trans) == 0:
+		if op != OpIn && op != OpIntersects {
+			return nil, fmt.Sprintf("list field %s supports only in, intersects and exists", l.Text)
+		}
+	case t == event.FieldString:
+		switch op {
+		case OpLt, OpLe, OpGt, OpGe:
+			return nil, fmt.Sprintf("operator %s is not supported for string field %s", x.Op, l.Text)
+		}
+	case t.Numeric():
+		switch op {
+		case OpEq, OpNe, OpLt, OpLe, OpGt, OpGe, OpIn, OpIntersects:
+		default:
+			return nil, fmt.Sprintf("operator %s is not supported for numeric field %s", x.Op, l.Text)
+		}
+	case t == event.FieldBool, t == event.FieldIPAddr, t == event.FieldIPNet:
+		switch op {
+		case OpEq, OpNe, OpIn, OpIntersects:
+		default:
+			return nil, fmt.Sprintf("operator %s is not supported for %s field %s", x.Op, t, l.Text)
+		}
+	}
+	if x.FieldRHS != nil {
+		r, msg := c.operand(x.FieldRHS)
+		if msg != "" {
+			return nil, msg
+		}
+		if r.Type != l.Type {
+			return nil, fmt.Sprintf("val(%s) has type %s but %s has type %s", r.Text, r.Type, l.Text, l.Type)
+		}
+		if r.Field.FilterOnly && r.Type == event.FieldIPNet {
+			return nil, fmt.Sprintf("val(%s): field cannot be used as a value", r.Text)
+		}
+		cmp.R = &r
+		return cmp, ""
+	}
+	var vals []Value
+	if x.IsList {
+		vals = x.List
+	} else if x.Value != nil {
+		vals = []Value{*x.Value}
+	}
+	if l.Field.Name == "fd.sip.name" && len(l.Trans) == 0 {
+		cmp.Hosts = true
+		for _, v := range vals {
+			for _, ip := range c.resolveHost(v.Text) {
+				cmp.IPs = append(cmp.IPs, ip)
+			}
+		}
+		return cmp, ""
+	}
+	if msg := c.prepare(cmp, vals); msg != "" {
+		return nil, msg
+	}
+	return cmp, ""
+}
+
+func (c *compiler) resolveHost(host string) []netip.Addr {
+	var addrs []netip.Addr
+	if c.opts.Resolve != nil {
+		addrs = c.opts.Resolve(host)
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		cancel()
+		if err == nil {
+			addrs = ips
+		}
+	}
+	for i, a := range addrs {
+		addrs[i] = a.Unmap()
+		if _, ok := c.rs.hostNames[addrs[i]]; !ok {
+			c.rs.hostNames[addrs[i]] = host
+		}
+	}
+	return addrs
+}
+
+// prepare converts the constants for the operator and the operand type.
+func (c *compiler) prepare(cmp *Cmp, vals []Value) string {
+	t := cmp.L.Type
+	for _, v := range vals {
+		switch {
+		case t.Numeric():
+			n, err := parseNum(v.Text, t)
+			if err != nil {
+				return fmt.Sprintf("%s: %q is not a number", cmp.L.Text, v.Text)
+			}
+			cmp.Nums = append(cmp.Nums, n)
+		case t == event.FieldBool:
+			switch v.Text {
+			case "true":
+				cmp.Nums = append(cmp.Nums, 1)
+			case "false":
+				cmp.Nums = append(cmp.Nums, 0)
+			default:
+				return fmt.Sprintf("%s: %q is not a boolean (true or false)", cmp.L.Text, v.Text)
+			}
+		case t == event.FieldIPAddr:
+			ip, err := netip.ParseAddr(v.Text)
+			if err != nil {
+				return fmt.Sprintf("%s: %q is not an IP address", cmp.L.Text, v.Text)
+			}
+			cmp.IPs = append(cmp.IPs, ip.Unmap())
+		case t == event.FieldIPNet:
+			pfx, err := netip.ParsePrefix(v.Text)
+			if err != nil {
+				ip, err2 := netip.ParseAddr(v.Text)
+				if err2 != nil {
+					return fmt.Sprintf("%s: %q is not a network (CIDR) or an IP address", cmp.L.Text, v.Text)
+				}
+				pfx = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
+			}
+			if pfx.Addr().Is4In6() {
+				pfx = netip.PrefixFrom(pfx.Addr().Unmap(), pfx.Bits()-96)
+			}
+			cmp.Nets = append(cmp.Nets, pfx.Masked())
+		default: // strings
+			switch cmp.Op {
+			case OpIContains:
+				cmp.Strs = append(cmp.Strs, strings.ToLower(v.Text))
+			case OpBContains, OpBStartsWith:
+				b, err := hex.DecodeString(v.Text)
+				if err != nil {
+					return fmt.Sprintf("%s %s: %q is not a hex byte string", cmp.L.Text, cmp.Op, v.Text)
+				}
+				cmp.Strs = append(cmp.Strs, string(b))
+			case OpGlob:
+				cmp.Globs = append(cmp.Globs, v.Text)
+			case OpIGlob:
+				cmp.Globs = append(cmp.Globs, strings.ToLower(v.Text))
+			case OpRegex:
+				re, err := regexp.Compile("^(?:" + v.Text + ")$")
+				if err != nil {
+					return fmt.Sprintf("%s regex: invalid regular expression %q: %v", cmp.L.Text, v.Text, err)
+				}
+				cmp.Regexes = append(cmp.Regexes, re)
+			case OpPMatch:
+				p := v.Text
+				if p != "/" {
+					p = strings.TrimSuffix(path.Clean(p), "/")
+				}
+				cmp.Paths = append(cmp.Paths, p)
+			default:
+				cmp.Strs = append(cmp.Strs, v.Text)
+			}
+		}
+	}
+	if (cmp.Op == OpIn || cmp.Op == OpIntersects) && len(cmp.Strs) > 8 {
+		cmp.Set = make(map[string]struct{}, len(cmp.Strs))
+		for _, s := range cmp.Strs {
+			cmp.Set[s] = struct{}{}
+		}
+	}
+	if cmp.Op == OpPMatch {
+		sort.Strings(cmp.Paths)
+	}
+	if cmp.Op != OpIn && cmp.Op != OpIntersects && cmp.Op != OpPMatch && cmp.Mod == ModNone && len(vals) != 1 {
+		return fmt.Sprintf("operator %s needs exactly one value", cmp.Op)
+	}
+	return ""
+}
+
+func parseNum(s string, t event.FieldType) (uint64, error) {
+	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
+		return strconv.ParseUint(s[2:], 16, 64)
+	}
+	if t == event.FieldInt {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return uint64(n), err
+	}
+	if strings.HasPrefix(s, "-") {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return uint64(n), err
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// typesOf computes the event types an expression can match. pure is true
+// when the expression depends on evt.type only (so it can be negated).
+func typesOf(e Expr) (TypeSet, bool) {
+	switch x := e.(type) {
+	case *And:
+		s, pure := AllTypes, true
+		for _, y := range x.Xs {
+			t, p := typesOf(y)
+			s &= t
+			pure = pure && p
+		}
+		return s, pure
+	case *Or:
+		var s TypeSet
+		pure := true
+		for _, y := range x.Xs {
+			t, p := typesOf(y)
+			s |= t
+			pure = pure && p
+		}
+		return s, pure
+	case *Not:
+		t, pure := typesOf(x.X)
+		if pure {
+			return AllTypes &^ t, true
+		}
+		return AllTypes, false
+	case *Const:
+		if x.V {
+			return AllTypes, true
+		}
+		return 0, true
+	case *Cmp:
+		if x.L.Field.Name != "evt.type" || len(x.L.Trans) > 0 || x.R != nil || x.Mod != ModNone {
+			return AllTypes, false
+		}
+		var s TypeSet
+		for _, v := range x.Strs {
+			if t, ok := event.ByName(v); ok {
+				s |= 1 << uint(t)
+			}
+		}
+		switch x.Op {
+		case OpEq, OpIn, OpIntersects:
+			return s, true
+		case OpNe:
+			return AllTypes &^ s, true
+		}
+		return AllTypes, false
+	}
+	return AllTypes, false
+}

@@ -1,0 +1,943 @@
+package rules
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EngineVersion is the Falco engine version whose rule language Vigil
+// implements; files requiring a newer one are rejected.
+const EngineVersion = "0.57.0"
+
+// DefaultSource is the source of rules that name none.
+const DefaultSource = "syscall"
+
+// File is a rules file to load.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// FileStats counts what one file defines and what was reported about it.
+type FileStats struct {
+	Name                 string
+	Rules, Macros, Lists int
+	Errors, Warnings     int
+}
+
+// Spec is a parsed, merged set of rules files: lists, macros and rules in
+// definition order with later definitions, appends and overrides applied.
+// It is independent of the kernel and of the field registry: conditions
+// are kept as text (with their source positions) until Compile.
+type Spec struct {
+	Files  []FileStats
+	Lists  []*ListSpec
+	Macros []*MacroSpec
+	Rules  []*RuleSpec
+	Diags  Diagnostics
+
+	lists, macros, rules map[string]int
+	srcs                 map[string][]byte
+}
+
+// ListSpec is a list definition.
+type ListSpec struct {
+	Name  string
+	Items []ListItem
+	Pos   Pos
+}
+
+// ListItem is one list item as written (quotes kept: `'"(systemd)"'`).
+type ListItem struct {
+	Text string
+	Pos  Pos
+}
+
+// MacroSpec is a macro definition.
+type MacroSpec struct {
+	Name string
+	Cond Cond
+	Pos  Pos
+}
+
+// RuleSpec is a rule definition.
+type RuleSpec struct {
+	Name       string
+	Desc       string
+	Cond       Cond
+	Output     string
+	OutputPos  Pos
+	Priority   Priority
+	Tags       []string
+	Source     string
+	Enabled    bool
+	Exceptions []*ExceptionSpec
+	Pos        Pos
+}
+
+// ExceptionSpec is one entry of a rule's `exceptions`.
+type ExceptionSpec struct {
+	Name string
+	// Fields and Comps; FieldsList is false for the single-field form
+	// (`fields: proc.name`, values a flat list, comp defaulting to in).
+	Fields     []string
+	FieldsList bool
+	Comps      []string
+	Values     [][]ExceptionValue
+	Pos        Pos
+}
+
+// ExceptionValue is one value of an exception row: a string, or a list of
+// strings for list operators (in, intersects, pmatch).
+type ExceptionValue struct {
+	Text   string
+	List   []string
+	IsList bool
+}
+
+// Cond is a condition's text with the source of each part, so that an
+// offset in the text maps back to file:line:col. Appends add parts.
+type Cond struct {
+	Text  string
+	parts []condPart
+}
+
+type condPart struct {
+	start int // offset of the part in Text
+	src   scalarSrc
+}
+
+// scalarSrc locates a YAML scalar's content in its file.
+type scalarSrc struct {
+	file  string
+	data  []byte
+	off   int // byte offset in data where the content starts
+	style yaml.Style
+	pos   Pos
+}
+
+func (c *Cond) append(text string, src scalarSrc) {
+	if c.Text != "" {
+		c.Text += " "
+	}
+	c.parts = append(c.parts, condPart{start: len(c.Text), src: src})
+	c.Text += text
+}
+
+// PosAt maps an offset in the condition text to a file position. Runs of
+// whitespace in the text and in the source are treated as equal, which
+// follows YAML folding and indentation.
+func (c *Cond) PosAt(off int) Pos {
+	if len(c.parts) == 0 {
+		return Pos{}
+	}
+	pi := 0
+	for i := range c.parts {
+		if c.parts[i].start <= off {
+			pi = i
+		}
+	}
+	p := c.parts[pi]
+	text := c.Text[p.start:]
+	end := len(text)
+	if pi+1 < len(c.parts) {
+		end = c.parts[pi+1].start - p.start
+	}
+	text = text[:end]
+	off -= p.start
+	if p.src.data == nil || p.src.off < 0 || p.src.off > len(p.src.data) {
+		return p.src.pos
+	}
+	src := p.src.data
+	i, j := 0, p.src.off
+	for i < off && i < len(text) && j < len(src) {
+		switch {
+		case isSpace(text[i]):
+			for i < len(text) && isSpace(text[i]) && i < off {
+				i++
+			}
+			for j < len(src) && isSpace(src[j]) {
+				j++
+			}
+		case text[i] == src[j]:
+			i++
+			j++
+		case src[j] == '\\' || src[j] == '\'' || src[j] == '"':
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return posOf(p.src.file, src, j)
+}
+
+func posOf(file string, data []byte, off int) Pos {
+	line, col := 1, 1
+	for k := 0; k < off && k < len(data); k++ {
+		if data[k] == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return Pos{File: file, Line: line, Col: col}
+}
+
+// LoadFiles reads and loads rules files in order. The error is only about
+// reading; rule problems are in Spec.Diags.
+func LoadFiles(paths ...string) (*Spec, error) {
+	files := make([]File, 0, len(paths))
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("load rules: %w", err)
+		}
+		files = append(files, File{Name: p, Data: b})
+	}
+	return Load(files...), nil
+}
+
+// Load parses and merges rules files in order, as Falco does: later
+// definitions replace earlier ones, `append: true` and `override:` extend
+// or replace them, a rule item with only `enabled` toggles a rule. It never
+// panics; problems are reported in Spec.Diags with positions.
+func Load(files ...File) *Spec {
+	s := &Spec{lists: map[string]int{}, macros: map[string]int{}, rules: map[string]int{}, srcs: map[string][]byte{}}
+	for _, f := range files {
+		s.loadFile(f)
+	}
+	return s
+}
+
+type fileLoader struct {
+	s     *Spec
+	file  string
+	data  []byte
+	stats *FileStats
+}
+
+func (l *fileLoader) diag(n *yaml.Node, warn bool, kind, name, format string, args ...any) {
+	p := Pos{File: l.file}
+	if n != nil {
+		p.Line, p.Col = n.Line, n.Column
+	}
+	l.s.Diags = append(l.s.Diags, &Diagnostic{Pos: p, Kind: kind, Name: name, Msg: fmt.Sprintf(format, args...), Warning: warn})
+}
+
+var yamlLineRE = regexp.MustCompile(`line (\d+)(?:, column (\d+))?`)
+
+func (s *Spec) loadFile(f File) {
+	s.Files = append(s.Files, FileStats{Name: f.Name})
+	l := &fileLoader{s: s, file: f.Name, data: f.Data, stats: &s.Files[len(s.Files)-1]}
+	s.srcs[f.Name] = f.Data
+	var doc yaml.Node
+	if err := yaml.Unmarshal(f.Data, &doc); err != nil {
+		line, col := 1, 1
+		if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			if m[2] != "" {
+				col, _ = strconv.Atoi(m[2])
+			}
+		}
+		s.Diags = append(s.Diags, &Diagnostic{Pos: Pos{File: f.Name, Line: line, Col: col}, Kind: "file",
+			Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")})
+		return
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return // empty file
+	}
+	root := doc.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return
+	}
+	if root.Kind != yaml.SequenceNode {
+		l.diag(root, false, "file", "", "rules file must be a list of items (rule, macro, list, ...), got %s", kindName(root))
+		return
+	}
+	for _, item := range root.Content {
+		l.item(item)
+	}
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return "a scalar"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "nothing"
+}
+
+// fieldsOf returns the key → (key node, value node) of a mapping, in order.
+type kv struct{ k, v *yaml.Node }
+
+func fieldsOf(n *yaml.Node) ([]kv, map[string]kv) {
+	var order []kv
+	m := map[string]kv{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		e := kv{n.Content[i], n.Content[i+1]}
+		order = append(order, e)
+		m[e.k.Value] = e
+	}
+	return order, m
+}
+
+func (l *fileLoader) item(n *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		l.diag(n, false, "item", "", "each item must be a mapping with a rule, macro, list or required_* key, got %s", kindName(n))
+		return
+	}
+	_, m := fieldsOf(n)
+	switch {
+	case has(m, "rule"):
+		l.stats.Rules++
+		l.rule(n, m)
+	case has(m, "macro"):
+		l.stats.Macros++
+		l.macro(n, m)
+	case has(m, "list"):
+		l.stats.Lists++
+		l.list(n, m)
+	case has(m, "required_engine_version"):
+		l.engineVersion(m["required_engine_version"].v)
+	case has(m, "required_plugin_versions"):
+		l.pluginVersions(m["required_plugin_versions"].v)
+	default:
+		key := ""
+		if len(n.Content) > 0 {
+			key = n.Content[0].Value
+		}
+		l.diag(n, true, "item", "", "unknown top-level item %q ignored", key)
+	}
+}
+
+func has(m map[string]kv, k string) bool { _, ok := m[k]; return ok }
+
+func (l *fileLoader) str(n *yaml.Node, kind, name, key string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		l.diag(n, false, kind, name, "%s must be a string, got %s", key, kindName(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (l *fileLoader) boolean(n *yaml.Node, kind, name, key string) (bool, bool) {
+	if n.Kind == yaml.ScalarNode {
+		switch strings.ToLower(n.Value) {
+		case "true", "yes", "on":
+			return true, true
+		case "false", "no", "off":
+			return false, true
+		}
+	}
+	l.diag(n, false, kind, name, "%s must be true or false, got %q", key, n.Value)
+	return false, false
+}
+
+func (l *fileLoader) strList(n *yaml.Node, kind, name, key string) ([]string, bool) {
+	if n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "") {
+		return nil, true
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.diag(n, false, kind, name, "%s must be a list, got %s", key, kindName(n))
+		return nil, false
+	}
+	out := make([]string, 0, len(n.Content))
+	for _, c := range n.Content {
+		if c.Kind != yaml.ScalarNode {
+			l.diag(c, false, kind, name, "%s items must be strings, got %s", key, kindName(c))
+			return nil, false
+		}
+		out = append(out, c.Value)
+	}
+	return out, true
+}
+
+func (l *fileLoader) src(n *yaml.Node) scalarSrc {
+	s := scalarSrc{file: l.file, data: l.data, style: n.Style, pos: Pos{File: l.file, Line: n.Line, Col: n.Column}, off: -1}
+	// byte offset of line/col
+	off, line := 0, 1
+	for line < n.Line && off < len(l.data) {
+		if l.data[off] == '\n' {
+			line++
+		}
+		off++
+	}
+	off += n.Column - 1
+	if off > len(l.data) {
+		return s
+	}
+	switch {
+	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		for off < len(l.data) && l.data[off] != '\n' {
+			off++
+		}
+	case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
+		off++
+	}
+	s.off = off
+	return s
+}
+
+// checkKeys warns about keys that the item kind does not know.
+func (l *fileLoader) checkKeys(order []kv, kind, name string, known map[string]bool) {
+	for _, e := range order {
+		if !known[e.k.Value] {
+			l.diag(e.k, true, kind, name, "unknown key %q ignored", e.k.Value)
+		}
+	}
+}
+
+var listKeys = map[string]bool{"list": true, "items": true, "append": true, "override": true}
+
+func (l *fileLoader) list(n *yaml.Node, m map[string]kv) {
+	order, _ := fieldsOf(n)
+	name, ok := l.str(m["list"].v, "list", "", "list")
+	if !ok {
+		return
+	}
+	if name == "" {
+		l.diag(m["list"].v, false, "list", "", "list name is empty")
+		return
+	}
+	l.checkKeys(order, "list", name, listKeys)
+	pos := Pos{File: l.file, Line: n.Line, Col: n.Column}
+	itemsKV, hasItems := m["items"]
+	if !hasItems {
+		l.diag(n, false, "list", name, "missing key 'items'")
+		return
+	}
+	var items []ListItem
+	if itemsKV.v.Kind == yaml.SequenceNode {
+		for _, c := range itemsKV.v.Content {
+			if c.Kind != yaml.ScalarNode {
+				l.diag(c, false, "list", name, "list items must be strings, got %s", kindName(c))
+				return
+			}
+			items = append(items, ListItem{Text: c.Value, Pos: Pos{File: l.file, Line: c.Line, Col: c.Column}})
+		}
+	} else if !(itemsKV.v.Kind == yaml.ScalarNode && itemsKV.v.Tag == "!!null") {
+		l.diag(itemsKV.v, false, "list", name, "items must be a list, got %s", kindName(itemsKV.v))
+		return
+	}
+	mode, ok := l.mergeMode(n, m, "list", name, map[string]bool{"items": true}, map[string]bool{"items": true})
+	if !ok {
+		return
+	}
+	idx, exists := l.s.lists[name]
+	switch {
+	case mode.any():
+		if !exists {
+			l.diag(n, false, "list", name, "list has 'append' or 'override' but no list by that name already exists")
+			return
+		}
+		old := l.s.Lists[idx]
+		if mode["items"] == "append" {
+			old.Items = append(old.Items, items...)
+		} else {
+			old.Items = items
+		}
+	case exists:
+		l.s.Lists[idx] = &ListSpec{Name: name, Items: items, Pos: pos}
+	default:
+		l.s.lists[name] = len(l.s.Lists)
+		l.s.Lists = append(l.s.Lists, &ListSpec{Name: name, Items: items, Pos: pos})
+	}
+}
+
+var macroKeys = map[string]bool{"macro": true, "condition": true, "append": true, "override": true, "source": true}
+
+func (l *fileLoader) macro(n *yaml.Node, m map[string]kv) {
+	order, _ := fieldsOf(n)
+	name, ok := l.str(m["macro"].v, "macro", "", "macro")
+	if !ok {
+		return
+	}
+	if name == "" {
+		l.diag(m["macro"].v, false, "macro", "", "macro name is empty")
+		return
+	}
+	l.checkKeys(order, "macro", name, macroKeys)
+	pos := Pos{File: l.file, Line: n.Line, Col: n.Column}
+	ckv, hasCond := m["condition"]
+	if !hasCond {
+		l.diag(n, false, "macro", name, "missing key 'condition'")
+		return
+	}
+	text, ok := l.str(ckv.v, "macro", name, "condition")
+	if !ok {
+		return
+	}
+	mode, ok := l.mergeMode(n, m, "macro", name, map[string]bool{"condition": true}, map[string]bool{"condition": true})
+	if !ok {
+		return
+	}
+	var cond Cond
+	cond.append(text, l.src(ckv.v))
+	idx, exists := l.s.macros[name]
+	switch {
+	case mode.any():
+		if !exists {
+			l.diag(n, false, "macro", name, "macro has 'append' or 'override' but no macro by that name already exists")
+			return
+		}
+		old := l.s.Macros[idx]
+		if mode["condition"] == "append" {
+			old.Cond.append(text, l.src(ckv.v))
+		} else {
+			old.Cond = cond
+		}
+	case exists:
+		l.s.Macros[idx] = &MacroSpec{Name: name, Cond: cond, Pos: pos}
+	default:
+		l.s.macros[name] = len(l.s.Macros)
+		l.s.Macros = append(l.s.Macros, &MacroSpec{Name: name, Cond: cond, Pos: pos})
+	}
+}
+
+// mergeMode is the per-key merge mode of an item: "append" or "replace";
+// empty for a plain definition.
+type mergeMode map[string]string
+
+func (m mergeMode) any() bool { return len(m) > 0 }
+
+// mergeMode reads `append: true` (deprecated: append every appendable key
+// present) and `override: {key: append|replace}`.
+func (l *fileLoader) mergeMode(n *yaml.Node, m map[string]kv, kind, name string, appendable, replaceable map[string]bool) (mergeMode, bool) {
+	mode := mergeMode{}
+	_, hasOverride := m["override"]
+	if a, ok := m["append"]; ok {
+		b, ok := l.boolean(a.v, kind, name, "append")
+		if !ok {
+			return nil, false
+		}
+		if b {
+			if hasOverride {
+				l.diag(a.k, false, kind, name, "'append' and 'override' cannot be used together")
+				return nil, false
+			}
+			l.diag(a.k, true, kind, name, "'append: true' is deprecated, use 'override: {KEY: append}'")
+			for k := range appendable {
+				if _, present := m[k]; present {
+					mode[k] = "append"
+				}
+			}
+			if kind == "rule" && len(mode) == 0 {
+				l.diag(a.k, false, kind, name, "'append: true' needs a condition or exceptions to append")
+				return nil, false
+			}
+		}
+	}
+	if o, ok := m["override"]; ok {
+		if o.v.Kind != yaml.MappingNode {
+			l.diag(o.v, false, kind, name, "override must be a mapping of key: append|replace, got %s", kindName(o.v))
+			return nil, false
+		}
+		order, _ := fieldsOf(o.v)
+		for _, e := range order {
+			k, how := e.k.Value, e.v.Value
+			switch how {
+			case "append":
+				if !appendable[k] {
+					l.diag(e.v, false, kind, name, "key %q cannot be appended", k)
+					return nil, false
+				}
+			case "replace":
+				if !replaceable[k] {
+					l.diag(e.v, false, kind, name, "key %q cannot be replaced", k)
+					return nil, false
+				}
+			default:
+				l.diag(e.v, false, kind, name, "override of %q must be append or replace, got %q", k, how)
+				return nil, false
+			}
+			if _, present := m[k]; !present {
+				l.diag(e.k, false, kind, name, "override of %q but the item has no %q key", k, k)
+				return nil, false
+			}
+			mode[k] = how
+		}
+		// Every other key must be covered by the override.
+		order, _ = fieldsOf(n)
+		for _, e := range order {
+			k := e.k.Value
+			if k == kind || k == "override" || mode[k] != "" {
+				continue
+			}
+			l.diag(e.k, false, kind, name, "key %q is not covered by 'override'", k)
+			return nil, false
+		}
+		if len(mode) == 0 {
+			l.diag(o.v, false, kind, name, "override is empty")
+			return nil, false
+		}
+	}
+	return mode, true
+}
+
+var ruleKeys = map[string]bool{"rule": true, "desc": true, "condition": true, "output": true, "priority": true,
+	"tags": true, "enabled": true, "source": true, "exceptions": true, "override": true, "append": true,
+	"warn_evttypes": true, "skip-if-unknown-filter": true, "capture": true, "capture_duration": true}
+
+var ruleAppendable = map[string]bool{"condition": true, "output": true, "desc": true, "tags": true, "exceptions": true}
+var ruleReplaceable = map[string]bool{"condition": true, "output": true, "desc": true, "priority": true, "tags": true,
+	"exceptions": true, "enabled": true, "warn_evttypes": true, "skip-if-unknown-filter": true, "capture": true, "capture_duration": true}
+
+func (l *fileLoader) rule(n *yaml.Node, m map[string]kv) {
+	order, _ := fieldsOf(n)
+	name, ok := l.str(m["rule"].v, "rule", "", "rule")
+	if !ok {
+		return
+	}
+	if name == "" {
+		l.diag(m["rule"].v, false, "rule", "", "rule name is empty")
+		return
+	}
+	l.checkKeys(order, "rule", name, ruleKeys)
+	pos := Pos{File: l.file, Line: n.Line, Col: n.Column}
+	mode, ok := l.mergeMode(n, m, "rule", name, ruleAppendable, ruleReplaceable)
+	if !ok {
+		return
+	}
+	idx, exists := l.s.rules[name]
+
+	// Legacy toggle: only `rule` and `enabled`.
+	if !mode.any() && len(order) == 2 && has(m, "enabled") {
+		if !exists {
+			l.diag(n, false, "rule", name, "rule has only 'enabled' but no rule by that name already exists")
+			return
+		}
+		if b, ok := l.boolean(m["enabled"].v, "rule", name, "enabled"); ok {
+			l.s.Rules[idx].Enabled = b
+		}
+		return
+	}
+
+	r := &RuleSpec{Name: name, Enabled: true, Source: DefaultSource, Pos: pos, Priority: -1}
+	if e, ok := m["desc"]; ok {
+		r.Desc, _ = l.str(e.v, "rule", name, "desc")
+	}
+	if e, ok := m["condition"]; ok {
+		text, ok := l.str(e.v, "rule", name, "condition")
+		if !ok {
+			return
+		}
+		r.Cond.append(text, l.src(e.v))
+	}
+	if e, ok := m["output"]; ok {
+		r.Output, _ = l.str(e.v, "rule", name, "output")
+		r.OutputPos = Pos{File: l.file, Line: e.v.Line, Col: e.v.Column}
+	}
+	if e, ok := m["priority"]; ok {
+		p, err := ParsePriority(e.v.Value)
+		if err != nil {
+			l.diag(e.v, false, "rule", name, "%v", err)
+			return
+		}
+		r.Priority = p
+	}
+	if e, ok := m["tags"]; ok {
+		if r.Tags, ok = l.strList(e.v, "rule", name, "tags"); !ok {
+			return
+		}
+	}
+	if e, ok := m["enabled"]; ok {
+		if r.Enabled, ok = l.boolean(e.v, "rule", name, "enabled"); !ok {
+			return
+		}
+	}
+	if e, ok := m["source"]; ok {
+		if r.Source, ok = l.str(e.v, "rule", name, "source"); !ok {
+			return
+		}
+	}
+	if e, ok := m["exceptions"]; ok {
+		if r.Exceptions, ok = l.exceptions(e.v, name); !ok {
+			return
+		}
+	}
+
+	if mode.any() {
+		if !exists {
+			l.diag(n, false, "rule", name, "rule has 'append' or 'override' but no rule by that name already exists")
+			return
+		}
+		old := l.s.Rules[idx]
+		for k, how := range mode {
+			v := m[k].v
+			switch k {
+			case "condition":
+				if how == "append" {
+					old.Cond.append(r.Cond.Text, l.src(v))
+				} else {
+					old.Cond = r.Cond
+				}
+			case "output":
+				if how == "append" {
+					old.Output += " " + r.Output
+				} else {
+					old.Output = r.Output
+					old.OutputPos = r.OutputPos
+				}
+			case "desc":
+				if how == "append" {
+					old.Desc += " " + r.Desc
+				} else {
+					old.Desc = r.Desc
+				}
+			case "tags":
+				if how == "append" {
+					old.Tags = append(old.Tags, r.Tags...)
+				} else {
+					old.Tags = r.Tags
+				}
+			case "priority":
+				old.Priority = r.Priority
+			case "enabled":
+				old.Enabled = r.Enabled
+			case "exceptions":
+				if how == "append" {
+					old.Exceptions = mergeExceptions(old.Exceptions, r.Exceptions)
+				} else {
+					old.Exceptions = r.Exceptions
+				}
+			}
+		}
+		return
+	}
+
+	for _, k := range []string{"condition", "output", "desc", "priority"} {
+		if !has(m, k) {
+			l.diag(n, false, "rule", name, "missing key %q", k)
+			return
+		}
+	}
+	if exists {
+		l.s.Rules[idx] = r
+		return
+	}
+	l.s.rules[name] = len(l.s.Rules)
+	l.s.Rules = append(l.s.Rules, r)
+}
+
+// mergeExceptions appends exceptions: values of an existing name are
+// appended to it, new names are added.
+func mergeExceptions(old, add []*ExceptionSpec) []*ExceptionSpec {
+	out := append([]*ExceptionSpec(nil), old...)
+	for _, a := range add {
+		merged := false
+		for i, o := range out {
+			if o.Name == a.Name {
+				c := *o
+				c.Values = append(append([][]ExceptionValue(nil), o.Values...), a.Values...)
+				out[i] = &c
+				merged = true
+				break
+			}
+		}
+		if !merged {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (l *fileLoader) exceptions(n *yaml.Node, rule string) ([]*ExceptionSpec, bool) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil, true
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.diag(n, false, "rule", rule, "exceptions must be a list, got %s", kindName(n))
+		return nil, false
+	}
+	var out []*ExceptionSpec
+	for _, en := range n.Content {
+		if en.Kind != yaml.MappingNode {
+			l.diag(en, false, "rule", rule, "each exception must be a mapping, got %s", kindName(en))
+			return nil, false
+		}
+		_, m := fieldsOf(en)
+		e := &ExceptionSpec{Pos: Pos{File: l.file, Line: en.Line, Col: en.Column}}
+		nkv, ok := m["name"]
+		if !ok || nkv.v.Value == "" {
+			l.diag(en, false, "rule", rule, "exception without a name")
+			return nil, false
+		}
+		e.Name = nkv.v.Value
+		if f, ok := m["fields"]; ok {
+			switch f.v.Kind {
+			case yaml.ScalarNode:
+				e.Fields = []string{f.v.Value}
+			case yaml.SequenceNode:
+				e.FieldsList = true
+				fs, ok := l.strList(f.v, "rule", rule, "exception fields")
+				if !ok {
+					return nil, false
+				}
+				e.Fields = fs
+			default:
+				l.diag(f.v, false, "rule", rule, "exception %q: fields must be a string or a list", e.Name)
+				return nil, false
+			}
+		}
+		if c, ok := m["comps"]; ok {
+			switch c.v.Kind {
+			case yaml.ScalarNode:
+				e.Comps = []string{c.v.Value}
+			case yaml.SequenceNode:
+				cs, ok := l.strList(c.v, "rule", rule, "exception comps")
+				if !ok {
+					return nil, false
+				}
+				e.Comps = cs
+			default:
+				l.diag(c.v, false, "rule", rule, "exception %q: comps must be a string or a list", e.Name)
+				return nil, false
+			}
+		}
+		if v, ok := m["values"]; ok && !(v.v.Kind == yaml.ScalarNode && v.v.Tag == "!!null") {
+			if v.v.Kind != yaml.SequenceNode {
+				l.diag(v.v, false, "rule", rule, "exception %q: values must be a list", e.Name)
+				return nil, false
+			}
+			for _, row := range v.v.Content {
+				if !e.FieldsList {
+					// single-field form: each value is one item of the list
+					if row.Kind != yaml.ScalarNode {
+						l.diag(row, false, "rule", rule, "exception %q: with a single field, values must be strings", e.Name)
+						return nil, false
+					}
+					e.Values = append(e.Values, []ExceptionValue{{Text: row.Value}})
+					continue
+				}
+				if row.Kind != yaml.SequenceNode {
+					l.diag(row, false, "rule", rule, "exception %q: each value must be a list with one entry per field", e.Name)
+					return nil, false
+				}
+				var vals []ExceptionValue
+				for _, c := range row.Content {
+					switch c.Kind {
+					case yaml.ScalarNode:
+						vals = append(vals, ExceptionValue{Text: c.Value})
+					case yaml.SequenceNode:
+						items, ok := l.strList(c, "rule", rule, "exception value")
+						if !ok {
+							return nil, false
+						}
+						vals = append(vals, ExceptionValue{List: items, IsList: true})
+					default:
+						l.diag(c, false, "rule", rule, "exception %q: a value must be a string or a list", e.Name)
+						return nil, false
+					}
+				}
+				if len(vals) != len(e.Fields) {
+					l.diag(row, false, "rule", rule, "exception %q: value has %d entries but there are %d fields", e.Name, len(vals), len(e.Fields))
+					return nil, false
+				}
+				e.Values = append(e.Values, vals)
+			}
+		}
+		if len(e.Fields) == 0 && len(e.Values) > 0 {
+			l.diag(en, false, "rule", rule, "exception %q has values but no fields", e.Name)
+			return nil, false
+		}
+		if e.FieldsList && len(e.Comps) > 0 && len(e.Comps) != len(e.Fields) {
+			l.diag(en, false, "rule", rule, "exception %q: %d comps for %d fields", e.Name, len(e.Comps), len(e.Fields))
+			return nil, false
+		}
+		out = append(out, e)
+	}
+	return out, true
+}
+
+func (l *fileLoader) engineVersion(n *yaml.Node) {
+	want := n.Value
+	if n.Kind != yaml.ScalarNode {
+		l.diag(n, false, "file", "", "required_engine_version must be a version string")
+		return
+	}
+	if !strings.Contains(want, ".") {
+		want = "0." + want + ".0" // legacy integer engine versions
+	}
+	c, ok := compareVersions(want, EngineVersion)
+	if !ok {
+		l.diag(n, false, "file", "", "invalid required_engine_version %q", n.Value)
+		return
+	}
+	if c > 0 {
+		l.diag(n, false, "file", "", "rules require engine version %s, Vigil implements %s", n.Value, EngineVersion)
+	}
+}
+
+// builtinPlugins are plugins whose fields Vigil provides natively.
+var builtinPlugins = map[string]string{"container": "0.7.0"}
+
+func (l *fileLoader) pluginVersions(n *yaml.Node) {
+	if n.Kind != yaml.SequenceNode {
+		l.diag(n, false, "file", "", "required_plugin_versions must be a list")
+		return
+	}
+	for _, p := range n.Content {
+		if p.Kind != yaml.MappingNode {
+			l.diag(p, false, "file", "", "required_plugin_versions entries must be mappings")
+			continue
+		}
+		_, m := fieldsOf(p)
+		names := []string{m["name"].v.Value}
+		if alt, ok := m["alternatives"]; ok && alt.v.Kind == yaml.SequenceNode {
+			for _, a := range alt.v.Content {
+				if a.Kind == yaml.MappingNode {
+					_, am := fieldsOf(a)
+					if e, ok := am["name"]; ok {
+						names = append(names, e.v.Value)
+					}
+				}
+			}
+		}
+		satisfied := false
+		for _, nm := range names {
+			if _, ok := builtinPlugins[nm]; ok {
+				satisfied = true
+			}
+		}
+		if !satisfied {
+			l.diag(p, false, "file", "", "plugin %q is required but Vigil has no such plugin (built in: container)", names[0])
+		}
+	}
+}
+
+func compareVersions(a, b string) (int, bool) {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for len(pa) < 3 {
+		pa = append(pa, "0")
+	}
+	for len(pb) < 3 {
+		pb = append(pb, "0")
+	}
+	for i := 0; i < 3; i++ {
+		x, err1 := strconv.Atoi(pa[i])
+		y, err2 := strconv.Atoi(pb[i])
+		if err1 != nil || err2 != nil {
+			return 0, false
+		}
+		if x != y {
+			if x < y {
+				return -1, true
+			}
+			return 1, true
+		}
+	}
+	return 0, true
+}
