@@ -115,4 +115,3 @@ func waitOutput(t *testing.T, c *containertest.Container, want string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
