@@ -1,8 +1,125 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
 
-// newK8sCmd is a placeholder until its work lands.
+	"github.com/spf13/cobra"
+
+	"github.com/vigilsec/vigil/internal/compliance"
+	"github.com/vigilsec/vigil/internal/posture/audit"
+	"github.com/vigilsec/vigil/internal/posture/finding"
+	"github.com/vigilsec/vigil/internal/posture/manifest"
+	"github.com/vigilsec/vigil/internal/posture/rbac"
+)
+
 func newK8sCmd() *cobra.Command {
-	return &cobra.Command{Use: "k8s", Short: "Audit Kubernetes manifests (RBAC, workloads, network policies)", RunE: notBuilt}
+	cmd := &cobra.Command{Use: "k8s", Short: "Audit Kubernetes manifests (RBAC, workloads, network policies)"}
+	cmd.AddCommand(newK8sAuditCmd(), newK8sWhoCanCmd())
+	return cmd
+}
+
+func newK8sAuditCmd() *cobra.Command {
+	var format, failOn string
+	var registries []string
+	cmd := &cobra.Command{
+		Use:   "audit PATH...",
+		Short: "Audit manifests (files, directories, - for stdin) for RBAC, workload and network-policy risks",
+		Long: `Audit Kubernetes manifests: YAML or JSON, multi-document files, List kinds,
+directories (recursively), Helm-rendered output and kubectl get -o yaml dumps.
+
+Exit status: 0 when no finding reaches --fail-on, 3 when one does, 1 on error.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var threshold finding.Severity
+			if failOn != "" {
+				s, err := finding.ParseSeverity(failOn)
+				if err != nil {
+					return fmt.Errorf("--fail-on: %w", err)
+				}
+				threshold = s
+			}
+			inv, err := manifest.Load(args...)
+			if err != nil {
+				return err
+			}
+			mapping, err := compliance.Default()
+			if err != nil {
+				return err
+			}
+			opts := &audit.Options{Mapper: mapping}
+			opts.Workload.AllowedRegistries = registries
+			rep := audit.Run(inv, opts)
+			out := cmd.OutOrStdout()
+			switch format {
+			case "table", "":
+				err = rep.WriteTable(out)
+			case "json":
+				err = rep.WriteJSON(out)
+			case "sarif":
+				err = rep.WriteSARIF(out)
+			default:
+				return fmt.Errorf("--format: unknown format %q (want table, json or sarif)", format)
+			}
+			if err != nil {
+				return err
+			}
+			if failOn != "" && rep.AtLeast(threshold) {
+				return withExitCode(3, fmt.Errorf("k8s audit: findings at or above %s", threshold))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: table, json or sarif")
+	cmd.Flags().StringVar(&failOn, "fail-on", "", "exit 3 when a finding has this severity or higher (info, low, medium, high, critical)")
+	cmd.Flags().StringSliceVar(&registries, "allowed-registries", nil, "registries (or registry/path prefixes) images may come from; enables VGL-WL-036")
+	return cmd
+}
+
+func newK8sWhoCanCmd() *cobra.Command {
+	var ns, format string
+	cmd := &cobra.Command{
+		Use:   "who-can VERB RESOURCE PATH...",
+		Short: "List the subjects that may VERB RESOURCE (e.g. create pods/exec), and through which binding and role",
+		Long: `RESOURCE is kubectl-style: pods, pods/exec, deployments.apps, secrets.
+Without -n every grant is listed with its scope; with -n only grants that apply
+in that namespace (cluster-wide or bound there).`,
+		Args: cobra.MinimumNArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			inv, err := manifest.Load(args[2:]...)
+			if err != nil {
+				return err
+			}
+			a := rbac.New(inv)
+			q := rbac.ParseQuery(args[0], args[1], ns)
+			answers := a.WhoCan(q)
+			out := cmd.OutOrStdout()
+			if format == "json" {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if answers == nil {
+					answers = []rbac.Answer{}
+				}
+				return enc.Encode(answers)
+			}
+			if len(answers) == 0 {
+				fmt.Fprintf(out, "nobody in these manifests can %s\n", q)
+				return nil
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "SUBJECT\tSCOPE\tBINDING\tROLE\tRULE FROM\tRESOURCE NAMES")
+			for _, an := range answers {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", an.Subject, an.Scope, an.Binding, an.Role, an.RuleFrom, strings.Join(an.ResourceNames, ","))
+			}
+			for _, n := range a.Notes {
+				fmt.Fprintln(tw, "note: "+n)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&ns, "namespace", "n", "", "only grants that apply in this namespace")
+	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: table or json")
+	return cmd
 }

@@ -1,0 +1,271 @@
+package audit
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/vigilsec/vigil/internal/posture/finding"
+	"github.com/vigilsec/vigil/internal/posture/manifest"
+	"github.com/vigilsec/vigil/internal/posture/netpol"
+	"github.com/vigilsec/vigil/internal/posture/rbac"
+	"github.com/vigilsec/vigil/internal/posture/workload"
+)
+
+// ControlMapper gives the compliance controls a check id maps to, as
+// "FRAMEWORK:CONTROL" strings. internal/compliance implements it.
+type ControlMapper interface {
+	Controls(checkID string) []string
+}
+
+// Options configures Run. A nil *Options means defaults.
+type Options struct {
+	Workload workload.Options
+	// Mapper, when set, fills Finding.Controls.
+	Mapper ControlMapper
+}
+
+// Report is the result of an audit.
+type Report struct {
+	Findings []finding.Finding `json:"findings"`
+	Objects  int               `json:"objects"`
+	Notes    []string          `json:"notes,omitempty"`
+	Errors   []string          `json:"errors,omitempty"`
+	Summary  map[string]int    `json:"summary"`
+}
+
+// Catalog lists every posture check, sorted by id.
+func Catalog() []finding.Check {
+	var out []finding.Check
+	out = append(out, rbac.Checks...)
+	out = append(out, workload.Checks...)
+	out = append(out, netpol.Checks...)
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Run audits an inventory with every check.
+func Run(inv *manifest.Inventory, opts *Options) *Report {
+	if opts == nil {
+		opts = &Options{}
+	}
+	r := &Report{Objects: len(inv.Objects), Summary: map[string]int{}}
+	r.Findings = append(r.Findings, rbac.Audit(inv)...)
+	r.Findings = append(r.Findings, workload.Audit(inv, &opts.Workload)...)
+	r.Findings = append(r.Findings, netpol.Audit(inv)...)
+	finding.Sort(r.Findings)
+	for i := range r.Findings {
+		if opts.Mapper != nil {
+			r.Findings[i].Controls = opts.Mapper.Controls(r.Findings[i].CheckID)
+		}
+		r.Summary[r.Findings[i].Severity.String()]++
+	}
+	for _, n := range inv.Notes {
+		r.Notes = append(r.Notes, n.String())
+	}
+	for _, n := range rbac.New(inv).Notes {
+		r.Notes = append(r.Notes, n)
+	}
+	for _, e := range inv.Errors {
+		r.Errors = append(r.Errors, e.Error())
+	}
+	return r
+}
+
+// AtLeast reports whether any finding has severity s or higher.
+func (r *Report) AtLeast(s finding.Severity) bool {
+	for _, f := range r.Findings {
+		if f.Severity >= s {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("write audit json: %w", err)
+	}
+	return nil
+}
+
+// WriteTable writes a human-readable table.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEVERITY\tCHECK\tOBJECT\tFIELD\tMESSAGE")
+	for _, f := range r.Findings {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(f.Severity.String()), f.CheckID, f.Object, f.Field, f.Message)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write audit table: %w", err)
+	}
+	var sums []string
+	for i := finding.Critical; i >= finding.Info; i-- {
+		if n := r.Summary[i.String()]; n > 0 {
+			sums = append(sums, fmt.Sprintf("%d %s", n, i))
+		}
+	}
+	fmt.Fprintf(w, "\n%d objects, %d findings (%s)\n", r.Objects, len(r.Findings), strings.Join(sums, ", "))
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintln(w, "error:", e)
+	}
+	return nil
+}
+
+// SARIF 2.1.0 subset.
+type sarifLog struct {
+	Schema  string     `json:"$schema"`
+	Version string     `json:"version"`
+	Runs    []sarifRun `json:"runs"`
+}
+
+type sarifRun struct {
+	Tool        sarifTool         `json:"tool"`
+	Results     []sarifResult     `json:"results"`
+	Invocations []sarifInvocation `json:"invocations,omitempty"`
+}
+
+type sarifInvocation struct {
+	ExecutionSuccessful        bool                `json:"executionSuccessful"`
+	ToolExecutionNotifications []sarifNotification `json:"toolExecutionNotifications,omitempty"`
+}
+
+type sarifNotification struct {
+	Level   string    `json:"level"`
+	Message sarifText `json:"message"`
+}
+
+type sarifTool struct {
+	Driver sarifDriver `json:"driver"`
+}
+
+type sarifDriver struct {
+	Name           string      `json:"name"`
+	InformationURI string      `json:"informationUri"`
+	Rules          []sarifRule `json:"rules"`
+}
+
+type sarifText struct {
+	Text string `json:"text"`
+}
+
+type sarifRule struct {
+	ID                   string         `json:"id"`
+	Name                 string         `json:"name"`
+	ShortDescription     sarifText      `json:"shortDescription"`
+	Help                 sarifText      `json:"help"`
+	DefaultConfiguration map[string]any `json:"defaultConfiguration"`
+	Properties           map[string]any `json:"properties"`
+}
+
+type sarifResult struct {
+	RuleID     string          `json:"ruleId"`
+	RuleIndex  int             `json:"ruleIndex"`
+	Level      string          `json:"level"`
+	Message    sarifText       `json:"message"`
+	Locations  []sarifLocation `json:"locations"`
+	Properties map[string]any  `json:"properties"`
+}
+
+type sarifLocation struct {
+	PhysicalLocation *sarifPhysical  `json:"physicalLocation,omitempty"`
+	LogicalLocations []sarifLogical `json:"logicalLocations,omitempty"`
+}
+
+type sarifPhysical struct {
+	ArtifactLocation struct {
+		URI string `json:"uri"`
+	} `json:"artifactLocation"`
+	Region *struct {
+		StartLine int `json:"startLine"`
+	} `json:"region,omitempty"`
+}
+
+type sarifLogical struct {
+	FullyQualifiedName string `json:"fullyQualifiedName"`
+	Kind               string `json:"kind"`
+}
+
+func sarifLevel(s finding.Severity) string {
+	switch {
+	case s >= finding.High:
+		return "error"
+	case s == finding.Medium:
+		return "warning"
+	}
+	return "note"
+}
+
+var securitySeverity = map[finding.Severity]string{finding.Critical: "9.5", finding.High: "8.0", finding.Medium: "5.5", finding.Low: "3.0", finding.Info: "0.0"}
+
+// WriteSARIF writes the report as a SARIF 2.1.0 log.
+func (r *Report) WriteSARIF(w io.Writer) error {
+	cat := Catalog()
+	idx := map[string]int{}
+	driver := sarifDriver{Name: "vigil", InformationURI: "https://github.com/vigilsec/vigil"}
+	for i, c := range cat {
+		idx[c.ID] = i
+		driver.Rules = append(driver.Rules, sarifRule{
+			ID: c.ID, Name: camel(c.Title), ShortDescription: sarifText{c.Title}, Help: sarifText{c.Fix},
+			DefaultConfiguration: map[string]any{"level": sarifLevel(c.Severity)},
+			Properties:           map[string]any{"security-severity": securitySeverity[c.Severity], "tags": []string{"security", "kubernetes"}},
+		})
+	}
+	run := sarifRun{Tool: sarifTool{Driver: driver}, Results: []sarifResult{}}
+	for _, f := range r.Findings {
+		loc := sarifLocation{LogicalLocations: []sarifLogical{{FullyQualifiedName: strings.TrimSuffix(f.Object.String()+"."+f.Field, "."), Kind: "object"}}}
+		if f.File != "" && !strings.HasPrefix(f.File, "<") {
+			p := &sarifPhysical{}
+			p.ArtifactLocation.URI = filepath.ToSlash(f.File)
+			if f.Line > 0 {
+				p.Region = &struct {
+					StartLine int `json:"startLine"`
+				}{f.Line}
+			}
+			loc.PhysicalLocation = p
+		}
+		props := map[string]any{"object": f.Object, "severity": f.Severity.String()}
+		if f.Field != "" {
+			props["field"] = f.Field
+		}
+		if len(f.Controls) > 0 {
+			props["controls"] = f.Controls
+		}
+		run.Results = append(run.Results, sarifResult{RuleID: f.CheckID, RuleIndex: idx[f.CheckID], Level: sarifLevel(f.Severity),
+			Message: sarifText{f.Message + ". Fix: " + f.Fix}, Locations: []sarifLocation{loc}, Properties: props})
+	}
+	inv := sarifInvocation{ExecutionSuccessful: true}
+	for _, e := range r.Errors {
+		inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarifNotification{Level: "error", Message: sarifText{e}})
+	}
+	run.Invocations = []sarifInvocation{inv}
+	log := sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(log); err != nil {
+		return fmt.Errorf("write sarif: %w", err)
+	}
+	return nil
+}
+
+// camel turns a title into a SARIF rule name ("Privileged container" ->
+// "PrivilegedContainer").
+func camel(s string) string {
+	var b strings.Builder
+	for _, w := range strings.FieldsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) {
+		b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+	}
+	return b.String()
+}

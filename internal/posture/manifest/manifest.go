@@ -1,0 +1,545 @@
+package manifest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// ErrMalformed is matched (errors.Is) by every *DocError.
+var ErrMalformed = errors.New("malformed manifest")
+
+// DocError is a document that could not be decoded. Doc is the 0-based index
+// of the document in its file; Line and Col are 1-based positions in the
+// file (Col is 0 when unknown).
+type DocError struct {
+	File string
+	Doc  int
+	Line int
+	Col  int
+	Msg  string
+}
+
+func (e *DocError) Error() string {
+	return fmt.Sprintf("%s:%d:%d: document %d: %s", e.File, e.Line, e.Col, e.Doc, e.Msg)
+}
+
+// Is makes errors.Is(err, ErrMalformed) true.
+func (e *DocError) Is(t error) bool { return t == ErrMalformed }
+
+// Source locates an object: file, 0-based document index, the line the
+// document starts on, and the index inside a List (-1 when not in a List).
+type Source struct {
+	File string
+	Doc  int
+	Line int
+	Item int
+}
+
+func (s Source) String() string {
+	if s.Item >= 0 {
+		return fmt.Sprintf("%s:%d (document %d, item %d)", s.File, s.Line, s.Doc, s.Item)
+	}
+	return fmt.Sprintf("%s:%d (document %d)", s.File, s.Line, s.Doc)
+}
+
+// Ref names an object. Namespace is empty for cluster-scoped kinds.
+type Ref struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+func (r Ref) String() string {
+	if r.Namespace == "" {
+		return r.Kind + "/" + r.Name
+	}
+	return r.Kind + "/" + r.Namespace + "/" + r.Name
+}
+
+// Object is one decoded Kubernetes object. Obj is a pointer to the typed API
+// struct (*appsv1.Deployment, *rbacv1.ClusterRole, ...). Namespace is
+// "default" for a namespaced object that names none.
+type Object struct {
+	Source     Source
+	APIVersion string
+	Kind       string
+	Namespace  string
+	Name       string
+	Labels     map[string]string
+	Obj        any
+}
+
+// Ref returns the object's reference.
+func (o *Object) Ref() Ref { return Ref{Kind: o.Kind, Namespace: o.Namespace, Name: o.Name} }
+
+// Note records a document that was skipped on purpose (an unknown kind).
+type Note struct {
+	Source     Source
+	APIVersion string
+	Kind       string
+	Msg        string
+}
+
+func (n Note) String() string { return n.Source.String() + ": " + n.Msg }
+
+// Inventory is everything loaded from a set of paths.
+type Inventory struct {
+	Objects []*Object
+	Notes   []Note
+	Errors  []*DocError
+}
+
+// kinds lists the kinds that are decoded into API types and whether they are
+// namespaced.
+var kinds = map[string]struct {
+	namespaced bool
+	newObj     func() any
+}{
+	"Pod":                   {true, func() any { return new(corev1.Pod) }},
+	"Deployment":            {true, func() any { return new(appsv1.Deployment) }},
+	"StatefulSet":           {true, func() any { return new(appsv1.StatefulSet) }},
+	"DaemonSet":             {true, func() any { return new(appsv1.DaemonSet) }},
+	"ReplicaSet":            {true, func() any { return new(appsv1.ReplicaSet) }},
+	"ReplicationController": {true, func() any { return new(corev1.ReplicationController) }},
+	"Job":                   {true, func() any { return new(batchv1.Job) }},
+	"CronJob":               {true, func() any { return new(batchv1.CronJob) }},
+	"Role":                  {true, func() any { return new(rbacv1.Role) }},
+	"RoleBinding":           {true, func() any { return new(rbacv1.RoleBinding) }},
+	"ClusterRole":           {false, func() any { return new(rbacv1.ClusterRole) }},
+	"ClusterRoleBinding":    {false, func() any { return new(rbacv1.ClusterRoleBinding) }},
+	"ServiceAccount":        {true, func() any { return new(corev1.ServiceAccount) }},
+	"NetworkPolicy":         {true, func() any { return new(networkingv1.NetworkPolicy) }},
+	"Namespace":             {false, func() any { return new(corev1.Namespace) }},
+	"Service":               {true, func() any { return new(corev1.Service) }},
+	"Secret":                {true, func() any { return new(corev1.Secret) }},
+	"ConfigMap":             {true, func() any { return new(corev1.ConfigMap) }},
+}
+
+// Load reads every path (a file, a directory walked recursively for
+// .yaml/.yml/.json files, or "-" for standard input). Per-document problems
+// land in Inventory.Errors and Inventory.Notes; the error is non-nil only
+// when a path cannot be read.
+func Load(paths ...string) (*Inventory, error) {
+	inv := &Inventory{}
+	for _, p := range paths {
+		if err := inv.LoadPath(p); err != nil {
+			return inv, err
+		}
+	}
+	return inv, nil
+}
+
+// LoadPath adds one file, directory or "-" (stdin) to the inventory.
+func (inv *Inventory) LoadPath(p string) error {
+	if p == "-" {
+		data, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return fmt.Errorf("load manifests: read stdin: %w", err)
+		}
+		inv.AddBytes("<stdin>", data)
+		return nil
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("load manifests: %w", err)
+	}
+	if !st.IsDir() {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("load manifests: %w", err)
+		}
+		inv.AddBytes(p, data)
+		return nil
+	}
+	var files []string
+	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != p && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".yaml", ".yml", ".json":
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load manifests: walk %s: %w", p, err)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("load manifests: %w", err)
+		}
+		inv.AddBytes(f, data)
+	}
+	return nil
+}
+
+// AddBytes decodes the content of one file named name.
+func (inv *Inventory) AddBytes(name string, data []byte) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
+		inv.addJSONStream(name, data)
+		return
+	}
+	for i, d := range splitDocs(data) {
+		inv.addYAMLDoc(name, i, d.line, d.text)
+	}
+}
+
+type doc struct {
+	line int // 1-based line of the document's first line
+	text []byte
+}
+
+// splitDocs cuts a YAML stream at "---" separator lines (and "..." end
+// markers), remembering where each document starts.
+func splitDocs(data []byte) []doc {
+	var docs []doc
+	start, startLine, line := 0, 1, 1
+	pos := 0
+	for pos <= len(data) {
+		end := bytes.IndexByte(data[pos:], '\n')
+		var l []byte
+		next := len(data) + 1
+		if end >= 0 {
+			l = data[pos : pos+end]
+			next = pos + end + 1
+		} else {
+			l = data[pos:]
+		}
+		t := bytes.TrimRight(l, " \t\r")
+		if isSeparator(t) {
+			docs = append(docs, doc{line: startLine, text: data[start:pos]})
+			start = min(next, len(data))
+			startLine = line + 1
+		}
+		pos = next
+		line++
+	}
+	if start < len(data) {
+		docs = append(docs, doc{line: startLine, text: data[start:]})
+	}
+	// Drop empty documents but keep indices stable for the rest: a leading
+	// "---" creates an empty first document that users do not count.
+	out := docs[:0]
+	for _, d := range docs {
+		if !blankYAML(d.text) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func isSeparator(l []byte) bool {
+	if bytes.HasPrefix(l, []byte("---")) {
+		rest := bytes.TrimSpace(l[3:])
+		return len(rest) == 0 || rest[0] == '#'
+	}
+	return bytes.Equal(l, []byte("..."))
+}
+
+func blankYAML(b []byte) bool {
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		t := bytes.TrimSpace(l)
+		if len(t) > 0 && t[0] != '#' {
+			return false
+		}
+	}
+	return true
+}
+
+var lineRe = regexp.MustCompile(`line (\d+)(?:: column (\d+))?`)
+
+func (inv *Inventory) addYAMLDoc(file string, idx, line int, text []byte) {
+	js, err := yaml.YAMLToJSON(text)
+	if err != nil {
+		de := &DocError{File: file, Doc: idx, Line: line, Msg: cleanYAMLErr(err.Error())}
+		if m := lineRe.FindStringSubmatch(err.Error()); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			de.Line = line + n - 1
+			if m[2] != "" {
+				de.Col, _ = strconv.Atoi(m[2])
+			}
+		}
+		inv.Errors = append(inv.Errors, de)
+		return
+	}
+	inv.addJSONDoc(file, idx, line, js)
+}
+
+func cleanYAMLErr(s string) string {
+	s = strings.TrimPrefix(s, "error converting YAML to JSON: ")
+	return s
+}
+
+func (inv *Inventory) addJSONStream(file string, data []byte) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for idx := 0; ; idx++ {
+		start := dec.InputOffset()
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			off := start
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				off = se.Offset
+			}
+			l, c := lineCol(data, off)
+			inv.Errors = append(inv.Errors, &DocError{File: file, Doc: idx, Line: l, Col: c, Msg: err.Error()})
+			return
+		}
+		// Skip leading whitespace to find the line the value starts on.
+		s := int(start)
+		for s < len(data) && (data[s] == ' ' || data[s] == '\n' || data[s] == '\r' || data[s] == '\t') {
+			s++
+		}
+		l, _ := lineCol(data, int64(s))
+		inv.addJSONDoc(file, idx, l, raw)
+	}
+}
+
+func lineCol(data []byte, off int64) (int, int) {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	prefix := data[:off]
+	line := bytes.Count(prefix, []byte("\n")) + 1
+	col := int(off) - bytes.LastIndexByte(prefix, '\n')
+	return line, col
+}
+
+type header struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Items      []json.RawMessage `json:"items"`
+	Metadata   struct {
+		Name      string            `json:"name"`
+		Namespace string            `json:"namespace"`
+		Labels    map[string]string `json:"labels"`
+	} `json:"metadata"`
+}
+
+// addJSONDoc decodes one document already in JSON form.
+func (inv *Inventory) addJSONDoc(file string, idx, line int, js []byte) {
+	t := bytes.TrimSpace(js)
+	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		return
+	}
+	if t[0] != '{' {
+		inv.Errors = append(inv.Errors, &DocError{File: file, Doc: idx, Line: line, Msg: "document is not a Kubernetes object (expected a mapping with apiVersion and kind)"})
+		return
+	}
+	inv.addObject(Source{File: file, Doc: idx, Line: line, Item: -1}, t)
+}
+
+func (inv *Inventory) addObject(src Source, js []byte) {
+	var h header
+	if err := json.Unmarshal(js, &h); err != nil {
+		inv.Errors = append(inv.Errors, &DocError{File: src.File, Doc: src.Doc, Line: src.Line, Msg: itemPrefix(src) + "bad object header: " + err.Error()})
+		return
+	}
+	if h.Kind == "" {
+		inv.Errors = append(inv.Errors, &DocError{File: src.File, Doc: src.Doc, Line: src.Line, Msg: itemPrefix(src) + "missing kind"})
+		return
+	}
+	if h.Kind == "List" || (strings.HasSuffix(h.Kind, "List") && h.Items != nil) {
+		if src.Item >= 0 {
+			inv.Errors = append(inv.Errors, &DocError{File: src.File, Doc: src.Doc, Line: src.Line, Msg: itemPrefix(src) + "nested List"})
+			return
+		}
+		itemKind := strings.TrimSuffix(h.Kind, "List")
+		for i, it := range h.Items {
+			s := src
+			s.Item = i
+			if itemKind != "" {
+				// Typed lists (PodList) may omit kind/apiVersion on items.
+				it = fillKind(it, itemKind, h.APIVersion)
+			}
+			inv.addObject(s, it)
+		}
+		return
+	}
+	k, ok := kinds[h.Kind]
+	if !ok {
+		inv.Notes = append(inv.Notes, Note{Source: src, APIVersion: h.APIVersion, Kind: h.Kind,
+			Msg: fmt.Sprintf("skipped %s %s/%s: kind not audited", h.APIVersion, h.Kind, h.Metadata.Name)})
+		return
+	}
+	obj := k.newObj()
+	if err := json.Unmarshal(js, obj); err != nil {
+		inv.Errors = append(inv.Errors, &DocError{File: src.File, Doc: src.Doc, Line: src.Line,
+			Msg: fmt.Sprintf("%s%s %q: %v", itemPrefix(src), h.Kind, h.Metadata.Name, err)})
+		return
+	}
+	ns := h.Metadata.Namespace
+	if k.namespaced && ns == "" {
+		ns = "default"
+	}
+	if !k.namespaced {
+		ns = ""
+	}
+	if m := objectMeta(obj); m != nil {
+		m.Namespace = ns
+	}
+	inv.Objects = append(inv.Objects, &Object{Source: src, APIVersion: h.APIVersion, Kind: h.Kind,
+		Namespace: ns, Name: h.Metadata.Name, Labels: h.Metadata.Labels, Obj: obj})
+}
+
+func itemPrefix(s Source) string {
+	if s.Item >= 0 {
+		return fmt.Sprintf("item %d: ", s.Item)
+	}
+	return ""
+}
+
+func fillKind(it json.RawMessage, kind, apiVersion string) json.RawMessage {
+	var h header
+	if json.Unmarshal(it, &h) != nil || h.Kind != "" {
+		return it
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(it, &m) != nil {
+		return it
+	}
+	m["kind"], _ = json.Marshal(kind)
+	if _, ok := m["apiVersion"]; !ok {
+		m["apiVersion"], _ = json.Marshal(apiVersion)
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return it
+	}
+	return out
+}
+
+func objectMeta(obj any) *metav1.ObjectMeta {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return &o.ObjectMeta
+	case *appsv1.Deployment:
+		return &o.ObjectMeta
+	case *appsv1.StatefulSet:
+		return &o.ObjectMeta
+	case *appsv1.DaemonSet:
+		return &o.ObjectMeta
+	case *appsv1.ReplicaSet:
+		return &o.ObjectMeta
+	case *corev1.ReplicationController:
+		return &o.ObjectMeta
+	case *batchv1.Job:
+		return &o.ObjectMeta
+	case *batchv1.CronJob:
+		return &o.ObjectMeta
+	case *rbacv1.Role:
+		return &o.ObjectMeta
+	case *rbacv1.RoleBinding:
+		return &o.ObjectMeta
+	case *rbacv1.ClusterRole:
+		return &o.ObjectMeta
+	case *rbacv1.ClusterRoleBinding:
+		return &o.ObjectMeta
+	case *corev1.ServiceAccount:
+		return &o.ObjectMeta
+	case *networkingv1.NetworkPolicy:
+		return &o.ObjectMeta
+	case *corev1.Namespace:
+		return &o.ObjectMeta
+	case *corev1.Service:
+		return &o.ObjectMeta
+	case *corev1.Secret:
+		return &o.ObjectMeta
+	case *corev1.ConfigMap:
+		return &o.ObjectMeta
+	}
+	return nil
+}
+
+// PodTemplate returns the pod spec of a workload object, the metadata that
+// carries its pods' labels and annotations, and the field path of the spec
+// ("spec", "spec.template.spec", "spec.jobTemplate.spec.template.spec").
+// ok is false for objects that do not run pods.
+func (o *Object) PodTemplate() (spec *corev1.PodSpec, meta *metav1.ObjectMeta, path string, ok bool) {
+	switch w := o.Obj.(type) {
+	case *corev1.Pod:
+		return &w.Spec, &w.ObjectMeta, "spec", true
+	case *appsv1.Deployment:
+		return &w.Spec.Template.Spec, &w.Spec.Template.ObjectMeta, "spec.template.spec", true
+	case *appsv1.StatefulSet:
+		return &w.Spec.Template.Spec, &w.Spec.Template.ObjectMeta, "spec.template.spec", true
+	case *appsv1.DaemonSet:
+		return &w.Spec.Template.Spec, &w.Spec.Template.ObjectMeta, "spec.template.spec", true
+	case *appsv1.ReplicaSet:
+		return &w.Spec.Template.Spec, &w.Spec.Template.ObjectMeta, "spec.template.spec", true
+	case *batchv1.Job:
+		return &w.Spec.Template.Spec, &w.Spec.Template.ObjectMeta, "spec.template.spec", true
+	case *batchv1.CronJob:
+		return &w.Spec.JobTemplate.Spec.Template.Spec, &w.Spec.JobTemplate.Spec.Template.ObjectMeta, "spec.jobTemplate.spec.template.spec", true
+	case *corev1.ReplicationController:
+		if w.Spec.Template == nil {
+			return nil, nil, "", false
+		}
+		return &w.Spec.Template.Spec, &w.Spec.Template.ObjectMeta, "spec.template.spec", true
+	}
+	return nil, nil, "", false
+}
+
+// PodLabels returns the labels of the pods a workload runs (the pod
+// template's labels, or the Pod's own).
+func (o *Object) PodLabels() map[string]string {
+	_, meta, _, ok := o.PodTemplate()
+	if !ok {
+		return nil
+	}
+	return meta.Labels
+}
+
+// OfKind returns the objects of one kind, in load order.
+func (inv *Inventory) OfKind(kind string) []*Object {
+	var out []*Object
+	for _, o := range inv.Objects {
+		if o.Kind == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Workloads returns the objects that run pods.
+func (inv *Inventory) Workloads() []*Object {
+	var out []*Object
+	for _, o := range inv.Objects {
+		if _, _, _, ok := o.PodTemplate(); ok {
+			out = append(out, o)
+		}
+	}
+	return out
+}
