@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Vigil's sensor: one event per syscall, taken at sys_exit with the
+ * arguments read from the task's saved user registers (no enter program,
+ * no per-task map), plus exec/fork/exit from the sched tracepoints. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "vigil.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set at load time (CollectionSpec.Variables). */
+volatile const __u32 self_tgid = 0;      /* never report this process */
+volatile const __u8 filter_pidtree = 0;  /* only report tgids in the traced map */
+volatile const __u64 filter_cgroup = 0;  /* only report this cgroup id (0: any) */
+volatile const __u64 wakeup_bytes = 0;   /* wake the reader when this much is pending */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24); /* resized from Go */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIGIL_MAX_SYSNR);
+	__type(key, __u32);
+	__type(value, struct vigil_desc);
+} sys_desc SEC(".maps");
+
+/* Per event type: 1 when the consumer asked for it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VIGIL_MAX_TYPES);
+	__type(key, __u32);
+	__type(value, __u8);
+} enabled SEC(".maps");
+
+/* tgids of the traced process tree (filter_pidtree). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} traced SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_DROP_NUM_BPF * VIGIL_MAX_TYPES);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Keep the shared types in BTF so that bpf2go can generate them. */
+const struct vigil_hdr *unused_hdr __attribute__((unused));
+const struct vigil_net *unused_net __attribute__((unused));
+const struct vigil_exec *unused_exec __attribute__((unused));
+const struct vigil_desc *unused_desc __attribute__((unused));
+const enum vigil_drop_reason *unused_reason __attribute__((unused));
+const enum vigil_rec_kind *unused_kind __attribute__((unused));
+const enum vigil_addr_mode *unused_mode __attribute__((unused));
+const enum vigil_type *unused_type __attribute__((unused));
+
+struct sys_exit_ctx {
+	__u64 common;
+	long nr;
+	long ret;
+};
+
+static __always_inline void count(__u32 reason, __u16 type)
+{
+	__u32 key = reason * VIGIL_MAX_TYPES + (type & (VIGIL_MAX_TYPES - 1));
+	__u64 *v = bpf_map_lookup_elem(&stats, &key);
+	if (v)
+		(*v)++;
+}
+
+static __always_inline int is_enabled(__u16 type)
+{
+	__u32 key = type;
+	__u8 *on = bpf_map_lookup_elem(&enabled, &key);
+	return on && *on;
+}
+
+/* pass reports whether the current task passes the self, pid-tree and
+ * cgroup filters. */
+static __always_inline int pass(__u32 tgid)
+{
+	if (tgid == self_tgid)
+		return 0;
+	if (filter_pidtree && !bpf_map_lookup_elem(&traced, &tgid))
+		return 0;
+	if (filter_cgroup && bpf_get_current_cgroup_id() != filter_cgroup)
+		return 0;
+	return 1;
+}
+
+static __always_inline void submit(void *rec)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(rec, flags);
+}
+
+static __always_inline void fill_hdr(struct vigil_hdr *h, struct task_struct *task, __u64 pid_tgid, __u16 type, __u8 kind)
+{
+	h->ts = bpf_ktime_get_boot_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	h->uid = BPF_CORE_READ(cred, euid.val);
+	h->gid = BPF_CORE_READ(cred, egid.val);
+	h->loginuid = BPF_CORE_READ(task, loginuid.val);
+	h->type = type;
+	h->kind = kind;
+	h->flags = 0;
+	h->len[0] = h->len[1] = h->len[2] = 0;
+	h->pad = 0;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+static __always_inline void read_regs(struct vigil_hdr *h, struct task_struct *task)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	h->args[0] = regs->di;
+	h->args[1] = regs->si;
+	h->args[2] = regs->dx;
+	h->args[3] = regs->r10;
+	h->args[4] = regs->r8;
+	h->args[5] = regs->r9;
+}
+
+static __always_inline void read_str(struct vigil_hdr *h, char *dst, int i, __u64 ptr)
+{
+	long n = 0;
+	dst[0] = 0;
+	if (ptr) {
+		n = bpf_probe_read_user_str(dst, VIGIL_STR_MAX, (const void *)ptr);
+		if (n < 0) {
+			count(VIGIL_DROP_READ_FAILED, h->type);
+			n = 0;
+		} else if (n > 0) {
+			if (n >= VIGIL_STR_MAX)
+				count(VIGIL_DROP_STR_TRUNCATED, h->type);
+			n--; /* drop the NUL */
+		}
+	}
+	h->len[i] = n;
+}
+
+#define SYS_WITH_STRS(N)                                                                    \
+	do {                                                                                \
+		struct vigil_hdr *h = bpf_ringbuf_reserve(&events, sizeof(*h) + (N) * VIGIL_STR_MAX, 0); \
+		if (!h) {                                                                   \
+			count(VIGIL_DROP_RINGBUF_FULL, d->type);                            \
+			return 0;                                                           \
+		}                                                                           \
+		fill_hdr(h, task, pid_tgid, d->type, VIGIL_REC_SYS);                        \
+		h->ret = ret;                                                               \
+		read_regs(h, task);                                                         \
+		char *s = (char *)(h + 1);                                                  \
+		if ((N) > 0)                                                                \
+			read_str(h, s, 0, h->args[d->str_arg[0] & 7]);                      \
+		if ((N) > 1)                                                                \
+			read_str(h, s + VIGIL_STR_MAX, 1, h->args[d->str_arg[1] & 7]);      \
+		if ((N) > 2)                                                                \
+			read_str(h, s + 2 * VIGIL_STR_MAX, 2, h->args[d->str_arg[2] & 7]);  \
+		if (d->flags & VIGIL_DESC_OPEN_HOW) {                                       \
+			struct open_how how = {};                                           \
+			bpf_probe_read_user(&how, sizeof(how), (const void *)h->args[2]);   \
+			h->args[3] = how.flags;                                             \
+			h->args[4] = how.mode;                                              \
+			h->args[5] = how.resolve;                                           \
+		}                                                                           \
+		submit(h);                                                                  \
+	} while (0)
+
+/* fd_sock returns the struct sock behind fd in the current task, or NULL. */
+static __always_inline struct sock *fd_sock(struct task_struct *task, long fd)
+{
+	if (fd < 0)
+		return NULL;
+	struct files_struct *files = BPF_CORE_READ(task, files);
+	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned long)fd >= max)
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	if (!sock)
+		return NULL;
+	return BPF_CORE_READ(sock, sk);
+}
+
+static __always_inline void read_local(struct vigil_net *n, struct sock *sk)
+{
+	if (!sk)
+		return;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == 2 /* AF_INET */) {
+		__u32 ip = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__builtin_memcpy(n->local_ip, &ip, 4);
+	} else if (family == 10 /* AF_INET6 */) {
+		BPF_CORE_READ_INTO(&n->local_ip, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+	} else {
+		return;
+	}
+	n->local_family = family;
+	n->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+}
+
+static __always_inline int sys_net(struct vigil_desc *d, struct task_struct *task, __u64 pid_tgid, long ret)
+{
+	struct vigil_hdr *h = bpf_ringbuf_reserve(&events, sizeof(*h) + sizeof(struct vigil_net), 0);
+	if (!h) {
+		count(VIGIL_DROP_RINGBUF_FULL, d->type);
+		return 0;
+	}
+	fill_hdr(h, task, pid_tgid, d->type, VIGIL_REC_NET);
+	h->ret = ret;
+	read_regs(h, task);
+	struct vigil_net *n = (struct vigil_net *)(h + 1);
+	n->addr_len = 0;
+	n->local_family = 0;
+	n->local_port = 0;
+	n->pad = 0;
+	__builtin_memset(n->local_ip, 0, sizeof(n->local_ip));
+
+	__u64 ptr = 0;
+	__s64 len = 0;
+	switch (d->addr_mode) {
+	case VIGIL_ADDR_PTR_LEN:
+		ptr = h->args[d->addr_arg & 7];
+		len = (int)h->args[d->len_arg & 7];
+		break;
+	case VIGIL_ADDR_PTR_LENPTR: {
+		int l = 0;
+		ptr = h->args[d->addr_arg & 7];
+		__u64 lp = h->args[d->len_arg & 7];
+		if (lp && bpf_probe_read_user(&l, sizeof(l), (const void *)lp) == 0)
+			len = l;
+		break;
+	}
+	case VIGIL_ADDR_MSGHDR: {
+		struct user_msghdr m = {};
+		__u64 mp = h->args[d->addr_arg & 7];
+		if (mp && bpf_probe_read_user(&m, sizeof(m), (const void *)mp) == 0) {
+			ptr = (__u64)m.msg_name;
+			len = m.msg_namelen;
+		}
+		break;
+	}
+	}
+	if (ptr && len > 0) {
+		if (len > VIGIL_ADDR_MAX)
+			len = VIGIL_ADDR_MAX;
+		if (bpf_probe_read_user(n->addr, len & (VIGIL_ADDR_MAX * 2 - 1) & 0xff, (const void *)ptr) == 0)
+			n->addr_len = len;
+		else
+			count(VIGIL_DROP_READ_FAILED, d->type);
+	}
+	if (d->local != VIGIL_LOCAL_NONE) {
+		long fd = d->local == VIGIL_LOCAL_RET ? ret : (int)h->args[d->local & 7];
+		if (ret >= 0)
+			read_local(n, fd_sock(task, fd));
+	}
+	submit(h);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit")
+int on_sys_exit(struct sys_exit_ctx *ctx)
+{
+	__u32 nr = ctx->nr;
+	long ret = ctx->ret;
+	if (nr >= VIGIL_MAX_SYSNR)
+		return 0;
+	struct vigil_desc *d = bpf_map_lookup_elem(&sys_desc, &nr);
+	if (!d || !d->type || !is_enabled(d->type))
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!pass(pid_tgid >> 32))
+		return 0;
+	if ((d->flags & VIGIL_DESC_FAIL_ONLY) && ret >= 0)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (d->addr_mode != VIGIL_ADDR_NONE)
+		return sys_net(d, task, pid_tgid, ret);
+	switch (d->nstr) {
+	case 0:
+		SYS_WITH_STRS(0);
+		break;
+	case 1:
+		SYS_WITH_STRS(1);
+		break;
+	case 2:
+		SYS_WITH_STRS(2);
+		break;
+	default:
+		SYS_WITH_STRS(3);
+		break;
+	}
+	return 0;
+}
+
+/* Scratch space for resolving a path (per CPU, so no locking). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, char[VIGIL_PATH_MAX + VIGIL_NAME_MAX]);
+} path_scratch SEC(".maps");
+
+struct walk_ctx {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	__u32 off;
+	int trunc;
+};
+
+/* walk_step adds one component (or crosses one mount) per bpf_loop
+ * iteration, so the verifier checks the body once. */
+static long walk_step(__u32 i, struct walk_ctx *c)
+{
+	__u32 zero = 0;
+	char *buf = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!buf)
+		return 1;
+	struct dentry *dentry = c->dentry;
+	struct vfsmount *vfsmnt = c->vfsmnt;
+	struct mount *mnt = c->mnt;
+	struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == root) {
+		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+		if (mp == mnt) {
+			c->trunc = 0;
+			return 1;
+		}
+		c->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		c->mnt = mp;
+		c->vfsmnt = &mp->mnt;
+		return 0;
+	}
+	if (dentry == parent) {
+		c->trunc = 0;
+		return 1;
+	}
+	__u32 off = c->off;
+	if (off >= VIGIL_PATH_MAX)
+		return 1;
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	long n = bpf_probe_read_kernel_str(buf + (off & (VIGIL_PATH_MAX - 1)), VIGIL_NAME_MAX, name);
+	if (n <= 0)
+		return 1;
+	c->off = off + n;
+	c->dentry = parent;
+	return 0;
+}
+
+/* walk_path writes the components of p into dst (VIGIL_PATH_MAX +
+ * VIGIL_NAME_MAX bytes), leaf first, each with its NUL, and returns the
+ * byte count. *trunc is set when the walk stopped before the root. */
+static __always_inline __u16 walk_path(struct path *p, char *dst, int *trunc)
+{
+	struct walk_ctx c = {};
+	c.dentry = BPF_CORE_READ(p, dentry);
+	c.vfsmnt = BPF_CORE_READ(p, mnt);
+	c.mnt = container_of(c.vfsmnt, struct mount, mnt);
+	c.trunc = 1;
+	bpf_loop(VIGIL_PATH_DEPTH, walk_step, &c, 0);
+	*trunc = c.trunc;
+	__u32 zero = 0;
+	char *buf = bpf_map_lookup_elem(&path_scratch, &zero);
+	__u32 off = c.off;
+	if (!buf)
+		return 0;
+	if (off > VIGIL_PATH_MAX + VIGIL_NAME_MAX)
+		off = VIGIL_PATH_MAX + VIGIL_NAME_MAX;
+	bpf_probe_read_kernel(dst, off, buf);
+	return off;
+}
+
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+
+SEC("tracepoint/sched/sched_process_exec")
+int on_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	if (!is_enabled(VIGIL_T_EXECVE))
+		return 0;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	if (!pass(pid_tgid >> 32))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct vigil_hdr *h = bpf_ringbuf_reserve(&events, sizeof(*h) + sizeof(struct vigil_exec), 0);
+	if (!h) {
+		count(VIGIL_DROP_RINGBUF_FULL, VIGIL_T_EXECVE);
+		return 0;
+	}
+	fill_hdr(h, task, pid_tgid, VIGIL_T_EXECVE, VIGIL_REC_EXEC);
+	h->ret = 0;
+	__builtin_memset(h->args, 0, sizeof(h->args));
+	struct vigil_exec *x = (struct vigil_exec *)(h + 1);
+
+	const struct cred *cred = task->cred;
+	x->cap_eff = BPF_CORE_READ(cred, cap_effective.val);
+	x->cap_prm = BPF_CORE_READ(cred, cap_permitted.val);
+	x->cap_inh = BPF_CORE_READ(cred, cap_inheritable.val);
+	x->pad = 0;
+
+	x->tty = 0;
+	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+	if (tty) {
+		int index = BPF_CORE_READ(tty, index);
+		int major = BPF_CORE_READ(tty, driver, major);
+		int minor = BPF_CORE_READ(tty, driver, minor_start) + index;
+		x->tty = (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12);
+	}
+
+	unsigned short loc = ctx->__data_loc_filename & 0xffff;
+	long n = bpf_probe_read_kernel_str(x->filename, VIGIL_STR_MAX, (void *)ctx + loc);
+	if (n >= VIGIL_STR_MAX)
+		count(VIGIL_DROP_STR_TRUNCATED, VIGIL_T_EXECVE);
+	x->filename_len = n > 0 ? n - 1 : 0;
+
+	struct mm_struct *mm = task->mm;
+	unsigned long as = BPF_CORE_READ(mm, arg_start);
+	unsigned long ae = BPF_CORE_READ(mm, arg_end);
+	unsigned long alen = ae - as;
+	x->argv_len = 0;
+	if (ae > as) {
+		if (alen > VIGIL_ARGV_MAX) {
+			alen = VIGIL_ARGV_MAX;
+			h->flags |= VIGIL_HDR_F_ARGV_TRUNC;
+			count(VIGIL_DROP_ARGV_TRUNCATED, VIGIL_T_EXECVE);
+		}
+		if (bpf_probe_read_user(x->argv, alen, (const void *)as) == 0)
+			x->argv_len = alen;
+		else
+			count(VIGIL_DROP_READ_FAILED, VIGIL_T_EXECVE);
+	}
+
+	struct file *exe = BPF_CORE_READ(mm, exe_file);
+	int trunc = 0;
+	x->exe_len = 0;
+	if (exe) {
+		struct path p = BPF_CORE_READ(exe, f_path);
+		x->exe_len = walk_path(&p, x->exe, &trunc);
+		if (trunc) {
+			h->flags |= VIGIL_HDR_F_EXE_TRUNC;
+			count(VIGIL_DROP_PATH_TRUNCATED, VIGIL_T_EXECVE);
+		}
+		char pre[6] = {};
+		bpf_probe_read_kernel(pre, sizeof(pre), BPF_CORE_READ(p.dentry, d_name.name));
+		if (pre[0] == 'm' && pre[1] == 'e' && pre[2] == 'm' && pre[3] == 'f' && pre[4] == 'd' && pre[5] == ':')
+			h->flags |= VIGIL_HDR_F_MEMFD;
+		struct inode *ino = BPF_CORE_READ(exe, f_inode);
+		if (BPF_CORE_READ(ino, i_sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
+			struct ovl_inode *oi = container_of(ino, struct ovl_inode, vfs_inode);
+			if (BPF_CORE_READ(oi, __upperdentry))
+				h->flags |= VIGIL_HDR_F_UPPER;
+		}
+	}
+	struct path pwd = BPF_CORE_READ(task, fs, pwd);
+	x->cwd_len = walk_path(&pwd, x->cwd, &trunc);
+	if (trunc) {
+		h->flags |= VIGIL_HDR_F_CWD_TRUNC;
+		count(VIGIL_DROP_PATH_TRUNCATED, VIGIL_T_EXECVE);
+	}
+	submit(h);
+	return 0;
+}
+
+/* The syscall numbers that create tasks, to name fork events. */
+#define NR_CLONE 56
+#define NR_FORK 57
+#define NR_VFORK 58
+#define NR_CLONE3 435
+#define TYPE_CLONE VIGIL_T_CLONE
+#define TYPE_FORK VIGIL_T_FORK
+#define TYPE_VFORK VIGIL_T_VFORK
+#define TYPE_CLONE3 VIGIL_T_CLONE3
+#define TYPE_PROCEXIT VIGIL_T_PROCEXIT
+
+SEC("raw_tracepoint/sched_process_fork")
+int on_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	if (filter_pidtree && ctgid != tgid && bpf_map_lookup_elem(&traced, &tgid)) {
+		__u8 one = 1;
+		bpf_map_update_elem(&traced, &ctgid, &one, BPF_ANY);
+	}
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	__u16 type = TYPE_CLONE;
+	switch (regs->orig_ax) {
+	case NR_FORK:
+		type = TYPE_FORK;
+		break;
+	case NR_VFORK:
+		type = TYPE_VFORK;
+		break;
+	case NR_CLONE3:
+		type = TYPE_CLONE3;
+		break;
+	}
+	if (!is_enabled(type) || !pass(tgid))
+		return 0;
+	struct vigil_hdr *h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+	if (!h) {
+		count(VIGIL_DROP_RINGBUF_FULL, type);
+		return 0;
+	}
+	fill_hdr(h, task, pid_tgid, type, VIGIL_REC_FORK);
+	__builtin_memset(h->args, 0, sizeof(h->args));
+	h->args[0] = BPF_CORE_READ(child, pid);
+	h->args[1] = ctgid;
+	h->ret = h->args[0];
+	submit(h);
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exit")
+int on_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct task_struct *task = bpf_get_current_task_btf();
+	int report = is_enabled(TYPE_PROCEXIT) && pass(tgid);
+	if (filter_pidtree && BPF_CORE_READ(task, signal, live.counter) == 0)
+		bpf_map_delete_elem(&traced, &tgid);
+	if (!report)
+		return 0;
+	struct vigil_hdr *h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+	if (!h) {
+		count(VIGIL_DROP_RINGBUF_FULL, TYPE_PROCEXIT);
+		return 0;
+	}
+	fill_hdr(h, task, pid_tgid, TYPE_PROCEXIT, VIGIL_REC_EXIT);
+	__builtin_memset(h->args, 0, sizeof(h->args));
+	h->args[0] = BPF_CORE_READ(task, exit_code);
+	h->ret = 0;
+	submit(h);
+	return 0;
+}

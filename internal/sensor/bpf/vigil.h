@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Records and enums shared by the sensor's BPF programs and its Go reader.
+ * bpf2go turns the types below into Go (-type), so this header is the single
+ * definition of the wire format. */
+#ifndef VIGIL_H
+#define VIGIL_H
+
+#define VIGIL_STR_MAX 512   /* one string argument, with its NUL; power of two */
+#define VIGIL_ARGV_MAX 1024 /* argv bytes of an exec; power of two */
+#define VIGIL_PATH_MAX 512  /* resolved path (components, leaf first); power of two */
+#define VIGIL_NAME_MAX 256  /* one path component, with its NUL */
+#define VIGIL_PATH_DEPTH 24 /* components walked for a resolved path */
+#define VIGIL_ADDR_MAX 128  /* sockaddr bytes */
+#define VIGIL_MAX_TYPES 128 /* >= event.NumTypes; stats are indexed reason*VIGIL_MAX_TYPES+type */
+#define VIGIL_MAX_SYSNR 512 /* syscall numbers covered by the descriptor table */
+
+/* Why an event was lost or degraded. Counted per CPU, per event type. */
+enum vigil_drop_reason {
+	VIGIL_DROP_RINGBUF_FULL = 0,  /* lost: no room in the ring buffer */
+	VIGIL_DROP_READ_FAILED = 1,   /* degraded: a string/sockaddr could not be read, field left empty */
+	VIGIL_DROP_STR_TRUNCATED = 2, /* degraded: a string argument was cut at VIGIL_STR_MAX */
+	VIGIL_DROP_ARGV_TRUNCATED = 3,/* degraded: exec argv was cut at VIGIL_ARGV_MAX */
+	VIGIL_DROP_PATH_TRUNCATED = 4,/* degraded: a resolved path (exe, cwd) was cut */
+	VIGIL_DROP_NUM_BPF = 5,       /* number of reasons counted in BPF */
+};
+
+/* Layout of what follows the header. */
+enum vigil_rec_kind {
+	VIGIL_REC_SYS = 0,  /* header + hdr.nstr strings of VIGIL_STR_MAX bytes */
+	VIGIL_REC_NET = 1,  /* header + struct vigil_net */
+	VIGIL_REC_EXEC = 2, /* header + struct vigil_exec */
+	VIGIL_REC_FORK = 3, /* header only: args[0] child tid, args[1] child tgid */
+	VIGIL_REC_EXIT = 4, /* header only: args[0] exit code */
+};
+
+/* The event types the sched programs emit; they must equal event.Type's
+ * values (checked by a Go test). */
+enum vigil_type {
+	VIGIL_T_EXECVE = 1,
+	VIGIL_T_CLONE = 53,
+	VIGIL_T_FORK = 54,
+	VIGIL_T_VFORK = 55,
+	VIGIL_T_CLONE3 = 56,
+	VIGIL_T_PROCEXIT = 57,
+};
+
+/* How a syscall's sockaddr is found. */
+enum vigil_addr_mode {
+	VIGIL_ADDR_NONE = 0,
+	VIGIL_ADDR_PTR_LEN = 1,    /* args[addr_arg] points to it, args[len_arg] is its length */
+	VIGIL_ADDR_PTR_LENPTR = 2, /* args[len_arg] points to its length (set by the kernel at exit) */
+	VIGIL_ADDR_MSGHDR = 3,     /* args[addr_arg] points to a struct user_msghdr */
+};
+
+#define VIGIL_DESC_FAIL_ONLY 1 /* report only when ret < 0 (execve: success comes from sched_process_exec) */
+#define VIGIL_DESC_OPEN_HOW 2  /* args[2] points to struct open_how: copied into args[3..5] */
+
+#define VIGIL_LOCAL_NONE 255
+#define VIGIL_LOCAL_RET 6
+
+/* Per syscall number: what to capture. Filled from Go's layout table. */
+struct vigil_desc {
+	__u16 type;       /* event.Type; 0 = not a traced syscall */
+	__u8 nstr;        /* string arguments (0..3) */
+	__u8 str_arg[3];  /* raw argument index of each string */
+	__u8 addr_mode;   /* enum vigil_addr_mode */
+	__u8 addr_arg;
+	__u8 len_arg;
+	__u8 local;       /* fd whose local address to report: arg index, VIGIL_LOCAL_RET, or VIGIL_LOCAL_NONE */
+	__u8 flags;       /* VIGIL_DESC_* */
+	__u8 pad[3];
+};
+
+#define VIGIL_HDR_F_ARGV_TRUNC 1
+#define VIGIL_HDR_F_UPPER 2
+#define VIGIL_HDR_F_MEMFD 4
+#define VIGIL_HDR_F_EXE_TRUNC 8
+#define VIGIL_HDR_F_CWD_TRUNC 16
+
+struct vigil_hdr {
+	__u64 ts;        /* bpf_ktime_get_boot_ns */
+	__u64 cgroup_id;
+	__s64 ret;
+	__u64 args[6];   /* raw syscall arguments (di, si, dx, r10, r8, r9) */
+	__u32 pid;       /* tgid */
+	__u32 tid;
+	__u32 ppid;      /* real_parent's tgid */
+	__u32 uid;       /* euid */
+	__u32 gid;       /* egid */
+	__u32 loginuid;
+	__u16 type;      /* event.Type */
+	__u8 kind;       /* enum vigil_rec_kind */
+	__u8 flags;      /* VIGIL_HDR_F_* */
+	__u16 len[3];    /* string lengths without NUL (REC_SYS) */
+	__u16 pad;
+	char comm[16];
+};
+
+struct vigil_net {
+	__u16 addr_len;
+	__u16 local_family;
+	__u16 local_port;   /* host order */
+	__u16 pad;
+	__u8 local_ip[16];
+	__u8 addr[VIGIL_ADDR_MAX];
+};
+
+struct vigil_exec {
+	__u64 cap_eff;
+	__u64 cap_prm;
+	__u64 cap_inh;
+	__u32 tty;          /* new_encode_dev(major, minor) */
+	__u16 filename_len;
+	__u16 argv_len;
+	__u16 exe_len;      /* bytes of exe: components leaf first, each NUL-terminated */
+	__u16 cwd_len;
+	__u32 pad;
+	char filename[VIGIL_STR_MAX];
+	char argv[VIGIL_ARGV_MAX];
+	char exe[VIGIL_PATH_MAX + VIGIL_NAME_MAX];
+	char cwd[VIGIL_PATH_MAX + VIGIL_NAME_MAX];
+};
+
+#endif

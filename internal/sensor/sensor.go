@@ -1,0 +1,491 @@
+package sensor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/internal/event"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotRoot is returned by New when the process cannot load BPF.
+	ErrNotRoot = errors.New("sensor: needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN to attach tracepoints)")
+	// ErrClosed is returned by Read after Close.
+	ErrClosed = errors.New("sensor: closed")
+	// ErrNothingAttached is returned by New when no hook could be attached.
+	ErrNothingAttached = errors.New("sensor: no tracepoint could be attached")
+)
+
+// DefaultRingBytes is the ring buffer size when Options.RingBytes is 0.
+const DefaultRingBytes = 16 << 20
+
+// Options configure a Sensor. The zero value (or nil) traces every event
+// type of every process except the caller.
+type Options struct {
+	// Types to report; nil or empty means all of event.Defs.
+	Types []event.Type
+	// RingBytes is the ring buffer size, rounded up to a power of two of at
+	// least one page; 0 means DefaultRingBytes.
+	RingBytes int
+	// FilterPIDTree, when not 0, reports only this process and its
+	// descendants (followed through fork in the kernel).
+	FilterPIDTree uint32
+	// FilterCgroup, when not 0, reports only tasks in this cgroup v2 id.
+	FilterCgroup uint64
+	// ExcludeSelf drops the calling process's own events in the kernel.
+	ExcludeSelf bool
+	// WakeupBytes: the reader is woken when this much data is pending;
+	// below that it polls every PollInterval. 0 means RingBytes/8.
+	WakeupBytes int
+	// PollInterval bounds the latency of a quiet stream; 0 means 20ms.
+	PollInterval time.Duration
+}
+
+// Sensor is a loaded and attached set of BPF programs and the reader of
+// their ring buffer. It owns every kernel object it creates; Close releases
+// them all (nothing is pinned, so a killed process leaves nothing behind).
+type Sensor struct {
+	objs    vigilObjects
+	links   []link.Link
+	rd      *ringbuf.Reader
+	rec     ringbuf.Record
+	poll    time.Duration
+	bootOff int64 // wall ns minus boot ns
+	missing []string
+	hooks   []string
+
+	mu       sync.Mutex // guards closed
+	closed   bool
+	received [event.NumTypes]uint64
+	decodeKO [event.NumTypes]uint64
+	comms    map[[16]byte]string
+	exec     event.Exec
+}
+
+// Hooks returns the tracepoints the sensor attached.
+func (s *Sensor) Hooks() []string { return s.hooks }
+
+// Missing returns the tracepoints that could not be attached, with why.
+func (s *Sensor) Missing() []string { return s.missing }
+
+// New loads the sensor's BPF programs, configures their filters and
+// attaches the tracepoints the requested types need. A tracepoint that is
+// missing does not stop the others (see Missing); New fails only when none
+// can be attached.
+func New(opts *Options) (*Sensor, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if os.Geteuid() != 0 {
+		return nil, ErrNotRoot
+	}
+	if err := EnsureTracefs(); err != nil {
+		return nil, fmt.Errorf("sensor: %w", err)
+	}
+	types := opts.Types
+	if len(types) == 0 {
+		for t := event.Type(1); t < event.NumTypes; t++ {
+			types = append(types, t)
+		}
+	}
+	ring := roundRing(opts.RingBytes)
+	wake := opts.WakeupBytes
+	if wake <= 0 {
+		wake = ring / 8
+	}
+	spec, err := loadVigil()
+	if err != nil {
+		return nil, fmt.Errorf("sensor: load spec: %w", err)
+	}
+	spec.Maps[vigilMapEvents].MaxEntries = uint32(ring)
+	set := func(name string, v any) error {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return fmt.Errorf("sensor: set %s: %w", name, err)
+		}
+		return nil
+	}
+	var self uint32
+	if opts.ExcludeSelf {
+		self = uint32(os.Getpid())
+	}
+	var pidtree uint8
+	if opts.FilterPIDTree != 0 {
+		pidtree = 1
+	}
+	for _, err := range []error{
+		set(vigilVarSelfTgid, self), set(vigilVarFilterPidtree, pidtree),
+		set(vigilVarFilterCgroup, opts.FilterCgroup), set(vigilVarWakeupBytes, uint64(wake)),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	s := &Sensor{poll: opts.PollInterval, comms: make(map[[16]byte]string)}
+	if s.poll <= 0 {
+		s.poll = 20 * time.Millisecond
+	}
+	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("sensor: load programs: %+v", ve)
+		}
+		if errors.Is(err, unix.EPERM) {
+			return nil, fmt.Errorf("%w: %v", ErrNotRoot, err)
+		}
+		return nil, fmt.Errorf("sensor: load programs: %w", err)
+	}
+	if err := s.configure(types, opts.FilterPIDTree); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.bootOff = bootOffset()
+	if err := s.attach(types, opts.FilterPIDTree != 0); err != nil {
+		s.Close()
+		return nil, err
+	}
+	rd, err := ringbuf.NewReader(s.objs.Events)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sensor: ring reader: %w", err)
+	}
+	s.rd = rd
+	s.rd.SetDeadline(time.Now().Add(s.poll))
+	return s, nil
+}
+
+func roundRing(n int) int {
+	if n <= 0 {
+		return DefaultRingBytes
+	}
+	r := os.Getpagesize()
+	for r < n {
+		r <<= 1
+	}
+	return r
+}
+
+// bootOffset returns wall-clock ns minus CLOCK_BOOTTIME ns, to convert the
+// BPF timestamps (bpf_ktime_get_boot_ns).
+func bootOffset() int64 {
+	var ts unix.Timespec
+	best := int64(0)
+	bestGap := int64(-1)
+	for i := 0; i < 3; i++ {
+		w0 := time.Now().UnixNano()
+		_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
+		w1 := time.Now().UnixNano()
+		if gap := w1 - w0; bestGap < 0 || gap < bestGap {
+			bestGap = gap
+			best = (w0+w1)/2 - ts.Nano()
+		}
+	}
+	return best
+}
+
+func (s *Sensor) configure(types []event.Type, root uint32) error {
+	for t := event.Type(1); t < event.NumTypes; t++ {
+		l := &layouts[t]
+		if l.nr < 0 {
+			continue
+		}
+		if err := s.objs.SysDesc.Put(uint32(l.nr), l.desc); err != nil {
+			return fmt.Errorf("sensor: descriptor of %v: %w", t, err)
+		}
+	}
+	for _, t := range types {
+		if t == 0 || t >= event.NumTypes {
+			return fmt.Errorf("sensor: unknown event type %d", t)
+		}
+		if err := s.objs.Enabled.Put(uint32(t), uint8(1)); err != nil {
+			return fmt.Errorf("sensor: enable %v: %w", t, err)
+		}
+	}
+	if root != 0 {
+		if err := s.TracePID(root); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TracePID adds a tgid to the traced process tree (FilterPIDTree).
+func (s *Sensor) TracePID(pid uint32) error {
+	if err := s.objs.Traced.Put(pid, uint8(1)); err != nil {
+		return fmt.Errorf("sensor: trace pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// hook is one attach point.
+type hook struct {
+	raw   bool   // raw tracepoint
+	group string // tracepoint group
+	name  string
+	prog  *ebpf.Program
+}
+
+func (h hook) String() string {
+	if h.raw {
+		return "raw_tracepoint/" + h.name
+	}
+	return h.group + ":" + h.name
+}
+
+// hooksFor returns the attach points that types need.
+func hooksFor(types []event.Type, follow bool, p *vigilPrograms) []hook {
+	var hs []hook
+	seen := map[string]bool{}
+	add := func(h hook) {
+		if !seen[h.String()] {
+			seen[h.String()] = true
+			hs = append(hs, h)
+		}
+	}
+	for _, t := range types {
+		d := event.Lookup(t)
+		switch t {
+		case event.TypeClone, event.TypeFork, event.TypeVfork, event.TypeClone3:
+			add(hook{raw: true, name: "sched_process_fork", prog: p.OnFork})
+			continue
+		case event.TypeProcExit:
+			add(hook{raw: true, name: "sched_process_exit", prog: p.OnExit})
+			continue
+		case event.TypeExecve:
+			add(hook{group: "sched", name: "sched_process_exec", prog: p.OnExec})
+		}
+		if d.Syscall != "" {
+			add(hook{group: "syscalls", name: "sys_exit_" + d.Syscall, prog: p.OnSysExit})
+		}
+	}
+	if follow {
+		add(hook{raw: true, name: "sched_process_fork", prog: p.OnFork})
+		add(hook{raw: true, name: "sched_process_exit", prog: p.OnExit})
+	}
+	return hs
+}
+
+func (s *Sensor) attach(types []event.Type, follow bool) error {
+	for _, h := range hooksFor(types, follow, &s.objs.vigilPrograms) {
+		var l link.Link
+		var err error
+		if h.raw {
+			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: h.name, Program: h.prog})
+		} else {
+			l, err = link.Tracepoint(h.group, h.name, h.prog, nil)
+		}
+		if err != nil {
+			s.missing = append(s.missing, fmt.Sprintf("%s: %v", h, err))
+			continue
+		}
+		s.links = append(s.links, l)
+		s.hooks = append(s.hooks, h.String())
+	}
+	if len(s.links) == 0 {
+		return fmt.Errorf("%w: %s", ErrNothingAttached, strings.Join(s.missing, "; "))
+	}
+	return nil
+}
+
+// Close detaches every link, then closes the reader, programs and maps.
+// It is idempotent.
+func (s *Sensor) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	for _, l := range s.links {
+		if err := l.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.links = nil
+	if s.rd != nil {
+		if err := s.rd.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := s.objs.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sensor: close: %w", err)
+	}
+	return nil
+}
+
+// Read decodes the next event into ev, blocking until one arrives. The
+// Event is overwritten (strings are newly allocated; ev.Exec points to a
+// buffer the sensor reuses). It returns ErrClosed after Close.
+func (s *Sensor) Read(ev *event.Event) error {
+	for {
+		ok, err := s.read(ev)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+	}
+}
+
+// read reads one record. It returns false, nil on a poll timeout with the
+// ring empty or a record that failed to decode.
+func (s *Sensor) read(ev *event.Event) (bool, error) {
+	err := s.rd.ReadInto(&s.rec)
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.rd.SetDeadline(time.Now().Add(s.poll))
+			return false, nil
+		}
+		if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
+			return false, ErrClosed
+		}
+		return false, fmt.Errorf("sensor: read ring: %w", err)
+	}
+	t, derr := s.decode(s.rec.RawSample, ev)
+	if derr != nil {
+		if t < event.NumTypes {
+			s.decodeKO[t]++
+		}
+		return false, nil
+	}
+	s.received[t]++
+	return true, nil
+}
+
+// Run calls fn for each event until ctx is done, then drains what the ring
+// holds and returns nil (or the read error that stopped it). fn must not
+// keep ev.
+func (s *Sensor) Run(ctx context.Context, fn func(*event.Event)) error {
+	var ev event.Event
+	for {
+		if ctx.Err() != nil {
+			return s.Drain(fn)
+		}
+		ok, err := s.read(&ev)
+		if err != nil {
+			if errors.Is(err, ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		if ok {
+			fn(&ev)
+		}
+	}
+}
+
+// Drain calls fn for every event already in the ring and returns when it is
+// empty.
+func (s *Sensor) Drain(fn func(*event.Event)) error {
+	var ev event.Event
+	s.rd.SetDeadline(time.Now())
+	defer s.rd.SetDeadline(time.Now().Add(s.poll))
+	for {
+		if s.rd.AvailableBytes() == 0 {
+			return nil
+		}
+		ok, err := s.read(&ev)
+		if err != nil {
+			if errors.Is(err, ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		if ok {
+			fn(&ev)
+		}
+	}
+}
+
+// Reason says why an event was lost or degraded. The BPF reasons come from
+// enum vigil_drop_reason in bpf/vigil.h (generated); the others are counted
+// in Go.
+type Reason uint32
+
+const (
+	ReasonRingbufFull   = Reason(vigilVigilDropReasonVIGIL_DROP_RINGBUF_FULL)
+	ReasonReadFailed    = Reason(vigilVigilDropReasonVIGIL_DROP_READ_FAILED)
+	ReasonStrTruncated  = Reason(vigilVigilDropReasonVIGIL_DROP_STR_TRUNCATED)
+	ReasonArgvTruncated = Reason(vigilVigilDropReasonVIGIL_DROP_ARGV_TRUNCATED)
+	ReasonPathTruncated = Reason(vigilVigilDropReasonVIGIL_DROP_PATH_TRUNCATED)
+	numBPFReasons       = Reason(vigilVigilDropReasonVIGIL_DROP_NUM_BPF)
+	ReasonDecodeFailed  = numBPFReasons // a record the reader could not decode
+	NumReasons          = numBPFReasons + 1
+)
+
+var reasonNames = [NumReasons]string{"ringbuf_full", "read_failed", "str_truncated", "argv_truncated", "path_truncated", "decode_failed"}
+
+func (r Reason) String() string {
+	if r < NumReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// Lost reports whether events counted under r were not delivered (as
+// opposed to delivered with a degraded field).
+func (r Reason) Lost() bool { return r == ReasonRingbufFull || r == ReasonDecodeFailed }
+
+// Stats are the sensor's counters since New.
+type Stats struct {
+	Received       uint64
+	ReceivedByType [event.NumTypes]uint64
+	// Lost is the number of events not delivered (ring full, decode failure).
+	Lost uint64
+	// Drops counts lost and degraded events by reason and type.
+	Drops [NumReasons][event.NumTypes]uint64
+}
+
+// ByReason sums Drops over types.
+func (st *Stats) ByReason(r Reason) uint64 {
+	var n uint64
+	for _, v := range st.Drops[r] {
+		n += v
+	}
+	return n
+}
+
+// Stats sums the per-CPU kernel counters and the reader's counters. Call it
+// from the goroutine that reads, or after reading stopped.
+func (s *Sensor) Stats() Stats {
+	var st Stats
+	st.ReceivedByType = s.received
+	for _, v := range s.received {
+		st.Received += v
+	}
+	st.Drops[ReasonDecodeFailed] = s.decodeKO
+	ncpu, _ := ebpf.PossibleCPU()
+	vals := make([]uint64, max(ncpu, 1))
+	for r := Reason(0); r < numBPFReasons; r++ {
+		for t := event.Type(0); t < event.NumTypes; t++ {
+			key := uint32(r)*128 + uint32(t)
+			if err := s.objs.Stats.Lookup(key, &vals); err != nil {
+				continue
+			}
+			for _, v := range vals {
+				st.Drops[r][t] += v
+			}
+		}
+	}
+	for r := Reason(0); r < NumReasons; r++ {
+		if r.Lost() {
+			st.Lost += st.ByReason(r)
+		}
+	}
+	return st
+}
