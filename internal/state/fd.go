@@ -129,7 +129,8 @@ func (t *Table) applyFD(e *procEntry, ev *event.Event) {
 		n.cloexec = ev.Type == event.TypeDup3 && ev.Flags&syscall.O_CLOEXEC != 0
 		ev.FDInfo = t.put(e, ev.Ret, nil, n) // a new fd: its name did not change
 	case event.TypeClose:
-		old := t.getFD(e, ev.FD)
+		// No /proc lookup: at syscall exit the fd is already gone.
+		old := t.peekFD(e, ev.FD)
 		if old != nil {
 			ev.FDInfo = &old.info
 			if ev.Ret == 0 {
@@ -476,14 +477,17 @@ func (t *Table) dropCloexec(e *procEntry) {
 	}
 }
 
-// LookupFD returns a copy of fd of process pid, resolving it from /proc
-// when the table does not know it. Safe from any goroutine.
+// LookupFD returns a copy of fd of process pid, resolving the process and
+// the fd from /proc when the table does not know them. Safe from any
+// goroutine.
 func (t *Table) LookupFD(pid uint32, fd int64) (event.FDInfo, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	e := t.entry(pid)
 	if e == nil {
-		return event.FDInfo{}, false
+		if e = t.loadProc(pid, 0); e == nil {
+			return event.FDInfo{}, false
+		}
 	}
 	x := t.getFD(e, fd)
 	if x == nil {
