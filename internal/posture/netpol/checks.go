@@ -209,4 +209,3 @@ func PodsOf(inv *manifest.Inventory) []*Pod {
 	}
 	return out
 }
-

@@ -278,7 +278,7 @@ var knownGroups = map[string]string{
 	"certificatesigningrequests": "certificates.k8s.io", "signers": "certificates.k8s.io",
 	"mutatingwebhookconfigurations": "admissionregistration.k8s.io", "validatingwebhookconfigurations": "admissionregistration.k8s.io",
 	"validatingadmissionpolicies": "admissionregistration.k8s.io",
-	"customresourcedefinitions": "apiextensions.k8s.io", "podsecuritypolicies": "policy", "poddisruptionbudgets": "policy",
+	"customresourcedefinitions":   "apiextensions.k8s.io", "podsecuritypolicies": "policy", "poddisruptionbudgets": "policy",
 	"tokenreviews": "authentication.k8s.io", "subjectaccessreviews": "authorization.k8s.io", "uids": "authentication.k8s.io",
 	"userextras": "authentication.k8s.io", "storageclasses": "storage.k8s.io", "csidrivers": "storage.k8s.io",
 	"priorityclasses": "scheduling.k8s.io", "leases": "coordination.k8s.io",
