@@ -352,6 +352,16 @@ func cleanCgroup(p string) string {
 	return p
 }
 
+func dflt(on bool, a uint8) string {
+	switch {
+	case !on:
+		return "-"
+	case policy.Action(a) == policy.ActionNone:
+		return "allow"
+	}
+	return policy.Action(a).String()
+}
+
 // WriteTo prints the plan for people (vigil policy validate).
 func (pl *Plan) WriteTo(w io.Writer) (int64, error) {
 	var b strings.Builder
@@ -365,7 +375,7 @@ func (pl *Plan) WriteTo(w io.Writer) (int64, error) {
 	for _, s := range []string{
 		mech(pl.NeedNet, "cgroup-bpf (connect4/6, sendmsg4/6, bind4/6)"),
 		mech(pl.NeedExec, "tracepoints sys_enter_execve/execveat (bpf_send_signal SIGKILL)"),
-		mech(pl.NeedFile, "fanotify (FAN_OPEN_PERM, FAN_OPEN_EXEC_PERM)"),
+		mech(pl.NeedFile, "fanotify (FAN_CLASS_CONTENT, FAN_OPEN_PERM)"),
 	} {
 		if s != "" {
 			ms = append(ms, s)
@@ -381,6 +391,13 @@ func (pl *Plan) WriteTo(w io.Writer) (int64, error) {
 			return fmt.Sprintf("%s (%s)", p.Name, p.Mode)
 		}
 		fmt.Fprintf(&b, "  egress: %s  bind: %s  process: %s  file: %s\n", name(s.Egress), name(s.Bind), name(s.Process), name(s.File))
+		cfg := pl.policyCfg[s.ID]
+		fmt.Fprintf(&b, "  defaults: egress %s, bind %s, process %s", dflt(s.Egress != nil, cfg.EgressDefault),
+			dflt(s.Bind != nil, cfg.BindDefault), dflt(s.Process != nil, cfg.ExecDefault))
+		if s.File != nil {
+			fmt.Fprintf(&b, ", file %s (%s)", dflt(true, uint8(s.File.File.Default)), s.File.File.DefaultAccess)
+		}
+		b.WriteString("\n")
 	}
 	for _, bd := range pl.Bindings {
 		who := "host"
