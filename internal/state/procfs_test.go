@@ -286,3 +286,32 @@ func TestFindCgroup2(t *testing.T) {
 		t.Fatal("missing mountinfo: no error")
 	}
 }
+
+// TestSweep: a process whose exit event was lost is removed by Sweep once
+// it is gone from /proc; live processes stay.
+func TestSweep(t *testing.T) {
+	tb, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := startSleep(t, t.TempDir())
+	pid := uint32(cmd.Process.Pid)
+	tb.Apply(&event.Event{Type: event.TypeKill, PID: pid, TID: pid, PPID: uint32(os.Getpid()), LoginUID: event.NoLoginUID})
+	if n := tb.Sweep(0); n != 0 {
+		t.Fatalf("Sweep removed %d live processes", n)
+	}
+	cmd.Process.Kill()
+	cmd.Wait() // reaped by the kernel: /proc/PID is gone
+	if n := tb.Sweep(0); n != 1 {
+		t.Fatalf("Sweep removed %d processes, want 1", n)
+	}
+	if _, ok := tb.Lookup(pid); ok {
+		t.Fatal("dead process still in the table")
+	}
+	if _, ok := tb.Lookup(uint32(os.Getpid())); !ok {
+		t.Fatal("Sweep removed the live parent")
+	}
+	if st := tb.Stats(); st.Swept != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}

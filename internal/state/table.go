@@ -3,7 +3,9 @@ package state
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
+	"syscall"
 
 	"github.com/vigilsec/vigil/internal/event"
 )
@@ -55,6 +57,7 @@ type Stats struct {
 	FDLookups     uint64 // fds resolved lazily from /proc/PID/fd
 	FDMisses      uint64 // lazy fd lookups that found nothing
 	Reaped        uint64 // exited processes removed
+	Swept         uint64 // processes removed by Sweep (their exit was never seen)
 }
 
 // Table is the process table with its fd tables. The zero value is not
@@ -476,4 +479,32 @@ func (t *Table) Stats() Stats {
 	s.Procs = len(t.procs)
 	s.FDs = t.nfds
 	return s
+}
+
+// Sweep checks up to max processes (a random sample; max <= 0 means all)
+// against /proc and removes those that no longer exist: processes whose
+// exit event was lost (the sensor drops events under pressure) would
+// otherwise stay until evicted. It returns the number removed. Call it
+// periodically from any goroutine; it holds the table lock while it runs
+// (one stat per process checked).
+func (t *Table) Sweep(max int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var dead []*procEntry
+	n := 0
+	for pid, e := range t.procs {
+		if max > 0 && n >= max {
+			break
+		}
+		n++
+		var st syscall.Stat_t
+		if err := syscall.Stat(t.cfg.ProcRoot+"/"+strconv.FormatUint(uint64(pid), 10), &st); errors.Is(err, syscall.ENOENT) {
+			dead = append(dead, e)
+		}
+	}
+	for _, e := range dead {
+		t.remove(e)
+	}
+	t.stats.Swept += uint64(len(dead))
+	return len(dead)
 }
