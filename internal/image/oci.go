@@ -389,4 +389,3 @@ func layerDigest(ts *tarStore, p, diffID string) string {
 	}
 	return diffID
 }
-
