@@ -130,7 +130,9 @@ func TestChecks(t *testing.T) {
 			}},
 		{"selinux type", SELinux, "spec.securityContext.seLinuxOptions.type",
 			func(p *corev1.Pod) { p.Spec.SecurityContext.SELinuxOptions = &corev1.SELinuxOptions{Type: "spc_t"} },
-			func(p *corev1.Pod) { p.Spec.SecurityContext.SELinuxOptions = &corev1.SELinuxOptions{Type: "container_t", Level: "s0:c1"} }},
+			func(p *corev1.Pod) {
+				p.Spec.SecurityContext.SELinuxOptions = &corev1.SELinuxOptions{Type: "container_t", Level: "s0:c1"}
+			}},
 		{"selinux user", SELinux, c0 + ".securityContext.seLinuxOptions.user",
 			func(p *corev1.Pod) { sc(p).SELinuxOptions = &corev1.SELinuxOptions{User: "system_u"} }, nil},
 		{"procMount", ProcMount, c0 + ".securityContext.procMount",
@@ -140,7 +142,9 @@ func TestChecks(t *testing.T) {
 			func(p *corev1.Pod) { p.Spec.SecurityContext.SeccompProfile.Type = corev1.SeccompProfileTypeUnconfined },
 			func(p *corev1.Pod) { p.Spec.SecurityContext.SeccompProfile.Type = corev1.SeccompProfileTypeLocalhost }},
 		{"sysctl", UnsafeSysctl, "spec.securityContext.sysctls[0].name",
-			func(p *corev1.Pod) { p.Spec.SecurityContext.Sysctls = []corev1.Sysctl{{Name: "kernel.msgmax", Value: "1"}} },
+			func(p *corev1.Pod) {
+				p.Spec.SecurityContext.Sysctls = []corev1.Sysctl{{Name: "kernel.msgmax", Value: "1"}}
+			},
 			func(p *corev1.Pod) {
 				p.Spec.SecurityContext.Sysctls = []corev1.Sysctl{{Name: "net.ipv4.tcp_syncookies", Value: "1"}}
 			}},
@@ -196,7 +200,9 @@ func TestChecks(t *testing.T) {
 				p.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}}}
 			}, nil},
 		{"literal secret", LiteralSecretEnv, c0 + ".env[0].value",
-			func(p *corev1.Pod) { p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "DB_PASSWORD", Value: "hunter2"}} },
+			func(p *corev1.Pod) {
+				p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "DB_PASSWORD", Value: "hunter2"}}
+			},
 			func(p *corev1.Pod) { p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "debug"}} }},
 		{"digest", ImageDigest, c0 + ".image",
 			func(p *corev1.Pod) { p.Spec.Containers[0].Image = "registry.example.com/team/app:1.2" }, nil},
