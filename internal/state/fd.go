@@ -94,6 +94,19 @@ func (t *Table) applyFD(e *procEntry, ev *event.Event) {
 				n.info.L4Proto = "tcp"
 			}
 			n.info.Name = t.tupleName(typ, client, server)
+			// The listening socket (the sensor reports it in FD) fills what
+			// the event lacks: the type and, for unix sockets, the path.
+			if l := t.getFD(e, ev.FD); l != nil {
+				if n.info.Type == event.FDUnknown {
+					n.info.Type = l.info.Type
+				}
+				if l.info.L4Proto != "" {
+					n.info.L4Proto = l.info.L4Proto
+				}
+				if n.info.Name == "" && n.info.Type == event.FDUnix {
+					n.info.Name = l.info.Name
+				}
+			}
 			ev.FDInfo = t.put(e, ev.Ret, nil, n)
 		}
 	case event.TypeBind:

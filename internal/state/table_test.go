@@ -306,9 +306,21 @@ func TestSockets(t *testing.T) {
 	wantFD(t, "accept4", apply(t, tb, a).FDInfo, event.FDInfo{Num: 10, Type: event.FDIPv4, L4Proto: "tcp",
 		Name: "172.17.0.5:51000->172.17.0.1:8080", Client: ip4("172.17.0.5", 51000), Server: ip4("172.17.0.1", 8080), Connected: true})
 
+	// Unix server: accept takes the path from the listening socket.
+	sock(11, syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	b = fdEv(event.TypeBind, pid, ppid, 11, 0)
+	b.Addr = event.SockAddr{Family: syscall.AF_UNIX, Path: "/run/app.sock"}
+	apply(t, tb, b)
+	apply(t, tb, fdEv(event.TypeListen, pid, ppid, 11, 0))
+	a = fdEv(event.TypeAccept, pid, ppid, 11, 12)
+	a.Addr = event.SockAddr{Family: syscall.AF_UNIX}
+	if fi := apply(t, tb, a).FDInfo; fi.Type != event.FDUnix || fi.Name != "/run/app.sock" || !fi.Connected || fi.Num != 12 {
+		t.Fatalf("unix accept: %+v", fi)
+	}
+
 	// exec drops the SOCK_CLOEXEC/accept4 cloexec sockets and keeps the others.
 	apply(t, tb, execEv(pid, ppid, "x", "/x", "", "x"))
-	for fd, keep := range map[int64]bool{3: false, 4: true, 8: true, 10: false} {
+	for fd, keep := range map[int64]bool{3: false, 4: true, 8: true, 10: false, 11: true, 12: true} {
 		if _, ok := tb.LookupFD(pid, fd); ok != keep {
 			t.Errorf("after exec fd %d present=%v, want %v", fd, ok, keep)
 		}
