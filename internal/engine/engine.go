@@ -237,6 +237,9 @@ func (e *Engine) transform(o *rules.Operand, v event.Value) (event.Value, bool) 
 }
 
 func (e *Engine) cmp(c *rules.Cmp, ev *event.Event) bool {
+	if c.IsEvtType {
+		return c.EvtTypes.Has(ev.Type) != c.EvtTypesNeg
+	}
 	l := &c.L
 	if c.Hosts {
 		v, ok := e.sip.Extract(&e.ctx, ev, &l.Arg)

@@ -659,6 +659,15 @@ func (c *compiler) check(x *CheckExpr) (*Cmp, string) {
 	if msg := c.prepare(cmp, vals); msg != "" {
 		return nil, msg
 	}
+	if l.Field.Name == "evt.type" && len(l.Trans) == 0 && cmp.Mod == ModNone &&
+		(op == OpEq || op == OpNe || op == OpIn || op == OpIntersects) {
+		cmp.IsEvtType, cmp.EvtTypesNeg = true, op == OpNe
+		for _, s := range cmp.Strs {
+			if t, ok := event.ByName(s); ok {
+				cmp.EvtTypes |= 1 << uint(t)
+			}
+		}
+	}
 	return cmp, ""
 }
 

@@ -121,4 +121,10 @@ type Cmp struct {
 	Globs   []string            // glob patterns (lowercased for iglob)
 	Paths   []string            // pmatch prefixes, cleaned
 	Hosts   bool                // fd.sip.name: IPs holds the resolved addresses
+	// EvtTypes is set for a plain `evt.type = / != / in` comparison: the
+	// engine then tests the event type against the set (negated for !=)
+	// without extracting a string.
+	EvtTypes    TypeSet
+	IsEvtType   bool
+	EvtTypesNeg bool
 }
