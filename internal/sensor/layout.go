@@ -56,6 +56,7 @@ func addr(mode vigilVigilAddrMode, ptr, length uint8) opt {
 const (
 	vigilDescFailOnly = 1
 	vigilDescOpenHow  = 2
+	vigilDescRaw      = 4
 	vigilLocalNone    = 255
 	vigilLocalRet     = 6
 

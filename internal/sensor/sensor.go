@@ -233,6 +233,7 @@ type hook struct {
 	group string // tracepoint group
 	name  string
 	prog  *ebpf.Program
+	types []event.Type // syscall event types fed by a sys_exit tracepoint
 }
 
 func (h hook) String() string {
@@ -245,12 +246,14 @@ func (h hook) String() string {
 // hooksFor returns the attach points that types need.
 func hooksFor(types []event.Type, follow bool, p *vigilPrograms) []hook {
 	var hs []hook
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	add := func(h hook) {
-		if !seen[h.String()] {
-			seen[h.String()] = true
-			hs = append(hs, h)
+		if i, ok := seen[h.String()]; ok {
+			hs[i].types = append(hs[i].types, h.types...)
+			return
 		}
+		seen[h.String()] = len(hs)
+		hs = append(hs, h)
 	}
 	for _, t := range types {
 		d := event.Lookup(t)
@@ -265,7 +268,7 @@ func hooksFor(types []event.Type, follow bool, p *vigilPrograms) []hook {
 			add(hook{group: "sched", name: "sched_process_exec", prog: p.OnExec})
 		}
 		if d.Syscall != "" {
-			add(hook{group: "syscalls", name: "sys_exit_" + d.Syscall, prog: p.OnSysExit})
+			add(hook{group: "syscalls", name: "sys_exit_" + tracepointName(d.Syscall), prog: p.OnSysExit, types: []event.Type{t}})
 		}
 	}
 	if follow {
@@ -275,7 +278,17 @@ func hooksFor(types []event.Type, follow bool, p *vigilPrograms) []hook {
 	return hs
 }
 
+// tracepointName maps a syscall name to its tracepoint's (the kernel
+// defines umount2 as SYSCALL_DEFINE2(umount, ...)).
+func tracepointName(syscall string) string {
+	if syscall == "umount2" {
+		return "umount"
+	}
+	return syscall
+}
+
 func (s *Sensor) attach(types []event.Type, follow bool) error {
+	var fallback []event.Type
 	for _, h := range hooksFor(types, follow, &s.objs.vigilPrograms) {
 		var l link.Link
 		var err error
@@ -286,10 +299,31 @@ func (s *Sensor) attach(types []event.Type, follow bool) error {
 		}
 		if err != nil {
 			s.missing = append(s.missing, fmt.Sprintf("%s: %v", h, err))
+			fallback = append(fallback, h.types...)
 			continue
 		}
 		s.links = append(s.links, l)
 		s.hooks = append(s.hooks, h.String())
+	}
+	if len(fallback) > 0 {
+		// Syscalls without their own tracepoint are taken from
+		// raw_syscalls:sys_exit, which runs for every syscall: costlier,
+		// but such syscalls (e.g. init_module on a kernel without
+		// modules) are still seen failing.
+		for _, t := range fallback {
+			l := layouts[t]
+			l.desc.Flags |= vigilDescRaw
+			if err := s.objs.SysDesc.Put(uint32(l.nr), l.desc); err != nil {
+				return fmt.Errorf("sensor: descriptor of %v: %w", t, err)
+			}
+		}
+		l, err := link.Tracepoint("raw_syscalls", "sys_exit", s.objs.OnRawSysExit, nil)
+		if err != nil {
+			s.missing = append(s.missing, fmt.Sprintf("raw_syscalls:sys_exit: %v", err))
+		} else {
+			s.links = append(s.links, l)
+			s.hooks = append(s.hooks, "raw_syscalls:sys_exit")
+		}
 	}
 	if len(s.links) == 0 {
 		return fmt.Errorf("%w: %s", ErrNothingAttached, strings.Join(s.missing, "; "))

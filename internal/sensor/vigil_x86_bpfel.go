@@ -128,6 +128,7 @@ const (
 	vigilProgOnExec       = "on_exec"
 	vigilProgOnExit       = "on_exit"
 	vigilProgOnFork       = "on_fork"
+	vigilProgOnRawSysExit = "on_raw_sys_exit"
 	vigilProgOnSysExit    = "on_sys_exit"
 	vigilVarFilterCgroup  = "filter_cgroup"
 	vigilVarFilterPidtree = "filter_pidtree"
@@ -185,10 +186,11 @@ type vigilSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type vigilProgramSpecs struct {
-	OnExec    *ebpf.ProgramSpec `ebpf:"on_exec"`
-	OnExit    *ebpf.ProgramSpec `ebpf:"on_exit"`
-	OnFork    *ebpf.ProgramSpec `ebpf:"on_fork"`
-	OnSysExit *ebpf.ProgramSpec `ebpf:"on_sys_exit"`
+	OnExec       *ebpf.ProgramSpec `ebpf:"on_exec"`
+	OnExit       *ebpf.ProgramSpec `ebpf:"on_exit"`
+	OnFork       *ebpf.ProgramSpec `ebpf:"on_fork"`
+	OnRawSysExit *ebpf.ProgramSpec `ebpf:"on_raw_sys_exit"`
+	OnSysExit    *ebpf.ProgramSpec `ebpf:"on_sys_exit"`
 }
 
 // vigilMapSpecs contains maps before they are loaded into the kernel.
@@ -282,10 +284,11 @@ type vigilVariables struct {
 //
 // It can be passed to loadVigilObjects or ebpf.CollectionSpec.LoadAndAssign.
 type vigilPrograms struct {
-	OnExec    *ebpf.Program `ebpf:"on_exec"`
-	OnExit    *ebpf.Program `ebpf:"on_exit"`
-	OnFork    *ebpf.Program `ebpf:"on_fork"`
-	OnSysExit *ebpf.Program `ebpf:"on_sys_exit"`
+	OnExec       *ebpf.Program `ebpf:"on_exec"`
+	OnExit       *ebpf.Program `ebpf:"on_exit"`
+	OnFork       *ebpf.Program `ebpf:"on_fork"`
+	OnRawSysExit *ebpf.Program `ebpf:"on_raw_sys_exit"`
+	OnSysExit    *ebpf.Program `ebpf:"on_sys_exit"`
 }
 
 func (p *vigilPrograms) Close() error {
@@ -293,6 +296,7 @@ func (p *vigilPrograms) Close() error {
 		p.OnExec,
 		p.OnExit,
 		p.OnFork,
+		p.OnRawSysExit,
 		p.OnSysExit,
 	)
 }

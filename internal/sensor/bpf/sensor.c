@@ -275,15 +275,14 @@ static __always_inline int sys_net(struct vigil_desc *d, struct task_struct *tas
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit")
-int on_sys_exit(struct sys_exit_ctx *ctx)
+static __always_inline int handle_sys_exit(struct sys_exit_ctx *ctx, __u8 raw)
 {
 	__u32 nr = ctx->nr;
 	long ret = ctx->ret;
 	if (nr >= VIGIL_MAX_SYSNR)
 		return 0;
 	struct vigil_desc *d = bpf_map_lookup_elem(&sys_desc, &nr);
-	if (!d || !d->type || !is_enabled(d->type))
+	if (!d || !d->type || (d->flags & VIGIL_DESC_RAW) != raw || !is_enabled(d->type))
 		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!pass(pid_tgid >> 32))
@@ -364,6 +363,22 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 	c->off = off + n;
 	c->dentry = parent;
 	return 0;
+}
+
+/* One program for every sys_exit_<name> tracepoint: the syscall number in
+ * the context selects the descriptor. */
+SEC("tracepoint/syscalls/sys_exit")
+int on_sys_exit(struct sys_exit_ctx *ctx)
+{
+	return handle_sys_exit(ctx, 0);
+}
+
+/* raw_syscalls:sys_exit, attached only when a syscall's own tracepoint is
+ * missing: it handles just the descriptors marked VIGIL_DESC_RAW. */
+SEC("tracepoint/raw_syscalls/sys_exit")
+int on_raw_sys_exit(struct sys_exit_ctx *ctx)
+{
+	return handle_sys_exit(ctx, VIGIL_DESC_RAW);
 }
 
 /* walk_path writes the components of p into dst (VIGIL_PATH_MAX +

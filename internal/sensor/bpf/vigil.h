@@ -54,6 +54,7 @@ enum vigil_addr_mode {
 
 #define VIGIL_DESC_FAIL_ONLY 1 /* report only when ret < 0 (execve: success comes from sched_process_exec) */
 #define VIGIL_DESC_OPEN_HOW 2  /* args[2] points to struct open_how: copied into args[3..5] */
+#define VIGIL_DESC_RAW 4       /* taken from raw_syscalls:sys_exit (the syscall's own tracepoint is missing) */
 
 #define VIGIL_LOCAL_NONE 255
 #define VIGIL_LOCAL_RET 6

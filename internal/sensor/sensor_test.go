@@ -1,0 +1,401 @@
+package sensor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/testkernel"
+)
+
+// traced is what one traced helper run produced.
+type traced struct {
+	pid    uint32
+	events []event.Event
+	stdout []byte
+	stats  Stats
+	hooks  []string
+}
+
+func clone(ev *event.Event) event.Event {
+	c := *ev
+	if ev.Exec != nil {
+		x := *ev.Exec
+		c.Exec = &x
+	}
+	return c
+}
+
+// trace runs argv held until the sensor (filtered on its process tree) is
+// attached, waits for it to exit and returns every event of the tree.
+func trace(t *testing.T, opts Options, argv []string, env ...string) *traced {
+	t.Helper()
+	testkernel.RequireRoot(t)
+	var stdout, stderr bytes.Buffer
+	tmpl := &exec.Cmd{Stdout: &stdout, Stderr: &stderr, Env: append(os.Environ(), env...)}
+	h, err := StartHeld(argv, tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.FilterPIDTree = h.Pid()
+	opts.ExcludeSelf = true
+	s, err := New(&opts)
+	if err != nil {
+		h.Abort()
+		testkernel.SkipIfErr(t, err)
+	}
+	defer s.Close()
+	res := &traced{pid: h.Pid(), hooks: s.Hooks()}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Run(ctx, func(ev *event.Event) { res.events = append(res.events, clone(ev)) })
+	}()
+	if err := h.Release(); err != nil {
+		t.Fatal(err)
+	}
+	werr := h.Cmd.Wait()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if werr != nil {
+		t.Logf("helper: %v; stderr:\n%s", werr, stderr.String())
+	}
+	res.stdout = stdout.Bytes()
+	res.stats = s.Stats()
+	return res
+}
+
+func helperArgv(t *testing.T) []string {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{exe, "-test.run=^$"}
+}
+
+// sameArgs compares the def-table arguments (and Local when expected).
+func sameArgs(got, want *event.Event) bool {
+	if got.Type != want.Type || got.Ret != want.Ret {
+		return false
+	}
+	for _, a := range event.Lookup(want.Type).Args {
+		switch a.Slot {
+		case event.SlotFD:
+			if got.FD != want.FD {
+				return false
+			}
+		case event.SlotFD2:
+			if got.FD2 != want.FD2 {
+				return false
+			}
+		case event.SlotDirFD:
+			if got.DirFD != want.DirFD {
+				return false
+			}
+		case event.SlotDirFD2:
+			if got.DirFD2 != want.DirFD2 {
+				return false
+			}
+		case event.SlotPath:
+			if got.Path != want.Path {
+				return false
+			}
+		case event.SlotPath2:
+			if got.Path2 != want.Path2 {
+				return false
+			}
+		case event.SlotStr:
+			if got.Str != want.Str {
+				return false
+			}
+		case event.SlotFlags:
+			if got.Flags != want.Flags {
+				return false
+			}
+		case event.SlotMode:
+			if got.Mode != want.Mode {
+				return false
+			}
+		case event.SlotAddr:
+			if got.Addr != want.Addr {
+				return false
+			}
+		case event.SlotArg0, event.SlotArg1, event.SlotArg2, event.SlotArg3:
+			i := a.Slot - event.SlotArg0
+			if got.Arg[i] != want.Arg[i] {
+				return false
+			}
+		}
+	}
+	if want.Local.Valid() && got.Local != want.Local {
+		return false
+	}
+	return true
+}
+
+func cgroupInode(t *testing.T, pid uint32) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := CgroupV2Root()
+	testkernel.SkipIfErr(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			var st unix.Stat_t
+			if err := unix.Stat(filepath.Join(root, p), &st); err != nil {
+				t.Fatal(err)
+			}
+			return st.Ino
+		}
+	}
+	t.Fatalf("no 0:: line in /proc/%d/cgroup", pid)
+	return 0
+}
+
+// TestEverySyscall makes every syscall of the def table from a helper and
+// checks each event and its arguments.
+func TestEverySyscall(t *testing.T) {
+	res := trace(t, Options{}, helperArgv(t), envAction+"=all")
+	r := event.NewCaptureReader(bytes.NewReader(res.stdout))
+	covered := map[event.Type]bool{}
+	n := 0
+	for {
+		var want event.Event
+		err := r.Next(&want)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		covered[want.Type] = true
+		found := false
+		for i := range res.events {
+			got := &res.events[i]
+			if got.PID == res.pid && sameArgs(got, &want) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			var cands []string
+			for i := range res.events {
+				if res.events[i].Type == want.Type {
+					cands = append(cands, string(event.AppendJSON(nil, &res.events[i])))
+				}
+			}
+			t.Errorf("no event matches\n want %s got candidates:\n%s", event.AppendJSON(nil, &want), strings.Join(cands, ""))
+		}
+	}
+	if n < 50 {
+		t.Fatalf("helper reported only %d expected events (stdout %q)", n, res.stdout)
+	}
+	// The remaining types: clone (Go runtime threads), vfork (TestExec),
+	// execve success (TestExec), procexit.
+	var sawClone, sawExit bool
+	for _, ev := range res.events {
+		if ev.Type == event.TypeClone && ev.PID == res.pid && ev.Arg[0] == int64(res.pid) && ev.Ret > 0 {
+			sawClone = true
+		}
+		if ev.Type == event.TypeProcExit && ev.PID == res.pid && ev.TID == res.pid {
+			sawExit = true
+		}
+	}
+	if !sawClone || !sawExit {
+		t.Errorf("clone (thread) seen %v, procexit seen %v", sawClone, sawExit)
+	}
+	covered[event.TypeClone], covered[event.TypeProcExit], covered[event.TypeVfork] = true, true, true
+	for ty := event.Type(1); ty < event.NumTypes; ty++ {
+		if !covered[ty] {
+			t.Errorf("type %v is not exercised", ty)
+		}
+	}
+	if res.stats.Lost != 0 {
+		t.Errorf("lost %d events", res.stats.Lost)
+	}
+}
+
+// TestExec checks exec events, ppid, vfork, exit status and the cgroup id
+// against the cgroup v2 directory's inode.
+func TestExec(t *testing.T) {
+	res := trace(t, Options{}, []string{"sh", "-c", "cat /etc/hostname; exit 3"})
+	wantCg := cgroupInode(t, uint32(os.Getpid()))
+	var sh, cat *event.Event
+	var vfork, open, exit bool
+	for i := range res.events {
+		ev := &res.events[i]
+		if ev.CgroupID != wantCg {
+			t.Errorf("%v: cgroup id %d, want inode %d", ev.Type, ev.CgroupID, wantCg)
+		}
+		if ev.PID != res.pid && (sh == nil || ev.PPID != sh.PID) {
+			t.Errorf("event from outside the traced tree: %s", event.AppendJSON(nil, ev))
+		}
+		switch ev.Type {
+		case event.TypeExecve:
+			if ev.Ret == 0 && ev.Exec != nil && ev.Comm == "sh" {
+				sh = ev
+			}
+			if ev.Ret == 0 && ev.Exec != nil && ev.Comm == "cat" {
+				cat = ev
+			}
+		case event.TypeVfork, event.TypeClone, event.TypeFork:
+			if sh != nil && ev.PID == sh.PID {
+				vfork = true
+			}
+		case event.TypeOpenat:
+			if ev.Path == "/etc/hostname" && ev.Ret >= 0 && cat != nil && ev.PID == cat.PID {
+				open = true
+			}
+		case event.TypeProcExit:
+			if ev.PID == res.pid && ev.Arg[0] == 3<<8 {
+				exit = true
+			}
+		}
+	}
+	if sh == nil || cat == nil {
+		t.Fatalf("exec of sh (%v) or cat (%v) missing", sh != nil, cat != nil)
+	}
+	if got := strings.Join(sh.Exec.Argv, "|"); got != "sh|-c|cat /etc/hostname; exit 3" {
+		t.Errorf("sh argv = %q", got)
+	}
+	if got := strings.Join(cat.Exec.Argv, "|"); got != "cat|/etc/hostname" {
+		t.Errorf("cat argv = %q", got)
+	}
+	if sh.PID != res.pid || sh.PPID != uint32(os.Getpid()) {
+		t.Errorf("sh pid %d ppid %d, want %d %d", sh.PID, sh.PPID, res.pid, os.Getpid())
+	}
+	if cat.PPID != sh.PID {
+		t.Errorf("cat ppid %d, want %d", cat.PPID, sh.PID)
+	}
+	catPath, _ := exec.LookPath("cat")
+	realCat, _ := filepath.EvalSymlinks(catPath)
+	if cat.Exec.ExePath != realCat {
+		t.Errorf("cat exepath %q, want %q", cat.Exec.ExePath, realCat)
+	}
+	wd, _ := os.Getwd()
+	if cat.Exec.Cwd != wd {
+		t.Errorf("cat cwd %q, want %q", cat.Exec.Cwd, wd)
+	}
+	if cat.Exec.CapEff == 0 {
+		t.Errorf("root's cat has no effective capabilities")
+	}
+	if !vfork || !open || !exit {
+		t.Errorf("fork from sh %v, openat /etc/hostname by cat %v, exit status 3 %v", vfork, open, exit)
+	}
+}
+
+// TestTypesFilter attaches only what was asked for.
+func TestTypesFilter(t *testing.T) {
+	res := trace(t, Options{Types: []event.Type{event.TypeOpenat}}, []string{"cat", "/etc/hostname"})
+	if len(res.hooks) != 3 || res.hooks[0] != "syscalls:sys_exit_openat" {
+		t.Errorf("hooks = %v, want sys_exit_openat and the fork/exit hooks of the pid-tree filter", res.hooks)
+	}
+	n := 0
+	for _, ev := range res.events {
+		if ev.Type != event.TypeOpenat {
+			t.Fatalf("got a %v event", ev.Type)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no openat event")
+	}
+}
+
+// TestLossCounted fills a tiny ring that nobody reads.
+func TestLossCounted(t *testing.T) {
+	testkernel.RequireRoot(t)
+	var stderr bytes.Buffer
+	h, err := StartHeld(helperArgv(t), &exec.Cmd{Stderr: &stderr, Env: append(os.Environ(), envAction+"=openloop")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(&Options{RingBytes: 4096, FilterPIDTree: h.Pid(), Types: []event.Type{event.TypeOpenat, event.TypeClose}})
+	if err != nil {
+		h.Abort()
+		testkernel.SkipIfErr(t, err)
+	}
+	defer s.Close()
+	h.Release()
+	if err := h.Cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v %s", err, stderr.String())
+	}
+	st := s.Stats()
+	if st.Lost == 0 || st.Drops[ReasonRingbufFull][event.TypeOpenat] == 0 || st.Drops[ReasonRingbufFull][event.TypeClose] == 0 {
+		t.Fatalf("lost %d, ring full openat %d close %d", st.Lost,
+			st.Drops[ReasonRingbufFull][event.TypeOpenat], st.Drops[ReasonRingbufFull][event.TypeClose])
+	}
+	// Reading now delivers what fit, and the totals add up to the 40000
+	// calls of the loop plus the helper's own start-up.
+	received := 0
+	if err := s.Drain(func(*event.Event) { received++ }); err != nil {
+		t.Fatal(err)
+	}
+	st = s.Stats()
+	if received == 0 || int(st.Received) != received {
+		t.Errorf("received %d, stats say %d", received, st.Received)
+	}
+	if total := st.Received + st.Lost; total < 40000 {
+		t.Errorf("received %d + lost %d < 40000 calls made", st.Received, st.Lost)
+	}
+}
+
+func TestCloseIdempotent(t *testing.T) {
+	testkernel.RequireRoot(t)
+	s, err := New(&Options{Types: []event.Type{event.TypeKill}, ExcludeSelf: true})
+	testkernel.SkipIfErr(t, err)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var ev event.Event
+	if err := s.Read(&ev); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Read after Close: %v", err)
+	}
+}
+
+// TestReadWakesUp checks that a lone event arrives without more traffic
+// (the reader polls, since records are submitted without wake-up).
+func TestReadWakesUp(t *testing.T) {
+	testkernel.RequireRoot(t)
+	s, err := New(&Options{Types: []event.Type{event.TypeKill}})
+	testkernel.SkipIfErr(t, err)
+	defer s.Close()
+	unix.Kill(os.Getpid(), 0)
+	got := make(chan event.Event, 1)
+	go func() {
+		var ev event.Event
+		for s.Read(&ev) == nil {
+			if ev.PID == uint32(os.Getpid()) {
+				got <- clone(&ev)
+				return
+			}
+		}
+	}()
+	select {
+	case ev := <-got:
+		if ev.Arg[0] != int64(os.Getpid()) || ev.Arg[1] != 0 {
+			t.Errorf("kill args %v", ev.Arg)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("event not delivered")
+	}
+}
