@@ -595,3 +595,34 @@ func CgroupID(path string) (uint64, error) {
 	}
 	return st.Ino, nil
 }
+
+// ProgramCost is the accumulated in-kernel run time of one program; it is
+// counted only while BPF run-time stats are enabled (ebpf.EnableStats or
+// the kernel.bpf_stats_enabled sysctl).
+type ProgramCost struct {
+	Runs    uint64
+	Runtime time.Duration
+}
+
+// ProgramCosts returns the run-time stats of each loaded program by name.
+func (e *Enforcer) ProgramCosts() (map[string]ProgramCost, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]ProgramCost{}
+	if e.objs == nil {
+		return out, nil
+	}
+	p := &e.objs.enforcePrograms
+	for name, prog := range map[string]*ebpf.Program{
+		"connect4": p.VigilConnect4, "connect6": p.VigilConnect6, "sendmsg4": p.VigilSendmsg4,
+		"sendmsg6": p.VigilSendmsg6, "bind4": p.VigilBind4, "bind6": p.VigilBind6,
+		"execve": p.VigilExecve, "execveat": p.VigilExecveat,
+	} {
+		st, err := prog.Stats()
+		if err != nil {
+			return nil, fmt.Errorf("stats of %s: %w", name, err)
+		}
+		out[name] = ProgramCost{Runs: st.RunCount, Runtime: st.Runtime}
+	}
+	return out, nil
+}

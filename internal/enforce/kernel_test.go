@@ -122,6 +122,8 @@ func rawConnect(port string) error {
 		return err
 	}
 	defer unix.Close(fd)
+	// RST on close: no TIME_WAIT, so loops do not exhaust ephemeral ports.
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	return unix.Connect(fd, &unix.SockaddrInet4{Port: p, Addr: [4]byte{127, 0, 0, 1}})
 }
 
@@ -150,7 +152,7 @@ func agentHelper(file string) int {
 
 // testCgroup creates a cgroup v2 directory for the test and removes it
 // (killing what is left in it) at cleanup.
-func testCgroup(t *testing.T) (path string, fd int) {
+func testCgroup(t testing.TB) (path string, fd int) {
 	t.Helper()
 	testkernel.RequireRoot(t)
 	var rb [4]byte
@@ -191,7 +193,7 @@ func inCgroup(cgfd int, name string, args ...string) *exec.Cmd {
 
 // runHelper runs the test binary's helper op in the cgroup (cgfd < 0: the
 // test's own cgroup) and returns its one-line answer.
-func runHelper(t *testing.T, cgfd int, op, arg string) string {
+func runHelper(t testing.TB, cgfd int, op, arg string) string {
 	t.Helper()
 	cmd := inCgroup(cgfd, os.Args[0], "-test.run=^$", arg)
 	cmd.Env = append(os.Environ(), helperEnv+"="+op)
@@ -202,7 +204,7 @@ func runHelper(t *testing.T, cgfd int, op, arg string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func listen(t *testing.T) (net.Listener, string) {
+func listen(t testing.TB) (net.Listener, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
