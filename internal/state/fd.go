@@ -370,7 +370,7 @@ func (t *Table) getFD(e *procEntry, fd int64) *fdEntry {
 		return nil // /proc did not know the process: it has no fds to read
 	}
 	t.stats.FDLookups++
-	x := readFD(t.cfg.ProcRoot, e.p.PID, fd, &t.buf)
+	x := readFD(t.cfg.ProcRoot, e.p.PID, fd)
 	if x == nil {
 		t.stats.FDMisses++
 		return nil

@@ -3,6 +3,7 @@ package state
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -284,7 +285,7 @@ func trimDeleted(s string) string { return strings.TrimSuffix(s, " (deleted)") }
 
 // readFD resolves fd of pid from /proc: readlink of /proc/PID/fd/N, flags
 // from fdinfo, sockets from /proc/PID/net. nil when the fd is not open.
-func readFD(procRoot string, pid uint32, fd int64, _ *[]byte) *fdEntry {
+func readFD(procRoot string, pid uint32, fd int64) *fdEntry {
 	dir := procRoot + "/" + strconv.FormatUint(uint64(pid), 10)
 	fdPath := dir + "/fd/" + strconv.FormatInt(fd, 10)
 	target, err := os.Readlink(fdPath)
@@ -439,7 +440,7 @@ func readSocket(dir string, ino uint64, fi *event.FDInfo) bool {
 }
 
 // parseHexAddr decodes a /proc/net address "0100007F:1F90" (IPv4) or its
-// 32-digit IPv6 form: 32-bit words in host (little-endian) order.
+// 32-digit IPv6 form.
 func parseHexAddr(s string) (event.SockAddr, bool) {
 	h, p, ok := strings.Cut(s, ":")
 	if !ok {
@@ -453,8 +454,11 @@ func parseHexAddr(s string) (event.SockAddr, bool) {
 	if err != nil || (len(raw) != 4 && len(raw) != 16) {
 		return event.SockAddr{}, false
 	}
+	// The kernel prints each 32-bit word of the network-order address as a
+	// host-order integer.
 	for i := 0; i < len(raw); i += 4 {
-		raw[i], raw[i+1], raw[i+2], raw[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+		w := binary.BigEndian.Uint32(raw[i:])
+		binary.NativeEndian.PutUint32(raw[i:], w)
 	}
 	a := event.SockAddr{Port: uint16(port)}
 	if len(raw) == 4 {
