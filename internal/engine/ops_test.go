@@ -1,0 +1,433 @@
+package engine
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/rules"
+)
+
+// compileRule compiles one rule with the given condition, after the extra
+// YAML (lists and macros).
+func compileRule(t *testing.T, extra, cond string) (*rules.Ruleset, error) {
+	t.Helper()
+	q, _ := json.Marshal(cond)
+	y := extra + "\n- rule: r\n  desc: d\n  condition: " + string(q) + "\n  output: o %proc.name\n  priority: INFO\n"
+	rs := rules.LoadAndCompile(&rules.CompileOptions{Resolve: func(h string) []netip.Addr {
+		if h == "api.example.com" {
+			return []netip.Addr{netip.MustParseAddr("93.184.216.34")}
+		}
+		return nil
+	}}, rules.File{Name: "t.yaml", Data: []byte(y)})
+	return rs, rs.Err()
+}
+
+// richEvent: `cat -n /etc/shadow` (child of bash < sshd < systemd) opening
+// /etc/shadow read-only in a Kubernetes container.
+func richEvent() *event.Event {
+	systemd := &event.Process{PID: 1, Comm: "systemd", Exe: "/sbin/init", ExePath: "/usr/lib/systemd/systemd"}
+	sshd := &event.Process{PID: 10, PPID: 1, Comm: "sshd", Exe: "sshd", ExePath: "/usr/sbin/sshd", Parent: systemd}
+	bash := &event.Process{PID: 20, PPID: 10, Comm: "bash", Exe: "-bash", ExePath: "/usr/bin/bash", Parent: sshd}
+	cat := &event.Process{PID: 30, PPID: 20, Comm: "cat", Exe: "cat", ExePath: "/usr/bin/cat",
+		Args: []string{"-n", "/etc/shadow"}, Cwd: "/root", Parent: bash, StartTime: 1}
+	c := container()
+	c.PodName, c.PodNamespace, c.PodUID = "web-0", "prod", "uid-1"
+	c.PodLabels = map[string]string{"app": "web", "tier": "front"}
+	c.Labels = map[string]string{"enc": "aGVsbG8="}
+	c.Mounts = []event.Mount{{Source: "/var/run/docker.sock", Destination: "/run/docker.sock", Mode: "", RW: true, Propagation: "rprivate"}}
+	return &event.Event{Type: event.TypeOpenat, Time: 1_700_000_000_000_000_000, PID: 30, TID: 30, Comm: "cat",
+		LoginUID: event.NoLoginUID, Ret: 3, FD: -1, DirFD: event.AtFDCWD, Path: "/etc/shadow", Flags: 0o2000000,
+		Proc: cat, Container: c,
+		FDInfo: &event.FDInfo{Num: 3, Type: event.FDFile, Name: "/etc/shadow", NameRaw: "/etc/shadow", Flags: 0o2000000}}
+}
+
+const testLists = `
+- list: readers
+  items: [ls, cat]
+- list: more_readers
+  items: [readers, less]
+- list: quoted
+  items: ['"c a t"', '"cat"']
+`
+
+func TestOperators(t *testing.T) {
+	cases := []struct {
+		cond string
+		want bool
+	}{
+		{"proc.name = cat", true},
+		{"proc.name == cat", true},
+		{"proc.name != cat", false},
+		{"proc.name != bash", true},
+		{"fd.num < 4", true},
+		{"fd.num <= 3", true},
+		{"fd.num > 3", false},
+		{"fd.num >= 3", true},
+		{"fd.num = 0x3", true},
+		{"fd.num in (1, 2, 3)", true},
+		{"fd.num intersects (5, 6)", false},
+		{"fd.name contains shad", true},
+		{"fd.name contains passwd", false},
+		{"proc.cmdline icontains 'ETC/SHA'", true},
+		{"fd.name bcontains 736861646f77", true},
+		{"fd.name bstartswith 2f657463", true},
+		{"fd.name bstartswith 2f757372", false},
+		{"fd.name startswith /etc/", true},
+		{"fd.name endswith dow", true},
+		{"fd.name glob '/etc/*'", true},
+		{"fd.name glob '/e?c/[s]hadow'", true},
+		{"fd.name glob '/e?c/[!s]hadow'", false},
+		{"fd.name glob '/etc/*/x'", false},
+		{"fd.name iglob '/ETC/SH*'", true},
+		{"fd.name regex '/etc/s.*'", true},
+		{"fd.name regex 'shadow'", false}, // full match only
+		{"proc.name in (ls, cat)", true},
+		{"proc.name in (readers)", true},
+		{"proc.name in (more_readers)", true}, // nested list
+		{"proc.name in ('readers')", false},   // quoted: not a list name
+		{"proc.name in (quoted)", true},       // '"cat"' unquotes to cat
+		{"proc.name in ()", false},
+		{"k8s.pod.labels intersects ('app:web', 'x:y')", true},
+		{"k8s.pod.labels in ('app:web', 'tier:front', 'other:1')", true},
+		{"k8s.pod.labels in ('app:web')", false}, // tier:front is not in the set
+		{"fd.name pmatch (/etc, /usr)", true},
+		{"fd.name pmatch (/et)", false},
+		{"fd.name pmatch (/e*)", true},
+		{"fd.directory pmatch (/etc/shadow)", false},
+		{"proc.pname exists", true},
+		{"proc.aname[9] exists", false},
+		{"k8s.ns.name exists", true},
+		{"proc.name startswith anyof (ca, xx)", true},
+		{"proc.name startswith oneof (xx, yy)", false},
+		{"fd.name contains allof (etc, shadow)", true},
+		{"fd.name contains allof (etc, passwd)", false},
+		{"tolower(proc.exe) = cat", true},
+		{"toupper(proc.name) = CAT", true},
+		{"basename(fd.name) = shadow", true},
+		{"basename(fd.directory) = etc", true},
+		{"len(fd.name) = 11", true},
+		{"len(k8s.pod.labels) = 2", true},
+		{"b64(container.label[enc]) = hello", true},
+		{"toupper(basename(fd.name)) = SHADOW", true},
+		{"proc.name = val(proc.exe)", true},
+		{"proc.name = val(proc.pname)", false},
+		{"tolower(proc.name) = tolower(proc.exe)", true},
+		{"proc.name != val(proc.pname)", true},
+		{"proc.aname = bash", true},
+		{"proc.aname = cat", false}, // never the process itself
+		{"proc.aname[0] = cat", true},
+		{"proc.aname[2] = sshd", true},
+		{"proc.aname in (systemd)", true},
+		{"proc.aname != bash", true}, // some ancestor differs
+		{"not proc.aname = nginx", true},
+		{"proc.aexepath endswith /sshd", true},
+		{"proc.apid[3] = 1", true},
+		{"proc.aname[9] = x", false},
+		{"proc.aname[9] != x", false}, // missing: even != is false
+		{"not proc.aname[9] = x", true},
+		{"proc.sname != x", false},
+		{"evt.arg.flags contains O_RDONLY", true},
+		{"evt.arg.flags = 'O_RDONLY|O_CLOEXEC'", true},
+		{"evt.arg[2] = /etc/shadow", true},
+		{"evt.arg.name = /etc/shadow", true},
+		{"evt.arg.dirfd = AT_FDCWD", true},
+		{"evt.arg.request exists", false}, // openat has no request argument
+		{"evt.arg.request != x", false},
+		{"container.mount.dest[/var/run/docker.sock] = /run/docker.sock", true},
+		{"container.mount.source[/run/docker.sock] = /var/run/docker.sock", true},
+		{"container.mount.dest[0] = /run/docker.sock", true},
+		{"k8s.pod.label[app] = web", true},
+		{"k8s.pod.label.app = web", true},
+		{"k8s.pod.label[nope] exists", false},
+		{`proc.cmdline = "cat -n /etc/shadow"`, true},
+		{`proc.name = 'c\x61t'`, true},
+		{`proc.name = "ca\"t"`, false},
+		{"evt.res = SUCCESS", true},
+		{"evt.rawres = 3", true},
+		{"evt.is_open_read = true", true},
+		{"evt.is_open_write = false", true},
+		{"user.name = root", true},
+		{"user.loginuid = -1", true},
+		{"user.loginname = '<NA>'", true},
+		{"proc.cwd = /root/", true},
+		{"container.id != host", true},
+		{"container.image.repository = docker.io/library/nginx", true},
+		{"container.privileged = false", true},
+		{"thread.cap_effective = ''", true},
+		{"evt.type = openat and evt.dir = '<'", true},
+		{"evt.type in (open, openat)", true},
+		{"evt.type != openat", false},
+		{"proc.name = cat or proc.name = ls and proc.name = ls", true}, // and binds tighter
+		{"not proc.name = ls and proc.name = cat", true},
+		{"not (proc.name = ls or proc.name = cat)", false},
+		{"(((proc.name = cat)))", true},
+		{"proc.name=cat and(fd.num=3)", true},
+		{"evt.num > 0", true},
+	}
+	for _, c := range cases {
+		t.Run(c.cond, func(t *testing.T) {
+			rs, err := compileRule(t, testLists, c.cond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := New(rs, &Options{Users: staticUsers{}})
+			if got := e.Evaluate(richEvent(), nil) == 1; got != c.want {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func netEvent(client, server string, cport, sport uint16, typ event.Type) *event.Event {
+	ev := richEvent()
+	ev.Type, ev.FD, ev.Ret = typ, 4, 0
+	ev.FDInfo = &event.FDInfo{Num: 4, Type: event.FDIPv4, L4Proto: "tcp", Connected: true,
+		Client: event.SockAddr{Family: 2, IP: netip.MustParseAddr(client), Port: cport},
+		Server: event.SockAddr{Family: 2, IP: netip.MustParseAddr(server), Port: sport},
+		Name:   client + ":" + itoa(int(cport)) + "->" + server + ":" + itoa(int(sport))}
+	return ev
+}
+
+func TestNetworkFields(t *testing.T) {
+	out := netEvent("10.0.0.5", "93.184.216.34", 40000, 443, event.TypeConnect)
+	in := netEvent("93.184.216.34", "10.0.0.5", 40000, 22, event.TypeAccept4)
+	cases := []struct {
+		cond string
+		ev   *event.Event
+		want bool
+	}{
+		{"fd.ip = 10.0.0.5", out, true},
+		{"fd.ip = 93.184.216.34", out, true},
+		{"fd.ip != 10.0.0.5", out, false}, // neither endpoint may match
+		{"fd.ip != 1.1.1.1", out, true},
+		{"fd.ip in (1.1.1.1, 93.184.216.34)", out, true},
+		{"fd.net = 10.0.0.0/8", out, true},
+		{"fd.net != 10.0.0.0/8", out, false},
+		{"fd.net != 127.0.0.0/8", out, true},
+		{"fd.snet in ('10.0.0.0/8', '192.168.0.0/16')", out, false},
+		{"fd.cnet = 10.0.0.0/8", out, true},
+		{"fd.sip = 93.184.216.34", out, true},
+		{"fd.cip = 10.0.0.5", out, true},
+		{"fd.sport = 443", out, true},
+		{"fd.lport = 40000 and fd.rport = 443", out, true},
+		{"fd.lport = 22 and fd.rport = 40000", in, true},
+		{"fd.l4proto = tcp", out, true},
+		{"fd.typechar = 4 and fd.type = ipv4", out, true},
+		{"fd.connected = true", out, true},
+		{"fd.name = 10.0.0.5:40000->93.184.216.34:443", out, true},
+		{"fd.sip.name = api.example.com", out, true},
+		{"fd.sip.name = unresolvable.invalid", out, false},
+		{"fd.sip.name != unresolvable.invalid", out, true},
+		{"fd.sip.name in (unresolvable.invalid, api.example.com)", out, true},
+		{"fd.filename exists", out, false},
+		{"fd.directory exists", out, false},
+		{"fd.nameraw exists", out, true},
+	}
+	for _, c := range cases {
+		t.Run(c.cond, func(t *testing.T) {
+			rs, err := compileRule(t, "", c.cond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := New(rs, &Options{Users: staticUsers{}})
+			if got := e.Evaluate(c.ev, nil) == 1; got != c.want {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestMissingFdOnExec(t *testing.T) {
+	ev := execEvent("bash", []string{"-c", "id"}, shellParent())
+	for _, cond := range []string{"fd.num exists", "fd.typechar exists", "fd.name != x", "fd.num != 3"} {
+		rs, err := compileRule(t, "", cond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if New(rs, nil).Evaluate(ev, nil) != 0 {
+			t.Errorf("%s matched an execve (fd.* must have no value)", cond)
+		}
+	}
+}
+
+func TestFailedOpenFields(t *testing.T) {
+	ev := richEvent()
+	ev.Ret, ev.FDInfo, ev.Path = -2, nil, "../etc/./shadow"
+	ev.Proc.Cwd = "/root/x"
+	for cond, want := range map[string]bool{
+		"fd.num = -1":                        true,
+		"fd.typechar = f":                    true,
+		"fd.name = /root/etc/shadow":         true,
+		"fd.directory = /root/etc":           true,
+		"fd.filename exists":                 false,
+		"fd.nameraw = '../etc/./shadow'":     true,
+		"evt.res = ENOENT":                   true,
+		"evt.rawres = -2":                    true,
+		"evt.res startswith E":               true,
+		"evt.is_open_read = true":            true, // regardless of success
+		"fd.type exists":                     false,
+		"evt.arg.name = /root/etc/shadow":    true,
+		"evt.arg.fd = ENOENT":                true,
+		"evt.args contains 'name=/root/etc'": true,
+	} {
+		rs, err := compileRule(t, "", cond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := New(rs, nil).Evaluate(ev, nil) == 1; got != want {
+			t.Errorf("%s: got %v, want %v", cond, got, want)
+		}
+	}
+	// A failed open() (not openat) gives typechar o.
+	ev.Type = event.TypeOpen
+	rs, _ := compileRule(t, "", "fd.typechar = o")
+	if New(rs, nil).Evaluate(ev, nil) != 1 {
+		t.Error("failed open(): fd.typechar != o")
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	cases := []struct{ cond, want string }{
+		{"proc.nme = cat", `unknown field "proc.nme"`},
+		{"proc.name = ", "expected a value"},
+		{"(proc.name = cat", "expected ')'"},
+		{"proc.name < cat", "not supported for string field"},
+		{"fd.num = abc", "is not a number"},
+		{"fd.num contains 1", "not supported for numeric field"},
+		{"fd.name regex '('", "invalid regular expression"},
+		{"undefined_macro", `undefined macro "undefined_macro"`},
+		{"proc.name", "used without an operator"},
+		{"evt.arg.nosucharg = 1", "unknown event argument"},
+		{"evt.arg = 1", "evt.arg requires an argument"},
+		{"tolower(fd.num) = 1", "needs a string field"},
+		{"proc.name = val(fd.num)", "has type"},
+		{"fd.ip contains 1", "not supported"},
+		{"fd.ip = notanip", "not an IP address"},
+		{"fd.net = 300.0.0.0/8", "not a network"},
+		{"container.privileged = maybe", "not a boolean"},
+		{"proc.name in (a, b", "unterminated list"},
+		{"proc.name = 'abc", "unterminated quoted string"},
+		{"proc.name = cat and", "unexpected end of condition"},
+		{"proc.name = cat cat", "unexpected"},
+		{"fd.name bcontains zz", "not a hex byte string"},
+		{"k8s.pod.label = x", "requires an argument"},
+		{"proc.name[2] = x", "takes no argument"},
+		{"k8s.pod.labels = x", "list field"},
+		{"fd.sip.name contains x", "supports only"},
+		{strings.Repeat("(", 500) + "proc.name = cat" + strings.Repeat(")", 500), "nested too deeply"},
+		{strings.Repeat("not ", 500) + "proc.name = cat", "nested too deeply"},
+	}
+	for _, c := range cases {
+		t.Run(c.cond[:min(len(c.cond), 40)], func(t *testing.T) {
+			_, err := compileRule(t, "", c.cond)
+			if err == nil {
+				t.Fatal("compiled")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not contain %q", err, c.want)
+			}
+			if !strings.Contains(err.Error(), "t.yaml:") {
+				t.Fatalf("error %q has no position", err)
+			}
+		})
+	}
+}
+
+func TestOutputFormatting(t *testing.T) {
+	y := `
+- rule: r
+  desc: d
+  condition: evt.type = openat
+  output: "f=%fd.name n=%proc.name a=%proc.aname g=%proc.aname[2] x=%proc.aname[7] flags=%evt.arg.flags pct=100%% up=%toupper(proc.name) end=%fd.name."
+  priority: CRITICAL
+  tags: [a, b]
+`
+	rs := rules.LoadAndCompile(nil, rules.File{Name: "o.yaml", Data: []byte(y)})
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	e := New(rs, &Options{Hostname: "h"})
+	ev := richEvent()
+	ev.FDInfo.Name = "/tmp/evil\nname\x1b[31m"
+	var m *Match
+	e.Evaluate(ev, func(x *Match) { m = x })
+	if m == nil {
+		t.Fatal("no match")
+	}
+	want := `f=/tmp/evil\nname\x1b[31m n=cat a=bash sshd systemd g=sshd x=<NA> flags=O_RDONLY|O_CLOEXEC pct=100% up=CAT end=/tmp/evil\nname\x1b[31m.`
+	if m.Output != want {
+		t.Fatalf("output\n got %q\nwant %q", m.Output, want)
+	}
+	if m.Rule.Priority != rules.PriorityCritical || strings.Join(m.Rule.Tags, ",") != "a,b" || m.Hostname != "h" {
+		t.Fatalf("match %+v", m)
+	}
+	names := []string{}
+	for _, f := range m.Fields {
+		names = append(names, f.Name)
+	}
+	if got := strings.Join(names, ","); got != "fd.name,proc.name,proc.aname,proc.aname[2],proc.aname[7],evt.arg.flags,toupper(proc.name)" {
+		t.Fatalf("fields %s", got)
+	}
+	if m.Fields[0].Value != "/tmp/evil\nname\x1b[31m" || m.Fields[4].Value != nil {
+		t.Fatalf("values %#v", m.Fields)
+	}
+	// Output fields that are filter-only or unknown are errors.
+	for _, out := range []string{"%fd.ip", "%no.such"} {
+		bad := strings.Replace(y, `"f=%fd.name`, `"`+out+` f=%fd.name`, 1)
+		rs := rules.LoadAndCompile(nil, rules.File{Name: "o.yaml", Data: []byte(bad)})
+		if rs.Err() == nil {
+			t.Errorf("output %s compiled", out)
+		}
+	}
+}
+
+func TestMatchFirstAndSwap(t *testing.T) {
+	y := `
+- rule: one
+  desc: d
+  condition: proc.name = cat
+  output: one
+  priority: INFO
+- rule: two
+  desc: d
+  condition: fd.name = /etc/shadow
+  output: two
+  priority: INFO
+- rule: net
+  desc: d
+  condition: evt.type = connect
+  output: net
+  priority: INFO
+`
+	rs := rules.LoadAndCompile(nil, rules.File{Name: "m.yaml", Data: []byte(y)})
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n := New(rs, nil).Evaluate(richEvent(), nil); n != 2 {
+		t.Fatalf("MatchAll: %d matches", n)
+	}
+	e := New(rs, &Options{Mode: MatchFirst})
+	var got []string
+	e.Evaluate(richEvent(), func(m *Match) { got = append(got, m.Rule.Name) })
+	if strings.Join(got, ",") != "one" {
+		t.Fatalf("MatchFirst: %v", got)
+	}
+	// Rules that constrain evt.type run only for those types.
+	if r := e.RulesFor(event.TypeOpenat); len(r) != 2 {
+		t.Fatalf("openat runs %d rules", len(r))
+	}
+	if r := e.RulesFor(event.TypeConnect); len(r) != 3 {
+		t.Fatalf("connect runs %d rules", len(r))
+	}
+	old := e.Swap(nil)
+	if old != rs || e.Evaluate(richEvent(), nil) != 0 {
+		t.Fatal("Swap(nil) did not remove the rules")
+	}
+	e.Swap(rs)
+	if e.Evaluate(richEvent(), nil) != 1 {
+		t.Fatal("Swap back failed")
+	}
+}
