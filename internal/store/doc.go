@@ -1,0 +1,16 @@
+// Package store keeps alerts in an embedded SQLite database (pure Go,
+// modernc.org/sqlite), /var/lib/vigil/alerts.db by default, for `vigil
+// alerts` and the HTTP API.
+//
+// The database runs in WAL mode with synchronous=NORMAL: a batch is one
+// transaction, so a crash (even SIGKILL mid-batch) loses at most the batches
+// not yet committed and never corrupts the file. Add never blocks: alerts
+// are queued and written in batches by Run, off the hot path; a full queue
+// drops and counts. Run also applies retention (by age and by size)
+// periodically. An alert delivered again with the same UUID (the coalescer's
+// update) replaces the stored one, so its count is updated.
+//
+// Ownership: Open returns the Store; the caller runs Run in a goroutine,
+// cancels its context to stop it (Run flushes what is queued), then calls
+// Close.
+package store
