@@ -159,6 +159,15 @@ func ImportImage(ctx context.Context, client *containerd.Client, ref string) (st
 	if d, ok := imported[ns+"\x00"+ref]; ok {
 		return d, nil
 	}
+	d, err := importFresh(ctx, client, ref)
+	if err == nil {
+		imported[ns+"\x00"+ref] = d
+	}
+	return d, err
+}
+
+// importFresh imports and unpacks the image without the per-binary cache.
+func importFresh(ctx context.Context, client *containerd.Client, ref string) (string, error) {
 	var buf bytes.Buffer
 	digest, err := BuildImage(&buf, ref)
 	if err != nil {
@@ -175,7 +184,6 @@ func ImportImage(ctx context.Context, client *containerd.Client, ref string) (st
 		if err := containerd.NewImage(client, i).Unpack(ctx, ""); err != nil {
 			return "", fmt.Errorf("unpack %s: %w", ref, err)
 		}
-		imported[ns+"\x00"+ref] = digest
 		return digest, nil
 	}
 	return "", fmt.Errorf("import %s: image not in archive", ref)
@@ -396,4 +404,125 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Daemon is a private containerd instance (own socket, root and state
+// directories, no CRI plugin) that a test may stop and restart without
+// disturbing the shared daemon.
+type Daemon struct {
+	Socket string
+	dir    string
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// StartPrivateContainerd starts a private containerd; t.Cleanup stops it
+// and removes its containers' state.
+func StartPrivateContainerd(tb testing.TB) *Daemon {
+	tb.Helper()
+	testkernel.RequireRoot(tb)
+	if _, err := exec.LookPath("containerd"); err != nil {
+		testkernel.Skip(tb, "containerd not installed: "+err.Error())
+	}
+	dir, err := os.MkdirTemp("", "vigil-ctrd-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	d := &Daemon{Socket: filepath.Join(dir, "c.sock"), dir: dir}
+	cfg := fmt.Sprintf(`version = 2
+root = %q
+state = %q
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+[debug]
+  address = ""
+[metrics]
+  address = ""
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), d.Socket, d.Socket+".ttrpc")
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		d.Stop()
+		os.RemoveAll(dir)
+	})
+	if err := d.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// Start starts the daemon (again) and waits for its socket.
+func (d *Daemon) Start() error {
+	logf, err := os.OpenFile(filepath.Join(d.dir, "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	defer logf.Close()
+	cmd := exec.Command("containerd", "--config", filepath.Join(d.dir, "config.toml"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start private containerd: %w", err)
+	}
+	d.cmd = cmd
+	d.exited = make(chan struct{})
+	go func(ch chan struct{}) { cmd.Wait(); close(ch) }(d.exited)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-d.exited:
+			log, _ := os.ReadFile(filepath.Join(d.dir, "containerd.log"))
+			return fmt.Errorf("private containerd exited: %s", log)
+		default:
+		}
+		if dialOK(d.Socket) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("private containerd socket %s not answering", d.Socket)
+}
+
+// Stop stops the daemon (SIGTERM, then SIGKILL after 10s). Running
+// containers' shims survive, as with a real daemon restart.
+func (d *Daemon) Stop() {
+	if d.cmd == nil {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+	}
+	d.cmd = nil
+}
+
+// Dir is the daemon's private directory (root, state, log).
+func (d *Daemon) Dir() string { return d.dir }
+
+// NewEnv connects to the containerd at socket (which must be running) and
+// imports the busybox image, like New does for the shared daemon.
+func NewEnv(tb testing.TB, socket string) *Env {
+	tb.Helper()
+	client, err := containerd.New(socket, containerd.WithDefaultNamespace(Namespace), containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		tb.Fatalf("connect containerd %s: %v", socket, err)
+	}
+	tb.Cleanup(func() { client.Close() })
+	ctx := namespaces.WithNamespace(context.Background(), Namespace)
+	digest, err := importFresh(ctx, client, ImageName)
+	if err != nil {
+		tb.Fatalf("import test image: %v", err)
+	}
+	img, err := client.GetImage(ctx, ImageName)
+	if err != nil {
+		tb.Fatalf("get test image: %v", err)
+	}
+	return &Env{Client: client, Namespace: Namespace, Image: img, ImageName: ImageName, ImageDigest: digest}
 }
