@@ -51,9 +51,14 @@ type fileRule struct {
 }
 
 type fileMark struct {
-	path  string
+	path  string // as the agent reaches it (/proc/<pid>/root/...)
 	mount bool
+	rel   string // inode marks: the rule path inside the target's root
 }
+
+// devIno identifies a marked inode, so that another name for the file (a
+// hard link, a bind mount) is matched as the rule path.
+type devIno struct{ dev, ino uint64 }
 
 func compileFiles(pl *Plan, ruleID func(*policy.Policy, string, policy.Action) uint32) *fileTable {
 	ft := &fileTable{byCgroup: map[string]*fileBinding{}, paths: map[string]bool{}, dirs: map[string]bool{}}
@@ -113,7 +118,7 @@ func compileFiles(pl *Plan, ruleID func(*policy.Policy, string, policy.Action) u
 		}
 		for _, r := range sec.rules {
 			for x := range r.paths {
-				m := fileMark{path: filepath.Join(fsRoot, x)}
+				m := fileMark{path: filepath.Join(fsRoot, x), rel: x}
 				if !marked[m] {
 					marked[m] = true
 					ft.marks = append(ft.marks, m)
@@ -222,6 +227,7 @@ type fileGate struct {
 	wg      sync.WaitGroup
 	stats   *fileCounters
 	readBuf []byte
+	inodes  map[devIno]string // inode marks → rule path
 }
 
 type fileCounters struct {
@@ -246,6 +252,15 @@ func newFileGate(e *Enforcer, ft *fileTable, rules []RuleRef) (*fileGate, error)
 		if err := unix.FanotifyMark(fd, flags, fanMask, unix.AT_FDCWD, m.path); err != nil {
 			g.f.Close()
 			return nil, fmt.Errorf("fanotify_mark %s: %w", m.path, err)
+		}
+		if !m.mount {
+			var st unix.Stat_t
+			if err := unix.Stat(m.path, &st); err == nil {
+				if g.inodes == nil {
+					g.inodes = map[devIno]string{}
+				}
+				g.inodes[devIno{st.Dev, st.Ino}] = m.rel
+			}
 		}
 	}
 	g.wg.Add(1)
@@ -320,10 +335,17 @@ func (g *fileGate) answer(fd, pid int32, batchStart time.Time) {
 		return
 	}
 	p := string(lb[:n])
+	byInode := ""
 	if !g.ft.relevant(p) {
-		g.stats.fast.Add(1)
-		g.respond(fd, true)
-		return
+		var st unix.Stat_t
+		if g.inodes != nil && unix.Fstat(int(fd), &st) == nil {
+			byInode = g.inodes[devIno{st.Dev, st.Ino}]
+		}
+		if byInode == "" {
+			g.stats.fast.Add(1)
+			g.respond(fd, true)
+			return
+		}
 	}
 	cg, err := cgroupOf(pid)
 	if err != nil {
@@ -336,6 +358,9 @@ func (g *fileGate) answer(fd, pid int32, batchStart time.Time) {
 		return
 	}
 	rel, ok := strings.CutPrefix(p, b.root)
+	if byInode != "" {
+		rel, ok = byInode, true // another name of a marked file
+	}
 	if !ok {
 		g.respond(fd, true) // outside the container's root
 		return

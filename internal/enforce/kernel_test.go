@@ -476,6 +476,14 @@ func TestFileBlockInCgroupOnly(t *testing.T) {
 	if got := runHelper(t, vfd, "open", secret); got != "EPERM" {
 		t.Errorf("open %s in victim: %s", secret, got)
 	}
+	// Another name for the same inode is the same file.
+	alias := filepath.Join(filepath.Dir(secret), "alias")
+	if err := os.Link(secret, alias); err != nil {
+		t.Fatal(err)
+	}
+	if got := runHelper(t, vfd, "open", alias); got != "EPERM" {
+		t.Errorf("open hard link %s in victim: %s", alias, got)
+	}
 	if got := runHelper(t, vfd, "open", "/etc/hostname"); got != "ok" {
 		t.Errorf("open /etc/hostname in victim: %s", got)
 	}
