@@ -418,6 +418,24 @@ func (c *compiler) exceptionsAST(r *RuleSpec) (Node, bool) {
 		if len(e.Values) == 0 {
 			continue
 		}
+		if len(e.Fields) == 0 {
+			c.diag(e.Pos, false, "rule", r.Name, "exception %q has values but no fields", e.Name)
+			return nil, false
+		}
+		for _, row := range e.Values {
+			want := len(e.Fields)
+			if !e.FieldsList {
+				want = 1
+			}
+			if len(row) != want {
+				c.diag(e.Pos, false, "rule", r.Name, "exception %q: value has %d entries but there are %d fields", e.Name, len(row), want)
+				return nil, false
+			}
+			if !e.FieldsList && row[0].IsList {
+				c.diag(e.Pos, false, "rule", r.Name, "exception %q: with a single field, values must be strings", e.Name)
+				return nil, false
+			}
+		}
 		if !e.FieldsList {
 			ck := &CheckExpr{Field: fields[0], Op: comps[0], src: esrc}
 			if listOps[comps[0]] {

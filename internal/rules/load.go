@@ -161,9 +161,14 @@ func (c *Cond) PosAt(off int) Pos {
 			for i < len(text) && isSpace(text[i]) && i < off {
 				i++
 			}
+			if i == len(text) {
+				break // trailing whitespace: stay on the last line
+			}
 			for j < len(src) && isSpace(src[j]) {
 				j++
 			}
+		case isSpace(src[j]):
+			j++ // indentation and folding are not in the text
 		case text[i] == src[j]:
 			i++
 			j++
@@ -173,6 +178,9 @@ func (c *Cond) PosAt(off int) Pos {
 			i++
 			j++
 		}
+	}
+	for j < len(src) && isSpace(src[j]) && i < len(text) && !isSpace(text[i]) {
+		j++
 	}
 	return posOf(p.src.file, src, j)
 }
@@ -813,17 +821,12 @@ func (l *fileLoader) exceptions(n *yaml.Node, rule string) ([]*ExceptionSpec, bo
 				return nil, false
 			}
 			for _, row := range v.v.Content {
-				if !e.FieldsList {
-					// single-field form: each value is one item of the list
-					if row.Kind != yaml.ScalarNode {
-						l.diag(row, false, "rule", rule, "exception %q: with a single field, values must be strings", e.Name)
-						return nil, false
-					}
+				if row.Kind == yaml.ScalarNode {
 					e.Values = append(e.Values, []ExceptionValue{{Text: row.Value}})
 					continue
 				}
 				if row.Kind != yaml.SequenceNode {
-					l.diag(row, false, "rule", rule, "exception %q: each value must be a list with one entry per field", e.Name)
+					l.diag(row, false, "rule", rule, "exception %q: a value must be a string or a list", e.Name)
 					return nil, false
 				}
 				var vals []ExceptionValue
@@ -842,16 +845,12 @@ func (l *fileLoader) exceptions(n *yaml.Node, rule string) ([]*ExceptionSpec, bo
 						return nil, false
 					}
 				}
-				if len(vals) != len(e.Fields) {
+				if e.FieldsList && len(vals) != len(e.Fields) {
 					l.diag(row, false, "rule", rule, "exception %q: value has %d entries but there are %d fields", e.Name, len(vals), len(e.Fields))
 					return nil, false
 				}
 				e.Values = append(e.Values, vals)
 			}
-		}
-		if len(e.Fields) == 0 && len(e.Values) > 0 {
-			l.diag(en, false, "rule", rule, "exception %q has values but no fields", e.Name)
-			return nil, false
 		}
 		if e.FieldsList && len(e.Comps) > 0 && len(e.Comps) != len(e.Fields) {
 			l.diag(en, false, "rule", rule, "exception %q: %d comps for %d fields", e.Name, len(e.Comps), len(e.Fields))

@@ -176,7 +176,7 @@ func (p *parser) term(depth int) Node {
 		}
 		p.ws()
 		if p.i >= len(p.s) || p.s[p.i] != ')' {
-			p.fail(p.i, "expected ')' to close '(' at offset %d, got %s", off, p.quoteNext())
+			p.fail(off, "expected ')' to close this '(', got %s", p.quoteNext())
 			return nil
 		}
 		p.i++

@@ -1,0 +1,233 @@
+package rules
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestBadFiles loads every testdata/bad/*.yaml; the first line of each
+// says where the error must be reported and what it must say:
+// "# want: LINE:COL substring".
+func TestBadFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatal("no testdata", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, _, _ := strings.Cut(string(data), "\n")
+			spec, ok := strings.CutPrefix(first, "# want: ")
+			if !ok {
+				t.Fatal("missing # want: header")
+			}
+			posText, msg, _ := strings.Cut(spec, " ")
+			ls, cs, _ := strings.Cut(posText, ":")
+			line, _ := strconv.Atoi(ls)
+			col, _ := strconv.Atoi(cs)
+			rs := LoadAndCompile(&CompileOptions{Resolve: noDNS}, File{Name: f, Data: data})
+			errs := rs.Diags.Errors()
+			if len(errs) == 0 {
+				t.Fatal("no error")
+			}
+			for _, d := range errs {
+				if strings.Contains(d.Msg, msg) && d.Line == line && d.Col == col && d.File == f {
+					if !errors.Is(d, ErrInvalidRules) {
+						t.Error("diagnostic does not match ErrInvalidRules")
+					}
+					return
+				}
+			}
+			t.Fatalf("want %d:%d %q, got %v", line, col, msg, rs.Err())
+		})
+	}
+}
+
+func load(t *testing.T, docs ...string) *Ruleset {
+	t.Helper()
+	var files []File
+	for i, d := range docs {
+		files = append(files, File{Name: "f" + strconv.Itoa(i) + ".yaml", Data: []byte(d)})
+	}
+	return LoadAndCompile(&CompileOptions{Resolve: noDNS}, files...)
+}
+
+const base = `
+- list: shells
+  items: [bash, sh]
+- macro: spawned
+  condition: evt.type = execve
+- rule: shell
+  desc: a shell
+  condition: spawned and proc.name in (shells)
+  output: shell %proc.name
+  priority: WARNING
+  tags: [a]
+`
+
+func ruleByName(rs *Ruleset, name string) *Rule {
+	for _, r := range rs.Rules {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+func TestOverrideSemantics(t *testing.T) {
+	t.Run("list append and rule condition append", func(t *testing.T) {
+		rs := load(t, base, `
+- list: shells
+  items: [zsh]
+  override: {items: append}
+- rule: shell
+  condition: and not proc.pname = sshd
+  override: {condition: append}
+`)
+		if err := rs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		spec := Load(File{Name: "a", Data: []byte(base)}, File{Name: "b", Data: []byte(`
+- list: shells
+  items: [zsh]
+  override: {items: append}
+- rule: shell
+  condition: and not proc.pname = sshd
+  override: {condition: append}
+`)})
+		if got := spec.Rules[0].Cond.Text; got != "spawned and proc.name in (shells) and not proc.pname = sshd" {
+			t.Errorf("appended condition %q", got)
+		}
+		if n := len(spec.Lists[0].Items); n != 3 {
+			t.Errorf("list has %d items", n)
+		}
+	})
+	t.Run("replace output and priority", func(t *testing.T) {
+		rs := load(t, base, `
+- rule: shell
+  output: replaced %proc.pname
+  priority: CRITICAL
+  tags: [b]
+  override: {output: replace, priority: replace, tags: append}
+`)
+		r := ruleByName(rs, "shell")
+		if rs.Err() != nil || r == nil || r.Output.Text != "replaced %proc.pname" || r.Priority != PriorityCritical ||
+			strings.Join(r.Tags, ",") != "a,b" {
+			t.Fatalf("%v %+v", rs.Err(), r)
+		}
+	})
+	t.Run("deprecated append warns", func(t *testing.T) {
+		spec := Load(File{Name: "a", Data: []byte(base)}, File{Name: "b", Data: []byte(`
+- macro: spawned
+  condition: and proc.pid > 0
+  append: true
+`)})
+		if spec.Macros[0].Cond.Text != "evt.type = execve and proc.pid > 0" {
+			t.Errorf("macro %q", spec.Macros[0].Cond.Text)
+		}
+		if len(spec.Diags.Warnings()) != 1 || !strings.Contains(spec.Diags.Warnings()[0].Msg, "deprecated") {
+			t.Errorf("warnings %v", spec.Diags)
+		}
+	})
+	t.Run("enabled toggle", func(t *testing.T) {
+		rs := load(t, base, "- rule: shell\n  enabled: false\n")
+		if rs.Err() != nil || len(rs.Rules) != 0 || rs.Disabled != 1 {
+			t.Fatalf("%v rules=%d disabled=%d", rs.Err(), len(rs.Rules), rs.Disabled)
+		}
+		rs = load(t, base, "- rule: shell\n  enabled: false\n", "- rule: shell\n  override: {enabled: replace}\n  enabled: true\n")
+		if rs.Err() != nil || len(rs.Rules) != 1 {
+			t.Fatalf("re-enable: %v %d", rs.Err(), len(rs.Rules))
+		}
+	})
+	t.Run("redefinition replaces in place", func(t *testing.T) {
+		rs := load(t, base+`
+- rule: second
+  desc: d
+  condition: evt.type = open
+  output: o
+  priority: INFO
+`, `
+- rule: shell
+  desc: redefined
+  condition: evt.type = execve and proc.name = fish
+  output: fish
+  priority: ERROR
+`)
+		if rs.Err() != nil || len(rs.Rules) != 2 || rs.Rules[0].Name != "shell" || rs.Rules[0].Desc != "redefined" {
+			t.Fatalf("%v %+v", rs.Err(), rs.Rules)
+		}
+	})
+	t.Run("unknown source skipped", func(t *testing.T) {
+		rs := load(t, base, `
+- rule: audit
+  desc: d
+  condition: ka.verb = create
+  output: o
+  priority: INFO
+  source: k8s_audit
+`)
+		if rs.Err() != nil || rs.Skipped != 1 || len(rs.Rules) != 1 {
+			t.Fatalf("%v skipped=%d", rs.Err(), rs.Skipped)
+		}
+		found := false
+		for _, d := range rs.Diags.Warnings() {
+			if strings.Contains(d.Msg, `source "k8s_audit"`) && d.Line == 2 {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no warning with position: %v", rs.Diags)
+		}
+	})
+	t.Run("exceptions append", func(t *testing.T) {
+		spec := Load(File{Name: "a", Data: []byte(base + `
+  exceptions:
+    - name: parents
+      fields: [proc.pname]
+      values: [[sshd]]
+`)}, File{Name: "b", Data: []byte(`
+- rule: shell
+  exceptions:
+    - name: parents
+      values: [[cron]]
+    - name: users
+      fields: user.name
+      values: [root]
+  override: {exceptions: append}
+`)})
+		ex := spec.Rules[0].Exceptions
+		if len(ex) != 2 || len(ex[0].Values) != 2 || ex[1].Name != "users" {
+			t.Fatalf("exceptions %+v", ex)
+		}
+		if rs := Compile(spec, &CompileOptions{Resolve: noDNS}); rs.Err() != nil {
+			t.Fatal(rs.Err())
+		}
+	})
+}
+
+func TestFileStats(t *testing.T) {
+	rs := load(t, base, "- list: x\n  items: []\n- rule: shell\n  enabled: false\n- rule: bad\n  desc: d\n  condition: nope\n  output: o\n  priority: INFO\n")
+	a, b := rs.Files[0], rs.Files[1]
+	if a.Rules != 1 || a.Macros != 1 || a.Lists != 1 || a.Errors != 0 {
+		t.Errorf("file 0 %+v", a)
+	}
+	if b.Rules != 2 || b.Lists != 1 || b.Errors != 1 || b.Warnings == 0 {
+		t.Errorf("file 1 %+v", b)
+	}
+}
+
+func TestConditionPositionsInFoldedScalars(t *testing.T) {
+	y := "- rule: r\n  desc: d\n  condition: >\n    evt.type = execve\n      and proc.name = bash\n      and bogus.field = 1\n  output: o\n  priority: INFO\n"
+	rs := load(t, y)
+	errs := rs.Diags.Errors()
+	if len(errs) != 1 || errs[0].Line != 6 || errs[0].Col != 11 {
+		t.Fatalf("%v", rs.Diags)
+	}
+}
