@@ -1,8 +1,165 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
 
-// newComplianceCmd is a placeholder until its work lands.
+	"github.com/spf13/cobra"
+
+	"github.com/vigilsec/vigil/internal/compliance"
+	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/posture/audit"
+	"github.com/vigilsec/vigil/internal/posture/manifest"
+	"github.com/vigilsec/vigil/internal/store"
+)
+
 func newComplianceCmd() *cobra.Command {
-	return &cobra.Command{Use: "compliance", Short: "Compliance reports (PCI-DSS, HIPAA, NIST SP 800-190, CIS)", RunE: notBuilt}
+	cmd := &cobra.Command{Use: "compliance", Short: "Compliance reports (PCI-DSS, HIPAA, NIST SP 800-190, CIS)"}
+	cmd.AddCommand(newComplianceReportCmd(), newComplianceFrameworksCmd())
+	return cmd
+}
+
+func newComplianceFrameworksCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "frameworks",
+		Short: "List the frameworks and how many controls each maps",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := compliance.Default()
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tVERSION\tCONTROLS\tALIASES")
+			for _, f := range m.Frameworks {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", f.ID, f.Name, f.Version, len(f.Controls), strings.Join(f.Aliases, ","))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newComplianceReportCmd() *cobra.Command {
+	var framework, storePath, format, out, period string
+	var manifests, enforcement, policies []string
+	cmd := &cobra.Command{
+		Use:   "report --framework F [--manifests PATH...] [--store DB] [--policies FILE...]",
+		Short: "Per-control pass/fail/partial/manual evidence for a framework (JSON, Markdown or HTML)",
+		Long: `Build a compliance evidence report for one framework (see 'vigil compliance
+frameworks'). Evidence: findings of a manifest audit (--manifests), alert counts
+by rule tag over --period from the alert store (--store), and the enforcement
+in place (--policies: prevention policy files in enforce mode; --enforcement:
+capabilities by name). The report is evidence for an assessor, not a
+certification.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := compliance.Default()
+			if err != nil {
+				return err
+			}
+			fw, err := m.Framework(framework)
+			if err != nil {
+				return fmt.Errorf("--framework: %w", err)
+			}
+			now := time.Now().UTC()
+			in := compliance.Inputs{Now: now}
+			if len(manifests) > 0 {
+				inv, err := manifest.Load(manifests...)
+				if err != nil {
+					return fmt.Errorf("compliance report: %w", err)
+				}
+				rep := audit.Run(inv, &audit.Options{Mapper: m})
+				in.Findings, in.ManifestsAudited = rep.Findings, true
+				in.ManifestSource = strings.Join(manifests, ", ")
+				for _, e := range rep.Errors {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", e)
+				}
+			}
+			var caps []string
+			for _, c := range enforcement {
+				if !slices.Contains(compliance.Capabilities, c) {
+					return fmt.Errorf("--enforcement: unknown capability %q (known: %s)", c, strings.Join(compliance.Capabilities, ", "))
+				}
+				caps = append(caps, c)
+			}
+			if len(policies) > 0 {
+				ps, err := policy.ParseFiles(policies...)
+				if err != nil {
+					return fmt.Errorf("compliance report: %w", err)
+				}
+				for _, p := range ps {
+					if p.Mode.String() != "enforce" {
+						continue
+					}
+					if p.HasProcess() {
+						caps = append(caps, "enforce-process")
+					}
+					if p.HasFile() {
+						caps = append(caps, "enforce-file")
+					}
+					if p.HasEgress() || p.HasBind() {
+						caps = append(caps, "enforce-network")
+					}
+				}
+			}
+			if storePath != "" {
+				d, err := time.ParseDuration(period)
+				if err != nil || d <= 0 {
+					return fmt.Errorf("--period: want a positive duration like 720h, got %q", period)
+				}
+				st, err := store.OpenExisting(storePath)
+				if err != nil {
+					return fmt.Errorf("compliance report: %w", err)
+				}
+				defer st.Close()
+				in.Alerts = &compliance.StoreCounter{Store: st}
+				in.Since, in.Until = now.Add(-d), now
+				caps = append(caps, "alert-store", "runtime-detection")
+			}
+			if len(caps) > 0 || len(enforcement) > 0 || len(policies) > 0 || storePath != "" {
+				slices.Sort(caps)
+				in.Enforcement = slices.Compact(caps)
+				if in.Enforcement == nil {
+					in.Enforcement = []string{}
+				}
+			}
+			rep, err := compliance.Evaluate(cmd.Context(), fw, in)
+			if err != nil {
+				return err
+			}
+			w, closeFn, err := outputFile(cmd, out)
+			if err != nil {
+				return fmt.Errorf("compliance report: %w", err)
+			}
+			switch format {
+			case "json":
+				err = rep.WriteJSON(w)
+			case "markdown", "md", "":
+				err = rep.WriteMarkdown(w)
+			case "html":
+				err = rep.WriteHTML(w)
+			default:
+				err = errors.New("--format: want json, markdown or html")
+			}
+			if err != nil {
+				closeFn()
+				return err
+			}
+			return closeFn()
+		},
+	}
+	cmd.Flags().StringVar(&framework, "framework", "", "framework id or alias: pci-dss-4.0 (pci), hipaa, nist-800-190 (nist), cis-k8s (cis)")
+	cmd.Flags().StringSliceVar(&manifests, "manifests", nil, "manifests to audit for evidence")
+	cmd.Flags().StringVar(&storePath, "store", "", "alert store for alert counts (e.g. "+store.DefaultPath+")")
+	cmd.Flags().StringVar(&period, "period", "720h", "alert period ending now")
+	cmd.Flags().StringSliceVar(&policies, "policies", nil, "prevention policy files; those in enforce mode count as enforcement in place")
+	cmd.Flags().StringSliceVar(&enforcement, "enforcement", nil, "capabilities in place: "+strings.Join(compliance.Capabilities, ", "))
+	cmd.Flags().StringVarP(&format, "format", "f", "markdown", "json, markdown or html")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
+	_ = cmd.MarkFlagRequired("framework")
+	return cmd
 }

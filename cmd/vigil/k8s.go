@@ -17,7 +17,7 @@ import (
 
 func newK8sCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "k8s", Short: "Audit Kubernetes manifests (RBAC, workloads, network policies)"}
-	cmd.AddCommand(newK8sAuditCmd(), newK8sWhoCanCmd())
+	cmd.AddCommand(newK8sAuditCmd(), newK8sWhoCanCmd(), newK8sAdviseCmd())
 	return cmd
 }
 
