@@ -3,6 +3,7 @@ package image
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -99,7 +100,7 @@ func (img *Image) Ref() string {
 // OpenContainerd for options). The returned image's Files index is built.
 func Open(target string) (*Image, error) {
 	if name, ok := strings.CutPrefix(target, "containerd://"); ok {
-		return OpenContainerd(name, nil)
+		return OpenContainerd(context.Background(), name, nil)
 	}
 	st, err := os.Stat(target)
 	if err != nil {
