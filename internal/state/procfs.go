@@ -128,12 +128,11 @@ func (t *Table) loadProcKeep(pid uint32, depth int, keep *procEntry) *procEntry 
 	t.insert(e, keep)
 	for _, tid := range tids {
 		if tid != pid {
-			t.tids[tid] = pid
-			e.tids = append(e.tids, tid)
+			t.addThread(e, tid)
 		}
 	}
 	if p.PPID != 0 && p.PPID != pid {
-		e.p.Parent = &t.procOrPlaceholder(p.PPID, depth+1, e).p
+		t.link(e, t.procOrPlaceholder(p.PPID, depth+1, e))
 	}
 	return e
 }
@@ -194,6 +193,19 @@ func (t *Table) readProc(pid uint32) (event.Process, []uint32, error) {
 		}
 	}
 	return p, tids, nil
+}
+
+// readPPID reads the parent pid of pid from /proc/PID/stat.
+func readPPID(procRoot string, pid uint32) (uint32, error) {
+	b, err := os.ReadFile(procRoot + "/" + strconv.FormatUint(uint64(pid), 10) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("read stat: %w", err)
+	}
+	var p event.Process
+	if err := parseStat(b, &p, 0); err != nil {
+		return 0, fmt.Errorf("parse stat of %d: %w", pid, err)
+	}
+	return p.PPID, nil
 }
 
 // parseStat reads ppid, tty and the start time from /proc/PID/stat.

@@ -73,6 +73,8 @@ type Table struct {
 	stats Stats
 	buf   []byte // scratch for building names
 
+	orphans []*procEntry // scratch for remove
+
 	cgroupRoot string
 	bootNS     int64 // boot time, ns since the epoch
 }
@@ -86,6 +88,12 @@ type procEntry struct {
 	exited      bool
 	placeholder bool
 	inTable     bool
+
+	// The tree: parent is the entry p.Parent points to while both are in
+	// the table; children are linked through sibPrev/sibNext.
+	parent           *procEntry
+	child            *procEntry
+	sibPrev, sibNext *procEntry
 }
 
 // New returns an empty table; call Seed to load the processes already
@@ -208,7 +216,58 @@ func (t *Table) procFor(ev *event.Event) *procEntry {
 // placeholder, when unknown).
 func (t *Table) reparent(e *procEntry, ppid uint32) {
 	e.p.PPID = ppid
-	e.p.Parent = &t.procOrPlaceholder(ppid, 1, e).p
+	t.link(e, t.procOrPlaceholder(ppid, 1, e))
+}
+
+// link makes pe the parent of e.
+func (t *Table) link(e, pe *procEntry) {
+	t.unlink(e)
+	e.p.Parent = &pe.p
+	if !pe.inTable || pe == e {
+		return
+	}
+	e.parent = pe
+	e.sibNext = pe.child
+	if pe.child != nil {
+		pe.child.sibPrev = e
+	}
+	pe.child = e
+}
+
+// unlink removes e from its parent's children (p.Parent is kept).
+func (t *Table) unlink(e *procEntry) {
+	pe := e.parent
+	if pe == nil {
+		return
+	}
+	if e.sibPrev != nil {
+		e.sibPrev.sibNext = e.sibNext
+	} else {
+		pe.child = e.sibNext
+	}
+	if e.sibNext != nil {
+		e.sibNext.sibPrev = e.sibPrev
+	}
+	e.parent, e.sibPrev, e.sibNext = nil, nil, nil
+}
+
+// adopt re-parents the children of an exited process as the kernel did
+// (their parent is now a subreaper or the pid namespace's init): the new
+// parent pid is read from /proc/PID/stat. A child /proc no longer knows,
+// or not yet re-parented, keeps pointing at the exited parent until its
+// next event carries the new PPID.
+func (t *Table) adopt(orphans []*procEntry, dead uint32) {
+	for _, c := range orphans {
+		if !c.inTable || c.placeholder {
+			continue
+		}
+		ppid, err := readPPID(t.cfg.ProcRoot, c.p.PID)
+		if err != nil || ppid == dead || ppid == 0 || ppid == c.p.PID {
+			continue
+		}
+		c.p.PPID = ppid
+		t.link(c, t.procOrPlaceholder(ppid, 1, c))
+	}
 }
 
 // procOrPlaceholder returns the entry of pid, from the table, /proc or a
@@ -246,7 +305,7 @@ func (t *Table) fromEvent(ev *event.Event) *procEntry {
 	t.stats.Placeholders++
 	t.insert(e, nil)
 	if ev.PPID != 0 && ev.PPID != ev.PID {
-		e.p.Parent = &t.procOrPlaceholder(ev.PPID, 1, e).p
+		t.link(e, t.procOrPlaceholder(ev.PPID, 1, e))
 	}
 	return e
 }
@@ -263,30 +322,52 @@ func (t *Table) applyFork(parent *procEntry, ev *event.Event) {
 	}
 	if tgid == parent.p.PID {
 		if tid != tgid {
-			if _, ok := t.tids[tid]; !ok {
-				t.tids[tid] = tgid
-				parent.tids = append(parent.tids, tid)
-			}
+			t.addThread(parent, tid)
 		}
 		return
 	}
 	if old := t.procs[tgid]; old != nil {
-		t.remove(old) // pid reused: we missed the old one's exit
+		t.remove(old, true) // pid reused: we missed the old one's exit
 	}
 	c := &procEntry{p: parent.p}
 	c.p.PID = tgid
 	c.p.PPID = parent.p.PID
-	c.p.Parent = &parent.p
+	c.p.Parent = nil
 	c.p.StartTime = ev.Time
 	c.fds = parent.fds
 	if c.fds != nil {
 		c.fds.refs++
 	}
 	t.insert(c, parent)
+	t.link(c, parent)
 	if tid != tgid {
-		t.tids[tid] = tgid
-		c.tids = append(c.tids, tid)
+		t.addThread(c, tid)
 	}
+}
+
+// addThread records tid as a thread of e. A tid still recorded for another
+// process (its exit was lost and the tid reused) moves to e.
+func (t *Table) addThread(e *procEntry, tid uint32) {
+	if old, ok := t.tids[tid]; ok {
+		if old == e.p.PID {
+			return
+		}
+		if o := t.procs[old]; o != nil {
+			o.tids = dropTid(o.tids, tid)
+		}
+	}
+	t.tids[tid] = e.p.PID
+	e.tids = append(e.tids, tid)
+}
+
+func dropTid(tids []uint32, tid uint32) []uint32 {
+	for i, v := range tids {
+		if v == tid {
+			tids[i] = tids[len(tids)-1]
+			return tids[:len(tids)-1]
+		}
+	}
+	return tids
 }
 
 // applyExec makes e describe the new image. A failed exec changes nothing.
@@ -338,15 +419,9 @@ func (t *Table) applyExit(ev *event.Event) {
 	t.touch(e)
 	ev.Proc = &e.p
 	if ev.TID != 0 && ev.TID != ev.PID {
-		if _, ok := t.tids[ev.TID]; ok {
+		if t.tids[ev.TID] == e.p.PID {
 			delete(t.tids, ev.TID)
-			for i, tid := range e.tids {
-				if tid == ev.TID {
-					e.tids[i] = e.tids[len(e.tids)-1]
-					e.tids = e.tids[:len(e.tids)-1]
-					break
-				}
-			}
+			e.tids = dropTid(e.tids, ev.TID)
 		}
 		if e.exited && len(e.tids) == 0 {
 			t.reap = append(t.reap, e) // the last thread of an exited leader
@@ -364,7 +439,7 @@ func (t *Table) applyExit(ev *event.Event) {
 func (t *Table) reapPending() {
 	for i, e := range t.reap {
 		if e.inTable && e.exited && t.procs[e.p.PID] == e {
-			t.remove(e)
+			t.remove(e, true)
 			t.stats.Reaped++
 		}
 		t.reap[i] = nil
@@ -388,7 +463,7 @@ func (t *Table) insert(e, keep *procEntry) {
 		if v == &t.lru {
 			break
 		}
-		t.remove(v)
+		t.remove(v, false)
 		t.stats.ProcEvictions++
 	}
 }
@@ -405,11 +480,22 @@ func (t *Table) touch(e *procEntry) {
 }
 
 // remove deletes e from the table and releases its fd table. Events that
-// point at e.p keep a valid (frozen) Process.
-func (t *Table) remove(e *procEntry) {
+// point at e.p keep a valid (frozen) Process. When the process exited its
+// children are adopted by their new parent.
+func (t *Table) remove(e *procEntry, exited bool) {
 	if !e.inTable {
 		return
 	}
+	t.unlink(e)
+	orphans := t.orphans[:0]
+	t.orphans = nil // adopt may insert and evict: nested removes use their own
+	for c := e.child; c != nil; {
+		next := c.sibNext
+		c.parent, c.sibPrev, c.sibNext = nil, nil, nil
+		orphans = append(orphans, c)
+		c = next
+	}
+	e.child = nil
 	if t.procs[e.p.PID] == e {
 		delete(t.procs, e.p.PID)
 	}
@@ -423,6 +509,11 @@ func (t *Table) remove(e *procEntry) {
 	e.prev, e.next = nil, nil
 	e.inTable = false
 	t.releaseFDs(e)
+	if exited && len(orphans) > 0 {
+		t.adopt(orphans, e.p.PID)
+	}
+	clear(orphans)
+	t.orphans = orphans[:0]
 }
 
 // entry returns the entry of pid or of the process owning thread pid.
@@ -503,7 +594,7 @@ func (t *Table) Sweep(max int) int {
 		}
 	}
 	for _, e := range dead {
-		t.remove(e)
+		t.remove(e, true)
 	}
 	t.stats.Swept += uint64(len(dead))
 	return len(dead)

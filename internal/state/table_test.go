@@ -2,6 +2,7 @@ package state
 
 import (
 	"net/netip"
+	"os"
 	"reflect"
 	"syscall"
 	"testing"
@@ -656,5 +657,39 @@ func TestConcurrentReaders(t *testing.T) {
 	<-finished
 	if st := tb.Stats(); st.Reaped < 1900 || st.Events != 10000 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestOrphansAdopted: when a process is reaped its children are re-parented
+// from /proc (here a fake /proc/PID/stat), so the ancestry of their own
+// descendants is right before the orphans emit any event.
+func TestOrphansAdopted(t *testing.T) {
+	tb := newSynthetic(t, Config{})
+	apply(t, tb, execEv(10, 1, "init-ish", "/i", "/", "i"))
+	apply(t, tb, forkEv(10, 1, 11))
+	apply(t, tb, forkEv(11, 10, 12))
+	apply(t, tb, forkEv(11, 10, 14)) // gone from /proc: keeps its old parent
+	apply(t, tb, forkEv(12, 11, 13))
+	stat := "12 (daemon) S 1 12 12 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 500 1000 100 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n"
+	if err := os.MkdirAll(tb.cfg.ProcRoot+"/12", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tb.cfg.ProcRoot+"/12/stat", []byte(stat), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, tb, ev(event.TypeProcExit, 11, 10))
+	apply(t, tb, ev(event.TypeKill, 10, 1)) // reaps 11
+	p, ok := tb.Lookup(13)
+	if !ok || p.Parent == nil || p.Parent.PID != 12 || p.Parent.PPID != 1 || p.Parent.Parent == nil || p.Parent.Parent.PID != 1 {
+		t.Fatalf("grandchild ancestry after its parent's parent exited: %+v / %+v", p, p.Parent)
+	}
+	q, _ := tb.Lookup(14)
+	if q.PPID != 11 || q.Parent == nil || q.Parent.PID != 11 {
+		t.Fatalf("orphan unknown to /proc: %+v", q)
+	}
+	// Its next event carries the new parent.
+	e := apply(t, tb, ev(event.TypeKill, 14, 1))
+	if e.Proc.PPID != 1 || e.Proc.Parent.PID != 1 {
+		t.Fatalf("orphan after its event: %+v", e.Proc)
 	}
 }
