@@ -1,8 +1,182 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
 
-// newTraceCmd is a placeholder until its work lands.
+	"github.com/spf13/cobra"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/sensor"
+	"github.com/vigilsec/vigil/internal/state"
+)
+
+// A held child of `vigil trace -- CMD` is this binary re-executed: it waits
+// until the sensor is attached, then executes CMD.
+func init() { sensor.ExecIfHeld() }
+
+type traceOpts struct {
+	json     bool
+	types    string
+	ringSize int
+	pid      uint32
+	cgroup   uint64
+	noEnrich bool
+}
+
 func newTraceCmd() *cobra.Command {
-	return &cobra.Command{Use: "trace", Short: "Stream kernel events as JSON lines or text", RunE: notBuilt}
+	var o traceOpts
+	cmd := &cobra.Command{
+		Use:   "trace [flags] [-- CMD ARGS...]",
+		Short: "Stream kernel events as JSON lines or text",
+		Long: `Stream the sensor's events to stdout, as capture-format JSON lines (--json, see docs/events.md)
+or readable text. With -- CMD, vigil starts CMD, traces only its process tree (from its first exec on),
+and exits when CMD does, with CMD's exit status. Counts of events seen and lost go to stderr at the end.`,
+		Example: `  sudo vigil trace --json -- sh -c 'cat /etc/hostname'
+  sudo vigil trace --types network,execve
+  sudo vigil trace --types file --pid 1234 --json > capture.jsonl`,
+		RunE: func(cmd *cobra.Command, args []string) error { return runTrace(cmd, &o, args) },
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.json, "json", false, "write capture-format JSON lines (readable by vigil replay)")
+	f.StringVar(&o.types, "types", "", "comma-separated event types and categories (process, file, network, security); default all")
+	f.IntVar(&o.ringSize, "ring-size", sensor.DefaultRingBytes, "ring buffer size in bytes (rounded up to a power of two)")
+	f.Uint32Var(&o.pid, "pid", 0, "trace only this process and its descendants")
+	f.Uint64Var(&o.cgroup, "cgroup", 0, "trace only this cgroup v2 id")
+	f.BoolVar(&o.noEnrich, "no-enrich", false, "do not attach process and fd context (proc, fd) to events")
+	return cmd
+}
+
+func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
+	types, err := sensor.ParseTypes(o.types)
+	if err != nil {
+		return fmt.Errorf("trace: --types: %w", err)
+	}
+	var show [event.NumTypes]bool
+	for _, t := range types {
+		show[t] = true
+	}
+	if !o.noEnrich {
+		// The process table needs the process events even when they are
+		// not shown.
+		for t := event.Type(1); t < event.NumTypes; t++ {
+			if event.Lookup(t).Category == event.CatProcess && !show[t] {
+				types = append(types, t)
+			}
+		}
+	}
+	opts := &sensor.Options{Types: types, RingBytes: o.ringSize, FilterPIDTree: o.pid, FilterCgroup: o.cgroup, ExcludeSelf: true}
+	var held *sensor.Held
+	if len(args) > 0 {
+		if o.pid != 0 {
+			return errors.New("trace: --pid and a command are exclusive")
+		}
+		if os.Geteuid() != 0 {
+			return sensor.ErrNotRoot
+		}
+		held, err = sensor.StartHeld(args, &exec.Cmd{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+		if err != nil {
+			return err
+		}
+		opts.FilterPIDTree = held.Pid()
+	}
+	s, err := sensor.New(opts)
+	if err != nil {
+		if held != nil {
+			held.Abort()
+		}
+		return err
+	}
+	defer s.Close()
+	for _, m := range s.Missing() {
+		fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: not attached: %s\n", m)
+	}
+
+	var enrich func(*event.Event)
+	if !o.noEnrich {
+		tbl, err := state.New(state.Config{})
+		if err == nil {
+			if err := tbl.Seed(); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: seeding the process table: %v\n", err)
+			}
+			enrich = tbl.Apply
+		} else {
+			fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: no process context: %v\n", err)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	childErr := make(chan error, 1)
+	if held != nil {
+		if err := held.Release(); err != nil {
+			held.Abort()
+			return err
+		}
+		go func() {
+			childErr <- held.Cmd.Wait()
+			cancel()
+		}()
+	}
+
+	w := bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10)
+	buf := make([]byte, 0, 4096)
+	var werr error
+	runErr := s.Run(ctx, func(ev *event.Event) {
+		if enrich != nil {
+			enrich(ev)
+		}
+		if !show[ev.Type] {
+			return
+		}
+		if o.json {
+			buf = event.AppendJSON(buf[:0], ev)
+		} else {
+			buf = event.AppendText(buf[:0], ev)
+		}
+		if _, err := w.Write(buf); err != nil && werr == nil {
+			werr = err
+			cancel()
+		}
+	})
+	if err := w.Flush(); err != nil && werr == nil {
+		werr = err
+	}
+	st := s.Stats()
+	fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: %d events, %d lost%s\n", st.Received, st.Lost, dropSummary(&st))
+	if runErr != nil {
+		return fmt.Errorf("trace: %w", runErr)
+	}
+	if werr != nil {
+		return fmt.Errorf("trace: write: %w", werr)
+	}
+	if held != nil {
+		var ee *exec.ExitError
+		if err := <-childErr; errors.As(err, &ee) {
+			return withExitCode(ee.ExitCode(), fmt.Errorf("trace: %s: %w", args[0], err))
+		}
+	}
+	return nil
+}
+
+func dropSummary(st *sensor.Stats) string {
+	var parts []string
+	for r := sensor.Reason(0); r < sensor.NumReasons; r++ {
+		if n := st.ByReason(r); n > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", r, n))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, " ") + ")"
 }

@@ -703,3 +703,101 @@ func setArg(ev *Event, s Slot, raw json.RawMessage) error {
 	}
 	return nil
 }
+
+// AppendText appends ev as one human-readable line (`vigil trace` without
+// --json): time, comm(pid:tid), type, arguments by Falco name, exec details
+// and, when enriched, the fd name and container. It is not meant to be
+// parsed; use AppendJSON for that.
+func AppendText(dst []byte, ev *Event) []byte {
+	dst = time.Unix(0, ev.Time).UTC().AppendFormat(dst, "15:04:05.000000000")
+	dst = append(dst, ' ')
+	dst = append(dst, ev.Comm...)
+	dst = append(dst, '(')
+	dst = strconv.AppendUint(dst, uint64(ev.PID), 10)
+	if ev.TID != ev.PID {
+		dst = append(dst, ':')
+		dst = strconv.AppendUint(dst, uint64(ev.TID), 10)
+	}
+	dst = append(dst, ") "...)
+	dst = append(dst, ev.Type.String()...)
+	for _, a := range Lookup(ev.Type).Args {
+		dst = append(dst, ' ')
+		dst = append(dst, a.Name...)
+		dst = append(dst, '=')
+		switch a.Slot {
+		case SlotPath, SlotPath2, SlotStr:
+			dst = strconv.AppendQuote(dst, *textStr(ev, a.Slot))
+		case SlotAddr:
+			dst = appendAddrText(dst, &ev.Addr)
+		case SlotFlags:
+			dst = append(dst, "0x"...)
+			dst = strconv.AppendUint(dst, ev.Flags, 16)
+		case SlotMode:
+			if ev.Mode != 0 {
+				dst = append(dst, '0')
+			}
+			dst = strconv.AppendUint(dst, uint64(ev.Mode), 8)
+		default:
+			dst = appendArg(dst, ev, a.Slot)
+		}
+	}
+	if ev.Local.Valid() {
+		dst = append(dst, " local="...)
+		dst = appendAddrText(dst, &ev.Local)
+	}
+	if x := ev.Exec; x != nil {
+		dst = append(dst, " exepath="...)
+		dst = strconv.AppendQuote(dst, x.ExePath)
+		dst = append(dst, " argv=["...)
+		for i, a := range x.Argv {
+			if i > 0 {
+				dst = append(dst, ' ')
+			}
+			dst = strconv.AppendQuote(dst, a)
+		}
+		dst = append(dst, "] cwd="...)
+		dst = strconv.AppendQuote(dst, x.Cwd)
+		if x.UpperLayer {
+			dst = append(dst, " upper_layer"...)
+		}
+		if x.FromMemfd {
+			dst = append(dst, " from_memfd"...)
+		}
+	}
+	if ev.FDInfo != nil && ev.FDInfo.Name != "" {
+		dst = append(dst, " fd.name="...)
+		dst = strconv.AppendQuote(dst, ev.FDInfo.Name)
+	}
+	if ev.Proc != nil && ev.Proc.Parent != nil {
+		dst = append(dst, " parent="...)
+		dst = append(dst, ev.Proc.Parent.Comm...)
+	}
+	if ev.Container != nil {
+		dst = append(dst, " container="...)
+		dst = append(dst, ev.Container.ID...)
+	}
+	return append(dst, '\n')
+}
+
+func textStr(ev *Event, s Slot) *string {
+	switch s {
+	case SlotPath:
+		return &ev.Path
+	case SlotPath2:
+		return &ev.Path2
+	}
+	return &ev.Str
+}
+
+func appendAddrText(dst []byte, a *SockAddr) []byte {
+	switch {
+	case !a.Valid():
+		return append(dst, "none"...)
+	case a.Path != "":
+		return strconv.AppendQuote(dst, a.Path)
+	case a.IP.IsValid():
+		return netip.AddrPortFrom(a.IP, a.Port).AppendTo(dst)
+	}
+	dst = append(dst, "family="...)
+	return strconv.AppendUint(dst, uint64(a.Family), 10)
+}

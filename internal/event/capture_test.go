@@ -207,3 +207,20 @@ func BenchmarkAppendJSON(b *testing.B) {
 		buf = AppendJSON(buf[:0], &ev)
 	}
 }
+
+func TestAppendText(t *testing.T) {
+	ev := sampleEvent(TypeConnect)
+	ev.Comm = "curl"
+	ev.Addr = SockAddr{Family: 2, IP: netip.MustParseAddr("10.0.0.1"), Port: 443}
+	got := string(AppendText(nil, &ev))
+	for _, want := range []string{"curl(", ") connect res=-2 fd=11 addr=10.0.0.1:443\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("AppendText = %q, missing %q", got, want)
+		}
+	}
+	ex := sampleEvent(TypeOpenat)
+	got = string(AppendText(nil, &ex))
+	if !strings.Contains(got, ` name="/tmp/a b/\"q\"/\t" flags=0x80040 mode=0644`) {
+		t.Errorf("AppendText = %q", got)
+	}
+}

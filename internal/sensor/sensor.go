@@ -298,6 +298,9 @@ func (s *Sensor) attach(types []event.Type, follow bool) error {
 			l, err = link.Tracepoint(h.group, h.name, h.prog, nil)
 		}
 		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				err = errors.New("no such tracepoint")
+			}
 			s.missing = append(s.missing, fmt.Sprintf("%s: %v", h, err))
 			fallback = append(fallback, h.types...)
 			continue
@@ -323,6 +326,7 @@ func (s *Sensor) attach(types []event.Type, follow bool) error {
 		} else {
 			s.links = append(s.links, l)
 			s.hooks = append(s.hooks, "raw_syscalls:sys_exit")
+			s.missing = append(s.missing, fmt.Sprintf("%v: taken from raw_syscalls:sys_exit instead", fallback))
 		}
 	}
 	if len(s.links) == 0 {

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/sensor"
+	"github.com/vigilsec/vigil/internal/testkernel"
+)
+
+// buildVigil builds the vigil binary into a temporary directory.
+func buildVigil(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "vigil")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestTraceBinary runs the built vigil binary (built once for the subtests).
+func TestTraceBinary(t *testing.T) {
+	testkernel.RequireRoot(t)
+	testkernel.SkipIfErr(t, sensor.EnsureTracefs())
+	bin := buildVigil(t)
+	t.Run("capture", func(t *testing.T) { testTraceCapture(t, bin) })
+	t.Run("exit-status", func(t *testing.T) { testTraceExitStatus(t, bin) })
+}
+
+// testTraceCapture runs `vigil trace --json -- sh -c 'cat /etc/hostname'`
+// and checks the capture: the execs of sh and cat, cat's openat of
+// /etc/hostname with an fd, and no event from outside the command's tree.
+func testTraceCapture(t *testing.T, bin string) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "trace", "--json", "--", "sh", "-c", "cat /etc/hostname")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("vigil trace: %v\n%s", err, stderr.String())
+	}
+	host, _ := os.ReadFile("/etc/hostname")
+	out := stdout.Bytes()
+	// The command's own output is interleaved with the capture.
+	if len(host) > 0 {
+		out = bytes.Replace(out, host, nil, 1)
+	}
+	r := event.NewCaptureReader(bytes.NewReader(out))
+	tree := map[uint32]bool{}
+	var sh, cat *event.Event
+	var opened bool
+	n := 0
+	for {
+		var ev event.Event
+		err := r.Next(&ev)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("capture: %v", err)
+		}
+		n++
+		if n == 1 {
+			tree[ev.PID] = true // the held child, which becomes sh
+		}
+		if !tree[ev.PID] {
+			t.Errorf("event from outside the traced tree: %s", event.AppendJSON(nil, &ev))
+		}
+		switch ev.Type {
+		case event.TypeClone, event.TypeFork, event.TypeVfork, event.TypeClone3:
+			tree[uint32(ev.Arg[0])] = true
+		case event.TypeExecve:
+			if ev.Ret == 0 && ev.Comm == "sh" {
+				e := ev
+				sh = &e
+			}
+			if ev.Ret == 0 && ev.Comm == "cat" {
+				e := ev
+				cat = &e
+			}
+		case event.TypeOpenat:
+			if ev.Comm == "cat" && ev.Path == "/etc/hostname" && ev.Ret >= 0 {
+				opened = true
+				if ev.FDInfo == nil || ev.FDInfo.Name != "/etc/hostname" {
+					t.Errorf("openat not enriched with its fd: %s", event.AppendJSON(nil, &ev))
+				}
+			}
+		}
+	}
+	if sh == nil || cat == nil || !opened {
+		t.Fatalf("exec sh %v, exec cat %v, openat /etc/hostname %v; stderr %s", sh != nil, cat != nil, opened, stderr.String())
+	}
+	if got := strings.Join(cat.Exec.Argv, " "); got != "cat /etc/hostname" {
+		t.Errorf("cat argv %q", got)
+	}
+	if cat.Proc == nil || cat.Proc.Parent == nil || cat.Proc.Parent.Comm != "sh" {
+		t.Errorf("cat's process context lacks its parent sh: %s", event.AppendJSON(nil, cat))
+	}
+	if !strings.Contains(stderr.String(), " 0 lost") {
+		t.Errorf("stderr summary: %q", stderr.String())
+	}
+}
+
+// testTraceExitStatus checks that trace exits with the command's status.
+func testTraceExitStatus(t *testing.T, bin string) {
+	cmd := exec.Command(bin, "trace", "--types", "execve", "--", "sh", "-c", "exit 5")
+	cmd.Stdout = io.Discard
+	err := cmd.Run()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 5 {
+		t.Fatalf("exit: %v, want status 5", err)
+	}
+}
+
+func TestTraceBadTypes(t *testing.T) {
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"trace", "--types", "file,bogus"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	err := cmd.Execute()
+	if err == nil || !strings.Contains(err.Error(), `"bogus"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
