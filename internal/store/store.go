@@ -75,11 +75,11 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	return open(path, opts)
+	return open(path, opts, true)
 }
 
-// OpenExisting opens the database at path for queries; ErrNoStore when the
-// file does not exist.
+// OpenExisting opens the database at path for queries (it does not create
+// or migrate the schema); ErrNoStore when the file does not exist.
 func OpenExisting(path string) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		if os.IsNotExist(err) {
@@ -87,10 +87,10 @@ func OpenExisting(path string) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	return open(path, Options{})
+	return open(path, Options{}, false)
 }
 
-func open(path string, opts Options) (*Store, error) {
+func open(path string, opts Options, create bool) (*Store, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 256
 	}
@@ -118,7 +118,12 @@ func open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
-	if _, err := db.Exec(schema); err != nil {
+	if !create {
+		if err := db.Ping(); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	} else if _, err := db.Exec(schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
