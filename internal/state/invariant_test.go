@@ -46,6 +46,12 @@ func checkInvariants(t *testing.T, tb *Table) {
 				t.Fatalf("child %d of %d: parent %p inTable %v", c.p.PID, e.p.PID, c.parent, c.inTable)
 			}
 		}
+		steps := 0
+		for a := &e.p; a != nil; a = a.Parent {
+			if steps++; steps > 10000 {
+				t.Fatalf("Parent chain of %d does not end", e.p.PID)
+			}
+		}
 		for _, tid := range e.tids {
 			if tb.tids[tid] != e.p.PID {
 				t.Fatalf("thread %d of %d not in the thread map", tid, e.p.PID)

@@ -219,11 +219,20 @@ func (t *Table) reparent(e *procEntry, ppid uint32) {
 	t.link(e, t.procOrPlaceholder(ppid, 1, e))
 }
 
-// link makes pe the parent of e.
+// link makes pe the parent of e. A link that would close a cycle (pid
+// reuse with lost events can suggest one) leaves e without a parent, so
+// that Parent chains always end.
 func (t *Table) link(e, pe *procEntry) {
 	t.unlink(e)
+	n := 0
+	for a := &pe.p; a != nil; a = a.Parent {
+		if n++; a == &e.p || n > 1<<16 {
+			e.p.Parent = nil
+			return
+		}
+	}
 	e.p.Parent = &pe.p
-	if !pe.inTable || pe == e {
+	if !pe.inTable {
 		return
 	}
 	e.parent = pe

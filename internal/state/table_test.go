@@ -693,3 +693,17 @@ func TestOrphansAdopted(t *testing.T) {
 		t.Fatalf("orphan after its event: %+v", e.Proc)
 	}
 }
+
+// TestNoParentCycle: events that claim a cycle (lost events and pid reuse)
+// leave the chain finite.
+func TestNoParentCycle(t *testing.T) {
+	tb := newSynthetic(t, Config{})
+	apply(t, tb, ev(event.TypeKill, 20, 21))      // 20's parent is 21
+	e := apply(t, tb, ev(event.TypeKill, 21, 20)) // and 21 claims 20
+	if e.Proc.PPID != 20 || e.Proc.Parent != nil {
+		t.Fatalf("cycle: 21 has PPID %d Parent %+v, want PPID 20 and no Parent", e.Proc.PPID, e.Proc.Parent)
+	}
+	if p, _ := tb.Lookup(20); p.Parent == nil || p.Parent.PID != 21 || p.Parent.Parent != nil {
+		t.Fatalf("20's chain: %+v", p.Parent)
+	}
+}
