@@ -1,0 +1,230 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/store"
+)
+
+// Querier is what /api/alerts needs from the store.
+type Querier interface {
+	Query(ctx context.Context, f store.Filter) ([]*alert.Alert, error)
+}
+
+// Options configures the server.
+type Options struct {
+	// Addr is the listen address (127.0.0.1:8765).
+	Addr string
+	// Token is the bearer token of /api/alerts; empty disables the API.
+	Token string
+	// Metrics serves /metrics; nil answers 404.
+	Metrics http.Handler
+	// Store answers /api/alerts; nil answers 503.
+	Store Querier
+	// Health reports the agent's health for /healthz; nil means healthy.
+	Health func() error
+}
+
+// Server is the HTTP endpoint.
+type Server struct {
+	opts Options
+	mux  *http.ServeMux
+}
+
+// ReadToken reads a token file: its content without surrounding
+// whitespace. An empty path gives an empty token (API disabled).
+func ReadToken(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("api token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("api token: %s is empty", path)
+	}
+	return tok, nil
+}
+
+// New returns a server.
+func New(opts Options) *Server {
+	s := &Server{opts: opts, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	if opts.Metrics != nil {
+		s.mux.Handle("GET /metrics", opts.Metrics)
+	}
+	s.mux.HandleFunc("GET /api/alerts", s.alerts)
+	return s
+}
+
+// Handler returns the server's handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// APIEnabled reports whether /api/alerts is enabled (a token is set).
+func (s *Server) APIEnabled() bool { return s.opts.Token != "" }
+
+// Run listens on Addr and serves until ctx is done, then shuts down
+// (waiting up to 5s for requests in flight).
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx is done.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("api: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	if s.opts.Health != nil {
+		if err := s.opts.Health(); err != nil {
+			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func jsonError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.Token)) == 1
+}
+
+// ParseFilter reads the query parameters since (a duration back from now,
+// or an RFC 3339 time), until (RFC 3339), rule, container, priority
+// (minimum) and limit.
+func ParseFilter(get func(string) string, now time.Time) (store.Filter, error) {
+	var f store.Filter
+	if v := get("since"); v != "" {
+		t, err := ParseTime(v, now)
+		if err != nil {
+			return f, fmt.Errorf("since: %w", err)
+		}
+		f.Since = t
+	}
+	if v := get("until"); v != "" {
+		t, err := ParseTime(v, now)
+		if err != nil {
+			return f, fmt.Errorf("until: %w", err)
+		}
+		f.Until = t
+	}
+	f.Rule = get("rule")
+	f.Container = get("container")
+	if v := get("priority"); v != "" {
+		p, err := alert.ParsePriority(v)
+		if err != nil {
+			return f, fmt.Errorf("priority: %w", err)
+		}
+		f.Priority = &p
+	}
+	if v := get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return f, fmt.Errorf("limit: want a positive integer, got %q", v)
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+// ParseTime parses a duration back from now ("1h", "30m", "2d") or an
+// RFC 3339 time.
+func ParseTime(v string, now time.Time) (time.Time, error) {
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(d); err == nil && n >= 0 {
+			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("negative duration %q", v)
+		}
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want a duration (1h, 2d) or an RFC 3339 time, got %q", v)
+	}
+	return t, nil
+}
+
+func (s *Server) alerts(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Token == "" {
+		jsonError(w, http.StatusForbidden, "the alerts API is disabled: no token configured (set http.token_file)")
+		return
+	}
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
+		jsonError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+		return
+	}
+	if s.opts.Store == nil {
+		jsonError(w, http.StatusServiceUnavailable, "the alert store is disabled (store.enabled: false)")
+		return
+	}
+	q := r.URL.Query()
+	f, err := ParseFilter(q.Get, time.Now())
+	if err != nil {
+		jsonError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	as, err := s.opts.Store.Query(r.Context(), f)
+	if err != nil {
+		jsonError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	b := []byte{'['}
+	for i, a := range as {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = a.AppendJSON(b)
+	}
+	b = append(b, ']', '\n')
+	_, _ = w.Write(b)
+}
