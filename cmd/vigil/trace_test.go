@@ -127,3 +127,24 @@ func TestTraceBadTypes(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestDoctor(t *testing.T) {
+	testkernel.RequireRoot(t)
+	var out bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"doctor"})
+	cmd.SetOut(&out)
+	cmd.SetErr(io.Discard)
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("doctor: %v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if want := len(sensor.Probe()) + len(runtimeSockets); len(lines) != want {
+		t.Errorf("%d lines, want %d", len(lines), want)
+	}
+	for _, want := range []string{"ok    tracefs", "ok    btf", "tracepoint syscalls:sys_exit_openat", "containerd socket", "docker socket"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -26,6 +26,7 @@ type Feature struct {
 	OK          bool
 	Detail      string // what was found
 	Consequence string // what does not work when !OK
+	Required    bool   // the sensor cannot run without it
 }
 
 func mounted(path string, magic int64) bool {
@@ -88,8 +89,9 @@ func CgroupV2Root() (string, error) {
 // are missing. It never fails: each probe reports its own result.
 func Probe() []Feature {
 	var fs []Feature
+	required := map[string]bool{"root": true, "btf": true, "tracefs": true, "ringbuf": true, "bpf_task_pt_regs": true}
 	add := func(name string, err error, ok, consequence string) {
-		f := Feature{Name: name, OK: err == nil, Detail: ok}
+		f := Feature{Name: name, OK: err == nil, Detail: ok, Required: required[name]}
 		if err != nil {
 			f.Detail = err.Error()
 			f.Consequence = consequence
@@ -111,6 +113,9 @@ func Probe() []Feature {
 	add("ringbuf", features.HaveMapType(ebpf.RingBuf), "BPF_MAP_TYPE_RINGBUF", "the sensor cannot load (needs Linux 5.8+)")
 	add("bpf_task_pt_regs", features.HaveProgramHelper(ebpf.TracePoint, 175 /* BPF_FUNC_task_pt_regs */),
 		"helper available to tracepoints", "syscall arguments cannot be read at sys_exit: the sensor cannot load (needs Linux 5.15+)")
+	_, rawErr := os.Stat(filepath.Join(TracefsPath, "events/raw_syscalls/sys_exit"))
+	add("tracepoint raw_syscalls:sys_exit", rawErr, "present (fallback for syscalls without their own tracepoint)",
+		"syscalls whose own tracepoint is missing are not reported")
 	for _, tp := range Tracepoints() {
 		group, name, _ := strings.Cut(tp, ":")
 		var err error
@@ -119,10 +124,14 @@ func Probe() []Feature {
 		} else {
 			_, err = os.Stat(filepath.Join(TracefsPath, "events", group, name))
 		}
+		consequence := "events of " + tpTypes(name) + " are not reported"
 		if err != nil {
-			err = fmt.Errorf("tracepoint missing: %w", err)
+			err = errors.New("tracepoint missing")
+			if group == "syscalls" && rawErr == nil {
+				consequence = tpTypes(name) + " taken from raw_syscalls:sys_exit instead (the sensor then runs on every syscall)"
+			}
 		}
-		add("tracepoint "+tp, err, "present", "events of "+tpTypes(name)+" are not reported")
+		add("tracepoint "+tp, err, "present", consequence)
 	}
 	root, err := CgroupV2Root()
 	add("cgroup v2", err, root, "cgroup ids cannot be mapped to containers; --cgroup filters do not work")
@@ -149,7 +158,7 @@ func tpTypes(name string) string {
 	sc := strings.TrimPrefix(name, "sys_exit_")
 	var names []string
 	for _, d := range event.Defs() {
-		if d.Syscall == sc {
+		if d.Syscall != "" && tracepointName(d.Syscall) == sc {
 			names = append(names, d.Name)
 		}
 	}
