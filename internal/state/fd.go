@@ -71,7 +71,6 @@ func (t *Table) applyFD(e *procEntry, ev *event.Event) {
 					Num:     ev.Ret,
 					Type:    familyType(uint16(ev.Arg[0])),
 					L4Proto: l4proto(ev.Arg[0], ev.Arg[1], ev.Arg[2]),
-					Flags:   uint64(ev.Arg[1]),
 				},
 				cloexec: ev.Arg[1]&syscall.SOCK_CLOEXEC != 0,
 			}

@@ -233,10 +233,10 @@ func TestSockets(t *testing.T) {
 
 	// TCP: socket → connect (in progress) → send.
 	wantFD(t, "tcp socket", sock(3, syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0),
-		event.FDInfo{Num: 3, Type: event.FDIPv4, L4Proto: "tcp", Flags: syscall.SOCK_STREAM | syscall.SOCK_CLOEXEC})
+		event.FDInfo{Num: 3, Type: event.FDIPv4, L4Proto: "tcp"})
 	c := fdEv(event.TypeConnect, pid, ppid, 3, -int64(syscall.EINPROGRESS))
 	c.Addr, c.Local = server, local
-	tcp := event.FDInfo{Num: 3, Type: event.FDIPv4, L4Proto: "tcp", Flags: syscall.SOCK_STREAM | syscall.SOCK_CLOEXEC,
+	tcp := event.FDInfo{Num: 3, Type: event.FDIPv4, L4Proto: "tcp",
 		Name: "192.168.1.2:40000->10.0.0.1:443", Client: local, Server: server, Connected: true, NameChanged: true}
 	wantFD(t, "connect", apply(t, tb, c).FDInfo, tcp)
 	tcp.NameChanged = false
@@ -257,7 +257,7 @@ func TestSockets(t *testing.T) {
 		return apply(t, tb, e).FDInfo
 	}
 	dns := ip4("8.8.8.8", 53)
-	u := event.FDInfo{Num: 4, Type: event.FDIPv4, L4Proto: "udp", Flags: syscall.SOCK_DGRAM,
+	u := event.FDInfo{Num: 4, Type: event.FDIPv4, L4Proto: "udp",
 		Name: "0.0.0.0:5353->8.8.8.8:53", Client: ip4("0.0.0.0", 5353), Server: dns, NameChanged: true}
 	wantFD(t, "udp first peer", udp(dns), u)
 	u.NameChanged = false
@@ -286,7 +286,7 @@ func TestSockets(t *testing.T) {
 	}
 
 	// Unix.
-	wantFD(t, "unix socket", sock(7, syscall.AF_UNIX, syscall.SOCK_STREAM, 0), event.FDInfo{Num: 7, Type: event.FDUnix, Flags: syscall.SOCK_STREAM})
+	wantFD(t, "unix socket", sock(7, syscall.AF_UNIX, syscall.SOCK_STREAM, 0), event.FDInfo{Num: 7, Type: event.FDUnix})
 	c = fdEv(event.TypeConnect, pid, ppid, 7, 0)
 	c.Addr = event.SockAddr{Family: syscall.AF_UNIX, Path: "/run/containerd/containerd.sock"}
 	if fi := apply(t, tb, c).FDInfo; fi.Name != "/run/containerd/containerd.sock" || fi.Type != event.FDUnix || !fi.Connected {
@@ -297,7 +297,7 @@ func TestSockets(t *testing.T) {
 	sock(8, syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	b := fdEv(event.TypeBind, pid, ppid, 8, 0)
 	b.Addr = ip4("0.0.0.0", 8080)
-	lst := event.FDInfo{Num: 8, Type: event.FDIPv4, L4Proto: "tcp", Flags: syscall.SOCK_STREAM, Name: "0.0.0.0:8080", Server: ip4("0.0.0.0", 8080), NameChanged: true}
+	lst := event.FDInfo{Num: 8, Type: event.FDIPv4, L4Proto: "tcp", Name: "0.0.0.0:8080", Server: ip4("0.0.0.0", 8080), NameChanged: true}
 	wantFD(t, "bind", apply(t, tb, b).FDInfo, lst)
 	l := fdEv(event.TypeListen, pid, ppid, 8, 0)
 	lst.Listening, lst.NameChanged = true, false
