@@ -1,8 +1,358 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
 
-// newImageCmd is a placeholder until its work lands.
+	"github.com/spf13/cobra"
+
+	"github.com/vigilsec/vigil/internal/image"
+	"github.com/vigilsec/vigil/internal/imagepolicy"
+	"github.com/vigilsec/vigil/internal/sbom"
+	"github.com/vigilsec/vigil/internal/vuln"
+)
+
+// newImageCmd builds `vigil image`: sbom, scan and verify.
 func newImageCmd() *cobra.Command {
-	return &cobra.Command{Use: "image", Short: "SBOMs, vulnerability scans and trust checks for images", RunE: notBuilt}
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "SBOMs, vulnerability scans and trust checks for images",
+		Long: `TARGET is an OCI image layout directory, an OCI or docker-archive tarball
+(docker save), a root filesystem directory, or containerd://NAME (an image in
+containerd's content store, namespace "default"; see --namespace).`,
+	}
+	cmd.AddCommand(newImageSBOMCmd(), newImageScanCmd(), newImageVerifyCmd())
+	return cmd
+}
+
+type containerdFlags struct {
+	address, namespace string
+}
+
+func (f *containerdFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.address, "address", image.DefaultContainerdAddress, "containerd socket (containerd:// targets, --running)")
+	cmd.Flags().StringVar(&f.namespace, "namespace", "", "containerd namespace (default \"default\"; --running: all)")
+}
+
+func (f *containerdFlags) opts() *image.ContainerdOptions {
+	return &image.ContainerdOptions{Address: f.address, Namespace: f.namespace}
+}
+
+func openImage(ctx context.Context, target string, cf *containerdFlags) (*image.Image, error) {
+	if name, ok := strings.CutPrefix(target, "containerd://"); ok {
+		o := cf.opts()
+		if o.Namespace == "" {
+			o.Namespace = image.DefaultContainerdNamespace
+		}
+		return image.OpenContainerd(ctx, name, o)
+	}
+	return image.Open(target)
+}
+
+func catalogTarget(ctx context.Context, target string, cf *containerdFlags, warn io.Writer) (*sbom.SBOM, error) {
+	img, err := openImage(ctx, target, cf)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	s, warns, err := sbom.Catalog(img)
+	for _, w := range warns {
+		fmt.Fprintln(warn, "warning:", w)
+	}
+	return s, err
+}
+
+func newImageSBOMCmd() *cobra.Command {
+	var format, out string
+	var cf containerdFlags
+	cmd := &cobra.Command{
+		Use:   "sbom TARGET",
+		Short: "Write the software bill of materials of an image (CycloneDX 1.6 or SPDX 2.3 JSON)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "cyclonedx" && format != "spdx" {
+				return fmt.Errorf("--format %q: want cyclonedx or spdx", format)
+			}
+			s, err := catalogTarget(cmd.Context(), args[0], &cf, cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			var buf bytes.Buffer
+			o := &sbom.WriteOptions{ToolVersion: version}
+			if format == "spdx" {
+				err = sbom.WriteSPDX(&buf, s, o)
+			} else {
+				err = sbom.WriteCycloneDX(&buf, s, o)
+			}
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				_, err = cmd.OutOrStdout().Write(buf.Bytes())
+				return err
+			}
+			if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+				return fmt.Errorf("write %s: %w", out, err)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d packages written to %s\n", s.Subject.Name, len(s.Packages), out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "cyclonedx", "cyclonedx or spdx")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "output file (default stdout)")
+	cf.add(cmd)
+	return cmd
+}
+
+// isSBOMFile reports whether target is a JSON file (an SBOM to scan).
+func isSBOMFile(target string) bool {
+	st, err := os.Stat(target)
+	if err != nil || st.IsDir() {
+		return false
+	}
+	f, err := os.Open(target)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [512]byte
+	n, _ := f.Read(b[:])
+	return bytes.HasPrefix(bytes.TrimSpace(b[:n]), []byte("{"))
+}
+
+type scanReport struct {
+	Target string `json:"target"`
+	*vuln.Result
+}
+
+func newImageScanCmd() *cobra.Command {
+	var dbDir, severity string
+	var exitCode int
+	var asJSON, running bool
+	var cf containerdFlags
+	cmd := &cobra.Command{
+		Use:   "scan TARGET|SBOM",
+		Short: "Scan an image or an SBOM for known vulnerabilities (offline OSV database)",
+		Long: `Scan matches the packages of an image (or of a CycloneDX/SPDX JSON SBOM) against
+an offline OSV database (see vigil db import). --running scans the images of
+every running containerd container instead of TARGET.
+
+Exit status: --exit-code N when a finding at the selected severities exists,
+1 on errors, 0 otherwise.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if running {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if dbDir == "" {
+				return errors.New("--db is required (a directory made by vigil db import, or of OSV JSON files)")
+			}
+			var levels []string
+			if severity != "" {
+				for _, l := range strings.Split(severity, ",") {
+					l = strings.ToUpper(strings.TrimSpace(l))
+					if vuln.SeverityRank(l) == 0 && l != vuln.Unknown {
+						return fmt.Errorf("--severity: unknown level %q (CRITICAL, HIGH, MEDIUM, LOW, NONE, UNKNOWN)", l)
+					}
+					levels = append(levels, l)
+				}
+			}
+			db, err := vuln.Open(dbDir)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			ctx := cmd.Context()
+			var targets []string
+			var reports []scanReport
+			if running {
+				rs, err := image.RunningContainers(ctx, cf.opts())
+				if err != nil {
+					return err
+				}
+				seen := map[string]bool{}
+				for _, r := range rs {
+					t := r.Namespace + "\x00" + r.Image
+					if !seen[t] {
+						seen[t] = true
+						targets = append(targets, t)
+					}
+				}
+			} else {
+				targets = args
+			}
+			found := 0
+			for _, t := range targets {
+				var s *sbom.SBOM
+				name := t
+				if ns, img, ok := strings.Cut(t, "\x00"); ok {
+					name = "containerd://" + img + " (namespace " + ns + ")"
+					o := cf.opts()
+					o.Namespace = ns
+					i, err := image.OpenContainerd(ctx, img, o)
+					if err != nil {
+						return err
+					}
+					s, _, err = sbom.Catalog(i)
+					i.Close()
+					if err != nil {
+						return err
+					}
+				} else if isSBOMFile(t) {
+					f, err := os.Open(t)
+					if err != nil {
+						return err
+					}
+					s, err = sbom.Read(f)
+					f.Close()
+					if err != nil {
+						return fmt.Errorf("%s: %w", t, err)
+					}
+				} else if s, err = catalogTarget(ctx, t, &cf, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
+				res, err := db.Scan(s)
+				if err != nil {
+					return err
+				}
+				res.Findings = res.Filter(levels)
+				found += len(res.Findings)
+				reports = append(reports, scanReport{Target: name, Result: res})
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				var v any = reports
+				if !running && len(reports) == 1 {
+					v = reports[0]
+				}
+				if err := enc.Encode(v); err != nil {
+					return err
+				}
+			} else {
+				for _, r := range reports {
+					writeScanTable(w, r)
+				}
+			}
+			if found > 0 && exitCode != 0 {
+				return withExitCode(exitCode, fmt.Errorf("%d vulnerabilities found", found))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dbDir, "db", "", "vulnerability database directory")
+	cmd.Flags().StringVar(&severity, "severity", "", "report only these severities (comma-separated: CRITICAL,HIGH,MEDIUM,LOW,NONE,UNKNOWN)")
+	cmd.Flags().IntVar(&exitCode, "exit-code", 0, "exit status when vulnerabilities are found")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output")
+	cmd.Flags().BoolVar(&running, "running", false, "scan the images of running containerd containers")
+	cf.add(cmd)
+	return cmd
+}
+
+func shortDigest(d string) string {
+	if h, ok := strings.CutPrefix(d, "sha256:"); ok && len(h) > 12 {
+		return h[:12]
+	}
+	return d
+}
+
+func writeScanTable(w io.Writer, r scanReport) {
+	fmt.Fprintf(w, "%s: %d packages, %d vulnerabilities\n", r.Target, r.Packages, len(r.Findings))
+	if len(r.Findings) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "PACKAGE\tVERSION\tVULNERABILITY\tSEVERITY\tSCORE\tFIXED IN\tLAYER")
+		for _, f := range r.Findings {
+			score := ""
+			if f.Score > 0 {
+				score = fmt.Sprintf("%.1f", f.Score)
+			}
+			fixed := strings.Join(f.FixedVersions, ", ")
+			if fixed == "" {
+				fixed = "-"
+			}
+			name := f.Package.Name
+			if f.MatchedName != f.Package.Name {
+				name += " (" + f.MatchedName + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, f.Package.Version, f.ID, f.Severity, score, fixed, shortDigest(f.Package.Layer))
+		}
+		tw.Flush()
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+}
+
+func newImageVerifyCmd() *cobra.Command {
+	var policyFile, ref string
+	var asJSON bool
+	var cf containerdFlags
+	cmd := &cobra.Command{
+		Use:   "verify TARGET --policy FILE",
+		Short: "Check an image against a trust policy (registries, digest pinning, tags, user, minimal image)",
+		Long: `Verify evaluates a YAML trust policy (see docs/images.md). The reference checked
+is --ref, else the image's own name (OCI ref.name annotation, docker-archive tag
+or containerd name). Exit status 2 when the image violates the policy.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if policyFile == "" {
+				return errors.New("--policy is required")
+			}
+			p, err := imagepolicy.Load(policyFile)
+			if err != nil {
+				return err
+			}
+			img, err := openImage(cmd.Context(), args[0], &cf)
+			if err != nil {
+				return err
+			}
+			defer img.Close()
+			rep, err := imagepolicy.Verify(p, ref, img)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(w, "image: %s\nuser: %q\nshells: %s\npackage managers: %s\n", orDash(rep.Reference), rep.User, orDash(strings.Join(rep.Shells, ", ")), orDash(strings.Join(rep.PackageManagers, ", ")))
+				for _, v := range rep.Violations {
+					fmt.Fprintf(w, "VIOLATION %s: %s\n", v.Rule, v.Message)
+				}
+				if rep.Trusted() {
+					fmt.Fprintln(w, "trusted: the image satisfies the policy")
+				}
+			}
+			if !rep.Trusted() {
+				return withExitCode(2, fmt.Errorf("image violates the policy (%d violations)", len(rep.Violations)))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&policyFile, "policy", "", "trust policy YAML file")
+	cmd.Flags().StringVar(&ref, "ref", "", "reference the image is deployed by (default: the image's own name)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output")
+	cf.add(cmd)
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -72,6 +72,9 @@ func openRootFS(dir string) (*Image, error) {
 		if p == "." {
 			return nil
 		}
+		if d.IsDir() && (p == "proc" || p == "sys" || p == "dev") {
+			return fs.SkipDir // kernel filesystems when pointed at a live root
+		}
 		info, err := d.Info()
 		if err != nil {
 			return err
