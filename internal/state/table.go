@@ -194,8 +194,15 @@ func (t *Table) procFor(ev *event.Event) *procEntry {
 	} else {
 		t.touch(e)
 	}
-	if ev.PPID != 0 && ev.PPID != e.p.PPID && ev.PPID != e.p.PID {
-		t.reparent(e, ev.PPID)
+	if ev.PPID != 0 && ev.PPID != e.p.PID {
+		if ev.PPID != e.p.PPID {
+			t.reparent(e, ev.PPID)
+		} else if e.parent == nil {
+			// The parent's entry was replaced or evicted: link the current one.
+			if pe := t.procs[ev.PPID]; pe != nil {
+				t.link(e, pe)
+			}
+		}
 	}
 	if e.p.UID != ev.UID {
 		e.p.UID = ev.UID

@@ -707,3 +707,18 @@ func TestNoParentCycle(t *testing.T) {
 		t.Fatalf("20's chain: %+v", p.Parent)
 	}
 }
+
+// TestParentEntryReplaced: when the parent's entry is replaced (a fork event
+// for a pid already seeded), the child's next event links the new entry.
+func TestParentEntryReplaced(t *testing.T) {
+	tb := newSynthetic(t, Config{})
+	apply(t, tb, execEv(30, 29, "old", "/old", "/", "old"))
+	apply(t, tb, forkEv(30, 29, 31))
+	apply(t, tb, execEv(29, 1, "new", "/new", "/", "new"))
+	apply(t, tb, forkEv(29, 1, 30)) // replaces 30
+	apply(t, tb, execEv(30, 29, "fresh", "/fresh", "/", "fresh"))
+	e := apply(t, tb, ev(event.TypeKill, 31, 30))
+	if e.Proc.Parent == nil || e.Proc.Parent.Comm != "fresh" {
+		t.Fatalf("31's parent after 30 was replaced: %+v", e.Proc.Parent)
+	}
+}
