@@ -24,10 +24,11 @@ import (
 // criPoll and relies on Resolve's synchronous lookup for new containers.
 type criClient struct {
 	sock string
-	typ  string
+	typ  string // client name: cri-o, or cri for a generic endpoint
 
-	mu sync.Mutex
-	rt runtimeapi.RuntimeServiceClient
+	mu      sync.Mutex
+	rt      runtimeapi.RuntimeServiceClient
+	ctrType string // container type, from the runtime's name
 }
 
 func newCRIClient(sock, typ string) *criClient { return &criClient{sock: sock, typ: typ} }
@@ -35,7 +36,23 @@ func newCRIClient(sock, typ string) *criClient { return &criClient{sock: sock, t
 func (c *criClient) name() string   { return c.typ }
 func (c *criClient) socket() string { return c.sock }
 func (c *criClient) handles(t string) bool {
-	return t == c.typ || t == TypeCRI
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return t == c.typ || t == TypeCRI || (c.ctrType != "" && t == c.ctrType)
+}
+
+// criType maps a CRI runtime name to a container type.
+func criType(runtimeName, def string) string {
+	switch runtimeName {
+	case "containerd":
+		return TypeContainerd
+	case "cri-o":
+		return TypeCRIO
+	}
+	if def == TypeCRIO {
+		return TypeCRIO
+	}
+	return TypeCRI
 }
 
 const criPoll = time.Second
@@ -58,6 +75,7 @@ func (c *criClient) watch(ctx context.Context, s *clientSink) error {
 	}
 	c.mu.Lock()
 	c.rt = rt
+	c.ctrType = criType(ver.RuntimeName, c.typ)
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -136,7 +154,10 @@ func (c *criClient) status(ctx context.Context, rt runtimeapi.RuntimeServiceClie
 	if st == nil {
 		return nil, fmt.Errorf("cri: container %s: %w", id, ErrNotFound)
 	}
-	ct := &event.Container{ID: shortID(st.Id), FullID: st.Id, Type: c.typ, MetadataKnown: true, Labels: st.Labels}
+	c.mu.Lock()
+	typ := c.ctrType
+	c.mu.Unlock()
+	ct := &event.Container{ID: shortID(st.Id), FullID: st.Id, Type: typ, MetadataKnown: true, Labels: st.Labels}
 	if st.Metadata != nil {
 		ct.Name = st.Metadata.Name
 	}

@@ -26,6 +26,10 @@ type Options struct {
 	DockerSocket     string // default /var/run/docker.sock
 	PodmanSocket     string // default /run/podman/podman.sock (Docker-compatible API)
 	CRIOSocket       string // default /var/run/crio/crio.sock (CRI gRPC)
+	// CRISocket is another CRI endpoint to read (for example containerd's,
+	// whose containers the containerd client already reads); default off.
+	// Its containers get the type of the runtime it reports.
+	CRISocket string
 	// RuncRoot is runc's state directory; default /run/runc.
 	RuncRoot string
 	// LookupTimeout bounds the synchronous metadata lookup Resolve makes the
@@ -198,6 +202,9 @@ func New(opts Options) (*Manager, error) {
 	add(opts.DockerSocket, "/var/run/docker.sock", func(s string) runtimeClient { return newDockerClient(s, TypeDocker) })
 	add(opts.PodmanSocket, "/run/podman/podman.sock", func(s string) runtimeClient { return newDockerClient(s, TypePodman) })
 	add(opts.CRIOSocket, "/var/run/crio/crio.sock", func(s string) runtimeClient { return newCRIClient(s, TypeCRIO) })
+	if opts.CRISocket != "" && opts.CRISocket != Disabled {
+		m.clients = append(m.clients, &runtimeState{client: newCRIClient(opts.CRISocket, TypeCRI)})
+	}
 	add(opts.RuncRoot, "/run/runc", func(s string) runtimeClient { return newRuncClient(s) })
 	if err := m.cg.Refresh(); err != nil {
 		return nil, fmt.Errorf("container manager: %w", err)

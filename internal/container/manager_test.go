@@ -371,8 +371,8 @@ func TestResolveDocker(t *testing.T) {
 	d := containertest.StartDockerd(t)
 	m := startManager(t, container.Options{DockerSocket: containertest.DockerSocket}, container.TypeDocker)
 	c := d.Run(t, containertest.DockerSpec{
-		Name:        "vigil-web-" + containertest.NewID()[:8],
-		Labels:      map[string]string{"app": "web"},
+		Name:   "vigil-web-" + containertest.NewID()[:8],
+		Labels: map[string]string{"app": "web"},
 		// Docker's --privileged asks for every capability, which this VM's
 		// bounding set (no CAP_SYS_RESOURCE) refuses; privileged detection
 		// from the OCI spec is tested with containerd.
@@ -423,3 +423,55 @@ func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
 func splitLines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }
 
 func cutPrefix(s, p string) (string, bool) { return strings.CutPrefix(s, p) }
+
+// TestResolveCRI runs a pod through containerd's CRI plugin, as kubelet
+// does, in kubelet's cgroupfs layout (/kubepods/besteffort/pod<uid>/<id>),
+// and resolves it through the containerd client (k8s.io namespace, pod
+// labels from the sandbox) and through the CRI client.
+func TestResolveCRI(t *testing.T) {
+	d := containertest.StartPrivateContainerdCRI(t)
+	cri := containertest.NewCRI(t, d.Socket)
+	uid := "0d7c3e3c-5c1d-4f0e-9e2a-" + containertest.NewID()[:12]
+	pod := cri.RunPod(t, "payments", "api-5f6b", uid, "/kubepods/besteffort/pod"+uid, map[string]string{"app": "api", "team": "pay"})
+	id, pid := cri.RunContainer(t, pod, "server", []string{"sleep", "3600"}, nil)
+	data, err := os.ReadFile("/proc/" + itoa(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v2 string
+	for _, l := range splitLines(string(data)) {
+		if p, ok := cutPrefix(l, "0::"); ok {
+			v2 = p
+		}
+	}
+	if want := "/kubepods/besteffort/pod" + uid + "/" + id; v2 != want {
+		t.Fatalf("v2 cgroup %q, want %q", v2, want)
+	}
+	cg, err := container.CgroupID(mustRoot(t), v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(t *testing.T, got *event.Container) {
+		t.Helper()
+		if got.FullID != id || got.Type != container.TypeContainerd || !got.MetadataKnown {
+			t.Fatalf("resolved %+v, want containerd %s", got, id)
+		}
+		if got.Repository != "docker.io/vigiltest/busybox" || got.Tag != "1.0" || got.Name != "server" {
+			t.Fatalf("image %q:%q name %q", got.Repository, got.Tag, got.Name)
+		}
+		if got.PodName != "api-5f6b" || got.PodNamespace != "payments" || got.PodUID != uid {
+			t.Fatalf("pod %q/%q %q", got.PodNamespace, got.PodName, got.PodUID)
+		}
+		if got.PodLabels["app"] != "api" || got.PodLabels["team"] != "pay" || len(got.PodLabels) != 2 {
+			t.Fatalf("pod labels %v", got.PodLabels)
+		}
+	}
+	t.Run("containerd client", func(t *testing.T) {
+		m := startManager(t, container.Options{ContainerdSocket: d.Socket}, container.TypeContainerd)
+		check(t, m.Resolve(cg, pid))
+	})
+	t.Run("CRI client", func(t *testing.T) {
+		m := startManager(t, container.Options{CRISocket: d.Socket}, container.TypeCRI)
+		check(t, m.Resolve(cg, pid))
+	})
+}

@@ -159,7 +159,7 @@ func ImportImage(ctx context.Context, client *containerd.Client, ref string) (st
 	if d, ok := imported[ns+"\x00"+ref]; ok {
 		return d, nil
 	}
-	d, err := importFresh(ctx, client, ref)
+	d, err := importFresh(ctx, client, ref, nil)
 	if err == nil {
 		imported[ns+"\x00"+ref] = d
 	}
@@ -167,9 +167,13 @@ func ImportImage(ctx context.Context, client *containerd.Client, ref string) (st
 }
 
 // importFresh imports and unpacks the image without the per-binary cache.
-func importFresh(ctx context.Context, client *containerd.Client, ref string) (string, error) {
+// cmd is the image's default command (nil: sh).
+func importFresh(ctx context.Context, client *containerd.Client, ref string, cmd []string) (string, error) {
+	if cmd == nil {
+		cmd = []string{"sh"}
+	}
 	var buf bytes.Buffer
-	digest, err := BuildImage(&buf, ref)
+	digest, err := BuildImageCmd(&buf, ref, cmd)
 	if err != nil {
 		return "", err
 	}
@@ -420,6 +424,19 @@ type Daemon struct {
 // and removes its containers' state.
 func StartPrivateContainerd(tb testing.TB) *Daemon {
 	tb.Helper()
+	return startPrivate(tb, false)
+}
+
+// StartPrivateContainerdCRI is StartPrivateContainerd with the CRI plugin
+// on (restrict_oom_score_adj, so that pods start on hosts whose bounding
+// set lacks CAP_SYS_RESOURCE; no CNI: pods use host networking).
+func StartPrivateContainerdCRI(tb testing.TB) *Daemon {
+	tb.Helper()
+	return startPrivate(tb, true)
+}
+
+func startPrivate(tb testing.TB, cri bool) *Daemon {
+	tb.Helper()
 	testkernel.RequireRoot(tb)
 	if _, err := exec.LookPath("containerd"); err != nil {
 		testkernel.Skip(tb, "containerd not installed: "+err.Error())
@@ -429,10 +446,16 @@ func StartPrivateContainerd(tb testing.TB) *Daemon {
 		tb.Fatal(err)
 	}
 	d := &Daemon{Socket: filepath.Join(dir, "c.sock"), dir: dir}
+	plugins := `disabled_plugins = ["io.containerd.grpc.v1.cri"]`
+	if cri {
+		plugins = `[plugins."io.containerd.grpc.v1.cri"]
+  restrict_oom_score_adj = true
+  sandbox_image = "` + PauseImage + `"`
+	}
 	cfg := fmt.Sprintf(`version = 2
 root = %q
 state = %q
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+%s
 [grpc]
   address = %q
 [ttrpc]
@@ -441,7 +464,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = ""
 [metrics]
   address = ""
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), d.Socket, d.Socket+".ttrpc")
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), plugins, d.Socket, d.Socket+".ttrpc")
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
 		tb.Fatal(err)
 	}
@@ -516,7 +539,7 @@ func NewEnv(tb testing.TB, socket string) *Env {
 	}
 	tb.Cleanup(func() { client.Close() })
 	ctx := namespaces.WithNamespace(context.Background(), Namespace)
-	digest, err := importFresh(ctx, client, ImageName)
+	digest, err := importFresh(ctx, client, ImageName, nil)
 	if err != nil {
 		tb.Fatalf("import test image: %v", err)
 	}

@@ -106,6 +106,11 @@ func digestOf(b []byte) string {
 // (the format `docker save`/`ctr import` read) to w, under ref. It returns
 // the manifest digest, which runtimes report as the image digest.
 func BuildImage(w io.Writer, ref string) (manifestDigest string, err error) {
+	return BuildImageCmd(w, ref, []string{"sh"})
+}
+
+// BuildImageCmd is BuildImage with cmd as the image's default command.
+func BuildImageCmd(w io.Writer, ref string, cmd []string) (manifestDigest string, err error) {
 	layer, err := layerTar()
 	if err != nil {
 		return "", err
@@ -115,7 +120,7 @@ func BuildImage(w io.Writer, ref string) (manifestDigest string, err error) {
 		"os":           "linux",
 		"config": map[string]any{
 			"Env":        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			"Cmd":        []string{"sh"},
+			"Cmd":        cmd,
 			"WorkingDir": "/",
 		},
 		"rootfs":  map[string]any{"type": "layers", "diff_ids": []string{digestOf(layer)}},
