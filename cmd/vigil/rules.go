@@ -1,8 +1,205 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
 
-// newRulesCmd is a placeholder until its work lands.
+	"github.com/spf13/cobra"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/rules"
+	defaultrules "github.com/vigilsec/vigil/rules"
+)
+
 func newRulesCmd() *cobra.Command {
-	return &cobra.Command{Use: "rules", Short: "Validate, list and document rules", RunE: notBuilt}
+	cmd := &cobra.Command{
+		Use:   "rules",
+		Short: "Validate, list and document rules",
+		Long: `Work with rules written in Falco's rule language (docs/rules.md). The embedded default
+ruleset is used when no file is given.`,
+	}
+	cmd.AddCommand(newRulesValidateCmd(), newRulesListCmd(), newRulesFieldsCmd())
+	return cmd
 }
+
+// ruleFiles returns the files to load: the embedded defaults (unless
+// noDefault) followed by the given paths, in order.
+func ruleFiles(paths []string, noDefault bool) ([]rules.File, error) {
+	var files []rules.File
+	if !noDefault {
+		for _, f := range defaultrules.Default() {
+			files = append(files, rules.File{Name: f.Name, Data: f.Data})
+		}
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read rules: %w", err)
+		}
+		files = append(files, rules.File{Name: p, Data: b})
+	}
+	return files, nil
+}
+
+func newRulesValidateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate [FILE...]",
+		Short: "Load and compile rules files; exit 0 only when every file loads without error",
+		Long: `Load the files in order (later definitions override earlier ones, as in Falco) and compile
+every condition and output. For each file prints
+  FILE: rules=N macros=M lists=K errors=E warnings=W
+followed by each error and warning with its file:line:col. With no file, validates the embedded
+default ruleset.`,
+		Example: `  vigil rules validate
+  vigil rules validate /etc/falco/falco_rules.yaml my_rules.yaml`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, err := ruleFiles(args, len(args) > 0)
+			if err != nil {
+				return err
+			}
+			rs := rules.LoadAndCompile(nil, files...)
+			if n := printValidation(cmd.OutOrStdout(), rs); n > 0 {
+				return withExitCode(1, fmt.Errorf("rules validate: %d error(s)", n))
+			}
+			return nil
+		},
+	}
+}
+
+// printValidation prints per-file counts and diagnostics; it returns the
+// number of errors.
+func printValidation(w io.Writer, rs *rules.Ruleset) int {
+	errs := 0
+	for _, f := range rs.Files {
+		fmt.Fprintf(w, "%s: rules=%d macros=%d lists=%d errors=%d warnings=%d\n",
+			f.Name, f.Rules, f.Macros, f.Lists, f.Errors, f.Warnings)
+		for _, d := range rs.Diags {
+			if d.File == f.Name {
+				fmt.Fprintf(w, "  %s\n", d.Error())
+			}
+		}
+		errs += f.Errors
+	}
+	// Diagnostics without a file (none expected) are still shown.
+	for _, d := range rs.Diags {
+		if d.File == "" {
+			fmt.Fprintf(w, "  %s\n", d.Error())
+			if !d.Warning {
+				errs++
+			}
+		}
+	}
+	return errs
+}
+
+func newRulesListCmd() *cobra.Command {
+	var paths []string
+	var noDefault bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the enabled rules: priority, name, event types, tags",
+		Example: `  vigil rules list
+  vigil rules list --no-default-rules -r /etc/falco/falco_rules.yaml`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			files, err := ruleFiles(paths, noDefault)
+			if err != nil {
+				return err
+			}
+			rs := rules.LoadAndCompile(nil, files...)
+			if err := rs.Err(); err != nil {
+				return fmt.Errorf("rules list: %w", err)
+			}
+			w := cmd.OutOrStdout()
+			for _, r := range rs.Rules {
+				types := "all"
+				if r.Types != rules.AllTypes {
+					var names []string
+					for _, t := range r.Types.Types() {
+						names = append(names, t.String())
+					}
+					types = strings.Join(names, ",")
+				}
+				fmt.Fprintf(w, "%-13s %s\n              types=%s tags=%s (%s)\n", r.Priority, r.Name, types,
+					strings.Join(r.Tags, ","), r.Pos)
+			}
+			fmt.Fprintf(w, "%d rules enabled, %d disabled, %d skipped (unsupported source)\n", len(rs.Rules), rs.Disabled, rs.Skipped)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&paths, "rules", "r", nil, "rules file to load after the defaults (repeatable)")
+	cmd.Flags().BoolVar(&noDefault, "no-default-rules", false, "do not load the embedded default ruleset")
+	return cmd
+}
+
+func newRulesFieldsCmd() *cobra.Command {
+	var markdown bool
+	cmd := &cobra.Command{
+		Use:   "fields",
+		Short: "Document every field usable in conditions and outputs",
+		Long:  `Print the field registry. --markdown prints docs/fields.md (a test checks the file is current).`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
+			if markdown {
+				_, err := io.WriteString(w, FieldsMarkdown())
+				return err
+			}
+			for _, f := range event.Fields() {
+				fmt.Fprintf(w, "%-40s %-8s %s\n", fieldSyntax(&f), f.Type, f.Doc)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&markdown, "markdown", false, "print Markdown (docs/fields.md)")
+	return cmd
+}
+
+func fieldSyntax(f *event.Field) string {
+	switch f.Arg {
+	case event.ArgIndexOptional:
+		return f.Name + "[N]"
+	case event.ArgKeyRequired:
+		return f.Name + "[KEY]"
+	case event.ArgIndexOrKey:
+		return f.Name + "[N|PATH]"
+	case event.ArgEvtArg:
+		return "evt.arg.NAME, evt.arg[N]"
+	}
+	return f.Name
+}
+
+// FieldsMarkdown renders the field registry as docs/fields.md.
+func FieldsMarkdown() string {
+	var b strings.Builder
+	b.WriteString("# Vigil filter fields\n\n")
+	b.WriteString("Generated by `vigil rules fields --markdown` from the field registry (internal/event/fields_table.go); do not edit.\n")
+	b.WriteString("Semantics follow Falco's (libsinsp and the container plugin). A field with no value makes every comparison\n")
+	b.WriteString("false, `!=` included, and prints as `<NA>` in outputs (`null` in JSON output fields).\n")
+	classes := map[string][]event.Field{}
+	var order []string
+	for _, f := range event.Fields() {
+		cls, _, _ := strings.Cut(f.Name, ".")
+		if _, ok := classes[cls]; !ok {
+			order = append(order, cls)
+		}
+		classes[cls] = append(classes[cls], f)
+	}
+	sort.Strings(order)
+	for _, cls := range order {
+		fmt.Fprintf(&b, "\n## %s\n\n| Field | Type | Description |\n|---|---|---|\n", cls)
+		for _, f := range classes[cls] {
+			typ := f.Type.String()
+			if f.Multi == event.MultiList {
+				typ += " (list)"
+			}
+			if f.FilterOnly {
+				typ += ", filter only"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", fieldSyntax(&f), typ, strings.ReplaceAll(f.Doc, "|", `\|`))
+		}
+	}
+	return b.String()
+}
+

@@ -431,3 +431,62 @@ func TestMatchFirstAndSwap(t *testing.T) {
 		t.Fatal("Swap back failed")
 	}
 }
+
+func TestExceptions(t *testing.T) {
+	y := `
+- list: trusted_dirs
+  items: [/etc, /usr]
+- rule: r
+  desc: d
+  condition: evt.type = openat and fd.name startswith /
+  output: o
+  priority: INFO
+  exceptions:
+    - name: proc_dir
+      fields: [proc.name, fd.directory]
+      comps: [=, in]
+      values:
+        - [vim, trusted_dirs]
+        - [cat, [/tmp, /etc]]
+    - name: parents
+      fields: proc.pname
+      values: [sshd, cron]
+    - name: prefix
+      fields: [fd.name]
+      comps: [startswith]
+      values: [[/proc/]]
+    - name: unused
+      fields: [proc.name]
+`
+	rs := rules.LoadAndCompile(nil, rules.File{Name: "e.yaml", Data: []byte(y)})
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	e := New(rs, &Options{Users: staticUsers{}})
+	mk := func(comm, pname, file string) *event.Event {
+		ev := richEvent()
+		ev.Proc.Comm = comm
+		ev.Proc.Parent.Comm = pname
+		ev.FDInfo.Name = file
+		return ev
+	}
+	cases := []struct {
+		comm, pname, file string
+		want              bool
+	}{
+		{"cat", "bash", "/etc/shadow", false}, // proc_dir row 2 (inline list)
+		{"cat", "bash", "/tmp/x", false},
+		{"cat", "bash", "/usr/x", true},
+		{"vim", "bash", "/usr/x", false}, // row 1: list name in values
+		{"vim", "bash", "/home/x", true},
+		{"ls", "sshd", "/home/x", false}, // single-field form: pname in (sshd, cron)
+		{"ls", "cron", "/home/x", false},
+		{"ls", "bash", "/proc/1/status", false},
+		{"ls", "bash", "/home/x", true},
+	}
+	for _, c := range cases {
+		if got := e.Evaluate(mk(c.comm, c.pname, c.file), nil) == 1; got != c.want {
+			t.Errorf("%s (parent %s) %s: got %v, want %v", c.comm, c.pname, c.file, got, c.want)
+		}
+	}
+}
