@@ -29,6 +29,7 @@ type traceOpts struct {
 	pid      uint32
 	cgroup   uint64
 	noEnrich bool
+	rawFall  bool
 }
 
 func newTraceCmd() *cobra.Command {
@@ -51,6 +52,7 @@ and exits when CMD does, with CMD's exit status. Counts of events seen and lost 
 	f.Uint32Var(&o.pid, "pid", 0, "trace only this process and its descendants")
 	f.Uint64Var(&o.cgroup, "cgroup", 0, "trace only this cgroup v2 id")
 	f.BoolVar(&o.noEnrich, "no-enrich", false, "do not attach process and fd context (proc, fd) to events")
+	f.BoolVar(&o.rawFall, "raw-fallback", false, "take syscalls whose tracepoint is missing from raw_syscalls:sys_exit (runs on every syscall)")
 	return cmd
 }
 
@@ -72,7 +74,7 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 			}
 		}
 	}
-	opts := &sensor.Options{Types: types, RingBytes: o.ringSize, FilterPIDTree: o.pid, FilterCgroup: o.cgroup, ExcludeSelf: true}
+	opts := &sensor.Options{Types: types, RingBytes: o.ringSize, FilterPIDTree: o.pid, FilterCgroup: o.cgroup, ExcludeSelf: true, RawFallback: o.rawFall}
 	var held *sensor.Held
 	if len(args) > 0 {
 		if o.pid != 0 {

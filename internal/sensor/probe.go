@@ -128,7 +128,7 @@ func Probe() []Feature {
 		if err != nil {
 			err = errors.New("tracepoint missing")
 			if group == "syscalls" && rawErr == nil {
-				consequence = tpTypes(name) + " taken from raw_syscalls:sys_exit instead (the sensor then runs on every syscall)"
+				consequence = tpTypes(name) + " not reported unless the raw_syscalls:sys_exit fallback is enabled (vigil trace --raw-fallback; it runs on every syscall)"
 			}
 		}
 		add("tracepoint "+tp, err, "present", consequence)

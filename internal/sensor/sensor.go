@@ -50,6 +50,12 @@ type Options struct {
 	WakeupBytes int
 	// PollInterval bounds the latency of a quiet stream; 0 means 20ms.
 	PollInterval time.Duration
+	// RawFallback takes syscalls whose own sys_exit tracepoint is missing
+	// (e.g. init_module on a kernel without modules) from
+	// raw_syscalls:sys_exit. That tracepoint runs for every syscall of the
+	// host, so it is off by default; without it such syscalls are only
+	// listed by Missing.
+	RawFallback bool
 }
 
 // Sensor is a loaded and attached set of BPF programs and the reader of
@@ -150,7 +156,7 @@ func New(opts *Options) (*Sensor, error) {
 		return nil, err
 	}
 	s.bootOff = bootOffset()
-	if err := s.attach(types, opts.FilterPIDTree != 0); err != nil {
+	if err := s.attach(types, opts.FilterPIDTree != 0, opts.RawFallback); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -287,7 +293,7 @@ func tracepointName(syscall string) string {
 	return syscall
 }
 
-func (s *Sensor) attach(types []event.Type, follow bool) error {
+func (s *Sensor) attach(types []event.Type, follow, rawFallback bool) error {
 	var fallback []event.Type
 	for _, h := range hooksFor(types, follow, &s.objs.vigilPrograms) {
 		var l link.Link
@@ -308,7 +314,7 @@ func (s *Sensor) attach(types []event.Type, follow bool) error {
 		s.links = append(s.links, l)
 		s.hooks = append(s.hooks, h.String())
 	}
-	if len(fallback) > 0 {
+	if len(fallback) > 0 && rawFallback {
 		// Syscalls without their own tracepoint are taken from
 		// raw_syscalls:sys_exit, which runs for every syscall: costlier,
 		// but such syscalls (e.g. init_module on a kernel without

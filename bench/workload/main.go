@@ -1,0 +1,110 @@
+// Command workload generates the syscall load of bench/sensor.sh: an
+// open+close loop, a fork+exec loop and a loopback connect loop. It prints
+// its own wall time so that the tracer's start-up is not measured.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/internal/sensor"
+)
+
+func main() {
+	w := flag.String("w", "open", "workload: open, exec, connect")
+	n := flag.Int("n", 1000000, "iterations")
+	empty := flag.Bool("empty", false, "attach empty BPF programs on the sensor's tracepoints first")
+	out := flag.String("o", "", "append the result line to this file (default stdout)")
+	flag.Parse()
+	if *empty {
+		e, err := sensor.AttachEmpty(nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "workload:", err)
+			os.Exit(1)
+		}
+		defer e.Close()
+	}
+	start := time.Now()
+	var err error
+	switch *w {
+	case "open":
+		err = openLoop(*n)
+	case "exec":
+		err = execLoop(*n)
+	case "connect":
+		err = connectLoop(*n)
+	default:
+		err = fmt.Errorf("unknown workload %q", *w)
+	}
+	el := time.Since(start)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workload:", err)
+		os.Exit(1)
+	}
+	line := fmt.Sprintf("%s %d %.3f\n", *w, *n, el.Seconds())
+	if *out == "" {
+		os.Stdout.WriteString(line)
+		return
+	}
+	f, err := os.OpenFile(*out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workload:", err)
+		os.Exit(1)
+	}
+	f.WriteString(line)
+	f.Close()
+}
+
+func openLoop(n int) error {
+	p, _ := unix.BytePtrFromString("/etc/hostname")
+	_ = p
+	for i := 0; i < n; i++ {
+		fd, err := unix.Open("/etc/hostname", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
+	}
+	return nil
+}
+
+func execLoop(n int) error {
+	for i := 0; i < n; i++ {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func connectLoop(n int) error {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	addr := ln.Addr().String()
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("tcp4", addr)
+		if err != nil {
+			return err
+		}
+		c.Close()
+	}
+	return nil
+}
