@@ -2,9 +2,11 @@ package state
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +17,10 @@ import (
 )
 
 // TestWithSensor feeds the real sensor's events for `sh -c "cd DIR && cat
-// ./sub/../data.txt"` into a seeded table and checks the enriched openat
-// of cat: the process after its exec, its ancestry through sh to this
-// test, and the fd resolved against the cwd that sh's chdir set.
+// ./sub/../data.txt; busybox nc 127.0.0.1 PORT"` into a seeded table and
+// checks the enriched openat of cat (the process after its exec, its
+// ancestry through sh to this test, the fd resolved against the cwd that
+// sh's chdir set) and nc's connect (the client->server tuple).
 func TestWithSensor(t *testing.T) {
 	testkernel.RequireRoot(t)
 	testkernel.SkipIfErr(t, sensor.EnsureTracefs())
@@ -32,7 +35,24 @@ func TestWithSensor(t *testing.T) {
 		t.Fatal(err)
 	}
 	const rel = "./sub/../data.txt"
-	h, err := sensor.StartHeld([]string{"sh", "-c", "cd " + dir + " && cat " + rel + " >/dev/null; true"}, nil)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			peer <- ""
+			return
+		}
+		peer <- c.RemoteAddr().String()
+		c.Close()
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	script := "cd " + dir + " && cat " + rel + " >/dev/null; busybox nc 127.0.0.1 " + strconv.Itoa(port) + " </dev/null; true"
+	h, err := sensor.StartHeld([]string{"sh", "-c", script}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +79,7 @@ func TestWithSensor(t *testing.T) {
 		fd         event.FDInfo
 	}
 	got := make(chan seen, 1)
+	conn := make(chan event.FDInfo, 1)
 	exited := make(chan event.Process, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -77,6 +98,11 @@ func TestWithSensor(t *testing.T) {
 				}
 				select {
 				case got <- v:
+				default:
+				}
+			case ev.Type == event.TypeConnect && ev.Ret == 0 && ev.Addr.Port == uint16(port) && ev.FDInfo != nil:
+				select {
+				case conn <- *ev.FDInfo:
 				default:
 				}
 			case ev.Type == event.TypeProcExit && ev.Proc != nil && ev.Proc.Comm == "cat":
@@ -119,6 +145,21 @@ func TestWithSensor(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no enriched exit of cat within 10s")
+	}
+	var client string
+	select {
+	case client = <-peer:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nc did not connect within 10s")
+	}
+	select {
+	case fi := <-conn:
+		want := client + "->127.0.0.1:" + strconv.Itoa(port)
+		if fi.Name != want || fi.Type != event.FDIPv4 || fi.L4Proto != "tcp" || !fi.Connected || fi.Num < 0 {
+			t.Fatalf("nc's connect: %+v, want name %s", fi, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no enriched connect within 10s")
 	}
 	cancel()
 	if err := <-done; err != nil {
