@@ -24,7 +24,9 @@
 // /proc does not know becomes a placeholder whose Comm and Exe are "<NA>",
 // as in Falco. Exited processes are reaped at the start of the Apply that
 // follows their exit event (the exit event itself is still enriched), and
-// only when the thread group leader exits.
+// only when the thread group leader exits; their children are then
+// re-parented from /proc. Parent chains never cycle. Sweep removes
+// processes whose exit event was lost.
 //
 // Both tables are bounded (Config); the least recently used processes are
 // evicted first and every eviction, /proc lookup and miss is counted in
