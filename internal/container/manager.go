@@ -217,7 +217,9 @@ func (m *Manager) Host() *event.Container { return m.host }
 
 // Resolve returns the container of an event from its cgroup v2 id and its
 // pid (either may be 0 when unknown). Host processes get the shared host
-// Container. A cache hit does not allocate. The first event of a container
+// Container. It returns nil when neither the cgroup nor the process exists
+// any more (the container fields then have no value, as in Falco when the
+// thread is unknown). A cache hit does not allocate. The first event of a container
 // the runtimes have not reported yet makes one synchronous lookup bounded
 // by Options.LookupTimeout; until metadata arrives the Container has the
 // id and type only (MetadataKnown false).
@@ -281,8 +283,9 @@ func (m *Manager) resolveSlow(cgroupID uint64, pid uint32) *event.Container {
 		}
 	}
 	if e == nil {
-		// Neither the cgroup nor the process exists any more.
-		return m.host
+		// Neither the cgroup nor the process exists any more: unknown,
+		// which is not the host.
+		return nil
 	}
 	if e.info.Type == "" {
 		return m.host
