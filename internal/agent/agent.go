@@ -1,0 +1,547 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/api"
+	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/container"
+	"github.com/vigilsec/vigil/internal/engine"
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/output"
+	"github.com/vigilsec/vigil/internal/rules"
+	"github.com/vigilsec/vigil/internal/sensor"
+	"github.com/vigilsec/vigil/internal/state"
+	"github.com/vigilsec/vigil/internal/store"
+)
+
+// Rule names of the agent's internal alerts.
+const (
+	RuleReloadFailed = "Vigil rules reload failed"
+)
+
+// Source is an event source: the eBPF sensor, or a test's.
+type Source interface {
+	// Run calls fn for each event until ctx is done, then drains and
+	// returns. fn must not keep the event.
+	Run(ctx context.Context, fn func(*event.Event)) error
+	Close() error
+}
+
+// Options are what the configuration does not cover. nil means defaults.
+type Options struct {
+	// Logger; default: text to stderr at the configured level.
+	Logger *slog.Logger
+	// Stdout receives the stdout output; default os.Stdout.
+	Stdout io.Writer
+	// Source replaces the eBPF sensor (tests).
+	Source Source
+	// NoSignals: Run does not handle SIGHUP (reload) and SIGUSR1 (reopen).
+	NoSignals bool
+	// DrainTimeout bounds how long shutdown waits for the outputs; default 10s.
+	DrainTimeout time.Duration
+}
+
+// Agent is a configured pipeline.
+type Agent struct {
+	cfg      *config.Config
+	opts     Options
+	log      *slog.Logger
+	hostname string
+
+	reg    *metrics.Registry
+	disp   *output.Dispatcher
+	store  *store.Store
+	coal   *alert.Coalescer
+	eng    *engine.Engine
+	api    *api.Server
+	minPri alert.Priority
+
+	// Set by Run.
+	table      *state.Table
+	containers *container.Manager
+	host       *event.Container
+	realSensor *sensor.Sensor
+
+	reloadMu sync.Mutex
+	ruleSig  string
+
+	// Metrics the event goroutine updates.
+	evByType    [event.NumTypes]*metrics.Counter
+	matches     *metrics.CounterVec
+	matchByRule map[*rules.Rule]*metrics.Counter // event goroutine only
+	belowMin    *metrics.Counter
+	coalesced   *metrics.Counter
+	reloadOK    *metrics.Counter
+	reloadErr   *metrics.Counter
+	sensorStats atomic.Pointer[sensor.Stats]
+	statsEvery  uint64
+	lastStats   int64
+	running     atomic.Bool
+}
+
+// New builds an agent from a validated configuration: outputs, store (its
+// directory is created), rules (a broken rules file is an error), engine,
+// metrics and the HTTP endpoint. It needs no privilege; Run does.
+func New(cfg *config.Config, opts *Options) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, matchByRule: map[*rules.Rule]*metrics.Counter{}, minPri: cfg.Rules.MinPriority}
+	if opts != nil {
+		a.opts = *opts
+	}
+	if a.opts.DrainTimeout <= 0 {
+		a.opts.DrainTimeout = 10 * time.Second
+	}
+	a.log = a.opts.Logger
+	if a.log == nil {
+		var lvl slog.Level
+		_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+		a.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	}
+	a.hostname = cfg.Hostname
+	if a.hostname == "" {
+		a.hostname, _ = os.Hostname()
+	}
+	a.reg = metrics.NewRegistry()
+
+	rs, err := loadRules(cfg.Rules.Default, cfg.Rules.Files, cfg.Rules.MinPriority)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs.Diags) > 0 {
+		for _, d := range rs.Diags.Warnings() {
+			a.log.Warn("rules", "warning", d.Error())
+		}
+	}
+	a.ruleSig = rulesSignature(cfg.Rules.Files)
+	a.eng = engine.New(rs, &engine.Options{Hostname: a.hostname})
+	a.log.Info("rules loaded", "rules", len(rs.Rules), "files", len(rs.Files))
+
+	if err := a.buildOutputs(); err != nil {
+		return nil, err
+	}
+	if cfg.Store.Enabled {
+		a.store, err = store.Open(cfg.Store.Path, store.Options{
+			BatchSize: cfg.Store.BatchSize, FlushInterval: cfg.Store.FlushInterval, QueueSize: cfg.Store.QueueSize,
+			Retention: cfg.Store.Retention, MaxSize: int64(cfg.Store.MaxSizeMB) << 20,
+			PruneInterval: cfg.Store.PruneInterval, Logger: a.log})
+		if err != nil {
+			a.disp.Close(context.Background())
+			return nil, err
+		}
+	}
+	a.coal = alert.NewCoalescer(cfg.Dedup.Window, cfg.Dedup.Rules, a.deliver)
+	if cfg.HTTP.Enabled {
+		tok, err := api.ReadToken(cfg.HTTP.TokenFile)
+		if err != nil {
+			a.closeSinks()
+			return nil, err
+		}
+		var q api.Querier
+		if a.store != nil {
+			q = a.store
+		}
+		a.api = api.New(api.Options{Addr: cfg.HTTP.Listen, Token: tok, Metrics: a.reg.Handler(), Store: q, Health: a.health})
+		if tok == "" {
+			a.log.Info("alerts API disabled: no token configured (http.token_file)")
+		}
+	}
+	a.registerMetrics()
+	return a, nil
+}
+
+func (a *Agent) buildOutputs() error {
+	o := &a.cfg.Outputs
+	a.disp = output.NewDispatcher(output.Options{OverflowInterval: o.OverflowAlertInterval, Hostname: a.hostname, Logger: a.log})
+	fail := func(err error) error {
+		a.disp.Close(context.Background())
+		return fmt.Errorf("outputs: %w", err)
+	}
+	format := func(s string) output.Format { f, _ := output.ParseFormat(s); return f }
+	if s := o.Stdout; s.Enabled {
+		w := a.opts.Stdout
+		if w == nil {
+			w = os.Stdout
+		}
+		a.disp.Add(output.NewWriter("stdout", w, format(s.Format)), s.MinPriority, s.QueueSize)
+	}
+	if f := o.File; f.Enabled {
+		out, err := output.NewFile(output.FileOptions{Path: f.Path, Format: format(f.Format),
+			MaxSize: int64(f.MaxSizeMB) << 20, MaxBackups: f.MaxBackups})
+		if err != nil {
+			return fail(err)
+		}
+		a.disp.Add(out, f.MinPriority, f.QueueSize)
+	}
+	if s := o.Syslog; s.Enabled {
+		a.disp.Add(output.NewSyslog(output.SyslogOptions{Network: s.Network, Address: s.Address,
+			Facility: config.Facilities[s.Facility], AppName: s.AppName, Hostname: a.hostname, Format: format(s.Format)}),
+			s.MinPriority, s.QueueSize)
+	}
+	if h := o.HTTP; h.Enabled {
+		out, err := output.NewHTTP(output.HTTPOptions{URL: h.URL, Headers: h.Headers, BatchSize: h.BatchSize,
+			BatchInterval: h.BatchInterval, Timeout: h.Timeout, MaxRetries: h.MaxRetries, RetryBackoff: h.RetryBackoff,
+			TLS: output.TLSOptions{CAFile: h.TLS.CAFile, CertFile: h.TLS.CertFile, KeyFile: h.TLS.KeyFile,
+				InsecureSkipVerify: h.TLS.InsecureSkipVerify}})
+		if err != nil {
+			return fail(err)
+		}
+		a.disp.Add(out, h.MinPriority, h.QueueSize)
+	}
+	if p := o.Program; p.Enabled {
+		a.disp.Add(output.NewProgram(output.ProgramOptions{Command: p.Command, Format: format(p.Format), Stderr: os.Stderr}),
+			p.MinPriority, p.QueueSize)
+	}
+	return nil
+}
+
+// closeSinks closes the outputs and the store (New failed or Run ended).
+func (a *Agent) closeSinks() {
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.DrainTimeout)
+	defer cancel()
+	if err := a.disp.Close(ctx); err != nil {
+		a.log.Warn("close outputs", "err", err)
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.log.Warn("close store", "err", err)
+		}
+	}
+}
+
+func (a *Agent) health() error {
+	if !a.running.Load() {
+		return errors.New("starting or stopping")
+	}
+	return nil
+}
+
+// Registry returns the agent's metrics registry.
+func (a *Agent) Registry() *metrics.Registry { return a.reg }
+
+// Store returns the alert store (nil when disabled).
+func (a *Agent) Store() *store.Store { return a.store }
+
+// Outputs returns the outputs' counters.
+func (a *Agent) Outputs() []output.Stats { return a.disp.Stats() }
+
+// Ruleset returns the rules in force.
+func (a *Agent) Ruleset() *rules.Ruleset { return a.eng.Ruleset() }
+
+// Reload loads the rules again and swaps them in. On error the rules in
+// force stay, the error is logged, raised as an internal alert and
+// returned.
+func (a *Agent) Reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	a.ruleSig = rulesSignature(a.cfg.Rules.Files)
+	rs, err := loadRules(a.cfg.Rules.Default, a.cfg.Rules.Files, a.cfg.Rules.MinPriority)
+	if err != nil {
+		a.reloadErr.Inc()
+		a.log.Error("rules reload failed; keeping the rules in force", "err", err)
+		msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+		a.deliver(&alert.Alert{UUID: alert.NewUUID(), Time: time.Now(), Rule: RuleReloadFailed,
+			Priority: alert.PriorityError, Source: alert.SourceInternal, Hostname: a.hostname,
+			Output:       "Vigil rules reload failed, the previous rules stay in force (error=" + msg + ")",
+			OutputFields: []alert.Field{{Name: "vigil.error", Value: msg}},
+			Tags:         []string{"vigil_internal"}, Vigil: alert.Context{Count: 1}})
+		return err
+	}
+	a.eng.Swap(rs)
+	a.reloadOK.Inc()
+	a.log.Info("rules reloaded", "rules", len(rs.Rules))
+	return nil
+}
+
+// deliver hands an alert to the outputs and the store. It never blocks.
+func (a *Agent) deliver(al *alert.Alert) {
+	a.disp.Send(al)
+	if a.store != nil {
+		a.store.Add(al)
+	}
+}
+
+// onMatch turns an engine match into an alert (on the event goroutine).
+func (a *Agent) onMatch(ev *event.Event, m *engine.Match) {
+	c, ok := a.matchByRule[m.Rule]
+	if !ok {
+		c = a.matches.With(m.Rule.Name, m.Rule.Priority.String())
+		a.matchByRule[m.Rule] = c
+	}
+	c.Inc()
+	pri := alert.Priority(m.Rule.Priority)
+	if !pri.AtLeast(a.minPri) {
+		a.belowMin.Inc()
+		return
+	}
+	al := &alert.Alert{UUID: alert.NewUUID(), Time: time.Unix(0, m.Time), Rule: m.Rule.Name, Priority: pri,
+		Source: m.Rule.Source, Hostname: m.Hostname, Output: m.Output, Tags: m.Rule.Tags, Vigil: alert.Context{Count: 1}}
+	if al.Source == "" {
+		al.Source = alert.SourceSyscall
+	}
+	if al.Hostname == "" {
+		al.Hostname = a.hostname
+	}
+	al.OutputFields = make([]alert.Field, len(m.Fields))
+	for i, f := range m.Fields {
+		al.OutputFields[i] = alert.Field{Name: f.Name, Value: f.Value}
+	}
+	if ct := ev.Container; ct != nil && ct.ID != "" && ct.ID != "host" {
+		al.Vigil.Container = &alert.Container{ID: ct.ID, Name: ct.Name, Image: ct.Image,
+			PodNamespace: ct.PodNamespace, PodName: ct.PodName}
+	}
+	const maxAncestry = 8
+	for p := ev.Proc; p != nil && len(al.Vigil.Process) < maxAncestry; p = p.Parent {
+		al.Vigil.Process = append(al.Vigil.Process, alert.Process{PID: p.PID, Comm: p.Comm, ExePath: p.ExePath,
+			Args: append([]string(nil), p.Args...)})
+	}
+	if len(al.Vigil.Process) == 0 && ev.PID != 0 {
+		al.Vigil.Process = []alert.Process{{PID: ev.PID, Comm: ev.Comm}}
+	}
+	if !a.coal.Offer(al) {
+		a.coalesced.Inc()
+		return
+	}
+	a.deliver(al)
+}
+
+// handle is the per-event pipeline, on the source's goroutine.
+func (a *Agent) handle(ev *event.Event) {
+	if ev.Type < event.NumTypes {
+		a.evByType[ev.Type].Inc()
+	}
+	if a.table != nil {
+		a.table.Apply(ev)
+	}
+	if a.containers != nil {
+		ev.Container = a.containers.Resolve(ev.CgroupID, ev.PID)
+	} else {
+		ev.Container = a.host
+	}
+	a.eng.Evaluate(ev, func(m *engine.Match) { a.onMatch(ev, m) })
+	// Snapshot the sensor's counters from its own goroutine (Stats must
+	// not race with Read), every 1024 events and at most every second.
+	if a.realSensor != nil {
+		a.statsEvery++
+		if a.statsEvery&1023 == 0 {
+			if now := time.Now().UnixNano(); now-a.lastStats > int64(time.Second) {
+				a.lastStats = now
+				st := a.realSensor.Stats()
+				a.sensorStats.Store(&st)
+			}
+		}
+	}
+}
+
+// eventTypes turns the configured names and categories into types (nil:
+// every type).
+func eventTypes(names []string) []event.Type {
+	var out []event.Type
+	seen := map[event.Type]bool{}
+	add := func(t event.Type) {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	for _, n := range names {
+		if t, ok := event.ByName(n); ok {
+			add(t)
+			continue
+		}
+		for t := event.Type(1); t < event.NumTypes; t++ {
+			if event.Lookup(t).Category.String() == n {
+				add(t)
+			}
+		}
+	}
+	return out
+}
+
+// containerOptions maps the configured sockets onto the runtimes.
+func containerOptions(socks []string, log *slog.Logger) container.Options {
+	o := container.Options{ContainerdSocket: container.Disabled, DockerSocket: container.Disabled,
+		PodmanSocket: container.Disabled, CRIOSocket: container.Disabled, Logger: log}
+	for _, s := range socks {
+		switch b := filepath.Base(s); {
+		case strings.Contains(b, "containerd"):
+			o.ContainerdSocket = s
+		case strings.Contains(b, "docker"):
+			o.DockerSocket = s
+		case strings.Contains(b, "podman"):
+			o.PodmanSocket = s
+		case strings.Contains(b, "crio"):
+			o.CRIOSocket = s
+		default:
+			o.CRISocket = s
+		}
+	}
+	return o
+}
+
+// Run runs the pipeline until ctx is done, then shuts down in order and
+// returns. It closes the outputs and the store: an Agent runs once.
+func (a *Agent) Run(ctx context.Context) (err error) {
+	defer a.closeSinks()
+
+	src := a.opts.Source
+	if src == nil {
+		s, err := sensor.New(&sensor.Options{Types: eventTypes(a.cfg.Sensor.EventTypes),
+			RingBytes: a.cfg.Sensor.RingSizeMB << 20, ExcludeSelf: true})
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		a.realSensor = s
+		src = s
+		if m := s.Missing(); len(m) > 0 {
+			a.log.Warn("sensor: some tracepoints are missing", "missing", m)
+		}
+	}
+	defer src.Close()
+
+	a.table, err = state.New(state.Config{})
+	if err != nil {
+		a.log.Warn("process table disabled", "err", err)
+		a.table = nil
+	} else if err := a.table.Seed(); err != nil {
+		a.log.Warn("process table seed", "err", err)
+	}
+	a.host = &event.Container{ID: "host", Type: "host", MetadataKnown: true}
+	if cm, err := container.New(containerOptions(a.cfg.Containers.Sockets, a.log)); err != nil {
+		a.log.Warn("container context disabled", "err", err)
+	} else {
+		a.containers = cm
+		a.host = cm.Host()
+	}
+
+	// Background components live until the sinks are closed.
+	bg, stopBG := context.WithCancel(context.Background())
+	var bgWG sync.WaitGroup
+	goBG := func(name string, fn func(context.Context) error) {
+		bgWG.Add(1)
+		go func() {
+			defer bgWG.Done()
+			if err := fn(bg); err != nil {
+				a.log.Error(name+" stopped", "err", err)
+			}
+		}()
+	}
+	if a.store != nil {
+		goBG("store", a.store.Run)
+	}
+	if a.containers != nil {
+		goBG("containers", a.containers.Run)
+	}
+	if a.api != nil {
+		goBG("http", a.api.Run)
+	}
+	coalCtx, stopCoal := context.WithCancel(context.Background())
+	coalDone := make(chan struct{})
+	go func() {
+		defer close(coalDone)
+		_ = a.coal.Run(coalCtx)
+	}()
+	goBG("rules watch", a.watchRules)
+	if !a.opts.NoSignals {
+		goBG("signals", a.handleSignals)
+	}
+	if a.table != nil {
+		goBG("process sweep", func(ctx context.Context) error {
+			t := time.NewTicker(time.Minute)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+					a.table.Sweep(4096)
+				}
+			}
+		})
+	}
+
+	a.running.Store(true)
+	a.log.Info("agent running", "rules", len(a.eng.Ruleset().Rules), "outputs", len(a.disp.Stats()))
+	runErr := src.Run(ctx, a.handle)
+	a.running.Store(false)
+	// Detach the sensor first: nothing new comes in.
+	if err := src.Close(); err != nil {
+		a.log.Warn("close sensor", "err", err)
+	}
+	stopCoal()
+	<-coalDone
+	// Flush outputs (bounded) before the store stops, then the rest.
+	dctx, cancel := context.WithTimeout(context.Background(), a.opts.DrainTimeout)
+	if err := a.disp.Close(dctx); err != nil {
+		a.log.Warn("close outputs", "err", err)
+	}
+	cancel()
+	stopBG()
+	bgWG.Wait()
+	if runErr != nil {
+		return fmt.Errorf("agent: event source: %w", runErr)
+	}
+	return nil
+}
+
+func (a *Agent) watchRules(ctx context.Context) error {
+	if !a.cfg.Rules.Watch || len(a.cfg.Rules.Files) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	t := time.NewTicker(a.cfg.Rules.WatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			a.reloadMu.Lock()
+			changed := rulesSignature(a.cfg.Rules.Files) != a.ruleSig
+			a.reloadMu.Unlock()
+			if changed {
+				a.log.Info("rule files changed, reloading")
+				_ = a.Reload()
+			}
+		}
+	}
+}
+
+func (a *Agent) handleSignals(ctx context.Context) error {
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case s := <-ch:
+			switch s {
+			case syscall.SIGHUP:
+				a.log.Info("SIGHUP: reloading rules")
+				_ = a.Reload()
+			case syscall.SIGUSR1:
+				a.log.Info("SIGUSR1: reopening outputs")
+				if err := a.disp.Reopen(); err != nil {
+					a.log.Error("reopen outputs", "err", err)
+				}
+			}
+		}
+	}
+}

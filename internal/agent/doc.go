@@ -1,0 +1,20 @@
+// Package agent wires Vigil's pipeline for `vigil run`:
+//
+//	sensor → state.Apply (process, fd) → container.Resolve → engine.Evaluate
+//	       → coalescer → outputs (Dispatcher) + alert store
+//
+// plus the HTTP endpoint (/healthz, /metrics, /api/alerts), rules reload
+// (SIGHUP, file changes) and output reopen (SIGUSR1).
+//
+// New builds everything that needs no privilege (config → outputs, store,
+// rules, engine, metrics) and fails on a bad configuration or a broken rules
+// file. Run loads the sensor (root), seeds the process table, starts the
+// container manager and the rest, and processes events until its context
+// ends. Shutdown order: the sensor is detached and drained, the coalescer
+// emits its pending counts, the outputs are flushed (bounded by
+// Options.DrainTimeout) and closed, then the store is flushed and closed.
+//
+// The event callback runs on the sensor's goroutine and allocates nothing
+// for an event that matches no rule; the rest of the pipeline is fed through
+// bounded queues that never block it.
+package agent

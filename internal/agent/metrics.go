@@ -1,0 +1,96 @@
+package agent
+
+import (
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/sensor"
+)
+
+func (a *Agent) registerMetrics() {
+	r := a.reg
+	ev := r.CounterVec("vigil_events_total", "Events received from the sensor, by type.", "type")
+	for t := event.Type(0); t < event.NumTypes; t++ {
+		a.evByType[t] = ev.With(t.String())
+	}
+	r.Func("vigil_events_lost_total", "Events the sensor lost or degraded, by reason (ringbuf_full and decode_failed are lost; the *_truncated reasons were delivered with a truncated field).",
+		metrics.TypeCounter, []string{"reason"}, func(e metrics.Emit) {
+			st := a.sensorStats.Load()
+			for rs := sensor.Reason(0); rs < sensor.NumReasons; rs++ {
+				var v uint64
+				if st != nil {
+					v = st.ByReason(rs)
+				}
+				e(float64(v), rs.String())
+			}
+		})
+	a.matches = r.CounterVec("vigil_rule_matches_total", "Rule matches, by rule and priority (before noise control).", "rule", "priority")
+	a.belowMin = r.Counter("vigil_alerts_below_min_priority_total", "Matches discarded by rules.min_priority.")
+	a.coalesced = r.Counter("vigil_alerts_coalesced_total", "Alerts folded into an earlier identical one by noise control.")
+	reload := r.CounterVec("vigil_rules_reloads_total", "Rules reloads, by result.", "result")
+	a.reloadOK, a.reloadErr = reload.With("ok"), reload.With("error")
+	r.Func("vigil_rules_loaded", "Rules in force.", metrics.TypeGauge, nil, func(e metrics.Emit) {
+		if rs := a.eng.Ruleset(); rs != nil {
+			e(float64(len(rs.Rules)))
+		}
+	})
+	outs := func(name, help string, typ metrics.Type, v func(i int) float64) {
+		r.Func(name, help, typ, []string{"output"}, func(e metrics.Emit) {
+			for i, s := range a.disp.Stats() {
+				e(v(i), s.Name)
+			}
+		})
+	}
+	stat := func(i int) (s struct{ sent, dropped, errs, queued float64 }) {
+		st := a.disp.Stats()
+		if i < len(st) {
+			s.sent, s.dropped, s.errs, s.queued = float64(st[i].Sent), float64(st[i].Dropped), float64(st[i].Errors), float64(st[i].Queued)
+		}
+		return s
+	}
+	outs("vigil_output_sent_total", "Alerts delivered, by output.", metrics.TypeCounter, func(i int) float64 { return stat(i).sent })
+	outs("vigil_output_dropped_total", "Alerts dropped because the output's queue was full, by output.", metrics.TypeCounter, func(i int) float64 { return stat(i).dropped })
+	outs("vigil_output_errors_total", "Alerts an output failed to deliver, by output.", metrics.TypeCounter, func(i int) float64 { return stat(i).errs })
+	outs("vigil_output_queue_length", "Alerts waiting in the output's queue.", metrics.TypeGauge, func(i int) float64 { return stat(i).queued })
+	if a.store != nil {
+		sf := func(name, help string, v func() uint64) {
+			r.Func(name, help, metrics.TypeCounter, nil, func(e metrics.Emit) { e(float64(v())) })
+		}
+		sf("vigil_store_written_total", "Alerts written to the store.", func() uint64 { return a.store.Stats().Written })
+		sf("vigil_store_dropped_total", "Alerts dropped because the store's queue was full.", func() uint64 { return a.store.Stats().Dropped })
+		sf("vigil_store_errors_total", "Alerts lost to store write errors.", func() uint64 { return a.store.Stats().Errors })
+		sf("vigil_store_pruned_total", "Alerts removed by retention.", func() uint64 { return a.store.Stats().Pruned })
+	}
+	r.Func("vigil_process_table_size", "Processes in the process table.", metrics.TypeGauge, nil, func(e metrics.Emit) {
+		if a.table != nil {
+			e(float64(a.table.Stats().Procs))
+		}
+	})
+	r.Func("vigil_fd_table_size", "Fd entries over all fd tables.", metrics.TypeGauge, nil, func(e metrics.Emit) {
+		if a.table != nil {
+			e(float64(a.table.Stats().FDs))
+		}
+	})
+	r.Func("vigil_process_table_evictions_total", "Processes and fds evicted from the tables by their bounds.", metrics.TypeCounter, []string{"table"}, func(e metrics.Emit) {
+		if a.table != nil {
+			st := a.table.Stats()
+			e(float64(st.ProcEvictions), "process")
+			e(float64(st.FDEvictions), "fd")
+		}
+	})
+	r.Func("vigil_container_cache_size", "Containers in the metadata cache.", metrics.TypeGauge, nil, func(e metrics.Emit) {
+		if a.containers != nil {
+			e(float64(a.containers.Stats().Containers))
+		}
+	})
+	r.Func("vigil_container_lookups_total", "Container runtime lookups, by result.", metrics.TypeCounter, []string{"result"}, func(e metrics.Emit) {
+		if a.containers != nil {
+			st := a.containers.Stats()
+			e(float64(st.Lookups-st.LookupFailures), "ok")
+			e(float64(st.LookupFailures), "failed")
+		}
+	})
+	r.Func("vigil_coalescer_windows", "Open noise-control windows.", metrics.TypeGauge, nil, func(e metrics.Emit) {
+		e(float64(a.coal.Len()))
+	})
+	metrics.RegisterProcess(r)
+}
