@@ -133,7 +133,7 @@ func TestRandomStreamInvariants(t *testing.T) {
 				e.Path = "../d"
 			}
 			tb.Apply(e)
-			if e.Type != event.TypeProcExit && e.Proc == nil {
+			if e.Proc == nil {
 				t.Fatalf("seed %d event %d (%v): not enriched", seed, i, e.Type)
 			}
 			checkInvariants(t, tb)

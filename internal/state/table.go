@@ -430,7 +430,18 @@ func (t *Table) applyExec(e *procEntry, ev *event.Event) {
 func (t *Table) applyExit(ev *event.Event) {
 	e := t.procs[ev.PID]
 	if e == nil {
-		return // unknown or already reaped: nothing to enrich with
+		// Unknown or already reaped: describe it from the event, without
+		// adding a process that is going away to the table.
+		comm := ev.Comm
+		if comm == "" {
+			comm = "<NA>"
+		}
+		ev.Proc = &event.Process{PID: ev.PID, PPID: ev.PPID, Comm: comm, Exe: "<NA>",
+			UID: ev.UID, GID: ev.GID, LoginUID: ev.LoginUID, CgroupID: ev.CgroupID}
+		if pe := t.procs[ev.PPID]; pe != nil {
+			ev.Proc.Parent = &pe.p
+		}
+		return
 	}
 	t.touch(e)
 	ev.Proc = &e.p

@@ -63,7 +63,7 @@ func fdEv(typ event.Type, pid, ppid uint32, fd, ret int64) *event.Event {
 func apply(t testing.TB, tb *Table, e *event.Event) *event.Event {
 	t.Helper()
 	tb.Apply(e)
-	if e.Proc == nil && e.Type != event.TypeProcExit {
+	if e.Proc == nil {
 		t.Fatalf("%v: Proc not set", e.Type)
 	}
 	return e
@@ -484,10 +484,13 @@ func TestUnknownProcessFromEvent(t *testing.T) {
 	if p := apply(t, tb, s).Proc; p.UID != 0 {
 		t.Fatalf("uid after setuid event: %d", p.UID)
 	}
-	// An exit of a process never seen is not enriched and creates nothing.
-	x := apply(t, tb, ev(event.TypeProcExit, 700, 1))
-	if x.Proc != nil {
-		t.Fatalf("exit of unknown process enriched: %+v", x.Proc)
+	// An exit of a process never seen is described from the event and
+	// creates nothing.
+	x := ev(event.TypeProcExit, 700, 600)
+	x.Comm = "brief"
+	apply(t, tb, x)
+	if x.Proc == nil || x.Proc.PID != 700 || x.Proc.Comm != "brief" || x.Proc.Exe != "<NA>" || x.Proc.Parent == nil || x.Proc.Parent.Comm != "ghost" {
+		t.Fatalf("exit of unknown process: %+v", x.Proc)
 	}
 	if _, ok := tb.Lookup(700); ok {
 		t.Fatal("exit created an entry")
