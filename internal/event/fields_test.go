@@ -1,0 +1,65 @@
+package event
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestFieldsDocIsCurrent(t *testing.T) {
+	got, err := os.ReadFile(filepath.Join("..", "..", "docs", "fields.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != FieldsMarkdown() {
+		t.Fatal("docs/fields.md is stale: run `vigil rules fields --markdown > docs/fields.md`")
+	}
+}
+
+func TestFieldRegistry(t *testing.T) {
+	seen := map[string]bool{}
+	for _, f := range Fields() {
+		if seen[f.Name] || f.Extract == nil || f.Doc == "" || f.Type == 0 {
+			t.Errorf("bad or duplicate field %q", f.Name)
+		}
+		if f.Multi != MultiNone && f.Elem == nil {
+			t.Errorf("multi-valued field %q has no Elem", f.Name)
+		}
+		seen[f.Name] = true
+	}
+}
+
+func TestAppendFlagsFalcoOrder(t *testing.T) {
+	cases := []struct {
+		table string
+		v     uint64
+		want  string
+	}{
+		{"file_flags", OpenFlagsToPPM(0o2000000), "O_RDONLY|O_CLOEXEC"},
+		{"file_flags", OpenFlagsToPPM(0o1101), "O_TRUNC|O_CREAT|O_WRONLY"},
+		{"file_flags", OpenFlagsToPPM(0o2), "O_RDWR"}, // suppresses O_WRONLY|O_RDONLY
+		{"file_flags", PPMORdonly | PPMOCloexec | PPMFDLowerLayer, "O_RDONLY|O_CLOEXEC|FD_LOWER_LAYER"},
+		{"file_flags", 0, "O_NONE"},
+		{"execve_flags", 0, "0"},
+		{"execve_flags", PPMExeWritable | PPMExeLowerLayer, "EXE_WRITABLE|EXE_LOWER_LAYER"},
+		{"socket_families", 1, "AF_LOCAL|AF_UNIX"},
+		{"socket_families", 16, "AF_ROUTE|AF_NETLINK"},
+		{"socket_families", 17, "AF_PACKET"},
+		{"ptrace_requests", 16, "PTRACE_ATTACH"},
+		{"ptrace_requests", 999, "PTRACE_UNKNOWN"},
+	}
+	for _, c := range cases {
+		if got := string(AppendFlags(nil, Flags(c.table), c.v)); got != c.want {
+			t.Errorf("%s %#x: got %s, want %s", c.table, c.v, got, c.want)
+		}
+	}
+	if got := string(AppendCaps(nil, 1<<0|1<<21)); got != "CAP_CHOWN CAP_SYS_ADMIN" {
+		t.Errorf("caps %q", got)
+	}
+	if got := string(AppendJoinPath(nil, "/a/b/", "../c/./d//")); got != "/a/c/d" {
+		t.Errorf("join %q", got)
+	}
+	if got := string(AppendJoinPath(nil, "/", "../../x")); got != "/x" {
+		t.Errorf("join root %q", got)
+	}
+}
