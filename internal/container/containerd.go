@@ -107,11 +107,24 @@ func (c *containerdClient) handle(ctx context.Context, cl *containerd.Client, s 
 	defer cancel()
 	switch topic {
 	case "/containers/create", "/containers/update":
-		var ev apievents.ContainerCreate // ContainerUpdate has the id as field 1 too
-		if proto.Unmarshal(payload, &ev) != nil || ev.ID == "" {
+		var id string
+		if topic == "/containers/create" {
+			var ev apievents.ContainerCreate
+			if proto.Unmarshal(payload, &ev) != nil {
+				return
+			}
+			id = ev.ID
+		} else {
+			var ev apievents.ContainerUpdate
+			if proto.Unmarshal(payload, &ev) != nil {
+				return
+			}
+			id = ev.ID
+		}
+		if id == "" {
 			return
 		}
-		if ct, err := c.get(nctx, cl, ns, ev.ID, false); err == nil {
+		if ct, err := c.get(nctx, cl, ns, id, topic == "/containers/update"); err == nil {
 			s.Put(ct)
 		}
 	case "/tasks/create", "/tasks/start":
