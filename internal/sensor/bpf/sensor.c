@@ -109,11 +109,13 @@ static __always_inline void fill_hdr(struct vigil_hdr *h, struct task_struct *ta
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	const struct cred *cred = BPF_CORE_READ(task, cred);
-	h->uid = BPF_CORE_READ(cred, euid.val);
-	h->gid = BPF_CORE_READ(cred, egid.val);
-	h->loginuid = BPF_CORE_READ(task, loginuid.val);
+	/* task is a trusted BTF pointer: direct loads (PROBE_MEM, no helper
+	 * call) instead of bpf_probe_read_kernel. */
+	h->ppid = task->real_parent->tgid;
+	const struct cred *cred = task->cred;
+	h->uid = cred->euid.val;
+	h->gid = cred->egid.val;
+	h->loginuid = task->loginuid.val;
 	h->type = type;
 	h->kind = kind;
 	h->flags = 0;
