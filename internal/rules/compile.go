@@ -540,6 +540,18 @@ func (c *compiler) build(n Node, kind, name string) Expr {
 			c.diag(srcPos(x), false, kind, name, "%s", err)
 			return nil
 		}
+		switch cmp.L.Field.Name {
+		case "evt.dir":
+			c.diag(srcPos(x), true, kind, name, "evt.dir is deprecated: Vigil evaluates exit events only (evt.dir is always '<')")
+		case "evt.type":
+			if cmp.R == nil {
+				for _, v := range cmp.Strs {
+					if _, ok := event.ByName(v); !ok {
+						c.diag(srcPos(x), true, kind, name, "event type %q is not produced by Vigil: this comparison never holds for it", v)
+					}
+				}
+			}
+		}
 		return cmp
 	case *MacroRef:
 		c.diag(srcPos(x), false, kind, name, "undefined macro %q", x.Name)
