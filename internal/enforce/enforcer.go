@@ -97,7 +97,7 @@ type Decision struct {
 	Access     policy.Access  // open: the access asked for
 	Addr       netip.AddrPort // network: destination or bind address
 	Proto      policy.Proto
-	KillErr    error // Action kill: the result of killing PID from user space (network, file)
+	KillErr    error `json:"-"` // Action kill: the result of killing PID from user space (network, file)
 }
 
 // Stats counts decisions.
@@ -117,7 +117,7 @@ type Enforcer struct {
 	opts      Options
 	decisions chan Decision
 	dropped   atomic.Uint64
-	fileStats *fileCounters
+	fileBase  FileStats // counters of the gates closed so far
 
 	mu       sync.Mutex // serializes Apply and Close
 	closed   bool
@@ -146,7 +146,6 @@ func New(opts Options) (*Enforcer, error) {
 	return &Enforcer{
 		opts:      opts,
 		decisions: make(chan Decision, opts.DecisionBuffer),
-		fileStats: &fileCounters{},
 		netLinks:  map[string][]link.Link{},
 	}, nil
 }
@@ -230,7 +229,7 @@ func (e *Enforcer) Apply(policies []*policy.Policy, targets []Target) error {
 	old := e.gate
 	e.gate = gate
 	if old != nil {
-		old.close()
+		e.closeGate(old)
 	}
 	e.gen = gen
 	e.cur = pl
@@ -532,11 +531,16 @@ func cstr(b []int8) string {
 func (e *Enforcer) Stats() (Stats, error) {
 	var s Stats
 	s.DecisionsDropped = e.dropped.Load()
-	fs := e.fileStats
-	s.File = FileStats{Events: fs.events.Load(), Fast: fs.fast.Load(), Denied: fs.denied.Load(),
-		Audited: fs.audited.Load(), Defaults: fs.defaults.Load()}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	s.File = e.fileBase
+	if e.gate != nil {
+		fs, err := e.gate.fileStats()
+		if err != nil {
+			return s, err
+		}
+		s.File.add(fs)
+	}
 	if e.objs == nil {
 		return s, nil
 	}
@@ -566,7 +570,7 @@ func (e *Enforcer) Close() error {
 	}
 	e.closed = true
 	if e.gate != nil {
-		e.gate.close()
+		e.closeGate(e.gate)
 		e.gate = nil
 	}
 	for p, ls := range e.netLinks {
@@ -594,6 +598,22 @@ func CgroupID(path string) (uint64, error) {
 		return 0, fmt.Errorf("cgroup id of %s: %w", path, err)
 	}
 	return st.Ino, nil
+}
+
+// closeGate closes a gate, keeping its counters.
+func (e *Enforcer) closeGate(g *fileGate) {
+	if fs, err := g.fileStats(); err == nil {
+		e.fileBase.add(fs)
+	}
+	g.close()
+}
+
+func (s *FileStats) add(o FileStats) {
+	s.Events += o.Events
+	s.Fast += o.Fast
+	s.Denied += o.Denied
+	s.Audited += o.Audited
+	s.Defaults += o.Defaults
 }
 
 // ProgramCost is the accumulated in-kernel run time of one program; it is

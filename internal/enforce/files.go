@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,40 +19,123 @@ import (
 // fileTable is the in-memory decision table the fanotify gate answers from.
 // It is immutable once built; Apply builds a new one with a new gate.
 type fileTable struct {
-	byCgroup   map[string]*fileBinding // clean cgroup path → binding; nil section = none
-	marks      []fileMark
-	hasDefault bool            // some section has a default: every event needs the full lookup
-	paths      map[string]bool // union of rule paths (fast reject)
-	dirs       map[string]bool // union of rule dirs, with trailing '/'
-	roots      []string        // distinct container root prefixes as the agent sees them ("" for /)
+	ByCgroup   map[string]*fileBinding // clean cgroup path → binding; nil section = none
+	Marks      []fileMark
+	HasDefault bool            // some section has a default: every event needs the full lookup
+	Paths      map[string]bool // union of rule paths (fast reject)
+	Dirs       map[string]bool // union of rule dirs, with trailing '/'
+	Roots      []string        // distinct container root prefixes as the agent sees them ("" for /)
 }
 
 type fileBinding struct {
-	root string // prefix to strip from fd paths ("" for the host root)
-	sec  *fileSection
+	Root string // prefix to strip from fd paths ("" for the host root)
+	Sec  *fileSection
+	Proc *procSection // process block rules (FAN_OPEN_EXEC_PERM)
+}
+
+// procSection holds a process section's rules for fanotify: block rules
+// and the block default decide; other rules only stop a default (their
+// action is the kernel's: kill and audit are in-kernel decisions).
+type procSection struct {
+	Rules   []procRule
+	Def     policy.Action
+	DefRule uint32
+	Audit   bool
+}
+
+type procRule struct {
+	Paths, Names map[string]bool
+	Dirs         []string
+	Action       policy.Action
+	ID           uint32
+}
+
+// decide matches the resolved executable p like the kernel side does: an
+// exact path, then the shortest directory prefix, then the base name.
+func (s *procSection) decide(p string) (policy.Action, uint32) {
+	pick := func(r *procRule) (policy.Action, uint32) {
+		if r.Action == policy.ActionBlock {
+			return r.Action, r.ID
+		}
+		return policy.ActionNone, 0 // decided in the kernel, or allowed
+	}
+	for i := range s.Rules {
+		if s.Rules[i].Paths[p] {
+			return pick(&s.Rules[i])
+		}
+	}
+	best, bestLen := -1, 0
+	for i := range s.Rules {
+		for _, d := range s.Rules[i].Dirs {
+			if strings.HasPrefix(p, d) && (best < 0 || len(d) < bestLen) {
+				best, bestLen = i, len(d)
+			}
+		}
+	}
+	if best >= 0 {
+		return pick(&s.Rules[best])
+	}
+	base := p[strings.LastIndexByte(p, '/')+1:]
+	for i := range s.Rules {
+		if s.Rules[i].Names[base] {
+			return pick(&s.Rules[i])
+		}
+	}
+	if s.Def == policy.ActionBlock {
+		return s.Def, s.DefRule
+	}
+	return policy.ActionNone, 0
+}
+
+func hasProcBlock(p *policy.Policy) bool {
+	if p.Process.Default == policy.ActionBlock {
+		return true
+	}
+	for _, r := range p.Process.Rules {
+		if r.Action == policy.ActionBlock {
+			return true
+		}
+	}
+	return false
+}
+
+func compileProc(p *policy.Policy, ruleID func(*policy.Policy, string, policy.Action) uint32) *procSection {
+	ps := &procSection{Def: p.Process.Default, DefRule: ruleID(p, "process-default", p.Process.Default), Audit: p.Mode == policy.ModeAudit}
+	for _, r := range p.Process.Rules {
+		pr := procRule{Paths: map[string]bool{}, Names: map[string]bool{}, Dirs: r.Dirs, Action: r.Action, ID: ruleID(p, r.Name, r.Action)}
+		for _, x := range r.Paths {
+			pr.Paths[x] = true
+		}
+		for _, x := range r.Names {
+			pr.Names[x] = true
+		}
+		ps.Rules = append(ps.Rules, pr)
+	}
+	return ps
 }
 
 type fileSection struct {
-	rules      []fileRule
-	def        policy.Action
-	defAccess  policy.Access
-	defRule    uint32
-	audit      bool
-	policyName string
+	Rules     []fileRule
+	Def       policy.Action
+	DefAccess policy.Access
+	DefRule   uint32
+	Audit     bool
+	Policy    string
 }
 
 type fileRule struct {
-	paths  map[string]bool
-	dirs   []string
-	access policy.Access
-	action policy.Action
-	id     uint32
+	Paths  map[string]bool
+	Dirs   []string
+	Access policy.Access
+	Action policy.Action
+	ID     uint32
 }
 
 type fileMark struct {
-	path  string // as the agent reaches it (/proc/<pid>/root/...)
-	mount bool
-	rel   string // inode marks: the rule path inside the target's root
+	Path  string // as the agent reaches it (/proc/<pid>/root/...)
+	Mount bool
+	Mask  uint64
+	Rel   string // inode marks: the rule path inside the target's root
 }
 
 // devIno identifies a marked inode, so that another name for the file (a
@@ -61,9 +143,23 @@ type fileMark struct {
 type devIno struct{ dev, ino uint64 }
 
 func compileFiles(pl *Plan, ruleID func(*policy.Policy, string, policy.Action) uint32) *fileTable {
-	ft := &fileTable{byCgroup: map[string]*fileBinding{}, paths: map[string]bool{}, dirs: map[string]bool{}}
+	ft := &fileTable{ByCgroup: map[string]*fileBinding{}, Paths: map[string]bool{}, Dirs: map[string]bool{}}
 	secs := map[*policy.Policy]*fileSection{}
-	marked := map[fileMark]bool{}
+	procs := map[*policy.Policy]*procSection{}
+	marked := map[[2]string]int{} // (path, kind) → index in ft.Marks
+	mark := func(m fileMark) {
+		kind := "inode"
+		if m.Mount {
+			kind = "mount"
+		}
+		k := [2]string{m.Path, kind}
+		if i, ok := marked[k]; ok {
+			ft.Marks[i].Mask |= m.Mask
+			return
+		}
+		marked[k] = len(ft.Marks)
+		ft.Marks = append(ft.Marks, m)
+	}
 	rootSeen := map[string]bool{}
 	for _, b := range pl.Bindings {
 		cg := cleanCgroup(b.Target.CgroupPath)
@@ -74,55 +170,60 @@ func compileFiles(pl *Plan, ruleID func(*policy.Policy, string, policy.Action) u
 		root := rootPrefix(b.Target.RootPID)
 		if !rootSeen[root] {
 			rootSeen[root] = true
-			ft.roots = append(ft.roots, root)
+			ft.Roots = append(ft.Roots, root)
 		}
-		if b.Sections == nil || b.Sections.File == nil {
-			ft.byCgroup[cg] = &fileBinding{root: root}
+		fb := &fileBinding{Root: root}
+		ft.ByCgroup[cg] = fb
+		if b.Sections == nil {
 			continue
 		}
+		if p := b.Sections.Process; p != nil && hasProcBlock(p) {
+			ps, ok := procs[p]
+			if !ok {
+				ps = compileProc(p, ruleID)
+				procs[p] = ps
+			}
+			fb.Proc = ps
+			mark(fileMark{Path: fsRoot, Mount: true, Mask: unix.FAN_OPEN_EXEC_PERM})
+		}
 		p := b.Sections.File
+		if p == nil {
+			continue
+		}
 		sec, ok := secs[p]
 		if !ok {
-			sec = &fileSection{def: p.File.Default, defAccess: p.File.DefaultAccess,
-				defRule: ruleID(p, "file-default", p.File.Default), audit: p.Mode == policy.ModeAudit, policyName: p.Name}
+			sec = &fileSection{Def: p.File.Default, DefAccess: p.File.DefaultAccess,
+				DefRule: ruleID(p, "file-default", p.File.Default), Audit: p.Mode == policy.ModeAudit, Policy: p.Name}
 			for _, r := range p.File.Rules {
-				fr := fileRule{paths: map[string]bool{}, dirs: r.Dirs, access: r.Access, action: r.Action, id: ruleID(p, r.Name, r.Action)}
+				fr := fileRule{Paths: map[string]bool{}, Dirs: r.Dirs, Access: r.Access, Action: r.Action, ID: ruleID(p, r.Name, r.Action)}
 				for _, x := range r.Paths {
-					fr.paths[x] = true
-					ft.paths[x] = true
+					fr.Paths[x] = true
+					ft.Paths[x] = true
 				}
 				for _, d := range r.Dirs {
-					ft.dirs[d] = true
+					ft.Dirs[d] = true
 				}
-				sec.rules = append(sec.rules, fr)
+				sec.Rules = append(sec.Rules, fr)
 			}
 			secs[p] = sec
 		}
-		ft.byCgroup[cg] = &fileBinding{root: root, sec: sec}
+		fb.Sec = sec
 		// Paths only: inode marks, so no other open reaches the agent.
 		// Dirs or a default: a mark on the mount of the target's root.
-		mount := sec.def != policy.ActionNone
-		for _, r := range sec.rules {
-			if len(r.dirs) > 0 {
+		mount := sec.Def != policy.ActionNone
+		for _, r := range sec.Rules {
+			if len(r.Dirs) > 0 {
 				mount = true
 			}
 		}
 		if mount {
-			ft.hasDefault = ft.hasDefault || sec.def != policy.ActionNone
-			m := fileMark{path: fsRoot, mount: true}
-			if !marked[m] {
-				marked[m] = true
-				ft.marks = append(ft.marks, m)
-			}
+			ft.HasDefault = ft.HasDefault || sec.Def != policy.ActionNone
+			mark(fileMark{Path: fsRoot, Mount: true, Mask: unix.FAN_OPEN_PERM})
 			continue
 		}
-		for _, r := range sec.rules {
-			for x := range r.paths {
-				m := fileMark{path: filepath.Join(fsRoot, x), rel: x}
-				if !marked[m] {
-					marked[m] = true
-					ft.marks = append(ft.marks, m)
-				}
+		for _, r := range sec.Rules {
+			for x := range r.Paths {
+				mark(fileMark{Path: filepath.Join(fsRoot, x), Rel: x, Mask: unix.FAN_OPEN_PERM})
 			}
 		}
 	}
@@ -145,23 +246,23 @@ func rootPrefix(pid int) string {
 // relevant is the fast check: could any rule match path p (as the agent
 // sees it)? Only a default makes every path relevant.
 func (ft *fileTable) relevant(p string) bool {
-	if ft.hasDefault {
+	if ft.HasDefault {
 		return true
 	}
-	for _, root := range ft.roots {
+	for _, root := range ft.Roots {
 		q, ok := strings.CutPrefix(p, root)
 		if !ok {
 			continue
 		}
-		if ft.paths[q] {
+		if ft.Paths[q] {
 			return true
 		}
 		for i := 1; i < len(q); i++ {
-			if q[i] == '/' && ft.dirs[q[:i+1]] {
+			if q[i] == '/' && ft.Dirs[q[:i+1]] {
 				return true
 			}
 		}
-		if len(ft.dirs) > 0 && ft.dirs["/"] {
+		if len(ft.Dirs) > 0 && ft.Dirs["/"] {
 			return true
 		}
 	}
@@ -171,7 +272,7 @@ func (ft *fileTable) relevant(p string) bool {
 // binding returns the binding of cgroup path cg (deepest ancestor).
 func (ft *fileTable) binding(cg string) *fileBinding {
 	for {
-		if b, ok := ft.byCgroup[cg]; ok {
+		if b, ok := ft.ByCgroup[cg]; ok {
 			return b
 		}
 		if cg == "/" || cg == "" {
@@ -188,22 +289,22 @@ func (ft *fileTable) binding(cg string) *fileBinding {
 
 // decide returns the action and rule for an open of p with access acc.
 func (s *fileSection) decide(p string, acc policy.Access) (policy.Action, uint32) {
-	for i := range s.rules {
-		r := &s.rules[i]
-		if r.access&acc == 0 {
+	for i := range s.Rules {
+		r := &s.Rules[i]
+		if r.Access&acc == 0 {
 			continue
 		}
-		if r.paths[p] {
-			return r.action, r.id
+		if r.Paths[p] {
+			return r.Action, r.ID
 		}
-		for _, d := range r.dirs {
+		for _, d := range r.Dirs {
 			if strings.HasPrefix(p, d) || d == "/" {
-				return r.action, r.id
+				return r.Action, r.ID
 			}
 		}
 	}
-	if s.def != policy.ActionNone && s.defAccess&acc != 0 {
-		return s.def, s.defRule
+	if s.Def != policy.ActionNone && s.DefAccess&acc != 0 {
+		return s.Def, s.DefRule
 	}
 	return policy.ActionNone, 0
 }
@@ -217,68 +318,70 @@ type FileStats struct {
 	Defaults uint64 // answered with the fallback (timeout or lookup failure)
 }
 
-// fileGate is one fanotify group answering from one fileTable.
-type fileGate struct {
+// gateServer is one fanotify group answering from one fileTable. It runs
+// in its own process (see gate.go): a process holding a fanotify
+// permission group must never fork, because Go forks with CLONE_VFORK and
+// a stop-the-world while the child's exec waits for the group's answer
+// would deadlock every exec on the marked mounts.
+type gateServer struct {
 	f       *os.File
 	ft      *fileTable
 	rules   []RuleRef
-	e       *Enforcer
-	self    int32
-	wg      sync.WaitGroup
-	stats   *fileCounters
+	opts    gateOptions
+	exempt  [2]int32 // the gate and the agent: never gated
+	stats   fileCounters
 	readBuf []byte
 	inodes  map[devIno]string // inode marks → rule path
+	out     func(Decision)
 }
 
 type fileCounters struct {
 	events, fast, denied, audited, defaults atomic.Uint64
 }
 
-const fanMask = unix.FAN_OPEN_PERM
+func (c *fileCounters) snapshot() FileStats {
+	return FileStats{Events: c.events.Load(), Fast: c.fast.Load(), Denied: c.denied.Load(),
+		Audited: c.audited.Load(), Defaults: c.defaults.Load()}
+}
 
-func newFileGate(e *Enforcer, ft *fileTable, rules []RuleRef) (*fileGate, error) {
+const fanMask = unix.FAN_OPEN_PERM | unix.FAN_OPEN_EXEC_PERM
+
+// newGateServer creates the fanotify group and its marks.
+func newGateServer(cfg *gateConfig, out func(Decision)) (*gateServer, error) {
 	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK|unix.FAN_UNLIMITED_QUEUE,
 		unix.O_RDONLY|unix.O_LARGEFILE|unix.O_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("fanotify_init: %w", err)
 	}
-	g := &fileGate{f: os.NewFile(uintptr(fd), "fanotify"), ft: ft, rules: rules, e: e,
-		self: int32(os.Getpid()), stats: e.fileStats, readBuf: make([]byte, 64*1024)}
-	for _, m := range ft.marks {
+	g := &gateServer{f: os.NewFile(uintptr(fd), "fanotify"), ft: cfg.Table, rules: cfg.Rules, opts: cfg.Options,
+		exempt: [2]int32{int32(os.Getpid()), cfg.AgentPID}, readBuf: make([]byte, 64*1024), out: out}
+	for _, m := range g.ft.Marks {
 		flags := uint(unix.FAN_MARK_ADD)
-		if m.mount {
+		if m.Mount {
 			flags |= unix.FAN_MARK_MOUNT
 		}
-		if err := unix.FanotifyMark(fd, flags, fanMask, unix.AT_FDCWD, m.path); err != nil {
+		if err := unix.FanotifyMark(fd, flags, m.Mask, unix.AT_FDCWD, m.Path); err != nil {
 			g.f.Close()
-			return nil, fmt.Errorf("fanotify_mark %s: %w", m.path, err)
+			return nil, fmt.Errorf("fanotify_mark %s: %w", m.Path, err)
 		}
-		if !m.mount {
+		if !m.Mount && m.Mask&unix.FAN_OPEN_PERM != 0 {
 			var st unix.Stat_t
-			if err := unix.Stat(m.path, &st); err == nil {
+			if err := unix.Stat(m.Path, &st); err == nil {
 				if g.inodes == nil {
 					g.inodes = map[devIno]string{}
 				}
-				g.inodes[devIno{st.Dev, st.Ino}] = m.rel
+				g.inodes[devIno{st.Dev, st.Ino}] = m.Rel
 			}
 		}
 	}
-	g.wg.Add(1)
-	go g.run()
 	return g, nil
-}
-
-// close stops the gate; the kernel allows any event still pending.
-func (g *fileGate) close() {
-	g.f.Close()
-	g.wg.Wait()
 }
 
 // metaLen is sizeof(struct fanotify_event_metadata).
 const metaLen = 24
 
-func (g *fileGate) run() {
-	defer g.wg.Done()
+// run answers permission events until the group is closed.
+func (g *gateServer) run() {
 	for {
 		n, err := g.f.Read(g.readBuf)
 		if err != nil {
@@ -299,14 +402,14 @@ func (g *fileGate) run() {
 				continue // queue overflow: no fd, nothing to answer
 			}
 			if mask&fanMask != 0 {
-				g.answer(fd, pid, start)
+				g.answer(fd, pid, mask&unix.FAN_OPEN_EXEC_PERM != 0, start)
 			}
 			unix.Close(int(fd))
 		}
 	}
 }
 
-func (g *fileGate) respond(fd int32, allow bool) {
+func (g *gateServer) respond(fd int32, allow bool) {
 	r := uint32(unix.FAN_ALLOW)
 	if !allow {
 		r = unix.FAN_DENY
@@ -317,14 +420,14 @@ func (g *fileGate) respond(fd int32, allow bool) {
 	g.f.Write(b[:]) // an error means the group is closing: the kernel allows
 }
 
-func (g *fileGate) answer(fd, pid int32, batchStart time.Time) {
+func (g *gateServer) answer(fd, pid int32, isExec bool, batchStart time.Time) {
 	g.stats.events.Add(1)
-	if pid == g.self {
+	if pid == g.exempt[0] || pid == g.exempt[1] {
 		g.respond(fd, true)
 		return
 	}
-	opts := &g.e.opts
-	if opts.FileTimeout > 0 && time.Since(batchStart) > opts.FileTimeout {
+	opts := &g.opts
+	if opts.Timeout > 0 && time.Since(batchStart) > opts.Timeout {
 		g.fallback(fd)
 		return
 	}
@@ -336,7 +439,7 @@ func (g *fileGate) answer(fd, pid int32, batchStart time.Time) {
 	}
 	p := string(lb[:n])
 	byInode := ""
-	if !g.ft.relevant(p) {
+	if !isExec && !g.ft.relevant(p) {
 		var st unix.Stat_t
 		if g.inodes != nil && unix.Fstat(int(fd), &st) == nil {
 			byInode = g.inodes[devIno{st.Dev, st.Ino}]
@@ -353,11 +456,11 @@ func (g *fileGate) answer(fd, pid int32, batchStart time.Time) {
 		return
 	}
 	b := g.ft.binding(cg)
-	if b == nil || b.sec == nil {
+	if b == nil || (isExec && b.Proc == nil) || (!isExec && b.Sec == nil) {
 		g.respond(fd, true)
 		return
 	}
-	rel, ok := strings.CutPrefix(p, b.root)
+	rel, ok := strings.CutPrefix(p, b.Root)
 	if byInode != "" {
 		rel, ok = byInode, true // another name of a marked file
 	}
@@ -365,24 +468,36 @@ func (g *fileGate) answer(fd, pid int32, batchStart time.Time) {
 		g.respond(fd, true) // outside the container's root
 		return
 	}
-	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-	if err != nil {
-		g.fallback(fd)
-		return
+	var action policy.Action
+	var rule uint32
+	var acc policy.Access
+	var audit bool
+	kind := KindOpen
+	if isExec {
+		kind = KindExec
+		action, rule = b.Proc.decide(rel)
+		audit = b.Proc.Audit
+	} else {
+		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+		if err != nil {
+			g.fallback(fd)
+			return
+		}
+		acc = policy.AccessRead
+		switch fl & unix.O_ACCMODE {
+		case unix.O_WRONLY:
+			acc = policy.AccessWrite
+		case unix.O_RDWR:
+			acc = policy.AccessAny
+		}
+		action, rule = b.Sec.decide(rel, acc)
+		audit = b.Sec.Audit
 	}
-	acc := policy.AccessRead
-	switch fl & unix.O_ACCMODE {
-	case unix.O_WRONLY:
-		acc = policy.AccessWrite
-	case unix.O_RDWR:
-		acc = policy.AccessAny
-	}
-	action, rule := b.sec.decide(rel, acc)
 	if action == policy.ActionNone {
 		g.respond(fd, true)
 		return
 	}
-	enforced := action.Denies() && !b.sec.audit && !opts.DryRun
+	enforced := action.Denies() && !audit && !opts.DryRun
 	g.respond(fd, !enforced)
 	switch {
 	case enforced:
@@ -393,23 +508,26 @@ func (g *fileGate) answer(fd, pid int32, batchStart time.Time) {
 	if action == policy.ActionAllow && !opts.ReportAllowed {
 		return
 	}
-	ref := g.rules[rule]
+	var ref RuleRef
+	if int(rule) < len(g.rules) {
+		ref = g.rules[rule]
+	}
 	d := Decision{
-		Time: time.Now(), Mechanism: MechFanotify, Kind: KindOpen, Action: action, Enforced: enforced,
+		Time: time.Now(), Mechanism: MechFanotify, Kind: kind, Action: action, Enforced: enforced,
 		Mode: ref.Mode, DryRun: opts.DryRun, Policy: ref.Policy, Rule: ref.Rule,
 		PID: uint32(pid), CgroupPath: cg, Path: rel, Access: acc,
 	}
 	if enforced && action == policy.ActionKill {
 		d.KillErr = KillPID(int(pid))
 	}
-	g.e.emit(d)
+	g.out(d)
 }
 
 // fallback answers with the configured default when no decision could be
 // computed (in time).
-func (g *fileGate) fallback(fd int32) {
+func (g *gateServer) fallback(fd int32) {
 	g.stats.defaults.Add(1)
-	g.respond(fd, g.e.opts.FileFallback != FallbackDeny)
+	g.respond(fd, g.opts.Fallback != FallbackDeny)
 }
 
 func fdPath(fd int32) string {

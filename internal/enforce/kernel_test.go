@@ -576,3 +576,55 @@ func TestFreezeThawKill(t *testing.T) {
 		t.Fatalf("sleep: %v, want SIGKILL (stat while frozen: %s)", err, st)
 	}
 }
+
+// A process block rule makes exec fail with EPERM (fanotify
+// FAN_OPEN_EXEC_PERM), matched on the resolved executable: a symlink from
+// elsewhere does not evade it.
+func TestExecBlockEPERM(t *testing.T) {
+	testkernel.RequireRoot(t)
+	testkernel.SkipIfErr(t, ProbeHost().Fanotify)
+	e := newEnforcer(t, Options{})
+	victim, vfd := testCgroup(t)
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		testkernel.Skip(t, "busybox not installed")
+	}
+	blocked, elsewhere := t.TempDir(), t.TempDir()
+	tool := filepath.Join(blocked, "true") // busybox runs the applet named like argv[0]
+	data, err := os.ReadFile(busybox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tool, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	alias := filepath.Join(elsewhere, "true")
+	os.Symlink(tool, alias)
+	src := fmt.Sprintf("name: no-tmp-tools\nscope: {containers: {names: [victim]}}\nprocess:\n  rules: [{name: tmp, action: block, dirs: [%s]}]\n", blocked)
+	ps, err := policy.Parse("p.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Apply(ps, []Target{target("victim", victim)}); err != nil {
+		t.Fatal(err)
+	}
+	if pl := e.Plan(); pl.NeedExec || !pl.NeedFile {
+		t.Errorf("block-only process policy: NeedExec %v NeedFile %v, want fanotify only", pl.NeedExec, pl.NeedFile)
+	}
+	for _, p := range []string{tool, alias} {
+		err := inCgroup(vfd, p).Run()
+		if !errors.Is(err, syscall.EPERM) {
+			t.Errorf("exec %s in victim: %v, want EPERM", p, err)
+		}
+	}
+	if out, err := inCgroup(vfd, busybox, "true").CombinedOutput(); err != nil {
+		t.Errorf("exec %s in victim: %v %s", busybox, err, out)
+	}
+	if out, err := exec.Command(tool).CombinedOutput(); err != nil {
+		t.Errorf("exec %s on the host: %v %s", tool, err, out)
+	}
+	d := waitDecision(t, e, func(d Decision) bool { return d.Kind == KindExec })
+	if !d.Enforced || d.Action != policy.ActionBlock || d.Path != tool || d.Mechanism != MechFanotify || d.Rule != "tmp" {
+		t.Errorf("decision %+v", d)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/policy"
+	"golang.org/x/sys/unix"
 )
 
 // Target is a place policies can apply to: a container (or the host) and
@@ -167,13 +168,30 @@ func BuildPlan(policies []*policy.Policy, targets []Target, firstID uint32) (*Pl
 			pl.bind[s.ID] = rs
 		}
 		if p := s.Process; p != nil {
-			pl.NeedExec = true
-			cfg.ExecDefault = uint8(p.Process.Default)
+			// kill and audit are in-kernel (tracepoint + SIGKILL); block
+			// needs exec to fail with EPERM, which only fanotify's
+			// FAN_OPEN_EXEC_PERM can do here. allow entries go to both.
+			d := p.Process.Default
+			if d == policy.ActionBlock {
+				pl.NeedFile = true
+				d = policy.ActionNone
+			}
+			cfg.ExecDefault = uint8(d)
 			cfg.ExecDefaultRule = ruleID(p, "process-default", p.Process.Default)
 			if p.Mode == policy.ModeAudit {
 				cfg.Flags |= polAuditExec
 			}
+			if d != policy.ActionNone {
+				pl.NeedExec = true
+			}
 			for _, r := range p.Process.Rules {
+				if r.Action == policy.ActionBlock {
+					pl.NeedFile = true
+					continue
+				}
+				if r.Action != policy.ActionAllow {
+					pl.NeedExec = true
+				}
 				v := enforceExecVal{Action: uint32(r.Action), RuleId: ruleID(p, r.Name, r.Action)}
 				for _, x := range r.Paths {
 					pl.addExec(s.ID, execPath, x, v)
@@ -375,7 +393,7 @@ func (pl *Plan) WriteTo(w io.Writer) (int64, error) {
 	for _, s := range []string{
 		mech(pl.NeedNet, "cgroup-bpf (connect4/6, sendmsg4/6, bind4/6)"),
 		mech(pl.NeedExec, "tracepoints sys_enter_execve/execveat (bpf_send_signal SIGKILL)"),
-		mech(pl.NeedFile, "fanotify (FAN_CLASS_CONTENT, FAN_OPEN_PERM)"),
+		mech(pl.NeedFile, "fanotify (FAN_CLASS_CONTENT, FAN_OPEN_PERM, FAN_OPEN_EXEC_PERM)"),
 	} {
 		if s != "" {
 			ms = append(ms, s)
@@ -429,12 +447,19 @@ func (pl *Plan) WriteTo(w io.Writer) (int64, error) {
 	}
 	if pl.files != nil {
 		fmt.Fprintf(&b, "fanotify marks:")
-		for _, m := range pl.files.marks {
+		for _, m := range pl.files.Marks {
 			kind := "inode"
-			if m.mount {
+			if m.Mount {
 				kind = "mount"
 			}
-			fmt.Fprintf(&b, " %s(%s)", kind, m.path)
+			var ev []string
+			if m.Mask&unix.FAN_OPEN_PERM != 0 {
+				ev = append(ev, "open")
+			}
+			if m.Mask&unix.FAN_OPEN_EXEC_PERM != 0 {
+				ev = append(ev, "exec")
+			}
+			fmt.Fprintf(&b, " %s(%s: %s)", kind, m.Path, strings.Join(ev, "+"))
 		}
 		b.WriteString("\n")
 	}

@@ -93,7 +93,7 @@ func TestBuildPlan(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	pl.WriteTo(&buf)
-	for _, want := range []string{"cgroup-bpf", "fanotify", "inode(/etc/shadow)", "cgroup /k/c [container c (db)]"} {
+	for _, want := range []string{"cgroup-bpf", "fanotify", "inode(/etc/shadow: open)", "cgroup /k/c [container c (db)]"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("plan text lacks %q:\n%s", want, buf.String())
 		}
@@ -182,27 +182,27 @@ func TestFileTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	ft := pl.files
-	if !ft.hasDefault || !ft.relevant("/anything") {
+	if !ft.HasDefault || !ft.relevant("/anything") {
 		t.Error("host default should make every path relevant")
 	}
 	web := ft.binding("/k/a/sub")
-	if web == nil || web.sec == nil {
+	if web == nil || web.Sec == nil {
 		t.Fatal("no binding for /k/a/sub")
 	}
-	if a, _ := web.sec.decide("/etc/shadow", policy.AccessRead); a != policy.ActionBlock {
+	if a, _ := web.Sec.decide("/etc/shadow", policy.AccessRead); a != policy.ActionBlock {
 		t.Errorf("shadow read: %s", a)
 	}
-	if a, _ := web.sec.decide("/etc/shadow", policy.AccessWrite); a != policy.ActionNone {
+	if a, _ := web.Sec.decide("/etc/shadow", policy.AccessWrite); a != policy.ActionNone {
 		t.Errorf("shadow write (rule is read-only): %s", a)
 	}
 	host := ft.binding("/system.slice/x.service")
-	if a, _ := host.sec.decide("/root/.ssh/id_rsa", policy.AccessRead); a != policy.ActionBlock {
+	if a, _ := host.Sec.decide("/root/.ssh/id_rsa", policy.AccessRead); a != policy.ActionBlock {
 		t.Errorf("host ssh: %s", a)
 	}
-	if a, _ := host.sec.decide("/etc/passwd", policy.AccessWrite); a != policy.ActionAudit {
+	if a, _ := host.Sec.decide("/etc/passwd", policy.AccessWrite); a != policy.ActionAudit {
 		t.Errorf("host default write: %s", a)
 	}
-	if a, _ := host.sec.decide("/etc/passwd", policy.AccessRead); a != policy.ActionNone {
+	if a, _ := host.Sec.decide("/etc/passwd", policy.AccessRead); a != policy.ActionNone {
 		t.Errorf("host default read: %s", a)
 	}
 }
