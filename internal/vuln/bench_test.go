@@ -86,8 +86,8 @@ func writeOSVZip(tb testing.TB, path string, n int, s *sbom.SBOM) {
 		}
 		rec := map[string]any{
 			"schema_version": "1.6.0", "id": fmt.Sprintf("BENCH-%06d", i), "modified": "2024-01-01T00:00:00Z",
-			"aliases": []string{fmt.Sprintf("CVE-2024-%d", 10000+i)},
-			"details": strings.Repeat("Synthetic advisory text. ", 20),
+			"aliases":  []string{fmt.Sprintf("CVE-2024-%d", 10000+i)},
+			"details":  strings.Repeat("Synthetic advisory text. ", 20),
 			"severity": []map[string]string{{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}},
 			"affected": []map[string]any{{
 				"package": map[string]string{"ecosystem": eco, "name": name},

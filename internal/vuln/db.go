@@ -92,7 +92,7 @@ func openRaw(dir string) (*DB, error) {
 	var recs, idx bytes.Buffer
 	n, err := build(&recs, &idx, func(add func(src string, b []byte) error) error {
 		return walkJSON(dir, add)
-	}, nil)
+	}, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open vulnerability database %s: %w", dir, err)
 	}
@@ -180,21 +180,11 @@ func Import(src, dir string) (ImportStats, []error, error) {
 			return add(src, b)
 		}
 	}
-	// Existing records survive unless the source replaces them.
-	fresh := map[string]bool{}
+	// Existing records survive unless the source replaces them: the source
+	// goes first and build keeps the first record of each id.
 	var warns []error
 	all := func(add func(string, []byte) error) error {
-		if err := source(func(s string, b []byte) error {
-			id, err := recordID(b)
-			if err != nil {
-				warns = append(warns, &RecordError{Source: s, Err: err})
-				st.Skipped++
-				return nil
-			}
-			fresh[id] = true
-			st.Imported++
-			return add(s, b)
-		}); err != nil {
+		if err := source(add); err != nil {
 			return err
 		}
 		old, err := os.Open(filepath.Join(dir, RecordsFile))
@@ -208,11 +198,7 @@ func Import(src, dir string) (ImportStats, []error, error) {
 		sc := bufio.NewScanner(old)
 		sc.Buffer(make([]byte, 1<<20), 64<<20)
 		for sc.Scan() {
-			id, err := recordID(sc.Bytes())
-			if err != nil || fresh[id] {
-				continue
-			}
-			if err := add("existing", append([]byte(nil), sc.Bytes()...)); err != nil {
+			if err := add(existingSource, sc.Bytes()); err != nil {
 				return err
 			}
 		}
@@ -225,7 +211,17 @@ func Import(src, dir string) (ImportStats, []error, error) {
 	defer os.Remove(tmpRec.Name())
 	var idx bytes.Buffer
 	bw := bufio.NewWriterSize(tmpRec, 1<<20)
-	n, err := build(bw, &idx, all, &st)
+	n, err := build(bw, &idx, all, &st, func(src string, err error) {
+		if src == existingSource {
+			return
+		}
+		if err != nil {
+			warns = append(warns, &RecordError{Source: src, Err: err})
+			st.Skipped++
+			return
+		}
+		st.Imported++
+	})
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -249,23 +245,17 @@ func Import(src, dir string) (ImportStats, []error, error) {
 	return st, warns, nil
 }
 
-func recordID(b []byte) (string, error) {
-	var r struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return "", err
-	}
-	if r.ID == "" {
-		return "", errors.New("record without id")
-	}
-	return r.ID, nil
-}
+// existingSource marks records re-read from the database being updated.
+const existingSource = "\x00existing"
 
 // build writes compacted records (one per line) to recs and the sorted
 // index to idx, returning the number of records. Records that repeat an ID
-// already written are dropped (first wins).
-func build(recs io.Writer, idx *bytes.Buffer, source func(add func(string, []byte) error) error, st *ImportStats) (int, error) {
+// already written are dropped (first wins). onRecord (optional) is told of
+// every record read, with its parse error if any.
+func build(recs io.Writer, idx *bytes.Buffer, source func(add func(string, []byte) error) error, st *ImportStats, onRecord func(src string, err error)) (int, error) {
+	if onRecord == nil {
+		onRecord = func(string, error) {}
+	}
 	type entry struct {
 		key       string
 		off, size int64
@@ -285,9 +275,15 @@ func build(recs io.Writer, idx *bytes.Buffer, source func(add func(string, []byt
 				} `json:"package"`
 			} `json:"affected"`
 		}
-		if err := json.Unmarshal(b, &r); err != nil || r.ID == "" {
-			return nil // reported by the caller's ID check
+		if err := json.Unmarshal(b, &r); err != nil {
+			onRecord(src, err)
+			return nil
 		}
+		if r.ID == "" {
+			onRecord(src, errors.New("record without id"))
+			return nil
+		}
+		onRecord(src, nil)
 		if seen[r.ID] {
 			return nil
 		}
