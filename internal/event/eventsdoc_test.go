@@ -39,6 +39,8 @@ func eventTable() string {
 			src = "sched_process_exit"
 		case d.Syscall == "":
 			src = "sched_process_fork"
+		case d.Syscall == "umount2":
+			src = "sys_exit_umount"
 		}
 		var args []string
 		for _, a := range d.Args {
