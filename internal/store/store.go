@@ -51,6 +51,8 @@ type Store struct {
 	opts Options
 	log  *slog.Logger
 	ch   chan *alert.Alert
+	// writer: opened by Open (checkpoints on Close), not OpenExisting.
+	writer bool
 
 	written, dropped, errs, pruned atomic.Uint64
 }
@@ -107,27 +109,58 @@ func open(path string, opts Options, create bool) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Per-connection settings only: journal_mode and auto_vacuum are
+	// persistent and set once, when the file is created (setting them on
+	// every connection would take a write lock while the agent writes).
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Set("_auto_vacuum", "INCREMENTAL")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
-	if !create {
-		if err := db.Ping(); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open store %s: %w", path, err)
-		}
-	} else if _, err := db.Exec(schema); err != nil {
+	if err := initDB(db, create); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db, path: path, opts: opts, log: log, ch: make(chan *alert.Alert, opts.QueueSize)}, nil
+	return &Store{db: db, path: path, opts: opts, log: log, writer: create, ch: make(chan *alert.Alert, opts.QueueSize)}, nil
+}
+
+// initDB checks the database and, for a writer, creates the schema. A new
+// file gets auto_vacuum=INCREMENTAL (before its first table) and WAL mode,
+// on one connection.
+func initDB(db *sql.DB, create bool) error {
+	ctx := context.Background()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if !create {
+		return c.PingContext(ctx)
+	}
+	var tables int
+	if err := c.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&tables); err != nil {
+		return err
+	}
+	if tables == 0 {
+		if _, err := c.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+			return err
+		}
+	}
+	var mode string
+	if err := c.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		if err := c.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+			return err
+		}
+	}
+	_, err = c.ExecContext(ctx, schema)
+	return err
 }
 
 // Path returns the database file.
@@ -408,7 +441,9 @@ func (s *Store) Close() error {
 			first = err
 		}
 	}
-	_, _ = s.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	if s.writer {
+		_, _ = s.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	}
 	if err := s.db.Close(); err != nil && first == nil {
 		first = fmt.Errorf("close store: %w", err)
 	}

@@ -38,6 +38,14 @@ func TestQueries(t *testing.T) {
 	ctx := context.Background()
 	s := openT(t, filepath.Join(t.TempDir(), "a", "alerts.db"), Options{})
 	defer s.Close()
+	var mode string
+	var av int
+	if err := s.db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode %q %v", mode, err)
+	}
+	if err := s.db.QueryRow("PRAGMA auto_vacuum").Scan(&av); err != nil || av != 2 {
+		t.Fatalf("auto_vacuum %d %v", av, err)
+	}
 	base := time.Now().Add(-time.Hour)
 	var as []*alert.Alert
 	for i := 0; i < 30; i++ {
