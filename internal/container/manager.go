@@ -423,7 +423,16 @@ func (m *Manager) put(c *event.Container, from *runtimeState) *event.Container {
 	}
 	if c.CgroupPath != "" {
 		if _, ok := ParseCgroupPath(c.CgroupPath); !ok {
-			m.hints[c.CgroupPath] = PathInfo{Type: c.Type, ID: c.FullID}
+			if _, known := m.hints[c.CgroupPath]; !known {
+				m.hints[c.CgroupPath] = PathInfo{Type: c.Type, ID: c.FullID}
+				// A cgroup resolved before the runtime reported it was
+				// taken for the host's: forget it.
+				for id, e := range m.cgroups {
+					if e.path == c.CgroupPath {
+						delete(m.cgroups, id)
+					}
+				}
+			}
 		}
 	}
 	r.c = c

@@ -475,3 +475,32 @@ func TestResolveCRI(t *testing.T) {
 		check(t, m.Resolve(cg, pid))
 	})
 }
+
+// TestResolveNamedContainer: ctr lets users name containers with any id
+// (`ctr run img myname` gives the cgroup /<namespace>/myname). The path
+// alone does not say it is a container; the cgroup path containerd reports
+// does.
+func TestResolveNamedContainer(t *testing.T) {
+	env := containertest.New(t)
+	m := startManager(t, container.Options{ContainerdSocket: containertest.Socket}, container.TypeContainerd)
+	id := "vigil-named-" + containertest.NewID()[:8]
+	c := env.Run(t, containertest.Spec{ID: id})
+	if c.CgroupPath != "/"+containertest.Namespace+"/"+id {
+		t.Fatalf("cgroup path %q", c.CgroupPath)
+	}
+	cg := cgroupID(t, c.CgroupPath)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := m.Resolve(cg, c.PID)
+		if got != nil && got.FullID == id {
+			if got.ID != id[:12] || got.Type != container.TypeContainerd || !got.MetadataKnown || got.Repository != "docker.io/vigiltest/busybox" {
+				t.Fatalf("resolved %+v", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("named container resolved to %+v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
