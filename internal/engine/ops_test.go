@@ -490,3 +490,43 @@ func TestExceptions(t *testing.T) {
 		}
 	}
 }
+
+// TestSwapWhileEvaluating swaps rulesets from another goroutine while
+// events are evaluated (run with -race to check the handoff).
+func TestSwapWhileEvaluating(t *testing.T) {
+	a, err := compileRule(t, "", "proc.name = cat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := compileRule(t, "", "proc.name = nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(a, &Options{Users: staticUsers{}})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 2000; i++ {
+			if i%2 == 0 {
+				e.Swap(b)
+			} else {
+				e.Swap(a)
+			}
+		}
+	}()
+	ev := richEvent()
+	for {
+		select {
+		case <-done:
+			e.Swap(a)
+			if e.Evaluate(ev, nil) != 1 {
+				t.Fatal("final ruleset not in effect")
+			}
+			return
+		default:
+			if n := e.Evaluate(ev, nil); n > 1 {
+				t.Fatalf("%d matches", n)
+			}
+		}
+	}
+}

@@ -138,9 +138,13 @@ type compiler struct {
 	seen      map[string]bool // dedupe diagnostics
 	usedList  map[string]bool
 	usedMacro map[string]bool
-	// order of macro definitions for "defined before" resolution
-	macroOrder []string
+	// nodes counts the nodes built for the current rule or macro, to
+	// bound macro expansion (macros can double the tree at each level).
+	nodes int
 }
+
+// MaxNodes bounds the size of a condition after macro expansion.
+const MaxNodes = 100000
 
 func (c *compiler) diag(p Pos, warn bool, kind, name, format string, args ...any) {
 	d := &Diagnostic{Pos: p, Kind: kind, Name: name, Msg: fmt.Sprintf(format, args...), Warning: warn}
@@ -514,11 +518,23 @@ func (c *compiler) warnUnused() {
 
 // build type-checks a resolved AST into an Expr; nil after an error.
 func (c *compiler) build(n Node, kind, name string) Expr {
+	c.nodes = 0
+	return c.buildNode(n, kind, name)
+}
+
+func (c *compiler) buildNode(n Node, kind, name string) Expr {
+	c.nodes++
+	if c.nodes > MaxNodes {
+		if c.nodes == MaxNodes+1 {
+			c.diag(srcPos(n), false, kind, name, "condition too large after macro expansion (more than %d nodes)", MaxNodes)
+		}
+		return nil
+	}
 	switch x := n.(type) {
 	case *BoolExpr:
 		xs := make([]Expr, 0, len(x.Xs))
 		for _, y := range x.Xs {
-			e := c.build(y, kind, name)
+			e := c.buildNode(y, kind, name)
 			if e == nil {
 				return nil
 			}
@@ -529,7 +545,7 @@ func (c *compiler) build(n Node, kind, name string) Expr {
 		}
 		return &Or{Xs: xs}
 	case *NotExpr:
-		e := c.build(x.X, kind, name)
+		e := c.buildNode(x.X, kind, name)
 		if e == nil {
 			return nil
 		}

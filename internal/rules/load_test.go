@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -229,5 +230,29 @@ func TestConditionPositionsInFoldedScalars(t *testing.T) {
 	errs := rs.Diags.Errors()
 	if len(errs) != 1 || errs[0].Line != 6 || errs[0].Col != 11 {
 		t.Fatalf("%v", rs.Diags)
+	}
+}
+
+func TestHostileInputIsBounded(t *testing.T) {
+	// Macros that double the condition at each level: 2^40 nodes if
+	// expanded naively.
+	var b strings.Builder
+	b.WriteString("- macro: m0\n  condition: proc.name = a\n")
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&b, "- macro: m%d\n  condition: (m%d or m%d)\n", i, i-1, i-1)
+	}
+	b.WriteString("- rule: r\n  desc: d\n  condition: evt.type = open and m40\n  output: o\n  priority: INFO\n")
+	rs := load(t, b.String())
+	if err := rs.Err(); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("want a size error, got %v", err)
+	}
+	// Deeply nested YAML and conditions do not crash.
+	deep := "- rule: r\n  desc: " + strings.Repeat("[", 20000) + "\n"
+	if rs := load(t, deep); rs.Err() == nil {
+		t.Fatal("deep YAML loaded")
+	}
+	cond := strings.Repeat("(", 100000)
+	if rs := load(t, "- rule: r\n  desc: d\n  condition: '"+cond+"'\n  output: o\n  priority: INFO\n"); rs.Err() == nil {
+		t.Fatal("deep condition compiled")
 	}
 }
