@@ -10,9 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -190,26 +193,164 @@ func (inv *Inventory) LoadPath(p string) error {
 		return fmt.Errorf("load manifests: walk %s: %w", p, err)
 	}
 	sort.Strings(files)
+	var units []unit
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return fmt.Errorf("load manifests: %w", err)
 		}
-		inv.AddBytes(f, data)
+		units = append(units, unitsOf(f, data)...)
 	}
+	inv.decode(units)
 	return nil
 }
 
 // AddBytes decodes the content of one file named name.
 func (inv *Inventory) AddBytes(name string, data []byte) {
+	inv.decode(unitsOf(name, data))
+}
+
+// unit is an independently decodable piece of input: a JSON stream, a YAML
+// document, or one item of a YAML List document.
+type unit struct {
+	file     string
+	json     bool
+	doc      int
+	line     int
+	item     int    // index in a List, -1 otherwise
+	itemKind string // kind of a List's items ("" when the items name it)
+	listVer  string
+	text     []byte
+}
+
+func unitsOf(name string, data []byte) []unit {
 	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
 	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') {
-		inv.addJSONStream(name, data)
+		return []unit{{file: name, json: true, text: data, item: -1}}
+	}
+	var out []unit
+	for i, d := range splitDocs(data) {
+		if items, ok := splitListItems(name, i, d); ok {
+			out = append(out, items...)
+			continue
+		}
+		out = append(out, unit{file: name, doc: i, line: d.line, item: -1, text: d.text})
+	}
+	return out
+}
+
+// decode decodes units on all CPUs and appends the results in input order.
+func (inv *Inventory) decode(units []unit) {
+	parts := make([]Inventory, len(units))
+	workers := min(runtime.GOMAXPROCS(0), len(units))
+	if len(units) < 4 {
+		workers = 1
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(units) {
+					return
+				}
+				u := &units[i]
+				part := &parts[i]
+				switch {
+				case u.json:
+					part.addJSONStream(u.file, u.text)
+				case u.item >= 0:
+					part.addYAMLItem(u)
+				default:
+					part.addYAMLDoc(u.file, u.doc, u.line, u.text)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range parts {
+		inv.Objects = append(inv.Objects, parts[i].Objects...)
+		inv.Notes = append(inv.Notes, parts[i].Notes...)
+		inv.Errors = append(inv.Errors, parts[i].Errors...)
+	}
+}
+
+// splitListItems cuts a `kubectl get -o yaml` List document into its items
+// so they decode in parallel and errors point at the item's line. The
+// document must have a top-level "items:" block whose entries start with
+// "- " at column 0 and continue indented by two spaces; anything else is
+// left to the whole-document decoder.
+func splitListItems(file string, idx int, d doc) ([]unit, bool) {
+	lines := bytes.SplitAfter(d.text, []byte("\n"))
+	var hdr []byte
+	var items []unit
+	var cur *unit
+	in := false
+	for n, l := range lines {
+		switch {
+		case !in && bytes.Equal(bytes.TrimRight(l, " \t\r\n"), []byte("items:")):
+			in = true
+		case in && bytes.HasPrefix(l, []byte("- ")):
+			items = append(items, unit{file: file, doc: idx, line: d.line + n, item: len(items)})
+			cur = &items[len(items)-1]
+			cur.text = append(cur.text, l[2:]...)
+		case in && len(bytes.TrimSpace(l)) == 0:
+			if cur != nil {
+				cur.text = append(cur.text, '\n')
+			}
+		case in && cur != nil && bytes.HasPrefix(l, []byte("  ")):
+			cur.text = append(cur.text, l[2:]...)
+		case in && len(l) > 0 && l[0] != ' ' && l[0] != '-' && l[0] != '#':
+			in, cur = false, nil
+			hdr = append(hdr, l...)
+		case in:
+			return nil, false
+		default:
+			hdr = append(hdr, l...)
+		}
+	}
+	if len(items) == 0 {
+		return nil, false
+	}
+	var h header
+	js, err := yaml.YAMLToJSON(hdr)
+	if err != nil || json.Unmarshal(js, &h) != nil {
+		return nil, false
+	}
+	if h.Kind != "List" && !strings.HasSuffix(h.Kind, "List") {
+		return nil, false
+	}
+	for i := range items {
+		items[i].itemKind = strings.TrimSuffix(h.Kind, "List")
+		items[i].listVer = h.APIVersion
+	}
+	return items, true
+}
+
+func (inv *Inventory) addYAMLItem(u *unit) {
+	src := Source{File: u.file, Doc: u.doc, Line: u.line, Item: u.item}
+	js, err := yaml.YAMLToJSON(u.text)
+	if err != nil {
+		de := &DocError{File: u.file, Doc: u.doc, Line: u.line, Msg: fmt.Sprintf("item %d: %s", u.item, cleanYAMLErr(err.Error()))}
+		if m := lineRe.FindStringSubmatch(err.Error()); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			de.Line = u.line + n - 1
+		}
+		inv.Errors = append(inv.Errors, de)
 		return
 	}
-	for i, d := range splitDocs(data) {
-		inv.addYAMLDoc(name, i, d.line, d.text)
+	t := bytes.TrimSpace(js)
+	if len(t) == 0 || t[0] != '{' {
+		inv.Errors = append(inv.Errors, &DocError{File: u.file, Doc: u.doc, Line: u.line, Msg: fmt.Sprintf("item %d: not a Kubernetes object", u.item)})
+		return
 	}
+	if u.itemKind != "" {
+		t = fillKind(t, u.itemKind, u.listVer)
+	}
+	inv.addObject(src, t)
 }
 
 type doc struct {

@@ -236,3 +236,51 @@ func FuzzAddBytes(f *testing.F) {
 		}
 	})
 }
+
+// kubectl get -o yaml: items are split and decoded one by one, so a bad
+// item is reported at its own line and the others still load.
+func TestKubectlYAMLList(t *testing.T) {
+	inv := add(`apiVersion: v1
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata:
+    name: a
+    namespace: x
+  spec:
+    containers:
+    - name: c
+      image: x
+      command:
+      - sh
+
+      - -c
+- apiVersion: v1
+  kind: Pod
+  metadata:
+    name: [broken
+- apiVersion: v1
+  kind: Service
+  metadata: {name: s, namespace: x}
+kind: List
+metadata:
+  resourceVersion: ""
+`)
+	if got := strings.Join(refs(inv), " "); got != "Pod/x/a Service/x/s" {
+		t.Fatalf("objects = %s", got)
+	}
+	if inv.Objects[1].Source.Line != 20 || inv.Objects[1].Source.Item != 2 {
+		t.Errorf("service source %+v, want line 20 item 2", inv.Objects[1].Source)
+	}
+	if p := inv.Objects[0].Obj.(*corev1.Pod); len(p.Spec.Containers[0].Command) != 2 {
+		t.Errorf("command = %v", p.Spec.Containers[0].Command)
+	}
+	if len(inv.Errors) != 1 || !strings.Contains(inv.Errors[0].Msg, "item 1") || inv.Errors[0].Line < 16 || inv.Errors[0].Line > 19 {
+		t.Errorf("errors = %v, want one for item 1 at lines 16-19", inv.Errors)
+	}
+	// A typed list whose items omit kind.
+	inv = add("apiVersion: v1\nkind: PodList\nitems:\n- metadata: {name: p}\n  spec: {containers: [{name: c}]}\n")
+	if got := strings.Join(refs(inv), " "); got != "Pod/default/p" || len(inv.Errors) > 0 {
+		t.Fatalf("PodList: %s %v", got, inv.Errors)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/vigilsec/vigil/internal/posture/finding"
 	"github.com/vigilsec/vigil/internal/posture/manifest"
@@ -53,6 +55,21 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 	for _, o := range inv.OfKind("Namespace") {
 		namespaces[o.Name] = o
 	}
+	// Compile each policy's selector once; index policies by namespace.
+	type compiled struct {
+		p       *networkingv1.NetworkPolicy
+		sel     labels.Selector
+		in, out bool
+	}
+	byNS := map[string][]compiled{}
+	for _, p := range pols {
+		sel, err := metav1.LabelSelectorAsSelector(&p.Spec.PodSelector)
+		if err != nil {
+			sel = labels.Nothing()
+		}
+		byNS[p.Namespace] = append(byNS[p.Namespace], compiled{p, sel, HasIngress(p), HasEgress(p)})
+	}
+	selected := map[*networkingv1.NetworkPolicy]bool{}
 	workloadNS := map[string]bool{}
 	workloads := inv.Workloads()
 	for _, w := range workloads {
@@ -60,10 +77,12 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 		_, meta, base, _ := w.PodTemplate()
 		field := metaPath(base) + ".labels"
 		var ing, eg bool
-		for _, p := range pols {
-			if Selects(p, w.Namespace, meta.Labels) {
-				ing = ing || HasIngress(p)
-				eg = eg || HasEgress(p)
+		set := labels.Set(meta.Labels)
+		for _, c := range byNS[w.Namespace] {
+			if c.sel.Matches(set) {
+				ing = ing || c.in
+				eg = eg || c.out
+				selected[c.p] = true
 			}
 		}
 		if !ing {
@@ -137,14 +156,7 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 		if len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0 {
 			continue
 		}
-		any := false
-		for _, w := range workloads {
-			if Selects(p, w.Namespace, w.PodLabels()) {
-				any = true
-				break
-			}
-		}
-		if !any {
+		if !selected[p] {
 			out = append(out, finding.New(SelectsNothing, o, "spec.podSelector", fmt.Sprintf("podSelector matches no pod of the workloads in namespace %s", p.Namespace)))
 		}
 	}

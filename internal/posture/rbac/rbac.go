@@ -60,6 +60,7 @@ type Analyzer struct {
 	clusterRoles map[string]*manifest.Object
 	resolved     map[string][]SourcedRule // cache: role ref string
 	grants       []Grant
+	bySubject    map[Subject][]int // indices into grants
 	bindings     []*manifest.Object
 	// Notes lists bindings whose role is not in the inventory.
 	Notes []string
@@ -116,6 +117,10 @@ func New(inv *manifest.Inventory) *Analyzer {
 				a.grants = append(a.grants, Grant{Subject: subj, Namespace: ns, Binding: b.Ref(), Role: roleRef, Rule: r})
 			}
 		}
+	}
+	a.bySubject = map[Subject][]int{}
+	for i, g := range a.grants {
+		a.bySubject[g.Subject] = append(a.bySubject[g.Subject], i)
 	}
 	return a
 }
@@ -219,27 +224,21 @@ func (a *Analyzer) Subjects() []Subject {
 // the groups a service account belongs to (system:serviceaccounts,
 // system:serviceaccounts:NS, system:authenticated).
 func (a *Analyzer) Permissions(s Subject) []Grant {
-	var out []Grant
-	for _, g := range a.grants {
-		if appliesTo(g.Subject, s) {
-			out = append(out, g)
+	var idx []int
+	idx = append(idx, a.bySubject[s]...)
+	if s.Kind == rbacv1.ServiceAccountKind {
+		for _, g := range []string{"system:serviceaccounts", "system:serviceaccounts:" + s.Namespace, "system:authenticated"} {
+			idx = append(idx, a.bySubject[Subject{Kind: rbacv1.GroupKind, Name: g}]...)
 		}
+	}
+	sort.Ints(idx)
+	out := make([]Grant, 0, len(idx))
+	for _, i := range idx {
+		out = append(out, a.grants[i])
 	}
 	return out
 }
 
-func appliesTo(bound, s Subject) bool {
-	if bound == s {
-		return true
-	}
-	if s.Kind == rbacv1.ServiceAccountKind && bound.Kind == rbacv1.GroupKind {
-		switch bound.Name {
-		case "system:serviceaccounts", "system:serviceaccounts:" + s.Namespace, "system:authenticated":
-			return true
-		}
-	}
-	return false
-}
 
 // Query is one access request: can someone VERB RESOURCE[/SUBRESOURCE] in
 // APIGroup (AnyGroup: any group) in Namespace ("" = any namespace), on the
