@@ -239,7 +239,6 @@ func (a *Analyzer) Permissions(s Subject) []Grant {
 	return out
 }
 
-
 // Query is one access request: can someone VERB RESOURCE[/SUBRESOURCE] in
 // APIGroup (AnyGroup: any group) in Namespace ("" = any namespace), on the
 // object Name ("" = any object)?
