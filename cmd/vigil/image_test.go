@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigilsec/vigil/internal/containertest"
 	it "github.com/vigilsec/vigil/internal/image/imagetest"
 	"github.com/vigilsec/vigil/internal/testkernel"
 )
@@ -95,5 +96,21 @@ func TestImageCommands(t *testing.T) {
 	os.WriteFile(pol, []byte("allowedRegistry: [x]\n"), 0o644)
 	if _, err := runVigil(t, "image", "verify", img, "--policy", pol); err == nil || !strings.Contains(err.Error(), "policy.yaml:1:1: unknown field") {
 		t.Errorf("bad policy: %v", err)
+	}
+}
+
+// TestImageScanRunning scans the images of running containerd containers
+// (needs root and containerd: gated by containertest).
+func TestImageScanRunning(t *testing.T) {
+	env := containertest.New(t)
+	env.Run(t, containertest.Spec{})
+	osv := t.TempDir()
+	os.WriteFile(filepath.Join(osv, "GO-1.json"), []byte(`{"id":"GO-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"stdlib"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}`), 0o644)
+	out, err := runVigil(t, "image", "scan", "--running", "--namespace", env.Namespace, "--db", osv)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if want := "containerd://" + env.ImageName + " (namespace " + env.Namespace + ")"; !strings.Contains(out, want) {
+		t.Errorf("output does not list %s:\n%s", want, out)
 	}
 }
