@@ -252,3 +252,60 @@ func itoa(n int) string {
 	}
 	return string(b[i:])
 }
+
+func TestFalcoArgRules(t *testing.T) {
+	e := falcoEngine(t, nil)
+	// Clear Log Activities: open_write of /var/log/syslog with O_TRUNC.
+	ev := openEvent("sh", "/var/log/syslog")
+	ev.Flags = 0o1001 // O_WRONLY|O_TRUNC
+	ev.FDInfo.Flags = ev.Flags
+	if !has(matchNames(e, ev), "Clear Log Activities") {
+		t.Errorf("O_TRUNC of /var/log/syslog: %v", matchNames(e, ev))
+	}
+	ev.Flags = 0o2001 // O_WRONLY|O_APPEND: no truncation
+	if has(matchNames(e, ev), "Clear Log Activities") {
+		t.Error("append to a log fired")
+	}
+
+	// Create Symlink Over Sensitive Files compares the raw target.
+	sym := func(target string) *event.Event {
+		return &event.Event{Type: event.TypeSymlinkat, PID: 600, Comm: "ln", Path: target, Path2: "x", DirFD: event.AtFDCWD,
+			Proc: &event.Process{PID: 600, Comm: "ln", Cwd: "/tmp", Parent: shellParent()}, Container: container()}
+	}
+	var out string
+	e.Evaluate(sym("/etc/shadow"), func(m *Match) {
+		if m.Rule.Name == "Create Symlink Over Sensitive Files" {
+			out = m.Output
+		}
+	})
+	if !strings.HasPrefix(out, "Symlinks created over sensitive files | target=/etc/shadow linkpath=/tmp/x ") {
+		t.Errorf("symlink output %q", out)
+	}
+	if has(matchNames(e, sym("../etc/shadow")), "Create Symlink Over Sensitive Files") {
+		t.Error("relative target matched (Falco compares the raw target)")
+	}
+
+	// Fileless execution and dropped binaries, with exe_flags rendered.
+	mem := execEvent("x", nil, shellParent())
+	mem.Proc.ExeFromMemfd, mem.Exec.FromMemfd = true, true
+	mem.Proc.ExePath = "memfd:x"
+	out = ""
+	e.Evaluate(mem, func(m *Match) {
+		if m.Rule.Name == "Fileless execution via memfd_create" {
+			out = m.Output
+		}
+	})
+	if !strings.Contains(out, "exe_flags=EXE_FROM_MEMFD") || !strings.Contains(out, "proc_sname=<NA>") {
+		t.Errorf("memfd output %q", out)
+	}
+	up := execEvent("payload", nil, shellParent())
+	up.Proc.ExeUpperLayer, up.Exec.UpperLayer = true, true
+	if !has(matchNames(e, up), "Drop and execute new binary in container") {
+		t.Errorf("upper layer exec: %v", matchNames(e, up))
+	}
+	up.Container.Repository = "docker.io/library/nginx"
+	up.Proc.ExeUpperLayer = false
+	if has(matchNames(e, up), "Drop and execute new binary in container") {
+		t.Error("lower layer exec fired")
+	}
+}

@@ -476,7 +476,29 @@ func fdName(c *FieldCtx, ev *Event) (string, bool) {
 	if failedOpen(ev) {
 		return c.openName(ev), true
 	}
-	return "", false
+	if !fdEvent(ev.Type) {
+		return "", false
+	}
+	// No fd state: connect/accept rebuild the tuple from the event, other
+	// fd events give an empty (present) name, as libs do.
+	if (ev.Type == TypeConnect || ev.Type == TypeAccept || ev.Type == TypeAccept4) && ev.Addr.Valid() {
+		s := c.mark()
+		if ev.Local.Valid() {
+			if ev.Type == TypeConnect {
+				c.buf = appendSockaddr(c.buf, ev.Local)
+				c.buf = append(c.buf, "->"...)
+				c.buf = appendSockaddr(c.buf, ev.Addr)
+			} else {
+				c.buf = appendSockaddr(c.buf, ev.Addr)
+				c.buf = append(c.buf, "->"...)
+				c.buf = appendSockaddr(c.buf, ev.Local)
+			}
+		} else {
+			c.buf = appendSockaddr(c.buf, ev.Addr)
+		}
+		return c.str(s), true
+	}
+	return "", true
 }
 
 func fdIsFileLike(ev *Event) bool {

@@ -456,7 +456,13 @@ func AppendArg(dst []byte, ev *Event, i int) ([]byte, bool) {
 		if !ev.Addr.Valid() {
 			return dst, true
 		}
-		if ev.Local.Valid() && (a.Name == "tuple") {
+		if ev.Local.Valid() && a.Name == "tuple" {
+			// tuples are client->server: the peer is the client of an accept
+			if ev.Type == TypeAccept || ev.Type == TypeAccept4 {
+				dst = appendSockaddr(dst, ev.Addr)
+				dst = append(dst, "->"...)
+				return appendSockaddr(dst, ev.Local), true
+			}
 			dst = appendSockaddr(dst, ev.Local)
 			dst = append(dst, "->"...)
 		}
