@@ -211,8 +211,14 @@ func joinRev(c []int8, n int) string {
 	var sb strings.Builder
 	sb.Grow(n + 1)
 	for i := len(parts) - 1; i >= 0; i-- {
+		if parts[i] == "" || parts[i] == "/" {
+			continue
+		}
 		sb.WriteByte('/')
 		sb.WriteString(parts[i])
+	}
+	if sb.Len() == 0 {
+		return "/"
 	}
 	return sb.String()
 }

@@ -1,6 +1,7 @@
 package sensor
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -47,6 +48,29 @@ func runAction(name string) {
 	switch name {
 	case "all":
 		os.Stdout.Write(actionAll())
+	case "memfdexec":
+		// Copy a static binary into a memfd and execute it from there.
+		bin, err := os.ReadFile(os.Getenv("VIGIL_SENSOR_TEST_BIN"))
+		if err != nil {
+			panic(err)
+		}
+		fd, err := unix.MemfdCreate("vigil-fileless", 0)
+		if err != nil {
+			panic(err)
+		}
+		unix.Write(fd, bin)
+		err = unix.Exec(fmt.Sprintf("/proc/self/fd/%d", fd), []string{"true"}, os.Environ())
+		panic(err)
+	case "nonroot":
+		if err := unix.Setresuid(65534, 65534, 65534); err != nil {
+			panic(err)
+		}
+		_, err := New(nil)
+		if !errors.Is(err, ErrNotRoot) {
+			fmt.Printf("New as uid 65534: %v", err)
+			os.Exit(1)
+		}
+		fmt.Print(err)
 	case "openloop":
 		for i := 0; i < 20000; i++ {
 			fd := rawsys(unix.SYS_OPENAT, atcwd(), cs("/etc/hostname"), unix.O_RDONLY, 0)

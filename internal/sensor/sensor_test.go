@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -397,5 +398,103 @@ func TestReadWakesUp(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("event not delivered")
+	}
+}
+
+// TestExecFilelessAndUpperLayer checks the memfd and overlayfs upper-layer
+// flags of exec events.
+func TestExecFilelessAndUpperLayer(t *testing.T) {
+	testkernel.RequireRoot(t)
+	bb, err := exec.LookPath("busybox")
+	testkernel.SkipIfErr(t, err)
+	res := trace(t, Options{Types: []event.Type{event.TypeExecve}}, helperArgv(t), envAction+"=memfdexec", "VIGIL_SENSOR_TEST_BIN="+bb)
+	var memfd bool
+	for _, ev := range res.events {
+		if ev.Exec != nil && ev.Exec.FromMemfd && strings.HasPrefix(ev.Exec.ExePath, "/memfd:vigil-fileless") {
+			memfd = true
+		}
+	}
+	if !memfd {
+		for _, ev := range res.events {
+			t.Logf("%s", event.AppendJSON(nil, &ev))
+		}
+		t.Errorf("no exec with from_memfd")
+	}
+
+	// overlayfs: a binary in the lower layer, a copy written to the upper.
+	d := t.TempDir()
+	for _, sub := range []string{"lower", "upper", "work", "merged"} {
+		if err := os.Mkdir(filepath.Join(d, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(d, "lower/low"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, "lower/low/true"), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	opts := fmt.Sprintf("lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", d, d, d)
+	err = unix.Mount("overlay", filepath.Join(d, "merged"), "overlay", 0, opts)
+	testkernel.SkipIfErr(t, err)
+	defer unix.Unmount(filepath.Join(d, "merged"), unix.MNT_DETACH)
+	if err := os.MkdirAll(filepath.Join(d, "merged/up"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, "merged/up/true"), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res = trace(t, Options{Types: []event.Type{event.TypeExecve}}, []string{"sh", "-c",
+		fmt.Sprintf("%s/merged/low/true && %s/merged/up/true", d, d)})
+	got := map[string]bool{}
+	for _, ev := range res.events {
+		if ev.Exec != nil {
+			got[filepath.Base(filepath.Dir(ev.Exec.Filename))] = ev.Exec.UpperLayer
+		}
+	}
+	if up, ok := got["up"]; !ok || !up {
+		t.Errorf("binary written in the upper layer: seen %v, upper_layer %v", ok, up)
+	}
+	if up, ok := got["low"]; !ok || up {
+		t.Errorf("binary of the lower layer: seen %v, upper_layer %v", ok, up)
+	}
+}
+
+// TestNotRoot checks the one clear error without privileges.
+func TestNotRoot(t *testing.T) {
+	testkernel.RequireRoot(t) // to drop to another uid
+	cmd := exec.Command(helperArgv(t)[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envAction+"=nonroot")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "needs root") {
+		t.Fatalf("non-root New: %v: %s", err, out)
+	}
+}
+
+// TestDecodeNoAlloc checks that decoding a record without strings does not
+// allocate.
+func TestDecodeNoAlloc(t *testing.T) {
+	s := &Sensor{comms: map[[16]byte]string{}}
+	rec := make([]byte, hdrSize)
+	h := (*vigilVigilHdr)(unsafe.Pointer(&rec[0]))
+	h.Type = uint16(event.TypeClose)
+	h.Kind = recSys
+	h.Args[0] = 7
+	h.Comm = [16]int8{'c', 'a', 't'}
+	var ev event.Event
+	n := testing.AllocsPerRun(100, func() {
+		if _, err := s.decode(rec, &ev); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 || ev.FD != 7 || ev.Comm != "cat" || ev.Type != event.TypeClose {
+		t.Fatalf("allocs %.1f, event %+v", n, ev)
+	}
+	if _, err := s.decode(rec[:10], &ev); err == nil {
+		t.Fatal("short record decoded")
 	}
 }

@@ -351,10 +351,11 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 		c->vfsmnt = &mp->mnt;
 		return 0;
 	}
-	if (dentry == parent) {
+	/* A dentry that is its own parent without being the mount's root is a
+	 * pseudo file (memfd, pipe, ...): its name is the whole path. */
+	int last = dentry == parent;
+	if (last)
 		c->trunc = 0;
-		return 1;
-	}
 	__u32 off = c->off;
 	if (off >= VIGIL_PATH_MAX)
 		return 1;
@@ -364,7 +365,7 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 		return 1;
 	c->off = off + n;
 	c->dentry = parent;
-	return 0;
+	return last;
 }
 
 /* One program for every sys_exit_<name> tracepoint: the syscall number in
