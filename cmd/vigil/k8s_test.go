@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func goat(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("VIGIL_K8S_GOAT"); d != "" {
+		return d
+	}
+	wd, _ := os.Getwd()
+	for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
+		p := filepath.Join(d, "shared", "k8s", "kubernetes-goat")
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return p
+		}
+	}
+	t.Fatal("kubernetes-goat test data not found (set VIGIL_K8S_GOAT)")
+	return ""
+}
+
+func TestK8sAuditCommand(t *testing.T) {
+	dir := goat(t)
+	out, err := runVigil(t, "k8s", "audit", "--fail-on", "critical", dir)
+	if err == nil || exitCode(err) != 3 {
+		t.Fatalf("--fail-on critical: err %v (exit %d), want exit 3", err, exitCode(err))
+	}
+	if !strings.Contains(out, "VGL-RBAC-001") || !strings.Contains(out, "ClusterRoleBinding/superadmin") {
+		t.Errorf("table lacks the cluster-admin finding:\n%s", out)
+	}
+	if _, err := runVigil(t, "k8s", "audit", "--fail-on", "urgent", dir); err == nil || exitCode(err) == 3 {
+		t.Errorf("bad --fail-on accepted: %v", err)
+	}
+	out, err = runVigil(t, "k8s", "audit", "-f", "json", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Findings []struct {
+			CheckID  string   `json:"check_id"`
+			Controls []string `json:"controls"`
+			Field    string   `json:"field"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range rep.Findings {
+		if f.CheckID == "VGL-RBAC-001" {
+			found = strings.Contains(strings.Join(f.Controls, " "), "cis-k8s:5.1.1")
+		}
+	}
+	if !found {
+		t.Error("JSON finding VGL-RBAC-001 lacks its control cis-k8s:5.1.1")
+	}
+	out, err = runVigil(t, "k8s", "audit", "-f", "sarif", "--allowed-registries", "docker.io/aquasec", dir)
+	if err != nil || !strings.Contains(out, `"version": "2.1.0"`) || !strings.Contains(out, "VGL-WL-036") {
+		t.Errorf("sarif with registry allow-list: err %v", err)
+	}
+}
+
+func TestWhoCanCommand(t *testing.T) {
+	out, err := runVigil(t, "k8s", "who-can", "list", "secrets", "-n", "big-monolith", goat(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ServiceAccount/big-monolith/big-monolith-sa", "RoleBinding/big-monolith/secret-reader-binding", "ServiceAccount/kube-system/superadmin", "ClusterRole/cluster-admin"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("who-can output lacks %s:\n%s", want, out)
+		}
+	}
+	out, _ = runVigil(t, "k8s", "who-can", "list", "secrets", "-n", "default", goat(t))
+	if strings.Contains(out, "big-monolith-sa") {
+		t.Errorf("a Role in big-monolith must not answer for namespace default:\n%s", out)
+	}
+}
+
+func TestAdviseAndComplianceCommands(t *testing.T) {
+	dir := t.TempDir()
+	conns := filepath.Join(dir, "conns.json")
+	if err := os.WriteFile(conns, []byte(`[{"src": {"namespace": "shop", "labels": {"app": "web"}}, "dst": {"namespace": "shop", "labels": {"app": "api"}}, "port": 8080}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pols := filepath.Join(dir, "pols.yaml")
+	if _, err := runVigil(t, "advise", "netpol", "--connections", conns, "-o", pols); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runVigil(t, "k8s", "audit", "-f", "json", pols)
+	if err != nil || !strings.Contains(out, `"objects": 3`) {
+		t.Errorf("generated policies do not load as 3 objects: %v\n%s", err, out)
+	}
+	if _, err := runVigil(t, "k8s", "advise", "netpol", "--from", conns, "--connections", conns); err == nil {
+		t.Error("both --from and --connections accepted")
+	}
+	html := filepath.Join(dir, "r.html")
+	if _, err := runVigil(t, "compliance", "report", "--framework", "nist", "--manifests", goat(t), "-f", "html", "-o", html); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(html)
+	if err != nil || !strings.Contains(string(b), "<svg") || !strings.Contains(string(b), "4.3.1") {
+		t.Errorf("html report: %v", err)
+	}
+	if _, err := runVigil(t, "compliance", "report", "--framework", "sox"); err == nil {
+		t.Error("unknown framework accepted")
+	}
+}
