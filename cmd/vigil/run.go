@@ -1,8 +1,46 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"os/signal"
+	"syscall"
 
-// newRunCmd is a placeholder until its work lands.
+	"github.com/spf13/cobra"
+
+	"github.com/vigilsec/vigil/internal/agent"
+)
+
 func newRunCmd() *cobra.Command {
-	return &cobra.Command{Use: "run", Short: "Run the agent: sensor, rules, prevention, outputs", RunE: notBuilt}
+	var o configFlags
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the agent: sensor, rules, prevention, outputs",
+		Long: `Run the agent: the eBPF sensor feeds the process and container context and the rules engine; alerts
+go to the configured outputs (stdout by default) and to the alert store (/var/lib/vigil/alerts.db), and
+/healthz and /metrics are served on 127.0.0.1:8765. Configuration: /etc/vigil/vigil.yaml (see
+docs/config.md), overridden by flags.
+
+Signals: SIGHUP reloads the rules (a broken file keeps the rules in force and raises an internal
+alert), SIGUSR1 reopens the file output (after logrotate), SIGTERM and SIGINT stop the agent after
+draining the sensor and flushing the outputs and the store.`,
+		Example: `  sudo vigil run
+  sudo vigil run --json -r ./my_rules.yaml
+  sudo vigil run --no-default-rules -r /etc/vigil/rules.d --set outputs.http.enabled=true --set outputs.http.url=http://127.0.0.1:2801/`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := o.load(cmd)
+			if err != nil {
+				return err
+			}
+			a, err := agent.New(cfg, &agent.Options{Stdout: cmd.OutOrStdout()})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return a.Run(ctx)
+		},
+	}
+	o.add(cmd)
+	return cmd
 }

@@ -494,6 +494,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	cancel()
 	stopBG()
 	bgWG.Wait()
+	a.log.Info("agent stopped", "outputs", a.disp.Stats())
 	if runErr != nil {
 		return fmt.Errorf("agent: event source: %w", runErr)
 	}
