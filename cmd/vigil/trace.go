@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigilsec/vigil/internal/container"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/state"
@@ -118,6 +120,18 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Container context (container.*, k8s.*): the runtimes that are
+	// present are read; without any, events get the host container.
+	var containers *container.Manager
+	if !o.noEnrich {
+		mgr, err := container.New(container.Options{Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelError}))})
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: no container context: %v\n", err)
+		} else {
+			containers = mgr
+			go mgr.Run(ctx)
+		}
+	}
 	childErr := make(chan error, 1)
 	if held != nil {
 		if err := held.Release(); err != nil {
@@ -136,6 +150,9 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 	runErr := s.Run(ctx, func(ev *event.Event) {
 		if enrich != nil {
 			enrich(ev)
+		}
+		if containers != nil {
+			ev.Container = containers.Resolve(ev.CgroupID, ev.PID)
 		}
 		if !show[ev.Type] {
 			return
