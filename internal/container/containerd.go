@@ -94,7 +94,12 @@ func (c *containerdClient) watch(ctx context.Context, s *clientSink) error {
 			}
 			return fmt.Errorf("containerd: events: %w", err)
 		case env := <-evCh:
-			if env == nil || env.Namespace == skipNamespace || env.Event == nil {
+			if env == nil || env.Event == nil {
+				continue
+			}
+			if env.Namespace == skipNamespace && env.Topic != "/tasks/create" {
+				// Docker's containers: only their start time, which
+				// Docker's create event cannot carry yet.
 				continue
 			}
 			c.handle(ctx, cl, s, env.Namespace, env.Topic, env.Event.GetValue())

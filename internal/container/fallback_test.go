@@ -21,18 +21,17 @@ func TestPidFallbackV1Only(t *testing.T) {
 	root, err := container.FindCgroup2Root()
 	testkernel.SkipIfErr(t, err)
 	if root == "/sys/fs/cgroup" {
-		testkernel.Skip(t, "unified cgroup host: no v1 hierarchy to place a process in")
-	}
-	var self string
-	if data, err := os.ReadFile("/proc/self/cgroup"); err == nil {
-		for _, l := range splitLines(string(data)) {
-			if p, ok := cutPrefix(l, "0::"); ok {
-				self = p
-			}
+		// Unified host: no v1 hierarchy exists, the fallback is off by
+		// default and the v2 root is the host's.
+		m := startManager(t, container.Options{})
+		rootID, err := container.CgroupID(root, "/")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if self != "/" {
-		testkernel.Skip(t, "this test process is not in the v2 root cgroup ("+self+")")
+		if h := m.Resolve(rootID, uint32(os.Getpid())); h != m.Host() {
+			t.Fatalf("v2 root resolved to %+v", h)
+		}
+		return
 	}
 	v1 := "/sys/fs/cgroup/pids"
 	if _, err := os.Stat(filepath.Join(v1, "cgroup.procs")); err != nil {
@@ -54,6 +53,10 @@ func TestPidFallbackV1Only(t *testing.T) {
 		os.Remove(filepath.Join(v1, "docker")) // fails harmlessly when Docker uses it
 	})
 	pid := uint32(cmd.Process.Pid)
+	// v2: the root, as a v1-only runtime leaves it; v1: the container's.
+	if err := os.WriteFile(filepath.Join(root, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -67,8 +70,8 @@ func TestPidFallbackV1Only(t *testing.T) {
 	if got == nil || got.FullID != id || got.Type != container.TypeDocker || got.MetadataKnown {
 		t.Fatalf("v1-only process resolved to %+v, want id-only docker %s", got, id)
 	}
-	if h := m.Resolve(rootID, uint32(os.Getpid())); h != m.Host() {
-		t.Fatalf("host process in the v2 root resolved to %+v", h)
+	if h := m.Resolve(rootID, 1); h != m.Host() {
+		t.Fatalf("init resolved to %+v", h)
 	}
 	// Without the fallback the v2 root is the host.
 	off := false

@@ -112,6 +112,10 @@ type Manager struct {
 	records map[string]*record
 	hints   map[string]PathInfo // runtime-reported cgroup path -> container
 	pids    map[uint32]pidEntry
+	// pendingStart holds start times reported before the container itself
+	// (Docker's task in containerd's moby namespace starts before Docker
+	// reports the container as started).
+	pendingStart map[string]int64
 
 	hits, misses, nLookups, lookupFail, lookupNs, lookupMax, dropped atomic.Uint64
 }
@@ -188,6 +192,8 @@ func New(opts Options) (*Manager, error) {
 		records: make(map[string]*record),
 		hints:   make(map[string]PathInfo),
 		pids:    make(map[uint32]pidEntry),
+
+		pendingStart: make(map[string]int64),
 	}
 	add := func(sock, def string, mk func(string) runtimeClient) {
 		if sock == Disabled {
@@ -421,6 +427,12 @@ func (m *Manager) put(c *event.Container, from *runtimeState) *event.Container {
 			c.PodUID = old.PodUID
 		}
 	}
+	if ts, ok := m.pendingStart[c.FullID]; ok {
+		if c.StartTS == 0 {
+			c.StartTS = ts
+		}
+		delete(m.pendingStart, c.FullID)
+	}
 	if c.CgroupPath != "" {
 		if _, ok := ParseCgroupPath(c.CgroupPath); !ok {
 			if _, known := m.hints[c.CgroupPath]; !known {
@@ -445,7 +457,11 @@ func (m *Manager) setStartTS(fullID string, ts int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := m.records[fullID]
-	if r == nil || r.c.StartTS == ts {
+	if r == nil {
+		m.pendingStart[fullID] = ts
+		return
+	}
+	if r.c.StartTS == ts {
 		return
 	}
 	c := *r.c
@@ -613,6 +629,7 @@ func (m *Manager) sweep() {
 		}
 		used[e.info.ID] = true
 	}
+	clear(m.pendingStart) // reports older than a janitor period are stale
 	for pid, pe := range m.pids {
 		if pe.expires < now.UnixNano() {
 			delete(m.pids, pid)

@@ -369,7 +369,9 @@ func TestContainerdRestart(t *testing.T) {
 
 func TestResolveDocker(t *testing.T) {
 	d := containertest.StartDockerd(t)
-	m := startManager(t, container.Options{DockerSocket: containertest.DockerSocket}, container.TypeDocker)
+	// containerd too: Docker's tasks live in its "moby" namespace, whose
+	// task events give the start time before Docker's start event.
+	m := startManager(t, container.Options{DockerSocket: containertest.DockerSocket, ContainerdSocket: containertest.Socket}, container.TypeDocker, container.TypeContainerd)
 	c := d.Run(t, containertest.DockerSpec{
 		Name:   "vigil-web-" + containertest.NewID()[:8],
 		Labels: map[string]string{"app": "web"},

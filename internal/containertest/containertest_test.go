@@ -64,7 +64,7 @@ func TestContainerdRun(t *testing.T) {
 	}
 	// The output is written by the shim asynchronously: poll.
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(c.Output(), "vigiltest") && time.Now().Before(deadline) {
+	for !strings.HasPrefix(c.Output(), "vigiltest\n1\n") && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if out := c.Output(); !strings.HasPrefix(out, "vigiltest\n1\n") {
