@@ -89,11 +89,16 @@ var dangers = []struct {
 var takeover = []string{ReadSecrets.ID, Escalate.ID, Bind.ID, Impersonate.ID, PodsExec.ID, NodesProxy.ID,
 	CreatePods.ID, CreateSAToken.ID, ApproveCSR.ID, EditWebhooks.ID}
 
-// Dangers returns the ids of the permission checks rule r triggers.
-func Dangers(r rbacv1.PolicyRule) []finding.Check {
+// Dangers returns the permission checks rule r triggers. namespaced is true
+// when the rule is granted only inside a namespace (a Role, or any role
+// bound by a RoleBinding): cluster-scoped resources are then out of reach.
+func Dangers(r rbacv1.PolicyRule, namespaced bool) []finding.Check {
 	var out []finding.Check
 	for _, d := range dangers {
 		for _, qq := range d.queries {
+			if namespaced && qq.ClusterScoped() {
+				continue
+			}
 			if Allows(r, qq) {
 				out = append(out, d.check)
 				break
@@ -128,9 +133,10 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 	// Rule checks on every Role and ClusterRole.
 	for _, o := range inv.Objects {
 		var rules []rbacv1.PolicyRule
+		namespaced := false
 		switch r := o.Obj.(type) {
 		case *rbacv1.Role:
-			rules = r.Rules
+			rules, namespaced = r.Rules, true
 		case *rbacv1.ClusterRole:
 			rules = r.Rules
 		default:
@@ -148,7 +154,7 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 			if slices.Contains(r.APIGroups, "*") {
 				out = append(out, finding.New(WildcardAPIGroups, o, rp+".apiGroups", fmt.Sprintf("rule %d covers every API group; %s", i, who)))
 			}
-			for _, c := range Dangers(r) {
+			for _, c := range Dangers(r, namespaced) {
 				msg := fmt.Sprintf("rule %d (verbs %v on %v): %s", i, r.Verbs, r.Resources, who)
 				if len(r.ResourceNames) > 0 {
 					msg += fmt.Sprintf(" (limited to %v)", r.ResourceNames)
@@ -206,7 +212,7 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 			if admin {
 				names = append(names, "all verbs on all resources")
 			}
-			for _, c := range Dangers(r) {
+			for _, c := range Dangers(r, g.Namespace != "") {
 				if slices.Contains(takeover, c.ID) {
 					names = append(names, strings.ToLower(c.Title))
 				}

@@ -282,6 +282,20 @@ var knownGroups = map[string]string{
 	"priorityclasses": "scheduling.k8s.io", "leases": "coordination.k8s.io",
 }
 
+// clusterScoped lists cluster-scoped resources: a RoleBinding (or a Role)
+// cannot grant them.
+var clusterScoped = map[string]bool{
+	"nodes": true, "namespaces": true, "persistentvolumes": true, "clusterroles": true, "clusterrolebindings": true,
+	"certificatesigningrequests": true, "signers": true, "mutatingwebhookconfigurations": true,
+	"validatingwebhookconfigurations": true, "validatingadmissionpolicies": true, "customresourcedefinitions": true,
+	"storageclasses": true, "csidrivers": true, "priorityclasses": true, "podsecuritypolicies": true,
+	"tokenreviews": true, "subjectaccessreviews": true, "users": true, "groups": true, "uids": true, "userextras": true,
+}
+
+// ClusterScoped reports whether q names a cluster-scoped resource, which
+// only ClusterRoleBindings can grant.
+func (q Query) ClusterScoped() bool { return clusterScoped[q.Resource] }
+
 // ParseQuery reads a kubectl-style resource: "pods", "pods/exec",
 // "deployments.apps", "deployments.apps/scale". The group of a known
 // resource is filled in; an unknown resource without a group matches rules
@@ -375,6 +389,9 @@ func (a *Analyzer) WhoCan(q Query) []Answer {
 		if q.Namespace != "" && g.Namespace != "" && g.Namespace != q.Namespace {
 			continue
 		}
+		if g.Namespace != "" && q.ClusterScoped() {
+			continue
+		}
 		if !Allows(g.Rule.Rule, q) {
 			continue
 		}
@@ -402,6 +419,9 @@ func (a *Analyzer) WhoCan(q Query) []Answer {
 func (a *Analyzer) Can(s Subject, q Query) bool {
 	for _, g := range a.Permissions(s) {
 		if q.Namespace != "" && g.Namespace != "" && g.Namespace != q.Namespace {
+			continue
+		}
+		if g.Namespace != "" && q.ClusterScoped() {
 			continue
 		}
 		if Allows(g.Rule.Rule, q) {

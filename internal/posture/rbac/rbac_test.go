@@ -324,3 +324,41 @@ rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]`
 		t.Error("workload whose SA reads configmaps reported")
 	}
 }
+
+// A Role (or a RoleBinding) cannot grant cluster-scoped resources.
+func TestClusterScopedThroughNamespacedGrants(t *testing.T) {
+	inv := inventory(t, `apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: everything, namespace: a}
+rules: [{apiGroups: ["*"], resources: ["*"], verbs: ["*"]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: b, namespace: a}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: everything}
+subjects: [{kind: User, name: ns-admin}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: c, namespace: a}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: User, name: ns-admin2}]`)
+	a := New(inv)
+	if got := answers(a.WhoCan(ParseQuery("get", "nodes/proxy", ""))); len(got) != 0 {
+		t.Errorf("nodes/proxy through RoleBindings: %v", got)
+	}
+	if got := answers(a.WhoCan(ParseQuery("get", "secrets", "a"))); len(got) != 2 {
+		t.Errorf("secrets in a: %v, want ns-admin and ns-admin2", got)
+	}
+	fs := Audit(inv)
+	for _, c := range []finding.Check{NodesProxy, CreatePV, ApproveCSR, EditWebhooks} {
+		if hasID(fs, c.ID) {
+			t.Errorf("%s reported for a namespaced Role", c.ID)
+		}
+	}
+	for _, c := range []finding.Check{ReadSecrets, PodsExec, WildcardVerbs} {
+		if !hasID(fs, c.ID) {
+			t.Errorf("%s not reported for the namespaced Role", c.ID)
+		}
+	}
+}
