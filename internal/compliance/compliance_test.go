@@ -305,3 +305,18 @@ func TestStoreCounter(t *testing.T) {
 		}
 	}
 }
+
+// Every posture check maps to controls of at least two frameworks.
+func TestEveryCheckIsMapped(t *testing.T) {
+	m := mapping(t)
+	for _, c := range audit.Catalog() {
+		fws := map[string]bool{}
+		for _, ctl := range m.Controls(c.ID) {
+			fw, _, _ := strings.Cut(ctl, ":")
+			fws[fw] = true
+		}
+		if len(fws) < 2 {
+			t.Errorf("%s maps to %d framework(s)", c.ID, len(fws))
+		}
+	}
+}
