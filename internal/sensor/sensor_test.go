@@ -27,6 +27,7 @@ type traced struct {
 	stdout []byte
 	stats  Stats
 	hooks  []string
+	left   int // tgids left in the traced map after the tree exited
 }
 
 func clone(ev *event.Event) event.Event {
@@ -76,6 +77,11 @@ func trace(t *testing.T, opts Options, argv []string, env ...string) *traced {
 	}
 	res.stdout = stdout.Bytes()
 	res.stats = s.Stats()
+	var k uint32
+	var v uint8
+	for it := s.objs.Traced.Iterate(); it.Next(&k, &v); {
+		res.left++
+	}
 	return res
 }
 
@@ -295,6 +301,9 @@ func TestExec(t *testing.T) {
 	}
 	if cat.Exec.CapEff == 0 {
 		t.Errorf("root's cat has no effective capabilities")
+	}
+	if res.left != 0 {
+		t.Errorf("%d tgids left in the traced map after the tree exited", res.left)
 	}
 	if !vfork || !open || !exit {
 		t.Errorf("fork from sh %v, openat /etc/hostname by cat %v, exit status 3 %v", vfork, open, exit)
