@@ -197,7 +197,7 @@ func (a *Agent) buildOutputs() error {
 	if h := o.HTTP; h.Enabled {
 		out, err := output.NewHTTP(output.HTTPOptions{URL: h.URL, Headers: h.Headers, BatchSize: h.BatchSize,
 			BatchInterval: h.BatchInterval, Timeout: h.Timeout, MaxRetries: h.MaxRetries, RetryBackoff: h.RetryBackoff,
-			TLS: output.TLSOptions{CAFile: h.TLS.CAFile, CertFile: h.TLS.CertFile, KeyFile: h.TLS.KeyFile,
+			Workers: h.Workers, TLS: output.TLSOptions{CAFile: h.TLS.CAFile, CertFile: h.TLS.CertFile, KeyFile: h.TLS.KeyFile,
 				InsecureSkipVerify: h.TLS.InsecureSkipVerify}})
 		if err != nil {
 			return fail(err)

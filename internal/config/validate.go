@@ -113,6 +113,9 @@ func (c *Config) Validate() error {
 		if h.Timeout <= 0 {
 			bad("outputs.http.timeout", "must be positive")
 		}
+		if h.Workers < 1 {
+			bad("outputs.http.workers", "must be at least 1")
+		}
 		if h.MaxRetries < 0 || h.RetryBackoff < 0 {
 			bad("outputs.http", "max_retries and retry_backoff must not be negative")
 		}

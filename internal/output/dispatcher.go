@@ -83,11 +83,17 @@ func (d *Dispatcher) Add(o Output, min alert.Priority, queueSize int) {
 	d.mu.Lock()
 	d.queues = append(d.queues, q)
 	d.mu.Unlock()
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		q.run()
-	}()
+	workers := 1
+	if p, ok := o.(Parallel); ok {
+		workers = max(p.Workers(), 1)
+	}
+	for range workers {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			q.run()
+		}()
+	}
 }
 
 // Send queues a for every output that wants its priority. It never blocks:

@@ -31,7 +31,7 @@ func TestHungHTTPDoesNotDelayOthers(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 
-	h, err := NewHTTP(HTTPOptions{URL: srv.URL, Timeout: time.Hour})
+	h, err := NewHTTP(HTTPOptions{URL: srv.URL, Timeout: time.Hour, Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

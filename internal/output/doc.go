@@ -8,5 +8,6 @@
 // Ownership: the caller builds the outputs, hands them to Dispatcher.Add,
 // and from then on the Dispatcher owns them: Close drains the queues (until
 // its context ends), then closes every output. Outputs' Write methods are
-// called from one goroutine only.
+// called from one goroutine only, unless the output is Parallel (HTTP runs
+// several requests at once).
 package output

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
@@ -30,7 +31,11 @@ type HTTPOptions struct {
 	// RetryBackoff and doubles, capped at 30s.
 	MaxRetries   int
 	RetryBackoff time.Duration
-	TLS          TLSOptions
+	// Workers is how many requests may be in flight at once (each worker
+	// takes alerts from the output's queue; alerts may then arrive out of
+	// order). Zero means 4.
+	Workers int
+	TLS     TLSOptions
 }
 
 // TLSOptions configures HTTPS.
@@ -44,7 +49,7 @@ type TLSOptions struct {
 type HTTP struct {
 	opts   HTTPOptions
 	client *http.Client
-	buf    bytes.Buffer
+	bufs   sync.Pool // *bytes.Buffer, one per request in flight
 }
 
 // ErrHTTPStatus is matched by errors for a non-2xx response.
@@ -58,6 +63,9 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	if opts.BatchSize < 1 {
 		opts.BatchSize = 1
 	}
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
 	if opts.BatchInterval <= 0 {
 		opts.BatchInterval = time.Second
 	}
@@ -67,8 +75,10 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
-	tr.MaxIdleConnsPerHost = 4
-	return &HTTP{opts: opts, client: &http.Client{Transport: tr, Timeout: opts.Timeout}}, nil
+	tr.MaxIdleConnsPerHost = opts.Workers
+	h := &HTTP{opts: opts, client: &http.Client{Transport: tr, Timeout: opts.Timeout}}
+	h.bufs.New = func() any { return new(bytes.Buffer) }
+	return h, nil
 }
 
 func tlsConfig(o TLSOptions) (*tls.Config, error) {
@@ -103,25 +113,34 @@ func (h *HTTP) BatchSize() int { return h.opts.BatchSize }
 // BatchInterval implements Batcher.
 func (h *HTTP) BatchInterval() int64 { return int64(h.opts.BatchInterval) }
 
-// Write implements Output: one POST whose body is a's Falco JSON.
+// Workers implements Parallel.
+func (h *HTTP) Workers() int { return h.opts.Workers }
+
+// Write implements Output: one POST whose body is a's Falco JSON. It is
+// safe for concurrent use.
 func (h *HTTP) Write(ctx context.Context, a *alert.Alert) error {
-	h.buf.Reset()
-	h.buf.Write(a.AppendJSON(h.buf.AvailableBuffer()))
-	return h.post(ctx, h.buf.Bytes())
+	buf := h.bufs.Get().(*bytes.Buffer)
+	defer h.bufs.Put(buf)
+	buf.Reset()
+	buf.Write(a.AppendJSON(buf.AvailableBuffer()))
+	return h.post(ctx, buf.Bytes())
 }
 
-// WriteBatch implements Batcher: one POST whose body is a JSON array.
+// WriteBatch implements Batcher: one POST whose body is a JSON array. It
+// is safe for concurrent use.
 func (h *HTTP) WriteBatch(ctx context.Context, as []*alert.Alert) error {
-	h.buf.Reset()
-	h.buf.WriteByte('[')
+	buf := h.bufs.Get().(*bytes.Buffer)
+	defer h.bufs.Put(buf)
+	buf.Reset()
+	buf.WriteByte('[')
 	for i, a := range as {
 		if i > 0 {
-			h.buf.WriteByte(',')
+			buf.WriteByte(',')
 		}
-		h.buf.Write(a.AppendJSON(h.buf.AvailableBuffer()))
+		buf.Write(a.AppendJSON(buf.AvailableBuffer()))
 	}
-	h.buf.WriteByte(']')
-	return h.post(ctx, h.buf.Bytes())
+	buf.WriteByte(']')
+	return h.post(ctx, buf.Bytes())
 }
 
 func (h *HTTP) post(ctx context.Context, body []byte) error {

@@ -12,7 +12,8 @@ type Output interface {
 	// Name identifies the output in metrics and logs ("file", "http").
 	Name() string
 	// Write delivers one alert. ctx is cancelled when shutdown gives up
-	// waiting. It is called from one goroutine only.
+	// waiting. It is called from one goroutine only, unless the output
+	// implements Parallel.
 	Write(ctx context.Context, a *alert.Alert) error
 	// Close flushes and releases the output.
 	Close() error
@@ -26,6 +27,12 @@ type Batcher interface {
 	WriteBatch(ctx context.Context, as []*alert.Alert) error
 	BatchSize() int
 	BatchInterval() (ns int64)
+}
+
+// Parallel is an Output whose Write (and WriteBatch) may run on several
+// goroutines at once; the dispatcher runs Workers of them on its queue.
+type Parallel interface {
+	Workers() int
 }
 
 // Reopener is an Output that reopens its destination on request (the file
