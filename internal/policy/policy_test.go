@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
 )
@@ -111,4 +112,30 @@ func TestParseReportsAllErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "x.yaml:2:7") || !strings.Contains(err.Error(), "x.yaml:6:16") {
 		t.Fatalf("want both errors, got %v", err)
 	}
+}
+
+// FuzzParse: any input is parsed or rejected with an error, never a panic.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"name: a\nscope: {host: true}\nprocess: {default: kill}\n",
+		"- {name: a, scope: {containers: {podLabels: {a: b}}}, network: {egress: {rules: [{action: block, ports: [1-2, 3]}]}}}\n",
+		"name: [\n", "---\n---\n", "[1, 2]", "name: a\nscope: {containers: {names: ['[']}}\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ps, err := Parse("f.yaml", data)
+			if err == nil && len(ps) == 0 {
+				t.Error("no error and no policy")
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("Parse hangs on %q", data)
+		}
+	})
 }
