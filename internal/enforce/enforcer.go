@@ -182,6 +182,7 @@ func (e *Enforcer) Apply(policies []*policy.Policy, targets []Target) error {
 	}
 	ts := make([]Target, 0, len(targets)+1)
 	host := false
+	var gone []string
 	for _, t := range targets {
 		if t.Container == nil || t.Container.ID == "host" {
 			host = true
@@ -189,7 +190,10 @@ func (e *Enforcer) Apply(policies []*policy.Policy, targets []Target) error {
 		if t.CgroupID == 0 {
 			id, err := CgroupID(t.CgroupPath)
 			if err != nil {
-				return fmt.Errorf("apply: %w", err)
+				// The container is gone (or not there yet): skip it
+				// rather than fail the whole update.
+				gone = append(gone, fmt.Sprintf("target %s skipped: %v", cleanCgroup(t.CgroupPath), err))
+				continue
 			}
 			t.CgroupID = id
 		}
@@ -209,6 +213,7 @@ func (e *Enforcer) Apply(policies []*policy.Policy, targets []Target) error {
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
+	pl.Warnings = append(pl.Warnings, gone...)
 	if len(pl.Sections) >= idsPerGen {
 		return fmt.Errorf("apply: %d section sets, at most %d", len(pl.Sections), idsPerGen-1)
 	}

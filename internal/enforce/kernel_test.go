@@ -377,9 +377,13 @@ func TestApplyFailureKeepsPolicy(t *testing.T) {
 	if got := runHelper(t, vfd, "connect-tcp", "127.0.0.1:"+denied); got != "EPERM" {
 		t.Errorf("after failed apply: %s, want EPERM (old policy in force)", got)
 	}
-	// A valid update replaces it without reloading: now the other port is allowed.
-	if err := e.Apply(egressPolicy("enforce", denied), []Target{target("victim", victim)}); err != nil {
+	// A valid update replaces it without reloading: now the other port is
+	// allowed. A container that is gone is skipped, not an error.
+	if err := e.Apply(egressPolicy("enforce", denied), []Target{target("victim", victim), target("victim", "/vigil-enforce-gone")}); err != nil {
 		t.Fatal(err)
+	}
+	if w := e.Plan().Warnings; len(w) != 1 || !strings.Contains(w[0], "vigil-enforce-gone") {
+		t.Errorf("warnings %q", w)
 	}
 	if got := runHelper(t, vfd, "connect-tcp", "127.0.0.1:"+denied); got != "ok" {
 		t.Errorf("after update: %s", got)
@@ -626,5 +630,88 @@ func TestExecBlockEPERM(t *testing.T) {
 	d := waitDecision(t, e, func(d Decision) bool { return d.Kind == KindExec })
 	if !d.Enforced || d.Action != policy.ActionBlock || d.Path != tool || d.Mechanism != MechFanotify || d.Rule != "tmp" {
 		t.Errorf("decision %+v", d)
+	}
+}
+
+// Audit mode reports what enforce mode would do, for files and execs too,
+// and lets the operation run.
+func TestAuditFileAndExec(t *testing.T) {
+	testkernel.RequireRoot(t)
+	testkernel.SkipIfErr(t, ProbeHost().Fanotify)
+	testkernel.SkipIfErr(t, ProbeHost().ExecKill)
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		testkernel.Skip(t, "busybox not installed")
+	}
+	victim, vfd := testCgroup(t)
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte("x"), 0o600)
+	echo := filepath.Join(dir, "echo")
+	os.Symlink(busybox, echo)
+	for _, mode := range []string{"enforce", "audit"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnforcer(t, Options{})
+			src := fmt.Sprintf("name: a\nmode: %s\nscope: {containers: {names: [victim]}}\nfile:\n  rules: [{name: secret, action: block, paths: [%s]}]\nprocess:\n  rules: [{name: echo, action: kill, names: [echo]}]\n", mode, secret)
+			ps, err := policy.Parse("a.yaml", []byte(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Apply(ps, []Target{target("victim", victim)}); err != nil {
+				t.Fatal(err)
+			}
+			open := runHelper(t, vfd, "open", secret)
+			out, runErr := inCgroup(vfd, echo, "hello").Output()
+			df := waitDecision(t, e, func(d Decision) bool { return d.Kind == KindOpen })
+			dx := waitDecision(t, e, func(d Decision) bool { return d.Kind == KindExec })
+			if df.Action != policy.ActionBlock || df.Rule != "secret" || dx.Action != policy.ActionKill || dx.Rule != "echo" || dx.Path != echo {
+				t.Errorf("decisions: %+v %+v", df, dx)
+			}
+			if mode == "enforce" {
+				if open != "EPERM" || runErr == nil || !df.Enforced || !dx.Enforced {
+					t.Errorf("enforce: open %s, echo %v %q, enforced %v %v", open, runErr, out, df.Enforced, dx.Enforced)
+				}
+				return
+			}
+			if open != "ok" || runErr != nil || string(out) != "hello\n" || df.Enforced || dx.Enforced || df.Mode != policy.ModeAudit {
+				t.Errorf("audit: open %s, echo %v %q, enforced %v %v", open, runErr, out, df.Enforced, dx.Enforced)
+			}
+		})
+	}
+}
+
+// A file decision that cannot be made in time gets the configured
+// fallback, and is counted.
+func TestFileFallback(t *testing.T) {
+	testkernel.RequireRoot(t)
+	testkernel.SkipIfErr(t, ProbeHost().Fanotify)
+	victim, vfd := testCgroup(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("x"), 0o600)
+	src := fmt.Sprintf("name: f\nscope: {containers: {names: [victim]}}\nfile:\n  rules: [{name: secret, action: block, paths: [%s]}]\n", secret)
+	ps, err := policy.Parse("f.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		fb   Fallback
+		want string
+	}{{FallbackAllow, "ok"}, {FallbackDeny, "EPERM"}} {
+		// A 1ns budget: every event is late.
+		e := newEnforcer(t, Options{FileTimeout: time.Nanosecond, FileFallback: tc.fb})
+		if err := e.Apply(ps, []Target{target("victim", victim)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := runHelper(t, vfd, "open", secret); got != tc.want {
+			t.Errorf("fallback %d: open = %s, want %s", tc.fb, got, tc.want)
+		}
+		st, err := e.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.File.Defaults == 0 {
+			t.Errorf("fallback %d: not counted: %+v", tc.fb, st.File)
+		}
+		e.Close()
 	}
 }
