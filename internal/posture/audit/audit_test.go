@@ -96,10 +96,19 @@ func TestKubernetesGoat(t *testing.T) {
 	if n != 14 {
 		t.Errorf("%d images without digest, want 14 (one per container)", n)
 	}
-	// Positions point at the document.
-	f := find(r, "VGL-RBAC-001", "ClusterRoleBinding/superadmin", "subjects[0]")
-	if f != nil && (f.File != filepath.Join(dir, "scenarios/insecure-rbac/setup.yaml") || f.Line != 7) {
-		t.Errorf("cluster-admin finding at %s:%d, want setup.yaml:7", f.File, f.Line)
+	// Positions point at the field in the file.
+	for _, p := range []struct {
+		id, object, field, file string
+		line                    int
+	}{
+		{"VGL-RBAC-001", "ClusterRoleBinding/superadmin", "subjects[0]", "scenarios/insecure-rbac/setup.yaml", 16},
+		{"VGL-WL-001", "Deployment/default/system-monitor-deployment", "spec.template.spec.containers[0].securityContext.privileged", "scenarios/system-monitor/deployment.yaml", 41},
+		{"VGL-WL-033", "Deployment/default/health-check-deployment", "spec.template.spec.volumes[0].hostPath.path", "scenarios/health-check/deployment.yaml", 32},
+	} {
+		f := find(r, p.id, p.object, p.field)
+		if f != nil && (f.File != filepath.Join(dir, p.file) || f.Line != p.line) {
+			t.Errorf("%s finding at %s:%d, want %s:%d", p.id, f.File, f.Line, p.file, p.line)
+		}
 	}
 	if !r.AtLeast(finding.Critical) {
 		t.Error("AtLeast(critical) is false with critical findings")

@@ -84,7 +84,7 @@ func New(c Check, o *manifest.Object, field, msg string) Finding {
 	if o != nil {
 		f.Object = o.Ref()
 		f.File = o.Source.File
-		f.Line = o.Source.Line
+		f.Line = o.FieldLine(field)
 	}
 	return f
 }

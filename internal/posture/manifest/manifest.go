@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	yaml3 "gopkg.in/yaml.v3"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -88,6 +89,11 @@ type Object struct {
 	Name       string
 	Labels     map[string]string
 	Obj        any
+
+	raw     []byte // the object's own text (YAML or JSON), nil inside JSON Lists
+	rawLine int    // file line of raw's first line
+	node    *yaml3.Node
+	parsed  bool
 }
 
 // Ref returns the object's reference.
@@ -350,7 +356,16 @@ func (inv *Inventory) addYAMLItem(u *unit) {
 	if u.itemKind != "" {
 		t = fillKind(t, u.itemKind, u.listVer)
 	}
+	n := len(inv.Objects)
 	inv.addObject(src, t)
+	inv.setRaw(n, u.text, u.line)
+}
+
+// setRaw records the source text of the single object added at index n.
+func (inv *Inventory) setRaw(n int, text []byte, line int) {
+	if len(inv.Objects) == n+1 {
+		inv.Objects[n].raw, inv.Objects[n].rawLine = text, line
+	}
 }
 
 type doc struct {
@@ -431,7 +446,9 @@ func (inv *Inventory) addYAMLDoc(file string, idx, line int, text []byte) {
 		inv.Errors = append(inv.Errors, de)
 		return
 	}
+	n := len(inv.Objects)
 	inv.addJSONDoc(file, idx, line, js)
+	inv.setRaw(n, text, line)
 }
 
 func cleanYAMLErr(s string) string {
@@ -464,7 +481,9 @@ func (inv *Inventory) addJSONStream(file string, data []byte) {
 			s++
 		}
 		l, _ := lineCol(data, int64(s))
+		n := len(inv.Objects)
 		inv.addJSONDoc(file, idx, l, raw)
+		inv.setRaw(n, data[s:int(dec.InputOffset())], l)
 	}
 }
 
@@ -683,4 +702,86 @@ func (inv *Inventory) Workloads() []*Object {
 		}
 	}
 	return out
+}
+
+// FieldLine returns the file line of a field path such as
+// "spec.template.spec.containers[0].securityContext.privileged" or
+// "metadata.annotations[key.with/dots]" in the object's source, falling back
+// to the deepest part of the path that exists, and to the document's first
+// line when the source is not available (items of JSON Lists).
+func (o *Object) FieldLine(path string) int {
+	if o.raw == nil {
+		return o.Source.Line
+	}
+	if !o.parsed {
+		o.parsed = true
+		var doc yaml3.Node
+		if yaml3.Unmarshal(o.raw, &doc) == nil && len(doc.Content) == 1 {
+			o.node = doc.Content[0]
+		}
+	}
+	n := o.node
+	if n == nil || path == "" {
+		return o.Source.Line
+	}
+	line := n.Line
+	for _, seg := range splitPath(path) {
+		var l int
+		n, l = child(n, seg)
+		if n == nil {
+			break
+		}
+		line = l
+	}
+	return o.rawLine + line - 1
+}
+
+func splitPath(p string) []string {
+	var out []string
+	for p != "" {
+		switch p[0] {
+		case '.':
+			p = p[1:]
+		case '[':
+			end := strings.IndexByte(p, ']')
+			if end < 0 {
+				return append(out, p[1:])
+			}
+			out = append(out, "["+p[1:end])
+			p = p[end+1:]
+		default:
+			end := strings.IndexAny(p, ".[")
+			if end < 0 {
+				return append(out, p)
+			}
+			out = append(out, p[:end])
+			p = p[end:]
+		}
+	}
+	return out
+}
+
+// child steps into a mapping key (seg) or a sequence index or bracketed
+// map key ("[3", "[key"). The line is the key's line for mappings, the
+// element's for sequences.
+func child(n *yaml3.Node, seg string) (*yaml3.Node, int) {
+	key := seg
+	if strings.HasPrefix(seg, "[") {
+		key = seg[1:]
+		if i, err := strconv.Atoi(key); err == nil && n.Kind == yaml3.SequenceNode {
+			if i >= 0 && i < len(n.Content) {
+				return n.Content[i], n.Content[i].Line
+			}
+			return nil, 0
+		}
+	}
+	if n.Kind != yaml3.MappingNode {
+		return nil, 0
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1], n.Content[i].Line
+		}
+	}
+	return nil, 0
 }

@@ -284,3 +284,44 @@ metadata:
 		t.Fatalf("PodList: %s %v", got, inv.Errors)
 	}
 }
+
+func TestFieldLine(t *testing.T) {
+	inv := add(`apiVersion: v1
+kind: ConfigMap
+metadata: {name: first}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: d
+spec:
+  template:
+    metadata:
+      annotations:
+        container.apparmor.security.beta.kubernetes.io/app: unconfined
+    spec:
+      containers:
+      - name: a
+        image: x
+      - name: b
+        securityContext:
+          privileged: true
+`)
+	d := inv.Objects[1]
+	for path, want := range map[string]int{
+		"spec.template.spec.containers[1].securityContext.privileged":                            20,
+		"spec.template.spec.containers[0].image":                                                 17,
+		"spec.template.metadata.annotations[container.apparmor.security.beta.kubernetes.io/app]": 13,
+		"spec.template.spec.containers[1].securityContext.runAsNonRoot":                          19, // missing: deepest existing part
+		"": 5,
+	} {
+		if got := d.FieldLine(path); got != want {
+			t.Errorf("FieldLine(%q) = %d, want %d", path, got, want)
+		}
+	}
+	inv = &Inventory{}
+	inv.AddBytes("x.json", []byte("\n{\"kind\": \"Pod\",\n \"metadata\": {\"name\": \"p\"},\n \"spec\": {\"hostPID\": true}}\n"))
+	if got := inv.Objects[0].FieldLine("spec.hostPID"); got != 4 {
+		t.Errorf("JSON FieldLine = %d, want 4", got)
+	}
+}
