@@ -47,13 +47,14 @@ func (s *Sensor) decode(b []byte, ev *event.Event) (event.Type, error) {
 	switch h.Kind {
 	case recSys:
 		applyArgs(ev, l, h)
+		off := 0
 		for i := 0; i < int(l.desc.Nstr); i++ {
-			off := i * strMax
 			n := int(h.Len[i])
-			if off+n > len(body) || n > strMax {
+			if off+n > len(body) || n >= strMax {
 				return t, errShort
 			}
 			str := string(body[off : off+n])
+			off += n + 1
 			switch l.strSlot[i] {
 			case event.SlotPath:
 				ev.Path = str

@@ -8,9 +8,9 @@
 // enter program and no per-task map. Successful execs come from
 // sched_process_exec, forks from sched_process_fork, exits from
 // sched_process_exit. Filters (event types, own pid, a process tree
-// followed through fork, a cgroup) run in the kernel; records are reserved
-// in the ring buffer without waking the reader, which is woken when enough
-// data is pending or polls. Every loss and degradation is counted by
+// followed through fork, a cgroup) run in the kernel; records go to the
+// ring buffer with their actual size (strings packed) without waking the
+// reader, which is woken when enough data is pending or polls. Every loss and degradation is counted by
 // reason and event type in a per-CPU map (Stats).
 //
 // The Sensor owns every kernel object it creates and nothing is pinned: the

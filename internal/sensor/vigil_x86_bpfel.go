@@ -124,6 +124,7 @@ const (
 	vigilMapPathScratch   = "path_scratch"
 	vigilMapStats         = "stats"
 	vigilMapSysDesc       = "sys_desc"
+	vigilMapSysScratch    = "sys_scratch"
 	vigilMapTraced        = "traced"
 	vigilProgOnExec       = "on_exec"
 	vigilProgOnExit       = "on_exit"
@@ -202,6 +203,7 @@ type vigilMapSpecs struct {
 	PathScratch *ebpf.MapSpec `ebpf:"path_scratch"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 	SysDesc     *ebpf.MapSpec `ebpf:"sys_desc"`
+	SysScratch  *ebpf.MapSpec `ebpf:"sys_scratch"`
 	Traced      *ebpf.MapSpec `ebpf:"traced"`
 }
 
@@ -248,6 +250,7 @@ type vigilMaps struct {
 	PathScratch *ebpf.Map `ebpf:"path_scratch"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 	SysDesc     *ebpf.Map `ebpf:"sys_desc"`
+	SysScratch  *ebpf.Map `ebpf:"sys_scratch"`
 	Traced      *ebpf.Map `ebpf:"traced"`
 }
 
@@ -258,6 +261,7 @@ func (m *vigilMaps) Close() error {
 		m.PathScratch,
 		m.Stats,
 		m.SysDesc,
+		m.SysScratch,
 		m.Traced,
 	)
 }

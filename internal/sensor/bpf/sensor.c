@@ -135,50 +135,71 @@ static __always_inline void read_regs(struct vigil_hdr *h, struct task_struct *t
 	h->args[5] = regs->r9;
 }
 
-static __always_inline void read_str(struct vigil_hdr *h, char *dst, int i, __u64 ptr)
+/* Records with strings are built in a per-CPU scratch buffer and copied
+ * into the ring with their actual size: strings are packed (each followed by
+ * its NUL), so an openat of a short path takes ~150 bytes of ring instead of
+ * a fixed-size slot. */
+#define STR_AREA 2048 /* power of two; >= 3 * VIGIL_STR_MAX */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, char[sizeof(struct vigil_hdr) + STR_AREA + VIGIL_STR_MAX]);
+} sys_scratch SEC(".maps");
+
+static __always_inline __u32 pack_str(struct vigil_hdr *h, char *area, __u32 off, int i, __u64 ptr)
 {
-	long n = 0;
-	dst[0] = 0;
-	if (ptr) {
-		n = bpf_probe_read_user_str(dst, VIGIL_STR_MAX, (const void *)ptr);
-		if (n < 0) {
+	long n = -1;
+	if (ptr)
+		n = bpf_probe_read_user_str(area + (off & (STR_AREA - 1)), VIGIL_STR_MAX, (const void *)ptr);
+	if (n <= 0) {
+		if (ptr)
 			count(VIGIL_DROP_READ_FAILED, h->type);
-			n = 0;
-		} else if (n > 0) {
-			if (n >= VIGIL_STR_MAX)
-				count(VIGIL_DROP_STR_TRUNCATED, h->type);
-			n--; /* drop the NUL */
-		}
+		area[off & (STR_AREA - 1)] = 0;
+		n = 1;
+	} else if (n >= VIGIL_STR_MAX) {
+		count(VIGIL_DROP_STR_TRUNCATED, h->type);
 	}
-	h->len[i] = n;
+	h->len[i] = n - 1;
+	return off + n;
 }
 
-#define SYS_WITH_STRS(N)                                                                    \
-	do {                                                                                \
-		struct vigil_hdr *h = bpf_ringbuf_reserve(&events, sizeof(*h) + (N) * VIGIL_STR_MAX, 0); \
-		if (!h) {                                                                   \
-			count(VIGIL_DROP_RINGBUF_FULL, d->type);                            \
-			return 0;                                                           \
-		}                                                                           \
-		fill_hdr(h, task, pid_tgid, d->type, VIGIL_REC_SYS);                        \
-		h->ret = ret;                                                               \
-		read_regs(h, task);                                                         \
-		char *s = (char *)(h + 1);                                                  \
-		if ((N) > 0)                                                                \
-			read_str(h, s, 0, h->args[d->str_arg[0] & 7]);                      \
-		if ((N) > 1)                                                                \
-			read_str(h, s + VIGIL_STR_MAX, 1, h->args[d->str_arg[1] & 7]);      \
-		if ((N) > 2)                                                                \
-			read_str(h, s + 2 * VIGIL_STR_MAX, 2, h->args[d->str_arg[2] & 7]);  \
-		if (d->flags & VIGIL_DESC_OPEN_HOW) {                                       \
-			struct open_how how = {};                                           \
-			bpf_probe_read_user(&how, sizeof(how), (const void *)h->args[2]);   \
-			h->args[3] = how.flags;                                             \
-			h->args[4] = how.mode;                                              \
-			h->args[5] = how.resolve;                                           \
-		}                                                                           \
-		submit(h);                                                                  \
-	} while (0)
+static __always_inline int sys_strings(struct vigil_desc *d, struct task_struct *task, __u64 pid_tgid, long ret)
+{
+	__u32 zero = 0;
+	char *buf = bpf_map_lookup_elem(&sys_scratch, &zero);
+	if (!buf)
+		return 0;
+	struct vigil_hdr *h = (struct vigil_hdr *)buf;
+	fill_hdr(h, task, pid_tgid, d->type, VIGIL_REC_SYS);
+	h->ret = ret;
+	read_regs(h, task);
+	char *area = buf + sizeof(*h);
+	__u32 off = 0;
+	__u8 nstr = d->nstr;
+	if (nstr > 0)
+		off = pack_str(h, area, off, 0, h->args[d->str_arg[0] & 7]);
+	if (nstr > 1)
+		off = pack_str(h, area, off, 1, h->args[d->str_arg[1] & 7]);
+	if (nstr > 2)
+		off = pack_str(h, area, off, 2, h->args[d->str_arg[2] & 7]);
+	if (d->flags & VIGIL_DESC_OPEN_HOW) {
+		struct open_how how = {};
+		bpf_probe_read_user(&how, sizeof(how), (const void *)h->args[2]);
+		h->args[3] = how.flags;
+		h->args[4] = how.mode;
+		h->args[5] = how.resolve;
+	}
+	__u64 size = sizeof(*h) + off;
+	if (size > sizeof(*h) + STR_AREA)
+		size = sizeof(*h) + STR_AREA;
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, buf, size, flags))
+		count(VIGIL_DROP_RINGBUF_FULL, d->type);
+	return 0;
+}
 
 /* fd_sock returns the struct sock behind fd in the current task, or NULL. */
 static __always_inline struct sock *fd_sock(struct task_struct *task, long fd)
@@ -294,20 +315,7 @@ static __always_inline int handle_sys_exit(struct sys_exit_ctx *ctx, __u8 raw)
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (d->addr_mode != VIGIL_ADDR_NONE)
 		return sys_net(d, task, pid_tgid, ret);
-	switch (d->nstr) {
-	case 0:
-		SYS_WITH_STRS(0);
-		break;
-	case 1:
-		SYS_WITH_STRS(1);
-		break;
-	case 2:
-		SYS_WITH_STRS(2);
-		break;
-	default:
-		SYS_WITH_STRS(3);
-		break;
-	}
+	return sys_strings(d, task, pid_tgid, ret);
 	return 0;
 }
 

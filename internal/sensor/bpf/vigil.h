@@ -26,7 +26,7 @@ enum vigil_drop_reason {
 
 /* Layout of what follows the header. */
 enum vigil_rec_kind {
-	VIGIL_REC_SYS = 0,  /* header + hdr.nstr strings of VIGIL_STR_MAX bytes */
+	VIGIL_REC_SYS = 0,  /* header + hdr.nstr packed strings, each hdr.len[i] bytes and a NUL */
 	VIGIL_REC_NET = 1,  /* header + struct vigil_net */
 	VIGIL_REC_EXEC = 2, /* header + struct vigil_exec */
 	VIGIL_REC_FORK = 3, /* header only: args[0] child tid, args[1] child tgid */
