@@ -54,6 +54,17 @@ func helper(op, arg string) int {
 		}
 		c.Close()
 		fmt.Println("ok")
+	case "connect-then-wait":
+		// For the kill action: report, then wait to be killed (at most 10s).
+		c, err := net.Dial("tcp", arg)
+		if err != nil {
+			fmt.Println(errnoName(err))
+		} else {
+			c.Close()
+			fmt.Println("ok")
+		}
+		time.Sleep(10 * time.Second)
+		return 3
 	case "sendto-udp":
 		ap, _ := net.ResolveUDPAddr("udp", arg)
 		c, err := net.ListenUDP("udp", nil)
@@ -713,5 +724,41 @@ func TestFileFallback(t *testing.T) {
 			t.Errorf("fallback %d: not counted: %+v", tc.fb, st.File)
 		}
 		e.Close()
+	}
+}
+
+// A network rule with action kill denies the connect in the kernel and the
+// agent then kills the process (pidfd SIGKILL).
+func TestNetworkKillAction(t *testing.T) {
+	e := newEnforcer(t, Options{})
+	victim, vfd := testCgroup(t)
+	_, port := listen(t)
+	ps, err := policy.Parse("k.yaml", []byte(fmt.Sprintf("name: k\nscope: {containers: {names: [victim]}}\nnetwork:\n  egress:\n    rules: [{name: kill-port, action: kill, ports: [%s]}]\n", port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Apply(ps, []Target{target("victim", victim)}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := inCgroup(vfd, os.Args[0], "-test.run=^$", "127.0.0.1:"+port)
+	cmd.Env = append(os.Environ(), helperEnv+"=connect-then-wait")
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := waitDecision(t, e, func(d Decision) bool { return d.Kind == KindConnect4 })
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Errorf("helper: %v (output %q), want killed by SIGKILL", err, out.String())
+	}
+	// Killed after the denied connect returned, or (rarely) before it
+	// printed: never after a successful connect.
+	if o := strings.TrimSpace(out.String()); o != "EPERM" && o != "" {
+		t.Errorf("connect: %q, want EPERM", o)
+	}
+	if !d.Enforced || d.Action != policy.ActionKill || d.KillErr != nil || d.PID != uint32(cmd.Process.Pid) {
+		t.Errorf("decision %+v (helper pid %d)", d, cmd.Process.Pid)
 	}
 }
