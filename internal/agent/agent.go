@@ -19,10 +19,12 @@ import (
 	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/container"
+	"github.com/vigilsec/vigil/internal/enforce"
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/output"
+	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/state"
@@ -80,6 +82,8 @@ type Agent struct {
 	reloadMu sync.Mutex
 	ruleSig  string
 
+	policies []*policy.Policy // prevention policies (none: prevention off)
+
 	// Metrics the event goroutine updates.
 	evByType    [event.NumTypes]*metrics.Counter
 	matches     *metrics.CounterVec
@@ -130,6 +134,9 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 		}
 	}
 	a.ruleSig = rulesSignature(cfg.Rules.Files)
+	if a.policies, err = loadPolicies(cfg.Policy.Files); err != nil {
+		return nil, err
+	}
 	a.eng = engine.New(rs, &engine.Options{Hostname: a.hostname})
 	a.log.Info("rules loaded", "rules", len(rs.Rules), "files", len(rs.Files))
 
@@ -430,6 +437,15 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		a.host = cm.Host()
 	}
 
+	var enf *enforce.Enforcer
+	if len(a.policies) > 0 {
+		enf, err = enforce.New(enforce.Options{DryRun: a.cfg.DryRun})
+		if err != nil {
+			return fmt.Errorf("agent: prevention: %w", err)
+		}
+		defer enf.Close()
+	}
+
 	// Background components live until the sinks are closed.
 	bg, stopBG := context.WithCancel(context.Background())
 	var bgWG sync.WaitGroup
@@ -474,6 +490,10 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 				}
 			}
 		})
+	}
+
+	if enf != nil {
+		goBG("prevention", func(ctx context.Context) error { return a.runPrevention(ctx, enf) })
 	}
 
 	a.running.Store(true)

@@ -1,0 +1,87 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/enforce"
+	"github.com/vigilsec/vigil/internal/testkernel"
+)
+
+// TestPreventionDryRun: with a host policy that kills a program and
+// dry_run on, running the program is reported as an alert ("dry-run:
+// kill") in the outputs and the program is not killed.
+func TestPreventionDryRun(t *testing.T) {
+	testkernel.RequireRoot(t)
+	testkernel.SkipIfErr(t, enforce.ProbeHost().ExecKill)
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "vigil-prev-test")
+	b, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prog, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pol := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(pol, []byte(`
+name: test-kill
+scope: {host: true}
+process:
+  default: allow
+  rules:
+    - name: no-prev-test
+      action: kill
+      names: [vigil-prev-test]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newSinks(t)
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	_ = os.WriteFile(rulesPath, []byte(shadowRule), 0o600)
+	cfg := s.config(t, rulesPath)
+	cfg.Policy.Files = []string{pol}
+	cfg.DryRun = true
+	a, err := New(cfg, &Options{NoSignals: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for countRule(fileAlerts(s.file), RulePrevention) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no prevention alert")
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("agent stopped: %v", err)
+		default:
+		}
+		if err := exec.Command(prog).Run(); err != nil {
+			t.Fatalf("dry-run killed or failed the program: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond) // pace the retries
+	}
+	for _, x := range fileAlerts(s.file) {
+		if x["rule"] == RulePrevention {
+			out := x["output"].(string)
+			if !strings.Contains(out, "dry-run: kill") || !strings.Contains(out, "policy=test-kill") {
+				t.Errorf("prevention alert %s", out)
+			}
+		}
+	}
+}
