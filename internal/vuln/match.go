@@ -131,7 +131,8 @@ func (db *DB) Scan(s *sbom.SBOM) (*Result, error) {
 // every release).
 func samePackage(a *Affected, ecosystem, name string) bool {
 	re := a.Package.Ecosystem
-	if re != ecosystem && !(re == version.Base(re) && re == version.Base(ecosystem)) {
+	// "Ubuntu:22.04:LTS" names the release "Ubuntu:22.04".
+	if re != ecosystem && !strings.HasPrefix(re, ecosystem+":") && !(re == version.Base(re) && re == version.Base(ecosystem)) {
 		return false
 	}
 	if version.Base(re) == version.PyPI {
