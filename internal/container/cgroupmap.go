@@ -92,7 +92,10 @@ func (m *CgroupMap) Walks() uint64 {
 
 // Refresh walks the v2 tree and replaces the map.
 func (m *CgroupMap) Refresh() error {
-	paths := make(map[uint64]string, len(m.paths)+16)
+	m.mu.RLock()
+	n := len(m.paths)
+	m.mu.RUnlock()
+	paths := make(map[uint64]string, n+16)
 	var maxID uint64
 	err := filepath.WalkDir(m.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
