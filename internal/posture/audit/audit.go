@@ -54,6 +54,7 @@ func Run(inv *manifest.Inventory, opts *Options) *Report {
 		opts = &Options{}
 	}
 	r := &Report{Objects: len(inv.Objects), Summary: map[string]int{}}
+	inv.IndexLines()
 	r.Findings = append(r.Findings, rbac.Audit(inv)...)
 	r.Findings = append(r.Findings, workload.Audit(inv, &opts.Workload)...)
 	r.Findings = append(r.Findings, netpol.Audit(inv)...)

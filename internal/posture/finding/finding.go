@@ -100,8 +100,14 @@ func Sort(fs []Finding) {
 		if a.CheckID != b.CheckID {
 			return a.CheckID < b.CheckID
 		}
-		if as, bs := a.Object.String(), b.Object.String(); as != bs {
-			return as < bs
+		if a.Object.Kind != b.Object.Kind {
+			return a.Object.Kind < b.Object.Kind
+		}
+		if a.Object.Namespace != b.Object.Namespace {
+			return a.Object.Namespace < b.Object.Namespace
+		}
+		if a.Object.Name != b.Object.Name {
+			return a.Object.Name < b.Object.Name
 		}
 		return a.Field < b.Field
 	})

@@ -713,13 +713,7 @@ func (o *Object) FieldLine(path string) int {
 	if o.raw == nil {
 		return o.Source.Line
 	}
-	if !o.parsed {
-		o.parsed = true
-		var doc yaml3.Node
-		if yaml3.Unmarshal(o.raw, &doc) == nil && len(doc.Content) == 1 {
-			o.node = doc.Content[0]
-		}
-	}
+	o.parse()
 	n := o.node
 	if n == nil || path == "" {
 		return o.Source.Line
@@ -784,4 +778,37 @@ func child(n *yaml3.Node, seg string) (*yaml3.Node, int) {
 		}
 	}
 	return nil, 0
+}
+
+func (o *Object) parse() {
+	if o.parsed || o.raw == nil {
+		return
+	}
+	o.parsed = true
+	var doc yaml3.Node
+	if yaml3.Unmarshal(o.raw, &doc) == nil && len(doc.Content) == 1 {
+		o.node = doc.Content[0]
+	}
+}
+
+// IndexLines parses the source of every object on all CPUs so that later
+// FieldLine calls only walk the tree. Calling it is optional.
+func (inv *Inventory) IndexLines() {
+	workers := runtime.GOMAXPROCS(0)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(inv.Objects) {
+					return
+				}
+				inv.Objects[i].parse()
+			}
+		}()
+	}
+	wg.Wait()
 }
