@@ -1,8 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/vigilsec/vigil/internal/enforce"
@@ -13,8 +18,68 @@ import (
 // newPolicyCmd builds `vigil policy`: prevention policies.
 func newPolicyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "policy", Short: "Validate prevention policies"}
-	cmd.AddCommand(newPolicyValidateCmd())
+	cmd.AddCommand(newPolicyValidateCmd(), newPolicyEnforceCmd())
 	return cmd
+}
+
+func newPolicyEnforceCmd() *cobra.Command {
+	var cgroups []string
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "enforce FILE...",
+		Short: "Enforce policies on the host and on cgroups until interrupted, printing decisions",
+		Long: `Load policy files and enforce them until SIGINT/SIGTERM, printing every decision
+as a JSON line. Each --cgroup NAME=PATH is treated as a container named NAME whose
+cgroup v2 directory is PATH (absolute or relative to the v2 mount), so that scopes
+selecting containers by name apply to it. The agent (vigil run) does the same with
+the containers it discovers. Needs root. Enforcement ends when the command exits.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ps, err := policy.ParseFiles(args...)
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return withExitCode(1, fmt.Errorf("%d file(s): invalid policy", len(args)))
+			}
+			var targets []enforce.Target
+			for _, cg := range cgroups {
+				name, path, ok := strings.Cut(cg, "=")
+				if !ok {
+					return fmt.Errorf("--cgroup %q: want NAME=PATH", cg)
+				}
+				targets = append(targets, enforce.Target{
+					Container: &event.Container{ID: name, Name: name}, CgroupPath: path})
+			}
+			e, err := enforce.New(enforce.Options{DryRun: dryRun})
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			if err := e.Apply(ps, targets); err != nil {
+				return err
+			}
+			for _, w := range e.Plan().Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			}
+			fmt.Fprintln(cmd.ErrOrStderr(), "enforcing; interrupt to stop")
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case d, ok := <-e.Decisions():
+					if !ok {
+						return nil
+					}
+					enc.Encode(d)
+				}
+			}
+		},
+	}
+	c.Flags().StringArrayVar(&cgroups, "cgroup", nil, "NAME=PATH: treat the cgroup v2 directory PATH as a container named NAME (repeatable)")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "report what would be blocked, block nothing")
+	return c
 }
 
 func newPolicyValidateCmd() *cobra.Command {

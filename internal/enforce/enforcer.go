@@ -651,3 +651,15 @@ func (e *Enforcer) ProgramCosts() (map[string]ProgramCost, error) {
 	}
 	return out, nil
 }
+
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+func (k *Kind) UnmarshalText(b []byte) error {
+	for i, n := range kindNames {
+		if i > 0 && n == string(b) {
+			*k = Kind(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown kind %q", b)
+}

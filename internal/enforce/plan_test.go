@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/netip"
 	"strings"
 	"testing"
@@ -204,5 +205,30 @@ func TestFileTable(t *testing.T) {
 	}
 	if a, _ := host.Sec.decide("/etc/passwd", policy.AccessRead); a != policy.ActionNone {
 		t.Errorf("host default read: %s", a)
+	}
+}
+
+// Decisions cross from the gate process as JSON: the round trip is exact.
+func TestDecisionJSONRoundTrip(t *testing.T) {
+	d := Decision{Mechanism: MechFanotify, Kind: KindOpen, Action: policy.ActionKill, Enforced: true, Mode: policy.ModeAudit,
+		Policy: "p", Rule: "r", PID: 7, CgroupPath: "/a", Path: "/etc/shadow", Access: policy.AccessRead,
+		Addr: netip.MustParseAddrPort("[::1]:80"), Proto: policy.ProtoUDP}
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"Kind":"open","Action":"kill"`) {
+		t.Errorf("json %s", b)
+	}
+	var got Decision
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Time.Equal(d.Time) {
+		t.Errorf("time %v", got.Time)
+	}
+	got.Time = d.Time
+	if got != d {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, d)
 	}
 }

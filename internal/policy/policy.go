@@ -282,3 +282,77 @@ func (p *Policy) HasEgress() bool {
 func (p *Policy) HasBind() bool {
 	return len(p.Network.Bind.Rules) > 0 || p.Network.Bind.Default != ActionNone
 }
+
+// Text forms, for JSON outputs and the enforcer's gate protocol.
+
+func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+func (a *Action) UnmarshalText(b []byte) error {
+	for i, n := range actionNames {
+		if n == string(b) {
+			*a = Action(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown action %q", b)
+}
+
+func (m Mode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+func (m *Mode) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "enforce":
+		*m = ModeEnforce
+	case "audit":
+		*m = ModeAudit
+	default:
+		return fmt.Errorf("unknown mode %q", b)
+	}
+	return nil
+}
+
+func (a Access) MarshalText() ([]byte, error) {
+	if a == 0 {
+		return []byte(""), nil
+	}
+	return []byte(a.String()), nil
+}
+
+func (a *Access) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "":
+		*a = 0
+	case "read":
+		*a = AccessRead
+	case "write":
+		*a = AccessWrite
+	case "any":
+		*a = AccessAny
+	default:
+		return fmt.Errorf("unknown access %q", b)
+	}
+	return nil
+}
+
+func (p Proto) MarshalText() ([]byte, error) {
+	if p == 0 {
+		return []byte(""), nil
+	}
+	return []byte(p.String()), nil
+}
+
+func (p *Proto) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "":
+		*p = 0
+	case "tcp":
+		*p = ProtoTCP
+	case "udp":
+		*p = ProtoUDP
+	case "any":
+		*p = ProtoAny
+	default:
+		return fmt.Errorf("unknown protocol %q", b)
+	}
+	return nil
+}
