@@ -58,6 +58,7 @@ type Engine struct {
 	sip   *event.Field
 	buf   []byte
 	stats Stats
+	cur   *program // the program of the event being evaluated
 }
 
 // Stats counts the engine's work.
@@ -69,6 +70,10 @@ type Stats struct {
 type program struct {
 	rs     *rules.Ruleset
 	byType [event.NumTypes][]*rules.Rule
+	// per-event results of macro expressions: valid when gen[slot] is the
+	// current event's number.
+	gen []uint64
+	val []bool
 }
 
 func newProgram(rs *rules.Ruleset) *program {
@@ -76,6 +81,8 @@ func newProgram(rs *rules.Ruleset) *program {
 	if rs == nil {
 		return p
 	}
+	p.gen = make([]uint64, rs.Slots)
+	p.val = make([]bool, rs.Slots)
 	for _, r := range rs.Rules {
 		for t := event.Type(1); t < event.NumTypes; t++ {
 			if r.Types.Has(t) {
@@ -138,6 +145,7 @@ func (e *Engine) Evaluate(ev *event.Event, fn func(*Match)) int {
 		return 0
 	}
 	p := e.prog.Load()
+	e.cur = p
 	n := 0
 	for _, r := range p.byType[ev.Type] {
 		e.ctx.Reset()
@@ -159,6 +167,9 @@ func (e *Engine) Evaluate(ev *event.Event, fn func(*Match)) int {
 // Matches reports whether the rule's condition holds for ev (for tests and
 // tools; it does not format).
 func (e *Engine) Matches(r *rules.Rule, ev *event.Event) bool {
+	e.stats.Events++
+	e.ctx.Num = e.stats.Events
+	e.cur = e.prog.Load()
 	e.ctx.Reset()
 	return e.eval(r.Cond, ev)
 }
@@ -183,6 +194,17 @@ func (e *Engine) eval(x rules.Expr, ev *event.Event) bool {
 		return false
 	case *rules.Not:
 		return !e.eval(x.X, ev)
+	case *rules.Cached:
+		p := e.cur
+		if x.Slot < len(p.gen) {
+			if p.gen[x.Slot] == e.stats.Events {
+				return p.val[x.Slot]
+			}
+			v := e.eval(x.X, ev)
+			p.gen[x.Slot], p.val[x.Slot] = e.stats.Events, v
+			return v
+		}
+		return e.eval(x.X, ev)
 	case *rules.Const:
 		return x.V
 	}

@@ -65,6 +65,9 @@ type Ruleset struct {
 	Diags    Diagnostics
 	Disabled int // rules not compiled because they are disabled
 	Skipped  int // rules of unknown sources
+	// Slots is the number of Cached (macro) expressions: the size of the
+	// engine's per-event result cache.
+	Slots int
 
 	hostNames map[netip.Addr]string
 }
@@ -97,7 +100,7 @@ func Compile(spec *Spec, opts *CompileOptions) *Ruleset {
 	}
 	c := &compiler{spec: spec, opts: opts, rs: &Ruleset{hostNames: map[netip.Addr]string{}},
 		macros: map[string]*macroState{}, lists: map[string][]Value{}, seen: map[string]bool{},
-		usedList: map[string]bool{}, usedMacro: map[string]bool{}}
+		usedList: map[string]bool{}, usedMacro: map[string]bool{}, macroRoots: map[Node]string{}, memo: map[Node]*Cached{}}
 	c.rs.Diags = append(c.rs.Diags, spec.Diags...)
 	c.compileLists()
 	c.compileMacros()
@@ -141,6 +144,10 @@ type compiler struct {
 	// nodes counts the nodes built for the current rule or macro, to
 	// bound macro expansion (macros can double the tree at each level).
 	nodes int
+	// macroRoots maps the resolved AST of each macro to its name; memo
+	// holds the Cached expression built for it, shared by all users.
+	macroRoots map[Node]string
+	memo       map[Node]*Cached
 }
 
 // MaxNodes bounds the size of a condition after macro expansion.
@@ -207,6 +214,9 @@ func (c *compiler) compileMacros() {
 			}
 		}
 		st.ast = ast
+		if ast != nil {
+			c.macroRoots[ast] = m.Name
+		}
 		c.macros[m.Name] = st
 	}
 }
@@ -374,7 +384,7 @@ func (c *compiler) compileRule(r *RuleSpec) *Rule {
 		c.diag(r.OutputPos, false, "rule", r.Name, "output: %v", err)
 		return nil
 	}
-	types, _ := typesOf(expr)
+	types, _ := typesOf(expr, map[*Cached]typeRes{})
 	if types == AllTypes {
 		c.diag(r.Pos, true, "rule", r.Name, "condition does not restrict evt.type: the rule runs for every event")
 	} else if types == 0 {
@@ -523,6 +533,21 @@ func (c *compiler) build(n Node, kind, name string) Expr {
 }
 
 func (c *compiler) buildNode(n Node, kind, name string) Expr {
+	if m, ok := c.macroRoots[n]; ok {
+		if ce, ok := c.memo[n]; ok {
+			return ce
+		}
+		delete(c.macroRoots, n) // build the inner expression once
+		x := c.buildNode(n, kind, name)
+		c.macroRoots[n] = m
+		if x == nil {
+			return nil
+		}
+		ce := &Cached{X: x, Slot: c.rs.Slots, Name: m}
+		c.rs.Slots++
+		c.memo[n] = ce
+		return ce
+	}
 	c.nodes++
 	if c.nodes > MaxNodes {
 		if c.nodes == MaxNodes+1 {
@@ -840,12 +865,17 @@ func parseNum(s string, t event.FieldType) (uint64, error) {
 
 // typesOf computes the event types an expression can match. pure is true
 // when the expression depends on evt.type only (so it can be negated).
-func typesOf(e Expr) (TypeSet, bool) {
+type typeRes struct {
+	set  TypeSet
+	pure bool
+}
+
+func typesOf(e Expr, memo map[*Cached]typeRes) (TypeSet, bool) {
 	switch x := e.(type) {
 	case *And:
 		s, pure := AllTypes, true
 		for _, y := range x.Xs {
-			t, p := typesOf(y)
+			t, p := typesOf(y, memo)
 			s &= t
 			pure = pure && p
 		}
@@ -854,13 +884,13 @@ func typesOf(e Expr) (TypeSet, bool) {
 		var s TypeSet
 		pure := true
 		for _, y := range x.Xs {
-			t, p := typesOf(y)
+			t, p := typesOf(y, memo)
 			s |= t
 			pure = pure && p
 		}
 		return s, pure
 	case *Not:
-		t, pure := typesOf(x.X)
+		t, pure := typesOf(x.X, memo)
 		if pure {
 			return AllTypes &^ t, true
 		}
@@ -870,6 +900,13 @@ func typesOf(e Expr) (TypeSet, bool) {
 			return AllTypes, true
 		}
 		return 0, true
+	case *Cached:
+		if r, ok := memo[x]; ok {
+			return r.set, r.pure
+		}
+		s, pure := typesOf(x.X, memo)
+		memo[x] = typeRes{s, pure}
+		return s, pure
 	case *Cmp:
 		if x.L.Field.Name != "evt.type" || len(x.L.Trans) > 0 || x.R != nil || x.Mod != ModNone {
 			return AllTypes, false

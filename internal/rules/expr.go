@@ -23,11 +23,21 @@ type Not struct{ X Expr }
 // Const is a constant (an empty exception list, for instance).
 type Const struct{ V bool }
 
-func (*And) isExpr()   {}
-func (*Or) isExpr()    {}
-func (*Not) isExpr()   {}
-func (*Const) isExpr() {}
-func (*Cmp) isExpr()   {}
+// Cached is a macro's expression, shared by every rule that uses the
+// macro. The engine evaluates it once per event and reuses the result
+// (Slot indexes its per-event cache; Ruleset.Slots counts them).
+type Cached struct {
+	X    Expr
+	Slot int
+	Name string // the macro
+}
+
+func (*Cached) isExpr() {}
+func (*And) isExpr()    {}
+func (*Or) isExpr()     {}
+func (*Not) isExpr()    {}
+func (*Const) isExpr()  {}
+func (*Cmp) isExpr()    {}
 
 // Op is a comparison operator.
 type Op uint8
