@@ -1,6 +1,3 @@
-// Package imagetest builds small container images for tests: layer tars
-// from entries, written as OCI layouts, OCI archives or docker-archive
-// tarballs, exactly as registries and `docker save` lay them out.
 package imagetest
 
 import (
