@@ -16,8 +16,8 @@
 //     that metadata is ready before a container's first exec. Resolve is the
 //     event-path call: a cache hit allocates nothing.
 //
-// The Manager owns its runtime connections: Run(ctx) starts them and returns
-// when ctx is done; Close releases them. Containers returned by Resolve are
+// The Manager owns its runtime connections: Run(ctx) opens them and closes
+// them before it returns, when ctx is done. There is nothing to Close. Containers returned by Resolve are
 // immutable snapshots shared between events: callers must not modify them.
 // When a runtime is absent, slow or restarting, Resolve returns a Container
 // with the id and type parsed from the cgroup path and MetadataKnown false:

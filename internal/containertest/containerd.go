@@ -549,3 +549,72 @@ func NewEnv(tb testing.TB, socket string) *Env {
 	}
 	return &Env{Client: client, Namespace: Namespace, Image: img, ImageName: ImageName, ImageDigest: digest}
 }
+
+// CgroupV2Root returns the cgroup v2 mount point (/sys/fs/cgroup on
+// unified hosts, /sys/fs/cgroup/unified on hybrid ones).
+func CgroupV2Root() (string, error) {
+	for _, p := range [...]string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(p, &st); err == nil && st.Type == 0x63677270 {
+			return p, nil
+		}
+	}
+	return "", errors.New("no cgroup v2 hierarchy mounted")
+}
+
+// CgroupID returns the container's cgroup v2 id: what the sensor reports
+// as Event.CgroupID (bpf_get_current_cgroup_id) for its processes.
+func (c *Container) CgroupID() (uint64, error) {
+	root, err := CgroupV2Root()
+	if err != nil {
+		return 0, err
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(root, c.CgroupPath), &st); err != nil {
+		return 0, fmt.Errorf("stat cgroup of %s: %w", c.ID, err)
+	}
+	return st.Ino, nil
+}
+
+// Exec runs args in the running container (as `ctr task exec` does) and
+// returns its exit code and combined output.
+func (c *Container) Exec(tb testing.TB, timeout time.Duration, args ...string) (uint32, string) {
+	tb.Helper()
+	ctx := namespaces.WithNamespace(context.Background(), c.Namespace)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	spec, err := c.Container.Spec(ctx)
+	if err != nil {
+		tb.Fatalf("exec in %s: spec: %v", c.ID, err)
+	}
+	pspec := spec.Process
+	pspec.Args = args
+	pspec.Terminal = false
+	out := &syncBuffer{}
+	execID := "exec-" + NewID()[:12]
+	p, err := c.Task.Exec(ctx, execID, pspec, cio.NewCreator(cio.WithStreams(nil, out, out)))
+	if err != nil {
+		tb.Fatalf("exec in %s: %v", c.ID, err)
+	}
+	defer p.Delete(context.WithoutCancel(ctx))
+	ch, err := p.Wait(ctx)
+	if err != nil {
+		tb.Fatalf("exec in %s: wait: %v", c.ID, err)
+	}
+	if err := p.Start(ctx); err != nil {
+		tb.Fatalf("exec in %s: start: %v", c.ID, err)
+	}
+	select {
+	case st := <-ch:
+		code, _, _ := st.Result()
+		// Let the copy goroutines drain the pipes.
+		p.CloseIO(ctx, containerd.WithStdinCloser)
+		if io := p.IO(); io != nil {
+			io.Wait()
+		}
+		return code, out.String()
+	case <-ctx.Done():
+		tb.Fatalf("exec in %s: %v", c.ID, ctx.Err())
+	}
+	return 0, ""
+}

@@ -117,3 +117,25 @@ func itoa(n uint32) string {
 	}
 	return string(b[i:])
 }
+
+func TestContainerdExecAndCgroupID(t *testing.T) {
+	env := New(t)
+	c := env.Run(t, Spec{})
+	code, out := c.Exec(t, 10*time.Second, "sh", "-c", "echo in-container; exit 7")
+	if code != 7 || out != "in-container\n" {
+		t.Fatalf("exec: code %d output %q", code, out)
+	}
+	id, err := c.CgroupID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := CgroupV2Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The id names the directory whose cgroup.procs lists the task.
+	procs, err := os.ReadFile(root + c.CgroupPath + "/cgroup.procs")
+	if err != nil || !strings.Contains(string(procs), itoa(c.PID)) || id == 0 {
+		t.Fatalf("cgroup %s (id %d) procs %q: %v", c.CgroupPath, id, procs, err)
+	}
+}
