@@ -313,6 +313,23 @@ func TestEgressBlocksInCgroupOnly(t *testing.T) {
 	if got := runHelper(t, -1, "connect-tcp", "127.0.0.1:"+denied); got != "ok" {
 		t.Errorf("host → denied port: %s", got)
 	}
+	// IPv6 (connect6): the allow rule covers 127.0.0.0/8 only, so ::1 is
+	// blocked by the default.
+	l6, err := net.Listen("tcp6", "[::1]:"+allowed)
+	if err != nil {
+		testkernel.Skip(t, "no IPv6 loopback: "+err.Error())
+	}
+	defer l6.Close()
+	if got := runHelper(t, vfd, "connect-tcp", "[::1]:"+allowed); got != "EPERM" {
+		t.Errorf("victim → [::1]:%s: %s, want EPERM", allowed, got)
+	}
+	d6 := waitDecision(t, e, func(d Decision) bool { return d.Kind == KindConnect6 })
+	if d6.Addr.Addr().String() != "::1" || !d6.Enforced {
+		t.Errorf("connect6 decision %+v", d6)
+	}
+	if got := runHelper(t, ofd, "connect-tcp", "[::1]:"+allowed); got != "ok" {
+		t.Errorf("other → [::1]:%s: %s", allowed, got)
+	}
 	// UDP without connect (sendmsg4) to a port not allowed for udp.
 	if got := runHelper(t, vfd, "sendto-udp", "127.0.0.1:"+allowed); got != "EPERM" {
 		t.Errorf("victim udp sendto: %s, want EPERM", got)
