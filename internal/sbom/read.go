@@ -68,6 +68,10 @@ func readCycloneDX(b []byte) (*SBOM, error) {
 			case PropSource:
 				n, v, _ := strings.Cut(pr.Value, " ")
 				p.SourceName, p.SourceVersion = n, v
+			case "aquasecurity:trivy:SrcName": // Trivy's SBOMs
+				p.SourceName = pr.Value
+			case "aquasecurity:trivy:SrcVersion":
+				p.SourceVersion = pr.Value
 			}
 		}
 		s.Packages = append(s.Packages, p)

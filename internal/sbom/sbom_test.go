@@ -2,6 +2,7 @@ package sbom_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -361,5 +362,31 @@ func TestPURLParse(t *testing.T) {
 	}
 	if _, ok := sbom.ParsePURL("not a purl"); ok {
 		t.Error("accepted garbage")
+	}
+}
+
+// TestReadForeignCycloneDX reads a CycloneDX document as Trivy writes it
+// (source package in properties, distro with a point release).
+func TestReadForeignCycloneDX(t *testing.T) {
+	doc := `{"bomFormat":"CycloneDX","specVersion":"1.5","version":1,
+	 "metadata":{"component":{"type":"container","name":"debian:12"}},
+	 "components":[
+	  {"bom-ref":"x","type":"library","name":"libc6","version":"2.36-9+deb12u4","purl":"pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12.5",
+	   "properties":[{"name":"aquasecurity:trivy:SrcName","value":"glibc"},{"name":"aquasecurity:trivy:SrcVersion","value":"2.36-9+deb12u4"}]},
+	  {"type":"operating-system","name":"debian","version":"12.5"},
+	  {"type":"library","name":"left-pad","version":"1.3.0","purl":"pkg:npm/left-pad@1.3.0"}]}`
+	s, err := sbom.Read(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	libc := find(s, sbom.TypeDeb, "libc6")
+	if libc == nil || libc.SourceName != "glibc" || libc.SourceVersion != "2.36-9+deb12u4" || libc.Ecosystem != "Debian:12" {
+		t.Errorf("libc6: %+v", libc)
+	}
+	if lp := find(s, sbom.TypeNPM, "left-pad"); lp == nil || lp.Ecosystem != "npm" {
+		t.Errorf("left-pad: %+v", lp)
+	}
+	if _, err := sbom.Read(strings.NewReader(`{"hello":1}`)); !errors.Is(err, sbom.ErrNotSBOM) {
+		t.Errorf("not an SBOM: %v", err)
 	}
 }
