@@ -95,12 +95,23 @@ static __always_inline int pass(__u32 tgid)
 	return 1;
 }
 
-static __always_inline void submit(void *rec)
+/* wake_flags wakes the reader only when this record makes the pending data
+ * cross wakeup_bytes: a reader that is behind is busy reading anyway, and
+ * waking it for every record would cost the traced task an irq_work each
+ * time. Below the threshold the reader polls. */
+static __always_inline __u64 wake_flags(__u64 before, __u64 size)
 {
-	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_submit(rec, flags);
+	if (before < wakeup_bytes && before + size >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+/* submit commits a reserved record of size bytes (the reservation already
+ * counts in the pending data). */
+static __always_inline void submit(void *rec, __u64 size)
+{
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(rec, wake_flags(avail > size ? avail - size : 0, size));
 }
 
 static __always_inline void fill_hdr(struct vigil_hdr *h, struct task_struct *task, __u64 pid_tgid, __u16 type, __u8 kind)
@@ -193,9 +204,7 @@ static __always_inline int sys_strings(struct vigil_desc *d, struct task_struct 
 	__u64 size = sizeof(*h) + off;
 	if (size > sizeof(*h) + STR_AREA)
 		size = sizeof(*h) + STR_AREA;
-	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
+	__u64 flags = wake_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), size);
 	if (bpf_ringbuf_output(&events, buf, size, flags))
 		count(VIGIL_DROP_RINGBUF_FULL, d->type);
 	return 0;
@@ -294,7 +303,7 @@ static __always_inline int sys_net(struct vigil_desc *d, struct task_struct *tas
 		if (ret >= 0)
 			read_local(n, fd_sock(task, fd));
 	}
-	submit(h);
+	submit(h, sizeof(*h) + sizeof(struct vigil_net));
 	return 0;
 }
 
@@ -501,7 +510,7 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 		h->flags |= VIGIL_HDR_F_CWD_TRUNC;
 		count(VIGIL_DROP_PATH_TRUNCATED, VIGIL_T_EXECVE);
 	}
-	submit(h);
+	submit(h, sizeof(*h) + sizeof(struct vigil_exec));
 	return 0;
 }
 
@@ -553,7 +562,7 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx)
 	h->args[0] = BPF_CORE_READ(child, pid);
 	h->args[1] = ctgid;
 	h->ret = h->args[0];
-	submit(h);
+	submit(h, sizeof(*h));
 	return 0;
 }
 
@@ -577,6 +586,6 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 	__builtin_memset(h->args, 0, sizeof(h->args));
 	h->args[0] = BPF_CORE_READ(task, exit_code);
 	h->ret = 0;
-	submit(h);
+	submit(h, sizeof(*h));
 	return 0;
 }
