@@ -95,7 +95,10 @@ type Agent struct {
 	sensorStats atomic.Pointer[sensor.Stats]
 	statsEvery  uint64
 	lastStats   int64
-	running     atomic.Bool
+	// Lost events already reported by an internal alert, and when.
+	lostReported uint64
+	lostAlertAt  int64
+	running      atomic.Bool
 }
 
 // New builds an agent from a validated configuration: outputs, store (its
@@ -351,9 +354,32 @@ func (a *Agent) handle(ev *event.Event) {
 				a.lastStats = now
 				st := a.realSensor.Stats()
 				a.sensorStats.Store(&st)
+				a.checkLost(&st, now)
 			}
 		}
 	}
+}
+
+// RuleEventsLost is the rule name of the internal alert about events the
+// sensor lost.
+const RuleEventsLost = "Vigil sensor events lost"
+
+// checkLost raises an internal alert when the sensor lost events since the
+// last alert, at most once a minute (on the event goroutine).
+func (a *Agent) checkLost(st *sensor.Stats, now int64) {
+	if st.Lost <= a.lostReported || now-a.lostAlertAt < int64(time.Minute) {
+		return
+	}
+	n := st.Lost - a.lostReported
+	a.lostReported, a.lostAlertAt = st.Lost, now
+	full, bad := st.ByReason(sensor.ReasonRingbufFull), st.ByReason(sensor.ReasonDecodeFailed)
+	a.deliver(&alert.Alert{UUID: alert.NewUUID(), Time: time.Unix(0, now), Rule: RuleEventsLost,
+		Priority: alert.PriorityCritical, Source: alert.SourceInternal, Hostname: a.hostname,
+		Output: fmt.Sprintf("Vigil sensor lost %d events: detection may have missed activity (ringbuf_full=%d decode_failed=%d total=%d)",
+			n, full, bad, st.Lost),
+		OutputFields: []alert.Field{{Name: "vigil.lost", Value: n}, {Name: "vigil.ringbuf_full", Value: full},
+			{Name: "vigil.decode_failed", Value: bad}, {Name: "vigil.total_lost", Value: st.Lost}},
+		Tags: []string{"vigil_internal"}, Vigil: alert.Context{Count: 1}})
 }
 
 // eventTypes turns the configured names and categories into types (nil:

@@ -24,6 +24,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/store"
 )
 
@@ -318,5 +319,33 @@ func TestEventTypes(t *testing.T) {
 	}
 	if eventTypes(nil) != nil {
 		t.Fatal("empty means all (nil)")
+	}
+}
+
+func TestLostEventsAlert(t *testing.T) {
+	s := newSinks(t)
+	p := filepath.Join(t.TempDir(), "rules.yaml")
+	_ = os.WriteFile(p, []byte(shadowRule), 0o600)
+	a, err := New(s.config(t, p), &Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sensor.Stats{Lost: 5}
+	st.Drops[sensor.ReasonRingbufFull][event.TypeOpenat] = 5
+	now := time.Now().UnixNano()
+	a.checkLost(&st, now)
+	st.Lost = 9
+	a.checkLost(&st, now+int64(time.Second)) // rate-limited
+	st.Lost = 12
+	a.checkLost(&st, now+int64(2*time.Minute))
+	a.closeSinks()
+	var outs []string
+	for _, x := range fileAlerts(s.file) {
+		if x["rule"] == RuleEventsLost {
+			outs = append(outs, x["output"].(string))
+		}
+	}
+	if len(outs) != 2 || !strings.Contains(outs[0], "lost 5 events") || !strings.Contains(outs[1], "lost 7 events") {
+		t.Fatalf("lost alerts %q", outs)
 	}
 }
