@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/policy"
 )
 
 func goat(t *testing.T) string {
@@ -108,5 +111,26 @@ func TestAdviseAndComplianceCommands(t *testing.T) {
 	}
 	if _, err := runVigil(t, "compliance", "report", "--framework", "sox"); err == nil {
 		t.Error("unknown framework accepted")
+	}
+}
+
+func TestAdvisePolicyCommand(t *testing.T) {
+	c := &event.Container{ID: "0123456789ab", FullID: "0123456789ab" + strings.Repeat("c", 52), Type: "containerd", MetadataKnown: true, Name: "api", PodNamespace: "shop"}
+	ev := event.Event{Type: event.TypeExecve, Time: 1795777446000000000, PID: 7, TID: 7, Comm: "api", FD: -1, FD2: -1, DirFD: -100, DirFD2: -1,
+		Exec: &event.Exec{Filename: "/app/api", ExePath: "/app/api"}, Container: c}
+	capture := filepath.Join(t.TempDir(), "trace.jsonl")
+	if err := os.WriteFile(capture, append(event.AppendJSON(nil, &ev), '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runVigil(t, "advise", "policy", "--from", capture, "--container", "0123", "--enforce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := policy.Parse("learned.yaml", []byte(out))
+	if err != nil || len(ps) != 1 || ps[0].Mode.String() != "enforce" || ps[0].Process.Rules[0].Paths[0] != "/app/api" {
+		t.Fatalf("learned policy: %v\n%s", err, out)
+	}
+	if _, err := runVigil(t, "advise", "policy", "--from", capture, "--container", "ffff"); err == nil {
+		t.Error("unknown container accepted")
 	}
 }
