@@ -249,6 +249,17 @@ func (m *Manager) Resolve(cgroupID uint64, pid uint32) *event.Container {
 		}
 		m.mu.RUnlock()
 	}
+	if cgroupID == 0 && pid != 0 {
+		m.mu.RLock()
+		if pe, ok := m.pids[pid]; ok && pe.expires > time.Now().UnixNano() {
+			if c := m.containerOf(pe.entry); c != nil {
+				m.mu.RUnlock()
+				m.hits.Add(1)
+				return c
+			}
+		}
+		m.mu.RUnlock()
+	}
 	m.misses.Add(1)
 	return m.resolveSlow(cgroupID, pid)
 }

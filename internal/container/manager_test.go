@@ -132,9 +132,13 @@ func TestResolveContainerd(t *testing.T) {
 		t.Fatal("host containers are not the shared one")
 	}
 
-	// Cache hits do not allocate.
+	// Cache hits do not allocate (by cgroup, and by pid within its TTL).
 	if n := testing.AllocsPerRun(1000, func() { m.Resolve(cg, c.PID) }); n != 0 {
 		t.Fatalf("Resolve cache hit allocates %v times", n)
+	}
+	m.Resolve(0, c.PID)
+	if n := testing.AllocsPerRun(100, func() { m.Resolve(0, c.PID) }); n != 0 {
+		t.Fatalf("Resolve by pid cache hit allocates %v times", n)
 	}
 	rootCg, self := cgroupID(t, "/"), uint32(os.Getpid())
 	m.Resolve(rootCg, self)
