@@ -200,9 +200,15 @@ func (c *cataloger) goBinary(f *image.File, r io.Reader, buf *bytes.Buffer) {
 	add := func(name, version string) {
 		c.pkgs = append(c.pkgs, Package{Type: TypeGolang, Name: name, Version: version, Location: loc, Layer: f.Digest})
 	}
-	add("stdlib", strings.TrimPrefix(bi.GoVersion, "go"))
+	// "go1.22.1 X:boringcrypto" → "1.22.1".
+	gov, _, _ := strings.Cut(strings.TrimPrefix(bi.GoVersion, "go"), " ")
+	add("stdlib", gov)
 	if bi.Main.Path != "" {
-		add(bi.Main.Path, bi.Main.Version)
+		v := bi.Main.Version
+		if v == "(devel)" {
+			v = "" // built from a checkout: no module version
+		}
+		add(bi.Main.Path, v)
 	}
 	for _, d := range bi.Deps {
 		if d.Replace != nil {

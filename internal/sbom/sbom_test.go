@@ -237,7 +237,7 @@ func TestCatalogDebian(t *testing.T) {
 	if p := find(s, sbom.TypeGolang, "github.com/spf13/cobra"); p == nil || p.PURL != "pkg:golang/github.com/spf13/cobra@"+p.Version || !strings.HasPrefix(p.Version, "v1.") {
 		t.Errorf("go dependency: %+v", p)
 	}
-	if p := find(s, sbom.TypeGolang, "example.com/goapp"); p == nil {
+	if p := find(s, sbom.TypeGolang, "example.com/goapp"); p == nil || p.Version != "" || p.PURL != "pkg:golang/example.com/goapp" {
 		t.Errorf("go dependency: %+v", p)
 	}
 }
