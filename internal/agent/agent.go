@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -433,6 +434,15 @@ func containerOptions(socks []string, log *slog.Logger) container.Options {
 func (a *Agent) Run(ctx context.Context) (err error) {
 	defer a.closeSinks()
 
+	// Listen first: a busy port fails the start before the sensor loads.
+	var ln net.Listener
+	if a.api != nil {
+		if ln, err = net.Listen("tcp", a.cfg.HTTP.Listen); err != nil {
+			return fmt.Errorf("agent: http: %w", err)
+		}
+		defer ln.Close()
+	}
+
 	src := a.opts.Source
 	if src == nil {
 		s, err := sensor.New(&sensor.Options{Types: eventTypes(a.cfg.Sensor.EventTypes),
@@ -491,7 +501,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		goBG("containers", a.containers.Run)
 	}
 	if a.api != nil {
-		goBG("http", a.api.Run)
+		goBG("http", func(ctx context.Context) error { return a.api.Serve(ctx, ln) })
 	}
 	coalCtx, stopCoal := context.WithCancel(context.Background())
 	coalDone := make(chan struct{})

@@ -349,3 +349,69 @@ func TestLostEventsAlert(t *testing.T) {
 		t.Fatalf("lost alerts %q", outs)
 	}
 }
+
+// TestHTTPEndpoint: the agent serves /healthz and /metrics on http.listen,
+// and a busy port fails the start.
+func TestHTTPEndpoint(t *testing.T) {
+	s := newSinks(t)
+	p := filepath.Join(t.TempDir(), "rules.yaml")
+	_ = os.WriteFile(p, []byte(shadowRule), 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	cfg := s.config(t, p)
+	cfg.HTTP.Enabled = true
+	cfg.HTTP.Listen = addr
+	// Busy port.
+	a, err := New(cfg, &Options{Source: &fakeSource{ch: make(chan struct{})}, NoSignals: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("busy port: %v", err)
+	}
+	ln.Close()
+
+	src := &fakeSource{ch: make(chan struct{}, 1)}
+	a, err = New(cfg, &Options{Source: src, NoSignals: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitFor(t, "healthz", func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	src.ch <- struct{}{}
+	waitFor(t, "alert", func() bool { return countRule(fileAlerts(s.file), "Test shadow read") == 1 })
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	fams, err := func() (map[string]*dto.MetricFamily, error) {
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		return p.TextToMetricFamilies(resp.Body)
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := metricValue(fams["vigil_rule_matches_total"], "rule", "Test shadow read"); v != 1 {
+		t.Errorf("matches over /metrics = %v", v)
+	}
+	if resp, err := http.Get("http://" + addr + "/api/alerts"); err != nil || resp.StatusCode != 403 {
+		t.Errorf("api without token: %v %v", resp.StatusCode, err)
+	}
+}
