@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -32,6 +33,7 @@ type traceOpts struct {
 	cgroup   uint64
 	noEnrich bool
 	rawFall  bool
+	cpuProf  string
 }
 
 func newTraceCmd() *cobra.Command {
@@ -54,6 +56,8 @@ and exits when CMD does, with CMD's exit status. Counts of events seen and lost 
 	f.Uint32Var(&o.pid, "pid", 0, "trace only this process and its descendants")
 	f.Uint64Var(&o.cgroup, "cgroup", 0, "trace only this cgroup v2 id")
 	f.BoolVar(&o.noEnrich, "no-enrich", false, "do not attach process and fd context (proc, fd) to events")
+	f.StringVar(&o.cpuProf, "cpuprofile", "", "write a Go CPU profile of the tracer to this file")
+	_ = f.MarkHidden("cpuprofile")
 	f.BoolVar(&o.rawFall, "raw-fallback", false, "take syscalls whose tracepoint is missing from raw_syscalls:sys_exit (runs on every syscall)")
 	return cmd
 }
@@ -144,6 +148,17 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 		}()
 	}
 
+	if o.cpuProf != "" {
+		pf, err := os.Create(o.cpuProf)
+		if err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("trace: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	w := bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10)
 	buf := make([]byte, 0, 4096)
 	var werr error
