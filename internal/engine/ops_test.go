@@ -530,3 +530,75 @@ func TestSwapWhileEvaluating(t *testing.T) {
 		}
 	}
 }
+
+func TestMinPriorityAndBadEvents(t *testing.T) {
+	y := `
+- rule: loud
+  desc: d
+  condition: evt.type = openat
+  output: o
+  priority: DEBUG
+- rule: important
+  desc: d
+  condition: evt.type = openat
+  output: o
+  priority: ERROR
+`
+	p := rules.PriorityWarning
+	rs := rules.LoadAndCompile(&rules.CompileOptions{MinPriority: &p}, rules.File{Name: "p.yaml", Data: []byte(y)})
+	if rs.Err() != nil || len(rs.Rules) != 1 || rs.Rules[0].Name != "important" {
+		t.Fatalf("%v %d", rs.Err(), len(rs.Rules))
+	}
+	e := New(rs, nil)
+	// Out-of-range types and empty events never panic and match nothing.
+	for _, ev := range []*event.Event{{Type: 9999}, {}, {Type: event.TypeOpenat}} {
+		e.Evaluate(ev, nil)
+	}
+	if n := e.Evaluate(&event.Event{Type: event.TypeOpenat}, nil); n != 1 {
+		t.Fatalf("bare openat: %d", n)
+	}
+}
+
+// TestEveryFieldOnEveryEventType formats every field on empty and rich
+// events of every type: no extractor may panic on missing enrichment.
+func TestEveryFieldOnEveryEventType(t *testing.T) {
+	var out, cond []string
+	for _, f := range event.Fields() {
+		tok := f.Name
+		switch f.Arg {
+		case event.ArgIndexOptional, event.ArgIndexOrKey:
+			tok += "[0]"
+		case event.ArgKeyRequired:
+			tok += "[app]"
+		case event.ArgEvtArg:
+			tok = "evt.arg[1]"
+		}
+		if !f.FilterOnly {
+			out = append(out, tok+"=%"+tok)
+		}
+		if f.Multi != event.MultiList {
+			cond = append(cond, tok+" exists")
+		}
+	}
+	q, _ := json.Marshal(strings.Join(out, " "))
+	y := "- rule: all\n  desc: d\n  condition: " + strings.Join(cond, " or ") + " or evt.num > 0\n  output: " + string(q) + "\n  priority: INFO\n"
+	rs := rules.LoadAndCompile(&rules.CompileOptions{Resolve: func(string) []netip.Addr { return nil }}, rules.File{Name: "all.yaml", Data: []byte(y)})
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	e := New(rs, &Options{Users: staticUsers{}})
+	for ty := event.Type(1); ty < event.NumTypes; ty++ {
+		rich := richEvent()
+		rich.Type = ty
+		for _, ev := range []*event.Event{{Type: ty}, rich} {
+			n := e.Evaluate(ev, func(m *Match) {
+				if len(m.Fields) != len(out) {
+					t.Fatalf("%v: %d fields", ty, len(m.Fields))
+				}
+			})
+			if n != 1 {
+				t.Fatalf("%v: rule did not match", ty)
+			}
+		}
+	}
+}

@@ -63,3 +63,39 @@ func TestAppendFlagsFalcoOrder(t *testing.T) {
 		t.Errorf("join root %q", got)
 	}
 }
+
+func TestPasswdDBCachesPerRoot(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(passwd, group string) {
+		os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte(passwd), 0o644)
+		os.WriteFile(filepath.Join(root, "etc", "group"), []byte(group), 0o644)
+	}
+	write("root:x:0:0::/root:/bin/sh\n# comment\nalice:x:1000:1000::/home/alice:/bin/sh\nbad line\n", "staff:x:50:\n")
+	db := NewPasswdDB(root)
+	host := &Event{Container: &Container{ID: "host"}}
+	if n, ok := db.UserName(host, 1000); !ok || n != "alice" {
+		t.Fatalf("uid 1000: %q %v", n, ok)
+	}
+	if n, ok := db.GroupName(host, 50); !ok || n != "staff" {
+		t.Fatalf("gid 50: %q %v", n, ok)
+	}
+	// Cached: a changed file is not re-read on the event path.
+	write("bob:x:1000:1000::/:/bin/sh\n", "")
+	if n, _ := db.UserName(host, 1000); n != "alice" {
+		t.Fatalf("re-read the file: %q", n)
+	}
+	// Through the field: unknown uid is the literal <NA>, uid 0 is root.
+	c := &FieldCtx{Users: db}
+	f := LookupField("user.name")
+	ev := &Event{UID: 4242, Container: &Container{ID: "host"}}
+	if v, ok := f.Extract(c, ev, &FieldArg{}); !ok || v.Str != "<NA>" {
+		t.Fatalf("unknown uid: %q", v.Str)
+	}
+	ev.UID = 0
+	if v, _ := f.Extract(c, ev, &FieldArg{}); v.Str != "root" {
+		t.Fatalf("uid 0: %q", v.Str)
+	}
+}
