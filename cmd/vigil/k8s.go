@@ -24,13 +24,15 @@ func newK8sCmd() *cobra.Command {
 func newK8sAuditCmd() *cobra.Command {
 	var format, failOn string
 	var registries []string
+	var strict bool
 	cmd := &cobra.Command{
 		Use:   "audit PATH...",
 		Short: "Audit manifests (files, directories, - for stdin) for RBAC, workload and network-policy risks",
 		Long: `Audit Kubernetes manifests: YAML or JSON, multi-document files, List kinds,
 directories (recursively), Helm-rendered output and kubectl get -o yaml dumps.
 
-Exit status: 0 when no finding reaches --fail-on, 3 when one does, 1 on error.`,
+Exit status: 0 when no finding reaches --fail-on, 3 when one does, 1 on error
+(and, with --strict, when a document could not be decoded).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var threshold finding.Severity
@@ -66,6 +68,9 @@ Exit status: 0 when no finding reaches --fail-on, 3 when one does, 1 on error.`,
 			if err != nil {
 				return err
 			}
+			if strict && len(rep.Errors) > 0 {
+				return fmt.Errorf("k8s audit: %d document(s) could not be decoded", len(rep.Errors))
+			}
 			if failOn != "" && rep.AtLeast(threshold) {
 				return withExitCode(3, fmt.Errorf("k8s audit: findings at or above %s", threshold))
 			}
@@ -74,6 +79,7 @@ Exit status: 0 when no finding reaches --fail-on, 3 when one does, 1 on error.`,
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: table, json or sarif")
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "exit 3 when a finding has this severity or higher (info, low, medium, high, critical)")
+	cmd.Flags().BoolVar(&strict, "strict", false, "exit 1 when a document cannot be decoded")
 	cmd.Flags().StringSliceVar(&registries, "allowed-registries", nil, "registries (or registry/path prefixes) images may come from; enables VGL-WL-036")
 	return cmd
 }

@@ -134,3 +134,17 @@ func TestAdvisePolicyCommand(t *testing.T) {
 		t.Error("unknown container accepted")
 	}
 }
+
+func TestK8sAuditStrict(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n   x: y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runVigil(t, "k8s", "audit", bad)
+	if err != nil || !strings.Contains(out, "bad.yaml:5:") {
+		t.Errorf("without --strict: err %v, output %s", err, out)
+	}
+	if _, err := runVigil(t, "k8s", "audit", "--strict", bad); err == nil || exitCode(err) != 1 {
+		t.Errorf("--strict: err %v", err)
+	}
+}
