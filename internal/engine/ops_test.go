@@ -602,3 +602,17 @@ func TestEveryFieldOnEveryEventType(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendOutput(t *testing.T) {
+	y := "- rule: r\n  desc: d\n  condition: evt.type = openat\n  output: file=%fd.name\n  priority: INFO\n"
+	rs := rules.LoadAndCompile(&rules.CompileOptions{AppendOutput: "container_id=%container.id container_name=%container.name"},
+		rules.File{Name: "a.yaml", Data: []byte(y)})
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var m *Match
+	New(rs, nil).Evaluate(richEvent(), func(x *Match) { m = x })
+	if m == nil || m.Output != "file=/etc/shadow container_id=0123456789ab container_name=web" || len(m.Fields) != 3 {
+		t.Fatalf("%+v", m)
+	}
+}

@@ -90,6 +90,10 @@ type CompileOptions struct {
 	// Sources are the sources Vigil evaluates (default: syscall). Rules of
 	// other sources are skipped with a warning.
 	Sources []string
+	// AppendOutput is appended (after a space) to every rule's output, as
+	// Falco's append_output extra_output does, e.g.
+	// "container_id=%container.id container_name=%container.name".
+	AppendOutput string
 }
 
 // Compile type-checks and compiles a Spec. Problems (including those of
@@ -379,7 +383,11 @@ func (c *compiler) compileRule(r *RuleSpec) *Rule {
 	if expr == nil {
 		return nil
 	}
-	out, err := ParseFormat(r.Output)
+	text := r.Output
+	if c.opts.AppendOutput != "" {
+		text += " " + c.opts.AppendOutput
+	}
+	out, err := ParseFormat(text)
 	if err != nil {
 		c.diag(r.OutputPos, false, "rule", r.Name, "output: %v", err)
 		return nil
