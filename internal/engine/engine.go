@@ -324,7 +324,6 @@ func (e *Engine) cmp(c *rules.Cmp, ev *event.Event) bool {
 			}
 			return e.match(c, event.Value{Num: uint64(n)}, ev, c.Op)
 		}
-		any := false
 		for i := 0; ; i++ {
 			v, ok := l.Field.Elem(&e.ctx, ev, &l.Arg, i)
 			if !ok {
@@ -338,13 +337,8 @@ func (e *Engine) cmp(c *rules.Cmp, ev *event.Event) bool {
 			if c.Op == rules.OpIn && !in {
 				return false
 			}
-			any = true
 		}
-		if c.Op == rules.OpIn {
-			return true // every element (possibly none) is in the set
-		}
-		_ = any
-		return false
+		return c.Op == rules.OpIn // in: every element (possibly none) is in the set
 	}
 	v, ok := e.extract(l, ev)
 	if !ok {

@@ -225,9 +225,7 @@ func (c *compiler) compileMacros() {
 	}
 }
 
-// srcOf maps AST nodes to the condition they were parsed from.
-type srcNode interface{ setSrc(*Cond) }
-
+// setSrc records in every node the condition it was parsed from.
 func setSrc(n Node, src *Cond) {
 	switch x := n.(type) {
 	case *BoolExpr:
@@ -516,7 +514,7 @@ func (c *compiler) exceptionsAST(r *RuleSpec) (Node, bool) {
 
 func orOf(xs []Node, src *Cond) Node {
 	if len(xs) == 1 {
-		return &BoolExpr{Op: "or", Xs: xs, src: src}
+		return xs[0]
 	}
 	return &BoolExpr{Op: "or", Xs: xs, src: src}
 }

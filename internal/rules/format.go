@@ -3,8 +3,6 @@ package rules
 import (
 	"fmt"
 	"strings"
-
-	"github.com/vigilsec/vigil/internal/event"
 )
 
 // Format is a parsed rule output: literal text and %field references.
@@ -92,5 +90,3 @@ func (f *Format) FieldNames() []string {
 	}
 	return out
 }
-
-var _ = event.FieldString

@@ -191,7 +191,7 @@ func (p *parser) term(depth int) Node {
 		return nil
 	}
 	p.ws()
-	op, opOff := p.operator()
+	op := p.operator()
 	if op == "" {
 		if len(f.Transformers) > 0 || f.HasArg {
 			p.fail(p.i, "expected an operator after %s, got %s", f.String(), p.quoteNext())
@@ -252,7 +252,6 @@ func (p *parser) term(depth int) Node {
 		c.FieldRHS = &rf
 		return c
 	}
-	_ = opOff
 	v, ok := p.value()
 	if !ok {
 		return nil
@@ -343,10 +342,9 @@ func (p *parser) fieldOrTransformer(depth int) (FieldExpr, bool) {
 }
 
 // operator consumes a comparison operator, "" when none is at the cursor.
-func (p *parser) operator() (string, int) {
-	off := p.i
+func (p *parser) operator() string {
 	if p.i >= len(p.s) {
-		return "", off
+		return ""
 	}
 	for _, op := range []string{"==", "!=", "<=", ">=", "=", "<", ">"} {
 		if strings.HasPrefix(p.s[p.i:], op) {
@@ -354,7 +352,7 @@ func (p *parser) operator() (string, int) {
 			if op == "==" {
 				op = "="
 			}
-			return op, off
+			return op
 		}
 	}
 	w := p.word()
@@ -362,10 +360,10 @@ func (p *parser) operator() (string, int) {
 		e := p.i + len(w)
 		if e == len(p.s) || isSpace(p.s[e]) || p.s[e] == '(' || p.s[e] == '"' || p.s[e] == '\'' || p.s[e] == ')' {
 			p.i = e
-			return w, off
+			return w
 		}
 	}
-	return "", off
+	return ""
 }
 
 // value parses a quoted string or a bare word.
