@@ -261,3 +261,11 @@ func TestHostileInputIsBounded(t *testing.T) {
 		t.Fatal("deep condition compiled")
 	}
 }
+
+func TestErrorInAppendedConditionPointsToTheAppend(t *testing.T) {
+	rs := load(t, base, "- rule: shell\n  condition: and nope.field = 1\n  override: {condition: append}\n")
+	errs := rs.Diags.Errors()
+	if len(errs) != 1 || errs[0].File != "f1.yaml" || errs[0].Line != 2 || errs[0].Col != 18 {
+		t.Fatalf("%v", rs.Diags)
+	}
+}
