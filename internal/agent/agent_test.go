@@ -411,7 +411,12 @@ func TestHTTPEndpoint(t *testing.T) {
 	if v := metricValue(fams["vigil_rule_matches_total"], "rule", "Test shadow read"); v != 1 {
 		t.Errorf("matches over /metrics = %v", v)
 	}
-	if resp, err := http.Get("http://" + addr + "/api/alerts"); err != nil || resp.StatusCode != 403 {
-		t.Errorf("api without token: %v %v", resp.StatusCode, err)
+	resp2, err := http.Get("http://" + addr + "/api/alerts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != 403 {
+		t.Errorf("api without token: %d", resp2.StatusCode)
 	}
 }
