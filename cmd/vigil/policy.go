@@ -46,8 +46,9 @@ the containers it discovers. Needs root. Enforcement ends when the command exits
 				if !ok {
 					return fmt.Errorf("--cgroup %q: want NAME=PATH", cg)
 				}
+				// A plain cgroup shares the host's root filesystem.
 				targets = append(targets, enforce.Target{
-					Container: &event.Container{ID: name, Name: name}, CgroupPath: path})
+					Container: &event.Container{ID: name, Name: name}, CgroupPath: path, RootPID: os.Getpid()})
 			}
 			e, err := enforce.New(enforce.Options{DryRun: dryRun})
 			if err != nil {
@@ -128,7 +129,7 @@ func exampleTarget(p *policy.Policy) enforce.Target {
 	for k, v := range s.PodLabels {
 		c.PodLabels[k] = v
 	}
-	return enforce.Target{Container: c, CgroupPath: "/<container cgroup>", CgroupID: 2}
+	return enforce.Target{Container: c, CgroupPath: "/<container cgroup>", CgroupID: 2, RootPID: -1}
 }
 
 func printPlans(w io.Writer, ps []*policy.Policy) error {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -196,6 +198,9 @@ func (e *Enforcer) Apply(policies []*policy.Policy, targets []Target) error {
 				continue
 			}
 			t.CgroupID = id
+		}
+		if t.Container != nil && t.Container.ID != "host" && t.RootPID <= 0 {
+			t.RootPID = firstPID(t.CgroupPath)
 		}
 		ts = append(ts, t)
 	}
@@ -619,6 +624,17 @@ func (s *FileStats) add(o FileStats) {
 	s.Denied += o.Denied
 	s.Audited += o.Audited
 	s.Defaults += o.Defaults
+}
+
+// firstPID returns a process of the cgroup (0 when it has none).
+func firstPID(cgroup string) int {
+	data, err := os.ReadFile(CgroupV2Root + cleanCgroup(cgroup) + "/cgroup.procs")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	pid, _ := strconv.Atoi(line)
+	return pid
 }
 
 // ProgramCost is the accumulated in-kernel run time of one program; it is

@@ -164,8 +164,11 @@ func compileFiles(pl *Plan, ruleID func(*policy.Policy, string, policy.Action) u
 	for _, b := range pl.Bindings {
 		cg := cleanCgroup(b.Target.CgroupPath)
 		fsRoot := "/"
-		if b.Target.RootPID > 0 {
+		switch {
+		case b.Target.RootPID > 0:
 			fsRoot = fmt.Sprintf("/proc/%d/root/", b.Target.RootPID)
+		case b.Target.RootPID < 0:
+			fsRoot = "<container root>/" // a plan for display only
 		}
 		root := rootPrefix(b.Target.RootPID)
 		if !rootSeen[root] {
@@ -175,6 +178,13 @@ func compileFiles(pl *Plan, ruleID func(*policy.Policy, string, policy.Action) u
 		fb := &fileBinding{Root: root}
 		ft.ByCgroup[cg] = fb
 		if b.Sections == nil {
+			continue
+		}
+		if c := b.Target.Container; c != nil && c.ID != "host" && b.Target.RootPID == 0 &&
+			(b.Sections.File != nil || (b.Sections.Process != nil && hasProcBlock(b.Sections.Process))) {
+			// Without a process of the container its root filesystem
+			// cannot be reached: marking host paths would be wrong.
+			pl.Warnings = append(pl.Warnings, fmt.Sprintf("container %s: no process known, file and exec-block rules not applied", c.ID))
 			continue
 		}
 		if p := b.Sections.Process; p != nil && hasProcBlock(p) {
@@ -515,8 +525,9 @@ func (g *gateServer) answer(fd, pid int32, isExec bool, batchStart time.Time) {
 	d := Decision{
 		Time: time.Now(), Mechanism: MechFanotify, Kind: kind, Action: action, Enforced: enforced,
 		Mode: ref.Mode, DryRun: opts.DryRun, Policy: ref.Policy, Rule: ref.Rule,
-		PID: uint32(pid), CgroupPath: cg, Path: rel, Access: acc,
+		PID: uint32(pid), CgroupPath: cg, Path: rel, Access: acc, Comm: commOf(pid),
 	}
+	d.CgroupID, _ = CgroupID(cg)
 	if enforced && action == policy.ActionKill {
 		d.KillErr = KillPID(int(pid))
 	}
@@ -528,6 +539,15 @@ func (g *gateServer) answer(fd, pid int32, isExec bool, batchStart time.Time) {
 func (g *gateServer) fallback(fd int32) {
 	g.stats.defaults.Add(1)
 	g.respond(fd, g.opts.Fallback != FallbackDeny)
+}
+
+// commOf returns the comm of pid ("" when gone); only for reported decisions.
+func commOf(pid int32) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/comm")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(string(b), "\n")
 }
 
 func fdPath(fd int32) string {

@@ -152,7 +152,7 @@ func agentHelper(file string) int {
 		fmt.Println(err)
 		return 1
 	}
-	t := Target{Container: &event.Container{ID: "agent-test", Name: "victim"}, CgroupPath: os.Getenv("VIGIL_ENFORCE_CGROUP")}
+	t := Target{Container: &event.Container{ID: "agent-test", Name: "victim"}, CgroupPath: os.Getenv("VIGIL_ENFORCE_CGROUP"), RootPID: os.Getpid()}
 	if err := e.Apply(ps, []Target{t}); err != nil {
 		fmt.Println(err)
 		return 1
@@ -263,8 +263,10 @@ func waitDecision(t *testing.T, e *Enforcer, ok func(Decision) bool) Decision {
 	}
 }
 
+// target is a plain cgroup treated as a container named name; its
+// processes share the host's root filesystem (the test's own).
 func target(name, cg string) Target {
-	return Target{Container: &event.Container{ID: name + "-id", Name: name}, CgroupPath: cg}
+	return Target{Container: &event.Container{ID: name + "-id", Name: name}, CgroupPath: cg, RootPID: os.Getpid()}
 }
 
 func egressPolicy(mode string, port string) []*policy.Policy {

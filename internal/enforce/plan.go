@@ -26,7 +26,11 @@ type Target struct {
 	// stats CgroupPath. BuildPlan leaves it as given.
 	CgroupID uint64
 	// RootPID is a process of the container, used to reach its root
-	// filesystem (/proc/RootPID/root) for file marks; 0 means the host's /.
+	// filesystem (/proc/RootPID/root) for file marks. For the host it is 0
+	// (the host's /). For a container, 0 means unknown: Apply looks for
+	// one in the cgroup, and without one the container's file and
+	// exec-block rules are not applied (a plan warning says so). A negative
+	// value makes a display-only plan (vigil policy validate).
 	RootPID int
 }
 

@@ -50,9 +50,9 @@ const planSrc = `
 
 func planTargets() []Target {
 	return []Target{
-		{Container: &event.Container{ID: "a", Name: "web-1"}, CgroupPath: "/k/a", CgroupID: 10},
-		{Container: &event.Container{ID: "b", Name: "web-2"}, CgroupPath: "/k/b", CgroupID: 11},
-		{Container: &event.Container{ID: "c", Name: "db"}, CgroupPath: "/k/c", CgroupID: 12},
+		{Container: &event.Container{ID: "a", Name: "web-1"}, CgroupPath: "/k/a", CgroupID: 10, RootPID: -1},
+		{Container: &event.Container{ID: "b", Name: "web-2"}, CgroupPath: "/k/b", CgroupID: 11, RootPID: -1},
+		{Container: &event.Container{ID: "c", Name: "db"}, CgroupPath: "/k/c", CgroupID: 12, RootPID: -1},
 		{CgroupPath: "/", CgroupID: 1},
 	}
 }
@@ -92,9 +92,18 @@ func TestBuildPlan(t *testing.T) {
 	if _, ok := pl.exec[enforceExecKey{PolicyId: s.ID, Kind: execDir, Hash: fnv64("/tmp/")}]; !ok {
 		t.Error("no exec dir entry for /tmp/")
 	}
+	if len(pl.Warnings) != 0 {
+		t.Errorf("warnings %q", pl.Warnings)
+	}
+	// A container with no known process gets no file marks, and a warning.
+	ts := planTargets()
+	ts[2].RootPID = 0
+	if pl0, err := BuildPlan(mustParse(t, planSrc), ts, 1); err != nil || len(pl0.Warnings) != 1 || !strings.Contains(pl0.Warnings[0], "container c") {
+		t.Errorf("no-process container: %v %q", err, pl0.Warnings)
+	}
 	var buf bytes.Buffer
 	pl.WriteTo(&buf)
-	for _, want := range []string{"cgroup-bpf", "fanotify", "inode(/etc/shadow: open)", "cgroup /k/c [container c (db)]"} {
+	for _, want := range []string{"cgroup-bpf", "fanotify", "inode(<container root>/etc/shadow: open)", "cgroup /k/c [container c (db)]"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("plan text lacks %q:\n%s", want, buf.String())
 		}
