@@ -95,6 +95,7 @@ func (s *Sensor) decode(b []byte, ev *event.Event) (event.Type, error) {
 			CapInh:        x.CapInh,
 			UpperLayer:    h.Flags&hdrFUpper != 0,
 			FromMemfd:     h.Flags&hdrFMemfd != 0,
+			Writable:      h.Flags&hdrFWritable != 0,
 		}
 		ev.Exec = &s.exec
 		ev.Path = s.exec.Filename

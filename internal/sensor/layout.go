@@ -63,6 +63,7 @@ const (
 	hdrFArgvTrunc = 1
 	hdrFUpper     = 2
 	hdrFMemfd     = 4
+	hdrFWritable  = 32
 )
 
 func sys(nr int, opts ...opt) layout {

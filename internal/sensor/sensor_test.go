@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -505,5 +506,67 @@ func TestDecodeNoAlloc(t *testing.T) {
 	}
 	if _, err := s.decode(rec[:10], &ev); err == nil {
 		t.Fatal("short record decoded")
+	}
+}
+
+// TestExecWritable checks exec.writable: root may write /bin/true (on a
+// writable filesystem), nobody may not; a file made world-writable is.
+func TestExecWritable(t *testing.T) {
+	testkernel.RequireRoot(t)
+	truePath, err := exec.LookPath("true")
+	testkernel.SkipIfErr(t, err)
+	run := func(argv []string, uid uint32) *event.Exec {
+		t.Helper()
+		var stderr bytes.Buffer
+		tmpl := &exec.Cmd{Stderr: &stderr, Env: os.Environ(), SysProcAttr: &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}}
+		h, err := StartHeld(argv, tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(&Options{Types: []event.Type{event.TypeExecve}, FilterPIDTree: h.Pid()})
+		if err != nil {
+			h.Abort()
+			t.Fatal(err)
+		}
+		defer s.Close()
+		h.Release()
+		werr := h.Cmd.Wait()
+		var x *event.Exec
+		s.Drain(func(ev *event.Event) {
+			if ev.Exec != nil && ev.Exec.Filename == argv[0] {
+				c := clone(ev)
+				x = c.Exec
+			}
+		})
+		if x == nil {
+			t.Fatalf("no exec of %s (%v %s)", argv[0], werr, stderr.String())
+		}
+		return x
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(truePath, &st); err != nil {
+		t.Fatal(err)
+	}
+	rootWritable := st.Flags&unix.ST_RDONLY == 0
+	if x := run([]string{truePath}, 0); x.Writable != rootWritable {
+		t.Errorf("root exec of %s: writable %v, want %v", truePath, x.Writable, rootWritable)
+	}
+	if x := run([]string{truePath}, 65534); x.Writable {
+		t.Errorf("nobody exec of %s: writable", truePath)
+	}
+	d := t.TempDir()
+	os.Chmod(filepath.Dir(d), 0o755)
+	os.Chmod(d, 0o755)
+	bin, err := os.ReadFile(truePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ww := filepath.Join(d, "true")
+	if err := os.WriteFile(ww, bin, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(ww, 0o777)
+	if x := run([]string{ww}, 65534); !x.Writable {
+		t.Errorf("nobody exec of a world-writable %s: not writable", ww)
 	}
 }

@@ -498,6 +498,26 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 		if (pre[0] == 'm' && pre[1] == 'e' && pre[2] == 'm' && pre[3] == 'f' && pre[4] == 'd' && pre[5] == ':')
 			h->flags |= VIGIL_HDR_F_MEMFD;
 		struct inode *ino = BPF_CORE_READ(exe, f_inode);
+		/* Writable by the (new) effective user: root unless the
+		 * filesystem is read-only, else the mode bits for owner, group,
+		 * others. */
+		__u16 imode = BPF_CORE_READ(ino, i_mode);
+		__u32 iuid = BPF_CORE_READ(ino, i_uid.val);
+		__u32 igid = BPF_CORE_READ(ino, i_gid.val);
+		unsigned long sbflags = BPF_CORE_READ(ino, i_sb, s_flags);
+		int w = 0;
+		if (!(sbflags & 1 /* SB_RDONLY */)) {
+			if (h->uid == 0)
+				w = 1;
+			else if (iuid == h->uid)
+				w = imode & 0200;
+			else if (igid == h->gid)
+				w = imode & 0020;
+			else
+				w = imode & 0002;
+		}
+		if (w)
+			h->flags |= VIGIL_HDR_F_WRITABLE;
 		if (BPF_CORE_READ(ino, i_sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
 			struct ovl_inode *oi = container_of(ino, struct ovl_inode, vfs_inode);
 			if (BPF_CORE_READ(oi, __upperdentry))

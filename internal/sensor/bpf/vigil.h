@@ -77,6 +77,7 @@ struct vigil_desc {
 #define VIGIL_HDR_F_MEMFD 4
 #define VIGIL_HDR_F_EXE_TRUNC 8
 #define VIGIL_HDR_F_CWD_TRUNC 16
+#define VIGIL_HDR_F_WRITABLE 32 /* the executable is writable by the new effective user */
 
 struct vigil_hdr {
 	__u64 ts;        /* bpf_ktime_get_boot_ns */
