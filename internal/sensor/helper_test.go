@@ -300,6 +300,42 @@ func actionAll() []byte {
 	r = rawsys(unix.SYS_RECVMSG, u(u1), uintptr(unsafe.Pointer(&mh2)), 0)
 	exp(event.TypeRecvmsg, r, func(e *event.Event) { e.FD = u1; e.Arg[0] = 4; e.Addr = u2a })
 
+	// AF_UNIX and AF_INET6 addresses.
+	us := rawsys(unix.SYS_SOCKET, unix.AF_UNIX, u(stype), 0)
+	upath := d + "/sock"
+	if err := unix.Bind(int(us), &unix.SockaddrUnix{Name: upath}); err != nil {
+		panic(err)
+	}
+	unix.Listen(int(us), 1)
+	uc := rawsys(unix.SYS_SOCKET, unix.AF_UNIX, u(stype), 0)
+	var sun unix.RawSockaddrUnix
+	sun.Family = unix.AF_UNIX
+	for i := range upath {
+		sun.Path[i] = int8(upath[i])
+	}
+	r = rawsys(unix.SYS_CONNECT, u(uc), uintptr(unsafe.Pointer(&sun)), u(2+len(upath)+1))
+	exp(event.TypeConnect, r, func(e *event.Event) { e.FD = uc; e.Addr = event.SockAddr{Family: unix.AF_UNIX, Path: upath} })
+	if l6, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err == nil {
+		if unix.Bind(l6, &unix.SockaddrInet6{Addr: [16]byte{15: 1}}) == nil && unix.Listen(l6, 1) == nil {
+			sa, _ := unix.Getsockname(l6)
+			p6 := sa.(*unix.SockaddrInet6).Port
+			c6 := rawsys(unix.SYS_SOCKET, unix.AF_INET6, u(stype), 0)
+			var raw6 unix.RawSockaddrInet6
+			raw6.Family = unix.AF_INET6
+			raw6.Port = uint16(p6>>8) | uint16(p6&0xff)<<8
+			raw6.Addr[15] = 1
+			r = rawsys(unix.SYS_CONNECT, u(c6), uintptr(unsafe.Pointer(&raw6)), unsafe.Sizeof(raw6))
+			lsa, _ := unix.Getsockname(int(c6))
+			lp := lsa.(*unix.SockaddrInet6).Port
+			v6 := netip.MustParseAddr("::1")
+			exp(event.TypeConnect, r, func(e *event.Event) {
+				e.FD = c6
+				e.Addr = event.SockAddr{Family: unix.AF_INET6, IP: v6, Port: uint16(p6)}
+				e.Local = event.SockAddr{Family: unix.AF_INET6, IP: v6, Port: uint16(lp)}
+			})
+		}
+	}
+
 	// Failed execs are reported from the syscall exit.
 	argv := []uintptr{cs("x"), 0}
 	r = rawsys(unix.SYS_EXECVE, cs("/nonexistent/vigil"), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&argv[1])))
