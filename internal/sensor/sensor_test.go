@@ -570,3 +570,54 @@ func TestExecWritable(t *testing.T) {
 		t.Errorf("nobody exec of a world-writable %s: not writable", ww)
 	}
 }
+
+// TestCgroupFilter moves a held child into a new cgroup v2 directory and
+// traces only that cgroup: every event carries the directory's inode as its
+// cgroup id, and the child's events are there.
+func TestCgroupFilter(t *testing.T) {
+	testkernel.RequireRoot(t)
+	root, err := CgroupV2Root()
+	testkernel.SkipIfErr(t, err)
+	dir := filepath.Join(root, fmt.Sprintf("vigil-sensor-test-%d", os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		testkernel.SkipIfErr(t, err)
+	}
+	defer os.Remove(dir)
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	h, err := StartHeld([]string{"cat", "/etc/hostname"}, &exec.Cmd{Stdout: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(fmt.Sprint(h.Pid())), 0o644); err != nil {
+		h.Abort()
+		t.Fatal(err)
+	}
+	if got := cgroupInode(t, h.Pid()); got != st.Ino {
+		t.Fatalf("child's cgroup inode %d, want %d", got, st.Ino)
+	}
+	s, err := New(&Options{FilterCgroup: st.Ino, Types: []event.Type{event.TypeExecve, event.TypeOpenat, event.TypeProcExit}})
+	if err != nil {
+		h.Abort()
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h.Release()
+	h.Cmd.Wait()
+	var n int
+	var sawCat bool
+	s.Drain(func(ev *event.Event) {
+		n++
+		if ev.CgroupID != st.Ino || ev.PID != h.Pid() {
+			t.Errorf("event outside the cgroup: %s", event.AppendJSON(nil, ev))
+		}
+		if ev.Type == event.TypeOpenat && ev.Path == "/etc/hostname" && ev.Ret >= 0 {
+			sawCat = true
+		}
+	})
+	if !sawCat {
+		t.Errorf("cat's openat of /etc/hostname not seen in %d events", n)
+	}
+}
