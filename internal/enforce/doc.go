@@ -7,9 +7,11 @@
 //     root for host scope); policy lives in maps keyed by cgroup id, so
 //     updates need no reload. Denied operations fail with EPERM.
 //   - process: execve/execveat syscall-entry tracepoints that SIGKILL the
-//     caller (bpf_send_signal) before the new image runs.
+//     caller (bpf_send_signal) before the new image runs (kill, audit);
+//     fanotify FAN_OPEN_EXEC_PERM makes execve fail with EPERM (block).
 //   - files: a fanotify FAN_CLASS_CONTENT group answering FAN_OPEN_PERM from
-//     an in-memory table; denied opens fail with EPERM.
+//     an in-memory table; denied opens fail with EPERM. The group lives in
+//     a child process of the agent that never forks (see gate.go).
 //   - containment: Freeze/Thaw/KillCgroup for a container, KillPID for a
 //     process.
 //
