@@ -1,0 +1,424 @@
+package rules_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/vigilsec/vigil/internal/container"
+	"github.com/vigilsec/vigil/internal/containertest"
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/testkernel"
+)
+
+var (
+	record     = flag.Bool("record", false, "re-record testdata/captures as root (see testdata/record.sh)")
+	recordOnly = flag.String("record-only", "", "with -record: only the scenarios whose slug matches this regexp")
+)
+
+// action is one recorded action: a host shell script traced with
+// `vigil trace --json -- sh -c SCRIPT`, or a container command traced with
+// `vigil trace --json --cgroup ID`. Only the events of the listed types
+// whose JSON line matches keep are kept (the capture stays small); the
+// process ancestry is cut above the tracer or the container shim.
+type action struct {
+	host    string   // shell script run on the host ($VA is vigil-action, $W a scratch dir)
+	ctr     []string // container command (the busybox image; /va is vigil-action)
+	setup   string   // host shell script run before (not traced)
+	cleanup string   // host shell script run after
+	types   string   // vigil trace --types (the types kept)
+	also    string   // more types traced (for the fd table), not kept
+	keep    string   // regexp a kept line must match ("" keeps all of types)
+	raw     bool     // --raw-fallback (syscalls without a tracepoint)
+	priv    bool     // privileged container
+	hostNet bool     // container in the host network namespace
+	pod     bool     // kubelet pod labels on the container
+}
+
+type scenario struct {
+	slug         string
+	fire, benign action
+	cleanup      string // host shell script run after each action
+}
+
+// scenarios lists the recorded evidence of every default rule: what the
+// attack does and what the similar legitimate action does.
+var scenarios = []scenario{
+	// ---- host
+	{slug: "sensitive-file-read",
+		fire:   action{host: `cat /etc/shadow >/dev/null`, types: "openat", keep: `"/etc/shadow"`},
+		benign: action{host: `cat /etc/passwd >/dev/null`, types: "openat", keep: `"/etc/passwd"`}},
+	{slug: "directory-traversal-to-sensitive-file",
+		fire: action{setup: `mkdir -p $W/www/a/b`, host: `cd $W/www/a/b && cat ../../../../../../../../etc/passwd >/dev/null`,
+			types: "openat", keep: `etc/passwd`},
+		benign: action{setup: `mkdir -p $W/www/a/b && echo hi > $W/www/a/index.html`, host: `cd $W/www/a/b && cat ../index.html >/dev/null`,
+			types: "openat", keep: `index.html`}},
+	{slug: "credential-search",
+		fire:   action{setup: `mkdir -p $W/s && echo x > $W/s/f`, host: `grep -r "BEGIN RSA PRIVATE" $W/s; find $W/s -name id_rsa`, types: "execve", keep: `"(grep|find)"`},
+		benign: action{setup: `mkdir -p $W/s && echo x > $W/s/f`, host: `grep -r "TODO" $W/s; find $W/s -name '*.go'`, types: "execve", keep: `"(grep|find)"`}},
+	{slug: "write-below-binary-directory",
+		fire:    action{host: `cp /bin/true /usr/local/bin/vigil-rec-dropped`, types: "openat", keep: `"name":"[^"]*vigil-rec-dropped`},
+		benign:  action{host: `cp /bin/true /usr/local/share/vigil-rec-dropped`, types: "openat", keep: `"name":"[^"]*vigil-rec-dropped`},
+		cleanup: `rm -f /usr/local/bin/vigil-rec-dropped /usr/local/share/vigil-rec-dropped`},
+	{slug: "log-files-cleared",
+		fire:    action{setup: `echo old > /var/log/vigil-rec.log`, host: `: > /var/log/vigil-rec.log`, types: "openat", keep: `vigil-rec.log`},
+		benign:  action{setup: `echo old > /var/log/vigil-rec.log`, host: `echo new >> /var/log/vigil-rec.log`, types: "openat", keep: `vigil-rec.log`},
+		cleanup: `rm -f /var/log/vigil-rec.log`},
+	{slug: "bulk-data-removal",
+		fire:   action{setup: `mkdir -p $W/d && echo x > $W/d/f`, host: `shred -u $W/d/f`, types: "execve", keep: `"shred"`},
+		benign: action{setup: `mkdir -p $W/d && echo x > $W/d/f`, host: `rm -f $W/d/f`, types: "execve", keep: `"rm"`}},
+	{slug: "symlink-over-sensitive-file",
+		fire:   action{host: `ln -s /etc/shadow $W/shadow-link`, types: "symlink,symlinkat"},
+		benign: action{host: `ln -s /etc/hostname $W/hostname-link`, types: "symlink,symlinkat"}},
+	{slug: "hardlink-over-sensitive-file",
+		fire:    action{host: `ln /etc/shadow /etc/.vigil-rec-link`, types: "link,linkat"},
+		benign:  action{host: `ln /etc/debian_version /etc/.vigil-rec-link`, types: "link,linkat"},
+		cleanup: `rm -f /etc/.vigil-rec-link`},
+	{slug: "ptrace-attach",
+		fire:   action{host: `$VA ptrace-attach`, types: "ptrace"},
+		benign: action{host: `strace -f -o /dev/null /bin/true`, types: "ptrace", keep: `"request":(16|16902),`}},
+	{slug: "ptrace-anti-debug",
+		fire:   action{host: `$VA traceme`, types: "ptrace"},
+		benign: action{host: `gdb -q -batch -ex run /bin/true >/dev/null 2>&1`, types: "ptrace", keep: `"request":0,`}},
+	{slug: "kernel-module-loaded",
+		fire:   action{host: `$VA finit-module /etc/hostname`, types: "init_module,finit_module", raw: true},
+		benign: action{host: `cat /proc/modules >/dev/null; lsmod >/dev/null 2>&1 || true`, types: "init_module,finit_module,execve", raw: true}},
+	{slug: "unexpected-bpf-program-load",
+		fire:   action{host: `$VA bpf-load`, types: "bpf"},
+		benign: action{host: `bpftool feature probe kernel >/dev/null 2>&1`, types: "bpf", keep: `"cmd":5}`}},
+	{slug: "fileless-execution-via-memfd",
+		fire:   action{host: `$VA memfd-exec /bin/true`, types: "execve,execveat", keep: `"execve"`},
+		benign: action{host: `$VA exec /bin/true`, types: "execve,execveat", keep: `"execve"`}},
+	{slug: "execution-from-dev-shm",
+		fire:    action{host: `cp /bin/true /dev/shm/vigil-rec && /dev/shm/vigil-rec`, types: "execve", keep: `vigil-rec`},
+		benign:  action{host: `cp /bin/true $W/vigil-rec && $W/vigil-rec`, types: "execve", keep: `vigil-rec`},
+		cleanup: `rm -f /dev/shm/vigil-rec`},
+	{slug: "netcat-remote-shell",
+		fire: action{setup: `mkdir -p $W/bin && ln -sf $(command -v busybox) $W/bin/nc`,
+			host:  `$VA listen 14441 & sleep 0.3; $W/bin/nc 127.0.0.1 14441 -e /bin/true; wait`,
+			types: "execve", keep: `"nc"`},
+		benign: action{setup: `mkdir -p $W/bin && ln -sf $(command -v busybox) $W/bin/nc`,
+			host:  `$VA listen 14442 & sleep 0.3; echo hi | $W/bin/nc -w 1 127.0.0.1 14442; wait`,
+			types: "execve", keep: `"nc"`}},
+	{slug: "standard-stream-redirected-to-socket",
+		fire: action{host: `$VA listen 14443 & sleep 0.3; bash -c 'exec 3<>/dev/tcp/127.0.0.1/14443; exec 1>&3; echo x'; wait`,
+			types: "dup,dup2,dup3", also: "socket,connect,openat", keep: `"ret":[012],`},
+		benign: action{host: `bash -c 'exec 3>$W/out; exec 1>&3; echo x'`, types: "dup,dup2,dup3", also: "socket,connect,openat", keep: `"ret":[012],`}},
+	{slug: "system-user-interactive",
+		fire:   action{host: `$VA pty setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/id </dev/null`, types: "execve", keep: `"id"`},
+		benign: action{host: `$VA pty /usr/bin/id </dev/null`, types: "execve", keep: `"id"`}},
+	{slug: "ssh-to-non-standard-port",
+		fire: action{host: `$VA listen 14422 & sleep 0.3; ssh -p 14422 -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=no 127.0.0.1 true 2>/dev/null; wait`,
+			types: "connect", keep: `14422`},
+		benign: action{setup: `( ss -ltn | grep -q '127.0.0.1:22 ' ) || ($VA listen 22 2>&1 &)`,
+			host:  `timeout 3 ssh -p 22 -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=no 127.0.0.1 true 2>/dev/null; true`,
+			types: "connect", keep: `:22"`}},
+	{slug: "crypto-miner-stratum-connection",
+		fire: action{setup: `mkdir -p $W/bin && cp /bin/true $W/bin/xmrig`,
+			host: `$W/bin/xmrig -o stratum+tcp://127.0.0.1:3333 -u wallet`, types: "execve", keep: `xmrig`},
+		benign: action{host: `$VA listen 13333 & sleep 0.3; busybox wget -q -T 1 -O /dev/null http://127.0.0.1:13333/ 2>/dev/null; wait; true`,
+			types: "execve,connect", keep: `13333`}},
+
+	// ---- containers
+	{slug: "shell-spawned-in-container",
+		fire:   action{ctr: []string{"sh", "-c", "id"}, types: "execve", keep: `"sh"`},
+		benign: action{ctr: []string{"id"}, types: "execve"}},
+	{slug: "terminal-shell-in-container",
+		fire:   action{ctr: []string{"/va", "pty", "sh", "-c", "id"}, types: "execve", keep: `"sh"`},
+		benign: action{ctr: []string{"/va", "exec", "/bin/sh", "-c", "id"}, types: "execve", keep: `"sh"`}},
+	{slug: "drop-and-execute-new-binary-in-container",
+		fire:   action{ctr: []string{"sh", "-c", "cp /bin/busybox /tmp/dropped && /tmp/dropped true"}, types: "execve", keep: `dropped`},
+		benign: action{ctr: []string{"sh", "-c", "/bin/busybox true"}, types: "execve", keep: `busybox`}},
+	{slug: "package-manager-in-container",
+		fire: action{ctr: []string{"sh", "-c", "printf '#!/bin/sh\\necho installed\\n' > /bin/apk && chmod +x /bin/apk && apk add curl"},
+			types: "execve", keep: `"apk"`},
+		benign: action{setup: `mkdir -p $W/bin && printf '#!/bin/sh\necho installed\n' > $W/bin/apk && chmod +x $W/bin/apk`,
+			host: `$W/bin/apk add curl`, types: "execve", keep: `"apk"`}},
+	{slug: "write-below-etc-in-container",
+		fire:   action{ctr: []string{"sh", "-c", "echo 'backdoor:x:0:0::/:/bin/sh' >> /etc/passwd"}, types: "openat", keep: `/etc/passwd`},
+		benign: action{ctr: []string{"sh", "-c", "grep root /etc/passwd; echo x > /tmp/state"}, types: "openat", keep: `/etc/passwd|/tmp/state`}},
+	{slug: "release-agent-container-escape",
+		fire: action{priv: true, ctr: []string{"sh", "-c", "mkdir -p /tmp/cg && mount -t cgroup -o none,name=vigilrec cgroup /tmp/cg && echo /nonexistent > /tmp/cg/release_agent; umount /tmp/cg"},
+			types: "openat", keep: `release_agent`},
+		benign: action{priv: true, ctr: []string{"sh", "-c", "mkdir -p /tmp/cg && mount -t cgroup -o none,name=vigilrec cgroup /tmp/cg && cat /tmp/cg/release_agent; umount /tmp/cg"},
+			types: "openat", keep: `release_agent`}},
+	{slug: "namespace-change-in-container",
+		fire:   action{priv: true, ctr: []string{"unshare", "-m", "true"}, types: "setns,unshare"},
+		benign: action{host: `unshare -m true`, types: "setns,unshare"}},
+	{slug: "mount-in-container",
+		fire:   action{priv: true, ctr: []string{"sh", "-c", "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && umount /tmp/m"}, types: "mount", keep: `tmpfs`},
+		benign: action{setup: `mkdir -p $W/m`, host: `mount -t tmpfs none $W/m && umount $W/m`, types: "mount", keep: `tmpfs`}},
+	{slug: "userfaultfd-in-container",
+		fire:   action{ctr: []string{"/va", "userfaultfd"}, types: "userfaultfd"},
+		benign: action{host: `$VA userfaultfd`, types: "userfaultfd"}},
+	{slug: "packet-socket-in-container",
+		fire:   action{ctr: []string{"/va", "packet-socket"}, types: "socket", keep: `AF_PACKET`},
+		benign: action{ctr: []string{"/va", "udp-socket"}, types: "socket", keep: `AF_INET`}},
+	{slug: "kubernetes-api-contacted-from-container",
+		fire: action{setup: `($VA listen 6443 2>&1 &)`, pod: true, hostNet: true,
+			ctr: []string{"sh", "-c", "echo | nc -w 1 127.0.0.1 6443; true"}, types: "connect", keep: `6443`},
+		benign: action{setup: `($VA listen 18080 2>&1 &)`, pod: true, hostNet: true,
+			ctr: []string{"sh", "-c", "echo | nc -w 1 127.0.0.1 18080; true"}, types: "connect", keep: `18080`}},
+}
+
+// TestRecord re-records the captures of testdata/captures. It runs only
+// with -record, as root, with containerd (testdata/record.sh).
+func TestRecord(t *testing.T) {
+	if !*record {
+		t.Skip("re-recording only with -record (testdata/record.sh)")
+	}
+	testkernel.RequireRoot(t)
+	tmp := t.TempDir()
+	vigil := filepath.Join(tmp, "vigil")
+	va := filepath.Join(tmp, "vigil-action")
+	build := func(out, pkg string, static bool) {
+		c := exec.Command("go", "build", "-o", out, pkg)
+		c.Env = os.Environ()
+		if static {
+			c.Env = append(c.Env, "CGO_ENABLED=0") // runs in the busybox containers
+		}
+		if b, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		}
+	}
+	if bin := os.Getenv("VIGIL_BIN"); bin != "" {
+		vigil = bin
+	} else {
+		build(vigil, "../cmd/vigil", false)
+	}
+	build(va, "./testdata/actions", true)
+	var env *containertest.Env
+	var only *regexp.Regexp
+	if *recordOnly != "" {
+		only = regexp.MustCompile(*recordOnly)
+	}
+	for _, sc := range scenarios {
+		if only != nil && !only.MatchString(sc.slug) {
+			continue
+		}
+		t.Run(sc.slug, func(t *testing.T) {
+			for _, kind := range []string{"fire", "benign"} {
+				a := sc.fire
+				if kind == "benign" {
+					a = sc.benign
+				}
+				if a.ctr != nil && env == nil {
+					env = containertest.New(t)
+				}
+				lines := recordAction(t, vigil, va, env, a)
+				for _, c := range []string{a.cleanup, sc.cleanup} {
+					if c != "" {
+						shell(t, c, nil)
+					}
+				}
+				if len(lines) == 0 {
+					t.Fatalf("%s: no event kept (types %s, keep %q)", kind, a.types, a.keep)
+				}
+				dir := filepath.Join(capturesDir, sc.slug)
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, kind+".jsonl"), bytes.Join(lines, nil), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("%s/%s.jsonl: %d events", sc.slug, kind, len(lines))
+			}
+		})
+	}
+}
+
+func shell(t *testing.T, script string, extra []string) {
+	t.Helper()
+	c := exec.Command("sh", "-c", script)
+	c.Env = append(os.Environ(), extra...)
+	if b, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, b)
+	}
+}
+
+func recordAction(t *testing.T, vigil, va string, env *containertest.Env, a action) [][]byte {
+	t.Helper()
+	work := t.TempDir()
+	vars := []string{"VA=" + va, "W=" + work}
+	if a.setup != "" {
+		shell(t, a.setup, vars)
+	}
+	var out []byte
+	if a.ctr == nil {
+		args := []string{"trace", "--json", "--types", joinTypes(a.types, a.also)}
+		if a.raw {
+			args = append(args, "--raw-fallback")
+		}
+		// The action's output would mix with the capture on stdout.
+		args = append(args, "--", "sh", "-c", "exec >/dev/null 2>&1; "+a.host)
+		c := exec.Command(vigil, args...)
+		c.Env = append(os.Environ(), vars...)
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		var err error
+		out, err = c.Output()
+		if err != nil {
+			t.Logf("trace exited: %v\n%s", err, stderr.String())
+		}
+	} else {
+		out = recordContainer(t, vigil, va, env, a)
+	}
+	return trim(t, out, a)
+}
+
+// recordContainer creates the container, traces its cgroup, starts it and
+// waits for it to exit. Readiness and completion are marked by a host
+// process moved into the container's cgroup that execs /bin/true with a
+// marker argument.
+func recordContainer(t *testing.T, vigil, va string, env *containertest.Env, a action) []byte {
+	t.Helper()
+	spec := containertest.Spec{Args: a.ctr, Privileged: a.priv, HostNetwork: a.hostNet, NoStart: true,
+		Mounts: []specs.Mount{{Type: "bind", Source: va, Destination: "/va", Options: []string{"rbind", "ro"}}}}
+	if a.pod {
+		spec.Labels = containertest.PodLabels("payments", "checkout-7d9f", "4b1c2f5e-0000-4000-8000-000000000001", "app", nil)
+	}
+	c := env.Run(t, spec)
+	root, err := container.FindCgroup2Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg := c.CgroupDir(root)
+	st, err := os.Stat(cg)
+	if err != nil {
+		t.Fatalf("container cgroup: %v", err)
+	}
+	id := st.Sys().(*syscall.Stat_t).Ino
+	outPath := filepath.Join(t.TempDir(), "trace.jsonl")
+	f, err := os.Create(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr := exec.CommandContext(ctx, vigil, "trace", "--json", "--cgroup", fmt.Sprint(id), "--types", joinTypes(a.types, a.also, "execve"))
+	tr.Stdout = f
+	var stderr bytes.Buffer
+	tr.Stderr = &stderr
+	tr.Cancel = func() error { return tr.Process.Signal(os.Interrupt) }
+	if err := tr.Start(); err != nil {
+		t.Fatal(err)
+	}
+	mark := func(m string) {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			shell(t, `echo $$ > `+filepath.Join(cg, "cgroup.procs")+` && exec /bin/true `+m, nil)
+			b, _ := os.ReadFile(outPath)
+			if bytes.Contains(b, []byte(m)) {
+				return
+			}
+			time.Sleep(100 * time.Millisecond) // retry interval of the marker, not a wait for a result
+		}
+		t.Fatalf("trace never saw marker %s: %s", m, stderr.String())
+	}
+	mark("vigil-rec-ready")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	code := c.Wait(t, 30*time.Second)
+	t.Logf("container exit %d: %s", code, c.Output())
+	mark("vigil-rec-done")
+	cancel()
+	tr.Wait()
+	b, err := os.ReadFile(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// trim keeps the events of the action's types that match its keep regexp
+// (never the markers) and cuts each process's ancestry above the tracer
+// (vigil) or the container shim, so a capture holds no detail of the
+// recording machine beyond the action.
+func trim(t *testing.T, out []byte, a action) [][]byte {
+	t.Helper()
+	types := map[string]bool{}
+	for _, s := range strings.Split(a.types, ",") {
+		types[s] = true
+	}
+	var keep *regexp.Regexp
+	if a.keep != "" {
+		keep = regexp.MustCompile(a.keep)
+	}
+	rd := event.NewCaptureReader(bufio.NewReader(bytes.NewReader(out)))
+	var lines [][]byte
+	for {
+		line, err := nextLine(rd)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev := line.ev
+		if !types[ev.Type.String()] && !(ev.Type == event.TypeExecve && types["execveat"]) {
+			continue
+		}
+		if bytes.Contains(line.raw, []byte("vigil-rec-ready")) || bytes.Contains(line.raw, []byte("vigil-rec-done")) {
+			continue
+		}
+		if keep != nil && !keep.Match(line.raw) {
+			continue
+		}
+		for p := ev.Proc; p != nil; p = p.Parent {
+			if p.Comm == "vigil" || strings.HasPrefix(p.Comm, "containerd-shim") {
+				p.Parent = nil
+				break
+			}
+		}
+		lines = append(lines, event.AppendJSON(nil, &ev))
+		if len(lines) == maxEvents {
+			break
+		}
+	}
+	return lines
+}
+
+// maxEvents bounds a capture: the first matching events are evidence enough.
+const maxEvents = 6
+
+type capLine struct {
+	ev  event.Event
+	raw []byte
+}
+
+// nextLine decodes the next event and re-encodes it (the canonical line
+// the keep regexp is matched against).
+func nextLine(rd *event.CaptureReader) (*capLine, error) {
+	var l capLine
+	if err := rd.Next(&l.ev); err != nil {
+		return nil, err
+	}
+	l.raw = event.AppendJSON(nil, &l.ev)
+	return &l, nil
+}
+
+func joinTypes(ts ...string) string {
+	var out []string
+	for _, t := range ts {
+		if t != "" {
+			out = append(out, t)
+		}
+	}
+	return strings.Join(out, ",")
+}

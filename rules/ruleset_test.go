@@ -1,0 +1,327 @@
+package rules_test
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/vigilsec/vigil/internal/engine"
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/rules"
+	defaultrules "github.com/vigilsec/vigil/rules"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/ruleset.md from the embedded ruleset")
+
+// capturesDir holds one directory per default rule, named by Slug, with
+// fire.jsonl (a real recording of the attack: the rule must fire) and
+// benign.jsonl (a real recording of a similar legitimate action: it must
+// not). testdata/record.sh re-records them.
+const capturesDir = "testdata/captures"
+
+// Slug is the capture directory name of a rule: "Vigil Ptrace Attach" is
+// ptrace-attach.
+func Slug(name string) string {
+	name = strings.TrimPrefix(name, "Vigil ")
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+		} else {
+			dash = true
+		}
+	}
+	return b.String()
+}
+
+func defaultFiles() []rules.File {
+	var files []rules.File
+	for _, f := range defaultrules.Default() {
+		files = append(files, rules.File{Name: f.Name, Data: f.Data})
+	}
+	return files
+}
+
+func compileDefault(t *testing.T) *rules.Ruleset {
+	t.Helper()
+	prio := rules.PriorityDebug
+	rs := rules.LoadAndCompile(&rules.CompileOptions{MinPriority: &prio}, defaultFiles()...)
+	if err := rs.Err(); err != nil {
+		t.Fatalf("default ruleset: %v", err)
+	}
+	return rs
+}
+
+// replay evaluates every event of a capture with the same code path as
+// `vigil replay` (event.CaptureReader + engine.Evaluate, all matches) and
+// returns how often each rule fired.
+func replay(t *testing.T, rs *rules.Ruleset, path string) map[string]int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("capture: %v", err)
+	}
+	defer f.Close()
+	eng := engine.New(rs, &engine.Options{Hostname: "test"})
+	rd := event.NewCaptureReader(f)
+	rd.Name = path
+	fired := map[string]int{}
+	n := 0
+	for {
+		var ev event.Event
+		err := rd.Next(&ev)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("replay %s: %v", path, err)
+		}
+		n++
+		eng.Evaluate(&ev, func(m *engine.Match) { fired[m.Rule.Name]++ })
+	}
+	if n == 0 {
+		t.Fatalf("%s: empty capture", path)
+	}
+	return fired
+}
+
+func firedNames(m map[string]int) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestCaptures replays the real recordings of every default rule: the
+// attack must fire the rule, the benign look-alike must not. A rule without
+// a capture pair, or a capture directory without a rule, fails the test.
+func TestCaptures(t *testing.T) {
+	rs := compileDefault(t)
+	if len(rs.Rules) == 0 {
+		t.Fatal("default ruleset has no rules")
+	}
+	want := map[string]bool{}
+	for _, r := range rs.Rules {
+		slug := Slug(r.Name)
+		want[slug] = true
+		t.Run(slug, func(t *testing.T) {
+			dir := filepath.Join(capturesDir, slug)
+			for _, name := range []string{"fire.jsonl", "benign.jsonl"} {
+				if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+					t.Fatalf("rule %q has no recorded evidence: %v (record it with testdata/record.sh)", r.Name, err)
+				}
+			}
+			fire := replay(t, rs, filepath.Join(dir, "fire.jsonl"))
+			if fire[r.Name] == 0 {
+				t.Errorf("%s/fire.jsonl: rule %q did not fire (fired: %v)", slug, r.Name, firedNames(fire))
+			}
+			benign := replay(t, rs, filepath.Join(dir, "benign.jsonl"))
+			if benign[r.Name] != 0 {
+				t.Errorf("%s/benign.jsonl: rule %q fired %d times on the legitimate action", slug, r.Name, benign[r.Name])
+			}
+		})
+	}
+	ents, err := os.ReadDir(capturesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() && !want[e.Name()] {
+			t.Errorf("%s/%s: no default rule has this slug (renamed or removed rule?)", capturesDir, e.Name())
+		}
+	}
+}
+
+// TestValidateDefault is `vigil rules validate` with no argument: the
+// embedded ruleset loads with zero errors and zero warnings.
+func TestValidateDefault(t *testing.T) {
+	prio := rules.PriorityDebug
+	rs := rules.LoadAndCompile(&rules.CompileOptions{MinPriority: &prio}, defaultFiles()...)
+	for _, d := range rs.Diags {
+		t.Errorf("%v", d)
+	}
+	if rs.Disabled != 0 || rs.Skipped != 0 {
+		t.Errorf("disabled=%d skipped=%d, want every default rule compiled", rs.Disabled, rs.Skipped)
+	}
+}
+
+var (
+	mitreID   = regexp.MustCompile(`^T[0-9]{4}(\.[0-9]{3})?$`)
+	tuneMacro = regexp.MustCompile(`\buser_known_[a-z0-9_]+\b`)
+)
+
+// TestRuleConventions checks what every default rule promises: a MITRE
+// ATT&CK technique id and tactic in its tags, a description, and a
+// user_known_* tuning macro used by its condition.
+func TestRuleConventions(t *testing.T) {
+	spec := rules.Load(defaultFiles()...)
+	if len(spec.Rules) == 0 {
+		t.Fatal("no rules")
+	}
+	for _, r := range spec.Rules {
+		var ids, tactics int
+		for _, tag := range r.Tags {
+			if mitreID.MatchString(tag) {
+				ids++
+			}
+			if strings.HasPrefix(tag, "mitre_") {
+				tactics++
+			}
+		}
+		if ids == 0 || tactics == 0 {
+			t.Errorf("%s: tags %v lack a MITRE technique id or mitre_ tactic", r.Name, r.Tags)
+		}
+		if len(strings.TrimSpace(r.Desc)) < 40 {
+			t.Errorf("%s: description too short to explain the rule", r.Name)
+		}
+		if !tuneMacro.MatchString(r.Cond.Text) {
+			t.Errorf("%s: condition uses no user_known_* tuning macro", r.Name)
+		}
+		if !strings.HasPrefix(r.Name, "Vigil ") {
+			t.Errorf("%s: default rule names start with \"Vigil \" (no clash with Falco's)", r.Name)
+		}
+	}
+}
+
+// TestLoadsWithFalcoRules loads Falco's upstream stable ruleset and the
+// default ruleset together, as `vigil rules validate falco_rules.yaml
+// rules/vigil_rules.yaml` does: no errors, no warnings, and no name of a
+// rule, macro or list defined by both.
+func TestLoadsWithFalcoRules(t *testing.T) {
+	path := filepath.Join("..", "..", "shared", "falco", "falco_rules.yaml")
+	falco, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("upstream Falco rules not beside the repository: %v", err)
+	}
+	files := append([]rules.File{{Name: "falco_rules.yaml", Data: falco}}, defaultFiles()...)
+	prio := rules.PriorityDebug
+	rs := rules.LoadAndCompile(&rules.CompileOptions{MinPriority: &prio}, files...)
+	for _, d := range rs.Diags {
+		t.Errorf("%v", d)
+	}
+	up := rules.Load(rules.File{Name: "falco_rules.yaml", Data: falco})
+	own := rules.Load(defaultFiles()...)
+	names := map[string]bool{}
+	for _, r := range up.Rules {
+		names["rule "+r.Name] = true
+	}
+	for _, m := range up.Macros {
+		names["macro "+m.Name] = true
+	}
+	for _, l := range up.Lists {
+		names["list "+l.Name] = true
+	}
+	for _, r := range own.Rules {
+		if names["rule "+r.Name] {
+			t.Errorf("rule %q is also defined by Falco's ruleset", r.Name)
+		}
+	}
+	for _, m := range own.Macros {
+		if names["macro "+m.Name] {
+			t.Errorf("macro %q is also defined by Falco's ruleset", m.Name)
+		}
+	}
+	for _, l := range own.Lists {
+		if names["list "+l.Name] {
+			t.Errorf("list %q is also defined by Falco's ruleset", l.Name)
+		}
+	}
+	if len(rs.Rules) != len(up.Rules)+len(own.Rules) {
+		t.Errorf("compiled %d rules, want %d + %d", len(rs.Rules), len(up.Rules), len(own.Rules))
+	}
+}
+
+// rulesetDoc renders docs/ruleset.md from the embedded ruleset.
+func rulesetDoc(spec *rules.Spec) []byte {
+	var b bytes.Buffer
+	b.WriteString("# Default ruleset\n\n")
+	b.WriteString("<!-- Generated from rules/vigil_rules.yaml by `go test ./rules -run TestRulesetDoc -update`. Do not edit. -->\n\n")
+	b.WriteString("Vigil embeds `rules/vigil_rules.yaml` and loads it before any `-r` file (`--no-default-rules` turns it off).\n")
+	b.WriteString("Every rule is evaluated (not only the first match), comes with MITRE ATT&CK technique ids in its tags,\n")
+	b.WriteString("and has a tuning macro named `user_known_*` that is false by default. To silence known-good activity,\n")
+	b.WriteString("redefine the macro in your own rules file, loaded after the defaults:\n\n")
+	b.WriteString("```yaml\n- macro: user_known_shell_in_container\n  condition: (container.image.repository = registry.example.com/debug-tools)\n  override:\n    condition: replace\n```\n\n")
+	b.WriteString("Lists (`vigil_sensitive_files`, `vigil_package_managers`, `vigil_bpf_programs`, ...) can be extended the same way\n")
+	b.WriteString("with `override: {items: append}`.\n\n")
+	b.WriteString("Each rule is tested against real recordings: `rules/testdata/captures/<slug>/fire.jsonl` (the attack, recorded\n")
+	b.WriteString("with `vigil trace --json`) must fire it and `benign.jsonl` (a similar legitimate action) must not.\n")
+	b.WriteString("`rules/testdata/record.sh` re-records them as root (`go test ./rules -run TestRecord -record`).\n\n")
+	fmt.Fprintf(&b, "%d rules.\n\n", len(spec.Rules))
+	b.WriteString("| Rule | Priority | MITRE ATT&CK | Tuning macro |\n| --- | --- | --- | --- |\n")
+	for _, r := range spec.Rules {
+		var ids, tactics []string
+		for _, tag := range r.Tags {
+			if mitreID.MatchString(tag) {
+				ids = append(ids, tag)
+			} else if strings.HasPrefix(tag, "mitre_") {
+				tactics = append(tactics, strings.TrimPrefix(tag, "mitre_"))
+			}
+		}
+		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s (%s) | `%s` |\n", r.Name, anchor(r.Name), r.Priority,
+			strings.Join(ids, ", "), strings.Join(tactics, ", "), strings.Join(uniq(tuneMacro.FindAllString(r.Cond.Text, -1)), "`, `"))
+	}
+	for _, r := range spec.Rules {
+		fmt.Fprintf(&b, "\n## %s\n\n", r.Name)
+		b.WriteString(strings.Join(strings.Fields(r.Desc), " "))
+		fmt.Fprintf(&b, "\n\n- Priority: %s\n- Tags: %s\n- Tune: `%s`\n- Evidence: `rules/testdata/captures/%s/`\n- Condition:\n\n```\n%s\n```\n",
+			r.Priority, strings.Join(r.Tags, ", "), strings.Join(uniq(tuneMacro.FindAllString(r.Cond.Text, -1)), "`, `"),
+			Slug(r.Name), strings.TrimSpace(r.Cond.Text))
+	}
+	return b.Bytes()
+}
+
+func anchor(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), " ", "-")
+}
+
+func uniq(ss []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestRulesetDoc fails when docs/ruleset.md is not what the embedded
+// ruleset generates (-update rewrites it).
+func TestRulesetDoc(t *testing.T) {
+	spec := rules.Load(defaultFiles()...)
+	got := rulesetDoc(spec)
+	path := filepath.Join("..", "docs", "ruleset.md")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	have, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./rules -run TestRulesetDoc -update)", err)
+	}
+	if !bytes.Equal(have, got) {
+		t.Errorf("docs/ruleset.md is stale: run go test ./rules -run TestRulesetDoc -update")
+	}
+	for _, r := range spec.Rules {
+		if !bytes.Contains(have, []byte("## "+r.Name+"\n")) {
+			t.Errorf("docs/ruleset.md does not describe %q", r.Name)
+		}
+	}
+}
