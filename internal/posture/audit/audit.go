@@ -113,6 +113,26 @@ func (r *Report) WriteTable(w io.Writer) error {
 			sums = append(sums, fmt.Sprintf("%d %s", n, i))
 		}
 	}
+	// Legend: one line per check that fired, with its fix and controls.
+	seen := map[string]bool{}
+	var legend []finding.Finding
+	for _, f := range r.Findings {
+		if !seen[f.CheckID] {
+			seen[f.CheckID] = true
+			legend = append(legend, f)
+		}
+	}
+	sort.Slice(legend, func(i, j int) bool { return legend[i].CheckID < legend[j].CheckID })
+	if len(legend) > 0 {
+		fmt.Fprintln(w, "\nCHECKS")
+	}
+	for _, f := range legend {
+		fmt.Fprintf(w, "%s  %s. Fix: %s", f.CheckID, f.Title, f.Fix)
+		if len(f.Controls) > 0 {
+			fmt.Fprintf(w, " Controls: %s", strings.Join(f.Controls, ", "))
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "\n%d objects, %d findings (%s)\n", r.Objects, len(r.Findings), strings.Join(sums, ", "))
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)

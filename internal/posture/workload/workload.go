@@ -157,7 +157,8 @@ func checkObject(o *manifest.Object, opts *Options, noAutomount map[string]bool)
 			}
 			add(HostPathVolume, vp+".hostPath.path", "volume %q mounts host path %s into %s", v.Name, p, users)
 		}
-		if t := volumeType(&v); !slices.Contains([]string{"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}, t) {
+		// hostPath is already VGL-WL-005 (baseline); report other types here.
+		if t := volumeType(&v); t != "hostPath" && !slices.Contains([]string{"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}, t) {
 			add(VolumeType, vp, "volume %q has type %s", v.Name, t)
 		}
 	}
