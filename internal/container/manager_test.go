@@ -248,7 +248,7 @@ func TestMetadataReadyAtFirstExec(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range jobs {
-				c, err := env.Create(context.Background(), containertest.Spec{Args: []string{"sh", "-c", "exit 0"}, Labels: map[string]string{"run": "burst"}})
+				c, err := env.Create(context.Background(), containertest.Spec{Args: []string{"sh", "-c", "exit 0"}, Labels: map[string]string{"run": "burst"}, ReadOnly: true})
 				if err != nil {
 					errs <- err
 					continue

@@ -205,6 +205,9 @@ type Spec struct {
 	Env         []string
 	// NoStart creates the task without starting it (Start does).
 	NoStart bool
+	// ReadOnly gives the container a read-only view of the image instead
+	// of a writable snapshot (cheaper to create and remove).
+	ReadOnly bool
 }
 
 // PodLabels returns the labels kubelet puts on a container of pod
@@ -288,9 +291,14 @@ func (e *Env) Create(ctx context.Context, s Spec) (*Container, error) {
 	if len(s.Annotations) > 0 {
 		opts = append(opts, oci.WithAnnotations(s.Annotations))
 	}
+	snap := containerd.WithNewSnapshot(s.ID+"-snapshot", e.Image)
+	if s.ReadOnly {
+		snap = containerd.WithNewSnapshotView(s.ID+"-snapshot", e.Image)
+		opts = append(opts, oci.WithRootFSReadonly())
+	}
 	cont, err := e.Client.NewContainer(ctx, s.ID,
 		containerd.WithImage(e.Image),
-		containerd.WithNewSnapshot(s.ID+"-snapshot", e.Image),
+		snap,
 		containerd.WithNewSpec(opts...),
 		containerd.WithContainerLabels(s.Labels),
 	)
