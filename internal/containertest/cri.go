@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -93,6 +95,9 @@ func (c *CRI) RunPod(tb testing.TB, namespace, name, uid, cgroupParent string, l
 		defer cancel()
 		c.RT.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: p.ID})
 		c.RT.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: p.ID})
+		if cgroupParent != "" {
+			removeCgroupParent(cgroupParent)
+		}
 	})
 	return p
 }
@@ -143,4 +148,15 @@ func (c *CRI) RunContainer(tb testing.TB, p *Pod, name string, args []string, la
 // String describes the pod.
 func (p *Pod) String() string {
 	return fmt.Sprintf("%s/%s (%s)", p.Config.Metadata.Namespace, p.Config.Metadata.Name, p.ID)
+}
+
+// removeCgroupParent removes a pod's cgroup directory (kubelet's job, which
+// the CRI runtime leaves) from the v2 tree and every v1 hierarchy. Only
+// empty directories go: rmdir fails on a cgroup with processes or children.
+func removeCgroupParent(parent string) {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	roots = append(roots, "/sys/fs/cgroup")
+	for _, r := range roots {
+		os.Remove(filepath.Join(r, parent))
+	}
 }
