@@ -23,6 +23,8 @@ type Config struct {
 	Sensor     Sensor     `yaml:"sensor"`
 	Policy     Policy     `yaml:"policy"`
 	Containers Containers `yaml:"containers"`
+	Drift      Drift      `yaml:"drift"`
+	Images     Images     `yaml:"images"`
 
 	src *source // where it was loaded from, for error positions
 }
@@ -148,6 +150,21 @@ type Containers struct {
 	Sockets []string `yaml:"sockets" doc:"Container runtime API sockets to ask for metadata; missing ones are skipped."`
 }
 
+// Drift is drift detection: an exec in a container of a file that is not in
+// the container's image (containerd images) raises an alert.
+type Drift struct {
+	Enabled    bool           `yaml:"enabled" doc:"Check every successful exec in a container against the file index of its image."`
+	Priority   alert.Priority `yaml:"priority" doc:"Priority of the drift alert (Vigil drift: executable not in image)."`
+	MaxPending int            `yaml:"max_pending" doc:"Exec checks queued per container while its image is indexed; more are counted in vigil_drift_execs_total{result=\"unchecked\"}."`
+}
+
+// Images configures the vulnerability findings of running images.
+type Images struct {
+	DB           string        `yaml:"db" doc:"OSV database directory (vigil db import). Empty: running images are not scanned. A missing or empty database is waited for."`
+	PollInterval time.Duration `yaml:"poll_interval" doc:"How often the database (its index file) and the running containers are checked; a change rescans."`
+	Severities   []string      `yaml:"severities" doc:"Finding severities that raise an alert (CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN)."`
+}
+
 // DefaultConfig returns the defaults: what an empty file means.
 func DefaultConfig() *Config {
 	out := func(q int, format string) Output {
@@ -171,6 +188,8 @@ func DefaultConfig() *Config {
 		HTTP:       HTTP{Enabled: true, Listen: "127.0.0.1:8765"},
 		Sensor:     Sensor{RingSizeMB: 16},
 		Containers: Containers{Sockets: []string{"/run/containerd/containerd.sock", "/var/run/docker.sock", "/run/crio/crio.sock", "/run/podman/podman.sock"}},
+		Drift:      Drift{Enabled: true, Priority: alert.PriorityCritical, MaxPending: 64},
+		Images:     Images{PollInterval: 30 * time.Second, Severities: []string{"CRITICAL"}},
 	}
 	c.Outputs.Stdout.Enabled = true
 	return c

@@ -169,6 +169,19 @@ func (c *Config) Validate() error {
 	for i, f := range c.Policy.Files {
 		exists(fmt.Sprintf("policy.files[%d]", i), f)
 	}
+	if c.Drift.MaxPending < 0 {
+		bad("drift.max_pending", "must not be negative")
+	}
+	if c.Images.DB != "" && c.Images.PollInterval <= 0 {
+		bad("images.poll_interval", "must be positive when images.db is set")
+	}
+	for i, s := range c.Images.Severities {
+		switch strings.ToUpper(s) {
+		case "CRITICAL", "HIGH", "MEDIUM", "LOW", "NONE", "UNKNOWN":
+		default:
+			bad(fmt.Sprintf("images.severities[%d]", i), "unknown severity %q (want CRITICAL, HIGH, MEDIUM, LOW, NONE or UNKNOWN)", s)
+		}
+	}
 	if len(es) == 0 {
 		return nil
 	}
