@@ -55,6 +55,9 @@ type Rule struct {
 	// Types is the set of event types the condition can match; the engine
 	// runs the rule only for those.
 	Types TypeSet
+	// Actions are the response actions the agent performs on a match
+	// (Vigil extension key `actions`), nil for most rules.
+	Actions []Action
 }
 
 // Ruleset is the compiled form of a Spec: the enabled rules of known
@@ -397,7 +400,7 @@ func (c *compiler) compileRule(r *RuleSpec) *Rule {
 		c.diag(r.Pos, true, "rule", r.Name, "condition matches no event type Vigil produces")
 	}
 	return &Rule{Name: r.Name, Desc: r.Desc, Priority: r.Priority, Tags: r.Tags, Source: r.Source, Pos: r.Pos,
-		Cond: expr, Output: out, Types: types}
+		Cond: expr, Output: out, Types: types, Actions: r.Actions}
 }
 
 // exceptionsAST builds `(row1) or (row2) ...` for every exception value,

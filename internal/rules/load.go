@@ -78,6 +78,10 @@ type RuleSpec struct {
 	Enabled    bool
 	Exceptions []*ExceptionSpec
 	Pos        Pos
+	// Actions are the response actions (Vigil extension key `actions`);
+	// ActionsPos is where they were last set.
+	Actions    []Action
+	ActionsPos Pos
 }
 
 // ExceptionSpec is one entry of a rule's `exceptions`.
@@ -597,11 +601,11 @@ func (l *fileLoader) mergeMode(n *yaml.Node, m map[string]kv, kind, name string,
 
 var ruleKeys = map[string]bool{"rule": true, "desc": true, "condition": true, "output": true, "priority": true,
 	"tags": true, "enabled": true, "source": true, "exceptions": true, "override": true, "append": true,
-	"warn_evttypes": true, "skip-if-unknown-filter": true, "capture": true, "capture_duration": true}
+	"warn_evttypes": true, "skip-if-unknown-filter": true, "capture": true, "capture_duration": true, "actions": true}
 
-var ruleAppendable = map[string]bool{"condition": true, "output": true, "desc": true, "tags": true, "exceptions": true}
+var ruleAppendable = map[string]bool{"condition": true, "output": true, "desc": true, "tags": true, "exceptions": true, "actions": true}
 var ruleReplaceable = map[string]bool{"condition": true, "output": true, "desc": true, "priority": true, "tags": true,
-	"exceptions": true, "enabled": true, "warn_evttypes": true, "skip-if-unknown-filter": true, "capture": true, "capture_duration": true}
+	"exceptions": true, "enabled": true, "actions": true, "warn_evttypes": true, "skip-if-unknown-filter": true, "capture": true, "capture_duration": true}
 
 func (l *fileLoader) rule(n *yaml.Node, m map[string]kv) {
 	order, _ := fieldsOf(n)
@@ -676,6 +680,12 @@ func (l *fileLoader) rule(n *yaml.Node, m map[string]kv) {
 			return
 		}
 	}
+	if e, ok := m["actions"]; ok {
+		if r.Actions, ok = l.actions(e.v, name); !ok {
+			return
+		}
+		r.ActionsPos = Pos{File: l.file, Line: e.k.Line, Col: e.k.Column}
+	}
 
 	if mode.any() {
 		if !exists {
@@ -721,6 +731,17 @@ func (l *fileLoader) rule(n *yaml.Node, m map[string]kv) {
 				} else {
 					old.Exceptions = r.Exceptions
 				}
+			case "actions":
+				if how == "append" {
+					old.Actions = appendAction(old.Actions, r.Actions...)
+				} else {
+					old.Actions = r.Actions
+				}
+				old.ActionsPos = r.ActionsPos
+				if len(old.Actions) > 0 && old.Source != DefaultSource {
+					l.diag(m["actions"].k, false, "rule", name, "actions are only supported on rules of source %s, not %q", DefaultSource, old.Source)
+					old.Actions = nil
+				}
 			}
 		}
 		return
@@ -731,6 +752,10 @@ func (l *fileLoader) rule(n *yaml.Node, m map[string]kv) {
 			l.diag(n, false, "rule", name, "missing key %q", k)
 			return
 		}
+	}
+	if len(r.Actions) > 0 && r.Source != DefaultSource {
+		l.diag(m["actions"].k, false, "rule", name, "actions are only supported on rules of source %s, not %q", DefaultSource, r.Source)
+		return
 	}
 	if exists {
 		l.s.Rules[idx] = r
