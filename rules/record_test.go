@@ -141,7 +141,7 @@ var scenarios = []scenario{
 		fire:   action{ctr: []string{"/va", "pty", "sh", "-c", "id"}, types: "execve", keep: `"sh"`},
 		benign: action{ctr: []string{"/va", "exec", "/bin/sh", "-c", "id"}, types: "execve", keep: `"sh"`}},
 	{slug: "drop-and-execute-new-binary-in-container",
-		fire:   action{ctr: []string{"sh", "-c", "cp /bin/busybox /tmp/dropped && /tmp/dropped true"}, types: "execve", keep: `dropped`},
+		fire:   action{ctr: []string{"sh", "-c", "cp /bin/busybox /tmp/true && /tmp/true"}, types: "execve", keep: `/tmp/true`},
 		benign: action{ctr: []string{"sh", "-c", "/bin/busybox true"}, types: "execve", keep: `busybox`}},
 	{slug: "package-manager-in-container",
 		fire: action{ctr: []string{"sh", "-c", "printf '#!/bin/sh\\necho installed\\n' > /bin/apk && chmod +x /bin/apk && apk add curl"},
@@ -157,7 +157,7 @@ var scenarios = []scenario{
 		benign: action{priv: true, ctr: []string{"sh", "-c", "mkdir -p /tmp/cg && mount -t cgroup -o none,name=vigilrec cgroup /tmp/cg && cat /tmp/cg/release_agent; umount /tmp/cg"},
 			types: "openat", keep: `release_agent`}},
 	{slug: "namespace-change-in-container",
-		fire:   action{priv: true, ctr: []string{"unshare", "-m", "true"}, types: "setns,unshare"},
+		fire:   action{priv: true, ctr: []string{"busybox", "unshare", "-m", "true"}, types: "setns,unshare"},
 		benign: action{host: `unshare -m true`, types: "setns,unshare"}},
 	{slug: "mount-in-container",
 		fire:   action{priv: true, ctr: []string{"sh", "-c", "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && umount /tmp/m"}, types: "mount", keep: `tmpfs`},
@@ -166,13 +166,13 @@ var scenarios = []scenario{
 		fire:   action{ctr: []string{"/va", "userfaultfd"}, types: "userfaultfd"},
 		benign: action{host: `$VA userfaultfd`, types: "userfaultfd"}},
 	{slug: "packet-socket-in-container",
-		fire:   action{ctr: []string{"/va", "packet-socket"}, types: "socket", keep: `AF_PACKET`},
-		benign: action{ctr: []string{"/va", "udp-socket"}, types: "socket", keep: `AF_INET`}},
+		fire:   action{ctr: []string{"/va", "packet-socket"}, types: "socket", keep: `"domain":17,`},
+		benign: action{ctr: []string{"/va", "udp-socket"}, types: "socket", keep: `"domain":2,`}},
 	{slug: "kubernetes-api-contacted-from-container",
-		fire: action{setup: `($VA listen 6443 2>&1 &)`, pod: true, hostNet: true,
-			ctr: []string{"sh", "-c", "echo | nc -w 1 127.0.0.1 6443; true"}, types: "connect", keep: `6443`},
-		benign: action{setup: `($VA listen 18080 2>&1 &)`, pod: true, hostNet: true,
-			ctr: []string{"sh", "-c", "echo | nc -w 1 127.0.0.1 18080; true"}, types: "connect", keep: `18080`}},
+		fire: action{pod: true, hostNet: true,
+			ctr: []string{"sh", "-c", "/va listen 6443 & sleep 0.5; echo | nc -w 1 127.0.0.1 6443; wait"}, types: "connect", keep: `6443`},
+		benign: action{pod: true, hostNet: true,
+			ctr: []string{"sh", "-c", "/va listen 18080 & sleep 0.5; echo | nc -w 1 127.0.0.1 18080; wait"}, types: "connect", keep: `18080`}},
 }
 
 // TestRecord re-records the captures of testdata/captures. It runs only
@@ -207,6 +207,11 @@ func TestRecord(t *testing.T) {
 		only = regexp.MustCompile(*recordOnly)
 	}
 	for _, sc := range scenarios {
+		if (only == nil || only.MatchString(sc.slug)) && (sc.fire.ctr != nil || sc.benign.ctr != nil) && env == nil {
+			env = containertest.New(t) // the client lives as long as TestRecord
+		}
+	}
+	for _, sc := range scenarios {
 		if only != nil && !only.MatchString(sc.slug) {
 			continue
 		}
@@ -215,9 +220,6 @@ func TestRecord(t *testing.T) {
 				a := sc.fire
 				if kind == "benign" {
 					a = sc.benign
-				}
-				if a.ctr != nil && env == nil {
-					env = containertest.New(t)
 				}
 				lines := recordAction(t, vigil, va, env, a)
 				for _, c := range []string{a.cleanup, sc.cleanup} {
