@@ -23,6 +23,8 @@ import (
 	"github.com/vigilsec/vigil/internal/enforce"
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/image"
+	"github.com/vigilsec/vigil/internal/imagewatch"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/output"
 	"github.com/vigilsec/vigil/internal/policy"
@@ -84,6 +86,11 @@ type Agent struct {
 	ruleSig  string
 
 	policies []*policy.Policy // prevention policies (none: prevention off)
+	resp     *responder       // response actions of rules (response.go)
+
+	// Drift and running-image findings (nil: both off); see images.go.
+	images       *imagewatch.Watcher
+	imageScanner *image.Scanner
 
 	// Metrics the event goroutine updates.
 	evByType    [event.NumTypes]*metrics.Counter
@@ -173,7 +180,10 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 			a.log.Info("alerts API disabled: no token configured (http.token_file)")
 		}
 	}
+	a.newImageWatch()
 	a.registerMetrics()
+	a.resp = newResponder(a.reg, cfg.DryRun)
+	a.registerImageMetrics()
 	return a, nil
 }
 
@@ -325,6 +335,10 @@ func (a *Agent) onMatch(ev *event.Event, m *engine.Match) {
 	if len(al.Vigil.Process) == 0 && ev.PID != 0 {
 		al.Vigil.Process = []alert.Process{{PID: ev.PID, Comm: ev.Comm}}
 	}
+	if len(m.Rule.Actions) > 0 {
+		a.respond(ev, m.Rule.Actions, al) // delivered after the actions, never coalesced
+		return
+	}
 	if !a.coal.Offer(al) {
 		a.coalesced.Inc()
 		return
@@ -346,6 +360,9 @@ func (a *Agent) handle(ev *event.Event) {
 		ev.Container = a.host
 	}
 	a.eng.Evaluate(ev, func(m *engine.Match) { a.onMatch(ev, m) })
+	if a.images != nil {
+		a.images.CheckExec(ev)
+	}
 	// Snapshot the sensor's counters from its own goroutine (Stats must
 	// not race with Read), every 1024 events and at most every second.
 	if a.realSensor != nil {
@@ -528,10 +545,15 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		})
 	}
 
+	if a.images != nil {
+		defer a.imageScanner.Close()
+		goBG("images", a.images.Run)
+	}
 	if enf != nil {
 		goBG("prevention", func(ctx context.Context) error { return a.runPrevention(ctx, enf) })
 	}
 
+	stopResp := a.startResponse()
 	a.running.Store(true)
 	a.log.Info("agent running", "rules", len(a.eng.Ruleset().Rules), "outputs", len(a.disp.Stats()))
 	runErr := src.Run(ctx, a.handle)
@@ -540,6 +562,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err := src.Close(); err != nil {
 		a.log.Warn("close sensor", "err", err)
 	}
+	stopResp()
 	stopCoal()
 	<-coalDone
 	// Flush outputs (bounded) before the store stops, then the rest.
