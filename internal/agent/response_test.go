@@ -1,0 +1,153 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/testkernel"
+)
+
+// killRule matches the exec of the uniquely named binary name.
+func killRule(name, actions string) string {
+	return fmt.Sprintf(`
+- rule: Test response %[1]s
+  desc: test
+  condition: evt.type in (execve, execveat) and proc.name = %[1]s
+  output: Response test (proc=%%proc.name pid=%%proc.pid)
+  priority: WARNING
+  actions: [%[2]s]
+`, name, actions)
+}
+
+// uniqueSleep copies sleep to a unique name (so that no other rule or
+// process matches) and returns its path and name.
+func uniqueSleep(t *testing.T) (string, string) {
+	t.Helper()
+	src, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("vgr%d", os.Getpid()%1000000)
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path, name
+}
+
+// responseAgent starts an agent with the real sensor and one rule with
+// actions; it returns the agent's alert file.
+func responseAgent(t *testing.T, rule string, dryRun bool) (*Agent, string) {
+	t.Helper()
+	s := newSinks(t)
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(rule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.config(t, rulesPath)
+	cfg.Outputs.HTTP.Enabled = false
+	cfg.Outputs.Syslog.Enabled = false
+	cfg.DryRun = dryRun
+	a, _ := startAgent(t, cfg)
+	return a, s.file
+}
+
+// ruleAlert waits for the rule's alert in the file and returns it.
+func ruleAlert(t *testing.T, file, rule string) map[string]any {
+	t.Helper()
+	var got map[string]any
+	waitFor(t, "alert of "+rule, func() bool {
+		for _, x := range fileAlerts(file) {
+			if x["rule"] == rule {
+				got = x
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+func alertAction(al map[string]any) (string, map[string]any) {
+	vig, _ := al["vigil"].(map[string]any)
+	action, _ := vig["action"].(string)
+	of, _ := al["output_fields"].(map[string]any)
+	return action, of
+}
+
+// TestResponseKillRealExec: a rule with actions: [kill] matching a real
+// exec kills the process by SIGKILL, and the alert says so.
+func TestResponseKillRealExec(t *testing.T) {
+	testkernel.RequireRoot(t)
+	path, name := uniqueSleep(t)
+	a, file := responseAgent(t, killRule(name, "kill"), false)
+
+	cmd := exec.Command(path, "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	var werr error
+	select {
+	case werr = <-errc:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("process still running 20s after exec: not killed")
+	}
+	var ee *exec.ExitError
+	if !errors.As(werr, &ee) {
+		t.Fatalf("wait: %v", werr)
+	}
+	if ws := ee.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("process ended by %v, want SIGKILL", ws)
+	}
+	al := ruleAlert(t, file, "Test response "+name)
+	action, of := alertAction(al)
+	want := fmt.Sprintf("kill pid=%d: killed", cmd.Process.Pid)
+	if action != want || of["vigil.action.kill"] != "killed" {
+		t.Fatalf("vigil.action %q (want %q), fields %v", action, want, of)
+	}
+	if v := metricValue(scrape(t, a)["vigil_response_actions_total"], "result", "killed"); v != 1 {
+		t.Errorf("vigil_response_actions_total{result=killed} = %v", v)
+	}
+}
+
+// TestResponseDryRun: with dry_run the same process survives and the
+// alert says dry-run.
+func TestResponseDryRun(t *testing.T) {
+	testkernel.RequireRoot(t)
+	path, name := uniqueSleep(t)
+	_, file := responseAgent(t, killRule(name, "kill"), true)
+
+	cmd := exec.Command(path, "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	al := ruleAlert(t, file, "Test response "+name)
+	action, of := alertAction(al)
+	if !strings.HasSuffix(action, ": dry-run") || of["vigil.action.kill"] != "dry-run" {
+		t.Fatalf("vigil.action %q, fields %v", action, of)
+	}
+	// The alert is delivered after the action ran: the process is alive.
+	if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("dry-run process is gone: %v", err)
+	}
+	var ws syscall.WaitStatus
+	if pid, err := syscall.Wait4(cmd.Process.Pid, &ws, syscall.WNOHANG, nil); pid != 0 || err != nil {
+		t.Fatalf("dry-run process exited: %v %v", ws, err)
+	}
+}
+
