@@ -87,7 +87,6 @@ type Agent struct {
 
 	policies []*policy.Policy // prevention policies (none: prevention off)
 	resp     *responder       // response actions of rules (response.go)
-	resp     *responder       // response actions of rules (response.go)
 
 	// Drift and running-image findings (nil: both off); see images.go.
 	images       *imagewatch.Watcher
@@ -183,7 +182,6 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 	}
 	a.newImageWatch()
 	a.registerMetrics()
-	a.resp = newResponder(a.reg, cfg.DryRun)
 	a.resp = newResponder(a.reg, cfg.DryRun)
 	a.registerImageMetrics()
 	return a, nil
@@ -336,10 +334,6 @@ func (a *Agent) onMatch(ev *event.Event, m *engine.Match) {
 	}
 	if len(al.Vigil.Process) == 0 && ev.PID != 0 {
 		al.Vigil.Process = []alert.Process{{PID: ev.PID, Comm: ev.Comm}}
-	}
-	if len(m.Rule.Actions) > 0 {
-		a.respond(ev, m.Rule.Actions, al) // delivered after the actions, never coalesced
-		return
 	}
 	if len(m.Rule.Actions) > 0 {
 		a.respond(ev, m.Rule.Actions, al) // delivered after the actions, never coalesced
@@ -560,7 +554,6 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 
 	stopResp := a.startResponse()
-	stopResp := a.startResponse()
 	a.running.Store(true)
 	a.log.Info("agent running", "rules", len(a.eng.Ruleset().Rules), "outputs", len(a.disp.Stats()))
 	runErr := src.Run(ctx, a.handle)
@@ -569,7 +562,6 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err := src.Close(); err != nil {
 		a.log.Warn("close sensor", "err", err)
 	}
-	stopResp()
 	stopResp()
 	stopCoal()
 	<-coalDone

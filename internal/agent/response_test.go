@@ -150,4 +150,3 @@ func TestResponseDryRun(t *testing.T) {
 		t.Fatalf("dry-run process exited: %v %v", ws, err)
 	}
 }
-
