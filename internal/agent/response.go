@@ -86,7 +86,7 @@ func (r *responder) count(action rules.Action, result string) {
 // once with the actions marked dropped. It never blocks.
 func (a *Agent) respond(ev *event.Event, acts []rules.Action, al *alert.Alert) {
 	j := responseJob{al: al, actions: acts, pid: int(ev.PID)}
-	if ct := ev.Container; ct != nil && ct.ID != "" && ct.ID != "host" {
+	if ct := ev.Container; ct != nil && ct.ID != "" && ct.ID != "host" && ct.CgroupPath != "/" {
 		j.cgroup = ct.CgroupPath
 	}
 	select {

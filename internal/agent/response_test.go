@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/containertest"
+	"github.com/vigilsec/vigil/internal/enforce"
+	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/testkernel"
 )
 
@@ -148,5 +152,110 @@ func TestResponseDryRun(t *testing.T) {
 	var ws syscall.WaitStatus
 	if pid, err := syscall.Wait4(cmd.Process.Pid, &ws, syscall.WNOHANG, nil); pid != 0 || err != nil {
 		t.Fatalf("dry-run process exited: %v %v", ws, err)
+	}
+}
+
+// TestResponsePauseRealContainer: actions: [pause] on an exec in a real
+// containerd container freezes the container's cgroup.
+func TestResponsePauseRealContainer(t *testing.T) {
+	testkernel.RequireRoot(t)
+	env := containertest.New(t)
+	sock := containertest.StartContainerd(t)
+	c := env.Run(t, containertest.Spec{Args: []string{"/bin/sh", "-c", "while :; do /bin/sleep 0.2; done"}, NoStart: true})
+	t.Cleanup(func() {
+		if err := enforce.Thaw(c.CgroupPath); err != nil {
+			t.Errorf("thaw: %v", err)
+		}
+	})
+	rule := fmt.Sprintf(`
+- rule: Test response pause
+  desc: test
+  condition: evt.type in (execve, execveat) and container.id = %s
+  output: Response test (proc=%%proc.name pid=%%proc.pid container=%%container.id)
+  priority: WARNING
+  actions: [pause]
+`, c.ID[:12])
+	s := newSinks(t)
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(rule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.config(t, rulesPath)
+	cfg.Outputs.HTTP.Enabled = false
+	cfg.Outputs.Syslog.Enabled = false
+	cfg.Containers.Sockets = []string{sock}
+	startAgent(t, cfg)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The first execs may come before the container's metadata is known
+	// (refused: not a container process); wait for a pause.
+	var action string
+	waitFor(t, "pause alert", func() bool {
+		for _, x := range fileAlerts(s.file) {
+			if x["rule"] != "Test response pause" {
+				continue
+			}
+			act, of := alertAction(x)
+			if of["vigil.action.pause"] == "paused" {
+				action = act
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(action, "pause cgroup="+c.CgroupPath+": paused") {
+		t.Errorf("vigil.action %q", action)
+	}
+	if !cgroupFrozen(t, c.CgroupPath) {
+		t.Fatal("container cgroup does not report frozen")
+	}
+}
+
+// cgroupFrozen reads the kernel's view: v2 cgroup.events "frozen 1", else
+// the v1 freezer state.
+func cgroupFrozen(t *testing.T, cg string) bool {
+	t.Helper()
+	if b, err := os.ReadFile(filepath.Join(enforce.CgroupV2Root, cg, "cgroup.events")); err == nil && strings.Contains(string(b), "frozen 1") {
+		return true
+	}
+	b, err := os.ReadFile(filepath.Join(enforce.CgroupV1Freezer, cg, "freezer.state"))
+	return err == nil && strings.TrimSpace(string(b)) == "FROZEN"
+}
+
+// TestResponseGuards: container-only actions refuse host processes, and
+// kill refuses pid 1 and the agent itself; nothing is called.
+func TestResponseGuards(t *testing.T) {
+	r := newResponder(metrics.NewRegistry(), false)
+	called := 0
+	r.kill = func(int) error { called++; return nil }
+	r.killCG = func(string) error { called++; return nil }
+	r.freeze = func(string, time.Duration) error { called++; return nil }
+	for _, tc := range []struct {
+		j    responseJob
+		act  rules.Action
+		want string
+	}{
+		{responseJob{pid: 1234}, rules.ActionPause, "refused: not a container process"},
+		{responseJob{pid: 1234}, rules.ActionKillContainer, "refused: not a container process"},
+		{responseJob{pid: 1}, rules.ActionKill, "refused: protected pid 1"},
+		{responseJob{pid: os.Getpid()}, rules.ActionKill, fmt.Sprintf("refused: protected pid %d", os.Getpid())},
+		{responseJob{pid: 0}, rules.ActionKill, "refused: protected pid 0"},
+	} {
+		if got := r.do(&tc.j, tc.act); got != tc.want {
+			t.Errorf("%s %+v: %q, want %q", tc.act, tc.j, got, tc.want)
+		}
+	}
+	if called != 0 {
+		t.Errorf("%d actions performed", called)
+	}
+	// Allowed ones call the enforcer and report its error.
+	r.freeze = func(string, time.Duration) error { return errors.New("boom") }
+	if got := r.do(&responseJob{pid: 1234, cgroup: "/x"}, rules.ActionPause); got != "failed: boom" {
+		t.Errorf("failed freeze: %q", got)
+	}
+	r.dryRun = true
+	if got := r.do(&responseJob{pid: 1234}, rules.ActionKill); got != ResultDryRun {
+		t.Errorf("dry-run: %q", got)
 	}
 }
