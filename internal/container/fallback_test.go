@@ -84,3 +84,53 @@ func TestPidFallbackV1Only(t *testing.T) {
 		t.Fatalf("gone pid resolved to %+v", u)
 	}
 }
+
+// TestPidFallbackCached resolves events of a live and of an exited process
+// in the v2 root with the pid fallback on: /proc/PID/cgroup is read once per
+// pid, not once per event (the events of a process are often read after it
+// exited, when the consumer is behind).
+func TestPidFallbackCached(t *testing.T) {
+	root, err := container.FindCgroup2Root()
+	testkernel.SkipIfErr(t, err)
+	on := true
+	m := startManager(t, container.Options{PidFallback: &on})
+	rootID, err := container.CgroupID(root, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	gone := uint32(cmd.Process.Pid)
+	for _, pid := range []uint32{uint32(os.Getpid()), gone} {
+		before := m.Stats()
+		first := m.Resolve(rootID, pid)
+		for i := 0; i < 100; i++ {
+			if got := m.Resolve(rootID, pid); got != first {
+				t.Fatalf("pid %d: call %d resolved to %+v, first to %+v", pid, i, got, first)
+			}
+		}
+		after := m.Stats()
+		if n := after.ProcReads - before.ProcReads; n != 1 {
+			t.Errorf("pid %d: %d reads of /proc/PID/cgroup for 101 events, want 1", pid, n)
+		}
+		if n := after.Hits - before.Hits; n < 100 {
+			t.Errorf("pid %d: %d cache hits for 101 events, want 100", pid, n)
+		}
+	}
+	// The exited process's events in the root cgroup are the host's.
+	if h := m.Resolve(rootID, gone); h != m.Host() {
+		t.Fatalf("exited pid in the root cgroup resolved to %+v", h)
+	}
+	// Without a cgroup id, an exited process stays unknown, also cached.
+	before := m.Stats().ProcReads
+	for i := 0; i < 10; i++ {
+		if u := m.Resolve(0, gone); u != nil {
+			t.Fatalf("exited pid without cgroup resolved to %+v", u)
+		}
+	}
+	if n := m.Stats().ProcReads - before; n > 1 {
+		t.Errorf("%d reads for 10 events of an exited pid without cgroup, want at most 1", n)
+	}
+}

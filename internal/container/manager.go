@@ -72,6 +72,7 @@ type Stats struct {
 	LookupMax      time.Duration // slowest runtime lookup
 	CgroupWalks    uint64        // walks of the cgroup v2 tree
 	Dropped        uint64        // async lookups dropped because the queue was full
+	ProcReads      uint64        // reads of /proc/PID/cgroup (the pid fallback)
 }
 
 // runtimeClient is one container runtime's API.
@@ -117,7 +118,7 @@ type Manager struct {
 	// reports the container as started).
 	pendingStart map[string]int64
 
-	hits, misses, nLookups, lookupFail, lookupNs, lookupMax, dropped atomic.Uint64
+	hits, misses, nLookups, lookupFail, lookupNs, lookupMax, dropped, procReads atomic.Uint64
 }
 
 // cgEntry is a cached cgroup: a container's, the host's, or the root
@@ -235,7 +236,9 @@ func (m *Manager) Resolve(cgroupID uint64, pid uint32) *event.Container {
 		e := m.cgroups[cgroupID]
 		if e != nil && e.root && pid != 0 {
 			if pe, ok := m.pids[pid]; ok && pe.expires > time.Now().UnixNano() {
-				e = pe.entry
+				if pe.entry != nil {
+					e = pe.entry
+				} // else: the process is gone, the root cgroup is its answer
 			} else {
 				e = nil
 			}
@@ -252,6 +255,12 @@ func (m *Manager) Resolve(cgroupID uint64, pid uint32) *event.Container {
 	if cgroupID == 0 && pid != 0 {
 		m.mu.RLock()
 		if pe, ok := m.pids[pid]; ok && pe.expires > time.Now().UnixNano() {
+			if pe.entry == nil {
+				// Known gone: unknown, as resolveSlow answers.
+				m.mu.RUnlock()
+				m.hits.Add(1)
+				return nil
+			}
 			if c := m.containerOf(pe.entry); c != nil {
 				m.mu.RUnlock()
 				m.hits.Add(1)
@@ -310,10 +319,17 @@ func (m *Manager) resolveSlow(cgroupID uint64, pid uint32) *event.Container {
 	return m.ensure(e)
 }
 
-// pidEntry resolves pid from /proc/PID/cgroup and caches the answer.
+// pidEntry resolves pid from /proc/PID/cgroup and caches the answer. A
+// process /proc no longer knows is cached too (as a nil entry): the events
+// of an exited process are often read after it is gone (a consumer behind
+// the ring by a burst), and each would otherwise open /proc again.
 func (m *Manager) pidEntry(pid uint32) *cgEntry {
+	m.procReads.Add(1)
 	v2, info, ok, err := ProcCgroup(pid)
 	if err != nil {
+		m.mu.Lock()
+		m.pids[pid] = pidEntry{expires: time.Now().UnixNano() + pidTTL}
+		m.mu.Unlock()
 		return nil
 	}
 	var e *cgEntry
@@ -694,6 +710,7 @@ func (m *Manager) Stats() Stats {
 	s.LookupMax = time.Duration(m.lookupMax.Load())
 	s.CgroupWalks = m.cg.Walks()
 	s.Dropped = m.dropped.Load()
+	s.ProcReads = m.procReads.Load()
 	return s
 }
 
