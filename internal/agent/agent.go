@@ -87,6 +87,7 @@ type Agent struct {
 
 	policies []*policy.Policy // prevention policies (none: prevention off)
 	resp     *responder       // response actions of rules (response.go)
+	pol      policyState      // guards policies across reloads (policyreload.go)
 
 	// Drift and running-image findings (nil: both off); see images.go.
 	images       *imagewatch.Watcher
@@ -271,6 +272,7 @@ func (a *Agent) Ruleset() *rules.Ruleset { return a.eng.Ruleset() }
 func (a *Agent) Reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
+	polErr := a.reloadPolicies()
 	a.ruleSig = rulesSignature(a.cfg.Rules.Files)
 	rs, err := loadRules(a.cfg.Rules.Default, a.cfg.Rules.Files, a.cfg.Rules.MinPriority)
 	if err != nil {
@@ -282,12 +284,12 @@ func (a *Agent) Reload() error {
 			Output:       "Vigil rules reload failed, the previous rules stay in force (error=" + msg + ")",
 			OutputFields: []alert.Field{{Name: "vigil.error", Value: msg}},
 			Tags:         []string{"vigil_internal"}, Vigil: alert.Context{Count: 1}})
-		return err
+		return errors.Join(err, polErr)
 	}
 	a.eng.Swap(rs)
 	a.reloadOK.Inc()
 	a.log.Info("rules reloaded", "rules", len(rs.Rules))
-	return nil
+	return polErr
 }
 
 // deliver hands an alert to the outputs and the store. It never blocks.

@@ -93,10 +93,10 @@ func (a *Agent) targets() ([]enforce.Target, []string) {
 // the targets up to date, and turns decisions into alerts until ctx ends.
 func (a *Agent) runPrevention(ctx context.Context, e *enforce.Enforcer) error {
 	ts, ids := a.targets()
-	if err := e.Apply(a.policies, ts); err != nil {
+	if err := e.Apply(a.currentPolicies(), ts); err != nil {
 		return fmt.Errorf("prevention: apply: %w", err)
 	}
-	a.log.Info("prevention on", "policies", len(a.policies), "targets", len(ts), "dry_run", a.cfg.DryRun)
+	a.log.Info("prevention on", "policies", len(a.currentPolicies()), "targets", len(ts), "dry_run", a.cfg.DryRun)
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
@@ -108,12 +108,19 @@ func (a *Agent) runPrevention(ctx context.Context, e *enforce.Enforcer) error {
 				return nil
 			}
 			a.deliverDecision(&d)
+		case <-a.pol.changed():
+			nts, nids := a.targets()
+			if err := e.Apply(a.currentPolicies(), nts); err != nil {
+				a.log.Error("prevention: apply reloaded policies", "err", err)
+				continue
+			}
+			ids = nids
 		case <-tick.C:
 			nts, nids := a.targets()
 			if slices.Equal(nids, ids) {
 				continue
 			}
-			if err := e.Apply(a.policies, nts); err != nil {
+			if err := e.Apply(a.currentPolicies(), nts); err != nil {
 				a.log.Error("prevention: apply to new targets; previous policy stays", "err", err)
 				continue
 			}

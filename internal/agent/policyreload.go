@@ -1,0 +1,67 @@
+package agent
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/policy"
+)
+
+// RulePolicyReloadFailed is the rule name of the internal alert raised
+// when policy.files fail to load on reload.
+const RulePolicyReloadFailed = "Vigil policy reload failed"
+
+// policyState holds the policies in force across reloads: Reload swaps
+// them, the prevention loop re-applies them when told.
+type policyState struct {
+	mu sync.Mutex
+	ch chan struct{} // one pending "policies changed", made on first use
+}
+
+func (p *policyState) changed() chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ch == nil {
+		p.ch = make(chan struct{}, 1)
+	}
+	return p.ch
+}
+
+// currentPolicies returns the policies in force.
+func (a *Agent) currentPolicies() []*policy.Policy {
+	a.pol.mu.Lock()
+	defer a.pol.mu.Unlock()
+	return a.policies
+}
+
+// reloadPolicies parses policy.files again (on SIGHUP, with the rules).
+// On success the prevention loop re-applies them; on error the policies
+// in force stay and an internal alert carries the positioned error.
+// Prevention that was off at start (no policies) stays off until restart.
+func (a *Agent) reloadPolicies() error {
+	if len(a.cfg.Policy.Files) == 0 {
+		return nil
+	}
+	ps, err := loadPolicies(a.cfg.Policy.Files)
+	if err != nil {
+		a.log.Error("policy reload failed; keeping the policies in force", "err", err)
+		msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+		a.deliver(&alert.Alert{UUID: alert.NewUUID(), Time: time.Now(), Rule: RulePolicyReloadFailed,
+			Priority: alert.PriorityError, Source: alert.SourceInternal, Hostname: a.hostname,
+			Output:       "Vigil policy reload failed, the previous policies stay in force (error=" + msg + ")",
+			OutputFields: []alert.Field{{Name: "vigil.error", Value: msg}},
+			Tags:         []string{"vigil_internal"}, Vigil: alert.Context{Count: 1}})
+		return err
+	}
+	a.pol.mu.Lock()
+	a.policies = ps
+	a.pol.mu.Unlock()
+	select {
+	case a.pol.changed() <- struct{}{}:
+	default:
+	}
+	a.log.Info("policies reloaded", "policies", len(ps))
+	return nil
+}
