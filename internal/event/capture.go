@@ -24,7 +24,9 @@ const MaxCaptureAncestors = 16
 // AppendJSON appends ev as one capture-format JSON object followed by a
 // newline. It uses no reflection and, for events without enrichment maps,
 // does not allocate.
-func AppendJSON(dst []byte, ev *Event) []byte {
+func AppendJSON(dst []byte, ev *Event) []byte { return appendJSON(dst, ev, nil) }
+
+func appendJSON(dst []byte, ev *Event, enc *JSONEncoder) []byte {
 	def := Lookup(ev.Type)
 	dst = append(dst, `{"type":`...)
 	dst = appendString(dst, ev.Type.String())
@@ -75,7 +77,11 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	}
 	if p := ev.Proc; p != nil {
 		dst = append(dst, `,"proc":`...)
-		dst = appendProc(dst, p)
+		if enc != nil {
+			dst = enc.appendProc(dst, p)
+		} else {
+			dst = appendProc(dst, p)
+		}
 	}
 	if f := ev.FDInfo; f != nil {
 		dst = append(dst, `,"fd":{"num":`...)
@@ -100,7 +106,11 @@ func AppendJSON(dst []byte, ev *Event) []byte {
 	}
 	if c := ev.Container; c != nil {
 		dst = append(dst, `,"container":`...)
-		dst = appendContainer(dst, c)
+		if enc != nil {
+			dst = enc.appendContainer(dst, c)
+		} else {
+			dst = appendContainer(dst, c)
+		}
 	}
 	return append(dst, '}', '\n')
 }
