@@ -121,8 +121,17 @@ func newRulesListCmd() *cobra.Command {
 					}
 					types = strings.Join(names, ",")
 				}
-				fmt.Fprintf(w, "%-13s %s\n              types=%s tags=%s (%s)\n", r.Priority, r.Name, types,
-					strings.Join(r.Tags, ","), r.Pos)
+				acts := ""
+				for i, a := range r.Actions {
+					if i == 0 {
+						acts = " actions="
+					} else {
+						acts += ","
+					}
+					acts += string(a)
+				}
+				fmt.Fprintf(w, "%-13s %s\n              types=%s tags=%s%s (%s)\n", r.Priority, r.Name, types,
+					strings.Join(r.Tags, ","), acts, r.Pos)
 			}
 			fmt.Fprintf(w, "%d rules enabled, %d disabled, %d skipped (unsupported source)\n", len(rs.Rules), rs.Disabled, rs.Skipped)
 			return nil
