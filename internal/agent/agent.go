@@ -529,6 +529,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		_ = a.coal.Run(coalCtx)
 	}()
 	goBG("rules watch", a.watchRules)
+	goBG("policy watch", a.watchPolicies)
 	if !a.opts.NoSignals {
 		goBG("signals", a.handleSignals)
 	}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"time"
@@ -64,4 +65,34 @@ func (a *Agent) reloadPolicies() error {
 	}
 	a.log.Info("policies reloaded", "policies", len(ps))
 	return nil
+}
+
+// watchPolicies reloads policy.files when they change, as rules.watch does
+// for the rule files (same switch and interval), until ctx ends.
+func (a *Agent) watchPolicies(ctx context.Context) error {
+	if !a.cfg.Rules.Watch || len(a.cfg.Policy.Files) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	every := a.cfg.Rules.WatchInterval
+	if every <= 0 {
+		every = 2 * time.Second
+	}
+	sig := rulesSignature(a.cfg.Policy.Files)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if s := rulesSignature(a.cfg.Policy.Files); s != sig {
+				sig = s
+				a.log.Info("policy files changed, reloading")
+				a.reloadMu.Lock()
+				_ = a.reloadPolicies()
+				a.reloadMu.Unlock()
+			}
+		}
+	}
 }

@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const reloadPolicy = `
@@ -92,4 +94,17 @@ func TestPolicyReload(t *testing.T) {
 	default:
 		t.Fatal("good reload did not signal the prevention loop")
 	}
+
+	// rules.watch also watches the policy files.
+	a.cfg.Rules.Watch = true
+	a.cfg.Rules.WatchInterval = 20 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.watchPolicies(ctx) }()
+	defer func() { cancel(); <-done }()
+	write(strings.Replace(reloadPolicy, "%NAME%", "third-policy", 1))
+	waitFor(t, "policy reload on file change", func() bool {
+		ps := a.currentPolicies()
+		return len(ps) == 1 && ps[0].Name == "third-policy"
+	})
 }
