@@ -161,6 +161,7 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 	}
 	w := bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10)
 	buf := make([]byte, 0, 4096)
+	var enc event.JSONEncoder
 	var werr error
 	runErr := s.Run(ctx, func(ev *event.Event) {
 		if enrich != nil {
@@ -173,7 +174,7 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 			return
 		}
 		if o.json {
-			buf = event.AppendJSON(buf[:0], ev)
+			buf = enc.Append(buf[:0], ev)
 		} else {
 			buf = event.AppendText(buf[:0], ev)
 		}
