@@ -259,3 +259,44 @@ func TestResponseGuards(t *testing.T) {
 		t.Errorf("dry-run: %q", got)
 	}
 }
+
+// TestResponseKillContainer: actions: [kill_container] on an exec in a
+// real containerd container kills the container's processes.
+func TestResponseKillContainer(t *testing.T) {
+	testkernel.RequireRoot(t)
+	env := containertest.New(t)
+	sock := containertest.StartContainerd(t)
+	c := env.Run(t, containertest.Spec{Args: []string{"/bin/sh", "-c", "while :; do /bin/sleep 0.2; done"}, NoStart: true})
+	rule := fmt.Sprintf(`
+- rule: Test response stop
+  desc: test
+  condition: evt.type in (execve, execveat) and container.id = %s
+  output: Response test (proc=%%proc.name container=%%container.id)
+  priority: WARNING
+  actions: [stop]
+`, c.ID[:12])
+	s := newSinks(t)
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(rule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.config(t, rulesPath)
+	cfg.Outputs.HTTP.Enabled = false
+	cfg.Outputs.Syslog.Enabled = false
+	cfg.Containers.Sockets = []string{sock}
+	startAgent(t, cfg)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := c.Wait(t, 30*time.Second); code != 128+9 {
+		t.Errorf("container exit %d, want 137 (SIGKILL)", code)
+	}
+	waitFor(t, "kill_container alert", func() bool {
+		for _, x := range fileAlerts(s.file) {
+			if _, of := alertAction(x); x["rule"] == "Test response stop" && of["vigil.action.kill_container"] == "killed" {
+				return true
+			}
+		}
+		return false
+	})
+}
