@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/containertest"
 	"github.com/vigilsec/vigil/internal/enforce"
+	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/testkernel"
@@ -299,4 +302,41 @@ func TestResponseKillContainer(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestResponseQueueFullDrops: with the worker stalled, respond never
+// blocks; a job that does not fit is delivered at once as dropped and
+// counted.
+func TestResponseQueueFullDrops(t *testing.T) {
+	s := newSinks(t)
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(catShadowRule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.config(t, rulesPath)
+	cfg.Outputs.HTTP.Enabled = false
+	cfg.Outputs.Syslog.Enabled = false
+	a, err := New(cfg, &Options{NoSignals: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.closeSinks)
+	ev := &event.Event{PID: 4242}
+	for i := 0; i < responseQueueSize+1; i++ {
+		a.respond(ev, []rules.Action{rules.ActionKill}, &alert.Alert{Rule: "Queue test", Vigil: alert.Context{Count: 1}})
+	}
+	if v := metricValue(scrape(t, a)["vigil_response_actions_total"], "result", ResultDropped); v != 1 {
+		t.Errorf("dropped = %v, want 1", v)
+	}
+	waitFor(t, "dropped alert", func() bool {
+		for _, x := range fileAlerts(s.file) {
+			if _, of := alertAction(x); x["rule"] == "Queue test" && strings.HasPrefix(fmt.Sprint(of["vigil.action.kill"]), "dropped") {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(a.resp.queue); n != responseQueueSize {
+		t.Errorf("queue holds %d jobs", n)
+	}
 }
