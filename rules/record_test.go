@@ -47,6 +47,7 @@ type action struct {
 	priv    bool     // privileged container
 	hostNet bool     // container in the host network namespace
 	pod     bool     // kubelet pod labels on the container
+	hostFS  bool     // the host's / bind-mounted read-only at /host
 }
 
 type scenario struct {
@@ -130,8 +131,8 @@ var scenarios = []scenario{
 	{slug: "crypto-miner-stratum-connection",
 		fire: action{setup: `mkdir -p $W/bin && cp /bin/true $W/bin/xmrig`,
 			host: `$W/bin/xmrig -o stratum+tcp://127.0.0.1:3333 -u wallet`, types: "execve", keep: `xmrig`},
-		benign: action{host: `$VA listen 13333 & sleep 0.3; busybox wget -q -T 1 -O /dev/null http://127.0.0.1:13333/ 2>/dev/null; wait; true`,
-			types: "execve,connect", keep: `13333`}},
+		benign: action{host: `$VA listen 3333 & sleep 0.3; python3 -c 'import socket; socket.create_connection(("127.0.0.1", 3333)).close()'; wait`,
+			types: "connect", keep: `:3333`}},
 
 	// ---- containers
 	{slug: "shell-spawned-in-container",
@@ -159,6 +160,9 @@ var scenarios = []scenario{
 	{slug: "namespace-change-in-container",
 		fire:   action{priv: true, ctr: []string{"busybox", "unshare", "-m", "true"}, types: "setns,unshare"},
 		benign: action{host: `unshare -m true`, types: "setns,unshare"}},
+	{slug: "debugfs-in-privileged-container",
+		fire:   action{priv: true, hostFS: true, ctr: []string{"busybox", "chroot", "/host", "/sbin/debugfs", "-V"}, types: "execve", keep: `debugfs`},
+		benign: action{hostFS: true, ctr: []string{"busybox", "chroot", "/host", "/sbin/debugfs", "-V"}, types: "execve", keep: `debugfs`}},
 	{slug: "mount-in-container",
 		fire:   action{priv: true, ctr: []string{"sh", "-c", "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && umount /tmp/m"}, types: "mount", keep: `tmpfs`},
 		benign: action{setup: `mkdir -p $W/m`, host: `mount -t tmpfs none $W/m && umount $W/m`, types: "mount", keep: `tmpfs`}},
@@ -290,6 +294,9 @@ func recordContainer(t *testing.T, vigil, va string, env *containertest.Env, a a
 	t.Helper()
 	spec := containertest.Spec{Args: a.ctr, Privileged: a.priv, HostNetwork: a.hostNet, NoStart: true,
 		Mounts: []specs.Mount{{Type: "bind", Source: va, Destination: "/va", Options: []string{"rbind", "ro"}}}}
+	if a.hostFS {
+		spec.Mounts = append(spec.Mounts, specs.Mount{Type: "bind", Source: "/", Destination: "/host", Options: []string{"rbind", "ro"}})
+	}
 	if a.pod {
 		spec.Labels = containertest.PodLabels("payments", "checkout-7d9f", "4b1c2f5e-0000-4000-8000-000000000001", "app", nil)
 	}
