@@ -325,3 +325,28 @@ func TestRulesetDoc(t *testing.T) {
 		}
 	}
 }
+
+// TestTuningMacroOverride silences a rule the way docs/ruleset.md tells
+// users to: a user_known_* macro redefined in a later file with
+// override: condition: replace. The recorded attack then no longer fires
+// the rule, and still fires it without the override.
+func TestTuningMacroOverride(t *testing.T) {
+	user := rules.File{Name: "user.yaml", Data: []byte(`
+- macro: user_known_sensitive_file_read
+  condition: (proc.name = cat and fd.name = /etc/shadow)
+  override:
+    condition: replace
+`)}
+	prio := rules.PriorityDebug
+	rs := rules.LoadAndCompile(&rules.CompileOptions{MinPriority: &prio}, append(defaultFiles(), user)...)
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	capture := filepath.Join(capturesDir, "sensitive-file-read", "fire.jsonl")
+	if n := replay(t, compileDefault(t), capture)["Vigil Sensitive File Read"]; n == 0 {
+		t.Fatal("the recorded shadow read does not fire without the override")
+	}
+	if n := replay(t, rs, capture)["Vigil Sensitive File Read"]; n != 0 {
+		t.Errorf("rule fired %d times although user_known_sensitive_file_read allows the action", n)
+	}
+}
