@@ -1,37 +1,37 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
+	"io"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigilsec/vigil/internal/container"
+	"github.com/vigilsec/vigil/internal/enforce"
 	"github.com/vigilsec/vigil/internal/sensor"
 )
 
-// Runtime sockets probed by doctor (the container package owns the
-// clients; doctor only checks that something answers).
-var runtimeSockets = []struct{ name, path, consequence string }{
-	{"containerd socket", "/run/containerd/containerd.sock", "containers started by containerd get no image/name metadata"},
-	{"docker socket", "/var/run/docker.sock", "containers started by docker get no image/name metadata"},
-}
+// doctorConnectWait bounds how long doctor lets the container runtimes'
+// clients connect.
+const doctorConnectWait = 3 * time.Second
 
 func newDoctorCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "doctor",
-		Short: "Probe what this host offers (kernel, BTF, tracefs, tracepoints, runtimes)",
-		Long: `Probe what the sensor and the runtimes need, one line per probe, and for each missing thing
-say what does not work. tracefs and bpffs are mounted when missing. Exits 1 when something the
-sensor cannot run without is missing.`,
+		Short: "Probe what this host offers (kernel, BTF, tracefs, tracepoints, runtimes, prevention)",
+		Long: `Probe what the sensor, the container runtimes and prevention need, one line per probe, and for
+each missing thing say what does not work. tracefs and bpffs are mounted when missing. Exits 1 when
+something the sensor cannot run without is missing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fs := sensor.Probe()
-			for _, rs := range runtimeSockets {
-				fs = append(fs, probeSocket(rs.name, rs.path, rs.consequence))
-			}
+			fs = append(fs, runtimeFeatures(cmd.Context(), doctorConnectWait)...)
+			fs = append(fs, preventionFeatures(enforce.ProbeHost())...)
 			w := cmd.OutOrStdout()
 			failed := false
 			for _, f := range fs {
@@ -54,18 +54,94 @@ sensor cannot run without is missing.`,
 	}
 }
 
-func probeSocket(name, path, consequence string) sensor.Feature {
-	f := sensor.Feature{Name: name, Consequence: consequence}
-	if _, err := os.Stat(path); err != nil {
-		f.Detail = path + ": not found"
-		return f
+// runtimeFeatures creates a container Manager, lets its clients connect
+// for at most wait (until every runtime whose socket exists is connected or
+// has failed), and reports one line per runtime.
+func runtimeFeatures(ctx context.Context, wait time.Duration) []sensor.Feature {
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	c, err := net.DialTimeout("unix", path, time.Second)
+	m, err := container.New(container.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
-		f.Detail = fmt.Sprintf("%s: %v", path, err)
+		return []sensor.Feature{{Name: "container runtimes", Detail: err.Error(),
+			Consequence: "events get no container context (container.*, k8s.* fields empty)"}}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(wait)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !settled(m.Runtimes()) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			deadline = time.Now()
+		case <-tick.C:
+		}
+	}
+	var fs []sensor.Feature
+	for _, rs := range m.Runtimes() {
+		fs = append(fs, runtimeFeature(rs))
+	}
+	return fs
+}
+
+// settled reports whether every runtime found is connected or has failed.
+func settled(rs []container.RuntimeStatus) bool {
+	for _, r := range rs {
+		if r.Found && !r.Connected && r.LastError == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func runtimeFeature(r container.RuntimeStatus) sensor.Feature {
+	f := sensor.Feature{Name: "runtime " + r.Name,
+		Consequence: "containers started by " + r.Name + " get their id only (no name, image, labels)"}
+	switch {
+	case r.Connected:
+		f.OK = true
+		v := r.Version
+		if v == "" {
+			v = "unknown"
+		}
+		f.Detail = fmt.Sprintf("%s: connected, version %s, %d containers", r.Socket, v, r.Containers)
+	case !r.Found:
+		f.Detail = r.Socket + ": not found"
+	case r.LastError != "":
+		f.Detail = fmt.Sprintf("%s: found, not connected: %s", r.Socket, r.LastError)
+	default:
+		f.Detail = r.Socket + ": found, not connected yet"
+	}
+	return f
+}
+
+// preventionFeatures reports the enforcement mechanisms `vigil run` uses to
+// block (not only detect).
+func preventionFeatures(p enforce.Probe) []sensor.Feature {
+	one := func(name string, err error, ok, consequence string) sensor.Feature {
+		f := sensor.Feature{Name: "prevention " + name, Consequence: consequence}
+		if err == nil {
+			f.OK, f.Detail = true, ok
+		} else {
+			f.Detail = strings.TrimSpace(err.Error())
+		}
 		return f
 	}
-	c.Close()
-	f.OK, f.Detail = true, path+" answers"
-	return f
+	cg := p.CgroupV2
+	if cg == "" {
+		cg = "no cgroup v2 mount"
+	}
+	return []sensor.Feature{
+		one("cgroup-bpf", p.CgroupBPF, "cgroup sock_addr programs ("+cg+")",
+			"network prevention (connect, sendmsg, bind) cannot be enforced"),
+		one("exec-kill", p.ExecKill, "bpf_send_signal and bpf_loop from tracepoints",
+			"exec prevention (kill at exec) cannot be enforced"),
+		one("fanotify", p.Fanotify, "fanotify permission events (FAN_CLASS_CONTENT)",
+			"file-open prevention (deny the open) cannot be enforced"),
+		one("cgroup freezer", p.V2Freezer, "cgroup.freeze in "+cg,
+			"freezing a container falls back to the v1 freezer ("+enforce.CgroupV1Freezer+") or is not possible"),
+	}
 }

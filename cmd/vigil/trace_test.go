@@ -2,13 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vigilsec/vigil/internal/enforce"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/testkernel"
@@ -139,12 +143,73 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("doctor: %v\n%s", err, out.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if want := len(sensor.Probe()) + len(runtimeSockets); len(lines) != want {
-		t.Errorf("%d lines, want %d", len(lines), want)
+	if want := len(sensor.Probe()) + 5 + 4; len(lines) != want {
+		t.Errorf("%d lines, want %d (sensor probes, 5 runtimes, 4 prevention probes):\n%s", len(lines), want, out.String())
 	}
-	for _, want := range []string{"ok    tracefs", "ok    btf", "tracepoint syscalls:sys_exit_openat", "containerd socket", "docker socket"} {
+	for _, want := range []string{"ok    tracefs", "ok    btf", "tracepoint syscalls:sys_exit_openat",
+		"runtime containerd", "runtime docker", "runtime podman", "runtime cri-o", "runtime runc",
+		"prevention cgroup-bpf", "prevention exec-kill", "prevention fanotify", "prevention cgroup freezer"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out.String())
+		}
+	}
+	// Each runtime line says what was found, and a missing one what
+	// does not work.
+	for _, l := range lines {
+		if !strings.Contains(l, " runtime ") {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(l, "ok "):
+			if !strings.Contains(l, "connected, version ") || !strings.Contains(l, " containers") {
+				t.Errorf("connected runtime line lacks version/containers: %q", l)
+			}
+		case strings.HasPrefix(l, "MISS "):
+			if !strings.Contains(l, "get their id only") {
+				t.Errorf("missing runtime line lacks its consequence: %q", l)
+			}
+		default:
+			t.Errorf("runtime line is neither ok nor MISS: %q", l)
+		}
+	}
+}
+
+// TestDoctorRuntimeConnected: with containerd running (CI starts it), its
+// line reports the connection and the version the runtime answered.
+func TestDoctorRuntimeConnected(t *testing.T) {
+	testkernel.RequireRoot(t)
+	if _, err := os.Stat("/run/containerd/containerd.sock"); err != nil {
+		testkernel.Skip(t, "containerd is not running: "+err.Error())
+	}
+	var containerd *sensor.Feature
+	fs := runtimeFeatures(context.Background(), 10*time.Second)
+	for i := range fs {
+		if fs[i].Name == "runtime containerd" {
+			containerd = &fs[i]
+		}
+	}
+	if containerd == nil {
+		t.Fatalf("no containerd line in %+v", fs)
+	}
+	if !containerd.OK || !strings.Contains(containerd.Detail, "connected, version ") || strings.Contains(containerd.Detail, "version unknown") {
+		t.Fatalf("containerd line: %+v", *containerd)
+	}
+}
+
+// TestPreventionFeatures maps each probe result to one line, with the
+// consequence of a missing mechanism.
+func TestPreventionFeatures(t *testing.T) {
+	fs := preventionFeatures(enforce.Probe{CgroupV2: "/sys/fs/cgroup", Fanotify: errors.New("fanotify_init: EPERM")})
+	if len(fs) != 4 {
+		t.Fatalf("%d lines, want 4", len(fs))
+	}
+	for _, f := range fs {
+		wantOK := f.Name != "prevention fanotify"
+		if f.OK != wantOK {
+			t.Errorf("%s: OK %v, want %v", f.Name, f.OK, wantOK)
+		}
+		if !f.OK && (!strings.Contains(f.Detail, "EPERM") || f.Consequence == "") {
+			t.Errorf("%s: %+v", f.Name, f)
 		}
 	}
 }
