@@ -270,12 +270,14 @@ func TestMetadataReadyAtFirstExec(t *testing.T) {
 				switch {
 				case got.FullID != c.ID:
 					wrong.Add(1)
+					t.Errorf("container %s resolved to %+v", c.ID, *got)
 				case got.MetadataKnown && got.Repository == "docker.io/vigiltest/busybox" && got.Labels["run"] == "burst" && got.StartTS != 0:
 					ready.Add(1)
 				case !got.MetadataKnown && got.Repository == "":
 					idOnly.Add(1)
 				default:
 					wrong.Add(1)
+					t.Errorf("container %s resolved with incomplete or wrong metadata: %+v", c.ID, *got)
 				}
 				if _, err := c.WaitExit(10 * time.Second); err != nil {
 					errs <- err
