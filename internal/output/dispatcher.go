@@ -154,6 +154,10 @@ func (q *queue) run() {
 		q.runBatches(ctx, b)
 		return
 	}
+	if b, ok := q.out.(Buffered); ok {
+		q.runBuffered(ctx, b)
+		return
+	}
 	for a := range q.ch {
 		if err := q.out.Write(ctx, a); err != nil {
 			q.failed(1, err)
@@ -161,6 +165,35 @@ func (q *queue) run() {
 		}
 		q.sent.Add(1)
 	}
+}
+
+// runBuffered writes alerts into b's buffer and flushes it when the queue
+// is empty or flushEvery alerts are pending.
+func (q *queue) runBuffered(ctx context.Context, b Buffered) {
+	pending := 0
+	flush := func() {
+		if pending == 0 {
+			return
+		}
+		if err := b.Flush(); err != nil {
+			q.failed(pending, err)
+		} else {
+			q.sent.Add(uint64(pending))
+		}
+		pending = 0
+	}
+	for a := range q.ch {
+		if err := b.WriteBuffered(ctx, a); err != nil {
+			q.failed(pending+1, err)
+			pending = 0
+			continue
+		}
+		pending++
+		if pending >= flushEvery || len(q.ch) == 0 {
+			flush()
+		}
+	}
+	flush()
 }
 
 func (q *queue) runBatches(ctx context.Context, b Batcher) {

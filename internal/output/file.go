@@ -27,8 +27,9 @@ type File struct {
 
 	mu   sync.Mutex
 	f    *os.File
-	size int64
+	size int64 // bytes in the file plus pending
 	buf  []byte
+	pend []byte // WriteBuffered alerts not yet written
 }
 
 // NewFile opens (creating with mode 0600, and its directory with 0750) the
@@ -61,24 +62,69 @@ func (f *File) open() error {
 // Name implements Output.
 func (f *File) Name() string { return "file" }
 
-// Write implements Output.
-func (f *File) Write(_ context.Context, a *alert.Alert) error {
+// Write implements Output: a is in the file when Write returns.
+func (f *File) Write(ctx context.Context, a *alert.Alert) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.add(a); err != nil {
+		return err
+	}
+	return f.flushLocked()
+}
+
+// WriteBuffered implements Buffered: a is in the file after Flush (or
+// sooner).
+func (f *File) WriteBuffered(_ context.Context, a *alert.Alert) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.add(a); err != nil {
+		return err
+	}
+	if len(f.pend) >= 64<<10 {
+		return f.flushLocked()
+	}
+	return nil
+}
+
+// Flush implements Buffered.
+func (f *File) Flush() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.flushLocked()
+}
+
+// add appends a to the pending bytes, rotating first (after writing what
+// is pending) when a would take the file past MaxSize.
+func (f *File) add(a *alert.Alert) error {
 	f.buf = appendAlert(f.buf[:0], a, f.opts.Format)
 	if f.opts.MaxSize > 0 && f.size > 0 && f.size+int64(len(f.buf)) > f.opts.MaxSize {
+		if err := f.flushLocked(); err != nil {
+			return err
+		}
 		if err := f.rotate(); err != nil {
 			return err
 		}
 	}
+	f.pend = append(f.pend, f.buf...)
+	f.size += int64(len(f.buf))
+	return nil
+}
+
+// flushLocked writes the pending bytes; on error they are dropped (the
+// caller counts the alerts as failed).
+func (f *File) flushLocked() error {
+	if len(f.pend) == 0 {
+		return nil
+	}
+	defer func() { f.pend = f.pend[:0] }()
 	if f.f == nil {
 		if err := f.open(); err != nil {
+			f.size -= int64(len(f.pend))
 			return err
 		}
+		f.size += int64(len(f.pend)) // open set the size on disk
 	}
-	n, err := f.f.Write(f.buf)
-	f.size += int64(n)
-	if err != nil {
+	if _, err := f.f.Write(f.pend); err != nil {
 		return fmt.Errorf("file output: %w", err)
 	}
 	return nil
@@ -112,24 +158,29 @@ func (f *File) rotate() error {
 func (f *File) Reopen() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	ferr := f.flushLocked() // pending alerts go to the old file
 	if f.f != nil {
 		f.f.Close()
 		f.f = nil
 	}
-	return f.open()
+	if err := f.open(); err != nil {
+		return err
+	}
+	return ferr
 }
 
-// Close implements Output.
+// Close implements Output: it writes what is pending first.
 func (f *File) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	ferr := f.flushLocked()
 	if f.f == nil {
-		return nil
+		return ferr
 	}
 	err := f.f.Close()
 	f.f = nil
 	if err != nil {
 		return fmt.Errorf("file output: %w", err)
 	}
-	return nil
+	return ferr
 }

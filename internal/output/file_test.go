@@ -5,6 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
 )
 
 func TestFileRotation(t *testing.T) {
@@ -71,5 +74,53 @@ func TestFileReopen(t *testing.T) {
 	// The text form escapes the newline in the output: one alert, one line.
 	if want := `Warning Sensitive file opened (file=/etc/shadow proc=cat\n)`; len(ls[0]) < len(want) || ls[0][len(ls[0])-len(want):] != want {
 		t.Errorf("text line %q", ls[0])
+	}
+}
+
+// TestFileBuffered: through the dispatcher the file output writes many
+// alerts per system call, yet a lone alert is in the file without waiting,
+// rotation still holds, and Close writes what is pending.
+func TestFileBuffered(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "alerts.json")
+	one := len(appendAlert(nil, testAlert(1), FormatJSON))
+	f, err := NewFile(FileOptions{Path: p, Format: FormatJSON, MaxSize: int64(100*one + one/2), MaxBackups: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDispatcher(Options{})
+	d.Add(f, alert.PriorityDebug, 1024)
+	d.Send(testAlert(1))
+	waitFor(t, "lone alert in the file", 10*time.Second, func() bool {
+		b, _ := os.ReadFile(p)
+		return len(b) == one
+	})
+	if s := d.Stats()[0]; s.Sent != 1 {
+		t.Errorf("sent %d, want 1", s.Sent)
+	}
+	// A burst of 149 more: 150 in all, 100 per file.
+	for i := 0; i < 149; i++ {
+		d.Send(testAlert(1))
+	}
+	waitFor(t, "burst delivered", 10*time.Second, func() bool { return d.Stats()[0].Sent == 150 })
+	if got := len(lines(t, p)) + len(lines(t, p+".1")); got != 150 {
+		t.Errorf("%d lines in the file and its backup, want 150", got)
+	}
+	if n := len(lines(t, p+".1")); n != 100 {
+		t.Errorf("backup has %d lines, want 100 (MaxSize)", n)
+	}
+	// Direct WriteBuffered without Flush: Close writes it.
+	if err := f.WriteBuffered(context.Background(), testAlert(2)); err != nil {
+		t.Fatal(err)
+	}
+	before := len(lines(t, p))
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ls := lines(t, p)
+	if len(ls) != before+1 {
+		t.Fatalf("after Close %d lines, want %d", len(ls), before+1)
+	}
+	for _, l := range ls {
+		checkFalcoShape(t, []byte(l))
 	}
 }

@@ -50,6 +50,9 @@ type HTTP struct {
 	opts   HTTPOptions
 	client *http.Client
 	bufs   sync.Pool // *bytes.Buffer, one per request in flight
+	// header is built once and shared by every request (read-only: the
+	// client and transport do not modify it; no cookie jar is set).
+	header http.Header
 }
 
 // ErrHTTPStatus is matched by errors for a non-2xx response.
@@ -76,7 +79,12 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
 	tr.MaxIdleConnsPerHost = opts.Workers
-	h := &HTTP{opts: opts, client: &http.Client{Transport: tr, Timeout: opts.Timeout}}
+	h := &HTTP{opts: opts, client: &http.Client{Transport: tr, Timeout: opts.Timeout}, header: http.Header{}}
+	h.header.Set("Content-Type", "application/json")
+	h.header.Set("User-Agent", "vigil")
+	for k, v := range opts.Headers {
+		h.header.Set(k, v)
+	}
 	h.bufs.New = func() any { return new(bytes.Buffer) }
 	return h, nil
 }
@@ -172,11 +180,7 @@ func (h *HTTP) once(ctx context.Context, body []byte) (retry bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("http output: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "vigil")
-	for k, v := range h.opts.Headers {
-		req.Header.Set(k, v)
-	}
+	req.Header = h.header
 	resp, err := h.client.Do(req)
 	if err != nil {
 		return ctx.Err() == nil, fmt.Errorf("http output: %w", err)

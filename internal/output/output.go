@@ -41,6 +41,20 @@ type Reopener interface {
 	Reopen() error
 }
 
+// Buffered is an Output that can hold alerts in memory between system
+// calls (the file output). Its queue hands it alerts with WriteBuffered and
+// calls Flush whenever the queue is empty (or after flushEvery alerts): an
+// idle output holds nothing back, a busy one writes many alerts in one
+// system call. The alerts count as sent once flushed. Write keeps its
+// unbuffered meaning for direct callers.
+type Buffered interface {
+	WriteBuffered(ctx context.Context, a *alert.Alert) error
+	Flush() error
+}
+
+// flushEvery bounds how many alerts a Buffered output holds.
+const flushEvery = 256
+
 // Format is the wire form an output writes.
 type Format uint8
 
