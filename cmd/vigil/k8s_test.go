@@ -7,28 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigilsec/vigil/internal/shareddata"
+
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
-func goat(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("VIGIL_K8S_GOAT"); d != "" {
-		return d
-	}
-	wd, _ := os.Getwd()
-	for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
-		p := filepath.Join(d, "shared", "k8s", "kubernetes-goat")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-	}
-	t.Fatal("kubernetes-goat test data not found (set VIGIL_K8S_GOAT)")
-	return ""
-}
-
 func TestK8sAuditCommand(t *testing.T) {
-	dir := goat(t)
+	dir := shareddata.KubernetesGoat(t)
 	out, err := runVigil(t, "k8s", "audit", "--fail-on", "critical", dir)
 	if err == nil || exitCode(err) != 3 {
 		t.Fatalf("--fail-on critical: err %v (exit %d), want exit 3", err, exitCode(err))
@@ -69,7 +55,7 @@ func TestK8sAuditCommand(t *testing.T) {
 }
 
 func TestWhoCanCommand(t *testing.T) {
-	out, err := runVigil(t, "k8s", "who-can", "list", "secrets", "-n", "big-monolith", goat(t))
+	out, err := runVigil(t, "k8s", "who-can", "list", "secrets", "-n", "big-monolith", shareddata.KubernetesGoat(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +64,7 @@ func TestWhoCanCommand(t *testing.T) {
 			t.Errorf("who-can output lacks %s:\n%s", want, out)
 		}
 	}
-	out, _ = runVigil(t, "k8s", "who-can", "list", "secrets", "-n", "default", goat(t))
+	out, _ = runVigil(t, "k8s", "who-can", "list", "secrets", "-n", "default", shareddata.KubernetesGoat(t))
 	if strings.Contains(out, "big-monolith-sa") {
 		t.Errorf("a Role in big-monolith must not answer for namespace default:\n%s", out)
 	}
@@ -102,7 +88,7 @@ func TestAdviseAndComplianceCommands(t *testing.T) {
 		t.Error("both --from and --connections accepted")
 	}
 	html := filepath.Join(dir, "r.html")
-	if _, err := runVigil(t, "compliance", "report", "--framework", "nist", "--manifests", goat(t), "-f", "html", "-o", html); err != nil {
+	if _, err := runVigil(t, "compliance", "report", "--framework", "nist", "--manifests", shareddata.KubernetesGoat(t), "-f", "html", "-o", html); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(html)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigilsec/vigil/internal/shareddata"
+
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/testkernel"
 )
@@ -30,7 +32,7 @@ func TestTraceThenReplay(t *testing.T) {
 	if err := os.WriteFile(path, capture.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, err := runRulesCLI(t, "replay", "--no-default-rules", "-r", falcoRulesFile(t), "--hostname", "h", path)
+	out, errOut, err := runRulesCLI(t, "replay", "--no-default-rules", "-r", shareddata.FalcoRules(t), "--hostname", "h", path)
 	if err != nil {
 		t.Fatalf("replay: %v\n%s", err, errOut)
 	}

@@ -8,24 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigilsec/vigil/internal/shareddata"
+
 	"github.com/vigilsec/vigil/internal/event"
 )
-
-func falcoRulesFile(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		p := filepath.Join(dir, "..", "shared", "falco", "falco_rules.yaml")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("falco_rules.yaml not found")
-		}
-		dir = parent
-	}
-}
 
 func runRulesCLI(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
@@ -70,7 +56,7 @@ func writeCapture(t *testing.T) string {
 
 func TestReplayFalcoRules(t *testing.T) {
 	capture := writeCapture(t)
-	args := []string{"replay", "--no-default-rules", "-r", falcoRulesFile(t), "--hostname", "h1", capture}
+	args := []string{"replay", "--no-default-rules", "-r", shareddata.FalcoRules(t), "--hostname", "h1", capture}
 	out1, stderr, err := runRulesCLI(t, args...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
@@ -104,7 +90,7 @@ func TestReplayFalcoRules(t *testing.T) {
 }
 
 func TestRulesValidateCLI(t *testing.T) {
-	out, _, err := runRulesCLI(t, "rules", "validate", falcoRulesFile(t))
+	out, _, err := runRulesCLI(t, "rules", "validate", shareddata.FalcoRules(t))
 	if err != nil || !strings.Contains(out, "rules=25 macros=87 lists=49 errors=0") {
 		t.Fatalf("%v\n%s", err, out)
 	}
@@ -113,7 +99,7 @@ func TestRulesValidateCLI(t *testing.T) {
 		t.Fatalf("embedded defaults: %v\n%s", err, out)
 	}
 	bad := filepath.Join("..", "..", "internal", "rules", "testdata", "bad", "unknown_field.yaml")
-	out, _, err = runRulesCLI(t, "rules", "validate", falcoRulesFile(t), bad)
+	out, _, err = runRulesCLI(t, "rules", "validate", shareddata.FalcoRules(t), bad)
 	if err == nil || exitCode(err) != 1 || !strings.Contains(out, "unknown_field.yaml:5:27: error") ||
 		!strings.Contains(out, "errors=1") {
 		t.Fatalf("bad file: %v\n%s", err, out)

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/shareddata"
+
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/posture/audit"
 	"github.com/vigilsec/vigil/internal/posture/finding"
@@ -139,18 +141,7 @@ func TestStatuses(t *testing.T) {
 
 func goatFindings(t *testing.T) []finding.Finding {
 	t.Helper()
-	// Same walk as the audit tests: ../shared from the repository.
-	dir := ""
-	for d, _ := filepath.Abs("."); ; d = filepath.Dir(d) {
-		p := filepath.Join(d, "shared", "k8s", "kubernetes-goat")
-		if inv, err := manifest.Load(p); err == nil && len(inv.Objects) > 0 {
-			dir = p
-			break
-		}
-		if filepath.Dir(d) == d {
-			t.Fatal("kubernetes-goat test data not found")
-		}
-	}
+	dir := shareddata.KubernetesGoat(t)
 	inv, _ := manifest.Load(dir)
 	return audit.Run(inv, nil).Findings
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/shareddata"
+
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/rules"
 	defaultrules "github.com/vigilsec/vigil/rules"
@@ -17,7 +19,7 @@ import (
 // default rules.
 func fullEngine(tb testing.TB) *Engine {
 	tb.Helper()
-	b, err := os.ReadFile(falcoRulesPath(tb))
+	b, err := os.ReadFile(shareddata.FalcoRules(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,33 +2,14 @@ package engine
 
 import (
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigilsec/vigil/internal/shareddata"
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/rules"
 )
-
-func falcoRulesPath(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "..", "shared", "falco", "falco_rules.yaml")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("falco_rules.yaml not found in ../shared/falco above the test directory")
-		}
-		dir = parent
-	}
-}
 
 // staticUsers is a deterministic user database for tests.
 type staticUsers map[uint32]string
@@ -44,7 +25,7 @@ func (s staticUsers) GroupName(_ *event.Event, gid uint32) (string, bool) {
 
 func falcoEngine(tb testing.TB, opts *Options) *Engine {
 	tb.Helper()
-	spec, err := rules.LoadFiles(falcoRulesPath(tb))
+	spec, err := rules.LoadFiles(shareddata.FalcoRules(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}

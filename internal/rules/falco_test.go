@@ -2,37 +2,16 @@ package rules
 
 import (
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
-)
 
-// falcoRulesPath finds ../shared/falco/falco_rules.yaml relative to the
-// repository root by walking up from the test directory.
-func falcoRulesPath(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "..", "shared", "falco", "falco_rules.yaml")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("falco_rules.yaml not found in ../shared/falco above the test directory")
-		}
-		dir = parent
-	}
-}
+	"github.com/vigilsec/vigil/internal/shareddata"
+)
 
 // noDNS resolves nothing, so tests never touch the network.
 func noDNS(string) []netip.Addr { return nil }
 
 func TestFalcoStableRulesetLoads(t *testing.T) {
-	spec, err := LoadFiles(falcoRulesPath(t))
+	spec, err := LoadFiles(shareddata.FalcoRules(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,39 +3,18 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigilsec/vigil/internal/shareddata"
 
 	"github.com/vigilsec/vigil/internal/posture/finding"
 	"github.com/vigilsec/vigil/internal/posture/manifest"
 )
 
-// goatDir finds /work/shared/k8s/kubernetes-goat by walking up from the
-// test directory (VIGIL_K8S_GOAT overrides).
-func goatDir(t testing.TB) string {
-	t.Helper()
-	if d := os.Getenv("VIGIL_K8S_GOAT"); d != "" {
-		return d
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		p := filepath.Join(d, "shared", "k8s", "kubernetes-goat")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		if filepath.Dir(d) == d {
-			t.Fatalf("kubernetes-goat test data not found above %s (set VIGIL_K8S_GOAT)", wd)
-		}
-	}
-}
-
 func goatReport(t *testing.T) (*Report, string) {
-	dir := goatDir(t)
+	dir := shareddata.KubernetesGoat(t)
 	inv, err := manifest.Load(dir)
 	if err != nil {
 		t.Fatal(err)
