@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,7 @@ type Stats struct {
 	DBReloads     uint64 // vulnerability database (re)loads
 	DBRecords     uint64 // records in the loaded database
 	ImagesTracked uint64 // images with a cached SBOM
+	Polls         uint64 // database and running-container checks done
 }
 
 // maxStates bounds the per-container state of the event goroutine; past
@@ -94,7 +96,17 @@ type ctState struct {
 	done  atomic.Bool
 	mu    sync.Mutex
 	pend  []*Drift
+	// Run's goroutine: lookups of a container containerd does not list
+	// as running yet (its first exec races the task's start).
+	tries int
+	next  time.Time
 }
+
+// Lookup retries of a container not yet listed as running.
+const (
+	maxTries   = 6
+	firstRetry = 100 * time.Millisecond
+)
 
 // Watcher checks execs against image indexes and scans running images.
 type Watcher struct {
@@ -107,9 +119,10 @@ type Watcher struct {
 	checked, drift, unchecked, queued   atomic.Uint64
 	indexes, indexErrs                  atomic.Uint64
 	scans, scanErrs, vulnFound, dbLoads atomic.Uint64
-	dbRecords, imagesTracked            atomic.Uint64
+	dbRecords, imagesTracked, polls     atomic.Uint64
 
-	vs vulnState // Run's goroutine
+	vs        vulnState     // Run's goroutine
+	retryBase time.Duration // first lookup retry delay (tests shorten it)
 }
 
 // New returns a Watcher; Run must run for indexes and scans to happen.
@@ -123,7 +136,8 @@ func New(opts Options) *Watcher {
 	if len(opts.Severities) == 0 {
 		opts.Severities = []string{"CRITICAL"}
 	}
-	w := &Watcher{opts: opts, log: opts.Logger, states: map[string]*ctState{}, req: make(chan *ctState, 256)}
+	w := &Watcher{opts: opts, log: opts.Logger, states: map[string]*ctState{}, req: make(chan *ctState, 256),
+		retryBase: firstRetry}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
 	}
@@ -136,7 +150,8 @@ func (w *Watcher) Stats() Stats {
 	return Stats{ExecChecked: w.checked.Load(), Drift: w.drift.Load(), Unchecked: w.unchecked.Load(),
 		Queued: w.queued.Load(), Indexes: w.indexes.Load(), IndexErrors: w.indexErrs.Load(),
 		ImageScans: w.scans.Load(), ScanErrors: w.scanErrs.Load(), VulnFindings: w.vulnFound.Load(),
-		DBReloads: w.dbLoads.Load(), DBRecords: w.dbRecords.Load(), ImagesTracked: w.imagesTracked.Load()}
+		DBReloads: w.dbLoads.Load(), DBRecords: w.dbRecords.Load(), ImagesTracked: w.imagesTracked.Load(),
+		Polls: w.polls.Load()}
 }
 
 // ExePath is the path drift checks: the executable as resolved by the
@@ -160,15 +175,25 @@ func IsContainerExec(ev *event.Event) bool {
 	return ct != nil && ct.ID != "" && ct.ID != "host"
 }
 
+// runtimeInit reports whether ev is the container runtime's own init
+// re-exec ("runc init", from a copy of runc outside the container) that
+// precedes the container's first program.
+func runtimeInit(ev *event.Event) bool {
+	x := ev.Exec
+	return x != nil && len(x.Argv) >= 2 && x.Argv[1] == "init" && strings.HasSuffix(x.Argv[0], "runc")
+}
+
 // CheckExec checks a successful exec in a container against its image
 // (other events are ignored). It runs on the event goroutine and never
 // blocks; ev is not kept.
 func (w *Watcher) CheckExec(ev *event.Event) {
-	if !w.opts.Drift || !IsContainerExec(ev) {
+	if !w.opts.Drift || !IsContainerExec(ev) || runtimeInit(ev) {
 		return
 	}
 	path := ExePath(ev)
-	if path == "" || path[0] != '/' {
+	// "/" is what the sensor resolves for a file outside the container's
+	// mount namespace: nothing to look up in the image.
+	if len(path) < 2 || path[0] != '/' {
 		w.unchecked.Add(1)
 		return
 	}
@@ -263,12 +288,35 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if w.opts.DBDir != "" {
 		w.scanRunning(ctx)
 	}
+	var retries []*ctState
 	for {
+		var retryC <-chan time.Time
+		if len(retries) > 0 {
+			next := retries[0].next
+			for _, st := range retries {
+				if st.next.Before(next) {
+					next = st.next
+				}
+			}
+			retryC = time.After(time.Until(next))
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case st := <-w.req:
-			w.resolve(ctx, st)
+			if !w.resolve(ctx, st) {
+				retries = append(retries, st)
+			}
+		case <-retryC:
+			now := time.Now()
+			keep := retries[:0]
+			for _, st := range retries {
+				if st.next.After(now) || !w.resolve(ctx, st) {
+					keep = append(keep, st)
+				}
+			}
+			clear(retries[len(keep):])
+			retries = keep
 		case <-t.C:
 			if w.opts.DBDir != "" {
 				w.scanRunning(ctx)
@@ -289,10 +337,11 @@ func (w *Watcher) running(ctx context.Context) ([]image.RunningContainer, error)
 }
 
 // resolve finds the container's image, builds (or reuses) its index and
-// evaluates the checks queued meanwhile.
-func (w *Watcher) resolve(ctx context.Context, st *ctState) {
+// evaluates the checks queued meanwhile. It returns false when the
+// container is not listed yet and must be tried again (at st.next).
+func (w *Watcher) resolve(ctx context.Context, st *ctState) bool {
 	if st.done.Load() {
-		return
+		return true
 	}
 	rs, err := w.running(ctx)
 	var rc *image.RunningContainer
@@ -301,6 +350,11 @@ func (w *Watcher) resolve(ctx context.Context, st *ctState) {
 			rc = &rs[i]
 			break
 		}
+	}
+	if err == nil && rc == nil && st.tries < maxTries {
+		st.next = time.Now().Add(w.retryBase << st.tries)
+		st.tries++
+		return false
 	}
 	switch {
 	case err != nil:
@@ -342,4 +396,5 @@ func (w *Watcher) resolve(ctx context.Context, st *ctState) {
 	if rc != nil && w.opts.DBDir != "" && !w.vs.seen(rc.ID) {
 		w.scanRunning(ctx) // a new container: scan its image now
 	}
+	return true
 }

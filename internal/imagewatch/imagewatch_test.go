@@ -189,11 +189,18 @@ func TestDriftIgnores(t *testing.T) {
 	open := execIn(ct, "/tmp/x")
 	open.Type = event.TypeOpenat
 	host := execIn(&event.Container{ID: "host", Type: "host"}, "/tmp/x")
-	for _, ev := range []*event.Event{failed, open, host, execIn(nil, "/tmp/x")} {
+	runcInit := execIn(ct, "/memfd:runc_cloned:/proc/self/exe (deleted)")
+	runcInit.Exec.Argv = []string{"runc", "init"}
+	for _, ev := range []*event.Event{failed, open, host, execIn(nil, "/tmp/x"), runcInit} {
 		w.CheckExec(ev)
 	}
 	if st := w.Stats(); st != (Stats{}) {
 		t.Errorf("stats %+v", st)
+	}
+	// A file outside the container's mount namespace resolves to "/".
+	w.CheckExec(execIn(ct, "/"))
+	if st := w.Stats(); st.Unchecked != 1 || st.Queued != 0 {
+		t.Errorf("exe outside the namespace: %+v", st)
 	}
 	off := New(Options{Images: f, OnDrift: sink.add})
 	off.CheckExec(execIn(ct, "/tmp/x"))
@@ -208,12 +215,32 @@ func TestDriftUnknownContainer(t *testing.T) {
 	f, _ := newFake(t)
 	var sink driftSink
 	w := New(Options{Images: f, Drift: true, OnDrift: sink.add})
+	w.retryBase = time.Millisecond
 	runWatcher(t, w)
 	other := &event.Container{ID: "fedcba987654", FullID: "fedcba9876543210", Type: "docker"}
 	w.CheckExec(execIn(other, "/tmp/x"))
 	waitFor(t, "resolution", func() bool { return w.Stats().IndexErrors == 1 })
 	w.CheckExec(execIn(other, "/tmp/y"))
 	if st := w.Stats(); st.Unchecked != 2 || st.Drift != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestDriftContainerListedLate: an exec seen before containerd lists the
+// container as running (the first exec races the task's start) is queued
+// and checked once a retry finds the container.
+func TestDriftContainerListedLate(t *testing.T) {
+	f, ct := newFake(t)
+	rc := f.running[0]
+	f.setRunning()
+	var sink driftSink
+	w := New(Options{Images: f, Drift: true, OnDrift: sink.add})
+	w.retryBase = 20 * time.Millisecond
+	runWatcher(t, w)
+	w.CheckExec(execIn(ct, "/tmp/x"))
+	f.setRunning(rc)
+	waitFor(t, "drift after a retry", func() bool { return len(sink.paths()) == 1 })
+	if st := w.Stats(); st.Indexes != 1 || st.IndexErrors != 0 || st.Unchecked != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }

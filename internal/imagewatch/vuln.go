@@ -112,6 +112,7 @@ func (w *Watcher) reloadDB() {
 // database (images already scanned against this database version reuse
 // their findings) and reports the findings not reported before.
 func (w *Watcher) scanRunning(ctx context.Context) {
+	defer w.polls.Add(1)
 	w.reloadDB()
 	v := &w.vs
 	if v.db == nil {
