@@ -436,11 +436,18 @@ func TestRunEndToEnd(t *testing.T) {
 
 	// SIGTERM flushes; the store has everything the file has.
 	p.stop(t)
-	nFile := 0
-	for _, a := range fileJSON(t, s.file) {
-		if a["rule"] == e2eRuleName {
-			nFile++
+	count := func(as []map[string]any) int {
+		n := 0
+		for _, a := range as {
+			if a["rule"] == e2eRuleName {
+				n++
+			}
 		}
+		return n
+	}
+	nFile := count(fileJSON(t, s.file))
+	if nHTTP := count(s.posts(t)); nHTTP != nFile {
+		t.Errorf("after SIGTERM: %d alerts over HTTP, %d in the file", nHTTP, nFile)
 	}
 
 	// Restart, then query the store with the built CLI.
