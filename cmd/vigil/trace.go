@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,9 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -159,10 +160,42 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	w := bufio.NewWriterSize(cmd.OutOrStdout(), 256<<10)
-	buf := make([]byte, 0, 4096)
+	// Events are encoded straight into one large output buffer, written
+	// when it passes outFlush (enriched lines are kilobytes: a second copy
+	// through a bufio.Writer would be a sizeable share of the tracer's CPU),
+	// and every flushEvery by a ticker, so a quiet trace still shows its
+	// events promptly.
+	w := cmd.OutOrStdout()
+	out := make([]byte, 0, outBuf)
+	var outMu sync.Mutex // guards out and werr
 	var enc event.JSONEncoder
 	var werr error
+	flush := func() { // outMu held
+		if len(out) > 0 && werr == nil {
+			if _, err := w.Write(out); err != nil {
+				werr = err
+				cancel()
+			}
+		}
+		out = out[:0]
+	}
+	tickDone := make(chan struct{})
+	tickStop := make(chan struct{})
+	go func() {
+		defer close(tickDone)
+		t := time.NewTicker(flushEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-tickStop:
+				return
+			case <-t.C:
+				outMu.Lock()
+				flush()
+				outMu.Unlock()
+			}
+		}
+	}()
 	runErr := s.Run(ctx, func(ev *event.Event) {
 		if enrich != nil {
 			enrich(ev)
@@ -173,19 +206,20 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 		if !show[ev.Type] {
 			return
 		}
+		outMu.Lock()
 		if o.json {
-			buf = enc.Append(buf[:0], ev)
+			out = enc.Append(out, ev)
 		} else {
-			buf = event.AppendText(buf[:0], ev)
+			out = event.AppendText(out, ev)
 		}
-		if _, err := w.Write(buf); err != nil && werr == nil {
-			werr = err
-			cancel()
+		if len(out) >= outFlush {
+			flush()
 		}
+		outMu.Unlock()
 	})
-	if err := w.Flush(); err != nil && werr == nil {
-		werr = err
-	}
+	close(tickStop)
+	<-tickDone
+	flush()
 	st := s.Stats()
 	fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: %d events, %d lost%s\n", st.Received, st.Lost, dropSummary(&st))
 	if runErr != nil {
@@ -202,6 +236,13 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 	}
 	return nil
 }
+
+// The output buffer's capacity and the length past which it is written.
+const (
+	outBuf     = 512 << 10
+	outFlush   = 256 << 10
+	flushEvery = 200 * time.Millisecond
+)
 
 func dropSummary(st *sensor.Stats) string {
 	var parts []string
