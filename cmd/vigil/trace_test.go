@@ -213,3 +213,46 @@ func TestPreventionFeatures(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceFlushesWhileRunning: a quiet trace writes its events while it
+// runs, not only when its buffer fills or it exits. The traced cat blocks
+// on stdin until the test has read its execve line.
+func TestTraceFlushesWhileRunning(t *testing.T) {
+	testkernel.RequireRoot(t)
+	bin := buildVigil(t)
+	cmd := exec.Command(bin, "trace", "--json", "--types", "execve", "--", "cat")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	line := make(chan string, 1)
+	go func() {
+		r := event.NewCaptureReader(stdout)
+		var ev event.Event
+		if err := r.Next(&ev); err != nil {
+			line <- "error: " + err.Error()
+		} else {
+			line <- ev.Type.String() + " " + ev.Exec.Filename
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case got := <-line:
+		if !strings.HasPrefix(got, "execve ") || !strings.HasSuffix(got, "cat") {
+			t.Fatalf("first event while cat runs: %q", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no event written while the traced command runs\n%s", stderr.String())
+	}
+}
