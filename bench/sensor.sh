@@ -3,7 +3,7 @@
 #   bare      no BPF
 #   empty     empty BPF programs on the sensor's tracepoints (the floor of any eBPF sensor)
 #   trace     vigil trace --json --no-enrich consuming every event of the workload (to /dev/null)
-#   trace+st  the same with the process/fd enrichment (internal/state)
+#   trace+st  the same with the process/fd (internal/state) and container (internal/container) enrichment
 # and prints wall time and the workload's CPU time (user+sys, steadier on a shared machine; BPF runs in sys time),
 # their ratios to bare, the events/s the tracer consumed and the events lost.
 # Usage: bench/sensor.sh [open_n exec_n connect_n]   (defaults 1000000 5000 50000; 0 skips a workload)
