@@ -62,8 +62,8 @@ func (e *JSONEncoder) appendProc(dst []byte, p *Process) []byte {
 	}
 	if c == nil {
 		c = &procEnc{}
-		e.procs[p.PID] = c
 	}
+	e.procs[p.PID] = c
 	c.set(p)
 	return append(dst, c.enc...)
 }
@@ -129,8 +129,8 @@ func (e *JSONEncoder) appendContainer(dst []byte, c *Container) []byte {
 	}
 	if k == nil {
 		k = &contEnc{}
-		e.conts[c] = k
 	}
+	e.conts[c] = k
 	*k = contEnc{id: c.ID, fullID: c.FullID, typ: c.Type, name: c.Name, image: c.Image, known: c.MetadataKnown,
 		nMounts: len(c.Mounts), nLabels: len(c.Labels), nPodLabels: len(c.PodLabels), enc: appendContainer(k.enc[:0], c)}
 	return append(dst, k.enc...)

@@ -105,3 +105,31 @@ func BenchmarkEnrichedJSON(b *testing.B) {
 		}
 	})
 }
+
+// TestJSONEncoderBounded encodes more processes and containers than the
+// caches hold: output stays AppendJSON's and the caches stay bounded.
+func TestJSONEncoderBounded(t *testing.T) {
+	ev, p, _ := enrichedEvent()
+	var enc JSONEncoder
+	for i := 0; i < maxProcEnc+10; i++ {
+		q := *p
+		q.PID = uint32(1000 + i)
+		ev.Proc = &q
+		ev.Container = &Container{ID: "c", FullID: string(rune('a' + i%26))}
+		if got, want := enc.Append(nil, ev), AppendJSON(nil, ev); !bytes.Equal(got, want) {
+			t.Fatalf("event %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+	if len(enc.procs) > maxProcEnc || len(enc.conts) > maxContEnc {
+		t.Fatalf("caches hold %d processes, %d containers", len(enc.procs), len(enc.conts))
+	}
+	ev.Proc = p
+	for i := 0; i < 2; i++ {
+		if got, want := enc.Append(nil, ev), AppendJSON(nil, ev); !bytes.Equal(got, want) {
+			t.Fatalf("after the reset %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+	if enc.procs[p.PID] == nil {
+		t.Fatal("the process encoded after the reset is not cached")
+	}
+}
