@@ -246,6 +246,62 @@ func TestLoadsWithFalcoRules(t *testing.T) {
 	}
 }
 
+// falcoCoverage maps every rule of Falco's upstream stable ruleset to the
+// default rules that detect the same threat (docs/ruleset.md prints it;
+// TestFalcoCoverage fails when an upstream rule is not mapped).
+var falcoCoverage = [][2]string{
+	{"Directory traversal monitored file read", "Vigil Directory Traversal To Sensitive File"},
+	{"Read sensitive file trusted after startup", "Vigil Sensitive File Read"},
+	{"Read sensitive file untrusted", "Vigil Sensitive File Read"},
+	{"Run shell untrusted", "Vigil Shell Spawned In Container"},
+	{"System user interactive", "Vigil System User Interactive"},
+	{"Terminal shell in container", "Vigil Terminal Shell In Container"},
+	{"Contact K8S API Server From Container", "Vigil Kubernetes API Contacted From Container"},
+	{"Netcat Remote Code Execution in Container", "Vigil Netcat Remote Shell"},
+	{"Search Private Keys or Passwords", "Vigil Credential Search"},
+	{"Clear Log Activities", "Vigil Log Files Cleared"},
+	{"Remove Bulk Data from Disk", "Vigil Bulk Data Removal"},
+	{"Create Symlink Over Sensitive Files", "Vigil Symlink Over Sensitive File"},
+	{"Create Hardlink Over Sensitive Files", "Vigil Hardlink Over Sensitive File"},
+	{"Packet socket created in container", "Vigil Packet Socket In Container"},
+	{"Redirect STDOUT/STDIN to Network Connection in Container", "Vigil Standard Stream Redirected To Socket"},
+	{"Linux Kernel Module Injection Detected", "Vigil Kernel Module Loaded"},
+	{"Debugfs Launched in Privileged Container", "Vigil Debugfs In Privileged Container"},
+	{"Detect release_agent File Container Escapes", "Vigil Release Agent Container Escape"},
+	{"PTRACE attached to process", "Vigil Ptrace Attach"},
+	{"PTRACE anti-debug attempt", "Vigil Ptrace Anti Debug"},
+	{"Find AWS Credentials", "Vigil Credential Search"},
+	{"Execution from /dev/shm", "Vigil Execution From Dev Shm"},
+	{"Drop and execute new binary in container", "Vigil Drop And Execute New Binary In Container"},
+	{"Disallowed SSH Connection Non Standard Port", "Vigil SSH To Non Standard Port"},
+	{"Fileless execution via memfd_create", "Vigil Fileless Execution Via Memfd"},
+}
+
+// TestFalcoCoverage: every upstream stable rule maps to an existing
+// default rule.
+func TestFalcoCoverage(t *testing.T) {
+	own := map[string]bool{}
+	for _, r := range rules.Load(defaultFiles()...).Rules {
+		own[r.Name] = true
+	}
+	mapped := map[string]bool{}
+	for _, m := range falcoCoverage {
+		mapped[m[0]] = true
+		if !own[m[1]] {
+			t.Errorf("Falco rule %q maps to %q, which is not a default rule", m[0], m[1])
+		}
+	}
+	falco, err := os.ReadFile(filepath.Join("..", "..", "shared", "falco", "falco_rules.yaml"))
+	if err != nil {
+		t.Skipf("upstream Falco rules not beside the repository: %v", err)
+	}
+	for _, r := range rules.Load(rules.File{Name: "falco_rules.yaml", Data: falco}).Rules {
+		if !mapped[r.Name] {
+			t.Errorf("upstream Falco rule %q has no Vigil counterpart in falcoCoverage", r.Name)
+		}
+	}
+}
+
 // rulesetDoc renders docs/ruleset.md from the embedded ruleset.
 func rulesetDoc(spec *rules.Spec) []byte {
 	var b bytes.Buffer
@@ -274,6 +330,23 @@ func rulesetDoc(spec *rules.Spec) []byte {
 		}
 		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s (%s) | `%s` |\n", r.Name, anchor(r.Name), r.Priority,
 			strings.Join(ids, ", "), strings.Join(tactics, ", "), strings.Join(uniq(tuneMacro.FindAllString(r.Cond.Text, -1)), "`, `"))
+	}
+	b.WriteString("\n## Coverage of Falco's stable rules\n\n")
+	b.WriteString("Every rule of Falco's upstream stable ruleset has a counterpart here (the upstream file also loads beside\n")
+	b.WriteString("this one without name clashes). Rules with no Falco counterpart: ")
+	var extra []string
+	cover := map[string]bool{}
+	for _, m := range falcoCoverage {
+		cover[m[1]] = true
+	}
+	for _, r := range spec.Rules {
+		if !cover[r.Name] {
+			extra = append(extra, r.Name)
+		}
+	}
+	b.WriteString(strings.Join(extra, ", ") + ".\n\n| Falco rule | Vigil rule |\n| --- | --- |\n")
+	for _, m := range falcoCoverage {
+		fmt.Fprintf(&b, "| %s | %s |\n", m[0], m[1])
 	}
 	for _, r := range spec.Rules {
 		fmt.Fprintf(&b, "\n## %s\n\n", r.Name)
