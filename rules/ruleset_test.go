@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigilsec/vigil/internal/shareddata"
+
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/rules"
@@ -203,10 +205,9 @@ func TestRuleConventions(t *testing.T) {
 // rules/vigil_rules.yaml` does: no errors, no warnings, and no name of a
 // rule, macro or list defined by both.
 func TestLoadsWithFalcoRules(t *testing.T) {
-	path := filepath.Join("..", "..", "shared", "falco", "falco_rules.yaml")
-	falco, err := os.ReadFile(path)
+	falco, err := os.ReadFile(shareddata.FalcoRules(t))
 	if err != nil {
-		t.Skipf("upstream Falco rules not beside the repository: %v", err)
+		t.Fatal(err)
 	}
 	files := append([]rules.File{{Name: "falco_rules.yaml", Data: falco}}, defaultFiles()...)
 	prio := rules.PriorityDebug
@@ -291,9 +292,9 @@ func TestFalcoCoverage(t *testing.T) {
 			t.Errorf("Falco rule %q maps to %q, which is not a default rule", m[0], m[1])
 		}
 	}
-	falco, err := os.ReadFile(filepath.Join("..", "..", "shared", "falco", "falco_rules.yaml"))
+	falco, err := os.ReadFile(shareddata.FalcoRules(t))
 	if err != nil {
-		t.Skipf("upstream Falco rules not beside the repository: %v", err)
+		t.Fatal(err)
 	}
 	for _, r := range rules.Load(rules.File{Name: "falco_rules.yaml", Data: falco}).Rules {
 		if !mapped[r.Name] {

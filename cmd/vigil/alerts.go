@@ -27,7 +27,7 @@ func newAlertsCmd() *cobra.Command {
 store.path of the configuration (/var/lib/vigil/alerts.db by default). It can be queried while the agent
 runs.`,
 		Example: `  vigil alerts --since 1h
-  vigil alerts --rule "Vigil sensitive file read in container" --container 3f2a9c1b7d4e --json
+  vigil alerts --rule "Vigil Sensitive File Read" --container 3f2a9c1b7d4e --json
   vigil alerts --priority warning --since 2d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
