@@ -198,6 +198,11 @@ func (w *Watcher) CheckExec(ev *event.Event) {
 		return
 	}
 	ct := ev.Container
+	switch ct.Type {
+	case "docker", "cri-o", "podman": // images not in containerd's store
+		w.unchecked.Add(1)
+		return
+	}
 	id := ct.FullID
 	if id == "" {
 		id = ct.ID

@@ -199,7 +199,9 @@ func TestDriftIgnores(t *testing.T) {
 	}
 	// A file outside the container's mount namespace resolves to "/".
 	w.CheckExec(execIn(ct, "/"))
-	if st := w.Stats(); st.Unchecked != 1 || st.Queued != 0 {
+	// Docker's images are not in containerd's content store.
+	w.CheckExec(execIn(&event.Container{ID: "abcdefabcdef", FullID: "abcdefabcdef01", Type: "docker"}, "/tmp/x"))
+	if st := w.Stats(); st.Unchecked != 2 || st.Queued != 0 || len(w.states) != 0 {
 		t.Errorf("exe outside the namespace: %+v", st)
 	}
 	off := New(Options{Images: f, OnDrift: sink.add})
@@ -217,7 +219,7 @@ func TestDriftUnknownContainer(t *testing.T) {
 	w := New(Options{Images: f, Drift: true, OnDrift: sink.add})
 	w.retryBase = time.Millisecond
 	runWatcher(t, w)
-	other := &event.Container{ID: "fedcba987654", FullID: "fedcba9876543210", Type: "docker"}
+	other := &event.Container{ID: "fedcba987654", FullID: "fedcba9876543210", Type: "containerd"}
 	w.CheckExec(execIn(other, "/tmp/x"))
 	waitFor(t, "resolution", func() bool { return w.Stats().IndexErrors == 1 })
 	w.CheckExec(execIn(other, "/tmp/y"))
