@@ -30,9 +30,13 @@ func (a *Agent) newImageWatch() {
 	}
 	opts := &image.ContainerdOptions{Namespace: ""}
 	for _, s := range c.Containers.Sockets {
-		if strings.Contains(s, "containerd") {
+		if strings.Contains(s, "containerd") && opts.Address == "" {
 			opts.Address = s
 		}
+	}
+	if opts.Address == "" {
+		a.log.Info("drift and running-image scans off: no containerd socket in containers.sockets")
+		return
 	}
 	a.imageScanner = image.NewScanner(opts)
 	a.images = imagewatch.New(imagewatch.Options{Images: a.imageScanner, Drift: c.Drift.Enabled,
