@@ -308,7 +308,7 @@ func (a *Agent) onMatch(ev *event.Event, m *engine.Match) {
 		a.matchByRule[m.Rule] = c
 	}
 	c.Inc()
-	pri := alert.Priority(m.Rule.Priority)
+	pri := m.Rule.Priority
 	if !pri.AtLeast(a.minPri) {
 		a.belowMin.Inc()
 		return

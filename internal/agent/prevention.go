@@ -3,11 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
@@ -18,37 +15,9 @@ import (
 // RulePrevention is the rule name of prevention alerts.
 const RulePrevention = "Vigil prevention"
 
-// policyFiles expands the configured policy files and directories.
-func policyFiles(paths []string) ([]string, error) {
-	var out []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("policy: %w", err)
-		}
-		if !st.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		ents, err := os.ReadDir(p)
-		if err != nil {
-			return nil, fmt.Errorf("policy: %w", err)
-		}
-		var names []string
-		for _, e := range ents {
-			if !e.IsDir() && (strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml")) {
-				names = append(names, filepath.Join(p, e.Name()))
-			}
-		}
-		sort.Strings(names)
-		out = append(out, names...)
-	}
-	return out, nil
-}
-
 // loadPolicies parses the configured policies (nil when none).
 func loadPolicies(paths []string) ([]*policy.Policy, error) {
-	files, err := policyFiles(paths)
+	files, err := yamlFiles("policy", paths)
 	if err != nil || len(files) == 0 {
 		return nil, err
 	}

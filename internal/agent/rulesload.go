@@ -13,14 +13,15 @@ import (
 	defaultrules "github.com/vigilsec/vigil/rules"
 )
 
-// ruleFiles expands the configured rule files and directories (every
-// *.yaml and *.yml inside a directory, in name order).
-func ruleFiles(paths []string) ([]string, error) {
+// yamlFiles expands configured files and directories: a file stands for
+// itself, a directory for every *.yaml and *.yml inside it, in name order.
+// what names the kind of file in errors ("rules", "policy").
+func yamlFiles(what string, paths []string) ([]string, error) {
 	var out []string
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
-			return nil, fmt.Errorf("rules: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if !st.IsDir() {
 			out = append(out, p)
@@ -28,7 +29,7 @@ func ruleFiles(paths []string) ([]string, error) {
 		}
 		ents, err := os.ReadDir(p)
 		if err != nil {
-			return nil, fmt.Errorf("rules: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		var names []string
 		for _, e := range ents {
@@ -52,7 +53,7 @@ func loadRules(withDefaults bool, paths []string, min alert.Priority) (*rules.Ru
 			files = append(files, rules.File{Name: f.Name, Data: f.Data})
 		}
 	}
-	names, err := ruleFiles(paths)
+	names, err := yamlFiles("rules", paths)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +64,7 @@ func loadRules(withDefaults bool, paths []string, min alert.Priority) (*rules.Ru
 		}
 		files = append(files, rules.File{Name: n, Data: b})
 	}
-	p := rules.Priority(min)
+	p := min
 	rs := rules.LoadAndCompile(&rules.CompileOptions{MinPriority: &p}, files...)
 	if err := rs.Err(); err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
@@ -75,7 +76,7 @@ func loadRules(withDefaults bool, paths []string, min alert.Priority) (*rules.Ru
 // the directories' listings), to notice changes by polling.
 func rulesSignature(paths []string) string {
 	h := sha256.New()
-	names, err := ruleFiles(paths)
+	names, err := yamlFiles("rules", paths)
 	if err != nil {
 		fmt.Fprintf(h, "error %v", err)
 	}
