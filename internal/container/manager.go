@@ -316,7 +316,23 @@ func (m *Manager) resolveSlow(cgroupID uint64, pid uint32) *event.Container {
 	if e.info.Type == "" {
 		return m.host
 	}
-	return m.ensure(e)
+	c := m.ensure(e)
+	if c != nil && c.StartTS == 0 && pid != 0 {
+		// The runtime's task event, which carries the init's pid, may still
+		// be in flight when the container's first exec is resolved. That
+		// first process is the container's init (runc execs the entrypoint
+		// in place), so its start time is the container's start; the task
+		// event, when it lands, sets the init's own start time.
+		if ts, err := ProcStartTime(pid); err == nil {
+			m.setStartTS(c.FullID, ts)
+			m.mu.RLock()
+			if r := m.records[c.FullID]; r != nil {
+				c = r.c
+			}
+			m.mu.RUnlock()
+		}
+	}
+	return c
 }
 
 // pidEntry resolves pid from /proc/PID/cgroup and caches the answer. A
