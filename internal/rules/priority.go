@@ -1,6 +1,10 @@
 package rules
 
-import "github.com/vigilsec/vigil/internal/alert"
+import (
+	"fmt"
+
+	"github.com/vigilsec/vigil/internal/alert"
+)
 
 // Priority is a rule's severity. It is the alert's priority (package alert
 // owns the names, the order and the parsing), so a match's priority is the
@@ -21,4 +25,10 @@ const (
 
 // ParsePriority parses a priority name, case-insensitively, with Falco's
 // spellings ("info" for informational).
-func ParsePriority(s string) (Priority, error) { return alert.ParsePriority(s) }
+func ParsePriority(s string) (Priority, error) {
+	p, err := alert.ParsePriority(s)
+	if err != nil {
+		return -1, fmt.Errorf("invalid priority %q (want emergency, alert, critical, error, warning, notice, informational or debug)", s)
+	}
+	return p, nil
+}
