@@ -4,16 +4,19 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/testkernel"
 )
 
 func TestBuildImageLayout(t *testing.T) {
 	if _, err := os.Stat(BusyboxPath); err != nil {
-		t.Skipf("no %s: %v", BusyboxPath, err) // static busybox is a CI package; not a privilege
+		testkernel.Skip(t, fmt.Sprintf("no %s (install busybox-static): %v", BusyboxPath, err))
 	}
 	var buf bytes.Buffer
 	digest, err := BuildImage(&buf, ImageName)
