@@ -268,6 +268,20 @@ func (a *Agent) Ruleset() *rules.Ruleset { return a.eng.Ruleset() }
 
 // Reload loads the rules again and swaps them in. On error the rules in
 // force stay, the error is logged, raised as an internal alert and
+
+// reloadFailed logs a failed reload of what ("rules", "policy"; kept names
+// the things kept in force) and raises the internal alert rule saying the
+// previous ones stay in force.
+func (a *Agent) reloadFailed(rule, what, kept string, err error) {
+	a.log.Error(what+" reload failed; keeping the "+kept+" in force", "err", err)
+	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	a.deliver(&alert.Alert{UUID: alert.NewUUID(), Time: time.Now(), Rule: rule,
+		Priority: alert.PriorityError, Source: alert.SourceInternal, Hostname: a.hostname,
+		Output:       "Vigil " + what + " reload failed, the previous " + kept + " stay in force (error=" + msg + ")",
+		OutputFields: []alert.Field{{Name: "vigil.error", Value: msg}},
+		Tags:         []string{"vigil_internal"}, Vigil: alert.Context{Count: 1}})
+}
+
 // returned.
 func (a *Agent) Reload() error {
 	a.reloadMu.Lock()
@@ -277,13 +291,7 @@ func (a *Agent) Reload() error {
 	rs, err := loadRules(a.cfg.Rules.Default, a.cfg.Rules.Files, a.cfg.Rules.MinPriority)
 	if err != nil {
 		a.reloadErr.Inc()
-		a.log.Error("rules reload failed; keeping the rules in force", "err", err)
-		msg := strings.ReplaceAll(err.Error(), "\n", "; ")
-		a.deliver(&alert.Alert{UUID: alert.NewUUID(), Time: time.Now(), Rule: RuleReloadFailed,
-			Priority: alert.PriorityError, Source: alert.SourceInternal, Hostname: a.hostname,
-			Output:       "Vigil rules reload failed, the previous rules stay in force (error=" + msg + ")",
-			OutputFields: []alert.Field{{Name: "vigil.error", Value: msg}},
-			Tags:         []string{"vigil_internal"}, Vigil: alert.Context{Count: 1}})
+		a.reloadFailed(RuleReloadFailed, "rules", "rules", err)
 		return errors.Join(err, polErr)
 	}
 	a.eng.Swap(rs)

@@ -2,11 +2,9 @@ package agent
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
@@ -47,13 +45,7 @@ func (a *Agent) reloadPolicies() error {
 	}
 	ps, err := loadPolicies(a.cfg.Policy.Files)
 	if err != nil {
-		a.log.Error("policy reload failed; keeping the policies in force", "err", err)
-		msg := strings.ReplaceAll(err.Error(), "\n", "; ")
-		a.deliver(&alert.Alert{UUID: alert.NewUUID(), Time: time.Now(), Rule: RulePolicyReloadFailed,
-			Priority: alert.PriorityError, Source: alert.SourceInternal, Hostname: a.hostname,
-			Output:       "Vigil policy reload failed, the previous policies stay in force (error=" + msg + ")",
-			OutputFields: []alert.Field{{Name: "vigil.error", Value: msg}},
-			Tags:         []string{"vigil_internal"}, Vigil: alert.Context{Count: 1}})
+		a.reloadFailed(RulePolicyReloadFailed, "policy", "policies", err)
 		return err
 	}
 	a.pol.mu.Lock()
