@@ -113,14 +113,7 @@ func newRulesListCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			for _, r := range rs.Rules {
-				types := "all"
-				if r.Types != rules.AllTypes {
-					var names []string
-					for _, t := range r.Types.Types() {
-						names = append(names, t.String())
-					}
-					types = strings.Join(names, ",")
-				}
+				types := r.Types.String()
 				acts := ""
 				for i, a := range r.Actions {
 					if i == 0 {

@@ -64,19 +64,16 @@ and exits when CMD does, with CMD's exit status. Counts of events seen and lost 
 }
 
 func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
-	types, err := sensor.ParseTypes(o.types)
+	show, err := event.ParseTypes(o.types)
 	if err != nil {
 		return fmt.Errorf("trace: --types: %w", err)
 	}
-	var show [event.NumTypes]bool
-	for _, t := range types {
-		show[t] = true
-	}
+	types := show.Types()
 	if !o.noEnrich {
 		// The process table needs the process events even when they are
 		// not shown.
 		for t := event.Type(1); t < event.NumTypes; t++ {
-			if event.Lookup(t).Category == event.CatProcess && !show[t] {
+			if event.Lookup(t).Category == event.CatProcess && !show.Has(t) {
 				types = append(types, t)
 			}
 		}
@@ -203,7 +200,7 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 		if containers != nil {
 			ev.Container = containers.Resolve(ev.CgroupID, ev.PID)
 		}
-		if !show[ev.Type] {
+		if !show.Has(ev.Type) {
 			return
 		}
 		outMu.Lock()

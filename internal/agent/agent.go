@@ -411,28 +411,13 @@ func (a *Agent) checkLost(st *sensor.Stats, now int64) {
 }
 
 // eventTypes turns the configured names and categories into types (nil:
-// every type).
+// every type). config.Validate has rejected unknown names already.
 func eventTypes(names []string) []event.Type {
-	var out []event.Type
-	seen := map[event.Type]bool{}
-	add := func(t event.Type) {
-		if !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
+	if len(names) == 0 {
+		return nil
 	}
-	for _, n := range names {
-		if t, ok := event.ByName(n); ok {
-			add(t)
-			continue
-		}
-		for t := event.Type(1); t < event.NumTypes; t++ {
-			if event.Lookup(t).Category.String() == n {
-				add(t)
-			}
-		}
-	}
-	return out
+	s, _ := event.ParseTypes(names...)
+	return s.Types()
 }
 
 // containerOptions maps the configured sockets onto the runtimes.

@@ -17,10 +17,6 @@ var Facilities = map[string]int{
 	"local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23,
 }
 
-// Categories are the event categories sensor.event_types accepts besides
-// event type names.
-var Categories = []string{"process", "file", "network", "security"}
-
 // Validate checks the whole configuration and returns every problem found
 // (as Errors), or nil.
 func (c *Config) Validate() error {
@@ -162,8 +158,8 @@ func (c *Config) Validate() error {
 		bad("sensor.ring_size_mb", "must be a power of two (1, 2, 4, ...), got %d", r)
 	}
 	for i, t := range c.Sensor.EventTypes {
-		if _, ok := event.ByName(t); !ok && !isCategory(t) {
-			bad(fmt.Sprintf("sensor.event_types[%d]", i), "unknown event type or category %q", t)
+		if _, err := event.ParseTypes(t); err != nil {
+			bad(fmt.Sprintf("sensor.event_types[%d]", i), "%v", err)
 		}
 	}
 	for i, f := range c.Policy.Files {
@@ -186,13 +182,4 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return es
-}
-
-func isCategory(s string) bool {
-	for _, c := range Categories {
-		if c == s {
-			return true
-		}
-	}
-	return false
 }

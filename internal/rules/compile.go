@@ -16,32 +16,6 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 )
 
-// TypeSet is a set of event types (bit t for event.Type t).
-type TypeSet uint64
-
-// AllTypes contains every event type Vigil produces.
-const AllTypes = TypeSet(1<<uint(event.NumTypes)-1) &^ 1
-
-func init() {
-	if event.NumTypes > 64 {
-		panic("rules: TypeSet needs more than 64 bits")
-	}
-}
-
-// Has reports whether t is in the set.
-func (s TypeSet) Has(t event.Type) bool { return t < 64 && s&(1<<uint(t)) != 0 }
-
-// Types lists the set.
-func (s TypeSet) Types() []event.Type {
-	var out []event.Type
-	for t := event.Type(1); t < event.NumTypes; t++ {
-		if s.Has(t) {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 // Rule is a compiled rule.
 type Rule struct {
 	Name     string
@@ -54,7 +28,7 @@ type Rule struct {
 	Output   *Format
 	// Types is the set of event types the condition can match; the engine
 	// runs the rule only for those.
-	Types TypeSet
+	Types event.TypeSet
 	// Actions are the response actions the agent performs on a match
 	// (Vigil extension key `actions`), nil for most rules.
 	Actions []Action
@@ -394,9 +368,9 @@ func (c *compiler) compileRule(r *RuleSpec) *Rule {
 		return nil
 	}
 	types, _ := typesOf(expr, map[*Cached]typeRes{})
-	if types == AllTypes {
+	if types == event.AllTypes() {
 		c.diag(r.Pos, true, "rule", r.Name, "condition does not restrict evt.type: the rule runs for every event")
-	} else if types == 0 {
+	} else if types.Empty() {
 		c.diag(r.Pos, true, "rule", r.Name, "condition matches no event type Vigil produces")
 	}
 	return &Rule{Name: r.Name, Desc: r.Desc, Priority: r.Priority, Tags: r.Tags, Source: r.Source, Pos: r.Pos,
@@ -744,7 +718,7 @@ func (c *compiler) check(x *CheckExpr) (*Cmp, string) {
 		cmp.IsEvtType, cmp.EvtTypesNeg = true, op == OpNe
 		for _, s := range cmp.Strs {
 			if t, ok := event.ByName(s); ok {
-				cmp.EvtTypes |= 1 << uint(t)
+				cmp.EvtTypes.Add(t)
 			}
 		}
 	}
@@ -875,40 +849,40 @@ func parseNum(s string, t event.FieldType) (uint64, error) {
 // typesOf computes the event types an expression can match. pure is true
 // when the expression depends on evt.type only (so it can be negated).
 type typeRes struct {
-	set  TypeSet
+	set  event.TypeSet
 	pure bool
 }
 
-func typesOf(e Expr, memo map[*Cached]typeRes) (TypeSet, bool) {
+func typesOf(e Expr, memo map[*Cached]typeRes) (event.TypeSet, bool) {
 	switch x := e.(type) {
 	case *And:
-		s, pure := AllTypes, true
+		s, pure := event.AllTypes(), true
 		for _, y := range x.Xs {
 			t, p := typesOf(y, memo)
-			s &= t
+			s = s.Intersect(t)
 			pure = pure && p
 		}
 		return s, pure
 	case *Or:
-		var s TypeSet
+		var s event.TypeSet
 		pure := true
 		for _, y := range x.Xs {
 			t, p := typesOf(y, memo)
-			s |= t
+			s = s.Union(t)
 			pure = pure && p
 		}
 		return s, pure
 	case *Not:
 		t, pure := typesOf(x.X, memo)
 		if pure {
-			return AllTypes &^ t, true
+			return event.AllTypes().Minus(t), true
 		}
-		return AllTypes, false
+		return event.AllTypes(), false
 	case *Const:
 		if x.V {
-			return AllTypes, true
+			return event.AllTypes(), true
 		}
-		return 0, true
+		return event.TypeSet{}, true
 	case *Cached:
 		if r, ok := memo[x]; ok {
 			return r.set, r.pure
@@ -918,21 +892,21 @@ func typesOf(e Expr, memo map[*Cached]typeRes) (TypeSet, bool) {
 		return s, pure
 	case *Cmp:
 		if x.L.Field.Name != "evt.type" || len(x.L.Trans) > 0 || x.R != nil || x.Mod != ModNone {
-			return AllTypes, false
+			return event.AllTypes(), false
 		}
-		var s TypeSet
+		var s event.TypeSet
 		for _, v := range x.Strs {
 			if t, ok := event.ByName(v); ok {
-				s |= 1 << uint(t)
+				s.Add(t)
 			}
 		}
 		switch x.Op {
 		case OpEq, OpIn, OpIntersects:
 			return s, true
 		case OpNe:
-			return AllTypes &^ s, true
+			return event.AllTypes().Minus(s), true
 		}
-		return AllTypes, false
+		return event.AllTypes(), false
 	}
-	return AllTypes, false
+	return event.AllTypes(), false
 }

@@ -134,7 +134,7 @@ type Cmp struct {
 	// EvtTypes is set for a plain `evt.type = / != / in` comparison: the
 	// engine then tests the event type against the set (negated for !=)
 	// without extracting a string.
-	EvtTypes    TypeSet
+	EvtTypes    event.TypeSet
 	IsEvtType   bool
 	EvtTypesNeg bool
 }

@@ -2,7 +2,6 @@ package sensor
 
 import (
 	"net/netip"
-	"strings"
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/event"
@@ -110,27 +109,5 @@ func TestJoinRev(t *testing.T) {
 	}
 	if got := splitArgv(mk("sh\x00-c\x00x y\x00"), 10); len(got) != 3 || got[2] != "x y" {
 		t.Errorf("splitArgv = %q", got)
-	}
-}
-
-func TestParseTypes(t *testing.T) {
-	all, err := ParseTypes("")
-	if err != nil || len(all) != int(event.NumTypes)-1 {
-		t.Fatalf("ParseTypes(\"\") = %d types, %v", len(all), err)
-	}
-	got, err := ParseTypes("network, openat,openat")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got[0] != event.TypeOpenat || len(got) != 11 {
-		t.Errorf("got %v", got)
-	}
-	for _, ty := range got[1:] {
-		if event.Lookup(ty).Category != event.CatNetwork {
-			t.Errorf("%v is not a network type", ty)
-		}
-	}
-	if _, err := ParseTypes("openat,bogus"); err == nil || !strings.Contains(err.Error(), `"bogus"`) {
-		t.Errorf("bogus type: %v", err)
 	}
 }
