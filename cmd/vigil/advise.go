@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/posture/advise"
 	"github.com/vigilsec/vigil/internal/posture/manifest"
+	"github.com/vigilsec/vigil/internal/safefile"
 )
 
 func newAdviseCmd() *cobra.Command {
@@ -26,16 +27,25 @@ func newK8sAdviseCmd() *cobra.Command {
 	return cmd
 }
 
-// outputFile opens -o (stdout when empty or "-").
-func outputFile(cmd *cobra.Command, path string) (io.Writer, func() error, error) {
+// outputFile opens -o (stdout when empty or "-"). finish is given the
+// result of writing: on success it puts the file in place (atomically,
+// replacing rather than following a symlink at path, mode 0600), on error
+// it removes the partial file and returns the error.
+func outputFile(cmd *cobra.Command, path string) (w io.Writer, finish func(error) error, err error) {
 	if path == "" || path == "-" {
-		return cmd.OutOrStdout(), func() error { return nil }, nil
+		return cmd.OutOrStdout(), func(err error) error { return err }, nil
 	}
-	f, err := os.Create(path)
+	f, err := safefile.Create(path, 0o600)
 	if err != nil {
 		return nil, nil, err
 	}
-	return f, f.Close, nil
+	return f, func(err error) error {
+		if err != nil {
+			f.Abort()
+			return err
+		}
+		return f.Commit()
+	}, nil
 }
 
 func newAdviseNetpolCmd() *cobra.Command {
@@ -106,15 +116,11 @@ observed destination; each namespace also gets a default deny unless
 				fmt.Fprintf(cmd.ErrOrStderr(), "note: %d connection(s) have no pod at either end and were ignored\n", unresolved)
 			}
 			pols := advise.NetworkPolicies(list, &advise.Options{NoDefaultDeny: noDeny})
-			w, closeFn, err := outputFile(cmd, out)
+			w, finish, err := outputFile(cmd, out)
 			if err != nil {
 				return fmt.Errorf("advise netpol: %w", err)
 			}
-			if err := advise.WriteYAML(w, pols); err != nil {
-				closeFn()
-				return err
-			}
-			return closeFn()
+			return finish(advise.WriteYAML(w, pols))
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "capture file written by 'vigil trace --json'")
@@ -150,15 +156,11 @@ Everything else is blocked. The policy is in audit mode unless --enforce.`,
 			if err != nil {
 				return fmt.Errorf("advise policy: %w", err)
 			}
-			w, closeFn, err := outputFile(cmd, out)
+			w, finish, err := outputFile(cmd, out)
 			if err != nil {
 				return fmt.Errorf("advise policy: %w", err)
 			}
-			if err := act.WritePolicy(w, &advise.PolicyOptions{Enforce: enforce, Name: name, Source: from}); err != nil {
-				closeFn()
-				return err
-			}
-			return closeFn()
+			return finish(act.WritePolicy(w, &advise.PolicyOptions{Enforce: enforce, Name: name, Source: from}))
 		},
 	}
 	cmd.Flags().StringVar(&from, "from", "", "capture file written by 'vigil trace --json'")

@@ -131,7 +131,7 @@ certification.`,
 			if err != nil {
 				return err
 			}
-			w, closeFn, err := outputFile(cmd, out)
+			w, finish, err := outputFile(cmd, out)
 			if err != nil {
 				return fmt.Errorf("compliance report: %w", err)
 			}
@@ -145,11 +145,7 @@ certification.`,
 			default:
 				err = errors.New("--format: want json, markdown or html")
 			}
-			if err != nil {
-				closeFn()
-				return err
-			}
-			return closeFn()
+			return finish(err)
 		},
 	}
 	cmd.Flags().StringVar(&framework, "framework", "", "framework id or alias: pci-dss-4.0 (pci), hipaa, nist-800-190 (nist), cis-k8s (cis)")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/image"
 	"github.com/vigilsec/vigil/internal/imagepolicy"
+	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/sbom"
 	"github.com/vigilsec/vigil/internal/vuln"
 )
@@ -98,8 +99,8 @@ func newImageSBOMCmd() *cobra.Command {
 				_, err = cmd.OutOrStdout().Write(buf.Bytes())
 				return err
 			}
-			if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
-				return fmt.Errorf("write %s: %w", out, err)
+			if err := safefile.WriteFile(out, buf.Bytes(), 0o600); err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d packages written to %s\n", s.Subject.Name, len(s.Packages), out)
 			return nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/container"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/state"
 )
@@ -147,11 +148,11 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 	}
 
 	if o.cpuProf != "" {
-		pf, err := os.Create(o.cpuProf)
+		pf, err := safefile.Create(o.cpuProf, 0o600)
 		if err != nil {
 			return fmt.Errorf("trace: %w", err)
 		}
-		defer pf.Close()
+		defer pf.Commit() // after StopCPUProfile below
 		if err := pprof.StartCPUProfile(pf); err != nil {
 			return fmt.Errorf("trace: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/safefile"
 )
 
 // FileOptions configures a File output.
@@ -46,7 +47,7 @@ func NewFile(opts FileOptions) (*File, error) {
 }
 
 func (f *File) open() error {
-	fd, err := os.OpenFile(f.opts.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	fd, err := safefile.OpenAppend(f.opts.Path, 0o600)
 	if err != nil {
 		return fmt.Errorf("file output: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/sbom"
 	"github.com/vigilsec/vigil/internal/version"
 )
@@ -204,11 +205,11 @@ func Import(src, dir string) (ImportStats, []error, error) {
 		}
 		return sc.Err()
 	}
-	tmpRec, err := os.CreateTemp(dir, ".records-*")
+	tmpRec, err := safefile.Create(filepath.Join(dir, RecordsFile), 0o600)
 	if err != nil {
 		return st, warns, fmt.Errorf("import %s: %w", src, err)
 	}
-	defer os.Remove(tmpRec.Name())
+	defer tmpRec.Abort()
 	var idx bytes.Buffer
 	bw := bufio.NewWriterSize(tmpRec, 1<<20)
 	n, err := build(bw, &idx, all, &st, func(src string, err error) {
@@ -225,21 +226,24 @@ func Import(src, dir string) (ImportStats, []error, error) {
 	if err == nil {
 		err = bw.Flush()
 	}
-	if cerr := tmpRec.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return st, warns, fmt.Errorf("import %s: %w", src, err)
 	}
 	st.Records = n
-	tmpIdx := filepath.Join(dir, ".index.tmp")
-	if err := os.WriteFile(tmpIdx, idx.Bytes(), 0o644); err != nil {
+	// Both files are written under random names and renamed into place:
+	// records first, so an index never points past its records.
+	tmpIdx, err := safefile.Create(filepath.Join(dir, IndexFile), 0o600)
+	if err != nil {
 		return st, warns, fmt.Errorf("import %s: %w", src, err)
 	}
-	if err := os.Rename(tmpRec.Name(), filepath.Join(dir, RecordsFile)); err != nil {
+	defer tmpIdx.Abort()
+	if _, err := tmpIdx.Write(idx.Bytes()); err != nil {
 		return st, warns, fmt.Errorf("import %s: %w", src, err)
 	}
-	if err := os.Rename(tmpIdx, filepath.Join(dir, IndexFile)); err != nil {
+	if err := tmpRec.Commit(); err != nil {
+		return st, warns, fmt.Errorf("import %s: %w", src, err)
+	}
+	if err := tmpIdx.Commit(); err != nil {
 		return st, warns, fmt.Errorf("import %s: %w", src, err)
 	}
 	return st, warns, nil
