@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -12,6 +15,7 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var o configFlags
+	var cpuProf string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent: sensor, rules, prevention, outputs",
@@ -36,11 +40,24 @@ draining the sensor and flushing the outputs and the store.`,
 			if err != nil {
 				return err
 			}
+			if cpuProf != "" {
+				pf, err := os.OpenFile(cpuProf, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_EXCL, 0o600)
+				if err != nil {
+					return fmt.Errorf("run: %w", err)
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return fmt.Errorf("run: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return a.Run(ctx)
 		},
 	}
 	o.add(cmd)
+	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a Go CPU profile of the agent to this new file")
+	_ = cmd.Flags().MarkHidden("cpuprofile")
 	return cmd
 }

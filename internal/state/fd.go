@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
 )
@@ -227,16 +228,25 @@ func (t *Table) dirPath(e *procEntry, dirfd int64) string {
 
 // applyConnect: a successful (or in-progress) connect sets the tuple; a
 // failed one leaves the fd as it was (Falco does not track failures).
+//
+// A successful connect on an fd the table does not know (its socket event
+// was lost, or the close of a previous fd of the same number on another
+// thread was reported after it) is described from the event alone, which
+// carries both ends: no /proc read on this path, the hottest of a
+// connect-heavy workload.
 func (t *Table) applyConnect(e *procEntry, ev *event.Event) {
-	old := t.getFD(e, ev.FD)
 	if (ev.Ret != 0 && ev.Ret != eInProgress) || !ev.Addr.Valid() {
-		ev.FDInfo = t.touchFD(e, ev.FD, old)
+		ev.FDInfo = t.fdInfo(e, ev.FD)
 		return
 	}
+	old := t.peekFD(e, ev.FD)
 	client, server, mapped := unmapPair(ev.Local, ev.Addr)
 	n := socketBase(old, ev.FD, server.Family)
 	if mapped {
 		n.info.Type = event.FDIPv4
+	}
+	if old == nil && ev.Ret == eInProgress && (n.info.Type == event.FDIPv4 || n.info.Type == event.FDIPv6) {
+		n.info.L4Proto = "tcp" // only a stream connect is in progress
 	}
 	n.info.Client, n.info.Server, n.info.Connected = client, server, true
 	if old != nil && old.info.Client == client && old.info.Server == server && old.info.Connected {
@@ -368,8 +378,17 @@ func (t *Table) getFD(e *procEntry, fd int64) *fdEntry {
 	if e.placeholder {
 		return nil // /proc did not know the process: it has no fds to read
 	}
+	start := time.Now()
+	if start.Sub(t.lookupWindow) >= time.Second {
+		t.lookupWindow, t.lookupSpent = start, 0
+	}
+	if t.lookupSpent >= t.cfg.FDLookupBudget {
+		t.stats.FDLookupsSkipped++
+		return nil
+	}
 	t.stats.FDLookups++
 	x := readFD(t.cfg.ProcRoot, e.p.PID, fd)
+	t.lookupSpent += time.Since(start)
 	if x == nil {
 		t.stats.FDMisses++
 		return nil

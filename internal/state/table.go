@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
 )
@@ -42,7 +43,16 @@ type Config struct {
 	// CgroupRoot is the cgroup v2 mount point; "" means find it in
 	// ProcRoot/self/mountinfo. Cgroup ids are 0 when there is none.
 	CgroupRoot string
+	// FDLookupBudget bounds the time spent per second resolving unknown
+	// fds from /proc (a socket's lookup scans /proc/PID/net/*, whose cost
+	// grows with the host's sockets); past it an event on an unknown fd
+	// gets no FDInfo and is counted in Stats.FDLookupsSkipped. 0 means
+	// DefaultFDLookupBudget.
+	FDLookupBudget time.Duration
 }
+
+// DefaultFDLookupBudget is Config.FDLookupBudget's default: 2% of a core.
+const DefaultFDLookupBudget = 20 * time.Millisecond
 
 // Stats are the table's sizes and counters since New.
 type Stats struct {
@@ -56,8 +66,11 @@ type Stats struct {
 	Placeholders  uint64 // "<NA>" placeholder processes created
 	FDLookups     uint64 // fds resolved lazily from /proc/PID/fd
 	FDMisses      uint64 // lazy fd lookups that found nothing
-	Reaped        uint64 // exited processes removed
-	Swept         uint64 // processes removed by Sweep (their exit was never seen)
+	// FDLookupsSkipped counts unknown fds left unresolved because the
+	// second's FDLookupBudget was spent.
+	FDLookupsSkipped uint64
+	Reaped           uint64 // exited processes removed
+	Swept            uint64 // processes removed by Sweep (their exit was never seen)
 }
 
 // Table is the process table with its fd tables. The zero value is not
@@ -77,6 +90,10 @@ type Table struct {
 
 	cgroupRoot string
 	bootNS     int64 // boot time, ns since the epoch
+
+	// The FDLookupBudget window: when it started and what it spent.
+	lookupWindow time.Time
+	lookupSpent  time.Duration
 }
 
 // procEntry is one process. p is what events point to.
@@ -113,6 +130,9 @@ func New(cfg Config) (*Table, error) {
 	}
 	if cfg.ProcRoot == "" {
 		cfg.ProcRoot = "/proc"
+	}
+	if cfg.FDLookupBudget <= 0 {
+		cfg.FDLookupBudget = DefaultFDLookupBudget
 	}
 	t := &Table{
 		cfg:   cfg,
