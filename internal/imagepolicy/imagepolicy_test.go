@@ -152,3 +152,25 @@ func TestVerify(t *testing.T) {
 		t.Errorf("distroless: %+v", rep)
 	}
 }
+
+// Item 12: pinning is decided by github.com/distribution/reference; a
+// malformed digest is no pin, a valid sha512 digest is one.
+func TestPinned(t *testing.T) {
+	for ref, want := range map[string]bool{
+		"alpine@sha256:" + strings.Repeat("a", 64):                         true,
+		"ghcr.io/acme/app:1@sha512:" + strings.Repeat("0f", 64):            true,
+		"alpine@sha256:" + strings.Repeat("a", 40):                         false, // too short
+		"alpine@sha256:" + strings.Repeat("g", 64):                         false, // not hex
+		"alpine@sha512:" + strings.Repeat("a", 64):                         false, // sha256 length
+		"alpine@md5:" + strings.Repeat("a", 32):                            false, // unknown algorithm
+		"alpine@sha256:" + strings.Repeat("A", 64):                         false, // upper case
+		"registry.example.com/team/app@sha256:" + strings.Repeat("ab", 32): true,
+		"registry.example.com/team/app:tag-with-@sha256-in-it":             false,
+		"alpine:3.19": false,
+		"alpine@sha256:" + strings.Repeat("a", 64) + "@sha256:" + strings.Repeat("b", 64): false,
+	} {
+		if got := imagepolicy.Pinned(ref); got != want {
+			t.Errorf("Pinned(%q) = %v, want %v", ref, got, want)
+		}
+	}
+}

@@ -2,8 +2,9 @@ package imagepolicy
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/distribution/reference"
 )
 
 // Reference is a parsed, normalised image reference.
@@ -29,51 +30,42 @@ func (r Reference) String() string {
 	return s
 }
 
-var (
-	digestRE = regexp.MustCompile(`^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$`)
-	tagRE    = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
-	pathRE   = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
-)
-
-// ParseReference parses and normalises an image reference the way Docker
-// does: "alpine" → docker.io/library/alpine, "index.docker.io/x/y" →
-// docker.io/x/y.
+// ParseReference parses and normalises an image reference with
+// github.com/distribution/reference, the parser registries and Docker use:
+// "alpine" → docker.io/library/alpine, "index.docker.io/x/y" →
+// docker.io/x/y. A digest must be well-formed for its algorithm (64 hex
+// digits for sha256, 128 for sha512); anything else is an error.
 func ParseReference(s string) (Reference, error) {
 	var r Reference
-	rest := strings.TrimSpace(s)
-	if rest == "" {
+	in := strings.TrimSpace(s)
+	if in == "" {
 		return r, fmt.Errorf("image reference %q: empty", s)
 	}
-	if i := strings.IndexByte(rest, '@'); i >= 0 {
-		r.Digest = rest[i+1:]
-		rest = rest[:i]
-		if !digestRE.MatchString(r.Digest) {
-			return r, fmt.Errorf("image reference %q: invalid digest %q", s, r.Digest)
-		}
+	named, err := reference.ParseNormalizedNamed(in)
+	if err != nil {
+		return r, fmt.Errorf("image reference %q: %w", s, err)
 	}
-	if i := strings.LastIndexByte(rest, ':'); i >= 0 && !strings.Contains(rest[i:], "/") {
-		r.Tag = rest[i+1:]
-		rest = rest[:i]
-		if !tagRE.MatchString(r.Tag) {
-			return r, fmt.Errorf("image reference %q: invalid tag %q", s, r.Tag)
-		}
-	}
-	first, remainder, hasSlash := strings.Cut(rest, "/")
-	if hasSlash && (strings.ContainsAny(first, ".:") || first == "localhost") {
-		r.Registry, r.Repository = strings.ToLower(first), remainder
-	} else {
-		r.Registry, r.Repository = "docker.io", rest
-	}
+	r.Registry, r.Repository = reference.Domain(named), reference.Path(named)
 	if r.Registry == "index.docker.io" || r.Registry == "registry-1.docker.io" {
 		r.Registry = "docker.io"
 	}
-	if r.Registry == "docker.io" && !strings.Contains(r.Repository, "/") {
-		r.Repository = "library/" + r.Repository
+	if t, ok := named.(reference.Tagged); ok {
+		r.Tag = t.Tag()
 	}
-	if !pathRE.MatchString(r.Repository) {
-		return r, fmt.Errorf("image reference %q: invalid repository %q", s, r.Repository)
+	if d, ok := named.(reference.Digested); ok {
+		if err := d.Digest().Validate(); err != nil {
+			return r, fmt.Errorf("image reference %q: digest %q: %w", s, d.Digest(), err)
+		}
+		r.Digest = d.Digest().String()
 	}
 	return r, nil
+}
+
+// Pinned reports whether image is a valid reference pinned by a
+// well-formed digest (sha256 or sha512); a malformed digest is no pin.
+func Pinned(image string) bool {
+	r, err := ParseReference(image)
+	return err == nil && r.Digest != ""
 }
 
 // registryAllowed reports whether name (registry/repository) is under one

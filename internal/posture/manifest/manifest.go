@@ -812,3 +812,46 @@ func (inv *Inventory) IndexLines() {
 	}
 	wg.Wait()
 }
+
+// ServiceAccountOf returns the service account a workload's pods run as
+// ("default" when the spec names none), and ok false for objects that run
+// no pods.
+func (o *Object) ServiceAccountOf() (string, bool) {
+	spec, _, _, ok := o.PodTemplate()
+	if !ok {
+		return "", false
+	}
+	switch {
+	case spec.ServiceAccountName != "":
+		return spec.ServiceAccountName, true
+	case spec.DeprecatedServiceAccount != "":
+		return spec.DeprecatedServiceAccount, true
+	}
+	return "default", true
+}
+
+// MountsToken reports whether a workload's pods get their service account
+// token mounted: the pod's automountServiceAccountToken wins; when the pod
+// does not set it, the ServiceAccount's (found in inv) decides; unset on
+// both means mounted, as the API server does.
+func (inv *Inventory) MountsToken(o *Object) bool {
+	spec, _, _, ok := o.PodTemplate()
+	if !ok {
+		return false
+	}
+	if spec.AutomountServiceAccountToken != nil {
+		return *spec.AutomountServiceAccountToken
+	}
+	sa, _ := o.ServiceAccountOf()
+	if inv != nil {
+		for _, s := range inv.OfKind("ServiceAccount") {
+			if s.Namespace != o.Namespace || s.Name != sa {
+				continue
+			}
+			if a, ok := s.Obj.(*corev1.ServiceAccount); ok && a.AutomountServiceAccountToken != nil {
+				return *a.AutomountServiceAccountToken
+			}
+		}
+	}
+	return true
+}

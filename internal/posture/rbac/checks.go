@@ -115,7 +115,16 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 
 	// Who holds each role (for messages).
 	holders := map[manifest.Ref][]string{}
+	// Where each role's rules apply: a ClusterRole bound only through
+	// RoleBindings grants its rules in those namespaces only, so
+	// cluster-scoped resources are out of its reach (as who-can answers).
+	clusterWide, inNamespace := map[manifest.Ref]bool{}, map[manifest.Ref]bool{}
 	for _, g := range a.grants {
+		if g.Namespace == "" {
+			clusterWide[g.Rule.Source] = true
+		} else {
+			inNamespace[g.Rule.Source] = true
+		}
 		s := g.Subject.String()
 		if !slices.Contains(holders[g.Rule.Source], s) {
 			holders[g.Rule.Source] = append(holders[g.Rule.Source], s)
@@ -139,6 +148,7 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 			rules, namespaced = r.Rules, true
 		case *rbacv1.ClusterRole:
 			rules = r.Rules
+			namespaced = inNamespace[o.Ref()] && !clusterWide[o.Ref()]
 		default:
 			continue
 		}
@@ -194,15 +204,13 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 	}
 
 	// Workloads whose service account can take over.
+	// A pod that does not mount its token cannot use its service account.
 	for _, w := range inv.Workloads() {
-		spec, _, base, _ := w.PodTemplate()
-		sa := spec.ServiceAccountName
-		if sa == "" {
-			sa = spec.DeprecatedServiceAccount
+		if !inv.MountsToken(w) {
+			continue
 		}
-		if sa == "" {
-			sa = "default"
-		}
+		_, _, base, _ := w.PodTemplate()
+		sa, _ := w.ServiceAccountOf()
 		subj := Subject{Kind: rbacv1.ServiceAccountKind, Namespace: w.Namespace, Name: sa}
 		var what []string
 		for _, g := range a.Permissions(subj) {

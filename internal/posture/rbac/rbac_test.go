@@ -362,3 +362,96 @@ subjects: [{kind: User, name: ns-admin2}]`)
 		}
 	}
 }
+
+// A ClusterRole bound only through a RoleBinding grants its rules in that
+// namespace only: audit must not report cluster-scoped dangers for it, as
+// who-can does not (issue 17, item 10).
+func TestClusterRoleBoundOnlyByRoleBinding(t *testing.T) {
+	role := `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: node-ops}
+rules:
+- {apiGroups: [""], resources: [nodes/proxy], verbs: [get]}
+- {apiGroups: [""], resources: [persistentvolumes], verbs: [create]}
+- {apiGroups: [certificates.k8s.io], resources: [certificatesigningrequests/approval], verbs: [update]}
+- {apiGroups: [admissionregistration.k8s.io], resources: [validatingwebhookconfigurations], verbs: [patch]}
+- {apiGroups: [""], resources: [secrets], verbs: [get]}`
+	rb := `apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: ops, namespace: team}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: node-ops}
+subjects: [{kind: User, name: carol}]`
+	crb := `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ops-everywhere}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: node-ops}
+subjects: [{kind: User, name: dave}]`
+	clusterScoped := []finding.Check{NodesProxy, CreatePV, ApproveCSR, EditWebhooks}
+
+	inv := inventory(t, role, rb)
+	if got := answers(New(inv).WhoCan(ParseQuery("get", "nodes/proxy", ""))); len(got) != 0 {
+		t.Fatalf("who-can nodes/proxy: %v", got)
+	}
+	fs := Audit(inv)
+	for _, c := range clusterScoped {
+		if hasID(fs, c.ID) {
+			t.Errorf("%s reported for a ClusterRole bound only in namespace team", c.ID)
+		}
+	}
+	if !hasID(fs, ReadSecrets.ID) {
+		t.Errorf("%s (namespaced) not reported", ReadSecrets.ID)
+	}
+	// Bound cluster-wide too: the cluster-scoped rules are real.
+	fs = Audit(inventory(t, role, rb, crb))
+	for _, c := range clusterScoped {
+		if !hasID(fs, c.ID) {
+			t.Errorf("%s not reported for a ClusterRole bound by a ClusterRoleBinding", c.ID)
+		}
+	}
+}
+
+// A pod that does not mount its token cannot use its service account's
+// permissions; the pod's setting wins over the ServiceAccount's (item 11).
+func TestTakeoverNeedsMountedToken(t *testing.T) {
+	roles := `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: secrets}
+rules: [{apiGroups: [""], resources: [secrets], verbs: [get]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: b, namespace: web}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: secrets}
+subjects: [{kind: ServiceAccount, name: reader}]`
+	deploy := func(automount string) string {
+		return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: web}
+spec:
+  template:
+    spec:
+      serviceAccountName: reader` + automount + `
+      containers: [{name: a, image: x}]`
+	}
+	sa := func(automount string) string {
+		return `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: reader, namespace: web}
+automountServiceAccountToken: ` + automount
+	}
+	for _, tc := range []struct {
+		name string
+		docs []string
+		want bool
+	}{
+		{"pod opts out", []string{roles, deploy("\n      automountServiceAccountToken: false")}, false},
+		{"service account opts out", []string{roles, sa("false"), deploy("")}, false},
+		{"pod opts in over the service account", []string{roles, sa("false"), deploy("\n      automountServiceAccountToken: true")}, true},
+		{"pod opts out over the service account", []string{roles, sa("true"), deploy("\n      automountServiceAccountToken: false")}, false},
+		{"default", []string{roles, deploy("")}, true},
+	} {
+		if got := hasID(Audit(inventory(t, tc.docs...)), WorkloadSATakeover.ID); got != tc.want {
+			t.Errorf("%s: %s reported %v, want %v", tc.name, WorkloadSATakeover.ID, got, tc.want)
+		}
+	}
+}

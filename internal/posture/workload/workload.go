@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/vigilsec/vigil/internal/imagepolicy"
 	"github.com/vigilsec/vigil/internal/posture/finding"
 	"github.com/vigilsec/vigil/internal/posture/manifest"
 )
@@ -28,20 +29,21 @@ var (
 	SeccompUnconfined = finding.Check{ID: "VGL-WL-012", Severity: finding.High, Profile: "baseline", Title: "Seccomp explicitly unconfined", Fix: "Set seccompProfile.type to RuntimeDefault or Localhost."}
 	UnsafeSysctl      = finding.Check{ID: "VGL-WL-013", Severity: finding.High, Profile: "baseline", Title: "Unsafe sysctl", Fix: "Remove the sysctl; only the namespaced safe set is allowed."}
 
-	VolumeType       = finding.Check{ID: "VGL-WL-020", Severity: finding.Medium, Profile: "restricted", Title: "Volume type outside the restricted set", Fix: "Use configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected or secret volumes."}
-	PrivEscalation   = finding.Check{ID: "VGL-WL-021", Severity: finding.Medium, Profile: "restricted", Title: "Privilege escalation allowed", Fix: "Set securityContext.allowPrivilegeEscalation: false."}
-	RunAsNonRoot     = finding.Check{ID: "VGL-WL-022", Severity: finding.Medium, Profile: "restricted", Title: "Container may run as root", Fix: "Set securityContext.runAsNonRoot: true (pod or container)."}
-	RunAsRootUser    = finding.Check{ID: "VGL-WL-023", Severity: finding.High, Profile: "restricted", Title: "Container runs as UID 0", Fix: "Set runAsUser to a non-zero UID."}
-	SeccompMissing   = finding.Check{ID: "VGL-WL-024", Severity: finding.Low, Profile: "restricted", Title: "No seccomp profile", Fix: "Set securityContext.seccompProfile.type: RuntimeDefault on the pod."}
-	RestrictedCaps   = finding.Check{ID: "VGL-WL-025", Severity: finding.Low, Profile: "restricted", Title: "Capabilities not dropped", Fix: "Set capabilities.drop: [ALL] and add back at most NET_BIND_SERVICE."}
-	ReadOnlyRootFS   = finding.Check{ID: "VGL-WL-030", Severity: finding.Low, Title: "Writable root filesystem", Fix: "Set securityContext.readOnlyRootFilesystem: true and mount emptyDir where writes are needed."}
-	ResourceLimits   = finding.Check{ID: "VGL-WL-031", Severity: finding.Low, Title: "Missing CPU or memory limit", Fix: "Set resources.limits.cpu and resources.limits.memory."}
-	AutomountToken   = finding.Check{ID: "VGL-WL-032", Severity: finding.Low, Title: "Service account token automounted", Fix: "Set automountServiceAccountToken: false unless the pod calls the API server."}
-	RuntimeSocket    = finding.Check{ID: "VGL-WL-033", Severity: finding.Critical, Title: "Container runtime socket mounted", Fix: "Do not mount docker.sock, containerd.sock or crio.sock into pods: it grants control of the node."}
-	SecretInEnv      = finding.Check{ID: "VGL-WL-034", Severity: finding.Medium, Title: "Secret exposed in an environment variable", Fix: "Mount secrets as files (secret volume) instead of environment variables; never put literal credentials in manifests."}
-	ImageDigest      = finding.Check{ID: "VGL-WL-035", Severity: finding.Low, Title: "Image not pinned by digest", Fix: "Reference the image as repository@sha256:<digest>."}
-	ImageRegistry    = finding.Check{ID: "VGL-WL-036", Severity: finding.High, Title: "Image from a registry outside the allow-list", Fix: "Pull images only from the allowed registries (mirror the image there)."}
-	LiteralSecretEnv = finding.Check{ID: "VGL-WL-037", Severity: finding.High, Title: "Credential written literally in an environment variable", Fix: "Move the value to a Secret mounted as a file."}
+	VolumeType         = finding.Check{ID: "VGL-WL-020", Severity: finding.Medium, Profile: "restricted", Title: "Volume type outside the restricted set", Fix: "Use configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected or secret volumes."}
+	PrivEscalation     = finding.Check{ID: "VGL-WL-021", Severity: finding.Medium, Profile: "restricted", Title: "Privilege escalation allowed", Fix: "Set securityContext.allowPrivilegeEscalation: false."}
+	RunAsNonRoot       = finding.Check{ID: "VGL-WL-022", Severity: finding.Medium, Profile: "restricted", Title: "Container may run as root", Fix: "Set securityContext.runAsNonRoot: true (pod or container)."}
+	RunAsRootUser      = finding.Check{ID: "VGL-WL-023", Severity: finding.High, Profile: "restricted", Title: "Container runs as UID 0", Fix: "Set runAsUser to a non-zero UID."}
+	SeccompMissing     = finding.Check{ID: "VGL-WL-024", Severity: finding.Low, Profile: "restricted", Title: "No seccomp profile", Fix: "Set securityContext.seccompProfile.type: RuntimeDefault on the pod."}
+	RestrictedCaps     = finding.Check{ID: "VGL-WL-025", Severity: finding.Low, Profile: "restricted", Title: "Capabilities not dropped", Fix: "Set capabilities.drop: [ALL] and add back at most NET_BIND_SERVICE."}
+	ReadOnlyRootFS     = finding.Check{ID: "VGL-WL-030", Severity: finding.Low, Title: "Writable root filesystem", Fix: "Set securityContext.readOnlyRootFilesystem: true and mount emptyDir where writes are needed."}
+	ResourceLimits     = finding.Check{ID: "VGL-WL-031", Severity: finding.Low, Title: "Missing CPU or memory limit", Fix: "Set resources.limits.cpu and resources.limits.memory."}
+	AutomountToken     = finding.Check{ID: "VGL-WL-032", Severity: finding.Low, Title: "Service account token automounted", Fix: "Set automountServiceAccountToken: false unless the pod calls the API server."}
+	RuntimeSocket      = finding.Check{ID: "VGL-WL-033", Severity: finding.Critical, Title: "Container runtime socket mounted", Fix: "Do not mount docker.sock, containerd.sock or crio.sock into pods: it grants control of the node."}
+	SecretInEnv        = finding.Check{ID: "VGL-WL-034", Severity: finding.Medium, Title: "Secret exposed in an environment variable", Fix: "Mount secrets as files (secret volume) instead of environment variables; never put literal credentials in manifests."}
+	ImageDigest        = finding.Check{ID: "VGL-WL-035", Severity: finding.Low, Title: "Image not pinned by digest", Fix: "Reference the image as repository@sha256:<digest>."}
+	ImageRegistry      = finding.Check{ID: "VGL-WL-036", Severity: finding.High, Title: "Image from a registry outside the allow-list", Fix: "Pull images only from the allowed registries (mirror the image there)."}
+	DefaultSAAutomount = finding.Check{ID: "VGL-WL-038", Severity: finding.Medium, Title: "Default service account mounts its token", Fix: "Set automountServiceAccountToken: false on each namespace's default ServiceAccount (CIS 5.1.5) and give workloads that call the API server their own."}
+	LiteralSecretEnv   = finding.Check{ID: "VGL-WL-037", Severity: finding.High, Title: "Credential written literally in an environment variable", Fix: "Move the value to a Secret mounted as a file."}
 )
 
 // Checks is the catalogue of workload checks.
@@ -49,7 +51,7 @@ var Checks = []finding.Check{
 	Privileged, HostPID, HostIPC, HostNetwork, HostPathVolume, HostPort, BaselineCaps, HostProcess, AppArmor,
 	SELinux, ProcMount, SeccompUnconfined, UnsafeSysctl, VolumeType, PrivEscalation, RunAsNonRoot,
 	RunAsRootUser, SeccompMissing, RestrictedCaps, ReadOnlyRootFS, ResourceLimits, AutomountToken,
-	RuntimeSocket, SecretInEnv, ImageDigest, ImageRegistry, LiteralSecretEnv,
+	RuntimeSocket, SecretInEnv, ImageDigest, ImageRegistry, LiteralSecretEnv, DefaultSAAutomount,
 }
 
 // Options tunes the workload checks. A nil *Options means defaults.
@@ -75,15 +77,37 @@ func Audit(inv *manifest.Inventory, opts *Options) []finding.Finding {
 	if opts == nil {
 		opts = &Options{}
 	}
-	noAutomount := map[string]bool{}
-	for _, o := range inv.OfKind("ServiceAccount") {
-		if sa, ok := o.Obj.(*corev1.ServiceAccount); ok && sa.AutomountServiceAccountToken != nil && !*sa.AutomountServiceAccountToken {
-			noAutomount[o.Namespace+"/"+o.Name] = true
-		}
-	}
 	var out []finding.Finding
 	for _, o := range inv.Workloads() {
-		out = append(out, checkObject(o, opts, noAutomount)...)
+		out = append(out, checkObject(o, opts, inv)...)
+	}
+	return append(out, defaultServiceAccounts(inv)...)
+}
+
+// defaultServiceAccounts reports the namespaces whose default service
+// account mounts its token into pods that do not opt out (CIS 5.1.5): every
+// default ServiceAccount in the manifests without
+// automountServiceAccountToken: false, and every Namespace declared without
+// such a default ServiceAccount (the API server creates one that mounts).
+func defaultServiceAccounts(inv *manifest.Inventory) []finding.Finding {
+	var out []finding.Finding
+	declared := map[string]bool{}
+	for _, o := range inv.OfKind("ServiceAccount") {
+		sa, ok := o.Obj.(*corev1.ServiceAccount)
+		if !ok || o.Name != "default" {
+			continue
+		}
+		declared[o.Namespace] = true
+		if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+			out = append(out, finding.New(DefaultSAAutomount, o, "automountServiceAccountToken",
+				fmt.Sprintf("the default service account of namespace %s mounts its token into every pod that does not opt out", o.Namespace)))
+		}
+	}
+	for _, o := range inv.OfKind("Namespace") {
+		if !declared[o.Name] {
+			out = append(out, finding.New(DefaultSAAutomount, o, "metadata.name",
+				fmt.Sprintf("namespace %s has no default ServiceAccount with automountServiceAccountToken: false; the one the API server creates mounts its token", o.Name)))
+		}
 	}
 	return out
 }
@@ -117,7 +141,7 @@ func containersOf(spec *corev1.PodSpec, base string) []container {
 	return cs
 }
 
-func checkObject(o *manifest.Object, opts *Options, noAutomount map[string]bool) []finding.Finding {
+func checkObject(o *manifest.Object, opts *Options, inv *manifest.Inventory) []finding.Finding {
 	spec, meta, base, ok := o.PodTemplate()
 	if !ok {
 		return nil
@@ -192,14 +216,9 @@ func checkObject(o *manifest.Object, opts *Options, noAutomount map[string]bool)
 		add(RunAsRootUser, base+".securityContext.runAsUser", "pod runAsUser is 0 (root)")
 	}
 	// Service account token.
-	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
-		sa := spec.ServiceAccountName
-		if sa == "" {
-			sa = "default"
-		}
-		if spec.AutomountServiceAccountToken != nil || !noAutomount[o.Namespace+"/"+sa] {
-			add(AutomountToken, base+".automountServiceAccountToken", "the token of service account %q is mounted into every container", sa)
-		}
+	if inv.MountsToken(o) {
+		sa, _ := o.ServiceAccountOf()
+		add(AutomountToken, base+".automountServiceAccountToken", "the token of service account %q is mounted into every container", sa)
 	}
 
 	for _, ct := range cs {
@@ -300,7 +319,7 @@ func checkObject(o *manifest.Object, opts *Options, noAutomount map[string]bool)
 				add(SecretInEnv, fmt.Sprintf("%s.envFrom[%d].secretRef", cp, i), "container %q imports secret %s as env vars", c.Name, e.SecretRef.Name)
 			}
 		}
-		if c.Image != "" && !strings.Contains(c.Image, "@sha256:") {
+		if c.Image != "" && !imagepolicy.Pinned(c.Image) {
 			add(ImageDigest, cp+".image", "container %q image %s is not pinned by digest", c.Name, c.Image)
 		}
 		if len(opts.AllowedRegistries) > 0 && c.Image != "" && !registryAllowed(c.Image, opts.AllowedRegistries) {

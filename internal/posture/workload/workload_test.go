@@ -206,13 +206,28 @@ func TestChecks(t *testing.T) {
 			func(p *corev1.Pod) { p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "debug"}} }},
 		{"digest", ImageDigest, c0 + ".image",
 			func(p *corev1.Pod) { p.Spec.Containers[0].Image = "registry.example.com/team/app:1.2" }, nil},
+		// Item 12: a digest is a pin only when it is well-formed.
+		{"malformed digest", ImageDigest, c0 + ".image",
+			func(p *corev1.Pod) { p.Spec.Containers[0].Image = "registry.example.com/team/app@sha256:1234" },
+			func(p *corev1.Pod) {
+				p.Spec.Containers[0].Image = "registry.example.com/team/app@sha512:" + strings.Repeat("ab", 64)
+			}},
+		{"digest not hex", ImageDigest, c0 + ".image",
+			func(p *corev1.Pod) {
+				p.Spec.Containers[0].Image = "registry.example.com/team/app@sha256:" + strings.Repeat("z", 64)
+			}, nil},
+		{"digest of the wrong length", ImageDigest, c0 + ".image",
+			func(p *corev1.Pod) {
+				p.Spec.Containers[0].Image = "registry.example.com/team/app@sha512:" + strings.Repeat("a", 64)
+			}, nil},
 		{"registry", ImageRegistry, c0 + ".image",
 			func(p *corev1.Pod) { p.Spec.Containers[0].Image = "nginx@sha256:" + strings.Repeat("a", 64) },
 			func(p *corev1.Pod) {
 				p.Spec.Containers[0].Image = "registry.example.com/other/x@sha256:" + strings.Repeat("a", 64)
 			}},
 	}
-	covered := map[string]bool{}
+	// Namespace-level check: TestAutomountPodWinsAndDefaultServiceAccount.
+	covered := map[string]bool{DefaultSAAutomount.ID: true}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			covered[tc.check.ID] = true
@@ -315,5 +330,78 @@ func TestRegistry(t *testing.T) {
 	}
 	if !registryAllowed("ghcr.io/acme/app:1", []string{"ghcr.io/acme"}) || registryAllowed("ghcr.io/evil/app", []string{"ghcr.io/acme"}) {
 		t.Error("registry path prefix matching is wrong")
+	}
+}
+
+// The pod's automountServiceAccountToken wins over its ServiceAccount's
+// (item 11), and the default ServiceAccount's automount is a finding of its
+// own (CIS 5.1.5).
+func TestAutomountPodWinsAndDefaultServiceAccount(t *testing.T) {
+	inv := &manifest.Inventory{}
+	inv.AddBytes("a.yaml", []byte(`apiVersion: v1
+kind: ServiceAccount
+metadata: {name: quiet, namespace: app}
+automountServiceAccountToken: false
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: loud, namespace: app}
+automountServiceAccountToken: true
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pod-in, namespace: app}
+spec:
+  serviceAccountName: quiet
+  automountServiceAccountToken: true
+  containers: [{name: a, image: x}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pod-out, namespace: app}
+spec:
+  serviceAccountName: loud
+  automountServiceAccountToken: false
+  containers: [{name: a, image: x}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: deprecated-field, namespace: app}
+spec:
+  serviceAccount: quiet
+  containers: [{name: a, image: x}]
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: locked}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: default, namespace: locked}
+automountServiceAccountToken: false
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: default, namespace: open}
+`))
+	var token, defaults []string
+	for _, f := range Audit(inv, nil) {
+		switch f.CheckID {
+		case AutomountToken.ID:
+			token = append(token, f.Object.Name)
+		case DefaultSAAutomount.ID:
+			defaults = append(defaults, f.Object.Kind+"/"+f.Object.Namespace+"/"+f.Object.Name)
+		}
+	}
+	if !slices.Equal(token, []string{"pod-in"}) {
+		t.Errorf("automount findings on %v, want only pod-in", token)
+	}
+	slices.Sort(defaults)
+	if want := []string{"Namespace//app", "ServiceAccount/open/default"}; !slices.Equal(defaults, want) {
+		t.Errorf("default service account findings %v, want %v", defaults, want)
 	}
 }
