@@ -164,12 +164,12 @@ func TestValidateDefault(t *testing.T) {
 
 var (
 	mitreID   = regexp.MustCompile(`^T[0-9]{4}(\.[0-9]{3})?$`)
-	tuneMacro = regexp.MustCompile(`\buser_known_[a-z0-9_]+\b`)
+	tuneMacro = regexp.MustCompile(`\bvigil_user_known_[a-z0-9_]+\b`)
 )
 
 // TestRuleConventions checks what every default rule promises: a MITRE
 // ATT&CK technique id and tactic in its tags, a description, and a
-// user_known_* tuning macro used by its condition.
+// vigil_user_known_* tuning macro used by its condition.
 func TestRuleConventions(t *testing.T) {
 	spec := rules.Load(defaultFiles()...)
 	if len(spec.Rules) == 0 {
@@ -192,11 +192,56 @@ func TestRuleConventions(t *testing.T) {
 			t.Errorf("%s: description too short to explain the rule", r.Name)
 		}
 		if !tuneMacro.MatchString(r.Cond.Text) {
-			t.Errorf("%s: condition uses no user_known_* tuning macro", r.Name)
+			t.Errorf("%s: condition uses no vigil_user_known_* tuning macro", r.Name)
 		}
 		if !strings.HasPrefix(r.Name, "Vigil ") {
 			t.Errorf("%s: default rule names start with \"Vigil \" (no clash with Falco's)", r.Name)
 		}
+	}
+	// Macros and lists live in one namespace with every file loaded after
+	// the defaults: a Vigil name must never be one an upstream ruleset
+	// defines (Falco's incubating file redefines user_known_* macros in
+	// terms of its own never_true, which then does not exist at the
+	// default's position).
+	for _, m := range spec.Macros {
+		if !strings.HasPrefix(m.Name, "vigil_") {
+			t.Errorf("macro %s: default macro names start with vigil_", m.Name)
+		}
+	}
+	for _, l := range spec.Lists {
+		if !strings.HasPrefix(l.Name, "vigil_") {
+			t.Errorf("list %s: default list names start with vigil_", l.Name)
+		}
+	}
+}
+
+// TestLoadsBeforeUpstreamTuningMacros reproduces loading Falco's
+// incubating ruleset after the defaults: it redefines its tuning macros
+// (user_known_package_manager_in_container among them) as (never_true),
+// a macro of its own file. A default macro of the same name would be
+// replaced in place, before never_true exists, and the load would fail.
+func TestLoadsBeforeUpstreamTuningMacros(t *testing.T) {
+	upstream := []byte(`- macro: never_true
+  condition: (evt.num=0)
+- macro: user_known_package_manager_in_container
+  condition: (never_true)
+- macro: user_known_shell_in_container
+  condition: (never_true)
+- list: shell_binaries
+  items: [ash, bash, sh]
+- rule: Upstream Package Manager
+  desc: d
+  condition: evt.type = execve and proc.name = apt and not user_known_package_manager_in_container
+  output: pm (proc=%proc.name)
+  priority: ERROR
+`)
+	files := append(defaultFiles(), rules.File{Name: "falco-incubating_rules.yaml", Data: upstream})
+	rs := rules.LoadAndCompile(nil, files...)
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Rules) != len(rules.LoadAndCompile(nil, defaultFiles()...).Rules)+1 {
+		t.Errorf("%d rules", len(rs.Rules))
 	}
 }
 
@@ -310,9 +355,9 @@ func rulesetDoc(spec *rules.Spec) []byte {
 	b.WriteString("<!-- Generated from rules/vigil_rules.yaml by `go test ./rules -run TestRulesetDoc -update`. Do not edit. -->\n\n")
 	b.WriteString("Vigil embeds `rules/vigil_rules.yaml` and loads it before any `-r` file (`--no-default-rules` turns it off).\n")
 	b.WriteString("Every rule is evaluated (not only the first match), comes with MITRE ATT&CK technique ids in its tags,\n")
-	b.WriteString("and has a tuning macro named `user_known_*` that is false by default. To silence known-good activity,\n")
+	b.WriteString("and has a tuning macro named `vigil_user_known_*` that is false by default. To silence known-good activity,\n")
 	b.WriteString("redefine the macro in your own rules file, loaded after the defaults:\n\n")
-	b.WriteString("```yaml\n- macro: user_known_shell_in_container\n  condition: (container.image.repository = registry.example.com/debug-tools)\n  override:\n    condition: replace\n```\n\n")
+	b.WriteString("```yaml\n- macro: vigil_user_known_shell_in_container\n  condition: (container.image.repository = registry.example.com/debug-tools)\n  override:\n    condition: replace\n```\n\n")
 	b.WriteString("Lists (`vigil_sensitive_files`, `vigil_package_managers`, `vigil_bpf_programs`, ...) can be extended the same way\n")
 	b.WriteString("with `override: {items: append}`.\n\n")
 	b.WriteString("Each rule is tested against real recordings: `rules/testdata/captures/<slug>/fire.jsonl` (the attack, recorded\n")
@@ -406,7 +451,7 @@ func TestRulesetDoc(t *testing.T) {
 // the rule, and still fires it without the override.
 func TestTuningMacroOverride(t *testing.T) {
 	user := rules.File{Name: "user.yaml", Data: []byte(`
-- macro: user_known_sensitive_file_read
+- macro: vigil_user_known_sensitive_file_read
   condition: (proc.name = cat and fd.name = /etc/shadow)
   override:
     condition: replace
@@ -421,6 +466,6 @@ func TestTuningMacroOverride(t *testing.T) {
 		t.Fatal("the recorded shadow read does not fire without the override")
 	}
 	if n := replay(t, rs, capture)["Vigil Sensitive File Read"]; n != 0 {
-		t.Errorf("rule fired %d times although user_known_sensitive_file_read allows the action", n)
+		t.Errorf("rule fired %d times although vigil_user_known_sensitive_file_read allows the action", n)
 	}
 }

@@ -111,7 +111,8 @@ type Agent struct {
 }
 
 // New builds an agent from a validated configuration: outputs, store (its
-// directory is created), rules (a broken rules file is an error), engine,
+// directory is created), rules (rules that do not compile are skipped with
+// an internal alert, or are an error with rules.on_error: fail), engine,
 // metrics and the HTTP endpoint. It needs no privilege; Run does.
 func New(cfg *config.Config, opts *Options) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
@@ -136,7 +137,7 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 	}
 	a.reg = metrics.NewRegistry()
 
-	rs, err := loadRules(cfg.Rules.Default, cfg.Rules.Files, cfg.Rules.MinPriority)
+	rs, err := loadRules(cfg.Rules.Default, cfg.Rules.Files, cfg.Rules.MinPriority, cfg.Rules.OnError)
 	if err != nil {
 		return nil, err
 	}
@@ -185,6 +186,7 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 	a.registerMetrics()
 	a.resp = newResponder(a.reg, cfg.DryRun)
 	a.registerImageMetrics()
+	a.reportBroken(rs)
 	return a, nil
 }
 
@@ -288,7 +290,9 @@ func (a *Agent) Reload() error {
 	defer a.reloadMu.Unlock()
 	polErr := a.reloadPolicies()
 	a.ruleSig = rulesSignature(a.cfg.Rules.Files)
-	rs, err := loadRules(a.cfg.Rules.Default, a.cfg.Rules.Files, a.cfg.Rules.MinPriority)
+	// A reload with errors keeps the rules in force whatever on_error says:
+	// they are complete, the new set would not be.
+	rs, err := loadRules(a.cfg.Rules.Default, a.cfg.Rules.Files, a.cfg.Rules.MinPriority, config.RulesOnErrorFail)
 	if err != nil {
 		a.reloadErr.Inc()
 		a.reloadFailed(RuleReloadFailed, "rules", "rules", err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -297,13 +298,41 @@ func TestPipelineSyntheticEvents(t *testing.T) {
 	}
 }
 
-func TestNewRejectsBrokenRules(t *testing.T) {
+// TestNewSkipsBrokenRules: by default (rules.on_error: skip) a rule that
+// does not compile is left out, the others run, and an internal alert
+// names the skipped rule with its position; with on_error: fail the agent
+// refuses to start.
+func TestNewSkipsBrokenRules(t *testing.T) {
 	s := newSinks(t)
 	p := filepath.Join(t.TempDir(), "rules.yaml")
-	_ = os.WriteFile(p, []byte(brokenRule), 0o600)
-	_, err := New(s.config(t, p), &Options{Logger: slog.New(slog.DiscardHandler)})
-	if err == nil || !strings.Contains(err.Error(), p) {
-		t.Fatalf("broken rules at start: %v", err)
+	_ = os.WriteFile(p, []byte(shadowRule+brokenRule), 0o600)
+	cfg := s.config(t, p)
+	a, err := New(cfg, &Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("broken rule at start: %v", err)
+	}
+	if rs := a.Ruleset(); len(rs.Rules) != 1 || rs.Rules[0].Name != "Test shadow read" {
+		t.Fatalf("rules in force: %v", rs.Rules)
+	}
+	a.closeSinks()
+	var skipped []map[string]any
+	for _, x := range fileAlerts(s.file) {
+		if x["rule"] == RuleSkipped {
+			skipped = append(skipped, x)
+		}
+	}
+	line := strings.Count(shadowRule, "\n") + 2 // brokenRule starts with a newline
+	want := fmt.Sprintf("%s:%d:3", p, line)
+	if len(skipped) != 1 || !strings.Contains(skipped[0]["output"].(string), `rule "Broken" at `+want) {
+		t.Fatalf("skip alerts %v (want position %s)", skipped, want)
+	}
+	if of := skipped[0]["output_fields"].(map[string]any); of["vigil.rule"] != "Broken" || of["vigil.position"] != want {
+		t.Errorf("output_fields %v", of)
+	}
+
+	cfg.Rules.OnError = config.RulesOnErrorFail
+	if _, err := New(cfg, &Options{Logger: slog.New(slog.DiscardHandler)}); err == nil || !strings.Contains(err.Error(), p) {
+		t.Fatalf("on_error fail: %v", err)
 	}
 }
 

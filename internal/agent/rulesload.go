@@ -6,9 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/rules"
 	defaultrules "github.com/vigilsec/vigil/rules"
 )
@@ -44,9 +47,11 @@ func yamlFiles(what string, paths []string) ([]string, error) {
 }
 
 // loadRules reads and compiles the ruleset: the embedded defaults (when
-// withDefaults) then the files. Errors (reading, or any rule error) leave
-// no ruleset; warnings are returned with it.
-func loadRules(withDefaults bool, paths []string, min alert.Priority) (*rules.Ruleset, error) {
+// withDefaults) then the files. A file that cannot be read leaves no
+// ruleset. Rules that do not compile leave none either when onError is
+// "fail"; with "skip" the ruleset of the others is returned and its
+// Broken lists the skipped ones (see reportBroken).
+func loadRules(withDefaults bool, paths []string, min alert.Priority, onError string) (*rules.Ruleset, error) {
 	var files []rules.File
 	if withDefaults {
 		for _, f := range defaultrules.Default() {
@@ -66,10 +71,35 @@ func loadRules(withDefaults bool, paths []string, min alert.Priority) (*rules.Ru
 	}
 	p := min
 	rs := rules.LoadAndCompile(&rules.CompileOptions{MinPriority: &p}, files...)
-	if err := rs.Err(); err != nil {
+	if err := rs.Err(); err != nil && onError != config.RulesOnErrorSkip {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
 	return rs, nil
+}
+
+// RuleSkipped is the internal alert raised, with rules.on_error: skip, for
+// each rule (or rules file) left out because it does not compile.
+const RuleSkipped = "Vigil rule skipped"
+
+// reportBroken logs the errors of a ruleset loaded with on_error: skip and
+// raises one internal alert per skipped rule or file, naming it with its
+// file:line:col and the first error.
+func (a *Agent) reportBroken(rs *rules.Ruleset) {
+	for _, d := range rs.Diags.Errors() {
+		a.log.Error("rules", "error", d.Error())
+	}
+	for _, d := range rs.Broken {
+		what := "rules file " + d.File
+		if d.Name != "" {
+			what = d.Kind + " " + strconv.Quote(d.Name)
+		}
+		a.deliver(&alert.Alert{UUID: alert.NewUUID(), Time: time.Now(), Rule: RuleSkipped,
+			Priority: alert.PriorityError, Source: alert.SourceInternal, Hostname: a.hostname,
+			Output: "Vigil skipped " + what + " at " + d.Pos.String() + ", the other rules are in force (error=" + d.Msg + ")",
+			OutputFields: []alert.Field{{Name: "vigil.rule", Value: d.Name}, {Name: "vigil.position", Value: d.Pos.String()},
+				{Name: "vigil.error", Value: d.Msg}},
+			Tags: []string{"vigil_internal"}, Vigil: alert.Context{Count: 1}})
+	}
 }
 
 // rulesSignature fingerprints the rule files' names, sizes and mtimes (and

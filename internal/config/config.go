@@ -29,11 +29,18 @@ type Config struct {
 	src *source // where it was loaded from, for error positions
 }
 
+// rules.on_error values.
+const (
+	RulesOnErrorSkip = "skip"
+	RulesOnErrorFail = "fail"
+)
+
 // Rules selects the detection rules.
 type Rules struct {
 	Default       bool           `yaml:"default" doc:"Load Vigil's embedded default ruleset."`
 	Files         []string       `yaml:"files" doc:"Rule files and directories (every *.yaml and *.yml inside, in name order) loaded after the defaults."`
 	MinPriority   alert.Priority `yaml:"min_priority" doc:"Alerts below this priority are discarded: emergency, alert, critical, error, warning, notice, informational or debug."`
+	OnError       string         `yaml:"on_error" doc:"At start, what a rule that does not compile does: skip (the others load; an internal alert names each skipped rule with its file:line:col) or fail (the agent does not start). A reload with errors always keeps the rules in force."`
 	Watch         bool           `yaml:"watch" doc:"Reload the rules when a rule file changes (SIGHUP always reloads)."`
 	WatchInterval time.Duration  `yaml:"watch_interval" doc:"How often rule files are checked for changes."`
 }
@@ -172,7 +179,7 @@ func DefaultConfig() *Config {
 	}
 	c := &Config{
 		LogLevel: "info",
-		Rules:    Rules{Default: true, MinPriority: alert.PriorityDebug, Watch: true, WatchInterval: 2 * time.Second},
+		Rules:    Rules{Default: true, MinPriority: alert.PriorityDebug, OnError: RulesOnErrorSkip, Watch: true, WatchInterval: 2 * time.Second},
 		Dedup:    Dedup{Window: 10 * time.Second},
 		Outputs: Outputs{
 			OverflowAlertInterval: time.Minute,

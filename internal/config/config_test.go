@@ -47,6 +47,7 @@ func TestBadFiles(t *testing.T) {
 		{"bad_type.bad.yaml", []string{"testdata/bad_type.bad.yaml:2:1: cannot unmarshal !!str `forever` into time.Duration"}},
 		{"bad_priority.bad.yaml", []string{"bad_priority.bad.yaml:2", "unknown priority \"loud\""}},
 		{"syntax.bad.yaml", []string{"syntax.bad.yaml:2:1"}},
+		{"on_error.bad.yaml", []string{"on_error.bad.yaml:2:3: rules.on_error: must be skip or fail, got \"ignore\""}},
 		{"many.bad.yaml", []string{
 			"many.bad.yaml:1:1: log_level: unknown level \"chatty\"",
 			"many.bad.yaml:5:5: outputs.http.url: want an http:// or https:// URL",

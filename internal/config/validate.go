@@ -36,6 +36,9 @@ func (c *Config) Validate() error {
 	for i, f := range c.Rules.Files {
 		exists(fmt.Sprintf("rules.files[%d]", i), f)
 	}
+	if o := c.Rules.OnError; o != RulesOnErrorSkip && o != RulesOnErrorFail {
+		bad("rules.on_error", "must be skip or fail, got %q", o)
+	}
 	if c.Rules.Watch && c.Rules.WatchInterval <= 0 {
 		bad("rules.watch_interval", "must be positive when rules.watch is on")
 	}

@@ -42,6 +42,14 @@ type Ruleset struct {
 	Diags    Diagnostics
 	Disabled int // rules not compiled because they are disabled
 	Skipped  int // rules of unknown sources
+	// Broken has one error per rule left out because it does not compile
+	// (its own condition, output or exceptions, or a macro or list it
+	// uses), at the rule's position, and one per file-level error (a file
+	// that is not YAML, an unmet required_engine_version...) or rule item
+	// the loader refused (no condition, a bad priority...). Rules holds
+	// every other rule: a caller may run with them (rules.on_error: skip)
+	// or refuse the set (Err() is not nil either way).
+	Broken Diagnostics
 	// Slots is the number of Cached (macro) expressions: the size of the
 	// engine's per-event result cache.
 	Slots int
@@ -83,6 +91,11 @@ func Compile(spec *Spec, opts *CompileOptions) *Ruleset {
 		macros: map[string]*macroState{}, lists: map[string][]Value{}, seen: map[string]bool{},
 		usedList: map[string]bool{}, usedMacro: map[string]bool{}, macroRoots: map[Node]string{}, memo: map[Node]*Cached{}}
 	c.rs.Diags = append(c.rs.Diags, spec.Diags...)
+	for _, d := range spec.Diags {
+		if !d.Warning && (d.Kind == "file" || d.Kind == "rule") {
+			c.rs.Broken = append(c.rs.Broken, d)
+		}
+	}
 	c.compileLists()
 	c.compileMacros()
 	c.compileRules()
@@ -321,16 +334,33 @@ func (c *compiler) compileRules() {
 		if !r.Enabled {
 			c.rs.Disabled++
 			// Falco still validates disabled rules' conditions.
-			c.compileRule(r)
+			c.compileChecked(r)
 			continue
 		}
-		if rule := c.compileRule(r); rule != nil {
+		if rule := c.compileChecked(r); rule != nil {
 			if c.opts.MinPriority != nil && rule.Priority > *c.opts.MinPriority {
 				continue
 			}
 			c.rs.Rules = append(c.rs.Rules, rule)
 		}
 	}
+}
+
+// compileChecked compiles r and records it in Broken when it fails.
+func (c *compiler) compileChecked(r *RuleSpec) *Rule {
+	before := len(c.rs.Diags)
+	rule := c.compileRule(r)
+	if rule == nil {
+		msg := "does not compile"
+		for _, d := range c.rs.Diags[before:] {
+			if !d.Warning {
+				msg = d.Pos.String() + ": " + d.Msg
+				break
+			}
+		}
+		c.rs.Broken = append(c.rs.Broken, &Diagnostic{Pos: r.Pos, Kind: "rule", Name: r.Name, Msg: "skipped: " + msg})
+	}
+	return rule
 }
 
 func (c *compiler) compileRule(r *RuleSpec) *Rule {
