@@ -122,24 +122,26 @@ var kinds = map[string]struct {
 	namespaced bool
 	newObj     func() any
 }{
-	"Pod":                   {true, func() any { return new(corev1.Pod) }},
-	"Deployment":            {true, func() any { return new(appsv1.Deployment) }},
-	"StatefulSet":           {true, func() any { return new(appsv1.StatefulSet) }},
-	"DaemonSet":             {true, func() any { return new(appsv1.DaemonSet) }},
-	"ReplicaSet":            {true, func() any { return new(appsv1.ReplicaSet) }},
-	"ReplicationController": {true, func() any { return new(corev1.ReplicationController) }},
-	"Job":                   {true, func() any { return new(batchv1.Job) }},
-	"CronJob":               {true, func() any { return new(batchv1.CronJob) }},
-	"Role":                  {true, func() any { return new(rbacv1.Role) }},
-	"RoleBinding":           {true, func() any { return new(rbacv1.RoleBinding) }},
-	"ClusterRole":           {false, func() any { return new(rbacv1.ClusterRole) }},
-	"ClusterRoleBinding":    {false, func() any { return new(rbacv1.ClusterRoleBinding) }},
-	"ServiceAccount":        {true, func() any { return new(corev1.ServiceAccount) }},
-	"NetworkPolicy":         {true, func() any { return new(networkingv1.NetworkPolicy) }},
-	"Namespace":             {false, func() any { return new(corev1.Namespace) }},
-	"Service":               {true, func() any { return new(corev1.Service) }},
-	"Secret":                {true, func() any { return new(corev1.Secret) }},
-	"ConfigMap":             {true, func() any { return new(corev1.ConfigMap) }},
+	"Pod":                            {true, func() any { return new(corev1.Pod) }},
+	"Deployment":                     {true, func() any { return new(appsv1.Deployment) }},
+	"StatefulSet":                    {true, func() any { return new(appsv1.StatefulSet) }},
+	"DaemonSet":                      {true, func() any { return new(appsv1.DaemonSet) }},
+	"ReplicaSet":                     {true, func() any { return new(appsv1.ReplicaSet) }},
+	"ReplicationController":          {true, func() any { return new(corev1.ReplicationController) }},
+	"Job":                            {true, func() any { return new(batchv1.Job) }},
+	"CronJob":                        {true, func() any { return new(batchv1.CronJob) }},
+	"Role":                           {true, func() any { return new(rbacv1.Role) }},
+	"RoleBinding":                    {true, func() any { return new(rbacv1.RoleBinding) }},
+	"ClusterRole":                    {false, func() any { return new(rbacv1.ClusterRole) }},
+	"ClusterRoleBinding":             {false, func() any { return new(rbacv1.ClusterRoleBinding) }},
+	"ServiceAccount":                 {true, func() any { return new(corev1.ServiceAccount) }},
+	"NetworkPolicy":                  {true, func() any { return new(networkingv1.NetworkPolicy) }},
+	"CiliumNetworkPolicy":            {true, func() any { return new(CiliumNetworkPolicy) }},
+	"CiliumClusterwideNetworkPolicy": {false, func() any { return new(CiliumNetworkPolicy) }},
+	"Namespace":                      {false, func() any { return new(corev1.Namespace) }},
+	"Service":                        {true, func() any { return new(corev1.Service) }},
+	"Secret":                         {true, func() any { return new(corev1.Secret) }},
+	"ConfigMap":                      {true, func() any { return new(corev1.ConfigMap) }},
 }
 
 // Load reads every path (a file, a directory walked recursively for
@@ -630,6 +632,8 @@ func objectMeta(obj any) *metav1.ObjectMeta {
 	case *corev1.ServiceAccount:
 		return &o.ObjectMeta
 	case *networkingv1.NetworkPolicy:
+		return &o.ObjectMeta
+	case *CiliumNetworkPolicy:
 		return &o.ObjectMeta
 	case *corev1.Namespace:
 		return &o.ObjectMeta

@@ -69,6 +69,7 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 		}
 		byNS[p.Namespace] = append(byNS[p.Namespace], compiled{p, sel, HasIngress(p), HasEgress(p)})
 	}
+	cilium := ciliumRules(inv)
 	selected := map[*networkingv1.NetworkPolicy]bool{}
 	workloadNS := map[string]bool{}
 	workloads := inv.Workloads()
@@ -83,6 +84,12 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 				ing = ing || c.in
 				eg = eg || c.out
 				selected[c.p] = true
+			}
+		}
+		for i := range cilium {
+			if c := &cilium[i]; c.selects(w.Namespace, meta.Labels) {
+				ing = ing || c.in
+				eg = eg || c.out
 			}
 		}
 		if !ing {
@@ -118,6 +125,14 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 				denyOut = true
 			}
 		}
+		// A Cilium rule that selects every pod of the namespace and has
+		// an ingress (egress) section puts them all in default deny.
+		for i := range cilium {
+			if c := &cilium[i]; c.selects(ns, nil) {
+				denyIn = denyIn || c.in
+				denyOut = denyOut || c.out
+			}
+		}
 		if denyIn && denyOut {
 			continue
 		}
@@ -136,6 +151,9 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 		out = append(out, f)
 	}
 	// Policy checks.
+	for i := range cilium {
+		out = append(out, ciliumAllowAll(&cilium[i])...)
+	}
 	for _, p := range pols {
 		o := polObj[p]
 		if HasIngress(p) {

@@ -231,3 +231,118 @@ spec:
 }
 
 func coreProto(s string) corev1.Protocol { return corev1.Protocol(s) }
+
+// Item 9: CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy count as
+// network policy for the coverage checks, with Cilium's default-deny
+// semantics (a rule with an ingress/egress section isolates what it selects,
+// enableDefaultDeny can turn that off).
+func TestCiliumPoliciesCount(t *testing.T) {
+	web := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: a, image: x}]}`
+	db := `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: a, image: x}]}`
+	cnpWeb := `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {"k8s:app": web}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: lb}}]
+    toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
+  egress:
+  - toEndpoints: [{matchLabels: {app: db}}]
+  - toCIDR: [10.0.0.0/8]
+    toPorts: [{ports: [{port: "53", protocol: UDP}]}]`
+	cnpDenyAll := `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: deny, namespace: shop}
+specs:
+- endpointSelector: {}
+  ingress: [{}]
+- endpointSelector: {}
+  egress: [{}]`
+	ccnpShop := `apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: shop-deny}
+spec:
+  endpointSelector: {matchLabels: {"k8s:io.kubernetes.pod.namespace": shop}}
+  ingress: [{}]
+  egress: [{}]`
+	ccnpOther := `apiVersion: cilium.io/v2
+kind: CiliumClusterwideNetworkPolicy
+metadata: {name: other-deny}
+spec:
+  endpointSelector: {matchLabels: {"k8s:io.kubernetes.pod.namespace": other}}
+  ingress: [{}]
+  egress: [{}]`
+	cnpNoDeny := `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: audit-only, namespace: shop}
+spec:
+  endpointSelector: {}
+  enableDefaultDeny: {ingress: false, egress: false}
+  ingress: [{fromEntities: [cluster]}]
+  egress: [{toEntities: [cluster]}]`
+	cnpOpen := `apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: open, namespace: shop}
+spec:
+  endpointSelector: {matchLabels: {app: web}}
+  ingress: [{fromEntities: [all]}]
+  egress: [{toCIDRSet: [{cidr: 0.0.0.0/0}]}]`
+	count := func(fs []finding.Finding, id string) []string {
+		var out []string
+		for _, f := range fs {
+			if f.CheckID == id {
+				out = append(out, f.Object.String()+" "+f.Field)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name                   string
+		docs                   []string
+		noIngress, noEgress    []string
+		noDefaultDeny, openAll []string
+	}{
+		{"no policy", []string{web, db},
+			[]string{"Deployment/shop/db", "Deployment/shop/web"}, []string{"Deployment/shop/db", "Deployment/shop/web"}, []string{"Namespace/shop"}, nil},
+		{"cnp selects web", []string{web, db, cnpWeb},
+			[]string{"Deployment/shop/db"}, []string{"Deployment/shop/db"}, []string{"Namespace/shop"}, nil},
+		{"cnp default deny", []string{web, db, cnpDenyAll}, nil, nil, nil, nil},
+		{"ccnp selects the namespace", []string{web, db, ccnpShop}, nil, nil, nil, nil},
+		{"ccnp of another namespace", []string{web, db, ccnpOther},
+			[]string{"Deployment/shop/db", "Deployment/shop/web"}, []string{"Deployment/shop/db", "Deployment/shop/web"}, []string{"Namespace/shop"}, nil},
+		{"enableDefaultDeny false", []string{web, db, cnpNoDeny},
+			[]string{"Deployment/shop/db", "Deployment/shop/web"}, []string{"Deployment/shop/db", "Deployment/shop/web"}, []string{"Namespace/shop"}, nil},
+		{"allow all", []string{web, db, cnpDenyAll, cnpOpen}, nil, nil, nil,
+			[]string{"CiliumNetworkPolicy/shop/open spec.egress[0]", "CiliumNetworkPolicy/shop/open spec.ingress[0]"}},
+	} {
+		fs := Audit(load(t, tc.docs...))
+		trim := func(ss []string) []string {
+			for i := range ss {
+				ss[i] = strings.TrimSpace(strings.Split(ss[i], " spec.template")[0])
+			}
+			slices.Sort(ss)
+			return ss
+		}
+		for _, c := range []struct {
+			id   string
+			want []string
+		}{{NoIngressPolicy.ID, tc.noIngress}, {NoEgressPolicy.ID, tc.noEgress}, {NoDefaultDeny.ID, tc.noDefaultDeny}, {AllowAll.ID, tc.openAll}} {
+			if got := trim(count(fs, c.id)); !slices.Equal(got, c.want) {
+				t.Errorf("%s: %s on %q, want %q", tc.name, c.id, got, c.want)
+			}
+		}
+	}
+}
