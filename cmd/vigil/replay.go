@@ -63,6 +63,10 @@ func runReplay(cmd *cobra.Command, o *replayOpts, capture string) error {
 		printValidation(cmd.ErrOrStderr(), rs)
 		return fmt.Errorf("replay: rules: %w", rules.ErrInvalidRules)
 	}
+	// A replay is an offline evaluation: wait for the rules' host names
+	// (each resolution is bounded by the resolver's timeout) so that
+	// fd.sip.name comparisons do not depend on timing.
+	rs.Hosts().Wait()
 	host := o.hostname
 	if host == "" {
 		host, _ = os.Hostname()

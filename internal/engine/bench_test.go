@@ -11,6 +11,7 @@ import (
 	"github.com/vigilsec/vigil/internal/shareddata"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/hostnames"
 	"github.com/vigilsec/vigil/internal/rules"
 	defaultrules "github.com/vigilsec/vigil/rules"
 )
@@ -27,7 +28,7 @@ func fullEngine(tb testing.TB) *Engine {
 	for _, f := range defaultrules.Default() {
 		files = append(files, rules.File{Name: f.Name, Data: f.Data})
 	}
-	rs := rules.LoadAndCompile(&rules.CompileOptions{Resolve: func(string) []netip.Addr { return nil }}, files...)
+	rs := rules.LoadAndCompile(&rules.CompileOptions{Hosts: hostnames.New(&hostnames.Options{Lookup: hostnames.StaticLookup(nil)})}, files...)
 	if err := rs.Err(); err != nil {
 		tb.Fatal(err)
 	}

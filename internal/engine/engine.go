@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/hostnames"
 	"github.com/vigilsec/vigil/internal/rules"
 )
 
@@ -55,7 +56,6 @@ type Engine struct {
 	prog  atomic.Pointer[program]
 	ctx   event.FieldCtx
 	mode  MatchMode
-	sip   *event.Field
 	buf   []byte
 	stats Stats
 	cur   *program // the program of the event being evaluated
@@ -98,7 +98,7 @@ func New(rs *rules.Ruleset, opts *Options) *Engine {
 	if opts == nil {
 		opts = &Options{}
 	}
-	e := &Engine{mode: opts.Mode, sip: event.LookupField("fd.sip")}
+	e := &Engine{mode: opts.Mode}
 	e.ctx.Hostname = opts.Hostname
 	e.ctx.Users = opts.Users
 	if e.ctx.Users == nil {
@@ -263,8 +263,8 @@ func (e *Engine) cmp(c *rules.Cmp, ev *event.Event) bool {
 		return c.EvtTypes.Has(ev.Type) != c.EvtTypesNeg
 	}
 	l := &c.L
-	if c.Hosts {
-		v, ok := e.sip.Extract(&e.ctx, ev, &l.Arg)
+	if c.HostAddr != nil {
+		v, ok := c.HostAddr.Extract(&e.ctx, ev, &l.Arg)
 		if !ok {
 			return false
 		}
@@ -272,9 +272,9 @@ func (e *Engine) cmp(c *rules.Cmp, ev *event.Event) bool {
 		case rules.OpExists:
 			return e.ctx.HostName(v.IP) != ""
 		case rules.OpNe:
-			return !containsIP(c.IPs, v.IP)
+			return !matchHost(c.Hosts, v.IP)
 		}
-		return containsIP(c.IPs, v.IP)
+		return matchHost(c.Hosts, v.IP)
 	}
 	switch l.Multi {
 	case event.MultiAny:
@@ -350,10 +350,10 @@ func (e *Engine) cmp(c *rules.Cmp, ev *event.Event) bool {
 	return e.match(c, v, ev, c.Op)
 }
 
-func containsIP(ips []netip.Addr, ip netip.Addr) bool {
-	ip = ip.Unmap()
-	for _, x := range ips {
-		if x == ip {
+// matchHost reports whether ip is an address of one of the host names.
+func matchHost(hosts []*hostnames.Entry, ip netip.Addr) bool {
+	for _, h := range hosts {
+		if h.Match(ip) {
 			return true
 		}
 	}

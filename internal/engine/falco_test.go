@@ -8,6 +8,7 @@ import (
 	"github.com/vigilsec/vigil/internal/shareddata"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/hostnames"
 	"github.com/vigilsec/vigil/internal/rules"
 )
 
@@ -29,7 +30,7 @@ func falcoEngine(tb testing.TB, opts *Options) *Engine {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rs := rules.Compile(spec, &rules.CompileOptions{Resolve: func(string) []netip.Addr { return nil }})
+	rs := rules.Compile(spec, &rules.CompileOptions{Hosts: hostnames.New(&hostnames.Options{Lookup: hostnames.StaticLookup(nil)})})
 	if err := rs.Err(); err != nil {
 		tb.Fatal(err)
 	}

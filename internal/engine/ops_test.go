@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/hostnames"
 	"github.com/vigilsec/vigil/internal/rules"
 )
 
@@ -16,12 +17,10 @@ func compileRule(t *testing.T, extra, cond string) (*rules.Ruleset, error) {
 	t.Helper()
 	q, _ := json.Marshal(cond)
 	y := extra + "\n- rule: r\n  desc: d\n  condition: " + string(q) + "\n  output: o %proc.name\n  priority: INFO\n"
-	rs := rules.LoadAndCompile(&rules.CompileOptions{Resolve: func(h string) []netip.Addr {
-		if h == "api.example.com" {
-			return []netip.Addr{netip.MustParseAddr("93.184.216.34")}
-		}
-		return nil
-	}}, rules.File{Name: "t.yaml", Data: []byte(y)})
+	hosts := hostnames.New(&hostnames.Options{Lookup: hostnames.StaticLookup(map[string][]netip.Addr{
+		"api.example.com": {netip.MustParseAddr("93.184.216.34")}, "client.example": {netip.MustParseAddr("10.0.0.5")}})})
+	rs := rules.LoadAndCompile(&rules.CompileOptions{Hosts: hosts}, rules.File{Name: "t.yaml", Data: []byte(y)})
+	hosts.Wait()
 	return rs, rs.Err()
 }
 
@@ -222,6 +221,9 @@ func TestNetworkFields(t *testing.T) {
 		{"fd.sip.name = unresolvable.invalid", out, false},
 		{"fd.sip.name != unresolvable.invalid", out, true},
 		{"fd.sip.name in (unresolvable.invalid, api.example.com)", out, true},
+		{"fd.cip.name = client.example", out, true},
+		{"fd.cip.name = api.example.com", out, false},
+		{"fd.rip.name = api.example.com and fd.lip.name = client.example", out, true},
 		{"fd.filename exists", out, false},
 		{"fd.directory exists", out, false},
 		{"fd.nameraw exists", out, true},
@@ -582,7 +584,7 @@ func TestEveryFieldOnEveryEventType(t *testing.T) {
 	}
 	q, _ := json.Marshal(strings.Join(out, " "))
 	y := "- rule: all\n  desc: d\n  condition: " + strings.Join(cond, " or ") + " or evt.num > 0\n  output: " + string(q) + "\n  priority: INFO\n"
-	rs := rules.LoadAndCompile(&rules.CompileOptions{Resolve: func(string) []netip.Addr { return nil }}, rules.File{Name: "all.yaml", Data: []byte(y)})
+	rs := rules.LoadAndCompile(&rules.CompileOptions{Hosts: hostnames.New(&hostnames.Options{Lookup: hostnames.StaticLookup(nil)})}, rules.File{Name: "all.yaml", Data: []byte(y)})
 	if err := rs.Err(); err != nil {
 		t.Fatal(err)
 	}

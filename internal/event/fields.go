@@ -555,6 +555,25 @@ func ipX(server bool) Extractor {
 	}
 }
 
+// hostNameDoc documents fd.sip.name and its siblings.
+func hostNameDoc(end string) string {
+	return "Domain name of the " + end + " IP, as Falco's DNS manager gives it: in filters (=, !=, in) the rule's host names are resolved in the background at run time (refreshed every 5 min, 2 s timeout, never blocking an event) and the " + end + " IP compared with their addresses; a name not resolved yet matches nothing. In outputs, a rule host name that resolved to this IP, else no value."
+}
+
+// hostNameX extracts the rule host name an address resolved from.
+func hostNameX(addr Extractor) Extractor {
+	return func(c *FieldCtx, ev *Event, a *FieldArg) (Value, bool) {
+		v, ok := addr(c, ev, a)
+		if !ok || c.HostName == nil {
+			return none()
+		}
+		if n := c.HostName(v.IP); n != "" {
+			return sv(n)
+		}
+		return none()
+	}
+}
+
 func portX(server bool) Extractor {
 	return func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
 		if a, ok := endpoint(ev, server); ok {

@@ -375,17 +375,10 @@ var fields = []Field{
 			}
 			return bv(ev.FDInfo.NameChanged)
 		}},
-	{Name: "fd.sip.name", Type: FieldString, Doc: "Domain name of the server IP. In filters the rule's hostname is resolved (forward, at load time) and the server IP compared against its addresses (=, !=, in only); in outputs the name a filter resolved to this IP, else no value.",
-		Extract: func(c *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
-			a, ok := endpoint(ev, true)
-			if !ok || c.HostName == nil {
-				return none()
-			}
-			if n := c.HostName(a.IP.Unmap()); n != "" {
-				return sv(n)
-			}
-			return none()
-		}},
+	{Name: "fd.sip.name", Type: FieldString, Doc: hostNameDoc("server"), Extract: hostNameX(ipX(true))},
+	{Name: "fd.cip.name", Type: FieldString, Doc: hostNameDoc("client"), Extract: hostNameX(ipX(false))},
+	{Name: "fd.lip.name", Type: FieldString, Doc: hostNameDoc("local"), Extract: hostNameX(localX(true, false))},
+	{Name: "fd.rip.name", Type: FieldString, Doc: hostNameDoc("remote"), Extract: hostNameX(localX(false, false))},
 
 	// container.*
 	{Name: "container.id", Type: FieldString, Doc: "12-character container id, or 'host' for host processes. Known before the runtime metadata arrives.",

@@ -1,19 +1,17 @@
 package rules
 
 import (
-	"context"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/netip"
 	"path"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/hostnames"
 )
 
 // Rule is a compiled rule.
@@ -54,21 +52,33 @@ type Ruleset struct {
 	// engine's per-event result cache.
 	Slots int
 
-	hostNames map[netip.Addr]string
+	hosts *hostnames.Resolver
 }
 
-// HostName returns the fd.sip.name hostname that resolved to ip, "" when
-// none. It is safe for concurrent use.
-func (rs *Ruleset) HostName(ip netip.Addr) string { return rs.hostNames[ip] }
+// HostName returns a host name of the rules (fd.sip.name and the like) that
+// resolved to ip, "" when none. It is safe for concurrent use.
+func (rs *Ruleset) HostName(ip netip.Addr) string {
+	if rs.hosts == nil {
+		return ""
+	}
+	return rs.hosts.Name(ip)
+}
+
+// Hosts returns the resolver of the rules' host names (never nil).
+func (rs *Ruleset) Hosts() *hostnames.Resolver { return rs.hosts }
+
+// hostFields maps the name fields to the address field they resolve.
+var hostFields = map[string]string{"fd.sip.name": "fd.sip", "fd.cip.name": "fd.cip", "fd.lip.name": "fd.lip", "fd.rip.name": "fd.rip"}
 
 // Err returns the compile and load errors joined, nil when there is none.
 func (rs *Ruleset) Err() error { return rs.Diags.Err() }
 
 // CompileOptions tune Compile. The zero value (or nil) is valid.
 type CompileOptions struct {
-	// Resolve resolves fd.sip.name hostnames at compile time. nil uses
-	// the system resolver with a 2 s timeout per name.
-	Resolve func(host string) []netip.Addr
+	// Hosts resolves the host names compared with fd.sip.name, fd.cip.name,
+	// fd.lip.name and fd.rip.name, in the background at run time (compiling
+	// never waits for DNS). nil: a resolver of its own using the system's.
+	Hosts *hostnames.Resolver
 	// MinPriority drops rules less severe than it (Debug keeps all).
 	// The zero value is Emergency, so use KeepAllPriorities or set it.
 	MinPriority *Priority
@@ -87,7 +97,11 @@ func Compile(spec *Spec, opts *CompileOptions) *Ruleset {
 	if opts == nil {
 		opts = &CompileOptions{}
 	}
-	c := &compiler{spec: spec, opts: opts, rs: &Ruleset{hostNames: map[netip.Addr]string{}},
+	hosts := opts.Hosts
+	if hosts == nil {
+		hosts = hostnames.New(nil)
+	}
+	c := &compiler{spec: spec, opts: opts, rs: &Ruleset{hosts: hosts},
 		macros: map[string]*macroState{}, lists: map[string][]Value{}, seen: map[string]bool{},
 		usedList: map[string]bool{}, usedMacro: map[string]bool{}, macroRoots: map[Node]string{}, memo: map[Node]*Cached{}}
 	c.rs.Diags = append(c.rs.Diags, spec.Diags...)
@@ -731,12 +745,16 @@ func (c *compiler) check(x *CheckExpr) (*Cmp, string) {
 	} else if x.Value != nil {
 		vals = []Value{*x.Value}
 	}
-	if l.Field.Name == "fd.sip.name" && len(l.Trans) == 0 {
-		cmp.Hosts = true
+	if addr, ok := hostFields[l.Field.Name]; ok && len(l.Trans) == 0 {
+		switch op {
+		case OpEq, OpNe, OpIn, OpExists:
+		default:
+			return nil, fmt.Sprintf("%s supports =, != and in only", l.Field.Name)
+		}
+		cmp.HostAddr = event.LookupField(addr)
+		cmp.Hosts = []*hostnames.Entry{}
 		for _, v := range vals {
-			for _, ip := range c.resolveHost(v.Text) {
-				cmp.IPs = append(cmp.IPs, ip)
-			}
+			cmp.Hosts = append(cmp.Hosts, c.rs.hosts.Entry(v.Text))
 		}
 		return cmp, ""
 	}
@@ -753,27 +771,6 @@ func (c *compiler) check(x *CheckExpr) (*Cmp, string) {
 		}
 	}
 	return cmp, ""
-}
-
-func (c *compiler) resolveHost(host string) []netip.Addr {
-	var addrs []netip.Addr
-	if c.opts.Resolve != nil {
-		addrs = c.opts.Resolve(host)
-	} else {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		cancel()
-		if err == nil {
-			addrs = ips
-		}
-	}
-	for i, a := range addrs {
-		addrs[i] = a.Unmap()
-		if _, ok := c.rs.hostNames[addrs[i]]; !ok {
-			c.rs.hostNames[addrs[i]] = host
-		}
-	}
-	return addrs
 }
 
 // prepare converts the constants for the operator and the operand type.

@@ -5,6 +5,7 @@ import (
 	"regexp"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/hostnames"
 )
 
 // Expr is a compiled, type-checked condition. The engine evaluates it;
@@ -125,12 +126,16 @@ type Cmp struct {
 	Strs    []string            // string constants (lowercased for icontains/iglob)
 	Set     map[string]struct{} // string set for in/intersects (large lists)
 	Nums    []uint64            // numeric and bool constants
-	IPs     []netip.Addr        // ipaddr constants; fd.sip.name: resolved addresses
+	IPs     []netip.Addr        // ipaddr constants
 	Nets    []netip.Prefix      // ipnet constants
 	Regexes []*regexp.Regexp    // regex constants
 	Globs   []string            // glob patterns (lowercased for iglob)
 	Paths   []string            // pmatch prefixes, cleaned
-	Hosts   bool                // fd.sip.name: IPs holds the resolved addresses
+	// Hosts is set for fd.sip.name, fd.cip.name, fd.lip.name and
+	// fd.rip.name: the host names of the right-hand side, resolved at run
+	// time; HostAddr is the address field (fd.sip...) compared with them.
+	Hosts    []*hostnames.Entry
+	HostAddr *event.Field
 	// EvtTypes is set for a plain `evt.type = / != / in` comparison: the
 	// engine then tests the event type against the set (negated for !=)
 	// without extracting a string.

@@ -1,21 +1,23 @@
 package rules
 
 import (
-	"net/netip"
 	"testing"
 
+	"github.com/vigilsec/vigil/internal/hostnames"
 	"github.com/vigilsec/vigil/internal/shareddata"
 )
 
 // noDNS resolves nothing, so tests never touch the network.
-func noDNS(string) []netip.Addr { return nil }
+func noDNS() *hostnames.Resolver {
+	return hostnames.New(&hostnames.Options{Lookup: hostnames.StaticLookup(nil)})
+}
 
 func TestFalcoStableRulesetLoads(t *testing.T) {
 	spec, err := LoadFiles(shareddata.FalcoRules(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := Compile(spec, &CompileOptions{Resolve: noDNS})
+	rs := Compile(spec, &CompileOptions{Hosts: noDNS()})
 	for _, d := range rs.Diags {
 		t.Log(d)
 	}

@@ -48,7 +48,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("- required_engine_version: 0.1.0\n- required_plugin_versions: [{name: container, version: 1}]\n"))
 	f.Add([]byte("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: '%fd.name'\n  priority: x\n  exceptions: [{name: e, fields: [a], values: [[b]]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rs := LoadAndCompile(&CompileOptions{Resolve: noDNS}, File{Name: "fuzz.yaml", Data: data})
+		rs := LoadAndCompile(&CompileOptions{Hosts: noDNS()}, File{Name: "fuzz.yaml", Data: data})
 		for _, d := range rs.Diags {
 			if d.File != "fuzz.yaml" || d.Line < 0 || d.Col < 0 {
 				t.Fatalf("bad diagnostic %v", d)

@@ -1,13 +1,17 @@
 package rules
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vigilsec/vigil/internal/hostnames"
 )
 
 // TestBadFiles loads every testdata/bad/*.yaml; the first line of each
@@ -33,7 +37,7 @@ func TestBadFiles(t *testing.T) {
 			ls, cs, _ := strings.Cut(posText, ":")
 			line, _ := strconv.Atoi(ls)
 			col, _ := strconv.Atoi(cs)
-			rs := LoadAndCompile(&CompileOptions{Resolve: noDNS}, File{Name: f, Data: data})
+			rs := LoadAndCompile(&CompileOptions{Hosts: noDNS()}, File{Name: f, Data: data})
 			errs := rs.Diags.Errors()
 			if len(errs) == 0 {
 				t.Fatal("no error")
@@ -57,7 +61,7 @@ func load(t *testing.T, docs ...string) *Ruleset {
 	for i, d := range docs {
 		files = append(files, File{Name: "f" + strconv.Itoa(i) + ".yaml", Data: []byte(d)})
 	}
-	return LoadAndCompile(&CompileOptions{Resolve: noDNS}, files...)
+	return LoadAndCompile(&CompileOptions{Hosts: noDNS()}, files...)
 }
 
 const base = `
@@ -207,7 +211,7 @@ func TestOverrideSemantics(t *testing.T) {
 		if len(ex) != 2 || len(ex[0].Values) != 2 || ex[1].Name != "users" {
 			t.Fatalf("exceptions %+v", ex)
 		}
-		if rs := Compile(spec, &CompileOptions{Resolve: noDNS}); rs.Err() != nil {
+		if rs := Compile(spec, &CompileOptions{Hosts: noDNS()}); rs.Err() != nil {
 			t.Fatal(rs.Err())
 		}
 	})
@@ -267,5 +271,65 @@ func TestErrorInAppendedConditionPointsToTheAppend(t *testing.T) {
 	errs := rs.Diags.Errors()
 	if len(errs) != 1 || errs[0].File != "f1.yaml" || errs[0].Line != 2 || errs[0].Col != 18 {
 		t.Fatalf("%v", rs.Diags)
+	}
+}
+
+// TestCompileDoesNotWaitForDNS: compiling rules with host names against a
+// DNS server that never answers returns (the lookups are released only
+// after Compile returned, so a compile that waited would hang).
+func TestCompileDoesNotWaitForDNS(t *testing.T) {
+	release := make(chan struct{})
+	hosts := hostnames.New(&hostnames.Options{Lookup: func(context.Context, string) ([]netip.Addr, error) {
+		<-release
+		return nil, context.DeadlineExceeded
+	}})
+	var b strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&b, "- rule: r%d\n  desc: d\n  condition: evt.type = connect and fd.sip.name in (a%d.invalid, b%d.invalid)\n  output: o\n  priority: INFO\n", i, i, i)
+	}
+	rs := LoadAndCompile(&CompileOptions{Hosts: hosts}, File{Name: "hosts.yaml", Data: []byte(b.String())})
+	close(release)
+	hosts.Wait()
+	if err := rs.Err(); err != nil || len(rs.Rules) != 20 {
+		t.Fatalf("%d rules, %v", len(rs.Rules), err)
+	}
+}
+
+// TestBrokenListsSkippedRules: a rule that does not compile, directly or
+// through a macro, is named in Broken at its own position; the others
+// compile.
+func TestBrokenListsSkippedRules(t *testing.T) {
+	y := `- macro: bad_macro
+  condition: proc.nosuchfield = 1
+- rule: good
+  desc: d
+  condition: evt.type = execve
+  output: o
+  priority: INFO
+- rule: uses bad macro
+  desc: d
+  condition: evt.type = execve and bad_macro
+  output: o
+  priority: INFO
+- rule: bad output
+  desc: d
+  condition: evt.type = execve
+  output: o %nosuch.field
+  priority: INFO
+`
+	rs := LoadAndCompile(&CompileOptions{Hosts: noDNS()}, File{Name: "b.yaml", Data: []byte(y)})
+	if len(rs.Rules) != 1 || rs.Rules[0].Name != "good" || rs.Err() == nil {
+		t.Fatalf("rules %d, err %v", len(rs.Rules), rs.Err())
+	}
+	var got []string
+	for _, d := range rs.Broken {
+		got = append(got, d.Error())
+	}
+	want := []string{
+		`b.yaml:8:3: error: rule "uses bad macro": skipped: b.yaml:10:36: macro "bad_macro" has errors`,
+		`b.yaml:13:3: error: rule "bad output": skipped: b.yaml:16:11: output: offset 2: unknown field "nosuch.field"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("broken:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
