@@ -39,6 +39,8 @@ type DocError struct {
 	Line int
 	Col  int
 	Msg  string
+
+	path string // field a type error is about, positioned by the caller
 }
 
 func (e *DocError) Error() string {
@@ -342,12 +344,7 @@ func (inv *Inventory) addYAMLItem(u *unit) {
 	src := Source{File: u.file, Doc: u.doc, Line: u.line, Item: u.item}
 	js, err := yaml.YAMLToJSON(u.text)
 	if err != nil {
-		de := &DocError{File: u.file, Doc: u.doc, Line: u.line, Msg: fmt.Sprintf("item %d: %s", u.item, cleanYAMLErr(err.Error()))}
-		if m := lineRe.FindStringSubmatch(err.Error()); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			de.Line = u.line + n - 1
-		}
-		inv.Errors = append(inv.Errors, de)
+		inv.Errors = append(inv.Errors, yamlError(u.file, u.doc, u.line, 2, fmt.Sprintf("item %d: ", u.item), u.text, err))
 		return
 	}
 	t := bytes.TrimSpace(js)
@@ -358,9 +355,10 @@ func (inv *Inventory) addYAMLItem(u *unit) {
 	if u.itemKind != "" {
 		t = fillKind(t, u.itemKind, u.listVer)
 	}
-	n := len(inv.Objects)
+	n, ne := len(inv.Objects), len(inv.Errors)
 	inv.addObject(src, t)
 	inv.setRaw(n, u.text, u.line)
+	inv.positionTypeErrors(ne, u.text, u.line, func(l, c int) int { return c + 2 })
 }
 
 // setRaw records the source text of the single object added at index n.
@@ -437,20 +435,48 @@ var lineRe = regexp.MustCompile(`line (\d+)(?:: column (\d+))?`)
 func (inv *Inventory) addYAMLDoc(file string, idx, line int, text []byte) {
 	js, err := yaml.YAMLToJSON(text)
 	if err != nil {
-		de := &DocError{File: file, Doc: idx, Line: line, Msg: cleanYAMLErr(err.Error())}
-		if m := lineRe.FindStringSubmatch(err.Error()); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			de.Line = line + n - 1
-			if m[2] != "" {
-				de.Col, _ = strconv.Atoi(m[2])
-			}
-		}
-		inv.Errors = append(inv.Errors, de)
+		inv.Errors = append(inv.Errors, yamlError(file, idx, line, 0, "", text, err))
 		return
 	}
-	n := len(inv.Objects)
+	n, ne := len(inv.Objects), len(inv.Errors)
 	inv.addJSONDoc(file, idx, line, js)
 	inv.setRaw(n, text, line)
+	inv.positionTypeErrors(ne, text, line, func(l, c int) int { return c })
+}
+
+// yamlError positions a YAML syntax error at the line and column the parser
+// stopped at (lines of text start at line; columns shift by colShift, the
+// indentation removed from List items).
+func yamlError(file string, idx, line, colShift int, prefix string, text []byte, err error) *DocError {
+	de := &DocError{File: file, Doc: idx, Line: line, Msg: prefix + cleanYAMLErr(err.Error())}
+	if l, c, cl, cc, msg, ctx, ok := yamlSyntaxError(text); ok {
+		de.Line, de.Col = line+l-1, c+colShift
+		if cl > 0 {
+			if ctx == "" {
+				ctx = "construct started"
+			}
+			msg += fmt.Sprintf(" (%s at %d:%d)", ctx, line+cl-1, cc+colShift)
+		}
+		de.Msg = prefix + "yaml: " + msg
+	} else if m := lineRe.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		de.Line = line + n - 1
+	}
+	return de
+}
+
+// positionTypeErrors points the type errors added since error index from
+// at the field they are about in text (whose first line is line; col maps a
+// column of text to the file's).
+func (inv *Inventory) positionTypeErrors(from int, text []byte, line int, col func(l, c int) int) {
+	for _, e := range inv.Errors[from:] {
+		if e.path == "" {
+			continue
+		}
+		if l, c, ok := valuePos(text, e.path); ok {
+			e.Line, e.Col = line+l-1, col(l, c)
+		}
+	}
 }
 
 func cleanYAMLErr(s string) string {
@@ -470,8 +496,9 @@ func (inv *Inventory) addJSONStream(file string, data []byte) {
 		if err != nil {
 			off := start
 			var se *json.SyntaxError
-			if errors.As(err, &se) {
-				off = se.Offset
+			if errors.As(err, &se) && se.Offset > 0 {
+				// Offset counts the offending byte: point at it.
+				off = se.Offset - 1
 			}
 			l, c := lineCol(data, off)
 			inv.Errors = append(inv.Errors, &DocError{File: file, Doc: idx, Line: l, Col: c, Msg: err.Error()})
@@ -482,10 +509,16 @@ func (inv *Inventory) addJSONStream(file string, data []byte) {
 		for s < len(data) && (data[s] == ' ' || data[s] == '\n' || data[s] == '\r' || data[s] == '\t') {
 			s++
 		}
-		l, _ := lineCol(data, int64(s))
-		n := len(inv.Objects)
+		l, c0 := lineCol(data, int64(s))
+		n, ne := len(inv.Objects), len(inv.Errors)
 		inv.addJSONDoc(file, idx, l, raw)
 		inv.setRaw(n, data[s:int(dec.InputOffset())], l)
+		inv.positionTypeErrors(ne, data[s:int(dec.InputOffset())], l, func(line, c int) int {
+			if line == 1 {
+				return c + c0 - 1
+			}
+			return c
+		})
 	}
 }
 
@@ -526,7 +559,11 @@ func (inv *Inventory) addJSONDoc(file string, idx, line int, js []byte) {
 func (inv *Inventory) addObject(src Source, js []byte) {
 	var h header
 	if err := json.Unmarshal(js, &h); err != nil {
-		inv.Errors = append(inv.Errors, &DocError{File: src.File, Doc: src.Doc, Line: src.Line, Msg: itemPrefix(src) + "bad object header: " + err.Error()})
+		de := &DocError{File: src.File, Doc: src.Doc, Line: src.Line, Msg: itemPrefix(src) + "bad object header: " + err.Error()}
+		if path, msg, ok := typeErrorPath(js, err); ok {
+			de.path, de.Msg = path, itemPrefix(src)+msg
+		}
+		inv.Errors = append(inv.Errors, de)
 		return
 	}
 	if h.Kind == "" {
@@ -558,8 +595,12 @@ func (inv *Inventory) addObject(src Source, js []byte) {
 	}
 	obj := k.newObj()
 	if err := json.Unmarshal(js, obj); err != nil {
-		inv.Errors = append(inv.Errors, &DocError{File: src.File, Doc: src.Doc, Line: src.Line,
-			Msg: fmt.Sprintf("%s%s %q: %v", itemPrefix(src), h.Kind, h.Metadata.Name, err)})
+		de := &DocError{File: src.File, Doc: src.Doc, Line: src.Line,
+			Msg: fmt.Sprintf("%s%s %q: %v", itemPrefix(src), h.Kind, h.Metadata.Name, err)}
+		if path, msg, ok := typeErrorPath(js, err); ok {
+			de.path, de.Msg = path, fmt.Sprintf("%s%s %q: %s", itemPrefix(src), h.Kind, h.Metadata.Name, msg)
+		}
+		inv.Errors = append(inv.Errors, de)
 		return
 	}
 	ns := h.Metadata.Namespace

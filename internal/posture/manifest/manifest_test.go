@@ -145,7 +145,7 @@ metadata: {name: after}
 		{1, 9, "mapping values"},
 		{2, 11, "not a Kubernetes object"},
 		{3, 14, "missing kind"},
-		{4, 17, "Deployment \"typed\""},
+		{4, 20, "Deployment \"typed\": spec.replicas: cannot decode a JSON string as int32"},
 	}
 	for i, w := range want {
 		e := inv.Errors[i]
@@ -323,5 +323,38 @@ spec:
 	inv.AddBytes("x.json", []byte("\n{\"kind\": \"Pod\",\n \"metadata\": {\"name\": \"p\"},\n \"spec\": {\"hostPID\": true}}\n"))
 	if got := inv.Objects[0].FieldLine("spec.hostPID"); got != 4 {
 		t.Errorf("JSON FieldLine = %d, want 4", got)
+	}
+}
+
+// Item 13: YAML syntax errors carry the column the parser stopped at, type
+// errors point at the field (line and column), JSON columns are exact.
+func TestErrorPositions(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, in string
+		line, col      int
+		msg            string
+	}{
+		{"yaml indentation", "a.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n   namespace: x\n", 5, 13, "mapping values are not allowed"},
+		{"yaml mapping in a scalar", "a.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a: b\n", 4, 10, "mapping values are not allowed"},
+		{"yaml unclosed flow sequence", "a.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a, labels: [x, y}\n", 3, 34, "did not find expected ',' or ']' (while parsing a flow sequence at 3:29)"},
+		{"yaml second document", "a.yaml", "kind: ConfigMap\napiVersion: v1\nmetadata: {name: c}\n---\napiVersion: v1\nkind: Pod\nmetadata:\n\tname: a\n", 8, 1, "cannot start any token"},
+		{"yaml type error", "a.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: c\n    image: x\n  - name: d\n    ports:\n    - {containerPort: 80}\n    - containerPort: eighty\n", 11, 22,
+			`spec.containers[1].ports[1].containerPort: cannot decode a JSON string as int32`},
+		{"yaml type error in the header", "a.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [a]\n", 4, 9, "metadata.name: cannot decode a JSON array as string"},
+		{"yaml list item type error", "a.yaml", "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: p}\n  spec: {hostPID: maybe}\n", 7, 19, "spec.hostPID: cannot decode a JSON string as bool"},
+		{"json syntax", "a.json", "{\n  \"apiVersion\": \"v1\",\n  \"metadata\": {\"name\": \"a\",}\n}\n", 3, 28, "invalid character '}'"},
+		{"json type error", "a.json", "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"a\"},\n \"spec\": {\"containers\": [{\"name\": \"c\", \"ports\": [{\"containerPort\": \"x\"}]}]}}\n", 2, 68, "spec.containers[0].ports[0].containerPort"},
+		{"json second object", "a.json", "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"c\"}}  {\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": 7}}\n", 1, 128, "metadata.name: cannot decode a JSON number as string"},
+	} {
+		inv := &Inventory{}
+		inv.AddBytes(tc.file, []byte(tc.in))
+		if len(inv.Errors) != 1 {
+			t.Errorf("%s: errors %v, want 1", tc.name, inv.Errors)
+			continue
+		}
+		e := inv.Errors[0]
+		if e.Line != tc.line || e.Col != tc.col || !strings.Contains(e.Msg, tc.msg) {
+			t.Errorf("%s: got %v, want %d:%d containing %q", tc.name, e, tc.line, tc.col, tc.msg)
+		}
 	}
 }
