@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -284,10 +286,49 @@ func (a *Agent) reloadFailed(rule, what, kept string, err error) {
 		Tags:         []string{"vigil_internal"}, Vigil: alert.Context{Count: 1}})
 }
 
-// returned.
+// returned. A panic while reloading is such an error too (see guardReload).
 func (a *Agent) Reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
+	return a.guardReload(a.reload)
+}
+
+// errReloadPanic matches the error of a reload that panicked.
+var errReloadPanic = errors.New("internal error")
+
+// guardReload runs a reload step; a panic in it becomes a failed reload
+// (counted, logged with its stack, raised as the internal alert, the rules
+// and policies in force kept) instead of ending the agent.
+func (a *Agent) guardReload(step func() error) (err error) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		// Where: the first frame outside the runtime (the panicking code).
+		where := "unknown"
+		pcs := make([]uintptr, 16)
+		frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+		for {
+			f, more := frames.Next()
+			if !strings.HasPrefix(f.Function, "runtime.") {
+				where = fmt.Sprintf("%s:%d", filepath.Base(f.File), f.Line)
+				break
+			}
+			if !more {
+				break
+			}
+		}
+		err = fmt.Errorf("reload: %w: panic: %v at %s", errReloadPanic, p, where)
+		a.log.Error("reload panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		a.reloadErr.Inc()
+		a.reloadFailed(RuleReloadFailed, "rules", "rules and policies", err)
+	}()
+	return step()
+}
+
+// reload is Reload's work, under reloadMu.
+func (a *Agent) reload() error {
 	polErr := a.reloadPolicies()
 	a.ruleSig = rulesSignature(a.cfg.Rules.Files)
 	// A reload with errors keeps the rules in force whatever on_error says:

@@ -919,7 +919,12 @@ func (l *fileLoader) pluginVersions(n *yaml.Node) {
 			continue
 		}
 		_, m := fieldsOf(p)
-		names := []string{m["name"].v.Value}
+		name, ok := m["name"]
+		if !ok || name.v.Kind != yaml.ScalarNode || name.v.Value == "" {
+			l.diag(p, false, "file", "", "required_plugin_versions entry has no name")
+			continue
+		}
+		names := []string{name.v.Value}
 		if alt, ok := m["alternatives"]; ok && alt.v.Kind == yaml.SequenceNode {
 			for _, a := range alt.v.Content {
 				if a.Kind == yaml.MappingNode {
