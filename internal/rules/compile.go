@@ -103,7 +103,7 @@ func Compile(spec *Spec, opts *CompileOptions) *Ruleset {
 	}
 	c := &compiler{spec: spec, opts: opts, rs: &Ruleset{hosts: hosts},
 		macros: map[string]*macroState{}, lists: map[string][]Value{}, seen: map[string]bool{},
-		usedList: map[string]bool{}, usedMacro: map[string]bool{}, macroRoots: map[Node]string{}, memo: map[Node]*Cached{}}
+		usedList: map[string]bool{}, usedMacro: map[string]bool{}, macroRoots: map[Node]string{}, memo: map[Node]*Cached{}, tooLarge: map[string]bool{}}
 	c.rs.Diags = append(c.rs.Diags, spec.Diags...)
 	for _, d := range spec.Diags {
 		if !d.Warning && (d.Kind == "file" || d.Kind == "rule") {
@@ -156,10 +156,39 @@ type compiler struct {
 	// holds the Cached expression built for it, shared by all users.
 	macroRoots map[Node]string
 	memo       map[Node]*Cached
+	// values counts the list values expanded so far (lists and
+	// conditions), bounded by MaxListValues; tooLarge holds the lists
+	// that crossed a limit (left out of lists).
+	values   int
+	tooLarge map[string]bool
 }
 
 // MaxNodes bounds the size of a condition after macro expansion.
 const MaxNodes = 100000
+
+// MaxListItems bounds one list, and the values of one `in (...)`, after
+// the lists named in it are expanded (lists can double at each level).
+const MaxListItems = 100000
+
+// MaxListValues bounds the list values of a whole compiled ruleset (lists
+// and conditions together), so that many lists each under MaxListItems
+// cannot add up.
+const MaxListValues = 1000000
+
+// fitsList reports whether a list or `in (...)` of n values fits the
+// limits, with the ruleset's values so far; when not it reports an error at
+// p, where the limit was crossed.
+func (c *compiler) fitsList(n int, p Pos, kind, name string) bool {
+	switch {
+	case n > MaxListItems:
+		c.diag(p, false, kind, name, "list too large after expansion (more than %d items)", MaxListItems)
+		return false
+	case c.values+n > MaxListValues:
+		c.diag(p, false, kind, name, "rules too large after list expansion (more than %d list values in all)", MaxListValues)
+		return false
+	}
+	return true
+}
 
 func (c *compiler) diag(p Pos, warn bool, kind, name, format string, args ...any) {
 	d := &Diagnostic{Pos: p, Kind: kind, Name: name, Msg: fmt.Sprintf(format, args...), Warning: warn}
@@ -186,19 +215,30 @@ func unquoteItem(s string) Value {
 }
 
 func (c *compiler) compileLists() {
+lists:
 	for _, l := range c.spec.Lists {
 		var items []Value
 		for _, it := range l.Items {
 			v := unquoteItem(it.Text)
+			add := []Value{v}
 			if !v.Quoted {
 				if sub, ok := c.lists[v.Text]; ok {
 					c.usedList[v.Text] = true
-					items = append(items, sub...)
-					continue
+					add = sub
+				} else if c.tooLarge[v.Text] {
+					c.usedList[v.Text] = true
+					c.diag(it.Pos, false, "list", l.Name, "list %q is too large", v.Text)
+					c.tooLarge[l.Name] = true
+					continue lists
 				}
 			}
-			items = append(items, v)
+			if !c.fitsList(len(items)+len(add), it.Pos, "list", l.Name) {
+				c.tooLarge[l.Name] = true
+				continue lists
+			}
+			items = append(items, add...)
 		}
+		c.values += len(items)
 		c.lists[l.Name] = items
 	}
 }
@@ -311,15 +351,23 @@ func (c *compiler) resolve(n Node, kind, name string, depth int) Node {
 		cp := *x
 		cp.List = nil
 		for _, v := range x.List {
+			add := []Value{v}
 			if !v.Quoted {
 				if items, ok := c.lists[v.Text]; ok {
 					c.usedList[v.Text] = true
-					cp.List = append(cp.List, items...)
-					continue
+					add = items
+				} else if c.tooLarge[v.Text] {
+					c.usedList[v.Text] = true
+					c.diag(srcPos(x), false, kind, name, "list %q is too large", v.Text)
+					return nil
 				}
 			}
-			cp.List = append(cp.List, v)
+			if !c.fitsList(len(cp.List)+len(add), srcPos(x), kind, name) {
+				return nil
+			}
+			cp.List = append(cp.List, add...)
 		}
+		c.values += len(cp.List)
 		if cp.List == nil {
 			cp.List = []Value{}
 		}

@@ -333,3 +333,53 @@ func TestBrokenListsSkippedRules(t *testing.T) {
 		t.Fatalf("broken:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestListExpansionIsBounded: lists that each hold the previous one twice
+// (2^40 items if expanded) are a positioned error at the first list past
+// MaxListItems, and so are conditions that name a big list many times
+// (each under the limit, too many in all).
+func TestListExpansionIsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("- list: l0\n  items: [a, b]\n")
+	for i := 1; i < 40; i++ {
+		fmt.Fprintf(&b, "- list: l%d\n  items: [l%d, l%d]\n", i, i-1, i-1)
+	}
+	b.WriteString("- rule: r\n  desc: d\n  condition: evt.type = open and proc.name in (l39)\n  output: o\n  priority: INFO\n")
+	if b.Len() > 1400 {
+		t.Fatalf("the bomb is %d bytes", b.Len())
+	}
+	rs := load(t, b.String())
+	first := 0
+	for ; 2<<first <= MaxListItems; first++ {
+	}
+	// l<first> is the first list holding more than MaxListItems items; its
+	// second item is where it crosses the limit.
+	wantLine := 2*first + 2
+	found := false
+	for _, d := range rs.Diags.Errors() {
+		if d.Name == fmt.Sprintf("l%d", first) && d.Line == wantLine && d.Col == 16 && strings.Contains(d.Msg, "too large") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("want a too-large error at f0.yaml:%d:16 for list l%d, got %v", wantLine, first, rs.Err())
+	}
+	if len(rs.Rules) != 0 {
+		t.Errorf("the rule using the bomb compiled")
+	}
+
+	// Many lists each under the limit, named by many conditions.
+	b.Reset()
+	b.WriteString("- list: big\n  items: [")
+	for i := 0; i < MaxListItems/2; i++ {
+		fmt.Fprintf(&b, "x%d, ", i)
+	}
+	b.WriteString("y]\n")
+	for i := 0; i*MaxListItems/2 <= MaxListValues; i++ {
+		fmt.Fprintf(&b, "- rule: r%d\n  desc: d\n  condition: evt.type = open and proc.name in (big)\n  output: o\n  priority: INFO\n", i)
+	}
+	err := load(t, b.String()).Err()
+	if err == nil || !strings.Contains(err.Error(), "list values in all") {
+		t.Fatalf("want a total-size error, got %v", err)
+	}
+}
