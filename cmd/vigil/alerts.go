@@ -12,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/termtext"
 )
 
 func newAlertsCmd() *cobra.Command {
@@ -94,8 +95,8 @@ runs.`,
 func appendAlertLine(b []byte, a *alert.Alert) []byte {
 	b = a.AppendText(b)
 	b = append(b, " [rule="...)
-	b = alert.AppendEscaped(b, a.Rule)
+	b = termtext.Append(b, a.Rule)
 	b = append(b, " container="...)
-	b = alert.AppendEscaped(b, a.ContainerID())
+	b = termtext.Append(b, a.ContainerID())
 	return append(b, ']')
 }

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +15,7 @@ import (
 	"github.com/vigilsec/vigil/internal/posture/audit"
 	"github.com/vigilsec/vigil/internal/posture/manifest"
 	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/termtext"
 )
 
 func newComplianceCmd() *cobra.Command {
@@ -33,10 +34,9 @@ func newComplianceFrameworksCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tVERSION\tCONTROLS\tALIASES")
+			tw := termtext.NewTable(cmd.OutOrStdout(), "ID", "NAME", "VERSION", "CONTROLS", "ALIASES")
 			for _, f := range m.Frameworks {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", f.ID, f.Name, f.Version, len(f.Controls), strings.Join(f.Aliases, ","))
+				tw.Row(f.ID, f.Name, f.Version, strconv.Itoa(len(f.Controls)), strings.Join(f.Aliases, ","))
 			}
 			return tw.Flush()
 		},

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/vigilsec/vigil/internal/imagepolicy"
 	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/sbom"
+	"github.com/vigilsec/vigil/internal/termtext"
 	"github.com/vigilsec/vigil/internal/vuln"
 )
 
@@ -268,10 +268,9 @@ func shortDigest(d string) string {
 }
 
 func writeScanTable(w io.Writer, r scanReport) {
-	fmt.Fprintf(w, "%s: %d packages, %d vulnerabilities\n", r.Target, r.Packages, len(r.Findings))
+	fmt.Fprintf(w, "%s: %d packages, %d vulnerabilities\n", termtext.String(r.Target), r.Packages, len(r.Findings))
 	if len(r.Findings) > 0 {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "PACKAGE\tVERSION\tVULNERABILITY\tSEVERITY\tSCORE\tFIXED IN\tLAYER")
+		tw := termtext.NewTable(w, "PACKAGE", "VERSION", "VULNERABILITY", "SEVERITY", "SCORE", "FIXED IN", "LAYER")
 		for _, f := range r.Findings {
 			score := ""
 			if f.Score > 0 {
@@ -285,12 +284,12 @@ func writeScanTable(w io.Writer, r scanReport) {
 			if f.MatchedName != f.Package.Name {
 				name += " (" + f.MatchedName + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, f.Package.Version, f.ID, f.Severity, score, fixed, shortDigest(f.Package.Layer))
+			tw.Row(name, f.Package.Version, f.ID, f.Severity, score, fixed, shortDigest(f.Package.Layer))
 		}
 		tw.Flush()
 	}
 	for _, n := range r.Notes {
-		fmt.Fprintln(w, "note:", n)
+		fmt.Fprintln(w, "note:", termtext.String(n))
 	}
 }
 

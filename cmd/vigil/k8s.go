@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/posture/finding"
 	"github.com/vigilsec/vigil/internal/posture/manifest"
 	"github.com/vigilsec/vigil/internal/posture/rbac"
+	"github.com/vigilsec/vigil/internal/termtext"
 )
 
 func newK8sCmd() *cobra.Command {
@@ -114,15 +114,17 @@ in that namespace (cluster-wide or bound there).`,
 				fmt.Fprintf(out, "nobody in these manifests can %s\n", q)
 				return nil
 			}
-			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "SUBJECT\tSCOPE\tBINDING\tROLE\tRULE FROM\tRESOURCE NAMES")
+			tw := termtext.NewTable(out, "SUBJECT", "SCOPE", "BINDING", "ROLE", "RULE FROM", "RESOURCE NAMES")
 			for _, an := range answers {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", an.Subject, an.Scope, an.Binding, an.Role, an.RuleFrom, strings.Join(an.ResourceNames, ","))
+				tw.Row(an.Subject.String(), an.Scope, an.Binding.String(), an.Role.String(), an.RuleFrom.String(), strings.Join(an.ResourceNames, ","))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
 			}
 			for _, n := range a.Notes {
-				fmt.Fprintln(tw, "note: "+n)
+				fmt.Fprintln(out, "note:", termtext.String(n))
 			}
-			return tw.Flush()
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&ns, "namespace", "n", "", "only grants that apply in this namespace")

@@ -170,10 +170,13 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 	}
 	a.coal = alert.NewCoalescer(cfg.Dedup.Window, cfg.Dedup.Rules, a.deliver)
 	if cfg.HTTP.Enabled {
-		tok, err := api.ReadToken(cfg.HTTP.TokenFile)
+		tok, warn, err := api.ReadToken(cfg.HTTP.TokenFile)
 		if err != nil {
 			a.closeSinks()
 			return nil, err
+		}
+		if warn != "" {
+			a.log.Warn(warn)
 		}
 		var q api.Querier
 		if a.store != nil {

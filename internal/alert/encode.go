@@ -7,9 +7,9 @@ import (
 	"sort"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/vigilsec/vigil/internal/jsontext"
+	"github.com/vigilsec/vigil/internal/termtext"
 )
 
 // TimeFormat is the form of "time": RFC 3339 in UTC with nine fractional
@@ -160,14 +160,16 @@ func appendString(dst []byte, s string) []byte { return jsontext.AppendString(ds
 //
 //	2026-11-27T10:00:00.000000000Z: Warning <output> (rule=R container=C count=N)
 //
-// Control characters, invalid UTF-8 and backslashes in the output are
-// escaped (\n, \t, \xNN, \\) so that one alert is always one line.
+// Control characters and invalid UTF-8 in the output are escaped (\n, \t,
+// \xNN; see termtext) so that one alert is always one line. Backslashes are
+// not: the engine escaped the field values as it formatted the output, and
+// escaping them again would show a newline in a file name as \\n.
 func (a *Alert) AppendText(b []byte) []byte {
 	b = a.Time.UTC().AppendFormat(b, TimeFormat)
 	b = append(b, ": "...)
 	b = append(b, a.Priority.String()...)
 	b = append(b, ' ')
-	b = AppendEscaped(b, a.Output)
+	b = termtext.Append(b, a.Output)
 	if a.Vigil.Count > 1 {
 		b = append(b, " (repeated "...)
 		b = strconv.AppendUint(b, a.Vigil.Count, 10)
@@ -180,52 +182,9 @@ func (a *Alert) AppendText(b []byte) []byte {
 	}
 	if a.Vigil.Action != "" {
 		b = append(b, " action="...)
-		b = AppendEscaped(b, a.Vigil.Action)
+		b = termtext.Append(b, a.Vigil.Action)
 	}
 	return b
-}
-
-// AppendEscaped appends s with control characters (C0, DEL, C1), invalid
-// UTF-8 and backslashes escaped.
-func AppendEscaped(b []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != 0x7f && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\':
-				b = append(b, '\\', '\\')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size == 1) || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			for j := 0; j < size; j++ {
-				b = append(b, '\\', 'x', hexDigits[s[i+j]>>4], hexDigits[s[i+j]&0xf])
-			}
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	return append(b, s[start:]...)
 }
 
 // wire is the decoding form of the JSON.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -43,20 +44,34 @@ type Server struct {
 }
 
 // ReadToken reads a token file: its content without surrounding
-// whitespace. An empty path gives an empty token (API disabled).
-func ReadToken(path string) (string, error) {
+// whitespace. An empty path gives an empty token (API disabled). warning is
+// set when the file is readable by every user (the token is then no
+// secret on this host): the caller logs it.
+func ReadToken(path string) (tok, warning string, err error) {
 	if path == "" {
-		return "", nil
+		return "", "", nil
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("api token: %w", err)
+		return "", "", fmt.Errorf("api token: %w", err)
 	}
-	tok := strings.TrimSpace(string(b))
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", "", fmt.Errorf("api token: %w", err)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<16))
+	if err != nil {
+		return "", "", fmt.Errorf("api token: %w", err)
+	}
+	tok = strings.TrimSpace(string(b))
 	if tok == "" {
-		return "", fmt.Errorf("api token: %s is empty", path)
+		return "", "", fmt.Errorf("api token: %s is empty", path)
 	}
-	return tok, nil
+	if st.Mode().Perm()&0o004 != 0 {
+		warning = fmt.Sprintf("api token file %s is readable by every user (mode %04o): anyone on this host can query the alerts; chmod 600 it", path, st.Mode().Perm())
+	}
+	return tok, warning, nil
 }
 
 // New returns a server.

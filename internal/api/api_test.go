@@ -122,18 +122,25 @@ func TestAPIDisabledWithoutToken(t *testing.T) {
 
 func TestReadToken(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "tok")
-	if tok, err := ReadToken(""); tok != "" || err != nil {
+	if tok, _, err := ReadToken(""); tok != "" || err != nil {
 		t.Fatal("empty path")
 	}
-	if _, err := ReadToken(p); err == nil {
+	if _, _, err := ReadToken(p); err == nil {
 		t.Fatal("missing file accepted")
 	}
 	writeFile(t, p, "  s3cret\n")
-	if tok, err := ReadToken(p); tok != "s3cret" || err != nil {
-		t.Fatalf("%q %v", tok, err)
+	if tok, warn, err := ReadToken(p); tok != "s3cret" || warn != "" || err != nil {
+		t.Fatalf("%q %q %v", tok, warn, err)
+	}
+	// Readable by every local user: read, with a warning.
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tok, warn, err := ReadToken(p); tok != "s3cret" || err != nil || !strings.Contains(warn, "readable by every user") || !strings.Contains(warn, p) {
+		t.Fatalf("world-readable token file: %q %q %v", tok, warn, err)
 	}
 	writeFile(t, p, "\n")
-	if _, err := ReadToken(p); err == nil {
+	if _, _, err := ReadToken(p); err == nil {
 		t.Fatal("empty token accepted")
 	}
 }

@@ -138,7 +138,7 @@ type Store struct {
 type HTTP struct {
 	Enabled   bool   `yaml:"enabled" doc:"Serve the HTTP endpoint."`
 	Listen    string `yaml:"listen" doc:"Listen address (host:port)."`
-	TokenFile string `yaml:"token_file" doc:"File holding the bearer token of /api/alerts. Empty: the API is disabled (/healthz and /metrics stay open)."`
+	TokenFile string `yaml:"token_file" doc:"File holding the bearer token of /api/alerts (keep it mode 0600: the agent warns when every user can read it). Empty: the API is disabled (/healthz and /metrics stay open)."`
 }
 
 // Sensor configures the eBPF sensor.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -16,6 +17,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/safefile"
 )
 
 // DefaultPath is the default database file.
@@ -116,7 +118,16 @@ func open(path string, opts Options, create bool) (*Store, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if create {
+		if err := createPrivate(path); err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
+	dsn, err := fileURI(path, q)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -126,6 +137,44 @@ func open(path string, opts Options, create bool) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return &Store{db: db, path: path, opts: opts, log: log, writer: create, ch: make(chan *alert.Alert, opts.QueueSize)}, nil
+}
+
+// fileURI is the SQLite URI of the file at path with the query q. The path
+// is made absolute and escaped: '?', '#' and '%' in it are part of the
+// name, never a query, a fragment or an escape selecting another file.
+func fileURI(path string, q url.Values) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	u := url.URL{Scheme: "file", Path: abs, RawQuery: q.Encode()}
+	return u.String(), nil
+}
+
+// createPrivate makes sure the database file at path exists with mode 0600
+// before SQLite opens it (SQLite gives its WAL and shared-memory files the
+// database's mode): a new file is created O_EXCL|O_NOFOLLOW, an existing one
+// (of an older version, or made readable by hand) is tightened.
+func createPrivate(path string) error {
+	f, err := safefile.CreateNew(path, 0o600)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Lstat(p)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // initDB checks the database and, for a writer, creates the schema. A new

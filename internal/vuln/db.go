@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/sbom"
+	"github.com/vigilsec/vigil/internal/termtext"
 	"github.com/vigilsec/vigil/internal/version"
 )
 
@@ -40,13 +41,14 @@ func (e *RecordError) Error() string { return fmt.Sprintf("OSV record %s: %v", e
 func (e *RecordError) Unwrap() error { return e.Err }
 
 // indexKey is the index key of a package: base ecosystem and normalised
-// name.
+// name, with control characters escaped so that a name in a record cannot
+// add a column or a line to index.tsv (lookups escape the same way).
 func indexKey(ecosystem, name string) string {
 	eco := version.Base(ecosystem)
 	if eco == version.PyPI {
 		name = sbom.NormalizePyPI(name)
 	}
-	return eco + "\t" + name
+	return termtext.String(eco) + "\t" + termtext.String(name)
 }
 
 // DB is an opened database. It is safe for concurrent scans.

@@ -243,3 +243,22 @@ func TestCVSS(t *testing.T) {
 		t.Error("bad vector accepted")
 	}
 }
+
+// TestIndexEscapesNames: a package name with a tab or newline in a record
+// cannot add columns or lines to index.tsv.
+func TestIndexEscapesNames(t *testing.T) {
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "GHSA-evil.json"), []byte(`{"id":"GHSA-evil","affected":[{"package":{"ecosystem":"npm","name":"x\n#records\t999\nnpm\tforged\t0\t1\u001b"}}]}`), 0o644)
+	dbDir := t.TempDir()
+	if _, _, err := vuln.Import(src, dbDir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dbDir, vuln.IndexFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 2 || strings.Count(lines[1], "\t") != 3 || strings.ContainsRune(string(b), 0x1b) {
+		t.Fatalf("index.tsv:\n%q", b)
+	}
+}

@@ -7,13 +7,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/vigilsec/vigil/internal/posture/finding"
 	"github.com/vigilsec/vigil/internal/posture/manifest"
 	"github.com/vigilsec/vigil/internal/posture/netpol"
 	"github.com/vigilsec/vigil/internal/posture/rbac"
 	"github.com/vigilsec/vigil/internal/posture/workload"
+	"github.com/vigilsec/vigil/internal/termtext"
 )
 
 // ControlMapper gives the compliance controls a check id maps to, as
@@ -99,10 +99,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes a human-readable table.
 func (r *Report) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEVERITY\tCHECK\tOBJECT\tFIELD\tMESSAGE")
+	tw := termtext.NewTable(w, "SEVERITY", "CHECK", "OBJECT", "FIELD", "MESSAGE")
 	for _, f := range r.Findings {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(f.Severity.String()), f.CheckID, f.Object, f.Field, f.Message)
+		tw.Row(strings.ToUpper(f.Severity.String()), f.CheckID, f.Object.String(), f.Field, f.Message)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write audit table: %w", err)
@@ -135,10 +134,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\n%d objects, %d findings (%s)\n", r.Objects, len(r.Findings), strings.Join(sums, ", "))
 	for _, n := range r.Notes {
-		fmt.Fprintln(w, "note:", n)
+		fmt.Fprintln(w, "note:", termtext.String(n))
 	}
 	for _, e := range r.Errors {
-		fmt.Fprintln(w, "error:", e)
+		fmt.Fprintln(w, "error:", termtext.String(fmt.Sprint(e)))
 	}
 	return nil
 }
