@@ -61,6 +61,7 @@ func newDBInfoCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			warnDB(cmd.ErrOrStderr(), dir, db)
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d records\n", dir, db.Len())
 			return nil
 		},

@@ -172,6 +172,7 @@ Exit status: --exit-code N when a finding at the selected severities exists,
 				return err
 			}
 			defer db.Close()
+			warnDB(cmd.ErrOrStderr(), dbDir, db)
 			ctx := cmd.Context()
 			var targets []string
 			var reports []scanReport
@@ -225,7 +226,7 @@ Exit status: --exit-code N when a finding at the selected severities exists,
 				if err != nil {
 					return err
 				}
-				res.Findings = res.Filter(levels)
+				res.ApplyFilter(levels)
 				found += len(res.Findings)
 				reports = append(reports, scanReport{Target: name, Result: res})
 			}
@@ -290,6 +291,27 @@ func writeScanTable(w io.Writer, r scanReport) {
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", termtext.String(n))
+	}
+	if r.HiddenUnknown > 0 {
+		fmt.Fprintf(w, "note: %d findings of UNKNOWN severity hidden by --severity (add UNKNOWN to see them)\n", r.HiddenUnknown)
+	}
+}
+
+// warnDB says when a database cannot find anything (no records) and how
+// many records of a plain OSV directory could not be read.
+func warnDB(w io.Writer, dir string, db *vuln.DB) {
+	if db.Len() == 0 {
+		fmt.Fprintf(w, "warning: vulnerability database %s holds no records: the scan cannot find anything (run vigil db import)\n", dir)
+	}
+	if n := len(db.Skipped); n > 0 {
+		fmt.Fprintf(w, "warning: %d unparsable OSV records in %s skipped:\n", n, dir)
+		for i, e := range db.Skipped {
+			if i == 5 {
+				fmt.Fprintf(w, "  … and %d more\n", n-i)
+				break
+			}
+			fmt.Fprintln(w, " ", e)
+		}
 	}
 }
 

@@ -114,3 +114,105 @@ func TestImageScanRunning(t *testing.T) {
 		t.Errorf("output does not list %s:\n%s", want, out)
 	}
 }
+
+// Items 2, 5 and 6 end to end: a third-party (Trivy-style) CycloneDX SBOM
+// whose epochs live in the purl qualifier and in Src* properties; a Go
+// record rated through its GHSA alias; a severity filter that says what
+// it hid; db import of a non-JSON file; an unreadable record in a folder;
+// an empty database.
+func TestImageScanThirdPartySBOM(t *testing.T) {
+	dir := t.TempDir()
+	osv := filepath.Join(dir, "osv")
+	os.MkdirAll(osv, 0o755)
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(osv, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Fixed before the installed 1:2.3-4: only a version without its epoch
+	// (2.3-4 < 1:2.3-2) would look affected.
+	write("DEBIAN-CVE-2031-1.json", `{"id":"DEBIAN-CVE-2031-1","affected":[{"package":{"ecosystem":"Debian:12","name":"examplesrc"},
+	  "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:2.3-2"}]}]}]}`)
+	write("DEBIAN-CVE-2031-2.json", `{"id":"DEBIAN-CVE-2031-2","affected":[{"package":{"ecosystem":"Debian:12","name":"examplesrc"},
+	  "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:2.3-5"}]}]}],
+	  "severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]}`)
+	write("DEBIAN-CVE-2031-3.json", `{"id":"DEBIAN-CVE-2031-3","affected":[{"package":{"ecosystem":"Debian:12","name":"otherlib"},
+	  "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"2:1.0-1"}]}]}]}`)
+	write("GO-2031-0001.json", `{"id":"GO-2031-0001","aliases":["GHSA-wxyz-wxyz-wxyz"],"affected":[{"package":{"ecosystem":"Go","name":"example.com/lib"},
+	  "ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.1.0"}]}]}]}`)
+	write("GHSA-wxyz-wxyz-wxyz.json", `{"id":"GHSA-wxyz-wxyz-wxyz","aliases":["CVE-2031-9"],"affected":[{"package":{"ecosystem":"Go","name":"example.com/lib"},
+	  "ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.1.0"}]}]}],
+	  "severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}]}`)
+	write("GO-2031-0002.json", `{"id":"GO-2031-0002","affected":[{"package":{"ecosystem":"Go","name":"example.com/lib"},
+	  "ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.2.0"}]}]}]}`)
+	db := filepath.Join(dir, "db")
+	if out, err := runVigil(t, "db", "import", osv, "--db", db); err != nil || !strings.Contains(out, "imported 6 records") {
+		t.Fatalf("db import: %v\n%s", err, out)
+	}
+	bom := filepath.Join(dir, "trivy.cdx.json")
+	os.WriteFile(bom, []byte(`{"bomFormat":"CycloneDX","specVersion":"1.5","version":1,
+	 "metadata":{"component":{"type":"container","name":"example:1"}},
+	 "components":[
+	  {"type":"operating-system","name":"debian","version":"12.5"},
+	  {"type":"library","name":"examplelib","version":"2.3-4","purl":"pkg:deb/debian/examplelib@2.3-4?arch=amd64&distro=debian-12.5&epoch=1",
+	   "properties":[{"name":"aquasecurity:trivy:SrcName","value":"examplesrc"},{"name":"aquasecurity:trivy:SrcVersion","value":"2.3"},
+	    {"name":"aquasecurity:trivy:SrcRelease","value":"4"},{"name":"aquasecurity:trivy:SrcEpoch","value":"1"}]},
+	  {"type":"library","name":"otherlib","version":"1.5-1","purl":"pkg:deb/debian/otherlib@1.5-1?distro=debian-12.5&epoch=2"},
+	  {"type":"library","name":"example.com/lib","version":"v1.0.0","purl":"pkg:golang/example.com/lib@v1.0.0"}]}`), 0o644)
+	out, err := runVigil(t, "image", "scan", bom, "--db", db, "--json")
+	var rep struct {
+		Findings []struct {
+			ID       string   `json:"id"`
+			Aliases  []string `json:"aliases"`
+			Severity string   `json:"severity"`
+		} `json:"findings"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("scan: %v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, f := range rep.Findings {
+		got[f.ID] = f.Severity + " " + strings.Join(f.Aliases, ",")
+	}
+	want := map[string]string{
+		"DEBIAN-CVE-2031-2": "CRITICAL ",
+		"GO-2031-0001":      "HIGH CVE-2031-9,GHSA-wxyz-wxyz-wxyz",
+		"GO-2031-0002":      "UNKNOWN ",
+	}
+	if len(got) != len(want) {
+		t.Errorf("findings %v, want %v (no false positive from a missing epoch)", got, want)
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: %q, want %q", id, got[id], w)
+		}
+	}
+	out, err = runVigil(t, "image", "scan", bom, "--db", db, "--severity", "HIGH,CRITICAL", "--exit-code", "3")
+	if exitCode(err) != 3 || !strings.Contains(out, "2 vulnerabilities") || !strings.Contains(out, "1 findings of UNKNOWN severity hidden by --severity") {
+		t.Errorf("filtered scan: exit %d\n%s", exitCode(err), out)
+	}
+
+	// db import of a file that is not JSON fails and keeps the database.
+	junk := filepath.Join(dir, "notes.txt")
+	os.WriteFile(junk, []byte("these are not OSV records\n"), 0o644)
+	if out, err := runVigil(t, "db", "import", junk, "--db", db); err == nil || !strings.Contains(err.Error(), "no OSV record could be read") {
+		t.Errorf("import of a non-JSON file: %v\n%s", err, out)
+	}
+	if out, err := runVigil(t, "db", "info", "--db", db); err != nil || !strings.Contains(out, "6 records") {
+		t.Errorf("database after the failed import: %v\n%s", err, out)
+	}
+	// A folder with an unreadable record: counted and reported.
+	write("broken.json", `{"id": "DEBIAN-CVE-2031-4", "affected": [`)
+	out, err = runVigil(t, "image", "scan", bom, "--db", osv)
+	if err != nil || !strings.Contains(out, "warning: 1 unparsable OSV records in "+osv) || !strings.Contains(out, "broken.json") {
+		t.Errorf("raw folder with a broken record: %v\n%s", err, out)
+	}
+	// An empty imported database warns.
+	empty := filepath.Join(dir, "empty")
+	os.MkdirAll(empty, 0o755)
+	os.WriteFile(filepath.Join(empty, "records.jsonl"), nil, 0o600)
+	os.WriteFile(filepath.Join(empty, "index.tsv"), []byte("#records\t0\n"), 0o600)
+	if out, err := runVigil(t, "image", "scan", bom, "--db", empty); err != nil || !strings.Contains(out, "holds no records") {
+		t.Errorf("empty database: %v\n%s", err, out)
+	}
+}

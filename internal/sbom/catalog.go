@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"debug/buildinfo"
+	"debug/elf"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -196,9 +198,10 @@ func (c *cataloger) goBinary(f *image.File, r io.Reader, buf *bytes.Buffer) {
 	if err != nil {
 		return // not a Go binary
 	}
+	goos, goarch := goPlatform(bi, r, buf)
 	loc := "/" + f.Path
 	add := func(name, version string) {
-		c.pkgs = append(c.pkgs, Package{Type: TypeGolang, Name: name, Version: version, Location: loc, Layer: f.Digest})
+		c.pkgs = append(c.pkgs, Package{Type: TypeGolang, Name: name, Version: version, Location: loc, Layer: f.Digest, OS: goos, Arch: goarch})
 	}
 	// "go1.22.1 X:boringcrypto" → "1.22.1".
 	gov, _, _ := strings.Cut(strings.TrimPrefix(bi.GoVersion, "go"), " ")
@@ -216,6 +219,84 @@ func (c *cataloger) goBinary(f *image.File, r io.Reader, buf *bytes.Buffer) {
 		}
 		add(d.Path, d.Version)
 	}
+}
+
+// goPlatform returns the GOOS and GOARCH a Go binary was built for: from
+// its build settings, else from its ELF header (machine, class and byte
+// order; an ELF Go binary without settings is taken to be linux).
+func goPlatform(bi *buildinfo.BuildInfo, r io.Reader, buf *bytes.Buffer) (goos, goarch string) {
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "GOOS":
+			goos = s.Value
+		case "GOARCH":
+			goarch = s.Value
+		}
+	}
+	if goos != "" && goarch != "" {
+		return goos, goarch
+	}
+	ra, ok := r.(io.ReaderAt)
+	if !ok {
+		ra = bytes.NewReader(buf.Bytes())
+	}
+	ef, err := elf.NewFile(ra)
+	if err != nil {
+		return goos, goarch
+	}
+	if goos == "" {
+		switch ef.OSABI {
+		case elf.ELFOSABI_FREEBSD:
+			goos = "freebsd"
+		case elf.ELFOSABI_NETBSD:
+			goos = "netbsd"
+		case elf.ELFOSABI_OPENBSD:
+			goos = "openbsd"
+		default:
+			goos = "linux"
+		}
+	}
+	if goarch == "" {
+		goarch = elfGOARCH(ef)
+	}
+	return goos, goarch
+}
+
+// elfGOARCH maps an ELF machine to its GOARCH ("" when unknown).
+func elfGOARCH(ef *elf.File) string {
+	le := ef.ByteOrder == binary.LittleEndian
+	switch ef.Machine {
+	case elf.EM_X86_64:
+		return "amd64"
+	case elf.EM_386:
+		return "386"
+	case elf.EM_AARCH64:
+		return "arm64"
+	case elf.EM_ARM:
+		return "arm"
+	case elf.EM_PPC64:
+		if le {
+			return "ppc64le"
+		}
+		return "ppc64"
+	case elf.EM_S390:
+		return "s390x"
+	case elf.EM_RISCV:
+		return "riscv64"
+	case elf.EM_LOONGARCH:
+		return "loong64"
+	case elf.EM_MIPS:
+		switch {
+		case ef.Class == elf.ELFCLASS64 && le:
+			return "mips64le"
+		case ef.Class == elf.ELFCLASS64:
+			return "mips64"
+		case le:
+			return "mipsle"
+		}
+		return "mips"
+	}
+	return ""
 }
 
 // finish fills the purl, ecosystem and licenses that need the distro.
@@ -265,7 +346,7 @@ func (c *cataloger) finish(p *Package, d *Distro) {
 		}
 		p.PURL = PURL(TypeNPM, ns, name, p.Version)
 	case TypePyPI:
-		p.PURL = PURL(TypePyPI, "", NormalizePyPI(p.Name), p.Version)
+		p.PURL = PURL(TypePyPI, "", PyPIPURLName(p.Name), p.Version)
 	}
 }
 

@@ -57,6 +57,7 @@ func readCycloneDX(b []byte) (*SBOM, error) {
 				p.Licenses = append(p.Licenses, l.License.Name)
 			}
 		}
+		var src struct{ epoch, version, release string }
 		for _, pr := range c.Properties {
 			switch pr.Name {
 			case PropLayer:
@@ -68,11 +69,24 @@ func readCycloneDX(b []byte) (*SBOM, error) {
 			case PropSource:
 				n, v, _ := strings.Cut(pr.Value, " ")
 				p.SourceName, p.SourceVersion = n, v
-			case "aquasecurity:trivy:SrcName": // Trivy's SBOMs
+			case PropGOOS:
+				p.OS = pr.Value
+			case PropGOARCH:
+				p.Arch = pr.Value
+			// Trivy's SBOMs: the source package's name, and its version
+			// split into epoch, version and release.
+			case "aquasecurity:trivy:SrcName":
 				p.SourceName = pr.Value
 			case "aquasecurity:trivy:SrcVersion":
-				p.SourceVersion = pr.Value
+				src.version = pr.Value
+			case "aquasecurity:trivy:SrcRelease":
+				src.release = pr.Value
+			case "aquasecurity:trivy:SrcEpoch":
+				src.epoch = pr.Value
 			}
+		}
+		if src.version != "" {
+			p.SourceVersion = withEpoch(src.epoch, joinRelease(src.version, src.release))
 		}
 		s.Packages = append(s.Packages, p)
 	}
@@ -130,7 +144,7 @@ func fromPURL(s string) (Package, bool) {
 	if !ok {
 		return Package{}, false
 	}
-	p := Package{Type: u.Type, Name: u.Name, Version: u.Version, PURL: s, Arch: u.Qualifiers["arch"]}
+	p := Package{Type: u.Type, Name: u.Name, Version: withEpoch(u.Qualifiers["epoch"], u.Version), PURL: s, Arch: u.Qualifiers["arch"]}
 	switch u.Type {
 	case TypeGolang:
 		if u.Namespace != "" {
@@ -150,6 +164,25 @@ func fromPURL(s string) (Package, bool) {
 		return Package{}, false
 	}
 	return p, true
+}
+
+// withEpoch puts a package epoch (the purl "epoch" qualifier, or Trivy's
+// SrcEpoch property) in front of a Debian-style version that lacks one:
+// without it, "1:2.3-4" would compare as "2.3-4" and every fix carrying the
+// epoch would look missing. Epoch 0 is the default and is left out.
+func withEpoch(epoch, version string) string {
+	if epoch == "" || epoch == "0" || version == "" || strings.Contains(version, ":") {
+		return version
+	}
+	return epoch + ":" + version
+}
+
+// joinRelease appends an RPM-style release to a version ("2.3" + "4").
+func joinRelease(version, release string) string {
+	if release == "" {
+		return version
+	}
+	return version + "-" + release
 }
 
 // fillEcosystems derives missing OSV ecosystems from the purl's distro

@@ -1,9 +1,10 @@
 package sbom
 
 import (
-	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/package-url/packageurl-go"
 )
 
 // Package types (purl types).
@@ -22,7 +23,8 @@ type Package struct {
 	Version       string   `json:"version"`
 	SourceName    string   `json:"sourceName,omitempty"`    // dpkg Source:, apk origin
 	SourceVersion string   `json:"sourceVersion,omitempty"` // dpkg "Source: name (version)"
-	Arch          string   `json:"arch,omitempty"`
+	Arch          string   `json:"arch,omitempty"`          // dpkg/apk architecture; GOARCH of a Go binary
+	OS            string   `json:"os,omitempty"`            // GOOS of a Go binary
 	Licenses      []string `json:"licenses,omitempty"`
 	PURL          string   `json:"purl"`
 	Ecosystem     string   `json:"ecosystem,omitempty"` // OSV ecosystem, e.g. "Debian:12"
@@ -105,55 +107,25 @@ func Ecosystem(typ string, d *Distro) string {
 	return ""
 }
 
-// purlEscape percent-encodes a purl component, keeping unreserved
-// characters.
-func purlEscape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' || c == '~' {
-			b.WriteByte(c)
-			continue
+// PURL builds a package URL with github.com/package-url/packageurl-go.
+// namespace may contain "/" separators. Qualifiers are sorted by key and
+// empty ones dropped.
+func PURL(typ, namespace, name, version string, qualifiers ...[2]string) string {
+	sort.Slice(qualifiers, func(i, j int) bool { return qualifiers[i][0] < qualifiers[j][0] })
+	var qs packageurl.Qualifiers
+	for _, q := range qualifiers {
+		if q[1] != "" {
+			qs = append(qs, packageurl.Qualifier{Key: q[0], Value: q[1]})
 		}
-		const hexd = "0123456789ABCDEF"
-		b.WriteByte('%')
-		b.WriteByte(hexd[c>>4])
-		b.WriteByte(hexd[c&15])
 	}
-	return b.String()
+	return packageurl.NewPackageURL(typ, namespace, name, version, qs, "").ToString()
 }
 
-// PURL builds a package URL. namespace may contain "/" separators; each
-// segment is escaped. Qualifiers are sorted by key and empty ones dropped.
-func PURL(typ, namespace, name, version string, qualifiers ...[2]string) string {
-	var b strings.Builder
-	b.WriteString("pkg:")
-	b.WriteString(typ)
-	b.WriteByte('/')
-	if namespace != "" {
-		for _, seg := range strings.Split(namespace, "/") {
-			b.WriteString(purlEscape(seg))
-			b.WriteByte('/')
-		}
-	}
-	b.WriteString(purlEscape(name))
-	if version != "" {
-		b.WriteByte('@')
-		b.WriteString(purlEscape(version))
-	}
-	sort.Slice(qualifiers, func(i, j int) bool { return qualifiers[i][0] < qualifiers[j][0] })
-	sep := byte('?')
-	for _, q := range qualifiers {
-		if q[1] == "" {
-			continue
-		}
-		b.WriteByte(sep)
-		sep = '&'
-		b.WriteString(q[0])
-		b.WriteByte('=')
-		b.WriteString(purlEscape(q[1]))
-	}
-	return b.String()
+// PyPIPURLName is a Python project's name as the purl specification writes
+// it: lower case, "_" replaced by "-", dots kept ("ruamel.yaml"). Matching
+// against advisories uses NormalizePyPI (PEP 503) instead.
+func PyPIPURLName(name string) string {
+	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
 }
 
 // ParsedPURL is a decoded package URL.
@@ -162,43 +134,11 @@ type ParsedPURL struct {
 	Qualifiers                     map[string]string
 }
 
-// ParsePURL decodes a package URL.
+// ParsePURL decodes a package URL with packageurl-go.
 func ParsePURL(s string) (ParsedPURL, bool) {
-	rest, ok := strings.CutPrefix(s, "pkg:")
-	if !ok {
+	u, err := packageurl.FromString(s)
+	if err != nil || u.Name == "" {
 		return ParsedPURL{}, false
 	}
-	var p ParsedPURL
-	if i := strings.IndexByte(rest, '#'); i >= 0 {
-		rest = rest[:i]
-	}
-	if i := strings.IndexByte(rest, '?'); i >= 0 {
-		p.Qualifiers = map[string]string{}
-		for _, kv := range strings.Split(rest[i+1:], "&") {
-			k, v, _ := strings.Cut(kv, "=")
-			if uv, err := url.PathUnescape(v); err == nil {
-				v = uv
-			}
-			p.Qualifiers[strings.ToLower(k)] = v
-		}
-		rest = rest[:i]
-	}
-	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
-		p.Version, _ = url.PathUnescape(rest[i+1:])
-		rest = rest[:i]
-	}
-	typ, path, ok := strings.Cut(strings.Trim(rest, "/"), "/")
-	if !ok || typ == "" || path == "" {
-		return ParsedPURL{}, false
-	}
-	p.Type = strings.ToLower(typ)
-	segs := strings.Split(path, "/")
-	for i, sg := range segs {
-		if u, err := url.PathUnescape(sg); err == nil {
-			segs[i] = u
-		}
-	}
-	p.Name = segs[len(segs)-1]
-	p.Namespace = strings.Join(segs[:len(segs)-1], "/")
-	return p, true
+	return ParsedPURL{Type: u.Type, Namespace: u.Namespace, Name: u.Name, Version: u.Version, Qualifiers: u.Qualifiers.Map()}, true
 }

@@ -97,6 +97,10 @@ func debianImage(t *testing.T) (dir string, paras map[string]string) {
 			[]byte("Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\nLicense: Apache 2.0\nClassifier: License :: OSI Approved :: Apache Software License\n\nRequests is HTTP for Humans.\nName: not-this\n")),
 		it.File("usr/lib/python3/dist-packages/PyYAML-6.0.1.egg-info/PKG-INFO", 0o644,
 			[]byte("Metadata-Version: 1.1\nName: PyYAML\nVersion: 6.0.1\nLicense: MIT\n")),
+		it.File("usr/lib/python3/dist-packages/ruamel.yaml-0.18.5.dist-info/METADATA", 0o644,
+			[]byte("Metadata-Version: 2.1\nName: ruamel.yaml\nVersion: 0.18.5\n")),
+		it.File("usr/lib/python3/dist-packages/Typing_Extensions-4.9.0.dist-info/METADATA", 0o644,
+			[]byte("Metadata-Version: 2.1\nName: Typing_Extensions\nVersion: 4.9.0\n")),
 	)
 	dir = t.TempDir()
 	if _, err := it.WriteOCILayout(dir, "registry.example.com/app:1.0", it.Config{}, it.Layer(base...), it.Layer(top...)); err != nil {
@@ -208,8 +212,10 @@ func TestCatalogDebian(t *testing.T) {
 	if b := find(s, sbom.TypeDeb, "bash"); b != nil && len(b.Licenses) == 0 && strings.Contains(string(hostFile(t, "/usr/share/doc/bash/copyright")), "\nLicense:") {
 		t.Error("bash: no license from its DEP-5 copyright file")
 	}
-	if z := find(s, sbom.TypeDeb, "zlib1g"); z != nil && strings.Contains(z.Version, ":") && !strings.Contains(z.PURL, "%3A") {
-		t.Errorf("epoch not escaped in %s", z.PURL)
+	if z := find(s, sbom.TypeDeb, "zlib1g"); z != nil && strings.Contains(z.Version, ":") {
+		if u, ok := sbom.ParsePURL(z.PURL); !ok || u.Version != z.Version {
+			t.Errorf("epoch of %s lost in %s (%+v)", z.Version, z.PURL, u)
+		}
 	}
 	// npm: three modules, the nested lib/package.json ignored.
 	for _, c := range []struct{ name, purl string }{
@@ -229,6 +235,14 @@ func TestCatalogDebian(t *testing.T) {
 	if p := find(s, sbom.TypePyPI, "PyYAML"); p == nil || p.PURL != "pkg:pypi/pyyaml@6.0.1" {
 		t.Errorf("python PyYAML: %+v", p)
 	}
+	// Item 4: the purl spec lower-cases and turns "_" into "-" but keeps
+	// dots; PEP 503's full normalisation is for matching, not the purl.
+	if p := find(s, sbom.TypePyPI, "ruamel.yaml"); p == nil || p.PURL != "pkg:pypi/ruamel.yaml@0.18.5" {
+		t.Errorf("python ruamel.yaml: %+v", p)
+	}
+	if p := find(s, sbom.TypePyPI, "Typing_Extensions"); p == nil || p.PURL != "pkg:pypi/typing-extensions@4.9.0" {
+		t.Errorf("python Typing_Extensions: %+v", p)
+	}
 	// Go: the test binary's toolchain and modules.
 	std := find(s, sbom.TypeGolang, "stdlib")
 	if std == nil || "go"+std.Version != runtime.Version() || std.Location != "/usr/local/bin/app" || std.PURL != "pkg:golang/stdlib@"+std.Version {
@@ -239,6 +253,12 @@ func TestCatalogDebian(t *testing.T) {
 	}
 	if p := find(s, sbom.TypeGolang, "example.com/goapp"); p == nil || p.Version != "" || p.PURL != "pkg:golang/example.com/goapp" {
 		t.Errorf("go dependency: %+v", p)
+	}
+	// Item 1: the platform the binary was built for, from its build info.
+	for _, p := range s.Packages {
+		if p.Type == sbom.TypeGolang && (p.OS != "linux" || p.Arch != runtime.GOARCH) {
+			t.Errorf("go %s: platform %s/%s, want linux/%s", p.Name, p.OS, p.Arch, runtime.GOARCH)
+		}
 	}
 }
 

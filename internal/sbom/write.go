@@ -45,6 +45,8 @@ const (
 	PropLocation  = "vigil:location"
 	PropSource    = "vigil:source"
 	PropEcosystem = "vigil:ecosystem"
+	PropGOOS      = "vigil:goos"   // GOOS a Go binary was built for
+	PropGOARCH    = "vigil:goarch" // GOARCH a Go binary was built for
 )
 
 type cdxProperty struct {
@@ -139,6 +141,10 @@ func WriteCycloneDX(w io.Writer, s *SBOM, opts *WriteOptions) error {
 			add(PropSource, p.SourceName+" "+p.SourceVersion)
 		}
 		add(PropEcosystem, p.Ecosystem)
+		if p.Type == TypeGolang {
+			add(PropGOOS, p.OS)
+			add(PropGOARCH, p.Arch)
+		}
 		bom.Components = append(bom.Components, c)
 		deps = append(deps, c.BOMRef)
 	}

@@ -31,6 +31,11 @@ const (
 // imported database nor OSV JSON records.
 var ErrNoDatabase = errors.New("no vulnerability database")
 
+// ErrNoRecords is returned by Import when the source holds no readable OSV
+// record (a file that is not JSON, an empty directory): the database is
+// left as it was.
+var ErrNoRecords = errors.New("no OSV record")
+
 // RecordError is an OSV record that cannot be parsed.
 type RecordError struct {
 	Source string // file or zip member
@@ -51,8 +56,17 @@ func indexKey(ecosystem, name string) string {
 	return termtext.String(eco) + "\t" + termtext.String(name)
 }
 
+// idKey is the index key under which a record is found by its id (to read
+// the severity of an alias).
+func idKey(id string) string { return "@id\t" + id }
+
 // DB is an opened database. It is safe for concurrent scans.
 type DB struct {
+	// Skipped lists the records of a plain directory of OSV JSON files
+	// that could not be parsed (Open indexes it in memory; they are left
+	// out, and the caller reports them).
+	Skipped []error
+
 	records io.ReaderAt
 	index   []byte // index.tsv content: key \t offset \t length, sorted
 	closer  io.Closer
@@ -93,16 +107,21 @@ func Open(dir string) (*DB, error) {
 
 func openRaw(dir string) (*DB, error) {
 	var recs, idx bytes.Buffer
+	var skipped []error
 	n, err := build(&recs, &idx, func(add func(src string, b []byte) error) error {
 		return walkJSON(dir, add)
-	}, nil, nil)
+	}, nil, func(src string, err error) {
+		if err != nil {
+			skipped = append(skipped, &RecordError{Source: src, Err: err})
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open vulnerability database %s: %w", dir, err)
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("open vulnerability database %s: %w (run `vigil db import`)", dir, ErrNoDatabase)
+		return nil, fmt.Errorf("open vulnerability database %s: %w (run `vigil db import`; %d unparsable records)", dir, ErrNoDatabase, len(skipped))
 	}
-	return &DB{records: bytes.NewReader(recs.Bytes()), index: idx.Bytes(), count: n}, nil
+	return &DB{records: bytes.NewReader(recs.Bytes()), index: idx.Bytes(), count: n, Skipped: skipped}, nil
 }
 
 func walkJSON(dir string, add func(src string, b []byte) error) error {
@@ -231,6 +250,10 @@ func Import(src, dir string) (ImportStats, []error, error) {
 	if err != nil {
 		return st, warns, fmt.Errorf("import %s: %w", src, err)
 	}
+	if st.Imported == 0 {
+		// Nothing usable: keep the database as it was.
+		return st, warns, fmt.Errorf("import %s: %w could be read (%d unparsable)", src, ErrNoRecords, st.Skipped)
+	}
 	st.Records = n
 	// Both files are written under random names and renamed into place:
 	// records first, so an index never points past its records.
@@ -300,7 +323,8 @@ func build(recs io.Writer, idx *bytes.Buffer, source func(add func(string, []byt
 		}
 		line.WriteByte('\n')
 		size := int64(line.Len())
-		keys := map[string]bool{}
+		keys := map[string]bool{idKey(r.ID): true}
+		entries = append(entries, entry{idKey(r.ID), off, size - 1})
 		for _, a := range r.Affected {
 			if a.Package.Name == "" || a.Package.Ecosystem == "" {
 				continue
@@ -325,7 +349,7 @@ func build(recs io.Writer, idx *bytes.Buffer, source func(add func(string, []byt
 	fmt.Fprintf(idx, "#records\t%d\n", n)
 	distinct := 0
 	for i, e := range entries {
-		if i == 0 || entries[i-1].key != e.key {
+		if (i == 0 || entries[i-1].key != e.key) && !strings.HasPrefix(e.key, "@id\t") {
 			distinct++
 		}
 		fmt.Fprintf(idx, "%s\t%d\t%d\n", e.key, e.off, e.size)

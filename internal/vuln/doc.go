@@ -13,7 +13,10 @@
 // each ecosystem's own version order (package version); GIT ranges cannot be
 // evaluated offline and are reported as notes; withdrawn records are
 // skipped. Debian, Ubuntu and Alpine records name source packages and are
-// matched on the binary package's source name and version. Severity comes
-// from CVSS v3/v2 vectors (base score computed here) or the record's
-// database_specific / ecosystem_specific severity.
+// matched on the binary package's source name and version. Go records
+// restricted to other GOOS/GOARCH than the binary's are dropped. Records that
+// alias each other are one Finding. Severity comes from CVSS v4.0/v3.x/v2
+// vectors (scored by github.com/pandatix/go-cvss; malformed vectors are
+// rejected), the record's database_specific / ecosystem_specific severity,
+// or else the records its aliases name.
 package vuln

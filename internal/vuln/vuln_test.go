@@ -2,6 +2,7 @@ package vuln_test
 
 import (
 	"archive/zip"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -224,7 +225,7 @@ func TestCVSS(t *testing.T) {
 		{"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N", 0, vuln.None},
 		{"CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:C/C:H/I:H/A:H", 9.9, vuln.Critical},
 	} {
-		s, l, err := vuln.CVSS3(c.vec)
+		s, l, err := vuln.CVSS(c.vec)
 		if err != nil || s != c.score || l != c.level {
 			t.Errorf("%s = %v %s %v, want %v %s", c.vec, s, l, err, c.score, c.level)
 		}
@@ -235,12 +236,39 @@ func TestCVSS(t *testing.T) {
 	}{
 		{"AV:N/AC:L/Au:N/C:P/I:P/A:P", 7.5}, {"AV:N/AC:M/Au:N/C:N/I:P/A:N", 4.3}, {"AV:N/AC:L/Au:N/C:C/I:C/A:C", 10.0}, {"AV:L/AC:L/Au:N/C:P/I:N/A:N", 2.1},
 	} {
-		if s, _, err := vuln.CVSS2(c.vec); err != nil || s != c.score {
+		if s, _, err := vuln.CVSS(c.vec); err != nil || s != c.score {
 			t.Errorf("%s = %v %v, want %v", c.vec, s, err, c.score)
 		}
 	}
-	if _, _, err := vuln.CVSS3("CVSS:3.1/AV:X/AC:L"); err == nil {
-		t.Error("bad vector accepted")
+	// CVSS v4.0 (FIRST's calculator values).
+	for _, c := range []struct {
+		vec   string
+		score float64
+		level string
+	}{
+		{"CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", 9.3, vuln.Critical},
+		{"CVSS:4.0/AV:L/AC:L/AT:N/PR:L/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", 8.5, vuln.High},
+		{"CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N", 0, vuln.None},
+	} {
+		if s, l, err := vuln.CVSS(c.vec); err != nil || s != c.score || l != c.level {
+			t.Errorf("%s = %v %s %v, want %v %s", c.vec, s, l, err, c.score, c.level)
+		}
+	}
+	// Malformed vectors are rejected, never scored.
+	for _, bad := range []string{
+		"CVSS:3.1/AV:X/AC:L",
+		"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H",         // missing A
+		"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/A:H", // repeated metric
+		"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:X/C:H/I:H/A:H",     // bad scope
+		"CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H", // missing subsequent-system metrics
+		"CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:Q",
+		"CVSS:9.9/AV:N",
+		"AV:N/AC:L/Au:N/C:P/I:P",
+		"",
+	} {
+		if s, l, err := vuln.CVSS(bad); err == nil || !errors.Is(err, vuln.ErrBadVector) {
+			t.Errorf("%q scored %v %s (err %v)", bad, s, l, err)
+		}
 	}
 }
 
