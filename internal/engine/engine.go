@@ -360,6 +360,40 @@ func matchHost(hosts []*hostnames.Entry, ip netip.Addr) bool {
 	return false
 }
 
+// matchCount counts the values of a modified string comparison (glob,
+// regex or a string operator) that v matches, for oneof.
+func (e *Engine) matchCount(c *rules.Cmp, v event.Value, op rules.Op) int {
+	n := 0
+	s := v.Str
+	switch op {
+	case rules.OpGlob, rules.OpIGlob:
+		if op == rules.OpIGlob {
+			s = e.lower(s)
+		}
+		for _, g := range c.Globs {
+			if globMatch(g, s) {
+				n++
+			}
+		}
+	case rules.OpRegex:
+		if !utf8.ValidString(s) {
+			s = strings.ToValidUTF8(s, "\uFFFD")
+		}
+		for _, re := range c.Regexes {
+			if re.MatchString(s) {
+				n++
+			}
+		}
+	default:
+		for _, x := range c.Strs {
+			if matchStr(op, s, x) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // match compares one extracted value with the comparison's right-hand
 // side using op.
 func (e *Engine) match(c *rules.Cmp, v event.Value, ev *event.Event, op rules.Op) bool {
@@ -369,6 +403,8 @@ func (e *Engine) match(c *rules.Cmp, v event.Value, ev *event.Event, op rules.Op
 	t := c.L.Type
 	all := c.Mod == rules.ModAllOf
 	switch {
+	case t == event.FieldString && c.Mod == rules.ModOneOf:
+		return e.matchCount(c, v, op) == 1
 	case t == event.FieldString:
 		switch op {
 		case rules.OpIn, rules.OpIntersects:

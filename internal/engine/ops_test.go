@@ -101,6 +101,10 @@ func TestOperators(t *testing.T) {
 		{"k8s.ns.name exists", true},
 		{"proc.name startswith anyof (ca, xx)", true},
 		{"proc.name startswith oneof (xx, yy)", false},
+		{"proc.name startswith oneof (ca, xx)", true},
+		{"proc.name startswith oneof (ca, c, xx)", false}, // two match: not exactly one
+		{"proc.name contains oneof (a, t)", false},
+		{"proc.name contains oneof (a, z)", true},
 		{"fd.name contains allof (etc, shadow)", true},
 		{"fd.name contains allof (etc, passwd)", false},
 		{"tolower(proc.exe) = cat", true},

@@ -737,8 +737,10 @@ func (c *compiler) check(x *CheckExpr) (*Cmp, string) {
 	op := opNames[x.Op]
 	cmp := &Cmp{L: l, Op: op}
 	switch x.Mod {
-	case "anyof", "oneof":
+	case "anyof":
 		cmp.Mod = ModAnyOf
+	case "oneof":
+		cmp.Mod = ModOneOf
 	case "allof":
 		cmp.Mod = ModAllOf
 	}

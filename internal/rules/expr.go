@@ -86,8 +86,9 @@ type Mod uint8
 
 const (
 	ModNone  Mod = iota
-	ModAnyOf     // anyof / oneof: the comparison holds for at least one value
+	ModAnyOf     // anyof: the comparison holds for at least one value
 	ModAllOf     // allof: the comparison holds for every value
+	ModOneOf     // oneof: the comparison holds for exactly one value
 )
 
 // Transformer transforms an extracted value before comparison.
