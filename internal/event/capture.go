@@ -74,6 +74,14 @@ func appendJSON(dst []byte, ev *Event, enc *JSONEncoder) []byte {
 		dst = appendBoolField(dst, "upper_layer", x.UpperLayer)
 		dst = appendBoolField(dst, "from_memfd", x.FromMemfd)
 		dst = appendBoolField(dst, "writable", x.Writable)
+		dst = append(dst, `,"env":`...)
+		dst = appendStrings(dst, x.Env)
+		dst = appendBoolField(dst, "env_truncated", x.EnvTruncated)
+		dst = appendIDs(dst, x.IDs)
+		dst = appendUintField(dst, "vtid", uint64(x.IDs.VTID))
+		dst = appendUintField(dst, "exe_ino", x.ExeIno)
+		dst = appendIntField(dst, "exe_ctime", x.ExeCtime)
+		dst = appendIntField(dst, "exe_mtime", x.ExeMtime)
 		dst = append(dst, '}')
 	}
 	if p := ev.Proc; p != nil {
@@ -169,6 +177,12 @@ func appendProc(dst []byte, p *Process) []byte {
 	dst = appendBoolField(dst, "upper_layer", p.ExeUpperLayer)
 	dst = appendBoolField(dst, "from_memfd", p.ExeFromMemfd)
 	dst = appendBoolField(dst, "writable", p.ExeWritable)
+	dst = append(dst, `,"env":`...)
+	dst = appendStrings(dst, p.Env)
+	dst = appendIDs(dst, p.IDs)
+	dst = appendUintField(dst, "exe_ino", p.ExeIno)
+	dst = appendIntField(dst, "exe_ctime", p.ExeCtime)
+	dst = appendIntField(dst, "exe_mtime", p.ExeMtime)
 	dst = append(dst, `,"ancestors":[`...)
 	n := 0
 	for a := p.Parent; a != nil && n < MaxCaptureAncestors; a = a.Parent {
@@ -183,9 +197,18 @@ func appendProc(dst []byte, p *Process) []byte {
 		dst = appendStringField(dst, "exepath", a.ExePath)
 		dst = append(dst, `,"args":`...)
 		dst = appendStrings(dst, a.Args)
+		dst = appendIDs(dst, a.IDs)
 		dst = append(dst, '}')
 	}
 	return append(dst, ']', '}')
+}
+
+// appendIDs writes the namespace ids of a process (vtid apart: it is the
+// exec's thread's).
+func appendIDs(dst []byte, ids NSIDs) []byte {
+	dst = appendUintField(dst, "vpid", uint64(ids.VPID))
+	dst = appendUintField(dst, "vpgid", uint64(ids.VPGID))
+	return appendUintField(dst, "vsid", uint64(ids.VSID))
 }
 
 func appendContainer(dst []byte, c *Container) []byte {
@@ -359,7 +382,22 @@ type capExec struct {
 	UpperLayer    bool     `json:"upper_layer"`
 	FromMemfd     bool     `json:"from_memfd"`
 	Writable      bool     `json:"writable"`
+	Env           []string `json:"env"`
+	EnvTruncated  bool     `json:"env_truncated"`
+	capIDs
+	VTID     uint32 `json:"vtid"`
+	ExeIno   uint64 `json:"exe_ino"`
+	ExeCtime int64  `json:"exe_ctime"`
+	ExeMtime int64  `json:"exe_mtime"`
 }
+
+type capIDs struct {
+	VPID  uint32 `json:"vpid"`
+	VPGID uint32 `json:"vpgid"`
+	VSID  uint32 `json:"vsid"`
+}
+
+func (c capIDs) ids() NSIDs { return NSIDs{VPID: c.VPID, VPGID: c.VPGID, VSID: c.VSID} }
 
 type capAncestor struct {
 	PID     uint32   `json:"pid"`
@@ -367,30 +405,36 @@ type capAncestor struct {
 	Exe     string   `json:"exe"`
 	ExePath string   `json:"exepath"`
 	Args    []string `json:"args"`
+	capIDs
 }
 
 type capProc struct {
-	PID        uint32        `json:"pid"`
-	PPID       uint32        `json:"ppid"`
-	Name       string        `json:"name"`
-	Exe        string        `json:"exe"`
-	ExePath    string        `json:"exepath"`
-	Args       []string      `json:"args"`
-	Cwd        string        `json:"cwd"`
-	Tty        uint32        `json:"tty"`
-	UID        uint32        `json:"uid"`
-	GID        uint32        `json:"gid"`
-	LoginUID   uint32        `json:"loginuid"`
-	CapEff     uint64        `json:"cap_eff"`
-	CapPrm     uint64        `json:"cap_prm"`
-	CapInh     uint64        `json:"cap_inh"`
-	StartTime  int64         `json:"start_time"`
-	ExecTime   int64         `json:"exec_time"`
-	CgroupID   uint64        `json:"cgroup_id"`
-	UpperLayer bool          `json:"upper_layer"`
-	FromMemfd  bool          `json:"from_memfd"`
-	Writable   bool          `json:"writable"`
-	Ancestors  []capAncestor `json:"ancestors"`
+	PID        uint32   `json:"pid"`
+	PPID       uint32   `json:"ppid"`
+	Name       string   `json:"name"`
+	Exe        string   `json:"exe"`
+	ExePath    string   `json:"exepath"`
+	Args       []string `json:"args"`
+	Cwd        string   `json:"cwd"`
+	Tty        uint32   `json:"tty"`
+	UID        uint32   `json:"uid"`
+	GID        uint32   `json:"gid"`
+	LoginUID   uint32   `json:"loginuid"`
+	CapEff     uint64   `json:"cap_eff"`
+	CapPrm     uint64   `json:"cap_prm"`
+	CapInh     uint64   `json:"cap_inh"`
+	StartTime  int64    `json:"start_time"`
+	ExecTime   int64    `json:"exec_time"`
+	CgroupID   uint64   `json:"cgroup_id"`
+	UpperLayer bool     `json:"upper_layer"`
+	FromMemfd  bool     `json:"from_memfd"`
+	Writable   bool     `json:"writable"`
+	Env        []string `json:"env"`
+	capIDs
+	ExeIno    uint64        `json:"exe_ino"`
+	ExeCtime  int64         `json:"exe_ctime"`
+	ExeMtime  int64         `json:"exe_mtime"`
+	Ancestors []capAncestor `json:"ancestors"`
 }
 
 type capFD struct {
@@ -547,19 +591,22 @@ func (r *CaptureReader) decode(b []byte, ev *Event) error {
 	if x := c.Exec; x != nil {
 		ev.Exec = &Exec{Filename: x.Filename, ExePath: x.ExePath, Argv: nilIfEmpty(x.Argv), ArgvTruncated: x.ArgvTruncated,
 			Cwd: x.Cwd, Tty: x.Tty, CapEff: x.CapEff, CapPrm: x.CapPrm, CapInh: x.CapInh,
-			UpperLayer: x.UpperLayer, FromMemfd: x.FromMemfd, Writable: x.Writable}
+			UpperLayer: x.UpperLayer, FromMemfd: x.FromMemfd, Writable: x.Writable,
+			Env: nilIfEmpty(x.Env), EnvTruncated: x.EnvTruncated, IDs: x.ids(), ExeIno: x.ExeIno, ExeCtime: x.ExeCtime, ExeMtime: x.ExeMtime}
+		ev.Exec.IDs.VTID = x.VTID
 	}
 	if p := c.Proc; p != nil {
 		ev.Proc = &Process{PID: p.PID, PPID: p.PPID, Comm: p.Name, Exe: p.Exe, ExePath: p.ExePath, Args: nilIfEmpty(p.Args),
 			Cwd: p.Cwd, Tty: p.Tty, UID: p.UID, GID: p.GID, LoginUID: p.LoginUID,
 			CapEff: p.CapEff, CapPrm: p.CapPrm, CapInh: p.CapInh, StartTime: p.StartTime, ExecTime: p.ExecTime,
-			CgroupID: p.CgroupID, ExeUpperLayer: p.UpperLayer, ExeFromMemfd: p.FromMemfd, ExeWritable: p.Writable}
+			CgroupID: p.CgroupID, ExeUpperLayer: p.UpperLayer, ExeFromMemfd: p.FromMemfd, ExeWritable: p.Writable,
+			Env: nilIfEmpty(p.Env), IDs: p.ids(), ExeIno: p.ExeIno, ExeCtime: p.ExeCtime, ExeMtime: p.ExeMtime}
 		child := ev.Proc
 		for i, a := range p.Ancestors {
 			if i >= MaxCaptureAncestors {
 				break
 			}
-			anc := &Process{PID: a.PID, Comm: a.Name, Exe: a.Exe, ExePath: a.ExePath, Args: nilIfEmpty(a.Args)}
+			anc := &Process{PID: a.PID, Comm: a.Name, Exe: a.Exe, ExePath: a.ExePath, Args: nilIfEmpty(a.Args), IDs: a.ids()}
 			if i+1 < len(p.Ancestors) {
 				anc.PPID = p.Ancestors[i+1].PID
 			}

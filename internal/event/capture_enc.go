@@ -38,6 +38,7 @@ type ancEnc struct {
 	pid                uint32
 	comm, exe, exepath string
 	args               []string
+	ids                NSIDs
 }
 
 type contEnc struct {
@@ -72,11 +73,12 @@ func (c *procEnc) set(p *Process) {
 	c.p = *p
 	c.p.Parent = nil
 	c.p.Args = append([]string(nil), p.Args...)
+	c.p.Env = append([]string(nil), p.Env...)
 	c.anc = c.anc[:0]
 	n := 0
 	for a := p.Parent; a != nil && n < MaxCaptureAncestors; a = a.Parent {
 		n++
-		c.anc = append(c.anc, ancEnc{pid: a.PID, comm: a.Comm, exe: a.Exe, exepath: a.ExePath, args: append([]string(nil), a.Args...)})
+		c.anc = append(c.anc, ancEnc{pid: a.PID, comm: a.Comm, exe: a.Exe, exepath: a.ExePath, args: append([]string(nil), a.Args...), ids: a.IDs})
 	}
 	c.enc = appendProc(c.enc[:0], p)
 }
@@ -88,7 +90,8 @@ func (c *procEnc) matches(p *Process) bool {
 		p.CapEff != q.CapEff || p.CapPrm != q.CapPrm || p.CapInh != q.CapInh ||
 		p.StartTime != q.StartTime || p.ExecTime != q.ExecTime || p.CgroupID != q.CgroupID ||
 		p.ExeUpperLayer != q.ExeUpperLayer || p.ExeFromMemfd != q.ExeFromMemfd || p.ExeWritable != q.ExeWritable ||
-		!stringsEqual(p.Args, q.Args) {
+		p.IDs != q.IDs || p.ExeIno != q.ExeIno || p.ExeCtime != q.ExeCtime || p.ExeMtime != q.ExeMtime ||
+		!stringsEqual(p.Args, q.Args) || !stringsEqual(p.Env, q.Env) {
 		return false
 	}
 	n := 0
@@ -97,7 +100,7 @@ func (c *procEnc) matches(p *Process) bool {
 			return false
 		}
 		s := &c.anc[n]
-		if a.PID != s.pid || a.Comm != s.comm || a.Exe != s.exe || a.ExePath != s.exepath || !stringsEqual(a.Args, s.args) {
+		if a.PID != s.pid || a.Comm != s.comm || a.Exe != s.exe || a.ExePath != s.exepath || a.IDs != s.ids || !stringsEqual(a.Args, s.args) {
 			return false
 		}
 		n++

@@ -60,9 +60,24 @@ type Exec struct {
 	CapEff        uint64
 	CapPrm        uint64
 	CapInh        uint64
-	UpperLayer    bool // the executable lives in an overlayfs upper layer (written after the container started)
-	FromMemfd     bool // the executable is a memfd (fileless execution)
-	Writable      bool // the executable is writable by the calling user
+	UpperLayer    bool     // the executable lives in an overlayfs upper layer (written after the container started)
+	FromMemfd     bool     // the executable is a memfd (fileless execution)
+	Writable      bool     // the executable is writable by the calling user
+	Env           []string // environment, bounded by the sensor (VIGIL_ENV_MAX bytes)
+	EnvTruncated  bool
+	IDs           NSIDs
+	ExeIno        uint64
+	ExeCtime      int64 // ns since the epoch
+	ExeMtime      int64
+}
+
+// NSIDs are the ids of a process as seen from its own pid namespace (what
+// Falco calls vpid, vtid, vpgid and sid); 0 when unknown.
+type NSIDs struct {
+	VPID  uint32
+	VTID  uint32
+	VPGID uint32
+	VSID  uint32
 }
 
 // SockAddr is a socket address. Family is AF_INET, AF_INET6, AF_UNIX, or 0
@@ -104,7 +119,15 @@ type Process struct {
 	ExeUpperLayer bool
 	ExeFromMemfd  bool
 	ExeWritable   bool
-	Parent        *Process
+	// Env is the environment at exec (or from /proc/PID/environ).
+	Env []string
+	// IDs are the namespace ids; a forked child has its parent's VPGID and
+	// VSID and no VPID until it execs.
+	IDs      NSIDs
+	ExeIno   uint64
+	ExeCtime int64 // ns since the epoch, 0 when unknown
+	ExeMtime int64
+	Parent   *Process
 }
 
 // FDType is Falco's fd.typechar letter.

@@ -55,6 +55,7 @@ const (
 	ArgNone          ArgSpec = iota // no argument
 	ArgIndexOptional                // proc.aname or proc.aname[N]
 	ArgKeyRequired                  // k8s.pod.label[app]
+	ArgKeyOptional                  // proc.env or proc.env[HOME]
 	ArgIndexOrKey                   // container.mount.dest[0] or container.mount.dest[/src]
 	ArgEvtArg                       // evt.arg.NAME or evt.arg[N]
 )
@@ -205,6 +206,8 @@ func ParseFieldArg(f *Field, raw string, has, dotted bool) (FieldArg, string) {
 		if !has || raw == "" {
 			return a, "field " + f.Name + " requires an argument in brackets"
 		}
+	case ArgKeyOptional:
+		a.Has = has && raw != ""
 	case ArgIndexOrKey:
 		if !has || raw == "" {
 			return a, "field " + f.Name + " requires an argument in brackets"
@@ -555,6 +558,51 @@ func ipX(server bool) Extractor {
 	}
 }
 
+// leaderOf returns the eldest process of ev's ancestry (ev's process
+// included) whose id of kind (VPGID or VSID) is the same as the process's:
+// Falco's process group or session leader. nil when the id is unknown.
+func leaderOf(ev *Event, id func(*NSIDs) uint32) *Process {
+	p := ev.Proc
+	if p == nil || id(&p.IDs) == 0 {
+		return nil
+	}
+	want := id(&p.IDs)
+	leader := p
+	for a := p.Parent; a != nil; a = a.Parent {
+		if id(&a.IDs) != want {
+			break
+		}
+		leader = a
+		if a.IDs.VPID == want {
+			break
+		}
+	}
+	return leader
+}
+
+func vpgidOf(ids *NSIDs) uint32 { return ids.VPGID }
+func vsidOf(ids *NSIDs) uint32  { return ids.VSID }
+
+// leaderX extracts an attribute of the process group or session leader.
+func leaderX(id func(*NSIDs) uint32, get procAttr) Extractor {
+	return func(c *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+		if l := leaderOf(ev, id); l != nil {
+			return get(c, l), true
+		}
+		return none()
+	}
+}
+
+// idX extracts one of the process's namespace ids; 0 is no value.
+func idX(id func(*NSIDs) uint32) Extractor {
+	return func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+		if p := ev.Proc; p != nil && id(&p.IDs) != 0 {
+			return iv(int64(id(&p.IDs)))
+		}
+		return none()
+	}
+}
+
 // hostNameDoc documents fd.sip.name and its siblings.
 func hostNameDoc(end string) string {
 	return "Domain name of the " + end + " IP, as Falco's DNS manager gives it: in filters (=, !=, in) the rule's host names are resolved in the background at run time (refreshed every 5 min, 2 s timeout, never blocking an event) and the " + end + " IP compared with their addresses; a name not resolved yet matches nothing. In outputs, a rule host name that resolved to this IP, else no value."
@@ -599,6 +647,17 @@ func localX(local, port bool) Extractor {
 		}
 		return Value{IP: a.IP.Unmap()}, true
 	}
+}
+
+// bothPorts yields the client then the server port.
+func bothPorts(_ *FieldCtx, ev *Event, _ *FieldArg, i int) (Value, bool) {
+	if i > 1 {
+		return none()
+	}
+	if a, ok := endpoint(ev, i == 1); ok {
+		return uv(uint64(a.Port))
+	}
+	return none()
 }
 
 // bothIPs yields the client then the server address.

@@ -14,6 +14,8 @@ func (f *Field) Syntax() string {
 		return f.Name + "[N]"
 	case ArgKeyRequired:
 		return f.Name + "[KEY]"
+	case ArgKeyOptional:
+		return f.Name + ", " + f.Name + "[KEY]"
 	case ArgIndexOrKey:
 		return f.Name + "[N|PATH]"
 	case ArgEvtArg:

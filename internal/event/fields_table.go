@@ -177,8 +177,55 @@ var fields = []Field{
 		Extract: ancestorX(attrCmdline), Elem: ancestorElem(attrCmdline)},
 	{Name: "proc.apid", Type: FieldInt, Arg: ArgIndexOptional, Multi: MultiAny, Doc: "pid of an ancestor, indexed like proc.aname.",
 		Extract: ancestorX(attrPID), Elem: ancestorElem(attrPID)},
-	{Name: "proc.sname", Type: FieldString, Doc: "comm of the session leader. Vigil does not track sessions yet: always no value.",
-		Extract: func(_ *FieldCtx, _ *Event, _ *FieldArg) (Value, bool) { return none() }},
+	{Name: "proc.sname", Type: FieldString, Doc: "Name (comm) of the session leader: the process whose pid is proc.sid, else the eldest ancestor in the same session.",
+		Extract: leaderX(vsidOf, attrName)},
+	{Name: "proc.sid", Type: FieldInt, Doc: "Session id, as seen from the process's pid namespace (inherited at fork, read by the sensor at exec).", Extract: idX(vsidOf)},
+	{Name: "proc.sid.exe", Type: FieldString, Doc: "argv[0] of the session leader (see proc.sname).", Extract: leaderX(vsidOf, attrExe)},
+	{Name: "proc.sid.exepath", Type: FieldString, Doc: "Executable path of the session leader (see proc.sname).", Extract: leaderX(vsidOf, attrExePath)},
+	{Name: "proc.is_sid_leader", Type: FieldBool, Doc: "The process is its session's leader (proc.sid = proc.vpid).",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if p := ev.Proc; p != nil && p.IDs.VSID != 0 && p.IDs.VPID != 0 {
+				return bv(p.IDs.VSID == p.IDs.VPID)
+			}
+			return none()
+		}},
+	{Name: "proc.vpgid", Type: FieldInt, Doc: "Process group id, as seen from the process's pid namespace.", Extract: idX(vpgidOf)},
+	{Name: "proc.vpgid.name", Type: FieldString, Doc: "Name (comm) of the process group leader: the process whose vpid is proc.vpgid, else the eldest ancestor in the same group.",
+		Extract: leaderX(vpgidOf, attrName)},
+	{Name: "proc.vpgid.exe", Type: FieldString, Doc: "argv[0] of the process group leader.", Extract: leaderX(vpgidOf, attrExe)},
+	{Name: "proc.vpgid.exepath", Type: FieldString, Doc: "Executable path of the process group leader.", Extract: leaderX(vpgidOf, attrExePath)},
+	{Name: "proc.is_vpgid_leader", Type: FieldBool, Doc: "The process leads its process group (proc.vpgid = proc.vpid): a command typed at a shell, not one run by a script.",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if p := ev.Proc; p != nil && p.IDs.VPGID != 0 && p.IDs.VPID != 0 {
+				return bv(p.IDs.VPGID == p.IDs.VPID)
+			}
+			return none()
+		}},
+	{Name: "proc.vpid", Type: FieldInt, Doc: "Process id as seen from the process's own pid namespace (1 for a container's init). Known from the process's exec (or the /proc scan); a forked child that has not exec'd has no value.",
+		Extract: idX(func(ids *NSIDs) uint32 { return ids.VPID })},
+	{Name: "proc.env", Type: FieldString, Arg: ArgKeyOptional, Doc: "Environment of the process at exec, NAME=value entries space-separated; proc.env[NAME] is one variable's value. The sensor captures the first 1024 bytes of the environment (VIGIL_ENV_MAX); variables past that have no value.",
+		Extract: func(c *FieldCtx, ev *Event, a *FieldArg) (Value, bool) {
+			p := ev.Proc
+			if p == nil {
+				return none()
+			}
+			if a.Has {
+				for _, kv := range p.Env {
+					if len(kv) > len(a.Key) && kv[len(a.Key)] == '=' && kv[:len(a.Key)] == a.Key {
+						return sv(kv[len(a.Key)+1:])
+					}
+				}
+				return none()
+			}
+			s := c.mark()
+			for i, kv := range p.Env {
+				if i > 0 {
+					c.buf = append(c.buf, ' ')
+				}
+				c.buf = append(c.buf, kv...)
+			}
+			return sv(c.str(s))
+		}},
 	{Name: "proc.duration", Type: FieldRelTime, Doc: "ns since the process was forked; no value when the fork time is unknown.",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
 			if ev.Proc == nil || ev.Proc.StartTime == 0 {
@@ -207,14 +254,46 @@ var fields = []Field{
 			}
 			return bv(ev.Proc.ExeWritable)
 		}},
-	{Name: "proc.exe_ino.ctime", Type: FieldAbsTime, Doc: "ctime of the executable's inode at exec. Not captured by Vigil's sensor: always no value.",
-		Extract: func(_ *FieldCtx, _ *Event, _ *FieldArg) (Value, bool) { return none() }},
-	{Name: "proc.exe_ino.mtime", Type: FieldAbsTime, Doc: "mtime of the executable's inode at exec. Not captured: always no value.",
-		Extract: func(_ *FieldCtx, _ *Event, _ *FieldArg) (Value, bool) { return none() }},
-	{Name: "proc.exe_ino.ctime_duration_proc_start", Type: FieldAbsTime, Doc: "Fork time minus executable ctime. Not captured: always no value.",
-		Extract: func(_ *FieldCtx, _ *Event, _ *FieldArg) (Value, bool) { return none() }},
+	{Name: "proc.exe_ino", Type: FieldInt, Doc: "Inode number of the executable, read at exec (or from /proc/PID/exe).",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if p := ev.Proc; p != nil && p.ExeIno != 0 {
+				return iv(int64(p.ExeIno))
+			}
+			return none()
+		}},
+	{Name: "proc.exe_ino.ctime", Type: FieldAbsTime, Doc: "ctime of the executable's inode at exec, ns since the epoch.",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if p := ev.Proc; p != nil && p.ExeCtime != 0 {
+				return uv(uint64(p.ExeCtime))
+			}
+			return none()
+		}},
+	{Name: "proc.exe_ino.mtime", Type: FieldAbsTime, Doc: "mtime of the executable's inode at exec, ns since the epoch.",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if p := ev.Proc; p != nil && p.ExeMtime != 0 {
+				return uv(uint64(p.ExeMtime))
+			}
+			return none()
+		}},
+	{Name: "proc.exe_ino.ctime_duration_proc_start", Type: FieldAbsTime, Doc: "ns from the executable's last status change (ctime) to the process's start (fork): small for a binary written just before it ran. No value when either is unknown or the ctime is later.",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if p := ev.Proc; p != nil && p.ExeCtime != 0 && p.StartTime >= p.ExeCtime {
+				return uv(uint64(p.StartTime - p.ExeCtime))
+			}
+			return none()
+		}},
 	{Name: "thread.tid", Type: FieldInt, Doc: "Thread id.",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) { return iv(int64(ev.TID)) }},
+	{Name: "thread.vtid", Type: FieldInt, Doc: "Thread id as seen from the thread's pid namespace: on an exec the sensor's value; for the main thread proc.vpid; no value for other threads.",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if x := ev.Exec; x != nil && x.IDs.VTID != 0 {
+				return iv(int64(x.IDs.VTID))
+			}
+			if p := ev.Proc; p != nil && ev.TID == ev.PID && p.IDs.VPID != 0 {
+				return iv(int64(p.IDs.VPID))
+			}
+			return none()
+		}},
 	{Name: "thread.cap_effective", Type: FieldString, Doc: "Effective capabilities: CAP_* names in bit order, space-separated; empty when none.",
 		Extract: capX(func(p *Process) uint64 { return p.CapEff }, func(x *Exec) uint64 { return x.CapEff })},
 	{Name: "thread.cap_permitted", Type: FieldString, Doc: "Permitted capabilities, formatted like thread.cap_effective.",
@@ -341,6 +420,22 @@ var fields = []Field{
 	{Name: "fd.net", Type: FieldIPNet, Multi: MultiAny, NotEqualAll: true, FilterOnly: true, Doc: "Either endpoint's IP compared against CIDR networks; != holds when neither is inside. Filter only.",
 		Extract: func(c *FieldCtx, ev *Event, a *FieldArg) (Value, bool) { return bothIPs(c, ev, a, 0) }, Elem: bothIPs},
 	{Name: "fd.cip", Type: FieldIPAddr, Doc: "Client IP of the connection.", Extract: ipX(false)},
+	{Name: "fd.port", Type: FieldUint, Multi: MultiAny, NotEqualAll: true, FilterOnly: true, Doc: "Either endpoint's port: = and in hold when either matches, != when neither does. Filter only.",
+		Extract: func(c *FieldCtx, ev *Event, a *FieldArg) (Value, bool) { return bothPorts(c, ev, a, 0) }, Elem: bothPorts},
+	{Name: "fd.lnet", Type: FieldIPNet, FilterOnly: true, Doc: "Local IP (see fd.lip) compared against CIDR networks. Filter only.", Extract: localX(true, false)},
+	{Name: "fd.rnet", Type: FieldIPNet, FilterOnly: true, Doc: "Remote IP (see fd.rip) compared against CIDR networks. Filter only.", Extract: localX(false, false)},
+	{Name: "fd.sockfamily", Type: FieldString, Doc: "Socket family of the fd: ip (IPv4 or IPv6) or unix; no value for other fds.",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if fi := ev.FDInfo; fi != nil {
+				switch fi.Type {
+				case FDIPv4, FDIPv6:
+					return sv("ip")
+				case FDUnix:
+					return sv("unix")
+				}
+			}
+			return none()
+		}},
 	{Name: "fd.sip", Type: FieldIPAddr, Doc: "Server IP (the connect destination, or the bound address of a listening socket).", Extract: ipX(true)},
 	{Name: "fd.cnet", Type: FieldIPNet, FilterOnly: true, Doc: "Client IP compared against CIDR networks. Filter only.", Extract: ipX(false)},
 	{Name: "fd.snet", Type: FieldIPNet, FilterOnly: true, Doc: "Server IP compared against CIDR networks. Filter only.", Extract: ipX(true)},

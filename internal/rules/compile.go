@@ -67,6 +67,10 @@ func (rs *Ruleset) HostName(ip netip.Addr) string {
 // Hosts returns the resolver of the rules' host names (never nil).
 func (rs *Ruleset) Hosts() *hostnames.Resolver { return rs.hosts }
 
+// ContainerInfoFormat is what %container.info stands for in a rule's
+// output, as in Falco ≥0.36.
+const ContainerInfoFormat = "container_id=%container.id container_name=%container.name"
+
 // hostFields maps the name fields to the address field they resolve.
 var hostFields = map[string]string{"fd.sip.name": "fd.sip", "fd.cip.name": "fd.cip", "fd.lip.name": "fd.lip", "fd.rip.name": "fd.rip"}
 
@@ -450,7 +454,9 @@ func (c *compiler) compileRule(r *RuleSpec) *Rule {
 	if expr == nil {
 		return nil
 	}
-	text := r.Output
+	// Falco replaces %container.info in outputs with its default extra
+	// format (falco_engine: s_container_info_fmt, s_default_extra_fmt).
+	text := strings.ReplaceAll(r.Output, "%container.info", ContainerInfoFormat)
 	if c.opts.AppendOutput != "" {
 		text += " " + c.opts.AppendOutput
 	}

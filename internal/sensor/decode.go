@@ -96,6 +96,12 @@ func (s *Sensor) decode(b []byte, ev *event.Event) (event.Type, error) {
 			UpperLayer:    h.Flags&hdrFUpper != 0,
 			FromMemfd:     h.Flags&hdrFMemfd != 0,
 			Writable:      h.Flags&hdrFWritable != 0,
+			Env:           splitArgv(x.Env[:], int(x.EnvLen)),
+			EnvTruncated:  h.Flags&hdrFEnvTrunc != 0,
+			IDs:           event.NSIDs{VPID: x.Vpid, VTID: x.Vtid, VPGID: x.Vpgid, VSID: x.Vsid},
+			ExeIno:        x.ExeIno,
+			ExeCtime:      x.ExeCtime,
+			ExeMtime:      x.ExeMtime,
 		}
 		ev.Exec = &s.exec
 		ev.Path = s.exec.Filename

@@ -64,6 +64,7 @@ const (
 	hdrFUpper     = 2
 	hdrFMemfd     = 4
 	hdrFWritable  = 32
+	hdrFEnvTrunc  = 64
 )
 
 func sys(nr int, opts ...opt) layout {

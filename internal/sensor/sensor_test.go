@@ -621,3 +621,48 @@ func TestCgroupFilter(t *testing.T) {
 		t.Errorf("cat's openat of /etc/hostname not seen in %d events", n)
 	}
 }
+
+// TestExecIDsEnvInode: the exec record carries what Falco's proc.env,
+// proc.vpid, thread.vtid, proc.vpgid, proc.sid and proc.exe_ino* need:
+// `env -i` gives sh a known environment, setsid makes it a session and
+// process group leader, and its child cat inherits both ids.
+func TestExecIDsEnvInode(t *testing.T) {
+	setsid, err := exec.LookPath("setsid")
+	testkernel.SkipIfErr(t, err)
+	res := trace(t, Options{Types: []event.Type{event.TypeExecve}},
+		[]string{"env", "-i", "VIGIL_TEST_ENV=marker", "PATH=/usr/bin:/bin", setsid, "sh", "-c", "cat /etc/hostname >/dev/null; true"})
+	var sh, cat *event.Event
+	for i := range res.events {
+		ev := &res.events[i]
+		if ev.Exec == nil || ev.Ret != 0 {
+			continue
+		}
+		switch ev.Comm {
+		case "sh":
+			sh = ev
+		case "cat":
+			cat = ev
+		}
+	}
+	if sh == nil || cat == nil {
+		t.Fatalf("exec of sh (%v) or cat (%v) missing", sh != nil, cat != nil)
+	}
+	if got := strings.Join(sh.Exec.Env, " "); got != "VIGIL_TEST_ENV=marker PATH=/usr/bin:/bin" || sh.Exec.EnvTruncated {
+		t.Errorf("sh env %q (truncated %v)", got, sh.Exec.EnvTruncated)
+	}
+	// The test runs in the host pid namespace: namespace ids are host ids.
+	if ids := sh.Exec.IDs; ids.VPID != sh.PID || ids.VTID != sh.TID || ids.VSID != sh.PID || ids.VPGID != sh.PID {
+		t.Errorf("sh ids %+v, pid %d (setsid makes it session and group leader)", ids, sh.PID)
+	}
+	if ids := cat.Exec.IDs; ids.VPID != cat.PID || ids.VSID != sh.PID || ids.VPGID != sh.PID {
+		t.Errorf("cat ids %+v, want vpid %d and sh's session and group %d", ids, cat.PID, sh.PID)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(cat.Exec.ExePath, &st); err != nil {
+		t.Fatal(err)
+	}
+	if cat.Exec.ExeIno != st.Ino || cat.Exec.ExeCtime != st.Ctim.Nano() || cat.Exec.ExeMtime != st.Mtim.Nano() {
+		t.Errorf("cat exe ino %d ctime %d mtime %d, stat of %s: %d %d %d", cat.Exec.ExeIno, cat.Exec.ExeCtime,
+			cat.Exec.ExeMtime, cat.Exec.ExePath, st.Ino, st.Ctim.Nano(), st.Mtim.Nano())
+	}
+}

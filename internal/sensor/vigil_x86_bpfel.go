@@ -56,11 +56,22 @@ type vigilVigilExec struct {
 	ArgvLen     uint16
 	ExeLen      uint16
 	CwdLen      uint16
-	Pad         uint32
+	EnvLen      uint16
+	Pad         uint16
+	Vpid        uint32
+	Vtid        uint32
+	Pgid        uint32
+	Vpgid       uint32
+	Sid         uint32
+	Vsid        uint32
+	ExeIno      uint64
+	ExeCtime    int64
+	ExeMtime    int64
 	Filename    [512]int8
 	Argv        [1024]int8
 	Exe         [768]int8
 	Cwd         [768]int8
+	Env         [1024]int8
 }
 
 type vigilVigilHdr struct {

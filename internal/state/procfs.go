@@ -168,6 +168,15 @@ func (t *Table) readProc(pid uint32) (event.Process, []uint32, error) {
 	if s, err := os.Readlink(dir + "/exe"); err == nil {
 		p.ExePath = trimDeleted(s)
 	}
+	var st syscall.Stat_t
+	if syscall.Stat(dir+"/exe", &st) == nil {
+		p.ExeIno = st.Ino
+		p.ExeCtime = st.Ctim.Nano()
+		p.ExeMtime = st.Mtim.Nano()
+	}
+	if b, err := os.ReadFile(dir + "/environ"); err == nil && len(b) > 0 {
+		p.Env = strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+	}
 	if s, err := os.Readlink(dir + "/cwd"); err == nil {
 		p.Cwd = dirSlash(s)
 	}
@@ -237,7 +246,8 @@ func parseStat(b []byte, p *event.Process, bootNS int64) error {
 	return nil
 }
 
-// parseStatus reads the effective uid/gid and the capability sets.
+// parseStatus reads the effective uid/gid, the capability sets and the
+// ids in the task's own pid namespace.
 func parseStatus(b []byte, p *event.Process) {
 	for len(b) > 0 {
 		line := b
@@ -269,6 +279,13 @@ func parseStatus(b []byte, p *event.Process) {
 			p.CapPrm, _ = strconv.ParseUint(fs[0], 16, 64)
 		case "CapEff":
 			p.CapEff, _ = strconv.ParseUint(fs[0], 16, 64)
+		// NS* list the id in each pid namespace, the task's own last.
+		case "NSpid":
+			p.IDs.VPID = parseU32(fs[len(fs)-1])
+		case "NSpgid":
+			p.IDs.VPGID = parseU32(fs[len(fs)-1])
+		case "NSsid":
+			p.IDs.VSID = parseU32(fs[len(fs)-1])
 		}
 	}
 }

@@ -370,6 +370,7 @@ func (t *Table) applyFork(parent *procEntry, ev *event.Event) {
 	c.p.PPID = parent.p.PID
 	c.p.Parent = nil
 	c.p.StartTime = ev.Time
+	c.p.IDs.VPID, c.p.IDs.VTID = 0, 0 // known at its exec (process group and session are inherited)
 	c.fds = parent.fds
 	if c.fds != nil {
 		c.fds.refs++
@@ -432,6 +433,9 @@ func (t *Table) applyExec(e *procEntry, ev *event.Event) {
 	e.p.Tty = x.Tty
 	e.p.CapEff, e.p.CapPrm, e.p.CapInh = x.CapEff, x.CapPrm, x.CapInh
 	e.p.ExeUpperLayer, e.p.ExeFromMemfd, e.p.ExeWritable = x.UpperLayer, x.FromMemfd, x.Writable
+	e.p.Env = append(e.p.Env[:0:0], x.Env...) // the sensor reuses its slices
+	e.p.IDs = x.IDs
+	e.p.ExeIno, e.p.ExeCtime, e.p.ExeMtime = x.ExeIno, x.ExeCtime, x.ExeMtime
 	e.p.ExecTime = ev.Time
 	e.placeholder = false
 	// exec kills the other threads; the thread that exec'd becomes the

@@ -426,6 +426,35 @@ static __always_inline __u16 walk_path(struct path *p, char *dst, int *trunc)
 
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
 
+/* pid_nr_at returns pid's number at namespace level (0 when pid is not
+ * visible there). */
+static __always_inline __u32 pid_nr_at(struct pid *pid, unsigned int level)
+{
+	if (!pid || level > 31 || BPF_CORE_READ(pid, level) < level)
+		return 0;
+	struct upid up = {};
+	bpf_probe_read_kernel(&up, sizeof(up), &pid->numbers[level]);
+	return up.nr;
+}
+
+/* fill_ids records the ids in the task's own pid namespace (proc.vpid,
+ * thread.vtid) and its process group and session (Falco's proc.vpgid,
+ * proc.sid). */
+static __always_inline void fill_ids(struct vigil_exec *x, struct task_struct *task)
+{
+	struct pid *tp = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(tp, level);
+	struct pid *gp = BPF_CORE_READ(task, group_leader, thread_pid);
+	struct pid *pg = BPF_CORE_READ(task, signal, pids[PIDTYPE_PGID]);
+	struct pid *ss = BPF_CORE_READ(task, signal, pids[PIDTYPE_SID]);
+	x->vtid = pid_nr_at(tp, level);
+	x->vpid = pid_nr_at(gp, level);
+	x->pgid = pid_nr_at(pg, 0);
+	x->vpgid = pid_nr_at(pg, level);
+	x->sid = pid_nr_at(ss, 0);
+	x->vsid = pid_nr_at(ss, level);
+}
+
 SEC("tracepoint/sched/sched_process_exec")
 int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
@@ -449,7 +478,6 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 	x->cap_eff = BPF_CORE_READ(cred, cap_effective.val);
 	x->cap_prm = BPF_CORE_READ(cred, cap_permitted.val);
 	x->cap_inh = BPF_CORE_READ(cred, cap_inheritable.val);
-	x->pad = 0;
 
 	x->tty = 0;
 	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
@@ -483,9 +511,28 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 			count(VIGIL_DROP_READ_FAILED, VIGIL_T_EXECVE);
 	}
 
+	unsigned long es = BPF_CORE_READ(mm, env_start);
+	unsigned long ee = BPF_CORE_READ(mm, env_end);
+	unsigned long elen = ee - es;
+	x->env_len = 0;
+	x->pad = 0;
+	if (ee > es) {
+		if (elen > VIGIL_ENV_MAX) {
+			elen = VIGIL_ENV_MAX;
+			h->flags |= VIGIL_HDR_F_ENV_TRUNC;
+		}
+		if (bpf_probe_read_user(x->env, elen, (const void *)es) == 0)
+			x->env_len = elen;
+		else
+			count(VIGIL_DROP_READ_FAILED, VIGIL_T_EXECVE);
+	}
+	fill_ids(x, task);
+
 	struct file *exe = BPF_CORE_READ(mm, exe_file);
 	int trunc = 0;
 	x->exe_len = 0;
+	x->exe_ino = 0;
+	x->exe_ctime = x->exe_mtime = 0;
 	if (exe) {
 		struct path p = BPF_CORE_READ(exe, f_path);
 		x->exe_len = walk_path(&p, x->exe, &trunc);
@@ -498,6 +545,10 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 		if (pre[0] == 'm' && pre[1] == 'e' && pre[2] == 'm' && pre[3] == 'f' && pre[4] == 'd' && pre[5] == ':')
 			h->flags |= VIGIL_HDR_F_MEMFD;
 		struct inode *ino = BPF_CORE_READ(exe, f_inode);
+		x->exe_ino = BPF_CORE_READ(ino, i_ino);
+		x->exe_ctime = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000LL +
+			       (BPF_CORE_READ(ino, i_ctime_nsec) & 0x7fffffff); /* bit 31: I_CTIME_QUERIED (multigrain timestamps) */
+		x->exe_mtime = BPF_CORE_READ(ino, i_mtime_sec) * 1000000000LL + BPF_CORE_READ(ino, i_mtime_nsec);
 		/* Writable by the (new) effective user: root unless the
 		 * filesystem is read-only, else the mode bits for owner, group,
 		 * others. */

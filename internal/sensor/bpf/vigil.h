@@ -7,6 +7,7 @@
 
 #define VIGIL_STR_MAX 512   /* one string argument, with its NUL; power of two */
 #define VIGIL_ARGV_MAX 1024 /* argv bytes of an exec; power of two */
+#define VIGIL_ENV_MAX 1024  /* environment bytes of an exec (Falco's proc.env); power of two */
 #define VIGIL_PATH_MAX 512  /* resolved path (components, leaf first); power of two */
 #define VIGIL_NAME_MAX 256  /* one path component, with its NUL */
 #define VIGIL_PATH_DEPTH 24 /* components walked for a resolved path */
@@ -78,6 +79,7 @@ struct vigil_desc {
 #define VIGIL_HDR_F_EXE_TRUNC 8
 #define VIGIL_HDR_F_CWD_TRUNC 16
 #define VIGIL_HDR_F_WRITABLE 32 /* the executable is writable by the new effective user */
+#define VIGIL_HDR_F_ENV_TRUNC 64 /* the environment was cut at VIGIL_ENV_MAX */
 
 struct vigil_hdr {
 	__u64 ts;        /* bpf_ktime_get_boot_ns */
@@ -116,11 +118,22 @@ struct vigil_exec {
 	__u16 argv_len;
 	__u16 exe_len;      /* bytes of exe: components leaf first, each NUL-terminated */
 	__u16 cwd_len;
-	__u32 pad;
+	__u16 env_len;      /* bytes of env (NUL-separated, cut at VIGIL_ENV_MAX) */
+	__u16 pad;
+	__u32 vpid;         /* tgid in the task's own pid namespace */
+	__u32 vtid;
+	__u32 pgid;         /* process group and session, host and task-namespace ids */
+	__u32 vpgid;
+	__u32 sid;
+	__u32 vsid;
+	__u64 exe_ino;      /* inode of the executable */
+	__s64 exe_ctime;    /* its ctime and mtime, ns since the epoch */
+	__s64 exe_mtime;
 	char filename[VIGIL_STR_MAX];
 	char argv[VIGIL_ARGV_MAX];
 	char exe[VIGIL_PATH_MAX + VIGIL_NAME_MAX];
 	char cwd[VIGIL_PATH_MAX + VIGIL_NAME_MAX];
+	char env[VIGIL_ENV_MAX];
 };
 
 #endif
