@@ -3,7 +3,8 @@
 // Sources: OCI image layout directories, OCI and docker-archive ("docker
 // save") tarballs, plain root filesystem directories, and images in the
 // containerd content store by name. Open returns an *Image whose Files index
-// is the merged filesystem of all layers (path → layer of origin, type, mode,
+// is the merged filesystem of all layers (gzip, zstd or plain tar; blob
+// digests and config diff_ids verified) (path → layer of origin, type, mode,
 // size, link target), built by streaming each layer once, applying OCI
 // whiteouts (.wh.NAME and .wh..wh..opq), and rejecting entries that escape
 // the root: ".." or absolute names, hardlinks out of the root, and entries

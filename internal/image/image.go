@@ -2,6 +2,7 @@ package image
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -12,6 +13,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // ErrUnknownFormat is returned by Open for a target that is none of the
@@ -50,6 +53,7 @@ type Layer struct {
 	MediaType string
 	Size      int64
 
+	path string // member of a docker-archive (names a layer without digest)
 	open func() (io.ReadCloser, error)
 }
 
@@ -134,11 +138,16 @@ func (img *Image) buildIndex() error {
 	for i, l := range img.Layers {
 		rc, err := l.Open()
 		if err != nil {
-			return fmt.Errorf("open layer %d (%s): %w", i, l.Digest, err)
+			return fmt.Errorf("open layer %d (%s): %w", i, l.Label(), err)
 		}
-		err = img.Files.applyLayer(i, l.Digest, rc)
+		err = img.Files.applyLayer(i, l.Label(), rc)
 		cerr := rc.Close()
-		if errors.Is(cerr, ErrDigestMismatch) {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			// The tar stream ended inside an entry: the blob is cut short
+			// (its digest cannot match either).
+			return fmt.Errorf("layer %d (%s): truncated: the layer ends inside a tar entry (%v): %w", i, l.Label(), err, ErrBadBlob)
+		}
+		if errors.Is(cerr, ErrDigestMismatch) || errors.Is(cerr, ErrBadBlob) {
 			// A corrupt blob explains any read error: report it.
 			return fmt.Errorf("layer %d: %w", i, cerr)
 		}
@@ -152,8 +161,41 @@ func (img *Image) buildIndex() error {
 	return nil
 }
 
-// Open returns the layer's uncompressed tar stream. Closing it verifies the
-// blob digest when the whole blob was read.
+// Label names a layer in messages: its blob digest, else its diff ID, else
+// its path in the archive.
+func (l Layer) Label() string {
+	switch {
+	case l.Digest != "":
+		return l.Digest
+	case l.DiffID != "":
+		return l.DiffID
+	}
+	return l.path
+}
+
+// Compression magic numbers.
+var (
+	gzipMagic = []byte{0x1f, 0x8b}
+	zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
+// labelledCompression returns the compression a layer media type declares
+// ("gzip", "zstd", "" for an uncompressed or unknown type).
+func labelledCompression(mediaType string) string {
+	switch {
+	case strings.HasSuffix(mediaType, "+gzip"), strings.HasSuffix(mediaType, ".tar.gzip"):
+		return "gzip"
+	case strings.HasSuffix(mediaType, "+zstd"), strings.HasSuffix(mediaType, ".tar.zstd"):
+		return "zstd"
+	}
+	return ""
+}
+
+// Open returns the layer's uncompressed tar stream (gzip, zstd or plain,
+// recognised by content; a media type that declares a compression the blob
+// does not have is an error). Closing it verifies the blob digest and the
+// config's diff ID (the digest of the uncompressed tar) when the whole blob
+// was read.
 func (l Layer) Open() (io.ReadCloser, error) {
 	raw, err := l.open()
 	if err != nil {
@@ -162,35 +204,78 @@ func (l Layer) Open() (io.ReadCloser, error) {
 	vr := newVerifier(raw, l.Digest)
 	br := bufio.NewReaderSize(vr, 64<<10)
 	magic, _ := br.Peek(4)
+	found := ""
 	switch {
-	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
+	case bytes.HasPrefix(magic, gzipMagic):
+		found = "gzip"
+	case bytes.HasPrefix(magic, zstdMagic):
+		found = "zstd"
+	}
+	if want := labelledCompression(l.MediaType); want != "" && want != found {
+		raw.Close()
+		what := "uncompressed"
+		if found != "" {
+			what = found
+		}
+		return nil, fmt.Errorf("layer %s: labelled %s (%s) but the blob is %s data (starts with % x): %w",
+			l.Label(), l.MediaType, want, what, magic, ErrBadBlob)
+	}
+	lr := &layerReader{v: vr}
+	var plain io.Reader = br
+	switch found {
+	case "gzip":
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			raw.Close()
-			return nil, fmt.Errorf("layer %s: gzip: %w", l.Digest, err)
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("layer %s: truncated: the blob ends inside its gzip header: %w", l.Label(), ErrBadBlob)
+			}
+			return nil, fmt.Errorf("layer %s: gzip: %w", l.Label(), err)
 		}
-		return &layerReader{Reader: zr, v: vr, zr: zr}, nil
-	case len(magic) == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd:
-		raw.Close()
-		return nil, fmt.Errorf("layer %s: zstd layers: %w", l.Digest, errors.ErrUnsupported)
+		plain, lr.closeZ = zr, func() { zr.Close() }
+	case "zstd":
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("layer %s: zstd: %w", l.Label(), err)
+		}
+		plain, lr.closeZ = zr, zr.Close
 	}
-	return &layerReader{Reader: br, v: vr}, nil
+	lr.d = newVerifier(io.NopCloser(plain), l.DiffID)
+	lr.Reader = lr.d
+	lr.label = l.Label()
+	return lr, nil
 }
+
+// ErrBadBlob is matched by errors about a layer blob that is not what its
+// descriptor says: mislabelled compression, truncated data.
+var ErrBadBlob = errors.New("bad layer blob")
 
 type layerReader struct {
 	io.Reader
-	v  *verifier
-	zr *gzip.Reader
+	v, d   *verifier // blob digest, diff ID
+	closeZ func()
+	label  string
 }
 
 func (r *layerReader) Close() error {
-	// Drain so that the digest covers the whole blob (tar readers stop at
-	// the end-of-archive marker).
-	if r.zr != nil {
-		io.Copy(io.Discard, r.zr)
-	}
+	// Drain so that the digests cover the whole stream (tar readers stop
+	// at the end-of-archive marker).
+	_, derr := io.Copy(io.Discard, r.d)
 	io.Copy(io.Discard, r.v)
-	return r.v.Close()
+	if r.closeZ != nil {
+		r.closeZ()
+	}
+	if err := r.v.Close(); err != nil {
+		return err
+	}
+	if errors.Is(derr, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("layer %s: truncated: the compressed stream ends early: %w", r.label, ErrBadBlob)
+	}
+	if err := r.d.check("uncompressed layer", "config diff_id"); err != nil {
+		return fmt.Errorf("layer %s: %w", r.label, err)
+	}
+	return nil
 }
 
 // verifier hashes what is read through it and checks it on Close.
@@ -222,12 +307,24 @@ func (v *verifier) Read(p []byte) (int, error) {
 
 func (v *verifier) Close() error {
 	err := v.rc.Close()
-	if v.h != nil && v.eof {
-		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want {
-			return fmt.Errorf("blob sha256:%s: content hashes to sha256:%s: %w", v.want, got, ErrDigestMismatch)
-		}
+	if cerr := v.check("blob", "digest"); cerr != nil {
+		return cerr
 	}
 	return err
+}
+
+// check compares what was read (when all of it was) with the expected
+// digest; what and of name the two sides in the message.
+func (v *verifier) check(what, of string) error {
+	if v.h != nil && v.eof {
+		if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want {
+			if of == "digest" {
+				return fmt.Errorf("blob sha256:%s: content hashes to sha256:%s: %w", v.want, got, ErrDigestMismatch)
+			}
+			return fmt.Errorf("%s hashes to sha256:%s, %s is sha256:%s: %w", what, got, of, v.want, ErrDigestMismatch)
+		}
+	}
+	return nil
 }
 
 // ReadFiles streams the content of every file for which want returns true,

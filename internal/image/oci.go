@@ -367,7 +367,7 @@ func openDockerArchive(ts *tarStore, name string) (*Image, error) {
 		// in newer OCI-style saves); the diff ID is verified only when the
 		// stored file is the uncompressed tar.
 		img.Layers = append(img.Layers, Layer{Digest: layerDigest(ts, lp, cfg.RootFS.DiffIDs[i]), DiffID: cfg.RootFS.DiffIDs[i],
-			open: func() (io.ReadCloser, error) { return ts.open(lp) }})
+			path: lp, open: func() (io.ReadCloser, error) { return ts.open(lp) }})
 	}
 	return img, nil
 }

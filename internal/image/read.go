@@ -15,7 +15,7 @@ func (img *Image) readLayerFiles(i int, files func(entry int) []*File, fn func(*
 	l := img.Layers[i]
 	rc, err := l.Open()
 	if err != nil {
-		return fmt.Errorf("open layer %d (%s): %w", i, l.Digest, err)
+		return fmt.Errorf("open layer %d (%s): %w", i, l.Label(), err)
 	}
 	defer rc.Close()
 	tr := tar.NewReader(rc)
@@ -25,7 +25,7 @@ func (img *Image) readLayerFiles(i int, files func(entry int) []*File, fn func(*
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("layer %s: read entry %d: %w", l.Digest, entry, err)
+			return fmt.Errorf("layer %d (%s): read entry %d: %w", i, l.Label(), entry, err)
 		}
 		fs := files(entry)
 		if len(fs) == 0 {
@@ -40,7 +40,7 @@ func (img *Image) readLayerFiles(i int, files func(entry int) []*File, fn func(*
 		// Several paths share this content (hardlinks): buffer it once.
 		b, err := io.ReadAll(tr)
 		if err != nil {
-			return fmt.Errorf("layer %s: read %s: %w", l.Digest, fs[0].Path, err)
+			return fmt.Errorf("layer %d (%s): read %s: %w", i, l.Label(), fs[0].Path, err)
 		}
 		for _, f := range fs {
 			if err := fn(f, strings.NewReader(string(b))); err != nil {

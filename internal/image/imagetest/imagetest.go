@@ -102,18 +102,68 @@ func configBlob(cfg Config, layers [][]byte) []byte {
 // files maps a path inside the layout or archive to its content.
 type files map[string][]byte
 
+// Blob is a layer as stored: Tar is the uncompressed layer (its digest is
+// the config's diff_id unless DiffID is set), Data the blob written (Tar
+// gzipped when nil) and MediaType its descriptor's media type (gzip when
+// empty).
+type Blob struct {
+	Tar       []byte
+	Data      []byte
+	MediaType string
+	DiffID    string
+}
+
+// Gzip returns b gzip-compressed.
+func Gzip(b []byte) []byte { return gz(b) }
+
 func ociFiles(ref string, cfg Config, layers [][]byte) files {
+	blobs := make([]Blob, len(layers))
+	for i, l := range layers {
+		blobs[i] = Blob{Tar: l}
+	}
+	return ociBlobFiles(ref, cfg, blobs)
+}
+
+func ociBlobFiles(ref string, cfg Config, blobs []Blob) files {
 	out := files{"oci-layout": []byte(`{"imageLayoutVersion":"1.0.0"}`)}
 	put := func(b []byte) string {
 		d := digestOf(b)
 		out["blobs/sha256/"+d[len("sha256:"):]] = b
 		return d
 	}
+	layers := make([][]byte, len(blobs))
+	for i, b := range blobs {
+		layers[i] = b.Tar
+	}
 	cb := configBlob(cfg, layers)
+	if overridden := func() bool {
+		for _, b := range blobs {
+			if b.DiffID != "" {
+				return true
+			}
+		}
+		return false
+	}(); overridden {
+		var c map[string]any
+		json.Unmarshal(cb, &c)
+		ids := c["rootfs"].(map[string]any)["diff_ids"].([]any)
+		for i, b := range blobs {
+			if b.DiffID != "" {
+				ids[i] = b.DiffID
+			}
+		}
+		cb, _ = json.Marshal(c)
+	}
 	var ldesc []map[string]any
-	for _, l := range layers {
-		z := gz(l)
-		ldesc = append(ldesc, map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(z), "size": len(z)})
+	for _, b := range blobs {
+		z, mt := b.Data, b.MediaType
+		if z == nil {
+			z = gz(b.Tar)
+		}
+		if mt == "" {
+			mt = "application/vnd.oci.image.layer.v1.tar+gzip"
+		}
+		ldesc = append(ldesc, map[string]any{"mediaType": mt, "digest": put(z), "size": len(z)})
 	}
 	mb, _ := json.Marshal(map[string]any{
 		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -135,7 +185,17 @@ func ociFiles(ref string, cfg Config, layers [][]byte) files {
 // WriteOCILayout writes an OCI image layout directory with gzip layers and
 // returns the manifest digest.
 func WriteOCILayout(dir, ref string, cfg Config, layers ...[]byte) (string, error) {
-	fs := ociFiles(ref, cfg, layers)
+	return writeLayout(dir, ociFiles(ref, cfg, layers))
+}
+
+// WriteOCILayoutBlobs writes an OCI image layout directory whose layer
+// blobs, media types and diff_ids are given (zstd layers, mislabelled or
+// truncated blobs, wrong diff_ids).
+func WriteOCILayoutBlobs(dir, ref string, cfg Config, blobs ...Blob) (string, error) {
+	return writeLayout(dir, ociBlobFiles(ref, cfg, blobs))
+}
+
+func writeLayout(dir string, fs files) (string, error) {
 	for name, b := range fs {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
