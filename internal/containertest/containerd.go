@@ -22,6 +22,7 @@ import (
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/testkernel"
 )
@@ -72,6 +73,14 @@ func StartContainerd(tb testing.TB) string {
 	return Socket
 }
 
+// noInheritedFDs marks every descriptor above stderr close-on-exec, so a
+// daemon the tests leave running inherits none of the test process's: a
+// lock file held by the `flock` wrapping `go test` (the shared
+// enforcement lock) would otherwise stay locked as long as the daemon runs.
+func noInheritedFDs() {
+	unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+}
+
 // startDaemon starts containerd detached and waits until its socket answers.
 func startDaemon(bin string) error {
 	logf, err := os.OpenFile(ContainerdLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -82,6 +91,7 @@ func startDaemon(bin string) error {
 	cmd := exec.Command(bin)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	noInheritedFDs()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("exec %s: %w", bin, err)
 	}

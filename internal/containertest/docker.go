@@ -83,6 +83,7 @@ func startDockerd(bin, containerdSock string, d *Docker) error {
 		"--containerd", containerdSock, "-H", "unix://"+DockerSocket)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	noInheritedFDs()
 	if err := cmd.Start(); err != nil {
 		return err
 	}
