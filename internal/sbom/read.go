@@ -53,7 +53,12 @@ func readCycloneDX(b []byte) (*SBOM, error) {
 			p.Name = c.Name
 		}
 		for _, l := range c.Licenses {
-			if l.License.Name != "" {
+			switch {
+			case l.Expression != "":
+				p.Licenses = append(p.Licenses, l.Expression)
+			case l.License != nil && l.License.ID != "":
+				p.Licenses = append(p.Licenses, l.License.ID)
+			case l.License != nil && l.License.Name != "":
 				p.Licenses = append(p.Licenses, l.License.Name)
 			}
 		}
@@ -116,11 +121,12 @@ func readSPDX(b []byte) (*SBOM, error) {
 			if sp.Name != "" {
 				p.Name = sp.Name
 			}
-			if v, ok := strings.CutPrefix(sp.LicenseComments, "declared: "); ok {
-				p.Licenses = strings.Split(v, "; ")
-			}
 			if sp.LicenseDeclared != "" && sp.LicenseDeclared != "NOASSERTION" && sp.LicenseDeclared != "NONE" {
 				p.Licenses = []string{sp.LicenseDeclared}
+			}
+			// Vigil keeps the names as declared in a comment.
+			if v, ok := strings.CutPrefix(sp.LicenseComments, "declared: "); ok {
+				p.Licenses = strings.Split(v, "; ")
 			}
 			for _, note := range strings.Split(sp.Comment, "; ") {
 				if v, ok := strings.CutPrefix(note, "layer: "); ok {

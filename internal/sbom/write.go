@@ -54,10 +54,32 @@ type cdxProperty struct {
 	Value string `json:"value"`
 }
 
+// cdxLicense is one entry of a CycloneDX licenses array: a licence by SPDX
+// id or by name, or an SPDX expression.
 type cdxLicense struct {
-	License struct {
-		Name string `json:"name"`
-	} `json:"license"`
+	License    *cdxLicenseID `json:"license,omitempty"`
+	Expression string        `json:"expression,omitempty"`
+}
+
+type cdxLicenseID struct {
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+// cdxLicenses writes declared licences: license.id only for a real SPDX
+// licence list id, license.name for a single licence without one, else one
+// SPDX expression (LicenseRef- for names without ids).
+func cdxLicenses(names []string) []cdxLicense {
+	l, ok := NormalizeLicenses(names)
+	switch {
+	case !ok:
+		return nil
+	case l.ID != "":
+		return []cdxLicense{{License: &cdxLicenseID{ID: l.ID}}}
+	case !strings.Contains(l.Expression, " ") && l.Refs[l.Expression] != "":
+		return []cdxLicense{{License: &cdxLicenseID{Name: l.Refs[l.Expression]}}}
+	}
+	return []cdxLicense{{Expression: l.Expression}}
 }
 
 type cdxComponent struct {
@@ -125,11 +147,7 @@ func WriteCycloneDX(w io.Writer, s *SBOM, opts *WriteOptions) error {
 		if p.Type == TypeGolang && p.Name != "stdlib" && p.Location != "" {
 			c.Type = "library"
 		}
-		for _, l := range p.Licenses {
-			var cl cdxLicense
-			cl.License.Name = l
-			c.Licenses = append(c.Licenses, cl)
-		}
+		c.Licenses = cdxLicenses(p.Licenses)
 		add := func(k, v string) {
 			if v != "" {
 				c.Properties = append(c.Properties, cdxProperty{k, v})
@@ -201,11 +219,16 @@ type spdxDoc struct {
 	DocumentDescribes []string           `json:"documentDescribes"`
 	Packages          []spdxPackage      `json:"packages"`
 	Relationships     []spdxRelationship `json:"relationships"`
+	// ExtractedLicenses defines every LicenseRef- the packages use.
+	ExtractedLicenses []spdxExtractedLicense `json:"hasExtractedLicensingInfos,omitempty"`
 }
 
-// spdxLicenseRE accepts simple SPDX license expressions (ids joined by AND,
-// OR, WITH, with optional parentheses and "+").
-var spdxLicenseRE = regexp.MustCompile(`^\(?[A-Za-z0-9][A-Za-z0-9.\-]*\+?\)?(\s+(AND|OR|WITH)\s+\(?[A-Za-z0-9][A-Za-z0-9.\-]*\+?\)?)*$`)
+type spdxExtractedLicense struct {
+	LicenseID     string `json:"licenseId"`
+	ExtractedText string `json:"extractedText"`
+	Name          string `json:"name,omitempty"`
+	Comment       string `json:"comment,omitempty"`
+}
 
 var spdxIDBad = regexp.MustCompile(`[^A-Za-z0-9.\-]+`)
 
@@ -234,6 +257,7 @@ func WriteSPDX(w io.Writer, s *SBOM, opts *WriteOptions) error {
 		doc.Packages = append(doc.Packages, p)
 		doc.Relationships = append(doc.Relationships, spdxRelationship{subject.SPDXID, "CONTAINS", p.SPDXID})
 	}
+	refs := map[string]bool{}
 	for i, pk := range s.Packages {
 		p := spdxPackage{
 			Name: pk.Name, SPDXID: fmt.Sprintf("SPDXRef-Package-%s-%d", spdxIDBad.ReplaceAllString(pk.Type+"-"+pk.Name, "-"), i+1),
@@ -241,11 +265,15 @@ func WriteSPDX(w io.Writer, s *SBOM, opts *WriteOptions) error {
 			LicenseDeclared: "NOASSERTION", CopyrightText: "NOASSERTION", PrimaryPackagePurpose: "LIBRARY",
 			ExternalRefs: []spdxExternalRef{{"PACKAGE-MANAGER", "purl", pk.PURL}},
 		}
-		if lic := strings.Join(pk.Licenses, " AND "); lic != "" {
-			if spdxLicenseRE.MatchString(lic) {
-				p.LicenseDeclared = lic
-			} else {
-				p.LicenseComments = "declared: " + strings.Join(pk.Licenses, "; ")
+		if lic, ok := NormalizeLicenses(pk.Licenses); ok {
+			p.LicenseDeclared = lic.Expression
+			p.LicenseComments = "declared: " + strings.Join(pk.Licenses, "; ")
+			for _, r := range lic.sortedRefs() {
+				if !refs[r] {
+					refs[r] = true
+					doc.ExtractedLicenses = append(doc.ExtractedLicenses, spdxExtractedLicense{LicenseID: r,
+						ExtractedText: lic.Refs[r], Name: lic.Refs[r], Comment: "licence name as declared by the package; no SPDX licence list id"})
+				}
 			}
 		}
 		if pk.SourceName != "" {
