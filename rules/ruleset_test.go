@@ -2,10 +2,9 @@ package rules_test
 
 import (
 	"bytes"
-	"errors"
+	"context"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,8 +14,10 @@ import (
 
 	"github.com/vigilsec/vigil/internal/shareddata"
 
+	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/pipeline"
 	"github.com/vigilsec/vigil/internal/rules"
 	defaultrules "github.com/vigilsec/vigil/rules"
 )
@@ -67,9 +68,9 @@ func compileDefault(t *testing.T) *rules.Ruleset {
 	return rs
 }
 
-// replay evaluates every event of a capture with the same code path as
-// `vigil replay` (event.CaptureReader + engine.Evaluate, all matches) and
-// returns how often each rule fired.
+// replay runs a capture through the pipeline `vigil replay` uses (a
+// capture source, no process table: the events carry their context; all
+// matches) and returns how often each rule fired.
 func replay(t *testing.T, rs *rules.Ruleset, path string) map[string]int {
 	t.Helper()
 	f, err := os.Open(path)
@@ -77,22 +78,15 @@ func replay(t *testing.T, rs *rules.Ruleset, path string) map[string]int {
 		t.Fatalf("capture: %v", err)
 	}
 	defer f.Close()
-	eng := engine.New(rs, &engine.Options{Hostname: "test"})
-	rd := event.NewCaptureReader(f)
-	rd.Name = path
 	fired := map[string]int{}
-	n := 0
-	for {
-		var ev event.Event
-		err := rd.Next(&ev)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("replay %s: %v", path, err)
-		}
-		n++
-		eng.Evaluate(&ev, func(m *engine.Match) { fired[m.Rule.Name]++ })
+	p := pipeline.New(pipeline.Options{Engine: engine.New(rs, &engine.Options{Hostname: "test"}), Hostname: "test",
+		OnAlert: func(_ *event.Event, m *engine.Match, _ *alert.Alert) { fired[m.Rule.Name]++ }})
+	if err := p.Run(context.Background(), pipeline.NewCaptureSource(f, path)); err != nil {
+		t.Fatalf("replay %s: %v", path, err)
+	}
+	n := uint64(0)
+	for ty := event.Type(0); ty < event.NumTypes; ty++ {
+		n += p.Events(ty)
 	}
 	if n == 0 {
 		t.Fatalf("%s: empty capture", path)

@@ -9,8 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/pipeline"
 	"github.com/vigilsec/vigil/internal/rules"
 )
 
@@ -28,8 +30,8 @@ func newReplayCmd() *cobra.Command {
 		Use:   "replay CAPTURE",
 		Short: "Evaluate rules over a capture written by vigil trace --json",
 		Long: `Read a capture (JSON lines written by vigil trace --json; "-" for stdin), evaluate the rules over
-every event in order and print one alert per line in Falco's JSON alert shape (hostname, output,
-output_fields, priority, rule, source, tags, time). The same capture and rules always give
+every event in order and print one alert per line in Falco's JSON alert shape, byte for byte as vigil run writes it for the
+same match (uuid, time, rule, priority, source, hostname, output, output_fields, tags, vigil). The same capture and rules always give
 byte-identical output. The embedded default rules are loaded first unless --no-default-rules;
 -r adds files in order (later definitions override earlier ones). A summary goes to stderr.`,
 		Example: `  vigil replay capture.jsonl
@@ -85,34 +87,20 @@ func runReplay(cmd *cobra.Command, o *replayOpts, capture string) error {
 		opts.Mode = engine.MatchFirst
 	}
 	eng := engine.New(rs, opts)
-	rd := event.NewCaptureReader(in)
-	rd.Name = capture
 	out := bufio.NewWriter(cmd.OutOrStdout())
 	defer out.Flush()
-	var werr error
+	var buf []byte
 	alerts := 0
-	for {
-		var ev event.Event
-		err := rd.Next(&ev)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("replay: %w", err)
-		}
-		eng.Evaluate(&ev, func(m *engine.Match) {
-			b, err := m.JSON()
-			if err != nil {
-				werr = err
-				return
-			}
+	// The capture's events carry their context: no process table, no
+	// container lookup; the alerts are built and encoded as vigil run's.
+	p := pipeline.New(pipeline.Options{Engine: eng, Hostname: host,
+		OnAlert: func(_ *event.Event, _ *engine.Match, al *alert.Alert) {
 			alerts++
-			out.Write(b)
-			out.WriteByte('\n')
-		})
-		if werr != nil {
-			return fmt.Errorf("replay: encode alert: %w", werr)
-		}
+			buf = append(al.AppendJSON(buf[:0]), '\n')
+			out.Write(buf)
+		}})
+	if err := p.Run(cmd.Context(), pipeline.NewCaptureSource(in, capture)); err != nil {
+		return fmt.Errorf("replay: %w", err)
 	}
 	if err := out.Flush(); err != nil {
 		return fmt.Errorf("replay: %w", err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/container"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/pipeline"
 	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/state"
@@ -69,17 +70,31 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 	if err != nil {
 		return fmt.Errorf("trace: --types: %w", err)
 	}
-	types := show.Types()
+	// The pipeline without rules: process table and containers (unless
+	// --no-enrich), then the printer (its Tap) for the types asked for.
+	var tbl *state.Table
 	if !o.noEnrich {
-		// The process table needs the process events even when they are
-		// not shown.
-		for t := event.Type(1); t < event.NumTypes; t++ {
-			if event.Lookup(t).Category == event.CatProcess && !show.Has(t) {
-				types = append(types, t)
-			}
+		if tbl, err = state.New(state.Config{}); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: no process context: %v\n", err)
+			tbl = nil
 		}
 	}
-	opts := &sensor.Options{Types: types, RingBytes: o.ringSize, FilterPIDTree: o.pid, FilterCgroup: o.cgroup, ExcludeSelf: true, RawFallback: o.rawFall}
+	var containers *container.Manager
+	if !o.noEnrich {
+		// Container context (container.*, k8s.*): the runtimes that are
+		// present are read; without any, events get the host container.
+		mgr, err := container.New(container.Options{Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelError}))})
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: no container context: %v\n", err)
+		} else {
+			containers = mgr
+		}
+	}
+	var tap func(*event.Event)
+	pipe := pipeline.New(pipeline.Options{Types: show.Types(), Table: tbl, Containers: containers,
+		Tap: func(ev *event.Event) { tap(ev) }})
+	opts := pipe.SensorOptions(sensor.Options{RingBytes: o.ringSize, FilterPIDTree: o.pid, FilterCgroup: o.cgroup,
+		ExcludeSelf: true, RawFallback: o.rawFall})
 	var held *sensor.Held
 	if len(args) > 0 {
 		if o.pid != 0 {
@@ -106,16 +121,9 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 		fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: not attached: %s\n", m)
 	}
 
-	var enrich func(*event.Event)
-	if !o.noEnrich {
-		tbl, err := state.New(state.Config{})
-		if err == nil {
-			if err := tbl.Seed(); err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: seeding the process table: %v\n", err)
-			}
-			enrich = tbl.Apply
-		} else {
-			fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: no process context: %v\n", err)
+	if tbl != nil {
+		if err := tbl.Seed(); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: seeding the process table: %v\n", err)
 		}
 	}
 
@@ -123,17 +131,8 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// Container context (container.*, k8s.*): the runtimes that are
-	// present are read; without any, events get the host container.
-	var containers *container.Manager
-	if !o.noEnrich {
-		mgr, err := container.New(container.Options{Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelError}))})
-		if err != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: no container context: %v\n", err)
-		} else {
-			containers = mgr
-			go mgr.Run(ctx)
-		}
+	if containers != nil {
+		go containers.Run(ctx)
 	}
 	childErr := make(chan error, 1)
 	if held != nil {
@@ -194,17 +193,18 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 			}
 		}
 	}()
-	runErr := s.Run(ctx, func(ev *event.Event) {
-		if enrich != nil {
-			enrich(ev)
-		}
-		if containers != nil {
-			ev.Container = containers.Resolve(ev.CgroupID, ev.PID)
-		}
-		if !show.Has(ev.Type) {
-			return
-		}
+	tap = func(ev *event.Event) {
 		outMu.Lock()
+		defer outMu.Unlock() // a panic (recovered by the pipeline) must not keep the lock
+		mark := len(out)
+		defer func() { // a recovered panic leaves no half-written line
+			if r := recover(); r != nil {
+				if mark <= len(out) {
+					out = out[:mark]
+				}
+				panic(r)
+			}
+		}()
 		if o.json {
 			out = enc.Append(out, ev)
 		} else {
@@ -213,8 +213,8 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 		if len(out) >= outFlush {
 			flush()
 		}
-		outMu.Unlock()
-	})
+	}
+	runErr := pipe.Run(ctx, s)
 	close(tickStop)
 	<-tickDone
 	flush()

@@ -29,6 +29,7 @@ import (
 	"github.com/vigilsec/vigil/internal/imagewatch"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/output"
+	"github.com/vigilsec/vigil/internal/pipeline"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/sensor"
@@ -42,12 +43,7 @@ const (
 )
 
 // Source is an event source: the eBPF sensor, or a test's.
-type Source interface {
-	// Run calls fn for each event until ctx is done, then drains and
-	// returns. fn must not keep the event.
-	Run(ctx context.Context, fn func(*event.Event)) error
-	Close() error
-}
+type Source = pipeline.Source
 
 // Options are what the configuration does not cover. nil means defaults.
 type Options struct {
@@ -75,6 +71,7 @@ type Agent struct {
 	store  *store.Store
 	coal   *alert.Coalescer
 	eng    *engine.Engine
+	pipe   *pipeline.Pipeline
 	api    *api.Server
 	minPri alert.Priority
 
@@ -95,11 +92,8 @@ type Agent struct {
 	images       *imagewatch.Watcher
 	imageScanner *image.Scanner
 
-	// Metrics the event goroutine updates.
-	evByType    [event.NumTypes]*metrics.Counter
-	matches     *metrics.CounterVec
-	matchByRule map[*rules.Rule]*metrics.Counter // event goroutine only
-	belowMin    *metrics.Counter
+	// Metrics the event goroutine updates (the pipeline counts events,
+	// matches and matches below min_priority).
 	coalesced   *metrics.Counter
 	reloadOK    *metrics.Counter
 	reloadErr   *metrics.Counter
@@ -120,7 +114,7 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, matchByRule: map[*rules.Rule]*metrics.Counter{}, minPri: cfg.Rules.MinPriority}
+	a := &Agent{cfg: cfg, minPri: cfg.Rules.MinPriority}
 	if opts != nil {
 		a.opts = *opts
 	}
@@ -187,6 +181,9 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 			a.log.Info("alerts API disabled: no token configured (http.token_file)")
 		}
 	}
+	a.pipe = pipeline.New(pipeline.Options{Types: eventTypes(cfg.Sensor.EventTypes), Engine: a.eng,
+		MinPriority: &a.minPri, OnAlert: a.onAlert, Tap: a.tap, Internal: a.deliver, Hostname: a.hostname,
+		Metrics: a.reg, Logger: a.log})
 	a.newImageWatch()
 	a.registerMetrics()
 	a.resp = newResponder(a.reg, cfg.DryRun)
@@ -282,11 +279,9 @@ func (a *Agent) Ruleset() *rules.Ruleset { return a.eng.Ruleset() }
 func (a *Agent) reloadFailed(rule, what, kept string, err error) {
 	a.log.Error(what+" reload failed; keeping the "+kept+" in force", "err", err)
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
-	a.deliver(&alert.Alert{UUID: alert.NewUUID(), Time: time.Now(), Rule: rule,
-		Priority: alert.PriorityError, Source: alert.SourceInternal, Hostname: a.hostname,
-		Output:       "Vigil " + what + " reload failed, the previous " + kept + " stay in force (error=" + msg + ")",
-		OutputFields: []alert.Field{{Name: "vigil.error", Value: msg}},
-		Tags:         []string{"vigil_internal"}, Vigil: alert.Context{Count: 1}})
+	a.deliver(alert.NewInternal(rule, alert.PriorityError, a.hostname, time.Now(),
+		"Vigil "+what+" reload failed, the previous "+kept+" stay in force (error="+msg+")",
+		alert.Field{Name: "vigil.error", Value: msg}))
 }
 
 // returned. A panic while reloading is such an error too (see guardReload).
@@ -356,43 +351,9 @@ func (a *Agent) deliver(al *alert.Alert) {
 	}
 }
 
-// onMatch turns an engine match into an alert (on the event goroutine).
-func (a *Agent) onMatch(ev *event.Event, m *engine.Match) {
-	c, ok := a.matchByRule[m.Rule]
-	if !ok {
-		c = a.matches.With(m.Rule.Name, m.Rule.Priority.String())
-		a.matchByRule[m.Rule] = c
-	}
-	c.Inc()
-	pri := m.Rule.Priority
-	if !pri.AtLeast(a.minPri) {
-		a.belowMin.Inc()
-		return
-	}
-	al := &alert.Alert{UUID: alert.NewUUID(), Time: time.Unix(0, m.Time), Rule: m.Rule.Name, Priority: pri,
-		Source: m.Rule.Source, Hostname: m.Hostname, Output: m.Output, Tags: m.Rule.Tags, Vigil: alert.Context{Count: 1}}
-	if al.Source == "" {
-		al.Source = alert.SourceSyscall
-	}
-	if al.Hostname == "" {
-		al.Hostname = a.hostname
-	}
-	al.OutputFields = make([]alert.Field, len(m.Fields))
-	for i, f := range m.Fields {
-		al.OutputFields[i] = alert.Field{Name: f.Name, Value: f.Value}
-	}
-	if ct := ev.Container; ct != nil && ct.ID != "" && ct.ID != "host" {
-		al.Vigil.Container = &alert.Container{ID: ct.ID, Name: ct.Name, Image: ct.Image,
-			PodNamespace: ct.PodNamespace, PodName: ct.PodName}
-	}
-	const maxAncestry = 8
-	for p := ev.Proc; p != nil && len(al.Vigil.Process) < maxAncestry; p = p.Parent {
-		al.Vigil.Process = append(al.Vigil.Process, alert.Process{PID: p.PID, Comm: p.Comm, ExePath: p.ExePath,
-			Args: append([]string(nil), p.Args...)})
-	}
-	if len(al.Vigil.Process) == 0 && ev.PID != 0 {
-		al.Vigil.Process = []alert.Process{{PID: ev.PID, Comm: ev.Comm}}
-	}
+// onAlert takes the alert of a match (on the event goroutine): response
+// actions, noise control, delivery.
+func (a *Agent) onAlert(ev *event.Event, m *engine.Match, al *alert.Alert) {
 	if len(m.Rule.Actions) > 0 {
 		a.respond(ev, m.Rule.Actions, al) // delivered after the actions, never coalesced
 		return
@@ -404,23 +365,17 @@ func (a *Agent) onMatch(ev *event.Event, m *engine.Match) {
 	a.deliver(al)
 }
 
-// handle is the per-event pipeline, on the source's goroutine.
-func (a *Agent) handle(ev *event.Event) {
-	if ev.Type < event.NumTypes {
-		a.evByType[ev.Type].Inc()
-	}
-	if a.table != nil {
-		a.table.Apply(ev)
-	}
-	if a.containers != nil {
-		ev.Container = a.containers.Resolve(ev.CgroupID, ev.PID)
-	} else {
-		ev.Container = a.host
-	}
-	a.eng.Evaluate(ev, func(m *engine.Match) { a.onMatch(ev, m) })
+// tap sees each evaluated event: the drift check of execs.
+func (a *Agent) tap(ev *event.Event) {
 	if a.images != nil {
 		a.images.CheckExec(ev)
 	}
+}
+
+// handle is the per-event callback, on the source's goroutine: the
+// pipeline, then the sensor's counters.
+func (a *Agent) handle(ev *event.Event) {
+	a.pipe.Handle(ev)
 	// Snapshot the sensor's counters from its own goroutine (Stats must
 	// not race with Read), every 1024 events and at most every second.
 	if a.realSensor != nil {
@@ -449,13 +404,11 @@ func (a *Agent) checkLost(st *sensor.Stats, now int64) {
 	n := st.Lost - a.lostReported
 	a.lostReported, a.lostAlertAt = st.Lost, now
 	full, bad := st.ByReason(sensor.ReasonRingbufFull), st.ByReason(sensor.ReasonDecodeFailed)
-	a.deliver(&alert.Alert{UUID: alert.NewUUID(), Time: time.Unix(0, now), Rule: RuleEventsLost,
-		Priority: alert.PriorityCritical, Source: alert.SourceInternal, Hostname: a.hostname,
-		Output: fmt.Sprintf("Vigil sensor lost %d events: detection may have missed activity (ringbuf_full=%d decode_failed=%d total=%d)",
+	a.deliver(alert.NewInternal(RuleEventsLost, alert.PriorityCritical, a.hostname, time.Unix(0, now),
+		fmt.Sprintf("Vigil sensor lost %d events: detection may have missed activity (ringbuf_full=%d decode_failed=%d total=%d)",
 			n, full, bad, st.Lost),
-		OutputFields: []alert.Field{{Name: "vigil.lost", Value: n}, {Name: "vigil.ringbuf_full", Value: full},
-			{Name: "vigil.decode_failed", Value: bad}, {Name: "vigil.total_lost", Value: st.Lost}},
-		Tags: []string{"vigil_internal"}, Vigil: alert.Context{Count: 1}})
+		alert.Field{Name: "vigil.lost", Value: n}, alert.Field{Name: "vigil.ringbuf_full", Value: full},
+		alert.Field{Name: "vigil.decode_failed", Value: bad}, alert.Field{Name: "vigil.total_lost", Value: st.Lost}))
 }
 
 // eventTypes turns the configured names and categories into types (nil:
@@ -503,10 +456,23 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		defer ln.Close()
 	}
 
+	a.table, err = state.New(state.Config{})
+	if err != nil {
+		a.log.Warn("process table disabled", "err", err)
+		a.table = nil
+	}
+	a.host = &event.Container{ID: "host", Type: "host", MetadataKnown: true}
+	if cm, err := container.New(containerOptions(a.cfg.Containers.Sockets, a.log)); err != nil {
+		a.log.Warn("container context disabled", "err", err)
+	} else {
+		a.containers = cm
+		a.host = cm.Host()
+	}
+	a.pipe.SetContext(a.table, a.containers, a.host)
+
 	src := a.opts.Source
 	if src == nil {
-		s, err := sensor.New(&sensor.Options{Types: eventTypes(a.cfg.Sensor.EventTypes),
-			RingBytes: a.cfg.Sensor.RingSizeMB << 20, ExcludeSelf: true})
+		s, err := sensor.New(a.pipe.SensorOptions(sensor.Options{RingBytes: a.cfg.Sensor.RingSizeMB << 20, ExcludeSelf: true}))
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
 		}
@@ -517,20 +483,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		}
 	}
 	defer src.Close()
-
-	a.table, err = state.New(state.Config{})
-	if err != nil {
-		a.log.Warn("process table disabled", "err", err)
-		a.table = nil
-	} else if err := a.table.Seed(); err != nil {
-		a.log.Warn("process table seed", "err", err)
-	}
-	a.host = &event.Container{ID: "host", Type: "host", MetadataKnown: true}
-	if cm, err := container.New(containerOptions(a.cfg.Containers.Sockets, a.log)); err != nil {
-		a.log.Warn("container context disabled", "err", err)
-	} else {
-		a.containers = cm
-		a.host = cm.Host()
+	// Seeded once the sensor is attached: no process is missed between.
+	if a.table != nil {
+		if err := a.table.Seed(); err != nil {
+			a.log.Warn("process table seed", "err", err)
+		}
 	}
 
 	var enf *enforce.Enforcer

@@ -55,7 +55,7 @@ func alertContainer(ct *event.Container) *alert.Container {
 func (a *Agent) onDrift(d *imagewatch.Drift) {
 	pri := a.cfg.Drift.Priority
 	if !pri.AtLeast(a.minPri) {
-		a.belowMin.Inc()
+		a.pipe.BelowMin().Inc()
 		return
 	}
 	ct := d.Container
@@ -104,7 +104,7 @@ func (a *Agent) onVuln(v *imagewatch.VulnFinding) {
 	f := &v.Finding
 	pri := vulnPriority(f.Severity)
 	if !pri.AtLeast(a.minPri) {
-		a.belowMin.Inc()
+		a.pipe.BelowMin().Inc()
 		return
 	}
 	ct := &alert.Container{ID: v.ContainerID, Image: v.Image}

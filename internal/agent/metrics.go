@@ -1,17 +1,12 @@
 package agent
 
 import (
-	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/sensor"
 )
 
 func (a *Agent) registerMetrics() {
 	r := a.reg
-	ev := r.CounterVec("vigil_events_total", "Events received from the sensor, by type.", "type")
-	for t := event.Type(0); t < event.NumTypes; t++ {
-		a.evByType[t] = ev.With(t.String())
-	}
 	r.Func("vigil_events_lost_total", "Events the sensor lost or degraded, by reason (ringbuf_full and decode_failed are lost; the *_truncated reasons were delivered with a truncated field).",
 		metrics.TypeCounter, []string{"reason"}, func(e metrics.Emit) {
 			st := a.sensorStats.Load()
@@ -23,8 +18,6 @@ func (a *Agent) registerMetrics() {
 				e(float64(v), rs.String())
 			}
 		})
-	a.matches = r.CounterVec("vigil_rule_matches_total", "Rule matches, by rule and priority (before noise control).", "rule", "priority")
-	a.belowMin = r.Counter("vigil_alerts_below_min_priority_total", "Matches discarded by rules.min_priority.")
 	a.coalesced = r.Counter("vigil_alerts_coalesced_total", "Alerts folded into an earlier identical one by noise control.")
 	reload := r.CounterVec("vigil_rules_reloads_total", "Rules reloads, by result.", "result")
 	a.reloadOK, a.reloadErr = reload.With("ok"), reload.With("error")

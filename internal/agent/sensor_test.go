@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,4 +135,71 @@ func TestEndToEndRealSensor(t *testing.T) {
 		t.Errorf("stored ancestry %+v", as[0].Vigil.Process)
 	}
 	stop2()
+}
+
+const shadowByNameRule = `
+- rule: Test shadow by name
+  desc: test
+  condition: evt.type in (open, openat, openat2) and fd.name = /etc/shadow and proc.name = cat
+  output: Shadow read (proc=%proc.name exe=%proc.exepath pid=%proc.pid)
+  priority: WARNING
+  tags: [test]
+`
+
+// TestNarrowedEventTypesKeepProcessNames: with sensor.event_types narrowed
+// to openat, a shell that opens a file and then execs cat must be seen as
+// cat when cat opens /etc/shadow — the agent adds the process events the
+// process table needs (issue #11.3), it does not keep the shell's name.
+func TestNarrowedEventTypesKeepProcessNames(t *testing.T) {
+	testkernel.RequireRoot(t)
+	s := newSinks(t)
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(shadowByNameRule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.config(t, rulesPath)
+	cfg.Sensor.EventTypes = []string{"openat"}
+	cfg.Outputs.HTTP.Enabled = false
+	cfg.Outputs.Syslog.Enabled = false
+	cfg.Store.Enabled = false
+	a, stop := startAgent(t, cfg)
+	defer stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for countRule(fileAlerts(s.file), "Test shadow by name") == 0 {
+		if time.Now().After(deadline) {
+			fams := scrape(t, a)
+			t.Fatalf("no alert for an exec'd cat reading /etc/shadow (openat events: %v)",
+				metricValue(fams["vigil_events_total"], "type", "openat"))
+		}
+		shellThenCat(t)
+	}
+	// Only openat reaches the engine: the process events the table needed
+	// are not counted as evaluated events of other types.
+	for _, al := range fileAlerts(s.file) {
+		if al["rule"] != "Test shadow by name" {
+			t.Errorf("unexpected alert %v", al["rule"])
+		}
+	}
+}
+
+// shellThenCat runs a shell that opens a file itself, waits on a fifo until
+// the agent has had time to learn it as sh, then becomes cat in the same
+// process and reads /etc/shadow.
+func shellThenCat(t *testing.T) {
+	t.Helper()
+	fifo := filepath.Join(t.TempDir(), "go")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", "-c", `exec 3</etc/hostname; read x <"$1"; exec cat /etc/shadow >/dev/null`, "sh", fifo)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the agent sees the shell's open and reads /proc: sh
+	if err := os.WriteFile(fifo, []byte("go\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
 }

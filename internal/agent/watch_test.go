@@ -58,7 +58,7 @@ func TestHandleNoMatchDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.closeSinks()
-	a.host = &event.Container{ID: "host"}
+	a.pipe.SetContext(nil, nil, &event.Container{ID: "host"})
 	ev := event.Event{Type: event.TypeOpenat, PID: 1, Path: "/etc/hostname", Ret: 3, DirFD: event.AtFDCWD,
 		FDInfo: &event.FDInfo{Num: 3, Type: event.FDFile, Name: "/etc/hostname"}}
 	if n := testing.AllocsPerRun(1000, func() { a.handle(&ev) }); n != 0 {

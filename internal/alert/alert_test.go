@@ -61,8 +61,9 @@ func TestJSONFalcoShape(t *testing.T) {
 	if _, present := of["container.image"]; !present {
 		t.Error("missing field must be present as null")
 	}
-	if m["output"] != a.Output {
-		t.Errorf("output round trip: %q", m["output"])
+	// Falco's prefix: the event's local time of day and the priority.
+	if want := a.Time.Local().Format("15:04:05.000000000") + ": Warning " + a.Output; m["output"] != want {
+		t.Errorf("output = %q, want %q", m["output"], want)
 	}
 	vig := m["vigil"].(map[string]any)
 	if vig["count"] != 1.0 || vig["container"].(map[string]any)["id"] != "abcdef012345" {
@@ -98,6 +99,9 @@ func TestJSONRoundTrip(t *testing.T) {
 	var b Alert
 	if err := json.Unmarshal(a.AppendJSON(nil), &b); err != nil {
 		t.Fatal(err)
+	}
+	if again := b.AppendJSON(nil); string(again) != string(a.AppendJSON(nil)) {
+		t.Errorf("re-encoded alert differs:\n%s\n%s", again, a.AppendJSON(nil))
 	}
 	if b.UUID != a.UUID || !b.Time.Equal(a.Time) || b.Rule != a.Rule || b.Priority != a.Priority || b.Output != a.Output ||
 		b.ContainerID() != "abcdef012345" || b.ExePath() != "/usr/bin/cat" || len(b.Vigil.Process) != 2 {
@@ -169,6 +173,29 @@ func TestParsePriority(t *testing.T) {
 	}
 	if !PriorityCritical.AtLeast(PriorityWarning) || PriorityNotice.AtLeast(PriorityWarning) {
 		t.Error("AtLeast")
+	}
+}
+
+func TestNAIsNotHTMLEscaped(t *testing.T) {
+	a := sample()
+	a.Output = "user=<NA> & more"
+	a.OutputFields = []Field{{"user.name", "<NA>"}}
+	b := string(a.AppendJSON(nil))
+	if !strings.Contains(b, `Warning user=<NA> & more"`) || !strings.Contains(b, `"user.name":"<NA>"`) {
+		t.Errorf("escaped beyond JSON: %s", b)
+	}
+}
+
+func TestEventUUID(t *testing.T) {
+	u := EventUUID("h", "r", 1, 2, 3)
+	if len(u) != 36 || u[14] != '8' || strings.Count(u, "-") != 4 || u != EventUUID("h", "r", 1, 2, 3) {
+		t.Fatalf("uuid %s", u)
+	}
+	for _, v := range []string{EventUUID("h2", "r", 1, 2, 3), EventUUID("h", "r2", 1, 2, 3), EventUUID("h", "r", 2, 2, 3),
+		EventUUID("h", "r", 1, 3, 3), EventUUID("h", "r", 1, 2, 4)} {
+		if v == u {
+			t.Errorf("collision %s", v)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/jsontext"
@@ -16,10 +17,18 @@ import (
 // digits, as Falco writes it.
 const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
+// OutputTimeFormat is the form of the event time that prefixes "output" in
+// the JSON form, as Falco writes it: the local time of day with nanoseconds.
+const OutputTimeFormat = "15:04:05.000000000"
+
 // AppendJSON appends the alert's Falco JSON form to b, without a trailing
-// newline. Keys: uuid, time, rule, priority, source, hostname, output,
-// output_fields (an object, null for missing values), tags (always an
-// array), vigil (Vigil's context). It does not use reflection.
+// newline. Keys: uuid, time, rule, priority, source, hostname, output
+// (prefixed with the event's local time of day and the priority, as Falco
+// does: "12:34:56.789012345: Warning ..."), output_fields (an object, null
+// for missing values), tags (always an array), vigil (Vigil's context).
+// Strings are escaped as JSON requires and no more ("<NA>" stays as it is).
+// It does not use reflection; it is the one encoder of the JSON form (the
+// outputs, the store, `vigil alerts`, the HTTP API and `vigil replay`).
 func (a *Alert) AppendJSON(b []byte) []byte {
 	b = append(b, `{"uuid":`...)
 	b = appendString(b, a.UUID)
@@ -33,10 +42,24 @@ func (a *Alert) AppendJSON(b []byte) []byte {
 	b = appendString(b, a.Source)
 	b = append(b, `,"hostname":`...)
 	b = appendString(b, a.Hostname)
-	b = append(b, `,"output":`...)
-	b = appendString(b, a.Output)
+	b = append(b, `,"output":"`...)
+	b = a.Time.Local().AppendFormat(b, OutputTimeFormat)
+	b = append(b, ": "...)
+	b = append(b, a.Priority.String()...)
+	b = append(b, ' ')
+	mark := len(b)
+	b = appendString(b, a.Output) // "..." : drop its opening quote
+	b = append(b[:mark], b[mark+1:]...)
 	b = append(b, `,"output_fields":{`...)
-	for i, f := range a.OutputFields {
+	fields := a.OutputFields
+	if !sort.SliceIsSorted(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name }) {
+		fields = append([]Field(nil), fields...) // sorted copy: the alert is immutable
+		sort.SliceStable(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
+	}
+	for i, f := range fields {
+		if i > 0 && f.Name == fields[i-1].Name {
+			continue // a name once, as in a JSON object
+		}
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -226,7 +249,7 @@ func (a *Alert) UnmarshalJSON(data []byte) error {
 		return fmt.Errorf("decode alert: %w", err)
 	}
 	*a = Alert{UUID: w.UUID, Time: w.Time, Rule: w.Rule, Priority: p, Source: w.Source,
-		Hostname: w.Hostname, Output: w.Output, Tags: w.Tags}
+		Hostname: w.Hostname, Output: trimOutputPrefix(w.Output, p), Tags: w.Tags}
 	names := make([]string, 0, len(w.OutputFields))
 	for k := range w.OutputFields {
 		names = append(names, k)
@@ -241,6 +264,30 @@ func (a *Alert) UnmarshalJSON(data []byte) error {
 		a.Vigil.Process = append(a.Vigil.Process, Process{PID: p.PID, Comm: p.Comm, ExePath: p.ExePath, Args: p.Args})
 	}
 	return nil
+}
+
+// trimOutputPrefix removes the "HH:MM:SS.nnnnnnnnn: Priority " prefix
+// AppendJSON (and Falco) put before the output.
+func trimOutputPrefix(s string, p Priority) string {
+	n := len(OutputTimeFormat)
+	if len(s) < n+2 || s[n:n+2] != ": " {
+		return s
+	}
+	for i := 0; i < n; i++ {
+		c := s[i]
+		if OutputTimeFormat[i] == ':' || OutputTimeFormat[i] == '.' {
+			if c != OutputTimeFormat[i] {
+				return s
+			}
+		} else if c < '0' || c > '9' {
+			return s
+		}
+	}
+	rest := s[n+2:]
+	if ps := p.String() + " "; strings.HasPrefix(rest, ps) {
+		return rest[len(ps):]
+	}
+	return s
 }
 
 func decodeValue(raw json.RawMessage) any {

@@ -1,0 +1,29 @@
+// Package pipeline is Vigil's one event path:
+//
+//	Source (sensor or capture) → state.Apply (process tree, fd table)
+//	  → container.Resolve → engine.Evaluate → Match.Alert → OnAlert
+//	                      → Tap (trace's printer, the drift check)
+//
+// `vigil run` (internal/agent), `vigil trace`, `vigil replay` and the
+// rules' capture tests all run events through a Pipeline, so an event gets
+// the same context and a match the same alert everywhere.
+//
+// Types. A Pipeline is built for the event types its caller asked for
+// (Options.Types; nil is every type). With a process table it also needs
+// the process events (exec, fork, exit, ...) that keep the table true:
+// SensorOptions asks the sensor for both, and the extra types stop after
+// the table (they are neither evaluated nor tapped), so narrowing the types
+// never leaves a process with the name it had before an exec. SensorOptions
+// is also the one place where what the sensor sends is derived from the
+// pipeline's configuration and the rules in force.
+//
+// Faults. Each per-event stage (state, container, engine, tap) is guarded:
+// a panic is recovered, counted (vigil_pipeline_panics_total{stage}) and
+// reported as an internal alert (rule "Vigil pipeline stage panic", at most
+// one per stage per PanicAlertInterval, with the count since the last one),
+// and the event goes on to the next stage; the next event is processed as
+// usual.
+//
+// Concurrency. Handle is called from one goroutine (the source's); Swap of
+// the engine's rules may happen from any goroutine.
+package pipeline

@@ -1,0 +1,353 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/container"
+	"github.com/vigilsec/vigil/internal/engine"
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/sensor"
+	"github.com/vigilsec/vigil/internal/state"
+)
+
+// Source is an event source: the eBPF sensor (*sensor.Sensor), a capture
+// (CaptureSource) or a test's.
+type Source interface {
+	// Run calls fn for each event until ctx is done or the source ends,
+	// then returns. fn must not keep the event.
+	Run(ctx context.Context, fn func(*event.Event)) error
+	Close() error
+}
+
+// Stage names: the fixed label set of vigil_pipeline_panics_total.
+const (
+	StageState     = "state"
+	StageContainer = "container"
+	StageEngine    = "engine"
+	StageTap       = "tap"
+)
+
+var stageNames = [numStages]string{StageState, StageContainer, StageEngine, StageTap}
+
+const (
+	stState = iota
+	stContainer
+	stEngine
+	stTap
+	numStages
+)
+
+// RuleStagePanic is the rule name of the internal alert about a stage that
+// panicked.
+const RuleStagePanic = "Vigil pipeline stage panic"
+
+// DefaultPanicAlertInterval is Options.PanicAlertInterval's default.
+const DefaultPanicAlertInterval = time.Minute
+
+// Options configure a Pipeline. Every field is optional.
+type Options struct {
+	// Types the caller asked for; nil or empty is every type. Events of
+	// other types (the process events the table needs) stop after Table.
+	Types []event.Type
+	// Table enriches events with process and fd context (nil: events keep
+	// the context they came with, as a capture's do).
+	Table *state.Table
+	// Containers resolves the container of each event; without it events
+	// get Host, or keep their own container when Host is nil too.
+	Containers *container.Manager
+	Host       *event.Container
+	// Engine evaluates the rules (nil: no evaluation, as for trace).
+	Engine *engine.Engine
+	// MinPriority drops matches of rules less severe (nil: none dropped).
+	MinPriority *alert.Priority
+	// OnAlert receives the alert of each match at or above MinPriority, on
+	// the event goroutine; ev and m are valid only during the call.
+	OnAlert func(ev *event.Event, m *engine.Match, al *alert.Alert)
+	// Tap sees every event of Types after evaluation (trace's printer,
+	// the drift check); ev is valid only during the call.
+	Tap func(ev *event.Event)
+	// Internal receives the pipeline's own alerts (a stage panicked).
+	Internal func(*alert.Alert)
+	// Hostname of internal alerts.
+	Hostname string
+	// Metrics registers the pipeline's counters (nil: not exported; the
+	// counters still count).
+	Metrics *metrics.Registry
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// PanicAlertInterval is the least time between two panic alerts of one
+	// stage; 0 means DefaultPanicAlertInterval.
+	PanicAlertInterval time.Duration
+}
+
+// Pipeline runs events through the stages. Build it with New.
+type Pipeline struct {
+	opts  Options
+	log   *slog.Logger
+	types []event.Type // as asked, nil: all
+	want  event.TypeSet
+
+	cur     *event.Event // the event being evaluated (for onMatch)
+	matchFn func(*engine.Match)
+
+	evByType    [event.NumTypes]*metrics.Counter
+	matches     *metrics.CounterVec
+	matchByRule map[string]*metrics.Counter // event goroutine only
+	belowMin    *metrics.Counter
+	panics      [numStages]*metrics.Counter
+	panicAlert  [numStages]time.Time // last alert, per stage
+	panicSince  [numStages]uint64    // panics since the last alert
+}
+
+// New returns a pipeline; it starts nothing.
+func New(o Options) *Pipeline {
+	p := &Pipeline{opts: o, log: o.Logger, matchByRule: map[string]*metrics.Counter{}}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.opts.PanicAlertInterval <= 0 {
+		p.opts.PanicAlertInterval = DefaultPanicAlertInterval
+	}
+	if len(o.Types) > 0 {
+		p.types = append([]event.Type(nil), o.Types...)
+		p.want = event.TypeSetOf(o.Types...)
+	} else {
+		p.want = event.AllTypes()
+	}
+	p.matchFn = p.onMatch
+	r := o.Metrics
+	if r == nil {
+		r = metrics.NewRegistry() // private: counts without exporting
+	}
+	ev := r.CounterVec("vigil_events_total", "Events received from the sensor, by type.", "type")
+	for t := event.Type(0); t < event.NumTypes; t++ {
+		p.evByType[t] = ev.With(t.String())
+	}
+	p.matches = r.CounterVec("vigil_rule_matches_total", "Rule matches, by rule and priority (before noise control).", "rule", "priority")
+	p.belowMin = r.Counter("vigil_alerts_below_min_priority_total", "Matches discarded by rules.min_priority.")
+	pv := r.CounterVec("vigil_pipeline_panics_total", "Panics recovered in a per-event pipeline stage, by stage; the event went on to the next stage.", "stage")
+	for i, n := range stageNames {
+		p.panics[i] = pv.With(n)
+	}
+	return p
+}
+
+// SetContext sets the enrichment stages (see Options.Table, Containers and
+// Host); it must be called before events flow and before SensorOptions.
+func (p *Pipeline) SetContext(table *state.Table, containers *container.Manager, host *event.Container) {
+	p.opts.Table, p.opts.Containers, p.opts.Host = table, containers, host
+}
+
+// BelowMin counts matches (and other findings) dropped by MinPriority.
+func (p *Pipeline) BelowMin() *metrics.Counter { return p.belowMin }
+
+// StateTypes are the event types the process table needs whatever the
+// caller asked for: the process lifecycle (exec, fork/clone, exit) and
+// kill.
+func StateTypes() []event.Type {
+	var out []event.Type
+	for t := event.Type(1); t < event.NumTypes; t++ {
+		if event.Lookup(t).Category == event.CatProcess {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// SensorTypes returns the types to ask the sensor for: the types asked for
+// (nil: every type) plus, with a process table, StateTypes.
+func (p *Pipeline) SensorTypes() []event.Type {
+	if p.types == nil {
+		return nil
+	}
+	out := append([]event.Type(nil), p.types...)
+	if p.opts.Table != nil {
+		for _, t := range StateTypes() {
+			if !p.want.Has(t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// SensorOptions returns the sensor options for this pipeline: base (ring
+// size, filters) with Types set to SensorTypes. It is the one place where
+// what the sensor sends is derived from the pipeline (the types asked for,
+// what the process table needs and the rules in force, Engine.Ruleset()).
+func (p *Pipeline) SensorOptions(base sensor.Options) *sensor.Options {
+	o := base
+	o.Types = p.SensorTypes()
+	return &o
+}
+
+// Wants reports whether events of type t go past the process table.
+func (p *Pipeline) Wants(t event.Type) bool { return p.want.Has(t) }
+
+// Engine returns the pipeline's engine (nil without rules).
+func (p *Pipeline) Engine() *engine.Engine { return p.opts.Engine }
+
+// Events returns the number of events of type t handled.
+func (p *Pipeline) Events(t event.Type) uint64 {
+	if t >= event.NumTypes {
+		return 0
+	}
+	return p.evByType[t].Value()
+}
+
+// Panics returns the panics recovered in stage (a Stage* name).
+func (p *Pipeline) Panics(stage string) uint64 {
+	for i, n := range stageNames {
+		if n == stage {
+			return p.panics[i].Value()
+		}
+	}
+	return 0
+}
+
+// Run feeds the source's events through the pipeline until ctx is done or
+// the source ends.
+func (p *Pipeline) Run(ctx context.Context, src Source) error { return src.Run(ctx, p.Handle) }
+
+// Handle runs one event through the stages. It allocates nothing for an
+// event that matches no rule.
+func (p *Pipeline) Handle(ev *event.Event) {
+	if ev.Type < event.NumTypes {
+		p.evByType[ev.Type].Inc()
+	}
+	p.from(ev, stState)
+}
+
+// from runs the stages from st on; a panic in one is recovered and the
+// event goes on to the next.
+func (p *Pipeline) from(ev *event.Event, st int) {
+	defer p.recoverStage(ev, &st)
+	for ; st < numStages; st++ {
+		switch st {
+		case stState:
+			if p.opts.Table != nil {
+				p.opts.Table.Apply(ev)
+			}
+			if !p.Wants(ev.Type) {
+				return
+			}
+		case stContainer:
+			if p.opts.Containers != nil {
+				ev.Container = p.opts.Containers.Resolve(ev.CgroupID, ev.PID)
+			} else if p.opts.Host != nil {
+				ev.Container = p.opts.Host
+			}
+		case stEngine:
+			if p.opts.Engine != nil {
+				p.cur = ev
+				p.opts.Engine.Evaluate(ev, p.matchFn)
+				p.cur = nil
+			}
+		case stTap:
+			if p.opts.Tap != nil {
+				p.opts.Tap(ev)
+			}
+		}
+	}
+}
+
+func (p *Pipeline) recoverStage(ev *event.Event, st *int) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	stage := *st
+	p.cur = nil
+	p.panicked(stage, ev, r)
+	if stage == stState && !p.Wants(ev.Type) {
+		return
+	}
+	if stage+1 < numStages {
+		p.from(ev, stage+1)
+	}
+}
+
+// panicked counts a recovered panic, logs it and raises the internal alert
+// (rate-limited per stage).
+func (p *Pipeline) panicked(stage int, ev *event.Event, r any) {
+	p.panics[stage].Inc()
+	p.panicSince[stage]++
+	name := stageNames[stage]
+	why := fmt.Sprint(r)
+	p.log.Error("pipeline stage panicked; the event went on to the next stage", "stage", name,
+		"event", ev.Type.String(), "panic", why, "stack", string(debug.Stack()))
+	now := time.Now()
+	if p.opts.Internal == nil || (!p.panicAlert[stage].IsZero() && now.Sub(p.panicAlert[stage]) < p.opts.PanicAlertInterval) {
+		return
+	}
+	n := p.panicSince[stage]
+	p.panicAlert[stage], p.panicSince[stage] = now, 0
+	why = strings.ReplaceAll(why, "\n", "; ")
+	p.opts.Internal(alert.NewInternal(RuleStagePanic, alert.PriorityError, p.opts.Hostname, now,
+		fmt.Sprintf("Vigil pipeline stage %s panicked on a %s event, %d time(s) since the last alert; processing goes on (panic=%s)",
+			name, ev.Type, n, why),
+		alert.Field{Name: "vigil.panic", Value: why}, alert.Field{Name: "vigil.panics", Value: n},
+		alert.Field{Name: "vigil.stage", Value: name}, alert.Field{Name: "evt.type", Value: ev.Type.String()}))
+}
+
+// onMatch turns an engine match into an alert (on the event goroutine).
+func (p *Pipeline) onMatch(m *engine.Match) {
+	c, ok := p.matchByRule[m.Rule.Name]
+	if !ok {
+		c = p.matches.With(m.Rule.Name, m.Rule.Priority.String())
+		p.matchByRule[m.Rule.Name] = c
+	}
+	c.Inc()
+	if p.opts.MinPriority != nil && !m.Rule.Priority.AtLeast(*p.opts.MinPriority) {
+		p.belowMin.Inc()
+		return
+	}
+	if p.opts.OnAlert == nil {
+		return
+	}
+	ev := p.cur
+	p.opts.OnAlert(ev, m, m.Alert(ev))
+}
+
+// CaptureSource reads a capture (JSON lines written by `vigil trace
+// --json`, see event.CaptureReader) as a Source.
+type CaptureSource struct {
+	rd *event.CaptureReader
+}
+
+// NewCaptureSource reads a capture from r; name is used in errors.
+func NewCaptureSource(r io.Reader, name string) *CaptureSource {
+	rd := event.NewCaptureReader(r)
+	rd.Name = name
+	return &CaptureSource{rd: rd}
+}
+
+// Run calls fn for each event in order; it returns nil at the end of the
+// capture, the reader's positioned error on a bad line.
+func (c *CaptureSource) Run(ctx context.Context, fn func(*event.Event)) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil
+		}
+		var ev event.Event
+		if err := c.rd.Next(&ev); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		fn(&ev)
+	}
+}
+
+// Close does nothing: the caller owns the reader.
+func (c *CaptureSource) Close() error { return nil }
