@@ -1,7 +1,8 @@
 // Package agent wires Vigil's pipeline for `vigil run`:
 //
-//	sensor → state.Apply (process, fd) → container.Resolve → engine.Evaluate
-//	       → coalescer → outputs (Dispatcher) + alert store
+//	sensor → pipeline.Pipeline (state.Apply, container.Resolve,
+//	         engine.Evaluate, Match.Alert) → coalescer → outputs (Dispatcher)
+//	         + alert store
 //
 // plus the HTTP endpoint (/healthz, /metrics, /api/alerts), rules reload
 // (SIGHUP, file changes) and output reopen (SIGUSR1).
