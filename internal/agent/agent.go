@@ -57,6 +57,10 @@ type Options struct {
 	NoSignals bool
 	// DrainTimeout bounds how long shutdown waits for the outputs; default 10s.
 	DrainTimeout time.Duration
+	// Tap sees every evaluated event after the rules, on the event
+	// goroutine (tests record the agent's events as a capture with it); ev
+	// is valid only during the call.
+	Tap func(ev *event.Event)
 }
 
 // Agent is a configured pipeline.
@@ -365,10 +369,13 @@ func (a *Agent) onAlert(ev *event.Event, m *engine.Match, al *alert.Alert) {
 	a.deliver(al)
 }
 
-// tap sees each evaluated event: the drift check of execs.
+// tap sees each evaluated event: the drift check of execs, Options.Tap.
 func (a *Agent) tap(ev *event.Event) {
 	if a.images != nil {
 		a.images.CheckExec(ev)
+	}
+	if a.opts.Tap != nil {
+		a.opts.Tap(ev)
 	}
 }
 
