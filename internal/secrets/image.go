@@ -1,0 +1,110 @@
+package secrets
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/vigilsec/vigil/internal/image"
+)
+
+// ScanImage scans every regular file of every layer of img (a file a later
+// layer deletes or replaces is still in the image: it is reported with
+// Removed set), or every file of a root filesystem, and the environment of
+// the image config.
+func (s *Scanner) ScanImage(img *image.Image) ([]Finding, error) {
+	var out []Finding
+	for i, e := range img.Config.Env {
+		out = append(out, s.ScanText(Location{Source: "config", Path: fmt.Sprintf("config.Env[%d]", i)}, []byte(e))...)
+	}
+	var buf bytes.Buffer
+	read := func(r io.Reader, size int64) ([]byte, bool) {
+		buf.Reset()
+		// Peek first: most of an image is binaries, skipped after 8 KiB.
+		if _, err := io.CopyN(&buf, r, min(size, 8<<10)); err != nil && err != io.EOF {
+			return nil, false
+		}
+		if Binary(buf.Bytes()) {
+			return nil, false
+		}
+		if _, err := io.CopyN(&buf, r, min(size, maxText)-int64(buf.Len())); err != nil && err != io.EOF {
+			return nil, false
+		}
+		return buf.Bytes(), true
+	}
+	if img.Source == image.SourceRootFS {
+		err := img.ReadFiles(func(f *image.File) bool { return f.Size > 0 && !s.pathAllowed(f.Path) },
+			func(f *image.File, r io.Reader) error {
+				if b, ok := read(r, f.Size); ok {
+					out = append(out, s.ScanText(Location{Source: "rootfs", Path: "/" + f.Path}, b)...)
+				}
+				return nil
+			})
+		return out, err
+	}
+	for i, l := range img.Layers {
+		rc, err := l.Open()
+		if err != nil {
+			return out, fmt.Errorf("secrets: open layer %d (%s): %w", i, l.Label(), err)
+		}
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				rc.Close()
+				return out, fmt.Errorf("secrets: layer %d (%s): %w", i, l.Label(), err)
+			}
+			if h.Typeflag != tar.TypeReg || h.Size == 0 {
+				continue
+			}
+			p, ok := cleanName(h.Name)
+			if !ok || s.pathAllowed(p) {
+				continue
+			}
+			b, ok := read(tr, h.Size)
+			if !ok {
+				continue
+			}
+			fs := s.ScanText(Location{Source: "layer", Layer: l.Label(), Path: "/" + p}, b)
+			if len(fs) > 0 {
+				// Still in the merged filesystem, from this very layer?
+				f, ok := img.Files.Lookup(p)
+				removed := !ok || f.Layer != i
+				for j := range fs {
+					fs[j].Removed = removed
+				}
+				out = append(out, fs...)
+			}
+		}
+		if err := rc.Close(); err != nil {
+			return out, fmt.Errorf("secrets: layer %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+// cleanName turns a tar entry name into a root-relative path.
+func cleanName(name string) (string, bool) {
+	for len(name) > 0 && (name[0] == '/' || bytes.HasPrefix([]byte(name), []byte("./"))) {
+		if name[0] == '/' {
+			name = name[1:]
+		} else {
+			name = name[2:]
+		}
+	}
+	return name, name != ""
+}
+
+// ScanEnv scans a process environment (KEY=VALUE strings, as in
+// /proc/PID/environ split at NUL bytes or an image config's Env).
+func (s *Scanner) ScanEnv(source, where string, env []string) []Finding {
+	var out []Finding
+	for i, e := range env {
+		out = append(out, s.ScanText(Location{Source: source, Path: fmt.Sprintf("%s[%d]", where, i)}, []byte(e))...)
+	}
+	return out
+}
