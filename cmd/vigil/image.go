@@ -16,6 +16,7 @@ import (
 	"github.com/vigilsec/vigil/internal/imagepolicy"
 	"github.com/vigilsec/vigil/internal/safefile"
 	"github.com/vigilsec/vigil/internal/sbom"
+	"github.com/vigilsec/vigil/internal/secrets"
 	"github.com/vigilsec/vigil/internal/termtext"
 	"github.com/vigilsec/vigil/internal/vuln"
 )
@@ -68,6 +69,25 @@ func catalogTarget(ctx context.Context, target string, cf *containerdFlags, warn
 		fmt.Fprintln(warn, "warning:", w)
 	}
 	return s, err
+}
+
+// catalogAndSecrets catalogs target and, with a secret scanner, scans it
+// for secrets from the same opened image.
+func catalogAndSecrets(ctx context.Context, target string, cf *containerdFlags, sec *secrets.Scanner, warn io.Writer) (*sbom.SBOM, []secrets.Finding, error) {
+	img, err := openImage(ctx, target, cf)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer img.Close()
+	s, warns, err := sbom.Catalog(img)
+	for _, w := range warns {
+		fmt.Fprintln(warn, "warning:", w)
+	}
+	if err != nil || sec == nil {
+		return s, nil, err
+	}
+	found, err := sec.ScanImage(img)
+	return s, found, err
 }
 
 func newImageSBOMCmd() *cobra.Command {
@@ -131,6 +151,9 @@ func isSBOMFile(target string) bool {
 type scanReport struct {
 	Target string `json:"target"`
 	*vuln.Result
+	// Secrets found in the image (layers, config environment) and, with
+	// --running, in the containers' environments (--secrets).
+	Secrets []secrets.Finding `json:"secrets,omitempty"`
 }
 
 func newImageScanCmd() *cobra.Command {
@@ -138,6 +161,7 @@ func newImageScanCmd() *cobra.Command {
 	var exitCode int
 	var asJSON, running bool
 	var cf containerdFlags
+	var sf secretFlags
 	cmd := &cobra.Command{
 		Use:   "scan TARGET|SBOM",
 		Short: "Scan an image or an SBOM for known vulnerabilities (offline OSV database)",
@@ -145,8 +169,13 @@ func newImageScanCmd() *cobra.Command {
 an offline OSV database (see vigil db import). --running scans the images of
 every running containerd container instead of TARGET.
 
-Exit status: --exit-code N when a finding at the selected severities exists,
-1 on errors, 0 otherwise.`,
+--secrets also looks for secrets (private keys, cloud keys, tokens, passwords)
+in every layer of the image and its config environment, and with --running in
+each container's environment; --secret-rules FILE adds rules and allow-list
+entries (see docs/images.md).
+
+Exit status: --exit-code N when a finding at the selected severities (or a
+secret) exists, 1 on errors, 0 otherwise.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if running {
 				return cobra.NoArgs(cmd, args)
@@ -167,6 +196,10 @@ Exit status: --exit-code N when a finding at the selected severities exists,
 					levels = append(levels, l)
 				}
 			}
+			sec, err := sf.scanner()
+			if err != nil {
+				return err
+			}
 			db, err := vuln.Open(dbDir)
 			if err != nil {
 				return err
@@ -176,10 +209,18 @@ Exit status: --exit-code N when a finding at the selected severities exists,
 			ctx := cmd.Context()
 			var targets []string
 			var reports []scanReport
+			var envSecrets []secrets.Finding
 			if running {
 				rs, err := image.RunningContainers(ctx, cf.opts())
 				if err != nil {
 					return err
+				}
+				if sec != nil {
+					var notes []string
+					envSecrets, notes = runningEnvSecrets(sec, rs)
+					for _, n := range notes {
+						fmt.Fprintln(cmd.ErrOrStderr(), "warning:", n)
+					}
 				}
 				seen := map[string]bool{}
 				for _, r := range rs {
@@ -192,9 +233,10 @@ Exit status: --exit-code N when a finding at the selected severities exists,
 			} else {
 				targets = args
 			}
-			found := 0
+			nfound := 0
 			for _, t := range targets {
 				var s *sbom.SBOM
+				var found []secrets.Finding
 				name := t
 				if ns, img, ok := strings.Cut(t, "\x00"); ok {
 					name = "containerd://" + img + " (namespace " + ns + ")"
@@ -205,6 +247,9 @@ Exit status: --exit-code N when a finding at the selected severities exists,
 						return err
 					}
 					s, _, err = sbom.Catalog(i)
+					if err == nil && sec != nil {
+						found, err = sec.ScanImage(i)
+					}
 					i.Close()
 					if err != nil {
 						return err
@@ -219,7 +264,10 @@ Exit status: --exit-code N when a finding at the selected severities exists,
 					if err != nil {
 						return fmt.Errorf("%s: %w", t, err)
 					}
-				} else if s, err = catalogTarget(ctx, t, &cf, cmd.ErrOrStderr()); err != nil {
+					if sec != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "note: %s is an SBOM: no files to scan for secrets\n", t)
+					}
+				} else if s, found, err = catalogAndSecrets(ctx, t, &cf, sec, cmd.ErrOrStderr()); err != nil {
 					return err
 				}
 				res, err := db.Scan(s)
@@ -227,8 +275,12 @@ Exit status: --exit-code N when a finding at the selected severities exists,
 					return err
 				}
 				res.ApplyFilter(levels)
-				found += len(res.Findings)
-				reports = append(reports, scanReport{Target: name, Result: res})
+				nfound += len(res.Findings) + len(found)
+				reports = append(reports, scanReport{Target: name, Result: res, Secrets: found})
+			}
+			if len(envSecrets) > 0 {
+				nfound += len(envSecrets)
+				reports = append(reports, scanReport{Target: "running containers' environment", Result: &vuln.Result{Findings: []vuln.Finding{}}, Secrets: envSecrets})
 			}
 			w := cmd.OutOrStdout()
 			if asJSON {
@@ -244,10 +296,11 @@ Exit status: --exit-code N when a finding at the selected severities exists,
 			} else {
 				for _, r := range reports {
 					writeScanTable(w, r)
+					writeSecretsTable(w, r.Secrets)
 				}
 			}
-			if found > 0 && exitCode != 0 {
-				return withExitCode(exitCode, fmt.Errorf("%d vulnerabilities found", found))
+			if nfound > 0 && exitCode != 0 {
+				return withExitCode(exitCode, fmt.Errorf("%d vulnerabilities or secrets found", nfound))
 			}
 			return nil
 		},
@@ -257,6 +310,8 @@ Exit status: --exit-code N when a finding at the selected severities exists,
 	cmd.Flags().IntVar(&exitCode, "exit-code", 0, "exit status when vulnerabilities are found")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output")
 	cmd.Flags().BoolVar(&running, "running", false, "scan the images of running containerd containers")
+	cmd.Flags().BoolVar(&sf.enabled, "secrets", false, "also scan the image's layers and config (and, with --running, the containers' environment) for secrets")
+	cmd.Flags().StringVar(&sf.rules, "secret-rules", "", "extra secret rules and allow-list entries (YAML; implies --secrets)")
 	cf.add(cmd)
 	return cmd
 }

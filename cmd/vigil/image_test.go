@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,5 +218,61 @@ func TestImageScanThirdPartySBOM(t *testing.T) {
 	os.WriteFile(filepath.Join(empty, "index.tsv"), []byte("#records\t0\n"), 0o600)
 	if out, err := runVigil(t, "image", "scan", bom, "--db", empty); err != nil || !strings.Contains(out, "holds no records") {
 		t.Errorf("empty database: %v\n%s", err, out)
+	}
+}
+
+// Item 8 end to end: vigil image scan --secrets reports the secrets of the
+// image's layers and config with layer, path, line and a redacted preview,
+// never the secret; --secret-rules extends the rules.
+func TestImageScanSecrets(t *testing.T) {
+	sum := sha256.Sum256([]byte("vigil test key, not a credential"))
+	fake := "AKIA" + base32.StdEncoding.EncodeToString(sum[:])[:16] // AWS key shape
+	token := "acme_" + hex.EncodeToString(sum[:12])
+	dir := t.TempDir()
+	img := filepath.Join(dir, "img")
+	if _, err := it.WriteOCILayout(img, "example.com/app:1", it.Config{Env: []string{"AWS_ACCESS_KEY_ID=" + fake}},
+		it.Layer(it.File("etc/os-release", 0o644, []byte("ID=debian\nVERSION_ID=\"12\"\n")),
+			it.File("app/.env", 0o600, []byte("# app settings\nSECRET_KEY_FILE=/etc/secret_key\nAWS_ACCESS_KEY_ID="+fake+"\nACME="+token+"\n"))),
+	); err != nil {
+		t.Fatal(err)
+	}
+	osv := filepath.Join(dir, "osv")
+	os.MkdirAll(osv, 0o755)
+	os.WriteFile(filepath.Join(osv, "X.json"), []byte(`{"id":"X-1","affected":[{"package":{"ecosystem":"npm","name":"x"},"versions":["1"]}]}`), 0o644)
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte("rules:\n  - id: acme-token\n    keywords: [acme_]\n    regex: '\\b(acme_[0-9a-f]{24})\\b'\n"), 0o644)
+
+	out, err := runVigil(t, "image", "scan", img, "--db", osv, "--secrets", "--json")
+	var rep struct {
+		Secrets []struct {
+			Rule, Source, Layer, Path, Preview string
+			Line                               int
+		} `json:"secrets"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("scan --secrets: %v\n%s", err, out)
+	}
+	if strings.Contains(out, fake[4:]) || strings.Contains(out, token[8:]) {
+		t.Errorf("output shows a secret:\n%s", out)
+	}
+	var got []string
+	for _, s := range rep.Secrets {
+		got = append(got, fmt.Sprintf("%s %s %s:%d %s", s.Rule, s.Source, s.Path, s.Line, s.Preview))
+		if s.Source == "layer" && !strings.HasPrefix(s.Layer, "sha256:") {
+			t.Errorf("no layer digest: %+v", s)
+		}
+	}
+	want := []string{"aws-access-key-id config config.Env[0]:1 AWS_ACCESS_KEY_ID=AKIA********",
+		"aws-access-key-id layer /app/.env:3 AWS_ACCESS_KEY_ID=AKIA********"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("secrets:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	out, err = runVigil(t, "image", "scan", img, "--db", osv, "--secret-rules", rules, "--exit-code", "4")
+	if exitCode(err) != 4 || !strings.Contains(out, "3 secrets") || !strings.Contains(out, "acme-token") || strings.Contains(out, token[8:]) {
+		t.Errorf("scan --secret-rules: exit %d\n%s", exitCode(err), out)
+	}
+	os.WriteFile(rules, []byte("rules:\n  - id: bad\n    regex: '(a'\n    keywords: [a]\n"), 0o644)
+	if _, err := runVigil(t, "image", "scan", img, "--db", osv, "--secret-rules", rules); err == nil || !strings.Contains(err.Error(), "rules.yaml:2:5") {
+		t.Errorf("bad rules file: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/vigilsec/vigil/internal/image"
 )
@@ -107,4 +108,21 @@ func (s *Scanner) ScanEnv(source, where string, env []string) []Finding {
 		out = append(out, s.ScanText(Location{Source: source, Path: fmt.Sprintf("%s[%d]", where, i)}, []byte(e))...)
 	}
 	return out
+}
+
+// ScanProcess scans the environment of a running process
+// (/proc/PID/environ; reading another user's needs root). where names the
+// process in the findings' paths.
+func (s *Scanner) ScanProcess(pid int, where string) ([]Finding, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return nil, fmt.Errorf("secrets: environment of pid %d: %w", pid, err)
+	}
+	var env []string
+	for _, e := range bytes.Split(b, []byte{0}) {
+		if len(e) > 0 {
+			env = append(env, string(e))
+		}
+	}
+	return s.ScanEnv("env", where, env), nil
 }
