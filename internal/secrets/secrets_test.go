@@ -79,7 +79,7 @@ func TestScanImage(t *testing.T) {
 		it.File("etc/os-release", 0o644, []byte("ID=debian\n")),
 		it.File("root/.ssh/id_rsa", 0o600, []byte(key)),
 		it.File("app/config.yaml", 0o644, []byte("name: app\nlisten: :8080\ndatabase:\n  url: postgres://app:"+pw+"@db/app\n")),
-		it.File("usr/share/doc/tool/README", 0o644, []byte("aws_access_key_id = "+akia+"\n")), // allow-listed path
+		it.File("usr/share/doc/tool/README", 0o644, []byte("aws_access_key_id = "+akia+"\n")),                           // allow-listed path
 		it.File("usr/bin/tool", 0o755, append([]byte{0x7f, 'E', 'L', 'F', 0, 0}, []byte("AWS_ACCESS_KEY_ID="+akia)...)), // binary
 	)
 	top := it.Layer(it.File("root/.ssh/.wh.id_rsa", 0o644, nil))
