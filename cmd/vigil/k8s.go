@@ -25,11 +25,14 @@ func newK8sAuditCmd() *cobra.Command {
 	var format, failOn string
 	var registries []string
 	var strict bool
+	var sf secretFlags
 	cmd := &cobra.Command{
 		Use:   "audit PATH...",
 		Short: "Audit manifests (files, directories, - for stdin) for RBAC, workload and network-policy risks",
 		Long: `Audit Kubernetes manifests: YAML or JSON, multi-document files, List kinds,
 directories (recursively), Helm-rendered output and kubectl get -o yaml dumps.
+Secrets written in env values, ConfigMaps and annotations are reported
+(VGL-SEC-001); --secret-rules adds secret rules and allow-list entries.
 
 Exit status: 0 when no finding reaches --fail-on, 3 when one does, 1 on error
 (and, with --strict, when a document could not be decoded).`,
@@ -51,7 +54,12 @@ Exit status: 0 when no finding reaches --fail-on, 3 when one does, 1 on error
 			if err != nil {
 				return err
 			}
-			opts := &audit.Options{Mapper: mapping}
+			sf.enabled = true
+			sec, err := sf.scanner()
+			if err != nil {
+				return err
+			}
+			opts := &audit.Options{Mapper: mapping, Secrets: sec}
 			opts.Workload.AllowedRegistries = registries
 			rep := audit.Run(inv, opts)
 			out := cmd.OutOrStdout()
@@ -80,6 +88,7 @@ Exit status: 0 when no finding reaches --fail-on, 3 when one does, 1 on error
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: table, json or sarif")
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "exit 3 when a finding has this severity or higher (info, low, medium, high, critical)")
 	cmd.Flags().BoolVar(&strict, "strict", false, "exit 1 when a document cannot be decoded")
+	cmd.Flags().StringVar(&sf.rules, "secret-rules", "", "extra secret rules and allow-list entries (YAML, see docs/images.md)")
 	cmd.Flags().StringSliceVar(&registries, "allowed-registries", nil, "registries (or registry/path prefixes) images may come from; enables VGL-WL-036")
 	return cmd
 }

@@ -9,10 +9,12 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/internal/posture/finding"
+	"github.com/vigilsec/vigil/internal/posture/leaks"
 	"github.com/vigilsec/vigil/internal/posture/manifest"
 	"github.com/vigilsec/vigil/internal/posture/netpol"
 	"github.com/vigilsec/vigil/internal/posture/rbac"
 	"github.com/vigilsec/vigil/internal/posture/workload"
+	"github.com/vigilsec/vigil/internal/secrets"
 	"github.com/vigilsec/vigil/internal/termtext"
 )
 
@@ -27,6 +29,9 @@ type Options struct {
 	Workload workload.Options
 	// Mapper, when set, fills Finding.Controls.
 	Mapper ControlMapper
+	// Secrets scans manifest values for secrets (VGL-SEC-001); nil means
+	// the built-in rules.
+	Secrets *secrets.Scanner
 }
 
 // Report is the result of an audit.
@@ -44,6 +49,7 @@ func Catalog() []finding.Check {
 	out = append(out, rbac.Checks...)
 	out = append(out, workload.Checks...)
 	out = append(out, netpol.Checks...)
+	out = append(out, leaks.Checks...)
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
@@ -58,6 +64,7 @@ func Run(inv *manifest.Inventory, opts *Options) *Report {
 	r.Findings = append(r.Findings, rbac.Audit(inv)...)
 	r.Findings = append(r.Findings, workload.Audit(inv, &opts.Workload)...)
 	r.Findings = append(r.Findings, netpol.Audit(inv)...)
+	r.Findings = append(r.Findings, leaks.Audit(inv, opts.Secrets)...)
 	finding.Sort(r.Findings)
 	for i := range r.Findings {
 		if opts.Mapper != nil {

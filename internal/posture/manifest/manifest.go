@@ -900,3 +900,27 @@ func (inv *Inventory) MountsToken(o *Object) bool {
 	}
 	return true
 }
+
+// Container is one container of a pod spec with its field path
+// ("spec.template.spec.initContainers[0]").
+type Container struct {
+	C    *corev1.Container
+	Path string
+}
+
+// Containers lists the init, regular and ephemeral containers of a pod spec
+// whose field path is base.
+func Containers(spec *corev1.PodSpec, base string) []Container {
+	var cs []Container
+	for i := range spec.InitContainers {
+		cs = append(cs, Container{&spec.InitContainers[i], fmt.Sprintf("%s.initContainers[%d]", base, i)})
+	}
+	for i := range spec.Containers {
+		cs = append(cs, Container{&spec.Containers[i], fmt.Sprintf("%s.containers[%d]", base, i)})
+	}
+	for i := range spec.EphemeralContainers {
+		c := corev1.Container(spec.EphemeralContainers[i].EphemeralContainerCommon)
+		cs = append(cs, Container{&c, fmt.Sprintf("%s.ephemeralContainers[%d]", base, i)})
+	}
+	return cs
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/vigilsec/vigil/internal/imagepolicy"
 	"github.com/vigilsec/vigil/internal/posture/finding"
 	"github.com/vigilsec/vigil/internal/posture/manifest"
+	"github.com/vigilsec/vigil/internal/secrets"
 )
 
 // Check ids. Baseline and restricted follow the Pod Security Standards
@@ -121,26 +122,6 @@ func CheckObject(o *manifest.Object, opts *Options) []finding.Finding {
 	return checkObject(o, opts, nil)
 }
 
-type container struct {
-	c    *corev1.Container
-	path string // e.g. spec.template.spec.containers[0]
-}
-
-func containersOf(spec *corev1.PodSpec, base string) []container {
-	var cs []container
-	for i := range spec.InitContainers {
-		cs = append(cs, container{&spec.InitContainers[i], fmt.Sprintf("%s.initContainers[%d]", base, i)})
-	}
-	for i := range spec.Containers {
-		cs = append(cs, container{&spec.Containers[i], fmt.Sprintf("%s.containers[%d]", base, i)})
-	}
-	for i := range spec.EphemeralContainers {
-		c := corev1.Container(spec.EphemeralContainers[i].EphemeralContainerCommon)
-		cs = append(cs, container{&c, fmt.Sprintf("%s.ephemeralContainers[%d]", base, i)})
-	}
-	return cs
-}
-
 func checkObject(o *manifest.Object, opts *Options, inv *manifest.Inventory) []finding.Finding {
 	spec, meta, base, ok := o.PodTemplate()
 	if !ok {
@@ -154,7 +135,7 @@ func checkObject(o *manifest.Object, opts *Options, inv *manifest.Inventory) []f
 	if psc == nil {
 		psc = &corev1.PodSecurityContext{}
 	}
-	cs := containersOf(spec, base)
+	cs := manifest.Containers(spec, base)
 
 	// Host namespaces.
 	if spec.HostPID {
@@ -222,7 +203,7 @@ func checkObject(o *manifest.Object, opts *Options, inv *manifest.Inventory) []f
 	}
 
 	for _, ct := range cs {
-		c, cp := ct.c, ct.path
+		c, cp := ct.C, ct.Path
 		sc := c.SecurityContext
 		if sc == nil {
 			sc = &corev1.SecurityContext{}
@@ -310,7 +291,7 @@ func checkObject(o *manifest.Object, opts *Options, inv *manifest.Inventory) []f
 			ep := fmt.Sprintf("%s.env[%d]", cp, i)
 			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
 				add(SecretInEnv, ep+".valueFrom.secretKeyRef", "container %q reads secret %s key %s into env %s", c.Name, e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key, e.Name)
-			} else if e.Value != "" && looksSecret(e.Name) {
+			} else if e.Value != "" && looksSecret(e.Name) && !secrets.PathLike(e.Value) && !secrets.Placeholder(e.Value) {
 				add(LiteralSecretEnv, ep+".value", "container %q sets env %s to a literal value", c.Name, e.Name)
 			}
 		}
@@ -348,12 +329,12 @@ func checkSELinux(se *corev1.SELinuxOptions, path string, add func(finding.Check
 	}
 }
 
-func mountedBy(cs []container, vol string) string {
+func mountedBy(cs []manifest.Container, vol string) string {
 	var names []string
 	for _, ct := range cs {
-		for _, m := range ct.c.VolumeMounts {
+		for _, m := range ct.C.VolumeMounts {
 			if m.Name == vol {
-				names = append(names, fmt.Sprintf("container %q at %s", ct.c.Name, m.MountPath))
+				names = append(names, fmt.Sprintf("container %q at %s", ct.C.Name, m.MountPath))
 			}
 		}
 	}

@@ -199,6 +199,14 @@ func TestChecks(t *testing.T) {
 			func(p *corev1.Pod) {
 				p.Spec.Containers[0].EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}}}
 			}, nil},
+		// Item 8: a path-like value (/etc/secret_key) is not a secret.
+		{"literal secret, not a path", LiteralSecretEnv, c0 + ".env[0].value",
+			func(p *corev1.Pod) {
+				p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "SECRET_KEY", Value: "k7Qz9vLm2x"}}
+			},
+			func(p *corev1.Pod) {
+				p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "SECRET_KEY", Value: "/etc/secret_key"}, {Name: "API_TOKEN", Value: "$(TOKEN_FROM_DOWNWARD_API)"}}
+			}},
 		{"literal secret", LiteralSecretEnv, c0 + ".env[0].value",
 			func(p *corev1.Pod) {
 				p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "DB_PASSWORD", Value: "hunter2"}}
