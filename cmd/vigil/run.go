@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigilsec/vigil/internal/agent"
+	"github.com/vigilsec/vigil/internal/safefile"
 )
 
 func newRunCmd() *cobra.Command {
@@ -41,11 +41,11 @@ draining the sensor and flushing the outputs and the store.`,
 				return err
 			}
 			if cpuProf != "" {
-				pf, err := os.OpenFile(cpuProf, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_EXCL, 0o600)
+				pf, err := safefile.Create(cpuProf, 0o600)
 				if err != nil {
 					return fmt.Errorf("run: %w", err)
 				}
-				defer pf.Close()
+				defer pf.Commit() // after StopCPUProfile below
 				if err := pprof.StartCPUProfile(pf); err != nil {
 					return fmt.Errorf("run: %w", err)
 				}
