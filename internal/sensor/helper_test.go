@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"runtime"
 	"unsafe"
 
@@ -76,6 +77,30 @@ func runAction(name string) {
 			fd := rawsys(unix.SYS_OPENAT, atcwd(), cs("/etc/hostname"), unix.O_RDONLY, 0)
 			rawsys(unix.SYS_CLOSE, uintptr(fd))
 			keep = keep[:0]
+		}
+	case "opens":
+		// The opens of TestOpenFilter, in order, then an exec.
+		for _, o := range filterOpens {
+			if o.cwd != "" {
+				if err := os.Chdir(o.cwd); err != nil {
+					panic(err)
+				}
+			}
+			fd := rawsys(unix.SYS_OPENAT, atcwd(), cs(o.path), uintptr(o.flags), 0)
+			if fd >= 0 {
+				rawsys(unix.SYS_CLOSE, uintptr(fd))
+			}
+		}
+	case "openflood":
+		// Fill the ring with opens, then exec: the exec must get through.
+		for i := 0; i < 20000; i++ {
+			fd := rawsys(unix.SYS_OPENAT, atcwd(), cs("/etc/hostname"), unix.O_RDONLY, 0)
+			rawsys(unix.SYS_CLOSE, uintptr(fd))
+			keep = keep[:0]
+		}
+		bin, _ := exec.LookPath("true")
+		if err := unix.Exec(bin, []string{"true", "after-flood"}, nil); err != nil {
+			panic(err)
 		}
 	default:
 		fmt.Fprintf(os.Stderr, "unknown action %q\n", name)

@@ -57,6 +57,8 @@ const (
 	vigilDescFailOnly = 1
 	vigilDescOpenHow  = 2
 	vigilDescRaw      = 4
+	vigilPrefixMax    = 64  // VIGIL_PREFIX_MAX
+	vigilOpenCreat    = 255 // VIGIL_OPEN_FLAGS_CREAT
 	vigilLocalNone    = 255
 	vigilLocalRet     = 6
 

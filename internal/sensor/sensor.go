@@ -35,6 +35,13 @@ const DefaultRingBytes = 16 << 20
 type Options struct {
 	// Types to report; nil or empty means all of event.Defs.
 	Types []event.Type
+	// Interest, when not nil, replaces Types: the sensor attaches the
+	// hooks of every type, reports Interest.Types with Interest.Open
+	// filtering the opens, and SetInterest changes both while it runs
+	// (after a rules reload). If the kernel refuses the open filter, the
+	// sensor starts without it, reports every open and says why in
+	// FilterError.
+	Interest *Interest
 	// RingBytes is the ring buffer size, rounded up to a power of two of at
 	// least one page; 0 means DefaultRingBytes.
 	RingBytes int
@@ -70,6 +77,11 @@ type Sensor struct {
 	bootOff int64 // wall ns minus boot ns
 	missing []string
 	hooks   []string
+	// filterOK: the kernel accepted the open filter (SetInterest may use
+	// it); filterErr says why it refused it.
+	filterOK  bool
+	filterErr error
+	interest  Interest // in force, when Options.Interest was set
 
 	mu       sync.Mutex // guards closed
 	closed   bool
@@ -84,6 +96,20 @@ func (s *Sensor) Hooks() []string { return s.hooks }
 
 // Missing returns the tracepoints that could not be attached, with why.
 func (s *Sensor) Missing() []string { return s.missing }
+
+// Interest returns what the sensor reports when it was started with
+// Options.Interest: the types and the open filter in force (nil when the
+// kernel refused it).
+func (s *Sensor) Interest() Interest { return s.interest }
+
+// FilterError returns why the kernel refused the requested open filter
+// (the sensor then reports every open), or nil.
+func (s *Sensor) FilterError() error { return s.filterErr }
+
+// refuseFilter, set by tests, makes the kernel refuse the open filter's
+// map (an LPM trie of no entries), as an old kernel without LPM tries
+// would.
+var refuseFilter bool
 
 // New loads the sensor's BPF programs, configures their filters and
 // attaches the tracepoints the requested types need. A tracepoint that is
@@ -100,6 +126,9 @@ func New(opts *Options) (*Sensor, error) {
 		return nil, fmt.Errorf("sensor: %w", err)
 	}
 	types := opts.Types
+	if opts.Interest != nil {
+		types = nil
+	}
 	if len(types) == 0 {
 		for t := event.Type(1); t < event.NumTypes; t++ {
 			types = append(types, t)
@@ -110,11 +139,62 @@ func New(opts *Options) (*Sensor, error) {
 	if wake <= 0 {
 		wake = ring / 8
 	}
+	s := &Sensor{poll: opts.PollInterval, comms: make(map[[16]byte]string)}
+	if s.poll <= 0 {
+		s.poll = 20 * time.Millisecond
+	}
+	wantFilter := opts.Interest != nil && opts.Interest.Open != nil
+	err := s.load(opts, ring, wake, wantFilter)
+	if err != nil && wantFilter && !errors.Is(err, ErrNotRoot) {
+		// The kernel refused the filter: start without it, every open
+		// reported.
+		s.filterErr = err
+		err = s.load(opts, ring, wake, false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.filterOK = wantFilter && s.filterErr == nil
+	if err := s.configure(types, opts.FilterPIDTree); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if opts.Interest != nil {
+		if err := s.SetInterest(*opts.Interest); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	s.bootOff = bootOffset()
+	if err := s.attach(types, opts.FilterPIDTree != 0, opts.RawFallback); err != nil {
+		s.Close()
+		return nil, err
+	}
+	rd, err := ringbuf.NewReader(s.objs.Events)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sensor: ring reader: %w", err)
+	}
+	s.rd = rd
+	s.rd.SetDeadline(time.Now().Add(s.poll))
+	return s, nil
+}
+
+// load loads the programs and maps into s.objs, with the open filter's
+// trie when filter is set.
+func (s *Sensor) load(opts *Options, ring, wake int, filter bool) error {
 	spec, err := loadVigil()
 	if err != nil {
-		return nil, fmt.Errorf("sensor: load spec: %w", err)
+		return fmt.Errorf("sensor: load spec: %w", err)
 	}
 	spec.Maps[vigilMapEvents].MaxEntries = uint32(ring)
+	if !filter {
+		// Never consulted: a hash map, which every kernel with BPF has.
+		m := spec.Maps[vigilMapOpenPrefix]
+		m.Type, m.Flags, m.MaxEntries = ebpf.Hash, 0, 1
+	} else if refuseFilter {
+		spec.Maps[vigilMapOpenPrefix].MaxEntries = 0
+	}
 	set := func(name string, v any) error {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return fmt.Errorf("sensor: set %s: %w", name, err)
@@ -132,42 +212,23 @@ func New(opts *Options) (*Sensor, error) {
 	for _, err := range []error{
 		set(vigilVarSelfTgid, self), set(vigilVarFilterPidtree, pidtree),
 		set(vigilVarFilterCgroup, opts.FilterCgroup), set(vigilVarWakeupBytes, uint64(wake)),
+		set(vigilVarShedNormal, uint64(ring)/4*3), set(vigilVarShedLow, uint64(ring)/2),
 	} {
 		if err != nil {
-			return nil, err
+			return err
 		}
-	}
-	s := &Sensor{poll: opts.PollInterval, comms: make(map[[16]byte]string)}
-	if s.poll <= 0 {
-		s.poll = 20 * time.Millisecond
 	}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("sensor: load programs: %+v", ve)
+			return fmt.Errorf("sensor: load programs: %+v", ve)
 		}
 		if errors.Is(err, unix.EPERM) {
-			return nil, fmt.Errorf("%w: %v", ErrNotRoot, err)
+			return fmt.Errorf("%w: %v", ErrNotRoot, err)
 		}
-		return nil, fmt.Errorf("sensor: load programs: %w", err)
+		return fmt.Errorf("sensor: load programs: %w", err)
 	}
-	if err := s.configure(types, opts.FilterPIDTree); err != nil {
-		s.Close()
-		return nil, err
-	}
-	s.bootOff = bootOffset()
-	if err := s.attach(types, opts.FilterPIDTree != 0, opts.RawFallback); err != nil {
-		s.Close()
-		return nil, err
-	}
-	rd, err := ringbuf.NewReader(s.objs.Events)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("sensor: ring reader: %w", err)
-	}
-	s.rd = rd
-	s.rd.SetDeadline(time.Now().Add(s.poll))
-	return s, nil
+	return nil
 }
 
 func roundRing(n int) int {
@@ -213,7 +274,7 @@ func (s *Sensor) configure(types []event.Type, root uint32) error {
 		if t == 0 || t >= event.NumTypes {
 			return fmt.Errorf("sensor: unknown event type %d", t)
 		}
-		if err := s.objs.Enabled.Put(uint32(t), uint8(1)); err != nil {
+		if err := s.objs.TypeConf.Put(uint32(t), vigilVigilTypeConf{Tier: uint8(TierOf(t))}); err != nil {
 			return fmt.Errorf("sensor: enable %v: %w", t, err)
 		}
 	}
@@ -223,6 +284,64 @@ func (s *Sensor) configure(types []event.Type, root uint32) error {
 		}
 	}
 	return nil
+}
+
+// SetInterest changes what a sensor started with Options.Interest reports:
+// the types (their hooks are all attached) and the open filter (ignored
+// when the kernel refused it: every open is then reported). Safe to call
+// while events are read. Prefixes go in before types are switched on and
+// come out after they are switched off, so no wanted open is filtered
+// during the change.
+func (s *Sensor) SetInterest(in Interest) error {
+	if !s.filterOK {
+		in.Open = nil
+	}
+	var old map[string]Access
+	if s.interest.Open != nil {
+		old = s.interest.Open.prefixEntries()
+	}
+	var cur map[string]Access
+	if in.Open != nil {
+		cur = in.Open.prefixEntries()
+		for p, a := range cur {
+			if err := s.objs.OpenPrefix.Put(prefixKey(p), uint8(a)); err != nil {
+				return fmt.Errorf("sensor: open filter prefix %q: %w", p, err)
+			}
+		}
+	}
+	for t := event.Type(1); t < event.NumTypes; t++ {
+		var c vigilVigilTypeConf
+		if in.Types.Has(t) {
+			c.Tier = uint8(TierOf(t))
+			if in.Open != nil && isOpen(t) {
+				c.OpenFilter, c.AnyAccess = 1, uint8(in.Open.AnyPath|accessInvalid)
+				c.FlagsArg = uint8(layouts[t].flags)
+				if t == event.TypeCreat {
+					c.FlagsArg = vigilOpenCreat
+				}
+			}
+		}
+		if err := s.objs.TypeConf.Put(uint32(t), c); err != nil {
+			return fmt.Errorf("sensor: configure %v: %w", t, err)
+		}
+	}
+	for p := range old {
+		if _, ok := cur[p]; !ok {
+			if err := s.objs.OpenPrefix.Delete(prefixKey(p)); err != nil {
+				return fmt.Errorf("sensor: open filter prefix %q: %w", p, err)
+			}
+		}
+	}
+	s.interest = in
+	return nil
+}
+
+func prefixKey(p string) vigilVigilPrefixKey {
+	k := vigilVigilPrefixKey{Prefixlen: uint32(len(p) * 8)}
+	for i := 0; i < len(p); i++ {
+		k.Path[i] = int8(p[i])
+	}
+	return k
 }
 
 // TracePID adds a tgid to the traced process tree (FilterPIDTree).
@@ -467,12 +586,15 @@ const (
 	ReasonStrTruncated  = Reason(vigilVigilDropReasonVIGIL_DROP_STR_TRUNCATED)
 	ReasonArgvTruncated = Reason(vigilVigilDropReasonVIGIL_DROP_ARGV_TRUNCATED)
 	ReasonPathTruncated = Reason(vigilVigilDropReasonVIGIL_DROP_PATH_TRUNCATED)
-	numBPFReasons       = Reason(vigilVigilDropReasonVIGIL_DROP_NUM_BPF)
-	ReasonDecodeFailed  = numBPFReasons // a record the reader could not decode
-	NumReasons          = numBPFReasons + 1
+	// ReasonShed: dropped in the kernel because the ring was past the
+	// share of the event's Tier.
+	ReasonShed         = Reason(vigilVigilDropReasonVIGIL_DROP_SHED)
+	numBPFReasons      = Reason(vigilVigilDropReasonVIGIL_DROP_NUM_BPF)
+	ReasonDecodeFailed = numBPFReasons // a record the reader could not decode
+	NumReasons         = numBPFReasons + 1
 )
 
-var reasonNames = [NumReasons]string{"ringbuf_full", "read_failed", "str_truncated", "argv_truncated", "path_truncated", "decode_failed"}
+var reasonNames = [NumReasons]string{"ringbuf_full", "read_failed", "str_truncated", "argv_truncated", "path_truncated", "shed", "decode_failed"}
 
 func (r Reason) String() string {
 	if r < NumReasons {
@@ -483,7 +605,9 @@ func (r Reason) String() string {
 
 // Lost reports whether events counted under r were not delivered (as
 // opposed to delivered with a degraded field).
-func (r Reason) Lost() bool { return r == ReasonRingbufFull || r == ReasonDecodeFailed }
+func (r Reason) Lost() bool {
+	return r == ReasonRingbufFull || r == ReasonShed || r == ReasonDecodeFailed
+}
 
 // Stats are the sensor's counters since New.
 type Stats struct {

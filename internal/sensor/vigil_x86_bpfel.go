@@ -43,7 +43,8 @@ const (
 	vigilVigilDropReasonVIGIL_DROP_STR_TRUNCATED  vigilVigilDropReason = 2
 	vigilVigilDropReasonVIGIL_DROP_ARGV_TRUNCATED vigilVigilDropReason = 3
 	vigilVigilDropReasonVIGIL_DROP_PATH_TRUNCATED vigilVigilDropReason = 4
-	vigilVigilDropReasonVIGIL_DROP_NUM_BPF        vigilVigilDropReason = 5
+	vigilVigilDropReasonVIGIL_DROP_SHED           vigilVigilDropReason = 5
+	vigilVigilDropReasonVIGIL_DROP_NUM_BPF        vigilVigilDropReason = 6
 )
 
 type vigilVigilExec struct {
@@ -105,6 +106,12 @@ type vigilVigilNet struct {
 	Addr        [128]uint8
 }
 
+type vigilVigilPrefixKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Path      [64]int8
+}
+
 type vigilVigilRecKind uint32
 
 const (
@@ -113,6 +120,15 @@ const (
 	vigilVigilRecKindVIGIL_REC_EXEC vigilVigilRecKind = 2
 	vigilVigilRecKindVIGIL_REC_FORK vigilVigilRecKind = 3
 	vigilVigilRecKindVIGIL_REC_EXIT vigilVigilRecKind = 4
+)
+
+type vigilVigilTier uint32
+
+const (
+	vigilVigilTierVIGIL_TIER_OFF      vigilVigilTier = 0
+	vigilVigilTierVIGIL_TIER_CRITICAL vigilVigilTier = 1
+	vigilVigilTierVIGIL_TIER_NORMAL   vigilVigilTier = 2
+	vigilVigilTierVIGIL_TIER_LOW      vigilVigilTier = 3
 )
 
 type vigilVigilType uint32
@@ -126,17 +142,26 @@ const (
 	vigilVigilTypeVIGIL_T_PROCEXIT vigilVigilType = 57
 )
 
+type vigilVigilTypeConf struct {
+	_          structs.HostLayout
+	Tier       uint8
+	OpenFilter uint8
+	FlagsArg   uint8
+	AnyAccess  uint8
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	vigilMapEnabled       = "enabled"
 	vigilMapEvents        = "events"
+	vigilMapOpenPrefix    = "open_prefix"
 	vigilMapPathScratch   = "path_scratch"
 	vigilMapStats         = "stats"
 	vigilMapSysDesc       = "sys_desc"
 	vigilMapSysScratch    = "sys_scratch"
 	vigilMapTraced        = "traced"
+	vigilMapTypeConf      = "type_conf"
 	vigilProgOnExec       = "on_exec"
 	vigilProgOnExit       = "on_exit"
 	vigilProgOnFork       = "on_fork"
@@ -145,13 +170,18 @@ const (
 	vigilVarFilterCgroup  = "filter_cgroup"
 	vigilVarFilterPidtree = "filter_pidtree"
 	vigilVarSelfTgid      = "self_tgid"
+	vigilVarShedLow       = "shed_low"
+	vigilVarShedNormal    = "shed_normal"
+	vigilVarUnusedConf    = "unused_conf"
 	vigilVarUnusedDesc    = "unused_desc"
 	vigilVarUnusedExec    = "unused_exec"
 	vigilVarUnusedHdr     = "unused_hdr"
 	vigilVarUnusedKind    = "unused_kind"
 	vigilVarUnusedMode    = "unused_mode"
 	vigilVarUnusedNet     = "unused_net"
+	vigilVarUnusedPrefix  = "unused_prefix"
 	vigilVarUnusedReason  = "unused_reason"
+	vigilVarUnusedTier    = "unused_tier"
 	vigilVarUnusedType    = "unused_type"
 	vigilVarWakeupBytes   = "wakeup_bytes"
 )
@@ -209,13 +239,14 @@ type vigilProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type vigilMapSpecs struct {
-	Enabled     *ebpf.MapSpec `ebpf:"enabled"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
+	OpenPrefix  *ebpf.MapSpec `ebpf:"open_prefix"`
 	PathScratch *ebpf.MapSpec `ebpf:"path_scratch"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 	SysDesc     *ebpf.MapSpec `ebpf:"sys_desc"`
 	SysScratch  *ebpf.MapSpec `ebpf:"sys_scratch"`
 	Traced      *ebpf.MapSpec `ebpf:"traced"`
+	TypeConf    *ebpf.MapSpec `ebpf:"type_conf"`
 }
 
 // vigilVariableSpecs contains global variables before they are loaded into the kernel.
@@ -225,13 +256,18 @@ type vigilVariableSpecs struct {
 	FilterCgroup  *ebpf.VariableSpec `ebpf:"filter_cgroup"`
 	FilterPidtree *ebpf.VariableSpec `ebpf:"filter_pidtree"`
 	SelfTgid      *ebpf.VariableSpec `ebpf:"self_tgid"`
+	ShedLow       *ebpf.VariableSpec `ebpf:"shed_low"`
+	ShedNormal    *ebpf.VariableSpec `ebpf:"shed_normal"`
+	UnusedConf    *ebpf.VariableSpec `ebpf:"unused_conf"`
 	UnusedDesc    *ebpf.VariableSpec `ebpf:"unused_desc"`
 	UnusedExec    *ebpf.VariableSpec `ebpf:"unused_exec"`
 	UnusedHdr     *ebpf.VariableSpec `ebpf:"unused_hdr"`
 	UnusedKind    *ebpf.VariableSpec `ebpf:"unused_kind"`
 	UnusedMode    *ebpf.VariableSpec `ebpf:"unused_mode"`
 	UnusedNet     *ebpf.VariableSpec `ebpf:"unused_net"`
+	UnusedPrefix  *ebpf.VariableSpec `ebpf:"unused_prefix"`
 	UnusedReason  *ebpf.VariableSpec `ebpf:"unused_reason"`
+	UnusedTier    *ebpf.VariableSpec `ebpf:"unused_tier"`
 	UnusedType    *ebpf.VariableSpec `ebpf:"unused_type"`
 	WakeupBytes   *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -256,24 +292,26 @@ func (o *vigilObjects) Close() error {
 //
 // It can be passed to loadVigilObjects or ebpf.CollectionSpec.LoadAndAssign.
 type vigilMaps struct {
-	Enabled     *ebpf.Map `ebpf:"enabled"`
 	Events      *ebpf.Map `ebpf:"events"`
+	OpenPrefix  *ebpf.Map `ebpf:"open_prefix"`
 	PathScratch *ebpf.Map `ebpf:"path_scratch"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 	SysDesc     *ebpf.Map `ebpf:"sys_desc"`
 	SysScratch  *ebpf.Map `ebpf:"sys_scratch"`
 	Traced      *ebpf.Map `ebpf:"traced"`
+	TypeConf    *ebpf.Map `ebpf:"type_conf"`
 }
 
 func (m *vigilMaps) Close() error {
 	return _VigilClose(
-		m.Enabled,
 		m.Events,
+		m.OpenPrefix,
 		m.PathScratch,
 		m.Stats,
 		m.SysDesc,
 		m.SysScratch,
 		m.Traced,
+		m.TypeConf,
 	)
 }
 
@@ -284,13 +322,18 @@ type vigilVariables struct {
 	FilterCgroup  *ebpf.Variable `ebpf:"filter_cgroup"`
 	FilterPidtree *ebpf.Variable `ebpf:"filter_pidtree"`
 	SelfTgid      *ebpf.Variable `ebpf:"self_tgid"`
+	ShedLow       *ebpf.Variable `ebpf:"shed_low"`
+	ShedNormal    *ebpf.Variable `ebpf:"shed_normal"`
+	UnusedConf    *ebpf.Variable `ebpf:"unused_conf"`
 	UnusedDesc    *ebpf.Variable `ebpf:"unused_desc"`
 	UnusedExec    *ebpf.Variable `ebpf:"unused_exec"`
 	UnusedHdr     *ebpf.Variable `ebpf:"unused_hdr"`
 	UnusedKind    *ebpf.Variable `ebpf:"unused_kind"`
 	UnusedMode    *ebpf.Variable `ebpf:"unused_mode"`
 	UnusedNet     *ebpf.Variable `ebpf:"unused_net"`
+	UnusedPrefix  *ebpf.Variable `ebpf:"unused_prefix"`
 	UnusedReason  *ebpf.Variable `ebpf:"unused_reason"`
+	UnusedTier    *ebpf.Variable `ebpf:"unused_tier"`
 	UnusedType    *ebpf.Variable `ebpf:"unused_type"`
 	WakeupBytes   *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

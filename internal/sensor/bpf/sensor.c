@@ -15,6 +15,11 @@ volatile const __u32 self_tgid = 0;      /* never report this process */
 volatile const __u8 filter_pidtree = 0;  /* only report tgids in the traced map */
 volatile const __u64 filter_cgroup = 0;  /* only report this cgroup id (0: any) */
 volatile const __u64 wakeup_bytes = 0;   /* wake the reader when this much is pending */
+/* Tier shares (enum vigil_tier): an event of the normal (low) tier is shed
+ * when more than shed_normal (shed_low) bytes are pending in the ring, so
+ * the rest stays for the tiers above it. 0: never shed. */
+volatile const __u64 shed_normal = 0;
+volatile const __u64 shed_low = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -28,13 +33,24 @@ struct {
 	__type(value, struct vigil_desc);
 } sys_desc SEC(".maps");
 
-/* Per event type: 1 when the consumer asked for it. */
+/* Per event type: its tier (0: not reported) and filter. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, VIGIL_MAX_TYPES);
 	__type(key, __u32);
+	__type(value, struct vigil_type_conf);
+} type_conf SEC(".maps");
+
+/* The open filter's path prefixes: the value is the access modes (bit 1 <<
+ * (flags & O_ACCMODE)) wanted below the prefix, folded with those of the
+ * shorter prefixes it extends (a lookup returns only the longest match). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__type(key, struct vigil_prefix_key);
 	__type(value, __u8);
-} enabled SEC(".maps");
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} open_prefix SEC(".maps");
 
 /* tgids of the traced process tree (filter_pidtree). */
 struct {
@@ -60,6 +76,9 @@ const enum vigil_drop_reason *unused_reason __attribute__((unused));
 const enum vigil_rec_kind *unused_kind __attribute__((unused));
 const enum vigil_addr_mode *unused_mode __attribute__((unused));
 const enum vigil_type *unused_type __attribute__((unused));
+const enum vigil_tier *unused_tier __attribute__((unused));
+const struct vigil_type_conf *unused_conf __attribute__((unused));
+const struct vigil_prefix_key *unused_prefix __attribute__((unused));
 
 struct sys_exit_ctx {
 	__u64 common;
@@ -75,11 +94,30 @@ static __always_inline void count(__u32 reason, __u16 type)
 		(*v)++;
 }
 
-static __always_inline int is_enabled(__u16 type)
+static __always_inline struct vigil_type_conf *conf_of(__u16 type)
 {
 	__u32 key = type;
-	__u8 *on = bpf_map_lookup_elem(&enabled, &key);
-	return on && *on;
+	struct vigil_type_conf *c = bpf_map_lookup_elem(&type_conf, &key);
+	if (!c || c->tier == VIGIL_TIER_OFF)
+		return NULL;
+	return c;
+}
+
+static __always_inline int is_enabled(__u16 type)
+{
+	return conf_of(type) != NULL;
+}
+
+/* shed reports (and counts) whether an event of tier must be dropped to
+ * keep the rest of the ring for higher tiers, pending bytes being pending. */
+static __always_inline int shed(__u8 tier, __u16 type, __u64 pending)
+{
+	__u64 limit = tier == VIGIL_TIER_LOW ? shed_low : tier == VIGIL_TIER_NORMAL ? shed_normal : 0;
+	if (limit && pending > limit) {
+		count(VIGIL_DROP_SHED, type);
+		return 1;
+	}
+	return 0;
 }
 
 /* pass reports whether the current task passes the self, pid-tree and
@@ -151,6 +189,7 @@ static __always_inline void read_regs(struct vigil_hdr *h, struct task_struct *t
  * its NUL), so an openat of a short path takes ~150 bytes of ring instead of
  * a fixed-size slot. */
 #define STR_AREA 2048 /* power of two; >= 3 * VIGIL_STR_MAX */
+#define VIGIL_O_CREAT_IMPLIED (01 | 0100 | 01000) /* creat: O_WRONLY|O_CREAT|O_TRUNC */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -175,7 +214,57 @@ static __always_inline __u32 pack_str(struct vigil_hdr *h, char *area, __u32 off
 	return off + n;
 }
 
-static __always_inline int sys_strings(struct vigil_desc *d, struct task_struct *task, __u64 pid_tgid, long ret)
+/* scan_ctx walks a packed path for "//", "/." and ".." (a path whose
+ * string may not be its resolved form, or that a rule on the raw name's
+ * "../" may want). */
+struct scan_ctx {
+	__u32 len;
+	int odd;
+};
+
+static long scan_step(__u32 i, struct scan_ctx *c)
+{
+	__u32 zero = 0;
+	char *buf = bpf_map_lookup_elem(&sys_scratch, &zero);
+	if (!buf || i + 1 >= c->len)
+		return 1;
+	char *area = buf + sizeof(struct vigil_hdr);
+	char a = area[i & (STR_AREA - 1)], b = area[(i + 1) & (STR_AREA - 1)];
+	if ((a == '/' && (b == '/' || b == '.')) || (a == '.' && b == '.')) {
+		c->odd = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* open_wanted reports whether an open of the packed path (len bytes at
+ * area) with flags can match a loaded rule: its access mode is wanted for
+ * every path, or the path is relative, not in resolved form or holds ".."
+ * (the resolved name is only known in user space: always sent), or it
+ * extends a prefix that wants its access mode. */
+static __always_inline int open_wanted(struct vigil_type_conf *conf, char *area, __u32 len, __u64 flags)
+{
+	if (flags & 010000000 /* O_PATH */)
+		return 1;
+	__u8 acc = 1 << (flags & 3);
+	if (conf->any_access & acc)
+		return 1;
+	if (area[0] != '/')
+		return 1;
+	struct scan_ctx sc = {.len = len};
+	bpf_loop(VIGIL_STR_MAX, scan_step, &sc, 0);
+	if (sc.odd)
+		return 1;
+	struct vigil_prefix_key *k = (struct vigil_prefix_key *)(area + STR_AREA);
+	if (len > VIGIL_PREFIX_MAX)
+		len = VIGIL_PREFIX_MAX;
+	__builtin_memcpy(k->path, area, VIGIL_PREFIX_MAX);
+	k->prefixlen = len * 8;
+	__u8 *want = bpf_map_lookup_elem(&open_prefix, k);
+	return want && (*want & acc);
+}
+
+static __always_inline int sys_strings(struct vigil_desc *d, struct vigil_type_conf *conf, struct task_struct *task, __u64 pid_tgid, long ret)
 {
 	__u32 zero = 0;
 	char *buf = bpf_map_lookup_elem(&sys_scratch, &zero);
@@ -201,10 +290,20 @@ static __always_inline int sys_strings(struct vigil_desc *d, struct task_struct 
 		h->args[4] = how.mode;
 		h->args[5] = how.resolve;
 	}
+	if (conf->open_filter) {
+		__u64 oflags = VIGIL_O_CREAT_IMPLIED;
+		if (conf->flags_arg != VIGIL_OPEN_FLAGS_CREAT)
+			oflags = h->args[conf->flags_arg & 7];
+		if (!open_wanted(conf, area, h->len[0], oflags))
+			return 0;
+	}
 	__u64 size = sizeof(*h) + off;
 	if (size > sizeof(*h) + STR_AREA)
 		size = sizeof(*h) + STR_AREA;
-	__u64 flags = wake_flags(bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA), size);
+	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (shed(conf->tier, d->type, pending))
+		return 0;
+	__u64 flags = wake_flags(pending, size);
 	if (bpf_ringbuf_output(&events, buf, size, flags))
 		count(VIGIL_DROP_RINGBUF_FULL, d->type);
 	return 0;
@@ -248,8 +347,10 @@ static __always_inline void read_local(struct vigil_net *n, struct sock *sk)
 	n->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 }
 
-static __always_inline int sys_net(struct vigil_desc *d, struct task_struct *task, __u64 pid_tgid, long ret)
+static __always_inline int sys_net(struct vigil_desc *d, struct vigil_type_conf *conf, struct task_struct *task, __u64 pid_tgid, long ret)
 {
+	if (shed(conf->tier, d->type, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA)))
+		return 0;
 	struct vigil_hdr *h = bpf_ringbuf_reserve(&events, sizeof(*h) + sizeof(struct vigil_net), 0);
 	if (!h) {
 		count(VIGIL_DROP_RINGBUF_FULL, d->type);
@@ -314,7 +415,10 @@ static __always_inline int handle_sys_exit(struct sys_exit_ctx *ctx, __u8 raw)
 	if (nr >= VIGIL_MAX_SYSNR)
 		return 0;
 	struct vigil_desc *d = bpf_map_lookup_elem(&sys_desc, &nr);
-	if (!d || !d->type || (d->flags & VIGIL_DESC_RAW) != raw || !is_enabled(d->type))
+	if (!d || !d->type || (d->flags & VIGIL_DESC_RAW) != raw)
+		return 0;
+	struct vigil_type_conf *conf = conf_of(d->type);
+	if (!conf)
 		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if (!pass(pid_tgid >> 32))
@@ -323,9 +427,8 @@ static __always_inline int handle_sys_exit(struct sys_exit_ctx *ctx, __u8 raw)
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (d->addr_mode != VIGIL_ADDR_NONE)
-		return sys_net(d, task, pid_tgid, ret);
-	return sys_strings(d, task, pid_tgid, ret);
-	return 0;
+		return sys_net(d, conf, task, pid_tgid, ret);
+	return sys_strings(d, conf, task, pid_tgid, ret);
 }
 
 /* Scratch space for resolving a path (per CPU, so no locking). */

@@ -22,7 +22,36 @@ enum vigil_drop_reason {
 	VIGIL_DROP_STR_TRUNCATED = 2, /* degraded: a string argument was cut at VIGIL_STR_MAX */
 	VIGIL_DROP_ARGV_TRUNCATED = 3,/* degraded: exec argv was cut at VIGIL_ARGV_MAX */
 	VIGIL_DROP_PATH_TRUNCATED = 4,/* degraded: a resolved path (exe, cwd) was cut */
-	VIGIL_DROP_NUM_BPF = 5,       /* number of reasons counted in BPF */
+	VIGIL_DROP_SHED = 5,          /* lost: the ring was past the share of the event's tier (shed to keep room for higher tiers) */
+	VIGIL_DROP_NUM_BPF = 6,       /* number of reasons counted in BPF */
+};
+
+/* Drop priority of an event type: when the ring fills, the low tier is shed
+ * first (past half the ring), then the normal tier (past three quarters);
+ * the critical tier (process lifecycle, security) may use the whole ring. */
+enum vigil_tier {
+	VIGIL_TIER_OFF = 0,      /* not reported */
+	VIGIL_TIER_CRITICAL = 1,
+	VIGIL_TIER_NORMAL = 2,
+	VIGIL_TIER_LOW = 3,
+};
+
+#define VIGIL_OPEN_FLAGS_CREAT 255 /* type_conf.flags_arg of creat: implied O_WRONLY|O_CREAT|O_TRUNC */
+
+/* Per event type: whether and how it is reported. */
+struct vigil_type_conf {
+	__u8 tier;        /* enum vigil_tier */
+	__u8 open_filter; /* 1: an open reported only when open_wanted() (the rules' path prefixes and access modes) */
+	__u8 flags_arg;   /* raw argument index of the open flags, or VIGIL_OPEN_FLAGS_CREAT */
+	__u8 any_access;  /* open filter: access modes (bit 1 << (flags & O_ACCMODE)) wanted whatever the path */
+};
+
+#define VIGIL_PREFIX_MAX 64 /* bytes of a path prefix in the open filter */
+
+/* Key of the open filter's longest-prefix-match trie. */
+struct vigil_prefix_key {
+	__u32 prefixlen; /* bits */
+	char path[VIGIL_PREFIX_MAX];
 };
 
 /* Layout of what follows the header. */

@@ -1,0 +1,256 @@
+package interest
+
+import (
+	"strings"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/rules"
+	"github.com/vigilsec/vigil/internal/sensor"
+)
+
+// Of compiles a ruleset into what the sensor must report for it: the event
+// types its rules can match, plus base (the types the consumer needs for
+// itself, such as those the process table consumes), and the in-kernel
+// open filter. The filter is sound: an open it drops can match no rule. It
+// is built from each rule's condition restricted to opens:
+// evt.is_open_read/write give access modes; fd.name = / in / startswith
+// and fd.directory = / in give path prefixes; fd.nameraw contains "../"
+// needs none (the kernel reports every path holding ".."); and, or, not
+// and macros combine them, anything else meaning "any". It is left off
+// (every open reported) when a rule reads fd.* on an event type whose fd
+// a dropped open could have created (close, fchmod, fchdir, ...): the fd
+// table must then see every open.
+func Of(rs *rules.Ruleset, base event.TypeSet) sensor.Interest {
+	in := sensor.Interest{Types: base}
+	f := &sensor.OpenFilter{Prefixes: map[string]sensor.Access{}}
+	filter := true
+	for _, r := range rs.Rules {
+		in.Types = in.Types.Union(r.Types)
+		if readsFileFD(r) {
+			filter = false
+		}
+		if !r.Types.Intersect(openTypes).Empty() {
+			p := openPred(r.Cond)
+			if p.names == nil {
+				f.AnyPath |= p.acc
+			} else {
+				for _, n := range p.names {
+					f.Prefixes[n] |= p.acc
+				}
+			}
+		}
+	}
+	if filter && in.Types.Intersect(openTypes) != (event.TypeSet{}) {
+		in.Open = f
+	}
+	return in
+}
+
+var openTypes = event.TypeSetOf(event.TypeOpen, event.TypeOpenat, event.TypeOpenat2, event.TypeCreat)
+
+// fdSafeTypes are the types whose fd.* fields a dropped open cannot
+// affect: the opens themselves, sockets, and dup (its rules ask for
+// sockets).
+var fdSafeTypes = func() event.TypeSet {
+	s := openTypes.Union(event.TypeSetOf(event.TypeDup, event.TypeDup2, event.TypeDup3))
+	for t := event.Type(1); t < event.NumTypes; t++ {
+		if event.Lookup(t).Category == event.CatNetwork {
+			s.Add(t)
+		}
+	}
+	return s
+}()
+
+// readsFileFD reports whether r's outcome can depend on an fd.* field of
+// an event type outside fdSafeTypes.
+func readsFileFD(r *rules.Rule) bool {
+	return !fdTypes(r.Cond, r.Types).Minus(fdSafeTypes).Empty()
+}
+
+// fdTypes returns the event types, among ctx, for which x's value can
+// depend on an fd.* field: a conjunction only matters for the types its
+// evt.type comparisons let through.
+func fdTypes(x rules.Expr, ctx event.TypeSet) event.TypeSet {
+	var out event.TypeSet
+	switch x := x.(type) {
+	case *rules.And:
+		ctx = ctx.Intersect(typesOf(x))
+		for _, y := range x.Xs {
+			out = out.Union(fdTypes(y, ctx))
+		}
+	case *rules.Or:
+		for _, y := range x.Xs {
+			out = out.Union(fdTypes(y, ctx))
+		}
+	case *rules.Not:
+		out = fdTypes(x.X, ctx)
+	case *rules.Cached:
+		out = fdTypes(x.X, ctx)
+	case *rules.Cmp:
+		if isFDField(&x.L) || (x.R != nil && isFDField(x.R)) {
+			out = ctx
+		}
+	}
+	return out
+}
+
+// typesOf returns the event types for which x can hold, from its evt.type
+// comparisons.
+func typesOf(x rules.Expr) event.TypeSet {
+	switch x := x.(type) {
+	case *rules.And:
+		s := event.AllTypes()
+		for _, y := range x.Xs {
+			s = s.Intersect(typesOf(y))
+		}
+		return s
+	case *rules.Or:
+		var s event.TypeSet
+		for _, y := range x.Xs {
+			s = s.Union(typesOf(y))
+		}
+		return s
+	case *rules.Cached:
+		return typesOf(x.X)
+	case *rules.Const:
+		if !x.V {
+			return event.TypeSet{}
+		}
+	case *rules.Cmp:
+		if x.IsEvtType {
+			if x.EvtTypesNeg {
+				return event.AllTypes().Minus(x.EvtTypes)
+			}
+			return x.EvtTypes
+		}
+	}
+	return event.AllTypes()
+}
+
+func isFDField(o *rules.Operand) bool {
+	return o.Field != nil && strings.HasPrefix(o.Field.Name, "fd.")
+}
+
+// pred is a necessary condition on an open: its access mode is in acc and,
+// unless names is nil, its resolved path extends one of names.
+type pred struct {
+	names []string
+	acc   sensor.Access
+}
+
+var anyOpen = pred{acc: sensor.AccessAll}
+
+// accessRead and accessWrite are the access modes for which evt.is_open_read (read) and
+// evt.is_open_write (write) hold, from the same flag conversion the field
+// uses.
+var accessRead, accessWrite = func() (r, w sensor.Access) {
+	for m := uint64(0); m < 4; m++ {
+		ppm := event.OpenFlagsToPPM(m)
+		if ppm&event.PPMORdonly != 0 {
+			r |= 1 << m
+		}
+		if ppm&event.PPMOWronly != 0 {
+			w |= 1 << m
+		}
+	}
+	return r, w
+}()
+
+func openPred(x rules.Expr) pred {
+	switch x := x.(type) {
+	case *rules.And:
+		p := anyOpen
+		for _, y := range x.Xs {
+			q := openPred(y)
+			p.acc &= q.acc
+			if q.names != nil && (p.names == nil || len(q.names) < len(p.names)) {
+				p.names = q.names
+			}
+		}
+		return p
+	case *rules.Or:
+		p := pred{names: []string{}}
+		for _, y := range x.Xs {
+			q := openPred(y)
+			if q.acc == 0 {
+				continue // this branch cannot match an open
+			}
+			p.acc |= q.acc
+			if p.names != nil && q.names != nil {
+				p.names = append(p.names, q.names...)
+			} else {
+				p.names = nil
+			}
+		}
+		return p
+	case *rules.Cached:
+		return openPred(x.X)
+	case *rules.Const:
+		if !x.V {
+			return pred{names: []string{}}
+		}
+	case *rules.Cmp:
+		return cmpPred(x)
+	}
+	return anyOpen // rules.Not and anything unknown
+}
+
+func cmpPred(c *rules.Cmp) pred {
+	if c.IsEvtType {
+		if c.EvtTypes.Intersect(openTypes).Empty() != c.EvtTypesNeg {
+			return pred{names: []string{}} // the comparison excludes every open
+		}
+		return anyOpen
+	}
+	if c.L.Field == nil || len(c.L.Trans) > 0 || c.R != nil || c.Mod != rules.ModNone {
+		return anyOpen
+	}
+	switch c.L.Field.Name {
+	case "evt.is_open_read", "evt.is_open_write":
+		if c.Op != rules.OpEq || len(c.Nums) != 1 || c.Nums[0] != 1 {
+			return anyOpen
+		}
+		if c.L.Field.Name == "evt.is_open_read" {
+			return pred{acc: accessRead}
+		}
+		return pred{acc: accessWrite}
+	case "fd.nameraw":
+		// The kernel reports every path holding "..": a rule that needs
+		// one wants no prefix.
+		if c.Op != rules.OpContains || len(c.Strs) == 0 {
+			return anyOpen
+		}
+		for _, v := range c.Strs {
+			if !strings.Contains(v, "..") {
+				return anyOpen
+			}
+		}
+		return pred{names: []string{}, acc: sensor.AccessAll}
+	case "fd.name", "fd.directory":
+		var vals []string
+		switch c.Op {
+		case rules.OpEq, rules.OpIn, rules.OpStartsWith:
+			vals = append(vals, c.Strs...)
+			for v := range c.Set {
+				vals = append(vals, v)
+			}
+		default:
+			return anyOpen
+		}
+		if c.Op == rules.OpStartsWith && c.L.Field.Name == "fd.directory" {
+			return anyOpen
+		}
+		names := []string{}
+		for _, v := range vals {
+			if !strings.HasPrefix(v, "/") {
+				continue // cannot be the resolved name of an absolute path
+			}
+			if c.L.Field.Name == "fd.directory" && !strings.HasSuffix(v, "/") {
+				v += "/"
+			}
+			names = append(names, v)
+		}
+		return pred{names: names, acc: sensor.AccessAll}
+	}
+	return anyOpen
+}

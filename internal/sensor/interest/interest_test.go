@@ -1,0 +1,117 @@
+package interest
+
+import (
+	"testing"
+
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/rules"
+	"github.com/vigilsec/vigil/internal/sensor"
+	"github.com/vigilsec/vigil/internal/shareddata"
+	defaultrules "github.com/vigilsec/vigil/rules"
+)
+
+func compile(t *testing.T, files ...rules.File) *rules.Ruleset {
+	t.Helper()
+	rs := rules.Compile(rules.Load(files...), nil)
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func defaults() []rules.File {
+	var files []rules.File
+	for _, f := range defaultrules.Default() {
+		files = append(files, rules.File{Name: f.Name, Data: f.Data})
+	}
+	return files
+}
+
+// TestDefaultRules: Vigil's default ruleset reads a few credential files
+// and watches writes below /etc and binary directories; the open filter
+// says exactly that, and every type a default rule can match is reported.
+func TestDefaultRules(t *testing.T) {
+	rs := compile(t, defaults()...)
+	base := event.TypeSetOf(event.TypeClose)
+	in := Of(rs, base)
+	for _, r := range rs.Rules {
+		if !r.Types.Minus(in.Types).Empty() {
+			t.Errorf("rule %q matches %v, not all reported (%v)", r.Name, r.Types, in.Types)
+		}
+	}
+	if !in.Types.Has(event.TypeClose) {
+		t.Error("base type close not reported")
+	}
+	f := in.Open
+	if f == nil {
+		t.Fatal("no open filter for the default rules")
+	}
+	read := sensor.AccessRead | sensor.AccessReadWrite
+	write := sensor.AccessWrite | sensor.AccessReadWrite
+	for p, want := range map[string]sensor.Access{
+		"/etc/shadow": read, "/etc/sudoers.d/": read, "/root/.ssh/": read, "/etc/": read | write, "/usr/bin/": write,
+	} {
+		if got := f.Prefixes[p]; got&want != want {
+			t.Errorf("prefix %q: access %v, want at least %v", p, got, want)
+		}
+	}
+	t.Logf("default open filter: %v", f)
+	// Log clearing (O_TRUNC writes to *.log anywhere) wants every write;
+	// no rule wants every read: a read-only open of an unlisted absolute
+	// path is dropped in the kernel.
+	if f.AnyPath&sensor.AccessWrite == 0 || f.AnyPath&sensor.AccessRead != 0 {
+		t.Errorf("any-path access %v, want writes and not reads", f.AnyPath)
+	}
+	if _, ok := f.Prefixes["/etc/hostname"]; ok {
+		t.Error("/etc/hostname is a prefix")
+	}
+}
+
+// TestFilterOffWhenFDTableNeeded: a rule that reads fd.name on fchmod
+// needs every open in the fd table: no open filter.
+func TestFilterOffWhenFDTableNeeded(t *testing.T) {
+	rs := compile(t, append(defaults(), rules.File{Name: "extra.yaml", Data: []byte(`
+- rule: fchmod of a key
+  desc: d
+  condition: evt.type = fchmod and fd.name startswith /etc/ssl
+  output: x %fd.name
+  priority: WARNING
+`)})...)
+	if in := Of(rs, event.TypeSet{}); in.Open != nil {
+		t.Fatalf("open filter %v with a rule reading fd.name on fchmod", in.Open)
+	}
+}
+
+// TestAnyPathRules: a rule on opens whose path is unconstrained (negated,
+// transformed, or a suffix) wants every path for its access modes.
+func TestAnyPathRules(t *testing.T) {
+	for _, cond := range []string{
+		`evt.type = openat and evt.is_open_read = true and not fd.name startswith /etc`,
+		`evt.type = openat and evt.is_open_read = true and tolower(fd.name) startswith /etc`,
+		`evt.type = openat and evt.is_open_read = true and fd.name endswith .pem`,
+		`evt.type = openat and evt.is_open_read = true and (fd.name startswith /etc or proc.name = cat)`,
+	} {
+		rs := compile(t, rules.File{Name: "r.yaml", Data: []byte("- rule: r\n  desc: d\n  condition: " + cond + "\n  output: x\n  priority: WARNING\n")})
+		in := Of(rs, event.TypeSet{})
+		if in.Open == nil || in.Open.AnyPath&sensor.AccessRead == 0 {
+			t.Errorf("%s: filter %v, want every read", cond, in.Open)
+		}
+	}
+}
+
+// TestFalcoRules: Falco's stable ruleset compiles into an interest
+// covering every rule.
+func TestFalcoRules(t *testing.T) {
+	spec, err := rules.LoadFiles(shareddata.FalcoRules(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := rules.Compile(spec, nil)
+	in := Of(rs, event.TypeSet{})
+	for _, r := range rs.Rules {
+		if !r.Types.Minus(in.Types).Empty() {
+			t.Errorf("rule %q not covered", r.Name)
+		}
+	}
+	t.Logf("open filter with Falco's rules: %v", in.Open)
+}
