@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -17,7 +19,7 @@ import (
 )
 
 func main() {
-	w := flag.String("w", "open", "workload: open, exec, connect")
+	w := flag.String("w", "open", "workload: open, exec, connect, mixed (the three at once: n opens, n/20 connects, n/200 execs, each loop in its own goroutine), hold (with -empty: keep the empty programs attached until SIGTERM)")
 	n := flag.Int("n", 1000000, "iterations")
 	empty := flag.Bool("empty", false, "attach empty BPF programs on the sensor's tracepoints first")
 	out := flag.String("o", "", "append the result line to this file (default stdout)")
@@ -30,6 +32,13 @@ func main() {
 		}
 		defer e.Close()
 	}
+	if *w == "hold" {
+		fmt.Println("attached")
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		<-sig
+		return
+	}
 	start := time.Now()
 	var err error
 	switch *w {
@@ -39,6 +48,8 @@ func main() {
 		err = execLoop(*n)
 	case "connect":
 		err = connectLoop(*n)
+	case "mixed":
+		err = mixed(*n)
 	default:
 		err = fmt.Errorf("unknown workload %q", *w)
 	}
@@ -71,8 +82,6 @@ func main() {
 func tv(t unix.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 
 func openLoop(n int) error {
-	p, _ := unix.BytePtrFromString("/etc/hostname")
-	_ = p
 	for i := 0; i < n; i++ {
 		fd, err := unix.Open("/etc/hostname", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -116,4 +125,20 @@ func connectLoop(n int) error {
 		c.Close()
 	}
 	return nil
+}
+
+// mixed runs the three loops at once, flat out on every core: n opens,
+// n/20 connects and n/200 execs.
+func mixed(n int) error {
+	errs := make(chan error, 3)
+	go func() { errs <- openLoop(n) }()
+	go func() { errs <- connectLoop(n / 20) }()
+	go func() { errs <- execLoop(n / 200) }()
+	var first error
+	for i := 0; i < 3; i++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }

@@ -89,6 +89,18 @@ func TestOpenFilterRefused(t *testing.T) {
 	if ferr == nil || got.Open != nil || !got.Types.Has(event.TypeOpenat) {
 		t.Fatalf("filter error %v, interest in force %+v: want the refusal and no filter", ferr, got)
 	}
+	probed := false
+	for _, f := range Probe() {
+		if f.Name == "in-kernel open filter" {
+			probed = true
+			if f.OK || f.Consequence == "" {
+				t.Errorf("doctor's probe of the refused filter: %+v", f)
+			}
+		}
+	}
+	if !probed {
+		t.Error("no open filter probe for vigil doctor")
+	}
 	res := trace(t, Options{Interest: &in}, helperArgv(t), envAction+"=opens")
 	seen := opensSeen(res)
 	for _, o := range filterOpens {

@@ -58,6 +58,7 @@ const (
 	vigilDescOpenHow  = 2
 	vigilDescRaw      = 4
 	vigilPrefixMax    = 64  // VIGIL_PREFIX_MAX
+	vigilMaxTypes     = 128 // VIGIL_MAX_TYPES
 	vigilOpenCreat    = 255 // VIGIL_OPEN_FLAGS_CREAT
 	vigilLocalNone    = 255
 	vigilLocalRet     = 6

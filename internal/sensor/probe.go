@@ -133,6 +133,8 @@ func Probe() []Feature {
 		}
 		add("tracepoint "+tp, err, "present", consequence)
 	}
+	add("in-kernel open filter", ProbeOpenFilter(), "loads (vigil run drops opens no rule can match in the kernel)",
+		"vigil run starts without it and reports every open (more events to process, none lost)")
 	root, err := CgroupV2Root()
 	add("cgroup v2", err, root, "cgroup ids cannot be mapped to containers; --cgroup filters do not work")
 	fd, err := unix.FanotifyInit(unix.FAN_CLASS_NOTIF|unix.FAN_CLOEXEC, unix.O_RDONLY)
@@ -163,4 +165,17 @@ func tpTypes(name string) string {
 		}
 	}
 	return strings.Join(names, ", ")
+}
+
+// ProbeOpenFilter loads the sensor's programs with the open filter (and
+// releases them) and reports the kernel's refusal, if any.
+func ProbeOpenFilter() error {
+	if os.Geteuid() != 0 {
+		return ErrNotRoot
+	}
+	s := &Sensor{}
+	if err := s.load(&Options{}, os.Getpagesize(), os.Getpagesize(), true); err != nil {
+		return err
+	}
+	return s.objs.Close()
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -83,10 +84,13 @@ type Sensor struct {
 	filterErr error
 	interest  Interest // in force, when Options.Interest was set
 
-	mu       sync.Mutex // guards closed
-	closed   bool
-	received [event.NumTypes]uint64
-	decodeKO [event.NumTypes]uint64
+	mu     sync.Mutex // guards closed and interest
+	closed bool
+	// Counters of the reading goroutine, atomic so that Stats may run
+	// on any goroutine.
+	received [event.NumTypes]atomic.Uint64
+	decodeKO [event.NumTypes]atomic.Uint64
+	final    [numBPFReasons][event.NumTypes]uint64 // kernel counters at Close
 	comms    map[[16]byte]string
 	exec     event.Exec
 }
@@ -100,7 +104,11 @@ func (s *Sensor) Missing() []string { return s.missing }
 // Interest returns what the sensor reports when it was started with
 // Options.Interest: the types and the open filter in force (nil when the
 // kernel refused it).
-func (s *Sensor) Interest() Interest { return s.interest }
+func (s *Sensor) Interest() Interest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.interest
+}
 
 // FilterError returns why the kernel refused the requested open filter
 // (the sensor then reports every open), or nil.
@@ -293,6 +301,11 @@ func (s *Sensor) configure(types []event.Type, root uint32) error {
 // come out after they are switched off, so no wanted open is filtered
 // during the change.
 func (s *Sensor) SetInterest(in Interest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
 	if !s.filterOK {
 		in.Open = nil
 	}
@@ -469,6 +482,9 @@ func (s *Sensor) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.objs.Stats != nil {
+		s.final = s.kernelDrops()
+	}
 	var errs []error
 	for _, l := range s.links {
 		if err := l.Close(); err != nil {
@@ -522,11 +538,11 @@ func (s *Sensor) read(ev *event.Event) (bool, error) {
 	t, derr := s.decode(s.rec.RawSample, ev)
 	if derr != nil {
 		if t < event.NumTypes {
-			s.decodeKO[t]++
+			s.decodeKO[t].Add(1)
 		}
 		return false, nil
 	}
-	s.received[t]++
+	s.received[t].Add(1)
 	return true, nil
 }
 
@@ -573,6 +589,24 @@ func (s *Sensor) Drain(fn func(*event.Event)) error {
 			fn(&ev)
 		}
 	}
+}
+
+// kernelDrops sums the per-CPU drop counters (s.mu held, maps open).
+func (s *Sensor) kernelDrops() (d [numBPFReasons][event.NumTypes]uint64) {
+	ncpu, _ := ebpf.PossibleCPU()
+	vals := make([]uint64, max(ncpu, 1))
+	for r := Reason(0); r < numBPFReasons; r++ {
+		for t := event.Type(0); t < event.NumTypes; t++ {
+			key := uint32(r)*vigilMaxTypes + uint32(t)
+			if err := s.objs.Stats.Lookup(key, &vals); err != nil {
+				continue
+			}
+			for _, v := range vals {
+				d[r][t] += v
+			}
+		}
+	}
+	return d
 }
 
 // Reason says why an event was lost or degraded. The BPF reasons come from
@@ -628,27 +662,25 @@ func (st *Stats) ByReason(r Reason) uint64 {
 	return n
 }
 
-// Stats sums the per-CPU kernel counters and the reader's counters. Call it
-// from the goroutine that reads, or after reading stopped.
+// Stats sums the per-CPU kernel counters and the reader's counters. It is
+// safe from any goroutine, while events are read (for a periodic loss
+// check), and after Close it returns zero kernel counters.
 func (s *Sensor) Stats() Stats {
 	var st Stats
-	st.ReceivedByType = s.received
-	for _, v := range s.received {
-		st.Received += v
+	for t := range s.received {
+		st.ReceivedByType[t] = s.received[t].Load()
+		st.Received += st.ReceivedByType[t]
+		st.Drops[ReasonDecodeFailed][t] = s.decodeKO[t].Load()
 	}
-	st.Drops[ReasonDecodeFailed] = s.decodeKO
-	ncpu, _ := ebpf.PossibleCPU()
-	vals := make([]uint64, max(ncpu, 1))
-	for r := Reason(0); r < numBPFReasons; r++ {
-		for t := event.Type(0); t < event.NumTypes; t++ {
-			key := uint32(r)*128 + uint32(t)
-			if err := s.objs.Stats.Lookup(key, &vals); err != nil {
-				continue
-			}
-			for _, v := range vals {
-				st.Drops[r][t] += v
-			}
-		}
+	s.mu.Lock()
+	if s.closed {
+		k := s.final
+		s.mu.Unlock()
+		copy(st.Drops[:numBPFReasons], k[:])
+	} else {
+		k := s.kernelDrops()
+		s.mu.Unlock()
+		copy(st.Drops[:numBPFReasons], k[:])
 	}
 	for r := Reason(0); r < NumReasons; r++ {
 		if r.Lost() {
