@@ -72,6 +72,7 @@ run() {
 			prev=$1
 			sleep 0.3
 		done
+		sleep 1.2 # the loss counters are snapshotted every second
 		set -- $(counters)
 		kill -TERM $VP
 		wait $VP || true

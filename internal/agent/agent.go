@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,10 +102,9 @@ type Agent struct {
 	coalesced   *metrics.Counter
 	reloadOK    *metrics.Counter
 	reloadErr   *metrics.Counter
-	sensorStats atomic.Pointer[sensor.Stats]
-	statsEvery  uint64
-	lastStats   int64
-	// Lost events already reported by an internal alert, and when.
+	sensorStats atomic.Pointer[sensor.Stats] // snapshot of the stats goroutine (watchSensor)
+	// Lost events already reported by an internal alert, and when
+	// (watchSensor's goroutine only).
 	lostReported uint64
 	lostAlertAt  int64
 	running      atomic.Bool
@@ -341,6 +341,14 @@ func (a *Agent) reload() error {
 		a.reloadFailed(RuleReloadFailed, "rules", "rules", err)
 		return errors.Join(err, polErr)
 	}
+	if a.realSensor != nil {
+		// The sensor reports what the new rules need before they are in.
+		if in, ok := a.pipe.InterestFor(rs); ok {
+			if err := a.realSensor.SetInterest(in); err != nil {
+				a.log.Warn("sensor interest not updated; the previous one stays", "err", err)
+			}
+		}
+	}
 	a.eng.Swap(rs)
 	a.reloadOK.Inc()
 	a.log.Info("rules reloaded", "rules", len(rs.Rules))
@@ -383,39 +391,83 @@ func (a *Agent) tap(ev *event.Event) {
 // pipeline, then the sensor's counters.
 func (a *Agent) handle(ev *event.Event) {
 	a.pipe.Handle(ev)
-	// Snapshot the sensor's counters from its own goroutine (Stats must
-	// not race with Read), every 1024 events and at most every second.
-	if a.realSensor != nil {
-		a.statsEvery++
-		if a.statsEvery&1023 == 0 {
-			if now := time.Now().UnixNano(); now-a.lastStats > int64(time.Second) {
-				a.lastStats = now
-				st := a.realSensor.Stats()
-				a.sensorStats.Store(&st)
-				a.checkLost(&st, now)
-			}
-		}
-	}
 }
 
 // RuleEventsLost is the rule name of the internal alert about events the
 // sensor lost.
 const RuleEventsLost = "Vigil sensor events lost"
 
+// lostAlertInterval is the least time between two RuleEventsLost alerts;
+// the first loss is reported within a second (watchSensor's tick).
+const lostAlertInterval = 10 * time.Second
+
+// watchSensor snapshots the sensor's counters every second (for /metrics)
+// and raises RuleEventsLost when events were lost since the last alert.
+func (a *Agent) watchSensor(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			st := a.realSensor.Stats()
+			a.sensorStats.Store(&st)
+			a.checkLost(&st, now.UnixNano())
+		}
+	}
+}
+
 // checkLost raises an internal alert when the sensor lost events since the
-// last alert, at most once a minute (on the event goroutine).
+// last alert, at most every lostAlertInterval: how many, by reason, and the
+// types that lost most (the tiers say which were shed first).
 func (a *Agent) checkLost(st *sensor.Stats, now int64) {
-	if st.Lost <= a.lostReported || now-a.lostAlertAt < int64(time.Minute) {
+	if st.Lost <= a.lostReported || now-a.lostAlertAt < int64(lostAlertInterval) {
 		return
 	}
 	n := st.Lost - a.lostReported
 	a.lostReported, a.lostAlertAt = st.Lost, now
-	full, bad := st.ByReason(sensor.ReasonRingbufFull), st.ByReason(sensor.ReasonDecodeFailed)
+	full, shed, bad := st.ByReason(sensor.ReasonRingbufFull), st.ByReason(sensor.ReasonShed), st.ByReason(sensor.ReasonDecodeFailed)
+	byType := lostByType(st, 5)
 	a.deliver(alert.NewInternal(RuleEventsLost, alert.PriorityCritical, a.hostname, time.Unix(0, now),
-		fmt.Sprintf("Vigil sensor lost %d events: detection may have missed activity (ringbuf_full=%d decode_failed=%d total=%d)",
-			n, full, bad, st.Lost),
+		fmt.Sprintf("Vigil sensor lost %d events: detection may have missed activity (ringbuf_full=%d shed=%d decode_failed=%d total=%d types=%s)",
+			n, full, shed, bad, st.Lost, byType),
 		alert.Field{Name: "vigil.lost", Value: n}, alert.Field{Name: "vigil.ringbuf_full", Value: full},
-		alert.Field{Name: "vigil.decode_failed", Value: bad}, alert.Field{Name: "vigil.total_lost", Value: st.Lost}))
+		alert.Field{Name: "vigil.shed", Value: shed}, alert.Field{Name: "vigil.decode_failed", Value: bad},
+		alert.Field{Name: "vigil.total_lost", Value: st.Lost}, alert.Field{Name: "vigil.lost_types", Value: byType}))
+}
+
+// lostByType names the (at most) max types with the most lost events since
+// the start, as "type:count,...", most first.
+func lostByType(st *sensor.Stats, max int) string {
+	type tc struct {
+		t event.Type
+		n uint64
+	}
+	var all []tc
+	for t := event.Type(1); t < event.NumTypes; t++ {
+		var n uint64
+		for r := sensor.Reason(0); r < sensor.NumReasons; r++ {
+			if r.Lost() {
+				n += st.Drops[r][t]
+			}
+		}
+		if n > 0 {
+			all = append(all, tc{t, n})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].n > all[j].n })
+	var b strings.Builder
+	for i, x := range all {
+		if i == max {
+			break
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%v:%d", x.t, x.n)
+	}
+	return b.String()
 }
 
 // eventTypes turns the configured names and categories into types (nil:
@@ -488,6 +540,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		if m := s.Missing(); len(m) > 0 {
 			a.log.Warn("sensor: some tracepoints are missing", "missing", m)
 		}
+		if err := s.FilterError(); err != nil {
+			a.log.Warn("sensor: the kernel refused the in-kernel open filter; every open is reported", "err", err)
+		}
+		if in := s.Interest(); in.Types.Len() > 0 {
+			a.log.Info("sensor interest", "types", in.Types.String(), "opens", in.Open.String())
+		}
 	}
 	defer src.Close()
 	// Seeded once the sensor is attached: no process is missed between.
@@ -533,6 +591,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		defer close(coalDone)
 		_ = a.coal.Run(coalCtx)
 	}()
+	if a.realSensor != nil {
+		goBG("sensor stats", a.watchSensor)
+	}
 	goBG("rules watch", a.watchRules)
 	goBG("policy watch", a.watchPolicies)
 	if !a.opts.NoSignals {

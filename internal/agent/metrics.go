@@ -1,13 +1,14 @@
 package agent
 
 import (
+	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/sensor"
 )
 
 func (a *Agent) registerMetrics() {
 	r := a.reg
-	r.Func("vigil_events_lost_total", "Events the sensor lost or degraded, by reason (ringbuf_full and decode_failed are lost; the *_truncated reasons were delivered with a truncated field).",
+	r.Func("vigil_events_lost_total", "Events the sensor lost or degraded, by reason (ringbuf_full, shed and decode_failed are lost; the *_truncated reasons were delivered with a truncated field). Updated every second.",
 		metrics.TypeCounter, []string{"reason"}, func(e metrics.Emit) {
 			st := a.sensorStats.Load()
 			for rs := sensor.Reason(0); rs < sensor.NumReasons; rs++ {
@@ -16,6 +17,20 @@ func (a *Agent) registerMetrics() {
 					v = st.ByReason(rs)
 				}
 				e(float64(v), rs.String())
+			}
+		})
+	r.Func("vigil_events_lost_by_type_total", "vigil_events_lost_total by reason and event type (only the pairs that counted any). Shed events were dropped by tier: low (close, send/recv) first, then normal; critical (process lifecycle, security) never.",
+		metrics.TypeCounter, []string{"reason", "type"}, func(e metrics.Emit) {
+			st := a.sensorStats.Load()
+			if st == nil {
+				return
+			}
+			for rs := sensor.Reason(0); rs < sensor.NumReasons; rs++ {
+				for t, v := range st.Drops[rs] {
+					if v > 0 {
+						e(float64(v), rs.String(), event.Type(t).String())
+					}
+				}
 			}
 		})
 	a.coalesced = r.Counter("vigil_alerts_coalesced_total", "Alerts folded into an earlier identical one by noise control.")

@@ -15,7 +15,9 @@ import (
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/sensor"
+	"github.com/vigilsec/vigil/internal/sensor/interest"
 	"github.com/vigilsec/vigil/internal/state"
 )
 
@@ -184,10 +186,36 @@ func (p *Pipeline) SensorTypes() []event.Type {
 // size, filters) with Types set to SensorTypes. It is the one place where
 // what the sensor sends is derived from the pipeline (the types asked for,
 // what the process table needs and the rules in force, Engine.Ruleset()).
+//
+// When the caller asked for every type and an engine evaluates rules (vigil
+// run), the sensor gets Interest instead: it reports only what the rules
+// in force and the process table need, and filters opens in the kernel.
 func (p *Pipeline) SensorOptions(base sensor.Options) *sensor.Options {
 	o := base
 	o.Types = p.SensorTypes()
+	if p.opts.Engine != nil {
+		if in, ok := p.InterestFor(p.opts.Engine.Ruleset()); ok {
+			o.Types, o.Interest = nil, &in
+		}
+	}
 	return &o
+}
+
+// InterestFor returns what the sensor must report for rs (see
+// interest.Of): the rules' types, plus what the process table consumes
+// when there is one, and the in-kernel open filter. ok is false when the
+// caller narrowed the types (they are what the sensor reports) or there is
+// no engine (trace streams every type asked for). The agent calls it again
+// on each rules reload (sensor.SetInterest) before swapping the rules in.
+func (p *Pipeline) InterestFor(rs *rules.Ruleset) (in sensor.Interest, ok bool) {
+	if p.types != nil || p.opts.Engine == nil || rs == nil {
+		return sensor.Interest{}, false
+	}
+	var base event.TypeSet
+	if p.opts.Table != nil {
+		base = state.Consumes.Union(event.TypeSetOf(StateTypes()...))
+	}
+	return interest.Of(rs, base), true
 }
 
 // Wants reports whether events of type t go past the process table.
