@@ -32,6 +32,7 @@ import (
 	"github.com/vigilsec/vigil/internal/output"
 	"github.com/vigilsec/vigil/internal/pipeline"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/queue"
 	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/state"
@@ -71,14 +72,17 @@ type Agent struct {
 	log      *slog.Logger
 	hostname string
 
-	reg    *metrics.Registry
-	disp   *output.Dispatcher
-	store  *store.Store
-	coal   *alert.Coalescer
-	eng    *engine.Engine
-	pipe   *pipeline.Pipeline
-	api    *api.Server
-	minPri alert.Priority
+	reg *metrics.Registry
+	// overflow is where every bounded queue reports its drops (metrics,
+	// the internal alert queue.RuleOverflow).
+	overflow *queue.Overflow
+	disp     *output.Dispatcher
+	store    *store.Store
+	coal     *alert.Coalescer
+	eng      *engine.Engine
+	pipe     *pipeline.Pipeline
+	api      *api.Server
+	minPri   alert.Priority
 
 	// Set by Run.
 	table      *state.Table
@@ -136,6 +140,9 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 		a.hostname, _ = os.Hostname()
 	}
 	a.reg = metrics.NewRegistry()
+	a.overflow = queue.NewOverflow(queue.OverflowOptions{Interval: cfg.Outputs.OverflowAlertInterval,
+		Hostname: a.hostname, Logger: a.log})
+	a.overflow.Register(a.reg)
 
 	rs, err := loadRules(cfg.Rules.Default, cfg.Rules.Files, cfg.Rules.MinPriority, cfg.Rules.OnError)
 	if err != nil {
@@ -160,7 +167,7 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 		a.store, err = store.Open(cfg.Store.Path, store.Options{
 			BatchSize: cfg.Store.BatchSize, FlushInterval: cfg.Store.FlushInterval, QueueSize: cfg.Store.QueueSize,
 			Retention: cfg.Store.Retention, MaxSize: int64(cfg.Store.MaxSizeMB) << 20,
-			PruneInterval: cfg.Store.PruneInterval, Logger: a.log})
+			PruneInterval: cfg.Store.PruneInterval, Logger: a.log, Overflow: a.overflow})
 		if err != nil {
 			a.disp.Close(context.Background())
 			return nil, err
@@ -190,7 +197,7 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 		Metrics: a.reg, Logger: a.log})
 	a.newImageWatch()
 	a.registerMetrics()
-	a.resp = newResponder(a.reg, cfg.DryRun)
+	a.resp = newResponder(a.reg, cfg.DryRun, a.overflow)
 	a.registerImageMetrics()
 	a.reportBroken(rs)
 	return a, nil
@@ -198,7 +205,7 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 
 func (a *Agent) buildOutputs() error {
 	o := &a.cfg.Outputs
-	a.disp = output.NewDispatcher(output.Options{OverflowInterval: o.OverflowAlertInterval, Hostname: a.hostname, Logger: a.log})
+	a.disp = output.NewDispatcher(output.Options{Overflow: a.overflow, Logger: a.log})
 	fail := func(err error) error {
 		a.disp.Close(context.Background())
 		return fmt.Errorf("outputs: %w", err)
@@ -481,9 +488,9 @@ func eventTypes(names []string) []event.Type {
 }
 
 // containerOptions maps the configured sockets onto the runtimes.
-func containerOptions(socks []string, log *slog.Logger) container.Options {
+func containerOptions(socks []string, log *slog.Logger, ov *queue.Overflow) container.Options {
 	o := container.Options{ContainerdSocket: container.Disabled, DockerSocket: container.Disabled,
-		PodmanSocket: container.Disabled, CRIOSocket: container.Disabled, Logger: log}
+		PodmanSocket: container.Disabled, CRIOSocket: container.Disabled, Logger: log, Overflow: ov}
 	for _, s := range socks {
 		switch b := filepath.Base(s); {
 		case strings.Contains(b, "containerd"):
@@ -521,7 +528,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		a.table = nil
 	}
 	a.host = &event.Container{ID: "host", Type: "host", MetadataKnown: true}
-	if cm, err := container.New(containerOptions(a.cfg.Containers.Sockets, a.log)); err != nil {
+	if cm, err := container.New(containerOptions(a.cfg.Containers.Sockets, a.log, a.overflow)); err != nil {
 		a.log.Warn("container context disabled", "err", err)
 	} else {
 		a.containers = cm
@@ -557,7 +564,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 
 	var enf *enforce.Enforcer
 	if len(a.policies) > 0 {
-		enf, err = enforce.New(enforce.Options{DryRun: a.cfg.DryRun})
+		enf, err = enforce.New(enforce.Options{DryRun: a.cfg.DryRun, Overflow: a.overflow})
 		if err != nil {
 			return fmt.Errorf("agent: prevention: %w", err)
 		}
@@ -576,6 +583,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			}
 		}()
 	}
+	goBG("queue overflow", func(ctx context.Context) error { return a.overflow.Run(ctx, a.deliver) })
 	if a.store != nil {
 		goBG("store", a.store.Run)
 	}

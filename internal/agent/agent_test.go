@@ -26,6 +26,7 @@ import (
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/sensor"
+	"github.com/vigilsec/vigil/internal/queue"
 	"github.com/vigilsec/vigil/internal/store"
 )
 
@@ -447,5 +448,87 @@ func TestHTTPEndpoint(t *testing.T) {
 	resp2.Body.Close()
 	if resp2.StatusCode != 403 {
 		t.Errorf("api without token: %d", resp2.StatusCode)
+	}
+}
+
+// blockingWriter blocks every Write until released.
+type blockingWriter struct{ release chan struct{} }
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	<-b.release
+	return len(p), nil
+}
+
+// TestQueueDropsRaiseAlerts (#12 item 8): when the stdout output's queue
+// is full its drops raise the internal alert "Vigil queue overflow", which
+// reaches the other outputs and the store, and /metrics counts the drops of
+// every bounded queue by name.
+func TestQueueDropsRaiseAlerts(t *testing.T) {
+	s := newSinks(t)
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(shadowRule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.config(t, rulesPath)
+	cfg.Outputs.HTTP.Enabled, cfg.Outputs.Syslog.Enabled = false, false
+	cfg.Outputs.Stdout.Enabled = true
+	cfg.Outputs.Stdout.QueueSize = 2
+	cfg.Outputs.Stdout.Format = "json"
+	stdout := &blockingWriter{release: make(chan struct{})}
+	src := &fakeSource{ch: make(chan struct{}, 64)}
+	a, err := New(cfg, &Options{Source: src, Stdout: stdout, NoSignals: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx) }()
+	const n = 20
+	for range n {
+		src.ch <- struct{}{}
+	}
+	waitFor(t, "all matches in the file", func() bool { return countRule(fileAlerts(s.file), "Test shadow read") == n })
+	waitFor(t, "the overflow alert in the file", func() bool { return countRule(fileAlerts(s.file), queue.RuleOverflow) == 1 })
+	var ov map[string]any
+	for _, al := range fileAlerts(s.file) {
+		if al["rule"] == queue.RuleOverflow {
+			ov = al
+		}
+	}
+	of := ov["output_fields"].(map[string]any)
+	// The writer holds one alert and the queue two: the rest is dropped.
+	if of["vigil.queue"] != "output.stdout" || of["vigil.total_dropped"].(float64) < 1 || ov["source"] != alert.SourceInternal {
+		t.Errorf("overflow alert %v", ov)
+	}
+	fams := scrape(t, a)
+	if v := metricValue(fams["vigil_queue_dropped_total"], "queue", "output.stdout"); v < n-3 {
+		t.Errorf("vigil_queue_dropped_total{queue=output.stdout} = %v, want >= %d", v, n-3)
+	}
+	for _, q := range []string{"output.file", "store", "responses", "container_lookups"} {
+		found := false
+		for _, m := range fams["vigil_queue_capacity"].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "queue" && l.GetValue() == q {
+					found = true
+				}
+			}
+		}
+		if !found && (q != "container_lookups" || a.containers != nil) {
+			t.Errorf("queue %s missing from /metrics", q)
+		}
+	}
+	close(stdout.release)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenExisting(s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	got, err := st.Query(context.Background(), store.Filter{Rule: queue.RuleOverflow})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("overflow alerts in the store: %d, %v", len(got), err)
 	}
 }

@@ -41,7 +41,7 @@ func (a *Agent) newImageWatch() {
 	a.imageScanner = image.NewScanner(opts)
 	a.images = imagewatch.New(imagewatch.Options{Images: a.imageScanner, Drift: c.Drift.Enabled,
 		MaxPending: c.Drift.MaxPending, DBDir: c.Images.DB, PollInterval: c.Images.PollInterval,
-		Severities: c.Images.Severities, OnDrift: a.onDrift, OnVuln: a.onVuln, Logger: a.log})
+		Severities: c.Images.Severities, OnDrift: a.onDrift, OnVuln: a.onVuln, Logger: a.log, Overflow: a.overflow})
 }
 
 func alertContainer(ct *event.Container) *alert.Container {

@@ -12,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/enforce"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/queue"
 	"github.com/vigilsec/vigil/internal/rules"
 )
 
@@ -48,7 +49,7 @@ type responseJob struct {
 
 // responder performs response actions for the agent.
 type responder struct {
-	queue  chan responseJob
+	jobs   *queue.Queue[responseJob]
 	dryRun bool
 	self   int
 	// Act functions (enforce's by default; tests may replace them).
@@ -61,8 +62,9 @@ type responder struct {
 	counter map[[2]string]*metrics.Counter
 }
 
-func newResponder(reg *metrics.Registry, dryRun bool) *responder {
-	r := &responder{queue: make(chan responseJob, responseQueueSize), dryRun: dryRun, self: os.Getpid(),
+func newResponder(reg *metrics.Registry, dryRun bool, ov *queue.Overflow) *responder {
+	r := &responder{jobs: queue.New[responseJob](queue.Options{Name: "responses", Item: "response jobs", Size: responseQueueSize, Overflow: ov}),
+		dryRun: dryRun, self: os.Getpid(),
 		kill: enforce.KillPID, killCG: enforce.KillCgroup, freeze: enforce.Freeze,
 		vec:     reg.CounterVec("vigil_response_actions_total", "Response actions of rules (actions:), by action and result (killed, paused, dry-run, refused, dropped, failed).", "action", "result"),
 		counter: map[[2]string]*metrics.Counter{}}
@@ -89,9 +91,7 @@ func (a *Agent) respond(ev *event.Event, acts []rules.Action, al *alert.Alert) {
 	if ct := ev.Container; ct != nil && ct.ID != "" && ct.ID != "host" && ct.CgroupPath != "/" {
 		j.cgroup = ct.CgroupPath
 	}
-	select {
-	case a.resp.queue <- j:
-	default:
+	if !a.resp.jobs.Push(j) {
 		for _, act := range acts {
 			a.resp.count(act, ResultDropped)
 			addAction(al, act, j.target(act), ResultDropped+": response queue full")
@@ -105,12 +105,12 @@ func (a *Agent) respond(ev *event.Event, acts []rules.Action, al *alert.Alert) {
 func (a *Agent) runResponse(ctx context.Context) {
 	for {
 		select {
-		case j := <-a.resp.queue:
+		case j := <-a.resp.jobs.C():
 			a.perform(&j)
 		case <-ctx.Done():
 			for {
 				select {
-				case j := <-a.resp.queue:
+				case j := <-a.resp.jobs.C():
 					a.perform(&j)
 				default:
 					return

@@ -229,7 +229,7 @@ func cgroupFrozen(t *testing.T, cg string) bool {
 // TestResponseGuards: container-only actions refuse host processes, and
 // kill refuses pid 1 and the agent itself; nothing is called.
 func TestResponseGuards(t *testing.T) {
-	r := newResponder(metrics.NewRegistry(), false)
+	r := newResponder(metrics.NewRegistry(), false, nil)
 	called := 0
 	r.kill = func(int) error { called++; return nil }
 	r.killCG = func(string) error { called++; return nil }
@@ -336,7 +336,7 @@ func TestResponseQueueFullDrops(t *testing.T) {
 		}
 		return false
 	})
-	if n := len(a.resp.queue); n != responseQueueSize {
+	if n := a.resp.jobs.Len(); n != responseQueueSize {
 		t.Errorf("queue holds %d jobs", n)
 	}
 }

@@ -63,7 +63,7 @@ type Output struct {
 // Outputs are the alert destinations. Each has its own queue, so a slow one
 // never delays the others or the sensor.
 type Outputs struct {
-	OverflowAlertInterval time.Duration `yaml:"overflow_alert_interval" doc:"At most one internal alert per output per interval reports queue overflows."`
+	OverflowAlertInterval time.Duration `yaml:"overflow_alert_interval" doc:"At most one internal alert (rule Vigil queue overflow) per bounded queue per interval reports its drops: the outputs, the store, container lookups, drift checks, responses, prevention decisions."`
 	Stdout                StdoutOutput  `yaml:"stdout"`
 	File                  FileOutput    `yaml:"file"`
 	Syslog                SyslogOutput  `yaml:"syslog"`

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/queue"
 )
 
 // Disabled as a socket option turns that runtime client off.
@@ -46,6 +47,9 @@ type Options struct {
 	PidFallback *bool
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// Overflow reports the drops of the asynchronous lookup queue
+	// ("container_lookups"). Nil: counted only (Stats.Dropped).
+	Overflow *queue.Overflow
 }
 
 // RuntimeStatus describes one runtime client, for `vigil doctor`.
@@ -106,7 +110,7 @@ type Manager struct {
 	rootID  uint64
 	host    *event.Container
 	clients []*runtimeState
-	lookups chan PathInfo
+	lookups *queue.Queue[PathInfo]
 
 	mu      sync.RWMutex
 	cgroups map[uint64]*cgEntry
@@ -118,7 +122,7 @@ type Manager struct {
 	// reports the container as started).
 	pendingStart map[string]int64
 
-	hits, misses, nLookups, lookupFail, lookupNs, lookupMax, dropped, procReads atomic.Uint64
+	hits, misses, nLookups, lookupFail, lookupNs, lookupMax, procReads atomic.Uint64
 }
 
 // cgEntry is a cached cgroup: a container's, the host's, or the root
@@ -188,7 +192,7 @@ func New(opts Options) (*Manager, error) {
 		cg:      NewCgroupMap(opts.CgroupRoot),
 		rootID:  rootID,
 		host:    &event.Container{ID: "host", Type: TypeHost, MetadataKnown: true, StartTS: BootTime(), CgroupPath: "/"},
-		lookups: make(chan PathInfo, 1024),
+		lookups: queue.New[PathInfo](queue.Options{Name: "container_lookups", Item: "container lookups", Size: 1024, Overflow: opts.Overflow}),
 		cgroups: make(map[uint64]*cgEntry),
 		records: make(map[string]*record),
 		hints:   make(map[string]PathInfo),
@@ -443,11 +447,7 @@ func (m *Manager) observe(d time.Duration) {
 
 // enqueue schedules an asynchronous lookup.
 func (m *Manager) enqueue(info PathInfo) {
-	select {
-	case m.lookups <- info:
-	default:
-		m.dropped.Add(1)
-	}
+	m.lookups.Push(info)
 }
 
 // put publishes runtime metadata. Fields the runtime did not report
@@ -608,7 +608,7 @@ func (m *Manager) runLookups(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case info := <-m.lookups:
+		case info := <-m.lookups.C():
 			m.mu.Lock()
 			r := m.records[info.ID]
 			skip := r == nil || r.c.MetadataKnown || r.inflight || r.tries > len(retryDelays)
@@ -725,7 +725,7 @@ func (m *Manager) Stats() Stats {
 	}
 	s.LookupMax = time.Duration(m.lookupMax.Load())
 	s.CgroupWalks = m.cg.Walks()
-	s.Dropped = m.dropped.Load()
+	s.Dropped = m.lookups.Dropped()
 	s.ProcReads = m.procReads.Load()
 	return s
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/queue"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,6 +44,9 @@ type Options struct {
 	// DecisionBuffer is the capacity of the Decisions channel; 0 means 4096.
 	// When full, decisions are dropped and counted (Stats.DecisionsDropped).
 	DecisionBuffer int
+	// Overflow reports the dropped decisions ("prevention_decisions"):
+	// metrics and the internal alert queue.RuleOverflow. Nil: counted only.
+	Overflow *queue.Overflow
 }
 
 // Mechanism is the kernel mechanism that made a decision.
@@ -117,8 +121,7 @@ type KernelCounts struct{ Allowed, Denied, Audited, RingbufDropped uint64 }
 // Close detaches everything (the kernel allows again).
 type Enforcer struct {
 	opts      Options
-	decisions chan Decision
-	dropped   atomic.Uint64
+	decisions *queue.Queue[Decision]
 	fileBase  FileStats // counters of the gates closed so far
 
 	mu       sync.Mutex // serializes Apply and Close
@@ -146,22 +149,17 @@ func New(opts Options) (*Enforcer, error) {
 		opts.DecisionBuffer = 4096
 	}
 	return &Enforcer{
-		opts:      opts,
-		decisions: make(chan Decision, opts.DecisionBuffer),
-		netLinks:  map[string][]link.Link{},
+		opts: opts,
+		decisions: queue.New[Decision](queue.Options{Name: "prevention_decisions", Item: "prevention decisions",
+			Size: opts.DecisionBuffer, Overflow: opts.Overflow}),
+		netLinks: map[string][]link.Link{},
 	}, nil
 }
 
 // Decisions delivers every decision. It is closed by Close.
-func (e *Enforcer) Decisions() <-chan Decision { return e.decisions }
+func (e *Enforcer) Decisions() <-chan Decision { return e.decisions.C() }
 
-func (e *Enforcer) emit(d Decision) {
-	select {
-	case e.decisions <- d:
-	default:
-		e.dropped.Add(1)
-	}
-}
+func (e *Enforcer) emit(d Decision) { e.decisions.Push(d) }
 
 // Plan returns the plan in force (nil before the first Apply).
 func (e *Enforcer) Plan() *Plan {
@@ -540,7 +538,7 @@ func cstr(b []int8) string {
 // Stats returns the decision counters.
 func (e *Enforcer) Stats() (Stats, error) {
 	var s Stats
-	s.DecisionsDropped = e.dropped.Load()
+	s.DecisionsDropped = e.decisions.Dropped()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s.File = e.fileBase
@@ -596,7 +594,7 @@ func (e *Enforcer) Close() error {
 		err = e.objs.Close()
 		e.objs = nil
 	}
-	close(e.decisions)
+	e.decisions.Close()
 	return err
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/image"
+	"github.com/vigilsec/vigil/internal/queue"
 )
 
 // Images is what the watcher needs from the container runtime's image
@@ -61,6 +62,9 @@ type Options struct {
 	OnDrift func(*Drift)
 	OnVuln  func(*VulnFinding)
 	Logger  *slog.Logger
+	// Overflow reports the exec checks dropped because a container's
+	// backlog (MaxPending) was full ("drift_checks"). Nil: counted only.
+	Overflow *queue.Overflow
 }
 
 // Stats are the watcher's counters.
@@ -114,7 +118,8 @@ type Watcher struct {
 	log  *slog.Logger
 
 	states map[string]*ctState // event goroutine
-	req    chan *ctState
+	req    chan *ctState       // not a loss when full: asked again on the next exec
+	drops  *queue.Drops        // exec checks dropped by a full backlog
 
 	checked, drift, unchecked, queued   atomic.Uint64
 	indexes, indexErrs                  atomic.Uint64
@@ -137,6 +142,7 @@ func New(opts Options) *Watcher {
 		opts.Severities = []string{"CRITICAL"}
 	}
 	w := &Watcher{opts: opts, log: opts.Logger, states: map[string]*ctState{}, req: make(chan *ctState, 256),
+		drops:     queue.NewDrops(queue.Options{Name: "drift_checks", Item: "exec drift checks", Size: opts.MaxPending, Overflow: opts.Overflow}),
 		retryBase: firstRetry}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
@@ -235,6 +241,7 @@ func (w *Watcher) CheckExec(ev *event.Event) {
 	if len(st.pend) >= w.opts.MaxPending {
 		st.mu.Unlock()
 		w.unchecked.Add(1)
+		w.drops.Drop()
 		return
 	}
 	st.pend = append(st.pend, newDrift(ev, path))

@@ -9,19 +9,15 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/queue"
 )
-
-// RuleQueueOverflow is the rule name of the internal alert that reports
-// alerts dropped because an output's queue was full.
-const RuleQueueOverflow = "Vigil output queue overflow"
 
 // Options configures a Dispatcher.
 type Options struct {
-	// OverflowInterval is the least time between two overflow alerts for
-	// one output. Zero means one minute.
-	OverflowInterval time.Duration
-	// Hostname goes into internal alerts.
-	Hostname string
+	// Overflow reports the drops of the outputs' queues (named
+	// "output.NAME"): metrics and the internal alert queue.RuleOverflow.
+	// Nil: drops are counted only.
+	Overflow *queue.Overflow
 	// Logger receives delivery errors (at most one per output per second).
 	// Nil discards them.
 	Logger *slog.Logger
@@ -44,30 +40,25 @@ type Dispatcher struct {
 
 	mu     sync.RWMutex // guards closed and the queues' lifetime against Send
 	closed bool
-	queues []*queue
+	queues []*outQueue
 
 	wg    sync.WaitGroup
 	abort context.Context
 	stop  context.CancelFunc
 }
 
-type queue struct {
+type outQueue struct {
 	d   *Dispatcher
 	out Output
 	min alert.Priority
-	ch  chan *alert.Alert
+	q   *queue.Queue[*alert.Alert]
 
-	sent, dropped, errors atomic.Uint64
-	lastOverflow          atomic.Int64 // ns; last overflow alert
-	reportedDrops         atomic.Uint64
-	lastLog               atomic.Int64
+	sent, errors atomic.Uint64
+	lastLog      atomic.Int64
 }
 
 // NewDispatcher returns a dispatcher with no outputs.
 func NewDispatcher(opts Options) *Dispatcher {
-	if opts.OverflowInterval <= 0 {
-		opts.OverflowInterval = time.Minute
-	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -79,7 +70,8 @@ func NewDispatcher(opts Options) *Dispatcher {
 // Add starts delivering to o the alerts at min priority or above, through a
 // queue of queueSize alerts. The dispatcher owns o from now on.
 func (d *Dispatcher) Add(o Output, min alert.Priority, queueSize int) {
-	q := &queue{d: d, out: o, min: min, ch: make(chan *alert.Alert, max(queueSize, 1))}
+	q := &outQueue{d: d, out: o, min: min, q: queue.New[*alert.Alert](queue.Options{Name: "output." + o.Name(),
+		Item: "alerts", Size: queueSize, Overflow: d.opts.Overflow})}
 	d.mu.Lock()
 	d.queues = append(d.queues, q)
 	d.mu.Unlock()
@@ -109,46 +101,15 @@ func (d *Dispatcher) Send(a *alert.Alert) {
 	d.mu.RUnlock()
 }
 
-// offer queues a; called with d.mu read-locked.
-func (q *queue) offer(a *alert.Alert) {
-	if !a.Priority.AtLeast(q.min) {
-		return
-	}
-	select {
-	case q.ch <- a:
-		return
-	default:
-	}
-	q.dropped.Add(1)
-	now := time.Now().UnixNano()
-	last := q.lastOverflow.Load()
-	if now-last < int64(q.d.opts.OverflowInterval) || !q.lastOverflow.CompareAndSwap(last, now) {
-		return
-	}
-	dropped := q.dropped.Load()
-	since := dropped - q.reportedDrops.Swap(dropped)
-	ia := &alert.Alert{
-		UUID: alert.NewUUID(), Time: time.Now(), Rule: RuleQueueOverflow, Priority: alert.PriorityError,
-		Source: alert.SourceInternal, Hostname: q.d.opts.Hostname,
-		Output: fmt.Sprintf("Vigil output %s dropped %d alerts: its queue (%d) is full (output=%s dropped=%d total_dropped=%d)",
-			q.out.Name(), since, cap(q.ch), q.out.Name(), since, dropped),
-		OutputFields: []alert.Field{{Name: "vigil.output", Value: q.out.Name()}, {Name: "vigil.dropped", Value: since},
-			{Name: "vigil.total_dropped", Value: dropped}},
-		Tags:  []string{"vigil_internal"},
-		Vigil: alert.Context{Count: 1},
-	}
-	for _, o := range q.d.queues {
-		if o != q && ia.Priority.AtLeast(o.min) {
-			select {
-			case o.ch <- ia:
-			default:
-				o.dropped.Add(1)
-			}
-		}
+// offer queues a; called with d.mu read-locked. A full queue drops a
+// (counted and reported by the queue).
+func (q *outQueue) offer(a *alert.Alert) {
+	if a.Priority.AtLeast(q.min) {
+		q.q.Push(a)
 	}
 }
 
-func (q *queue) run() {
+func (q *outQueue) run() {
 	ctx := q.d.abort
 	if b, ok := q.out.(Batcher); ok && b.BatchSize() > 1 {
 		q.runBatches(ctx, b)
@@ -158,7 +119,7 @@ func (q *queue) run() {
 		q.runBuffered(ctx, b)
 		return
 	}
-	for a := range q.ch {
+	for a := range q.q.C() {
 		if err := q.out.Write(ctx, a); err != nil {
 			q.failed(1, err)
 			continue
@@ -169,7 +130,7 @@ func (q *queue) run() {
 
 // runBuffered writes alerts into b's buffer and flushes it when the queue
 // is empty or flushEvery alerts are pending.
-func (q *queue) runBuffered(ctx context.Context, b Buffered) {
+func (q *outQueue) runBuffered(ctx context.Context, b Buffered) {
 	pending := 0
 	flush := func() {
 		if pending == 0 {
@@ -182,21 +143,21 @@ func (q *queue) runBuffered(ctx context.Context, b Buffered) {
 		}
 		pending = 0
 	}
-	for a := range q.ch {
+	for a := range q.q.C() {
 		if err := b.WriteBuffered(ctx, a); err != nil {
 			q.failed(pending+1, err)
 			pending = 0
 			continue
 		}
 		pending++
-		if pending >= flushEvery || len(q.ch) == 0 {
+		if pending >= flushEvery || q.q.Len() == 0 {
 			flush()
 		}
 	}
 	flush()
 }
 
-func (q *queue) runBatches(ctx context.Context, b Batcher) {
+func (q *outQueue) runBatches(ctx context.Context, b Batcher) {
 	size := b.BatchSize()
 	batch := make([]*alert.Alert, 0, size)
 	timer := time.NewTimer(time.Hour)
@@ -215,7 +176,7 @@ func (q *queue) runBatches(ctx context.Context, b Batcher) {
 	}
 	for {
 		select {
-		case a, ok := <-q.ch:
+		case a, ok := <-q.q.C():
 			if !ok {
 				flush()
 				return
@@ -234,7 +195,7 @@ func (q *queue) runBatches(ctx context.Context, b Batcher) {
 	}
 }
 
-func (q *queue) failed(n int, err error) {
+func (q *outQueue) failed(n int, err error) {
 	q.errors.Add(uint64(n))
 	now := time.Now().UnixNano()
 	if last := q.lastLog.Load(); now-last >= int64(time.Second) && q.lastLog.CompareAndSwap(last, now) {
@@ -263,8 +224,8 @@ func (d *Dispatcher) Stats() []Stats {
 	defer d.mu.RUnlock()
 	s := make([]Stats, len(d.queues))
 	for i, q := range d.queues {
-		s[i] = Stats{Name: q.out.Name(), Queued: len(q.ch), Capacity: cap(q.ch), Sent: q.sent.Load(),
-			Dropped: q.dropped.Load(), Errors: q.errors.Load()}
+		s[i] = Stats{Name: q.out.Name(), Queued: q.q.Len(), Capacity: q.q.Cap(), Sent: q.sent.Load(),
+			Dropped: q.q.Dropped(), Errors: q.errors.Load()}
 	}
 	return s
 }
@@ -280,7 +241,7 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	}
 	d.closed = true
 	for _, q := range d.queues {
-		close(q.ch)
+		q.q.Close()
 	}
 	d.mu.Unlock()
 

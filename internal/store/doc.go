@@ -5,8 +5,9 @@
 // The database runs in WAL mode with synchronous=NORMAL: a batch is one
 // transaction, so a crash (even SIGKILL mid-batch) loses at most the batches
 // not yet committed and never corrupts the file. Add never blocks: alerts
-// are queued and written in batches by Run, off the hot path; a full queue
-// drops and counts. Run also applies retention (by age and by size)
+// are queued (a queue.Queue named "store") and written in batches by Run,
+// off the hot path; a full queue drops, counts and reports through
+// Options.Overflow. Run also applies retention (by age and by size)
 // periodically. An alert delivered again with the same UUID (the coalescer's
 // update) replaces the stored one, so its count is updated.
 //

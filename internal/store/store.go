@@ -17,6 +17,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/queue"
 	"github.com/vigilsec/vigil/internal/safefile"
 )
 
@@ -35,6 +36,9 @@ type Options struct {
 	MaxSize       int64         // prune the oldest alerts while the data exceeds this many bytes; 0: no limit
 	PruneInterval time.Duration // how often retention runs (10m)
 	Logger        *slog.Logger
+	// Overflow reports the drops of the write queue ("store"): metrics
+	// and the internal alert queue.RuleOverflow. Nil: counted only.
+	Overflow *queue.Overflow
 }
 
 // Stats are the store's counters.
@@ -52,11 +56,11 @@ type Store struct {
 	path string
 	opts Options
 	log  *slog.Logger
-	ch   chan *alert.Alert
+	q    *queue.Queue[*alert.Alert]
 	// writer: opened by Open (checkpoints on Close), not OpenExisting.
 	writer bool
 
-	written, dropped, errs, pruned atomic.Uint64
+	written, errs, pruned atomic.Uint64
 }
 
 const schema = `
@@ -136,7 +140,8 @@ func open(path string, opts Options, create bool) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db, path: path, opts: opts, log: log, writer: create, ch: make(chan *alert.Alert, opts.QueueSize)}, nil
+	return &Store{db: db, path: path, opts: opts, log: log, writer: create,
+		q: queue.New[*alert.Alert](queue.Options{Name: "store", Item: "alerts", Size: opts.QueueSize, Overflow: opts.Overflow})}, nil
 }
 
 // fileURI is the SQLite URI of the file at path with the query q. The path
@@ -218,19 +223,13 @@ func (s *Store) Path() string { return s.path }
 // Add queues a for writing; false when the queue was full (a is dropped and
 // counted). It never blocks.
 func (s *Store) Add(a *alert.Alert) bool {
-	select {
-	case s.ch <- a:
-		return true
-	default:
-		s.dropped.Add(1)
-		return false
-	}
+	return s.q.Push(a)
 }
 
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
-	return Stats{Written: s.written.Load(), Dropped: s.dropped.Load(), Errors: s.errs.Load(),
-		Pruned: s.pruned.Load(), Queued: len(s.ch)}
+	return Stats{Written: s.written.Load(), Dropped: s.q.Dropped(), Errors: s.errs.Load(),
+		Pruned: s.pruned.Load(), Queued: s.q.Len()}
 }
 
 // Run writes queued alerts in batches and applies retention until ctx is
@@ -255,7 +254,7 @@ func (s *Store) Run(ctx context.Context) error {
 	s.prune()
 	for {
 		select {
-		case a := <-s.ch:
+		case a := <-s.q.C():
 			batch = append(batch, a)
 			if len(batch) >= s.opts.BatchSize {
 				flush()
@@ -268,7 +267,7 @@ func (s *Store) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			for {
 				select {
-				case a := <-s.ch:
+				case a := <-s.q.C():
 					batch = append(batch, a)
 					if len(batch) >= s.opts.BatchSize {
 						flush()
@@ -476,7 +475,7 @@ func (s *Store) Close() error {
 	var batch []*alert.Alert
 	for {
 		select {
-		case a := <-s.ch:
+		case a := <-s.q.C():
 			batch = append(batch, a)
 			continue
 		default:
