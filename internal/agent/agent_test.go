@@ -25,8 +25,8 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/event"
-	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/queue"
+	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/store"
 )
 
