@@ -1,17 +1,21 @@
 package agent
 
 import (
+	"context"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/testkernel"
 )
@@ -58,32 +62,42 @@ func init() {
 // flat out on both cores, a renamed copy of cat reads /etc/shadow 20
 // times at random moments; the agent with its default rules raises all 20
 // alerts, and loses no event of the critical tier.
-func TestHiddenActionUnderFlood(t *testing.T) {
-	testkernel.RequireRoot(t)
-	dir := t.TempDir()
-	kitty := filepath.Join(dir, "kitty")
-	cat, err := exec.LookPath("cat")
+// renamed copies a program found in PATH to dir/name and returns its path.
+func renamed(t *testing.T, prog, dir, name string) string {
+	t.Helper()
+	src, err := exec.LookPath(prog)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(cat)
+	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(kitty, b, 0o755); err != nil {
+	dst := filepath.Join(dir, name)
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	alerts := filepath.Join(dir, "alerts.json")
+	return dst
+}
+
+// floodConfig is the default configuration (default rules) with alerts to
+// a file, every alert delivered (no coalescing), no HTTP endpoint.
+func floodConfig(dir string) *config.Config {
 	c := config.DefaultConfig()
 	c.Rules.Watch = false
 	c.Dedup.Window = 0 // count every alert, not coalesced ones
 	c.Outputs.Stdout.Enabled = false
 	c.Outputs.File.Enabled = true
-	c.Outputs.File.Path = alerts
+	c.Outputs.File.Path = filepath.Join(dir, "alerts.json")
 	c.Store.Path = filepath.Join(dir, "alerts.db")
 	c.HTTP.Enabled = false
-	a, stop := startAgent(t, c)
+	return c
+}
 
+// startFloods starts the connect and open floods; the returned function
+// stops them (also at the end of the test).
+func startFloods(t *testing.T) (stop func()) {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -97,14 +111,38 @@ func TestHiddenActionUnderFlood(t *testing.T) {
 		}
 		floods = append(floods, cmd)
 	}
-	stopFloods := func() {
+	stop = func() {
 		for _, cmd := range floods {
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
 		floods = nil
 	}
-	defer stopFloods()
+	t.Cleanup(stop)
+	return stop
+}
+
+// shadowAlerts counts the alerts of the default rule for prog reading
+// /etc/shadow.
+func shadowAlerts(file, prog string) int {
+	n := 0
+	for _, x := range fileAlerts(file) {
+		if of, _ := x["output_fields"].(map[string]any); x["rule"] == "Vigil Sensitive File Read" &&
+			of["proc.name"] == prog && of["fd.name"] == "/etc/shadow" {
+			n++
+		}
+	}
+	return n
+}
+
+func TestHiddenActionUnderFlood(t *testing.T) {
+	testkernel.RequireRoot(t)
+	dir := t.TempDir()
+	kitty := renamed(t, "cat", dir, "kitty")
+	c := floodConfig(dir)
+	alerts := c.Outputs.File.Path
+	a, stop := startAgent(t, c)
+	stopFloods := startFloods(t)
 
 	time.Sleep(300 * time.Millisecond) // let the floods reach full speed
 	const reads = 20
@@ -116,16 +154,7 @@ func TestHiddenActionUnderFlood(t *testing.T) {
 	}
 	stopFloods()
 
-	count := func() int {
-		n := 0
-		for _, x := range fileAlerts(alerts) {
-			if of, _ := x["output_fields"].(map[string]any); x["rule"] == "Vigil Sensitive File Read" &&
-				of["proc.name"] == "kitty" && of["fd.name"] == "/etc/shadow" {
-				n++
-			}
-		}
-		return n
-	}
+	count := func() int { return shadowAlerts(alerts, "kitty") }
 	deadline := time.Now().Add(20 * time.Second)
 	for count() < reads && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
@@ -139,4 +168,87 @@ func TestHiddenActionUnderFlood(t *testing.T) {
 	}
 	t.Logf("sensor received %d events, lost %d; connect events %v, close events %v", st.Received, st.Lost,
 		metricValue(fams["vigil_events_total"], "type", "connect"), metricValue(fams["vigil_events_total"], "type", "close"))
+}
+
+// TestBurstLargerThanRing: the agent's consumer stalls (a tap blocks for
+// three seconds) while the floods run against a 1 MiB ring: the kernel
+// sheds by tier, the agent survives, raises the loss alert naming the
+// reasons and types within about a second of resuming, loses no critical
+// event, and detects again without a restart.
+func TestBurstLargerThanRing(t *testing.T) {
+	testkernel.RequireRoot(t)
+	dir := t.TempDir()
+	kitty := renamed(t, "cat", dir, "kitty")
+	stall := renamed(t, "true", dir, "vigil-stall")
+	c := floodConfig(dir)
+	c.Sensor.RingSizeMB = 1
+	var stalled atomic.Bool
+	tap := func(ev *event.Event) {
+		if ev.Type == event.TypeExecve && ev.Comm == "vigil-stall" && stalled.CompareAndSwap(false, true) {
+			time.Sleep(3 * time.Second)
+		}
+	}
+	a, err := New(c, &Options{NoSignals: true, Logger: slog.New(slog.DiscardHandler), Tap: tap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	waitFor(t, "agent running", func() bool {
+		select {
+		case err := <-done:
+			testkernel.SkipIfErr(t, err)
+			t.Fatal("agent stopped")
+		default:
+		}
+		return a.health() == nil
+	})
+	stopFloods := startFloods(t)
+	time.Sleep(200 * time.Millisecond)
+	if err := exec.Command(stall).Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the consumer to stall", stalled.Load)
+	time.Sleep(3 * time.Second) // the stall, floods running
+	stopFloods()
+	resumed := time.Now()
+
+	var lostAlert map[string]any
+	waitFor(t, "the events-lost alert", func() bool {
+		for _, x := range fileAlerts(c.Outputs.File.Path) {
+			if x["rule"] == RuleEventsLost {
+				lostAlert = x
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("loss alert %v after the consumer resumed: %v", time.Since(resumed).Round(100*time.Millisecond), lostAlert["output"])
+	of, _ := lostAlert["output_fields"].(map[string]any)
+	if of["vigil.shed"] == nil || of["vigil.lost_types"] == "" {
+		t.Errorf("loss alert fields %v: want the shed count and the types", of)
+	}
+	st := a.realSensor.Stats()
+	if st.ByReason(sensor.ReasonShed) == 0 {
+		t.Errorf("nothing shed: lost %d (ringbuf_full %d)", st.Lost, st.ByReason(sensor.ReasonRingbufFull))
+	}
+	for r := sensor.Reason(0); r < sensor.NumReasons; r++ {
+		for ty := event.Type(1); ty < event.NumTypes; ty++ {
+			if r.Lost() && st.Drops[r][ty] > 0 && sensor.TierOf(ty) == sensor.TierCritical {
+				t.Errorf("critical %v lost (%v): %d", ty, r, st.Drops[r][ty])
+			}
+		}
+	}
+	// Detection goes on without a restart.
+	if out, err := exec.Command(kitty, "/etc/shadow").CombinedOutput(); err != nil {
+		t.Fatalf("kitty /etc/shadow: %v %s", err, out)
+	}
+	waitFor(t, "the alert after the burst", func() bool { return shadowAlerts(c.Outputs.File.Path, "kitty") == 1 })
 }
