@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigilsec/vigil/internal/agent"
 	"github.com/vigilsec/vigil/internal/config"
 )
 
@@ -111,7 +112,11 @@ func newConfigCmd() *cobra.Command {
 		Short: "Check the configuration; print every problem with file:line:col",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := vo.load(cmd); err != nil {
+			c, err := vo.load(cmd)
+			if err == nil {
+				err = agent.Check(c) // what `vigil run` loads, by the same code
+			}
+			if err != nil {
 				return withExitCode(1, err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "configuration OK")

@@ -77,7 +77,7 @@ type Agent struct {
 	// the internal alert queue.RuleOverflow).
 	overflow *queue.Overflow
 	disp     *output.Dispatcher
-	store    *store.Store
+	store    *alertStore // nil when disabled
 	coal     *alert.Coalescer
 	eng      *engine.Engine
 	pipe     *pipeline.Pipeline
@@ -119,7 +119,8 @@ type Agent struct {
 // an internal alert, or are an error with rules.on_error: fail), engine,
 // metrics and the HTTP endpoint. It needs no privilege; Run does.
 func New(cfg *config.Config, opts *Options) (*Agent, error) {
-	if err := cfg.Validate(); err != nil {
+	l, err := load(cfg)
+	if err != nil {
 		return nil, err
 	}
 	a := &Agent{cfg: cfg, minPri: cfg.Rules.MinPriority}
@@ -144,19 +145,12 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 		Hostname: a.hostname, Logger: a.log})
 	a.overflow.Register(a.reg)
 
-	rs, err := loadRules(cfg.Rules.Default, cfg.Rules.Files, cfg.Rules.MinPriority, cfg.Rules.OnError)
-	if err != nil {
-		return nil, err
-	}
-	if len(rs.Diags) > 0 {
-		for _, d := range rs.Diags.Warnings() {
-			a.log.Warn("rules", "warning", d.Error())
-		}
+	rs := l.rules
+	for _, d := range rs.Diags.Warnings() {
+		a.log.Warn("rules", "warning", d.Error())
 	}
 	a.ruleSig = rulesSignature(cfg.Rules.Files)
-	if a.policies, err = loadPolicies(cfg.Policy.Files); err != nil {
-		return nil, err
-	}
+	a.policies = l.policies
 	a.eng = engine.New(rs, &engine.Options{Hostname: a.hostname})
 	a.log.Info("rules loaded", "rules", len(rs.Rules), "files", len(rs.Files))
 
@@ -164,24 +158,13 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 		return nil, err
 	}
 	if cfg.Store.Enabled {
-		a.store, err = store.Open(cfg.Store.Path, store.Options{
-			BatchSize: cfg.Store.BatchSize, FlushInterval: cfg.Store.FlushInterval, QueueSize: cfg.Store.QueueSize,
-			Retention: cfg.Store.Retention, MaxSize: int64(cfg.Store.MaxSizeMB) << 20,
-			PruneInterval: cfg.Store.PruneInterval, Logger: a.log, Overflow: a.overflow})
-		if err != nil {
-			a.disp.Close(context.Background())
-			return nil, err
-		}
+		a.store = newAlertStore(cfg.Store, a.overflow, a.log, a.raiseInternal)
 	}
 	a.coal = alert.NewCoalescer(cfg.Dedup.Window, cfg.Dedup.Rules, a.deliver)
 	if cfg.HTTP.Enabled {
-		tok, warn, err := api.ReadToken(cfg.HTTP.TokenFile)
-		if err != nil {
-			a.closeSinks()
-			return nil, err
-		}
-		if warn != "" {
-			a.log.Warn(warn)
+		tok := l.token
+		if l.tokenWarning != "" {
+			a.log.Warn(l.tokenWarning)
 		}
 		var q api.Querier
 		if a.store != nil {
@@ -232,10 +215,7 @@ func (a *Agent) buildOutputs() error {
 			s.MinPriority, s.QueueSize)
 	}
 	if h := o.HTTP; h.Enabled {
-		out, err := output.NewHTTP(output.HTTPOptions{URL: h.URL, Headers: h.Headers, BatchSize: h.BatchSize,
-			BatchInterval: h.BatchInterval, Timeout: h.Timeout, MaxRetries: h.MaxRetries, RetryBackoff: h.RetryBackoff,
-			Workers: h.Workers, TLS: output.TLSOptions{CAFile: h.TLS.CAFile, CertFile: h.TLS.CertFile, KeyFile: h.TLS.KeyFile,
-				InsecureSkipVerify: h.TLS.InsecureSkipVerify}})
+		out, err := output.NewHTTP(httpOutputOptions(h))
 		if err != nil {
 			return fail(err)
 		}
@@ -273,16 +253,18 @@ func (a *Agent) health() error {
 func (a *Agent) Registry() *metrics.Registry { return a.reg }
 
 // Store returns the alert store (nil when disabled).
-func (a *Agent) Store() *store.Store { return a.store }
+func (a *Agent) Store() *store.Store {
+	if a.store == nil {
+		return nil
+	}
+	return a.store.get()
+}
 
 // Outputs returns the outputs' counters.
 func (a *Agent) Outputs() []output.Stats { return a.disp.Stats() }
 
 // Ruleset returns the rules in force.
 func (a *Agent) Ruleset() *rules.Ruleset { return a.eng.Ruleset() }
-
-// Reload loads the rules again and swaps them in. On error the rules in
-// force stay, the error is logged, raised as an internal alert and
 
 // reloadFailed logs a failed reload of what ("rules", "policy"; kept names
 // the things kept in force) and raises the internal alert rule saying the
@@ -295,6 +277,8 @@ func (a *Agent) reloadFailed(rule, what, kept string, err error) {
 		alert.Field{Name: "vigil.error", Value: msg}))
 }
 
+// Reload loads the rules again and swaps them in. On error the rules in
+// force stay, the error is logged, raised as an internal alert and
 // returned. A panic while reloading is such an error too (see guardReload).
 func (a *Agent) Reload() error {
 	a.reloadMu.Lock()
@@ -360,6 +344,12 @@ func (a *Agent) reload() error {
 	a.reloadOK.Inc()
 	a.log.Info("rules reloaded", "rules", len(rs.Rules))
 	return polErr
+}
+
+// raiseInternal delivers an internal alert (source internal, tag
+// vigil_internal) about the agent itself.
+func (a *Agent) raiseInternal(rule string, pri alert.Priority, output string, fields ...alert.Field) {
+	a.deliver(alert.NewInternal(rule, pri, a.hostname, time.Now(), output, fields...))
 }
 
 // deliver hands an alert to the outputs and the store. It never blocks.
@@ -585,7 +575,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	goBG("queue overflow", func(ctx context.Context) error { return a.overflow.Run(ctx, a.deliver) })
 	if a.store != nil {
-		goBG("store", a.store.Run)
+		goBG("store", a.store.run)
 	}
 	if a.containers != nil {
 		goBG("containers", a.containers.Run)

@@ -4,6 +4,7 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/sensor"
+	"github.com/vigilsec/vigil/internal/store"
 )
 
 func (a *Agent) registerMetrics() {
@@ -60,13 +61,28 @@ func (a *Agent) registerMetrics() {
 	outs("vigil_output_errors_total", "Alerts an output failed to deliver, by output.", metrics.TypeCounter, func(i int) float64 { return stat(i).errs })
 	outs("vigil_output_queue_length", "Alerts waiting in the output's queue.", metrics.TypeGauge, func(i int) float64 { return stat(i).queued })
 	if a.store != nil {
-		sf := func(name, help string, v func() uint64) {
-			r.Func(name, help, metrics.TypeCounter, nil, func(e metrics.Emit) { e(float64(v())) })
+		sf := func(name, help string, v func(store.Stats) uint64) {
+			r.Func(name, help, metrics.TypeCounter, nil, func(e metrics.Emit) {
+				var st store.Stats
+				if s := a.store.get(); s != nil {
+					st = s.Stats()
+				}
+				e(float64(v(st)))
+			})
 		}
-		sf("vigil_store_written_total", "Alerts written to the store.", func() uint64 { return a.store.Stats().Written })
-		sf("vigil_store_dropped_total", "Alerts dropped because the store's queue was full.", func() uint64 { return a.store.Stats().Dropped })
-		sf("vigil_store_errors_total", "Alerts lost to store write errors.", func() uint64 { return a.store.Stats().Errors })
-		sf("vigil_store_pruned_total", "Alerts removed by retention.", func() uint64 { return a.store.Stats().Pruned })
+		sf("vigil_store_written_total", "Alerts written to the store.", func(s store.Stats) uint64 { return s.Written })
+		sf("vigil_store_dropped_total", "Alerts dropped because the store's queue was full.", func(s store.Stats) uint64 { return s.Dropped })
+		sf("vigil_store_errors_total", "Alerts lost to store write errors.", func(s store.Stats) uint64 { return s.Errors })
+		sf("vigil_store_pruned_total", "Alerts removed by retention.", func(s store.Stats) uint64 { return s.Pruned })
+		r.Func("vigil_store_missed_total", "Alerts not stored because the store was unavailable (it could not be opened).", metrics.TypeCounter, nil,
+			func(e metrics.Emit) { e(float64(a.store.missed.Load())) })
+		r.Func("vigil_store_available", "1 when the alert store is open, 0 while it is unavailable and retried.", metrics.TypeGauge, nil, func(e metrics.Emit) {
+			if a.store.get() != nil {
+				e(1)
+			} else {
+				e(0)
+			}
+		})
 	}
 	r.Func("vigil_process_table_size", "Processes in the process table.", metrics.TypeGauge, nil, func(e metrics.Emit) {
 		if a.table != nil {

@@ -132,6 +132,7 @@ type Store struct {
 	BatchSize     int           `yaml:"batch_size" doc:"Alerts written per transaction."`
 	FlushInterval time.Duration `yaml:"flush_interval" doc:"Longest time an alert waits before its batch is written."`
 	QueueSize     int           `yaml:"queue_size" doc:"Alerts waiting to be written; when full, new ones are dropped and counted."`
+	RetryInterval time.Duration `yaml:"retry_interval" doc:"How often a store that cannot be opened (directory missing, filesystem full or read-only) is tried again. The agent runs without it meanwhile and raises an internal alert."`
 }
 
 // HTTP is the agent's HTTP endpoint: /healthz, /metrics, /api/alerts.
@@ -191,7 +192,8 @@ func DefaultConfig() *Config {
 			Program: ProgramOutput{Output: out(4096, "json")},
 		},
 		Store: Store{Enabled: true, Path: "/var/lib/vigil/alerts.db", Retention: 30 * 24 * time.Hour, MaxSizeMB: 512,
-			PruneInterval: 10 * time.Minute, BatchSize: 256, FlushInterval: 200 * time.Millisecond, QueueSize: 16384},
+			PruneInterval: 10 * time.Minute, BatchSize: 256, FlushInterval: 200 * time.Millisecond, QueueSize: 16384,
+			RetryInterval: 10 * time.Second},
 		HTTP:       HTTP{Enabled: true, Listen: "127.0.0.1:8765"},
 		Sensor:     Sensor{RingSizeMB: 16},
 		Containers: Containers{Sockets: []string{"/run/containerd/containerd.sock", "/var/run/docker.sock", "/run/crio/crio.sock", "/run/podman/podman.sock"}},

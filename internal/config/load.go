@@ -234,6 +234,13 @@ func (c *Config) File() string {
 	return c.src.file
 }
 
+// ErrorAt is err reported for key, with the key's position in the file the
+// configuration came from: for checks made outside this package (rules,
+// policies, outputs) on a configuration value.
+func (c *Config) ErrorAt(key string, err error) *Error {
+	return c.errAt(key, "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+}
+
 // errAt builds an Error for key, with its position when it came from a file.
 func (c *Config) errAt(key, format string, args ...any) *Error {
 	e := &Error{Key: key, Msg: fmt.Sprintf(format, args...)}

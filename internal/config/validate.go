@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/vigilsec/vigil/internal/event"
@@ -140,8 +141,8 @@ func (c *Config) Validate() error {
 		if s.Retention < 0 || s.MaxSizeMB < 0 {
 			bad("store", "retention and max_size_mb must not be negative")
 		}
-		if s.PruneInterval <= 0 || s.FlushInterval <= 0 {
-			bad("store", "prune_interval and flush_interval must be positive")
+		if s.PruneInterval <= 0 || s.FlushInterval <= 0 || s.RetryInterval <= 0 {
+			bad("store", "prune_interval, flush_interval and retry_interval must be positive")
 		}
 		if s.BatchSize < 1 || s.QueueSize < 1 {
 			bad("store", "batch_size and queue_size must be at least 1")
@@ -149,8 +150,10 @@ func (c *Config) Validate() error {
 	}
 
 	if h := &c.HTTP; h.Enabled {
-		if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+		if _, port, err := net.SplitHostPort(h.Listen); err != nil {
 			bad("http.listen", "%v", err)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			bad("http.listen", "port %q: want a number from 0 to 65535", port)
 		}
 		if h.TokenFile != "" {
 			exists("http.token_file", h.TokenFile)

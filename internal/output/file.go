@@ -2,7 +2,9 @@ package output
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,6 +39,9 @@ type File struct {
 // file output.
 func NewFile(opts FileOptions) (*File, error) {
 	f := &File{opts: opts}
+	if err := CheckFilePath(opts.Path); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o750); err != nil {
 		return nil, fmt.Errorf("file output: %w", err)
 	}
@@ -44,6 +49,33 @@ func NewFile(opts FileOptions) (*File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// CheckFilePath reports, without creating anything, why NewFile could not
+// open path: path exists and is not a regular file, or its nearest existing
+// ancestor is not a directory (so its directory cannot be created).
+func CheckFilePath(path string) error {
+	if st, err := os.Lstat(path); err == nil {
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("file output: %s is not a regular file (%s)", path, st.Mode().Type())
+		}
+		return nil
+	}
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		st, err := os.Stat(dir)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("file output: %s: %s is not a directory", path, dir)
+			}
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("file output: %w", err)
+		}
+		if dir == filepath.Dir(dir) {
+			return nil
+		}
+	}
 }
 
 func (f *File) open() error {
