@@ -170,7 +170,8 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 		if a.store != nil {
 			q = a.store
 		}
-		a.api = api.New(api.Options{Addr: cfg.HTTP.Listen, Token: tok, Metrics: a.reg.Handler(), Store: q, Health: a.health})
+		a.api = api.New(api.Options{Addr: cfg.HTTP.Listen, Token: tok, Metrics: a.reg.Handler(), Store: q, Health: a.health,
+			MaxConns: fdBudget(cfg.HTTP.MaxConnections, a.log)})
 		if tok == "" {
 			a.log.Info("alerts API disabled: no token configured (http.token_file)")
 		}
@@ -506,7 +507,8 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	// Listen first: a busy port fails the start before the sensor loads.
 	var ln net.Listener
 	if a.api != nil {
-		if ln, err = net.Listen("tcp", a.cfg.HTTP.Listen); err != nil {
+		mode, _ := a.cfg.HTTP.SocketFileMode() // validated
+		if ln, err = api.Listen(a.cfg.HTTP.Listen, mode); err != nil {
 			return fmt.Errorf("agent: http: %w", err)
 		}
 		defer ln.Close()

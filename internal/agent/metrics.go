@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/sensor"
@@ -83,6 +84,17 @@ func (a *Agent) registerMetrics() {
 				e(0)
 			}
 		})
+	}
+	if a.api != nil {
+		hs := func(name, help string, typ metrics.Type, v func(api.Stats) float64) {
+			r.Func(name, help, typ, nil, func(e metrics.Emit) { e(v(a.api.Stats())) })
+		}
+		hs("vigil_http_connections", "Open connections to the HTTP endpoint (at most http.max_connections).", metrics.TypeGauge,
+			func(s api.Stats) float64 { return float64(s.Open) })
+		hs("vigil_http_connections_evicted_total", "Idle HTTP connections closed to make room under the connection cap.", metrics.TypeCounter,
+			func(s api.Stats) float64 { return float64(s.Evicted) })
+		hs("vigil_http_connections_rejected_total", "HTTP connections refused because every open one was busy.", metrics.TypeCounter,
+			func(s api.Stats) float64 { return float64(s.Rejected) })
 	}
 	r.Func("vigil_process_table_size", "Processes in the process table.", metrics.TypeGauge, nil, func(e metrics.Emit) {
 		if a.table != nil {

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
@@ -35,12 +37,18 @@ type Options struct {
 	Store Querier
 	// Health reports the agent's health for /healthz; nil means healthy.
 	Health func() error
+	// MaxConns caps the open connections (DefaultMaxConns when 0): at the
+	// cap the oldest idle one is closed to make room.
+	MaxConns int
 }
 
 // Server is the HTTP endpoint.
 type Server struct {
 	opts Options
 	mux  *http.ServeMux
+
+	mu  sync.Mutex
+	lim *connLimiter // set by Serve
 }
 
 // ReadToken reads a token file: its content without surrounding
@@ -101,11 +109,33 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx is done.
+// Stats returns the connection counters (zero before Serve).
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	lim := s.lim
+	s.mu.Unlock()
+	if lim == nil {
+		return Stats{}
+	}
+	return lim.stats()
+}
+
+// Serve serves on ln until ctx is done, with at most MaxConns connections
+// open and the read, write and idle timeouts above.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	max := s.opts.MaxConns
+	if max <= 0 {
+		max = DefaultMaxConns
+	}
+	lim := newConnLimiter(ln, max)
+	s.mu.Lock()
+	s.lim = lim
+	s.mu.Unlock()
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, ConnState: lim.track,
+		ErrorLog: log.New(io.Discard, "", 0)}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(lim) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("api: %w", err)

@@ -137,9 +137,11 @@ type Store struct {
 
 // HTTP is the agent's HTTP endpoint: /healthz, /metrics, /api/alerts.
 type HTTP struct {
-	Enabled   bool   `yaml:"enabled" doc:"Serve the HTTP endpoint."`
-	Listen    string `yaml:"listen" doc:"Listen address (host:port)."`
-	TokenFile string `yaml:"token_file" doc:"File holding the bearer token of /api/alerts (keep it mode 0600: the agent warns when every user can read it). Empty: the API is disabled (/healthz and /metrics stay open)."`
+	Enabled        bool   `yaml:"enabled" doc:"Serve the HTTP endpoint."`
+	Listen         string `yaml:"listen" doc:"Listen address: host:port, or unix:PATH for a unix socket (only users the socket's mode lets in can connect)."`
+	SocketMode     string `yaml:"socket_mode" doc:"Mode of the unix socket (octal), e.g. 0660 to let the socket's group in. Default 0600: root only."`
+	MaxConnections int    `yaml:"max_connections" doc:"Open connections at most; at the cap the oldest idle one is closed for a new one. Idle keep-alive connections close after 30 s, and request headers must arrive within 5 s."`
+	TokenFile      string `yaml:"token_file" doc:"File holding the bearer token of /api/alerts (keep it mode 0600: the agent warns when every user can read it). Empty: the API is disabled (/healthz and /metrics stay open)."`
 }
 
 // Sensor configures the eBPF sensor.
@@ -194,7 +196,7 @@ func DefaultConfig() *Config {
 		Store: Store{Enabled: true, Path: "/var/lib/vigil/alerts.db", Retention: 30 * 24 * time.Hour, MaxSizeMB: 512,
 			PruneInterval: 10 * time.Minute, BatchSize: 256, FlushInterval: 200 * time.Millisecond, QueueSize: 16384,
 			RetryInterval: 10 * time.Second},
-		HTTP:       HTTP{Enabled: true, Listen: "127.0.0.1:8765"},
+		HTTP:       HTTP{Enabled: true, Listen: "127.0.0.1:8765", SocketMode: "0600", MaxConnections: 64},
 		Sensor:     Sensor{RingSizeMB: 16},
 		Containers: Containers{Sockets: []string{"/run/containerd/containerd.sock", "/var/run/docker.sock", "/run/crio/crio.sock", "/run/podman/podman.sock"}},
 		Drift:      Drift{Enabled: true, Priority: alert.PriorityCritical, MaxPending: 64},

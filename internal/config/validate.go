@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -16,6 +17,15 @@ var Facilities = map[string]int{
 	"kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
 	"uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
 	"local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23,
+}
+
+// SocketFileMode is SocketMode parsed (octal, permission bits only).
+func (h *HTTP) SocketFileMode() (os.FileMode, error) {
+	m, err := strconv.ParseUint(h.SocketMode, 8, 32)
+	if err != nil || m&^0o777 != 0 {
+		return 0, fmt.Errorf("%q: want octal permission bits such as 0600", h.SocketMode)
+	}
+	return os.FileMode(m), nil
 }
 
 // Validate checks the whole configuration and returns every problem found
@@ -150,10 +160,20 @@ func (c *Config) Validate() error {
 	}
 
 	if h := &c.HTTP; h.Enabled {
-		if _, port, err := net.SplitHostPort(h.Listen); err != nil {
+		if path, ok := strings.CutPrefix(h.Listen, "unix:"); ok {
+			if !filepath.IsAbs(path) {
+				bad("http.listen", "unix socket path %q: want an absolute path", path)
+			}
+		} else if _, port, err := net.SplitHostPort(h.Listen); err != nil {
 			bad("http.listen", "%v", err)
 		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			bad("http.listen", "port %q: want a number from 0 to 65535", port)
+		}
+		if _, err := h.SocketFileMode(); err != nil {
+			bad("http.socket_mode", "%v", err)
+		}
+		if h.MaxConnections < 1 {
+			bad("http.max_connections", "must be at least 1")
 		}
 		if h.TokenFile != "" {
 			exists("http.token_file", h.TokenFile)
