@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 func (img *Image) readLayerFiles(i int, files func(entry int) []*File, fn func(*File, io.Reader) error) error {
@@ -109,6 +111,20 @@ func openRootFS(dir string) (*Image, error) {
 }
 
 func (img *Image) readRootFiles(want func(*File) bool, fn func(*File, io.Reader) error) error {
+	return img.readRootFilesConcurrently(1, want, fn)
+}
+
+// ReadFilesConcurrently is ReadFiles with up to n files read at once for
+// a root filesystem (opening files dominates there); layered images are
+// streamed in order as by ReadFiles. fn must be safe for concurrent calls.
+func (img *Image) ReadFilesConcurrently(n int, want func(*File) bool, fn func(*File, io.Reader) error) error {
+	if img.Source != SourceRootFS {
+		return img.ReadFiles(want, fn)
+	}
+	return img.readRootFilesConcurrently(max(n, 1), want, fn)
+}
+
+func (img *Image) readRootFilesConcurrently(n int, want func(*File) bool, fn func(*File, io.Reader) error) error {
 	var files []*File
 	img.Files.Walk(func(f *File) bool {
 		if f.Type == TypeReg && want(f) {
@@ -116,16 +132,43 @@ func (img *Image) readRootFiles(want func(*File) bool, fn func(*File, io.Reader)
 		}
 		return true
 	})
-	for _, f := range files {
+	read := func(f *File) error {
 		r, err := img.root.Open(f.Path)
 		if err != nil {
 			return fmt.Errorf("rootfs %s: %w", f.Path, err)
 		}
 		err = fn(f, r)
 		r.Close()
-		if err != nil {
-			return err
-		}
+		return err
 	}
-	return nil
+	if n == 1 {
+		for _, f := range files {
+			if err := read(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var next atomic.Int64
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for w := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(files) {
+					return
+				}
+				if err := read(files[i]); err != nil {
+					errs[w] = err
+					next.Store(int64(len(files))) // stop the others
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

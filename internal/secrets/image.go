@@ -6,6 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
 
 	"github.com/vigilsec/vigil/internal/image"
 )
@@ -19,29 +24,44 @@ func (s *Scanner) ScanImage(img *image.Image) ([]Finding, error) {
 	for i, e := range img.Config.Env {
 		out = append(out, s.ScanText(Location{Source: "config", Path: fmt.Sprintf("config.Env[%d]", i)}, []byte(e))...)
 	}
-	var buf bytes.Buffer
-	read := func(r io.Reader, size int64) ([]byte, bool) {
+	read := func(buf *bytes.Buffer, r io.Reader, size int64) ([]byte, bool) {
 		buf.Reset()
 		// Peek first: most of an image is binaries, skipped after 8 KiB.
-		if _, err := io.CopyN(&buf, r, min(size, 8<<10)); err != nil && err != io.EOF {
+		if _, err := io.CopyN(buf, r, min(size, 8<<10)); err != nil && err != io.EOF {
 			return nil, false
 		}
 		if Binary(buf.Bytes()) {
 			return nil, false
 		}
-		if _, err := io.CopyN(&buf, r, min(size, maxText)-int64(buf.Len())); err != nil && err != io.EOF {
+		if _, err := io.CopyN(buf, r, min(size, maxText)-int64(buf.Len())); err != nil && err != io.EOF {
 			return nil, false
 		}
 		return buf.Bytes(), true
 	}
+	var buf bytes.Buffer
 	if img.Source == image.SourceRootFS {
-		err := img.ReadFiles(func(f *image.File) bool { return f.Size > 0 && !s.pathAllowed(f.Path) },
+		// Opening files dominates: read them on every CPU.
+		var mu sync.Mutex
+		bufs := sync.Pool{New: func() any { return new(bytes.Buffer) }}
+		err := img.ReadFilesConcurrently(runtime.GOMAXPROCS(0), func(f *image.File) bool { return s.wanted(f.Path, f.Size) },
 			func(f *image.File, r io.Reader) error {
-				if b, ok := read(r, f.Size); ok {
-					out = append(out, s.ScanText(Location{Source: "rootfs", Path: "/" + f.Path}, b)...)
+				b := bufs.Get().(*bytes.Buffer)
+				defer bufs.Put(b)
+				if data, ok := read(b, r, f.Size); ok {
+					if fs := s.ScanText(Location{Source: "rootfs", Path: "/" + f.Path}, data); len(fs) > 0 {
+						mu.Lock()
+						out = append(out, fs...)
+						mu.Unlock()
+					}
 				}
 				return nil
 			})
+		sort.SliceStable(out, func(i, j int) bool {
+			if out[i].Path != out[j].Path {
+				return out[i].Path < out[j].Path
+			}
+			return out[i].Line < out[j].Line
+		})
 		return out, err
 	}
 	for i, l := range img.Layers {
@@ -63,10 +83,10 @@ func (s *Scanner) ScanImage(img *image.Image) ([]Finding, error) {
 				continue
 			}
 			p, ok := cleanName(h.Name)
-			if !ok || s.pathAllowed(p) {
+			if !ok || !s.wanted(p, h.Size) {
 				continue
 			}
-			b, ok := read(tr, h.Size)
+			b, ok := read(&buf, tr, h.Size)
 			if !ok {
 				continue
 			}
@@ -86,6 +106,28 @@ func (s *Scanner) ScanImage(img *image.Image) ([]Finding, error) {
 		}
 	}
 	return out, nil
+}
+
+// skipExt lists file name suffixes of formats that hold no text secrets
+// (compressed, compiled, media, fonts, translations): they are not opened.
+var skipExt = []string{".so", ".a", ".o", ".ko", ".pyc", ".pyo", ".class", ".jar", ".war", ".whl", ".egg", ".gz", ".xz",
+	".bz2", ".zst", ".lz4", ".zip", ".7z", ".png", ".jpg", ".jpeg", ".gif", ".ico", ".svgz", ".webp", ".ttf", ".otf",
+	".woff", ".woff2", ".pfb", ".mo", ".gmo", ".wasm", ".mp3", ".ogg", ".wav", ".deb", ".rpm", ".apk"}
+
+// wanted reports whether a file is worth opening: not empty, not
+// allow-listed by path, not of a format in skipExt (a versioned shared
+// library, libz.so.1.2.13, included).
+func (s *Scanner) wanted(p string, size int64) bool {
+	if size == 0 || s.pathAllowed(p) {
+		return false
+	}
+	base := path.Base(p)
+	for _, e := range skipExt {
+		if strings.HasSuffix(base, e) || (e == ".so" && strings.Contains(base, ".so.")) {
+			return false
+		}
+	}
+	return true
 }
 
 // cleanName turns a tar entry name into a root-relative path.

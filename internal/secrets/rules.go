@@ -45,13 +45,16 @@ type Rule struct {
 }
 
 // Allow is one allow-list entry: a finding is dropped when its path matches
-// Path, or its secret matches Value, restricted to Rule when set.
+// Path, its secret matches Value and the whole text the rule matched
+// matches Match (the fields set), restricted to Rule when set. An entry with
+// only Path skips the file altogether.
 type Allow struct {
 	Path  string `yaml:"path"`
 	Value string `yaml:"value"`
+	Match string `yaml:"match"`
 	Rule  string `yaml:"rule"`
 
-	path, value *regexp.Regexp
+	path, value, match *regexp.Regexp
 }
 
 // Ruleset is a set of rules and allow-list entries.
@@ -82,7 +85,7 @@ func LoadRules(path string) (*Ruleset, error) {
 
 var ruleFields = map[string]bool{"id": true, "description": true, "severity": true, "regex": true, "secretGroup": true,
 	"keywords": true, "entropy": true, "generic": true, "multiline": true}
-var allowFields = map[string]bool{"path": true, "value": true, "rule": true}
+var allowFields = map[string]bool{"path": true, "value": true, "match": true, "rule": true}
 
 // ParseRules parses a rules file (file names it in errors). Every problem
 // is a *RuleError at the offending line and column: unknown fields, wrong
@@ -188,8 +191,14 @@ func (r *Rule) compile() error {
 }
 
 func (a *Allow) compile() error {
-	if a.Path == "" && a.Value == "" {
-		return errors.New("needs path or value")
+	if a.Path == "" && a.Value == "" && a.Match == "" {
+		return errors.New("needs path, value or match")
+	}
+	if a.Match != "" {
+		var err error
+		if a.match, err = regexp.Compile(a.Match); err != nil {
+			return fmt.Errorf("match: %w", err)
+		}
 	}
 	var err error
 	if a.Path != "" {

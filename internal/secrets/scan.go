@@ -3,6 +3,7 @@ package secrets
 import (
 	"bytes"
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -42,6 +43,16 @@ type Location struct {
 type Scanner struct {
 	rules []Rule
 	allow []Allow
+	// Keyword finder: every keyword's first two (lower-case) bytes index
+	// the keywords that start with them, so one pass over a text finds
+	// every keyword of every rule.
+	pairs [1 << 16]uint16 // 1 + index in kws, 0 when no keyword starts so
+	kws   [][]keywordRef
+}
+
+type keywordRef struct {
+	kw   []byte
+	rule int
 }
 
 // NewScanner returns a scanner for rs (the built-in rules when nil).
@@ -49,7 +60,62 @@ func NewScanner(rs *Ruleset) *Scanner {
 	if rs == nil {
 		rs = DefaultRules()
 	}
-	return &Scanner{rules: rs.Rules, allow: rs.Allow}
+	s := &Scanner{rules: rs.Rules, allow: rs.Allow}
+	for ri, r := range s.rules {
+		for _, k := range r.Keywords {
+			if len(k) < 2 {
+				k += " " // one-byte keywords are not useful; keep them working
+			}
+			p := uint16(k[0])<<8 | uint16(k[1])
+			if s.pairs[p] == 0 {
+				s.kws = append(s.kws, nil)
+				s.pairs[p] = uint16(len(s.kws))
+			}
+			s.kws[s.pairs[p]-1] = append(s.kws[s.pairs[p]-1], keywordRef{[]byte(k), ri})
+		}
+	}
+	return s
+}
+
+// lowerTab lower-cases ASCII letters.
+var lowerTab = func() (t [256]byte) {
+	for i := range t {
+		t[i] = byte(i)
+		if i >= 'A' && i <= 'Z' {
+			t[i] = byte(i) + 'a' - 'A'
+		}
+	}
+	return t
+}()
+
+// keywordHits returns, per rule, the offsets where one of its keywords
+// occurs (any case), in one pass over data.
+func (s *Scanner) keywordHits(data []byte) [][]int {
+	var hits [][]int
+	for i := 0; i+1 < len(data); i++ {
+		p := s.pairs[uint16(lowerTab[data[i]])<<8|uint16(lowerTab[data[i+1]])]
+		if p == 0 {
+			continue
+		}
+	next:
+		for _, k := range s.kws[p-1] {
+			if i+len(k.kw) > len(data) {
+				continue
+			}
+			for j := 2; j < len(k.kw); j++ {
+				if lowerTab[data[i+j]] != k.kw[j] {
+					continue next
+				}
+			}
+			if hits == nil {
+				hits = make([][]int, len(s.rules))
+			}
+			if h := hits[k.rule]; len(h) == 0 || h[len(h)-1] != i {
+				hits[k.rule] = append(h, i)
+			}
+		}
+	}
+	return hits
 }
 
 // maxText bounds the bytes of one file scanned.
@@ -75,49 +141,41 @@ func (s *Scanner) ScanText(loc Location, data []byte) []Finding {
 	if s.pathAllowed(loc.Path) {
 		return nil
 	}
-	lower := toLowerASCII(data)
+	hits := s.keywordHits(data)
 	var out []Finding
 	seen := map[[2]int]bool{}
-	for ri := range s.rules {
+	for ri, rh := range hits {
 		r := &s.rules[ri]
 		done := -1 // end of the last window scanned for this rule
-		for _, kw := range r.Keywords {
-			for pos := 0; pos < len(lower); {
-				i := bytes.Index(lower[pos:], []byte(kw))
-				if i < 0 {
-					break
-				}
-				at := pos + i
-				pos = at + len(kw)
-				if at < done {
+		for _, at := range rh {
+			if at < done {
+				continue
+			}
+			start := bytes.LastIndexByte(data[:at], '\n') + 1
+			end := len(data)
+			if r.Multiline {
+				end = min(len(data), at+multilineWindow)
+			} else if j := bytes.IndexByte(data[at:], '\n'); j >= 0 {
+				end = at + j
+			}
+			done = end
+			for _, m := range r.re.FindAllSubmatchIndex(data[start:end], -1) {
+				g := 2 * r.SecretGroup
+				if m[g] < 0 {
 					continue
 				}
-				start := bytes.LastIndexByte(data[:at], '\n') + 1
-				end := len(data)
+				off, secret := start+m[g], data[start+m[g]:start+m[g+1]]
+				if seen[[2]int{ri, off}] || !s.keep(r, loc.Path, string(secret), data[start+m[0]:start+m[1]]) {
+					continue
+				}
+				seen[[2]int{ri, off}] = true
 				if r.Multiline {
-					end = min(len(data), at+multilineWindow)
-				} else if j := bytes.IndexByte(data[at:], '\n'); j >= 0 {
-					end = at + j
+					// A multi-line secret (a key body) is shown by the
+					// line its match starts on (the BEGIN header).
+					out = append(out, finding(r, loc, data, start+m[0], 0))
+					continue
 				}
-				done = end
-				for _, m := range r.re.FindAllSubmatchIndex(data[start:end], -1) {
-					g := 2 * r.SecretGroup
-					if m[g] < 0 {
-						continue
-					}
-					off, secret := start+m[g], data[start+m[g]:start+m[g+1]]
-					if seen[[2]int{ri, off}] || !s.keep(r, loc.Path, string(secret)) {
-						continue
-					}
-					seen[[2]int{ri, off}] = true
-					if r.Multiline {
-						// A multi-line secret (a key body) is shown by the
-						// line its match starts on (the BEGIN header).
-						out = append(out, finding(r, loc, data, start+m[0], 0))
-						continue
-					}
-					out = append(out, finding(r, loc, data, off, len(secret)))
-				}
+				out = append(out, finding(r, loc, data, off, len(secret)))
 			}
 		}
 	}
@@ -148,7 +206,7 @@ func dedupe(fs []Finding) []Finding {
 
 func (s *Scanner) pathAllowed(p string) bool {
 	for _, a := range s.allow {
-		if a.path != nil && a.value == nil && a.Rule == "" && a.path.MatchString(p) {
+		if a.path != nil && a.value == nil && a.match == nil && a.Rule == "" && a.path.MatchString(p) {
 			return true
 		}
 	}
@@ -156,7 +214,7 @@ func (s *Scanner) pathAllowed(p string) bool {
 }
 
 // keep applies the rule's entropy and generic filters and the allow-list.
-func (s *Scanner) keep(r *Rule, path, secret string) bool {
+func (s *Scanner) keep(r *Rule, path, secret string, match []byte) bool {
 	if r.Entropy > 0 && Entropy(secret) < r.Entropy {
 		return false
 	}
@@ -169,7 +227,8 @@ func (s *Scanner) keep(r *Rule, path, secret string) bool {
 		}
 		pathOK := a.path == nil || a.path.MatchString(path)
 		valueOK := a.value == nil || a.value.MatchString(secret)
-		if pathOK && valueOK {
+		matchOK := a.match == nil || a.match.Match(match)
+		if pathOK && valueOK && matchOK {
 			return false
 		}
 	}
@@ -313,12 +372,20 @@ func Placeholder(v string) bool {
 			break
 		}
 	}
-	if ident && (strings.ContainsAny(v, "_.") || strings.ToUpper(v) == v) {
+	if ident {
+		// Letters only: a word, a class or variable name (TokenFilter,
+		// SECRET_KEY_FILE). A password of letters alone is missed.
 		return true
 	}
-	// Kubernetes-style object names (db-credentials): lower-case words and
-	// dashes, no digits. A passphrase of plain words is missed by this.
-	if strings.Contains(v, "-") && strings.Trim(v, lower+"-") == "" {
+	// Kubernetes-style object names and constants (db-credentials,
+	// auth-request-type/at): lower-case words, dashes and slashes, no
+	// digits. A passphrase of plain words is missed by this.
+	if strings.ContainsAny(v, "-/") && strings.Trim(v, lower+"-/") == "" {
+		return true
+	}
+	// snake_case and SCREAMING_SNAKE_CASE names, digits allowed
+	// (_GOOGLE_OAUTH2_TOKEN_ENDPOINT, session_v2_token).
+	if snakeRE.MatchString(v) {
 		return true
 	}
 	return strings.HasSuffix(v, "()") || strings.HasPrefix(low, "env:") || strings.HasPrefix(low, "secretref:") ||
@@ -327,14 +394,4 @@ func Placeholder(v string) bool {
 
 const lower = "abcdefghijklmnopqrstuvwxyz"
 
-// toLowerASCII lower-cases ASCII letters (keywords are ASCII).
-func toLowerASCII(b []byte) []byte {
-	out := make([]byte, len(b))
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		out[i] = c
-	}
-	return out
-}
+var snakeRE = regexp.MustCompile(`^_?(?:[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[a-z][a-z0-9]*(?:_[a-z0-9]+)+)$`)

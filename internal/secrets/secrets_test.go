@@ -28,7 +28,7 @@ func TestRulesFile(t *testing.T) {
 		{"rules:\n  - id: x\n    regex: '(ab)'\n    keywords: [a]\n    sevrity: high\n", "r.yaml:5:5: unknown field \"sevrity\""},
 		{"rules:\n  - id: x\n    regex: '(ab)'\n    keywords: [a]\n    severity: urgent\n", "severity \"urgent\""},
 		{"rule: []\n", "r.yaml:1:1: unknown field \"rule\""},
-		{"allow:\n  - rule: x\n", "r.yaml:2:5: allow: needs path or value"},
+		{"allow:\n  - rule: x\n", "r.yaml:2:5: allow: needs path, value or match"},
 		{"rules: [\n", "r.yaml:"},
 	} {
 		_, err := ParseRules("r.yaml", []byte(tc.in))
