@@ -94,6 +94,23 @@ func (x *FileIndex) Lookup(p string) (*File, bool) {
 	return f, ok
 }
 
+// Resolve returns the file p names, following every symlink (the final one
+// too) inside the image with chroot semantics: an absolute or relative
+// target never leaves the image. ok is false for a missing file, a loop or
+// a link that climbs above the root.
+func (x *FileIndex) Resolve(p string) (*File, bool) {
+	rel, ok := relClean(p)
+	if !ok {
+		return nil, false
+	}
+	r, err := x.resolve(rel, true, 0)
+	if err != nil {
+		return nil, false
+	}
+	f, ok := x.files[r]
+	return f, ok && f.Type != TypeSymlink
+}
+
 // IsInImage reports whether p (an absolute path inside the container) names
 // a regular file or directory of the image, following symlinks inside the
 // image. The common case (a clean path naming a file directly) does not

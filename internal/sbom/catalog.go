@@ -36,6 +36,15 @@ const (
 	kindBinary
 )
 
+// linkedMetadata lists the metadata files that distributions may make
+// symlinks (resolved inside the image before classifying).
+var linkedMetadata = map[string]fileKind{
+	"var/lib/dpkg/status":      kindDpkgStatus,
+	"lib/apk/db/installed":     kindAPK,
+	"usr/lib/apk/db/installed": kindAPK,
+	"etc/os-release":           kindOSRelease,
+}
+
 func classify(f *image.File) fileKind {
 	p := f.Path
 	switch {
@@ -69,8 +78,15 @@ func isNodeModule(dir string) bool {
 	return strings.HasPrefix(path.Base(parent), "@") && path.Base(path.Dir(parent)) == "node_modules"
 }
 
+// linkedFile is the target of a symlinked metadata file.
+type linkedFile struct {
+	kind fileKind
+	path string // the symlink's path, e.g. var/lib/dpkg/status
+}
+
 type cataloger struct {
 	img        *image.Image
+	linked     map[string]linkedFile // target path → kind and link path
 	osRelease  map[string]string
 	osLayer    int
 	pkgs       []Package
@@ -81,11 +97,34 @@ type cataloger struct {
 // Catalog inventories img. Unreadable or malformed metadata files are
 // skipped and reported in the returned warnings.
 func Catalog(img *image.Image) (*SBOM, []string, error) {
-	c := &cataloger{img: img, copyrights: map[string][]string{}, osLayer: -1}
+	c := &cataloger{img: img, copyrights: map[string][]string{}, osLayer: -1, linked: map[string]linkedFile{}}
+	// A metadata file that is a symlink (relative or absolute) is read at
+	// its target, resolved inside the image, and reported under its own
+	// path.
+	for p, kind := range linkedMetadata {
+		if f, ok := img.Files.Lookup(p); ok && f.Type == image.TypeSymlink {
+			if t, ok := img.Files.Resolve(p); ok && t.Type == image.TypeReg {
+				c.linked[t.Path] = linkedFile{kind, p}
+			} else {
+				c.warnf("%s: symlink to %s does not resolve to a file inside the image", p, f.Linkname)
+			}
+		}
+	}
+	kindOf := func(f *image.File) fileKind {
+		if l, ok := c.linked[f.Path]; ok {
+			return l.kind
+		}
+		return classify(f)
+	}
 	var buf bytes.Buffer
-	err := img.ReadFiles(func(f *image.File) bool { return classify(f) != kindNone },
+	err := img.ReadFiles(func(f *image.File) bool { return kindOf(f) != kindNone },
 		func(f *image.File, r io.Reader) error {
-			kind := classify(f)
+			kind := kindOf(f)
+			if l, ok := c.linked[f.Path]; ok {
+				g := *f
+				g.Path = l.path // report the well-known path
+				f = &g
+			}
 			if kind == kindBinary {
 				c.goBinary(f, r, &buf)
 				return nil
