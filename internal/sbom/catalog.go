@@ -34,6 +34,10 @@ const (
 	kindNPM
 	kindPython
 	kindBinary
+	kindCargoLock
+	kindComposerLock
+	kindGemfileLock
+	kindJava
 )
 
 // linkedMetadata lists the metadata files that distributions may make
@@ -62,6 +66,14 @@ func classify(f *image.File) fileKind {
 		return kindNPM
 	case strings.HasSuffix(p, ".dist-info/METADATA") || strings.HasSuffix(p, ".egg-info/PKG-INFO") || strings.HasSuffix(p, ".egg-info"):
 		return kindPython
+	case path.Base(p) == "Cargo.lock":
+		return kindCargoLock
+	case path.Base(p) == "composer.lock":
+		return kindComposerLock
+	case path.Base(p) == "Gemfile.lock":
+		return kindGemfileLock
+	case isJavaArchive(p) && f.Size > 0 && f.Size <= maxBinary:
+		return kindJava
 	case f.Executable() && f.Size > 1024 && f.Size <= maxBinary:
 		return kindBinary
 	}
@@ -127,6 +139,10 @@ func Catalog(img *image.Image) (*SBOM, []string, error) {
 			}
 			if kind == kindBinary {
 				c.goBinary(f, r, &buf)
+				return nil
+			}
+			if kind == kindJava {
+				c.javaArchive(f, r, &buf)
 				return nil
 			}
 			buf.Reset()
@@ -200,6 +216,25 @@ func (c *cataloger) metadata(kind fileKind, f *image.File, b []byte) {
 		}
 		p.Location, p.Layer = "/"+f.Path, f.Digest
 		c.pkgs = append(c.pkgs, p)
+	case kindCargoLock, kindGemfileLock:
+		parse := parseCargoLock
+		if kind == kindGemfileLock {
+			parse = parseGemfileLock
+		}
+		for _, p := range parse(b) {
+			p.Location, p.Layer = "/"+f.Path, f.Digest
+			c.pkgs = append(c.pkgs, p)
+		}
+	case kindComposerLock:
+		pkgs, err := parseComposerLock(b)
+		if err != nil {
+			c.warnf("%s: %v", f.Path, err)
+			return
+		}
+		for _, p := range pkgs {
+			p.Location, p.Layer = "/"+f.Path, f.Digest
+			c.pkgs = append(c.pkgs, p)
+		}
 	case kindPython:
 		p, ok := parsePython(b)
 		if !ok {
@@ -235,7 +270,22 @@ func (c *cataloger) goBinary(f *image.File, r io.Reader, buf *bytes.Buffer) {
 		bi, err = buildinfo.Read(bytes.NewReader(buf.Bytes()))
 	}
 	if err != nil {
-		return // not a Go binary
+		// Not Go: a Rust binary built with cargo auditable?
+		var ra io.ReaderAt = bytes.NewReader(buf.Bytes())
+		if x, ok := r.(io.ReaderAt); ok {
+			ra = x
+		}
+		pkgs, ok, err := parseCargoAuditable(ra)
+		if err != nil {
+			c.warnf("%s: %v", f.Path, err)
+		}
+		if ok {
+			for _, p := range pkgs {
+				p.Location, p.Layer = "/"+f.Path, f.Digest
+				c.pkgs = append(c.pkgs, p)
+			}
+		}
+		return
 	}
 	goos, goarch := goPlatform(bi, r, buf)
 	loc := "/" + f.Path
@@ -257,6 +307,29 @@ func (c *cataloger) goBinary(f *image.File, r io.Reader, buf *bytes.Buffer) {
 			d = d.Replace
 		}
 		add(d.Path, d.Version)
+	}
+}
+
+// javaArchive catalogs a jar, war or ear (random access: a root
+// filesystem's file directly, a layer's entry buffered).
+func (c *cataloger) javaArchive(f *image.File, r io.Reader, buf *bytes.Buffer) {
+	ra, ok := r.(io.ReaderAt)
+	size := f.Size
+	if !ok {
+		buf.Reset()
+		if _, err := io.Copy(buf, io.LimitReader(r, maxBinary)); err != nil {
+			c.warnf("%s: %v", f.Path, err)
+			return
+		}
+		ra, size = bytes.NewReader(buf.Bytes()), int64(buf.Len())
+	}
+	pkgs, err := parseJavaArchive("/"+f.Path, ra, size, 0)
+	if err != nil {
+		c.warnf("%v", err)
+	}
+	for _, p := range pkgs {
+		p.Layer = f.Digest
+		c.pkgs = append(c.pkgs, p)
 	}
 }
 
@@ -386,6 +459,26 @@ func (c *cataloger) finish(p *Package, d *Distro) {
 		p.PURL = PURL(TypeNPM, ns, name, p.Version)
 	case TypePyPI:
 		p.PURL = PURL(TypePyPI, "", PyPIPURLName(p.Name), p.Version)
+	case TypeCargo, TypeGem:
+		p.PURL = PURL(p.Type, "", p.Name, p.Version)
+	case TypeComposer:
+		ns, name, _ := strings.Cut(p.Name, "/")
+		p.PURL = PURL(TypeComposer, ns, name, p.Version)
+	case TypeMaven:
+		group, artifact, ok := strings.Cut(p.Name, ":")
+		if !ok {
+			group, artifact = "", p.Name
+		}
+		p.PURL = PURL(TypeMaven, group, artifact, p.Version)
+	case TypeRPM:
+		if ns == "" {
+			ns = "rpm"
+		}
+		ver, epoch := p.Version, ""
+		if e, v, ok := strings.Cut(p.Version, ":"); ok {
+			epoch, ver = e, v
+		}
+		p.PURL = PURL(TypeRPM, ns, p.Name, ver, [2]string{"arch", p.Arch}, [2]string{"epoch", epoch}, [2]string{"distro", distroQ}, [2]string{"upstream", p.SourceName})
 	}
 }
 

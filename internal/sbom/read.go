@@ -165,7 +165,19 @@ func fromPURL(s string) (Package, bool) {
 			n, v, _ := strings.Cut(up, "@")
 			p.SourceName, p.SourceVersion = n, v
 		}
-	case TypePyPI:
+	case TypeMaven:
+		if u.Namespace != "" {
+			p.Name = u.Namespace + ":" + u.Name
+		}
+	case TypeComposer:
+		if u.Namespace != "" {
+			p.Name = u.Namespace + "/" + u.Name
+		}
+	case TypeRPM:
+		if up := u.Qualifiers["upstream"]; up != "" {
+			p.SourceName = up
+		}
+	case TypePyPI, TypeCargo, TypeGem:
 	default:
 		return Package{}, false
 	}

@@ -103,6 +103,33 @@ func Ecosystem(typ string, d *Distro) string {
 		return "npm"
 	case TypePyPI:
 		return "PyPI"
+	case TypeCargo:
+		return "crates.io"
+	case TypeComposer:
+		return "Packagist"
+	case TypeGem:
+		return "RubyGems"
+	case TypeMaven:
+		return "Maven"
+	case TypeRPM:
+		if d == nil {
+			return ""
+		}
+		switch d.ID {
+		case "rhel":
+			return "Red Hat"
+		case "rocky":
+			return "Rocky Linux"
+		case "almalinux":
+			return "AlmaLinux"
+		case "opensuse-leap", "opensuse-tumbleweed", "opensuse":
+			return "openSUSE"
+		case "sles", "sled":
+			return "SUSE"
+		case "mariner", "azurelinux":
+			return "Azure Linux"
+		}
+		return ""
 	}
 	return ""
 }

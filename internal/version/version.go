@@ -31,6 +31,8 @@ const (
 	Npm    = "npm"
 	PyPI   = "PyPI"
 	SemVer = "SEMVER"
+	// CratesIO versions are semver 2.0 (Cargo enforces it).
+	CratesIO = "crates.io"
 )
 
 // Base returns the ecosystem without its release suffix: "Debian:12" →
@@ -45,7 +47,7 @@ func Base(ecosystem string) string {
 // Supported reports whether Compare knows the ecosystem's order.
 func Supported(ecosystem string) bool {
 	switch Base(ecosystem) {
-	case Debian, "Ubuntu", Alpine, Go, Npm, PyPI, SemVer:
+	case Debian, "Ubuntu", Alpine, Go, Npm, PyPI, SemVer, CratesIO:
 		return true
 	}
 	return false
@@ -59,7 +61,7 @@ func Compare(ecosystem, a, b string) (int, error) {
 		return CompareDebian(a, b)
 	case Alpine:
 		return CompareAPK(a, b)
-	case Go, Npm, SemVer:
+	case Go, Npm, SemVer, CratesIO:
 		return CompareSemver(a, b)
 	case PyPI:
 		return ComparePEP440(a, b)

@@ -58,7 +58,7 @@ func indexKey(ecosystem, name string) string {
 
 // idKey is the index key under which a record is found by its id (to read
 // the severity of an alias).
-func idKey(id string) string { return "@id\t" + id }
+func idKey(id string) string { return "@id\t" + termtext.String(id) }
 
 // DB is an opened database. It is safe for concurrent scans.
 type DB struct {

@@ -276,7 +276,7 @@ func TestCVSS(t *testing.T) {
 // cannot add columns or lines to index.tsv.
 func TestIndexEscapesNames(t *testing.T) {
 	src := t.TempDir()
-	os.WriteFile(filepath.Join(src, "GHSA-evil.json"), []byte(`{"id":"GHSA-evil","affected":[{"package":{"ecosystem":"npm","name":"x\n#records\t999\nnpm\tforged\t0\t1\u001b"}}]}`), 0o644)
+	os.WriteFile(filepath.Join(src, "GHSA-evil.json"), []byte(`{"id":"GHSA-evil\n#records\t999","affected":[{"package":{"ecosystem":"npm","name":"x\n#records\t999\nnpm\tforged\t0\t1\u001b"}}]}`), 0o644)
 	dbDir := t.TempDir()
 	if _, _, err := vuln.Import(src, dbDir); err != nil {
 		t.Fatal(err)
@@ -285,8 +285,9 @@ func TestIndexEscapesNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The header, the record's id entry and its package entry.
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if len(lines) != 2 || strings.Count(lines[1], "\t") != 3 || strings.ContainsRune(string(b), 0x1b) {
+	if len(lines) != 3 || strings.Count(lines[1], "\t") != 3 || strings.Count(lines[2], "\t") != 3 || strings.ContainsRune(string(b), 0x1b) {
 		t.Fatalf("index.tsv:\n%q", b)
 	}
 }
