@@ -38,6 +38,7 @@ const (
 	kindComposerLock
 	kindGemfileLock
 	kindJava
+	kindRPMSqlite
 )
 
 // linkedMetadata lists the metadata files that distributions may make
@@ -46,6 +47,7 @@ var linkedMetadata = map[string]fileKind{
 	"var/lib/dpkg/status":      kindDpkgStatus,
 	"lib/apk/db/installed":     kindAPK,
 	"usr/lib/apk/db/installed": kindAPK,
+	"var/lib/rpm/rpmdb.sqlite": kindRPMSqlite,
 	"etc/os-release":           kindOSRelease,
 }
 
@@ -66,6 +68,8 @@ func classify(f *image.File) fileKind {
 		return kindNPM
 	case strings.HasSuffix(p, ".dist-info/METADATA") || strings.HasSuffix(p, ".egg-info/PKG-INFO") || strings.HasSuffix(p, ".egg-info"):
 		return kindPython
+	case p == "var/lib/rpm/rpmdb.sqlite" || p == "usr/lib/sysimage/rpm/rpmdb.sqlite":
+		return kindRPMSqlite
 	case path.Base(p) == "Cargo.lock":
 		return kindCargoLock
 	case path.Base(p) == "composer.lock":
@@ -222,6 +226,18 @@ func (c *cataloger) metadata(kind fileKind, f *image.File, b []byte) {
 			parse = parseGemfileLock
 		}
 		for _, p := range parse(b) {
+			p.Location, p.Layer = "/"+f.Path, f.Digest
+			c.pkgs = append(c.pkgs, p)
+		}
+	case kindRPMSqlite:
+		pkgs, warns, err := parseRPMSqlite(b)
+		for _, w := range warns {
+			c.warnf("%s: %s", f.Path, w)
+		}
+		if err != nil {
+			c.warnf("%s: %v", f.Path, err)
+		}
+		for _, p := range pkgs {
 			p.Location, p.Layer = "/"+f.Path, f.Digest
 			c.pkgs = append(c.pkgs, p)
 		}

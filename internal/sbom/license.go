@@ -67,6 +67,10 @@ var licenseNames = map[string]string{
 	"cc0": "CC0-1.0", "cc-by-sa-3": "CC-BY-SA-3.0", "cc-by-3": "CC-BY-3.0", "perl": "Artistic-1.0-Perl",
 	"boost-1.0": "BSL-1.0", "zpl-2.1": "ZPL-2.1", "ofl-1.1": "OFL-1.1", "sil-ofl-1.1": "OFL-1.1",
 	"unicode": "Unicode-DFS-2016", "isc": "ISC", "x11": "X11", "mit": "MIT", "openssl": "OpenSSL",
+	// Fedora/RHEL legacy short names (RPM License: tags before SPDX).
+	"asl 2.0": "Apache-2.0", "gplv2": "GPL-2.0-only", "gplv2+": "GPL-2.0-or-later", "gplv3": "GPL-3.0-only",
+	"gplv3+": "GPL-3.0-or-later", "lgplv2": "LGPL-2.0-only", "lgplv2+": "LGPL-2.0-or-later", "lgplv3": "LGPL-3.0-only",
+	"lgplv3+": "LGPL-3.0-or-later", "mplv2.0": "MPL-2.0",
 	// Python classifiers and free text.
 	"mit license": "MIT", "apache 2.0": "Apache-2.0", "apache-2.0 license": "Apache-2.0", "apache license 2.0": "Apache-2.0",
 	"apache license, version 2.0": "Apache-2.0", "apache software license": "Apache-2.0", "bsd": "BSD-3-Clause",

@@ -1,0 +1,103 @@
+package sbom_test
+
+import (
+	"database/sql"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	it "github.com/vigilsec/vigil/internal/image/imagetest"
+	"github.com/vigilsec/vigil/internal/sbom"
+)
+
+// rpmHeader encodes a package header blob as rpmdb stores it (index count,
+// data length, 16-byte entries, data): strings, and the epoch as INT32.
+func rpmHeader(fields map[int]string, epoch int) []byte {
+	var index, data []byte
+	add := func(tag, typ int, v []byte, align int) {
+		for len(data)%align != 0 {
+			data = append(data, 0)
+		}
+		e := make([]byte, 16)
+		binary.BigEndian.PutUint32(e, uint32(tag))
+		binary.BigEndian.PutUint32(e[4:], uint32(typ))
+		binary.BigEndian.PutUint32(e[8:], uint32(len(data)))
+		binary.BigEndian.PutUint32(e[12:], 1)
+		index = append(index, e...)
+		data = append(data, v...)
+	}
+	for _, tag := range []int{1000, 1001, 1002, 1014, 1022, 1044} {
+		if v, ok := fields[tag]; ok {
+			add(tag, 6, append([]byte(v), 0), 1)
+		}
+	}
+	if epoch >= 0 {
+		v := make([]byte, 4)
+		binary.BigEndian.PutUint32(v, uint32(epoch))
+		add(1003, 4, v, 4)
+	}
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint32(b, uint32(len(index)/16))
+	binary.BigEndian.PutUint32(b[4:], uint32(len(data)))
+	return append(append(b, index...), data...)
+}
+
+// Item 4: the RPM cataloger reads rpmdb.sqlite (Fedora/RHEL 9 layout),
+// with epochs, releases, source RPMs and licences.
+func TestRPMSqlite(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "rpmdb.sqlite")
+	db, err := sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE 'Packages' (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range [][]byte{
+		rpmHeader(map[int]string{1000: "openssl-libs", 1001: "3.0.7", 1002: "24.el9", 1014: "ASL 2.0", 1022: "x86_64", 1044: "openssl-3.0.7-24.el9.src.rpm"}, 1),
+		rpmHeader(map[int]string{1000: "bash", 1001: "5.1.8", 1002: "6.el9_1", 1014: "GPLv3+", 1022: "x86_64", 1044: "bash-5.1.8-6.el9_1.src.rpm"}, -1),
+		rpmHeader(map[int]string{1000: "gpg-pubkey", 1001: "fd431d51", 1002: "4ae0493b"}, -1),
+		[]byte{0, 0, 0, 9, 0, 0, 0, 1}, // corrupt: 9 entries in an 8-byte blob
+	} {
+		if _, err := db.Exec(`INSERT INTO Packages (blob) VALUES (?)`, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	rpmdb, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := it.Layer(
+		it.File("etc/os-release", 0o644, []byte("NAME=\"Rocky Linux\"\nID=\"rocky\"\nVERSION_ID=\"9.3\"\n")),
+		it.File("var/lib/rpm/rpmdb.sqlite", 0o644, rpmdb),
+	)
+	dir := filepath.Join(t.TempDir(), "img")
+	if _, err := it.WriteOCILayout(dir, "example.com/rocky:9", it.Config{}, layer); err != nil {
+		t.Fatal(err)
+	}
+	img := openImage(t, dir)
+	s, warns, err := sbom.Catalog(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range s.Packages {
+		got = append(got, p.PURL+" "+p.Ecosystem+" "+p.SourceName+" "+strings.Join(p.Licenses, ","))
+	}
+	want := []string{
+		"pkg:rpm/rocky/bash@5.1.8-6.el9_1?arch=x86_64&distro=rocky-9.3&upstream=bash Rocky Linux bash GPLv3+",
+		"pkg:rpm/rocky/openssl-libs@3.0.7-24.el9?arch=x86_64&distro=rocky-9.3&epoch=1&upstream=openssl Rocky Linux openssl ASL 2.0",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("packages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if p := s.Packages[1]; p.Version != "1:3.0.7-24.el9" {
+		t.Errorf("openssl-libs version %q, want the epoch in it", p.Version)
+	}
+	if !strings.Contains(strings.Join(warns, "\n"), "var/lib/rpm/rpmdb.sqlite: package 4: rpm header: 9 entries") {
+		t.Errorf("corrupt header not reported: %v", warns)
+	}
+}
