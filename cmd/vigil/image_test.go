@@ -107,7 +107,9 @@ func TestImageCommands(t *testing.T) {
 // (needs root and containerd: gated by containertest).
 func TestImageScanRunning(t *testing.T) {
 	env := containertest.New(t)
-	env.Run(t, containertest.Spec{})
+	sum := sha256.Sum256([]byte("vigil running env test, not a credential"))
+	fake := "AKIA" + base32.StdEncoding.EncodeToString(sum[:])[:16]
+	env.Run(t, containertest.Spec{Env: []string{"PATH=/bin", "AWS_ACCESS_KEY_ID=" + fake, "CONFIG_FILE=/etc/app/secret_key"}})
 	osv := t.TempDir()
 	os.WriteFile(filepath.Join(osv, "GO-1.json"), []byte(`{"id":"GO-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"stdlib"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"}]}]}]}`), 0o644)
 	out, err := runVigil(t, "image", "scan", "--running", "--namespace", env.Namespace, "--db", osv)
@@ -116,6 +118,15 @@ func TestImageScanRunning(t *testing.T) {
 	}
 	if want := "containerd://" + env.ImageName + " (namespace " + env.Namespace + ")"; !strings.Contains(out, want) {
 		t.Errorf("output does not list %s:\n%s", want, out)
+	}
+	// Item 8: the running container's environment is scanned for secrets.
+	out, err = runVigil(t, "image", "scan", "--running", "--namespace", env.Namespace, "--db", osv, "--secrets")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "aws-access-key-id") || !strings.Contains(out, "AWS_ACCESS_KEY_ID=AKIA********") ||
+		!strings.Contains(out, "container "+env.Namespace+"/") || strings.Contains(out, fake[4:]) || strings.Contains(out, "CONFIG_FILE") {
+		t.Errorf("running environment secrets:\n%s", out)
 	}
 }
 
