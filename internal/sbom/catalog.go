@@ -39,6 +39,7 @@ const (
 	kindGemfileLock
 	kindJava
 	kindRPMSqlite
+	kindRPMBDB
 )
 
 // linkedMetadata lists the metadata files that distributions may make
@@ -70,6 +71,8 @@ func classify(f *image.File) fileKind {
 		return kindPython
 	case p == "var/lib/rpm/rpmdb.sqlite" || p == "usr/lib/sysimage/rpm/rpmdb.sqlite":
 		return kindRPMSqlite
+	case p == "var/lib/rpm/Packages" || p == "usr/lib/sysimage/rpm/Packages":
+		return kindRPMBDB
 	case path.Base(p) == "Cargo.lock":
 		return kindCargoLock
 	case path.Base(p) == "composer.lock":
@@ -229,8 +232,12 @@ func (c *cataloger) metadata(kind fileKind, f *image.File, b []byte) {
 			p.Location, p.Layer = "/"+f.Path, f.Digest
 			c.pkgs = append(c.pkgs, p)
 		}
-	case kindRPMSqlite:
-		pkgs, warns, err := parseRPMSqlite(b)
+	case kindRPMSqlite, kindRPMBDB:
+		parse := parseRPMSqlite
+		if kind == kindRPMBDB {
+			parse = parseRPMBDB
+		}
+		pkgs, warns, err := parse(b)
 		for _, w := range warns {
 			c.warnf("%s: %s", f.Path, w)
 		}

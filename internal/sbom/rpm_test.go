@@ -3,13 +3,17 @@ package sbom_test
 import (
 	"database/sql"
 	"encoding/binary"
+	"encoding/hex"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	it "github.com/vigilsec/vigil/internal/image/imagetest"
 	"github.com/vigilsec/vigil/internal/sbom"
+	"github.com/vigilsec/vigil/internal/testkernel"
 )
 
 // rpmHeader encodes a package header blob as rpmdb stores it (index count,
@@ -99,5 +103,58 @@ func TestRPMSqlite(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(warns, "\n"), "var/lib/rpm/rpmdb.sqlite: package 4: rpm header: 9 entries") {
 		t.Errorf("corrupt header not reported: %v", warns)
+	}
+}
+
+// Item 4: the RPM cataloger reads the Berkeley DB rpmdb (RHEL/CentOS 7
+// and 8), built here with Berkeley DB's own db_load (db-util), with
+// headers large enough to live on overflow pages.
+func TestRPMBerkeleyDB(t *testing.T) {
+	dbLoad, err := exec.LookPath("db_load")
+	if err != nil {
+		testkernel.Skip(t, "db_load not installed (Debian package db-util)")
+	}
+	long := strings.Repeat("GPLv2+ and LGPLv2+ and BSD ", 200) // > a page: overflow chain
+	var in strings.Builder
+	in.WriteString("VERSION=3\nformat=bytevalue\ntype=hash\nHEADER=END\n")
+	put := func(hnum uint32, v []byte) {
+		k := make([]byte, 4)
+		binary.LittleEndian.PutUint32(k, hnum)
+		in.WriteString(" " + hex.EncodeToString(k) + "\n " + hex.EncodeToString(v) + "\n")
+	}
+	put(0, []byte{3, 0, 0, 0}) // rpm's "next package number" record
+	put(1, rpmHeader(map[int]string{1000: "glibc", 1001: "2.28", 1002: "236.el8", 1014: "LGPLv2+", 1022: "x86_64", 1044: "glibc-2.28-236.el8.src.rpm"}, -1))
+	put(2, rpmHeader(map[int]string{1000: "kernel-tools", 1001: "4.18.0", 1002: "513.el8", 1014: long, 1022: "x86_64", 1044: "kernel-4.18.0-513.el8.src.rpm"}, 0))
+	put(3, rpmHeader(map[int]string{1000: "perl-IO", 1001: "1.38", 1002: "422.el8", 1014: "GPL+ or Artistic", 1022: "x86_64", 1044: "perl-5.26.3-422.el8.src.rpm"}, 0))
+	in.WriteString("DATA=END\n")
+	dbPath := filepath.Join(t.TempDir(), "Packages")
+	cmd := exec.Command(dbLoad, "-f", "/dev/stdin", dbPath)
+	cmd.Stdin = strings.NewReader(in.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("db_load: %v\n%s", err, out)
+	}
+	bdb, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := it.Layer(
+		it.File("etc/os-release", 0o644, []byte("NAME=\"Red Hat Enterprise Linux\"\nID=\"rhel\"\nVERSION_ID=\"8.9\"\n")),
+		it.File("var/lib/rpm/Packages", 0o644, bdb),
+	)
+	dir := filepath.Join(t.TempDir(), "img")
+	if _, err := it.WriteOCILayout(dir, "example.com/rhel:8", it.Config{}, layer); err != nil {
+		t.Fatal(err)
+	}
+	s, warns, err := sbom.Catalog(openImage(t, dir))
+	if err != nil || len(warns) > 0 {
+		t.Fatalf("%v %v", err, warns)
+	}
+	var got []string
+	for _, p := range s.Packages {
+		got = append(got, p.Name+" "+p.Version+" "+p.SourceName+" "+p.Ecosystem+" "+strconv.Itoa(len(strings.Join(p.Licenses, ""))))
+	}
+	want := []string{"glibc 2.28-236.el8 glibc Red Hat 7", "kernel-tools 4.18.0-513.el8 kernel Red Hat " + strconv.Itoa(len(long)), "perl-IO 1.38-422.el8 perl Red Hat 16"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("packages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
