@@ -26,6 +26,7 @@ import (
 	"github.com/vigilsec/vigil/internal/enforce"
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/guard"
 	"github.com/vigilsec/vigil/internal/image"
 	"github.com/vigilsec/vigil/internal/imagewatch"
 	"github.com/vigilsec/vigil/internal/metrics"
@@ -76,13 +77,15 @@ type Agent struct {
 	// overflow is where every bounded queue reports its drops (metrics,
 	// the internal alert queue.RuleOverflow).
 	overflow *queue.Overflow
-	disp     *output.Dispatcher
-	store    *alertStore // nil when disabled
-	coal     *alert.Coalescer
-	eng      *engine.Engine
-	pipe     *pipeline.Pipeline
-	api      *api.Server
-	minPri   alert.Priority
+	// guard recovers and reports panics of the per-item stages.
+	guard  *guard.Guard
+	disp   *output.Dispatcher
+	store  *alertStore // nil when disabled
+	coal   *alert.Coalescer
+	eng    *engine.Engine
+	pipe   *pipeline.Pipeline
+	api    *api.Server
+	minPri alert.Priority
 
 	// Set by Run.
 	table      *state.Table
@@ -144,6 +147,7 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 	a.overflow = queue.NewOverflow(queue.OverflowOptions{Interval: cfg.Outputs.OverflowAlertInterval,
 		Hostname: a.hostname, Logger: a.log})
 	a.overflow.Register(a.reg)
+	a.guard = guard.New(guard.Options{Internal: a.deliver, Hostname: a.hostname, Metrics: a.reg, Logger: a.log})
 
 	rs := l.rules
 	for _, d := range rs.Diags.Warnings() {
@@ -177,7 +181,7 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 		}
 	}
 	a.pipe = pipeline.New(pipeline.Options{Types: eventTypes(cfg.Sensor.EventTypes), Engine: a.eng,
-		MinPriority: &a.minPri, OnAlert: a.onAlert, Tap: a.tap, Internal: a.deliver, Hostname: a.hostname,
+		MinPriority: &a.minPri, OnAlert: a.onAlert, Tap: a.tap, Guard: a.guard, Hostname: a.hostname,
 		Metrics: a.reg, Logger: a.log})
 	a.newImageWatch()
 	a.registerMetrics()
@@ -189,7 +193,7 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 
 func (a *Agent) buildOutputs() error {
 	o := &a.cfg.Outputs
-	a.disp = output.NewDispatcher(output.Options{Overflow: a.overflow, Logger: a.log})
+	a.disp = output.NewDispatcher(output.Options{Overflow: a.overflow, Guard: a.guard, Logger: a.log})
 	fail := func(err error) error {
 		a.disp.Close(context.Background())
 		return fmt.Errorf("outputs: %w", err)

@@ -25,6 +25,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/guard"
 	"github.com/vigilsec/vigil/internal/queue"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/store"
@@ -530,5 +531,54 @@ func TestQueueDropsRaiseAlerts(t *testing.T) {
 	got, err := st.Query(context.Background(), store.Filter{Rule: queue.RuleOverflow})
 	if err != nil || len(got) != 1 {
 		t.Fatalf("overflow alerts in the store: %d, %v", len(got), err)
+	}
+}
+
+// TestStagePanicKeepsAgentRunning (#12 item 1, per-event half): a panic in
+// a per-event stage does not take the agent down: the event's alert is
+// still delivered, the internal alert names the stage and the panic, the
+// panic is counted in /metrics, and the next events are handled.
+func TestStagePanicKeepsAgentRunning(t *testing.T) {
+	s := newSinks(t)
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(shadowRule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.config(t, rulesPath)
+	cfg.Outputs.HTTP.Enabled, cfg.Outputs.Syslog.Enabled = false, false
+	src := &fakeSource{ch: make(chan struct{}, 8)}
+	n := 0
+	a, err := New(cfg, &Options{Source: src, NoSignals: true, Logger: slog.New(slog.DiscardHandler),
+		Tap: func(ev *event.Event) {
+			n++
+			if n == 1 {
+				panic(fmt.Sprintf("tap broke on %s", ev.Path))
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- a.Run(ctx) }()
+	src.ch <- struct{}{}
+	src.ch <- struct{}{}
+	waitFor(t, "both alerts", func() bool { return countRule(fileAlerts(s.file), "Test shadow read") == 2 })
+	waitFor(t, "the panic alert", func() bool { return countRule(fileAlerts(s.file), guard.RulePanic) == 1 })
+	for _, al := range fileAlerts(s.file) {
+		if al["rule"] != guard.RulePanic {
+			continue
+		}
+		of := al["output_fields"].(map[string]any)
+		if of["vigil.stage"] != guard.StageTap || of["vigil.panic"] != "tap broke on /etc/shadow" || of["vigil.on"] != "openat event" {
+			t.Errorf("panic alert fields %v", of)
+		}
+	}
+	if v := metricValue(scrape(t, a)["vigil_panics_total"], "stage", guard.StageTap); v != 1 {
+		t.Errorf("vigil_panics_total{stage=tap} = %v", v)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

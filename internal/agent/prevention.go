@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/enforce"
+	"github.com/vigilsec/vigil/internal/guard"
 	"github.com/vigilsec/vigil/internal/policy"
 )
 
@@ -76,7 +77,7 @@ func (a *Agent) runPrevention(ctx context.Context, e *enforce.Enforcer) error {
 			if !ok {
 				return nil
 			}
-			a.deliverDecision(&d)
+			a.deliverDecisionGuarded(&d)
 		case <-a.pol.changed():
 			nts, nids := a.targets()
 			if err := e.Apply(a.currentPolicies(), nts); err != nil {
@@ -135,4 +136,11 @@ func (a *Agent) deliverDecision(d *enforce.Decision) {
 		al.OutputFields = append(al.OutputFields, alert.Field{Name: "kill_error", Value: d.KillErr.Error()})
 	}
 	a.deliver(al)
+}
+
+// deliverDecisionGuarded turns a decision into its alert; a panic is
+// recovered and reported, the next decision is handled as usual.
+func (a *Agent) deliverDecisionGuarded(d *enforce.Decision) {
+	defer a.guard.Recover(guard.StagePrevention, "prevention decision")
+	a.deliverDecision(d)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/enforce"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/guard"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/queue"
 	"github.com/vigilsec/vigil/internal/rules"
@@ -142,6 +143,12 @@ func (j *responseJob) target(act rules.Action) string {
 // perform runs a job's actions in order, records them on the alert and
 // delivers it.
 func (a *Agent) perform(j *responseJob) {
+	defer func() {
+		if r := recover(); r != nil { // the alert is delivered all the same
+			a.guard.Report(guard.StageResponse, "response to "+j.al.Rule, r)
+			a.deliver(j.al)
+		}
+	}()
 	r := a.resp
 	for _, act := range j.actions {
 		res := r.do(j, act)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/guard"
 	"github.com/vigilsec/vigil/internal/queue"
 )
 
@@ -18,6 +19,9 @@ type Options struct {
 	// "output.NAME"): metrics and the internal alert queue.RuleOverflow.
 	// Nil: drops are counted only.
 	Overflow *queue.Overflow
+	// Guard reports a panic of an output's Write (the worker is restarted
+	// and the alerts in hand counted as errors); nil: logged only.
+	Guard *guard.Guard
 	// Logger receives delivery errors (at most one per output per second).
 	// Nil discards them.
 	Logger *slog.Logger
@@ -83,7 +87,8 @@ func (d *Dispatcher) Add(o Output, min alert.Priority, queueSize int) {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			q.run()
+			for !q.runGuarded() {
+			}
 		}()
 	}
 }
@@ -107,6 +112,25 @@ func (q *outQueue) offer(a *alert.Alert) {
 	if a.Priority.AtLeast(q.min) {
 		q.q.Push(a)
 	}
+}
+
+// runGuarded runs the worker until its queue is closed (true), or until the
+// output panics (false: the alert in hand is lost and counted as an error,
+// the panic reported; the caller starts the worker again).
+func (q *outQueue) runGuarded() (done bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			q.errors.Add(1)
+			if g := q.d.opts.Guard; g != nil {
+				g.Report(guard.StageOutput, "output "+q.out.Name(), r)
+			} else {
+				q.d.log.Error("output panicked", "output", q.out.Name(), "panic", r)
+			}
+			done = false
+		}
+	}()
+	q.run()
+	return true
 }
 
 func (q *outQueue) run() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/guard"
 	"github.com/vigilsec/vigil/internal/queue"
 )
 
@@ -152,5 +153,58 @@ func TestBatchDispatch(t *testing.T) {
 	}
 	if s := d.Stats()[0]; s.Sent != 25 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// panicky is an output whose Write panics on alerts of one pid.
+type panicky struct {
+	mu  sync.Mutex
+	got []int64
+}
+
+func (p *panicky) Name() string { return "panicky" }
+func (p *panicky) Close() error { return nil }
+func (p *panicky) Write(_ context.Context, a *alert.Alert) error {
+	pid, _ := a.Field("proc.pid")
+	if pid == int64(3) {
+		var m map[string]int
+		m["x"]++ // a real nil-map panic
+	}
+	p.mu.Lock()
+	p.got = append(p.got, pid.(int64))
+	p.mu.Unlock()
+	return nil
+}
+
+// TestOutputPanicIsContained: an output that panics on one alert loses that
+// alert (counted as an error, reported by the guard) and goes on delivering
+// the next ones; the other outputs are untouched.
+func TestOutputPanicIsContained(t *testing.T) {
+	var mu sync.Mutex
+	var internal []*alert.Alert
+	g := guard.New(guard.Options{Internal: func(a *alert.Alert) { mu.Lock(); internal = append(internal, a); mu.Unlock() }})
+	d := NewDispatcher(Options{Guard: g})
+	p := &panicky{}
+	d.Add(p, alert.PriorityDebug, 16)
+	for i := range 6 {
+		d.Send(testAlert(i))
+	}
+	waitFor(t, "the alerts after the panic", 5*time.Second, func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.got) == 5 })
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s := d.Stats()[0]; s.Errors != 1 || s.Sent != 5 {
+		t.Errorf("stats %+v, want 1 error and 5 sent", s)
+	}
+	if g.Count(guard.StageOutput) != 1 {
+		t.Errorf("output panics = %d", g.Count(guard.StageOutput))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(internal) != 1 || internal[0].Rule != guard.RulePanic {
+		t.Fatalf("internal alerts %v", internal)
+	}
+	if v, _ := internal[0].Field("vigil.on"); v != "output panicky" {
+		t.Errorf("vigil.on = %v", v)
 	}
 }

@@ -17,12 +17,11 @@
 // is also the one place where what the sensor sends is derived from the
 // pipeline's configuration and the rules in force.
 //
-// Faults. Each per-event stage (state, container, engine, tap) is guarded:
-// a panic is recovered, counted (vigil_pipeline_panics_total{stage}) and
-// reported as an internal alert (rule "Vigil pipeline stage panic", at most
-// one per stage per PanicAlertInterval, with the count since the last one),
-// and the event goes on to the next stage; the next event is processed as
-// usual.
+// Faults. Each per-event stage (state, container, engine, tap) is guarded
+// (package guard): a panic is recovered, counted (vigil_panics_total{stage})
+// and reported as an internal alert (rule "Vigil stage panic", rate
+// limited), and the event goes on to the next stage; the next event is
+// processed as usual.
 //
 // Concurrency. Handle is called from one goroutine (the source's); Swap of
 // the engine's rules may happen from any goroutine.

@@ -3,17 +3,14 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"runtime/debug"
-	"strings"
-	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/container"
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/guard"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/sensor"
@@ -30,16 +27,7 @@ type Source interface {
 	Close() error
 }
 
-// Stage names: the fixed label set of vigil_pipeline_panics_total.
-const (
-	StageState     = "state"
-	StageContainer = "container"
-	StageEngine    = "engine"
-	StageTap       = "tap"
-)
-
-var stageNames = [numStages]string{StageState, StageContainer, StageEngine, StageTap}
-
+// The per-event stages, in order; their names are guard's.
 const (
 	stState = iota
 	stContainer
@@ -48,12 +36,7 @@ const (
 	numStages
 )
 
-// RuleStagePanic is the rule name of the internal alert about a stage that
-// panicked.
-const RuleStagePanic = "Vigil pipeline stage panic"
-
-// DefaultPanicAlertInterval is Options.PanicAlertInterval's default.
-const DefaultPanicAlertInterval = time.Minute
+var stageNames = [numStages]string{guard.StageState, guard.StageContainer, guard.StageEngine, guard.StageTap}
 
 // Options configure a Pipeline. Every field is optional.
 type Options struct {
@@ -77,7 +60,10 @@ type Options struct {
 	// Tap sees every event of Types after evaluation (trace's printer,
 	// the drift check); ev is valid only during the call.
 	Tap func(ev *event.Event)
-	// Internal receives the pipeline's own alerts (a stage panicked).
+	// Guard recovers and reports a panic in a stage (nil: one that
+	// reports to Internal).
+	Guard *guard.Guard
+	// Internal receives the internal alerts of the default Guard.
 	Internal func(*alert.Alert)
 	// Hostname of internal alerts.
 	Hostname string
@@ -86,9 +72,6 @@ type Options struct {
 	Metrics *metrics.Registry
 	// Logger; nil discards.
 	Logger *slog.Logger
-	// PanicAlertInterval is the least time between two panic alerts of one
-	// stage; 0 means DefaultPanicAlertInterval.
-	PanicAlertInterval time.Duration
 }
 
 // Pipeline runs events through the stages. Build it with New.
@@ -101,13 +84,11 @@ type Pipeline struct {
 	cur     *event.Event // the event being evaluated (for onMatch)
 	matchFn func(*engine.Match)
 
+	guard       *guard.Guard
 	evByType    [event.NumTypes]*metrics.Counter
 	matches     *metrics.CounterVec
 	matchByRule map[string]*metrics.Counter // event goroutine only
 	belowMin    *metrics.Counter
-	panics      [numStages]*metrics.Counter
-	panicAlert  [numStages]time.Time // last alert, per stage
-	panicSince  [numStages]uint64    // panics since the last alert
 }
 
 // New returns a pipeline; it starts nothing.
@@ -115,9 +96,6 @@ func New(o Options) *Pipeline {
 	p := &Pipeline{opts: o, log: o.Logger, matchByRule: map[string]*metrics.Counter{}}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
-	}
-	if p.opts.PanicAlertInterval <= 0 {
-		p.opts.PanicAlertInterval = DefaultPanicAlertInterval
 	}
 	if len(o.Types) > 0 {
 		p.types = append([]event.Type(nil), o.Types...)
@@ -136,9 +114,9 @@ func New(o Options) *Pipeline {
 	}
 	p.matches = r.CounterVec("vigil_rule_matches_total", "Rule matches, by rule and priority (before noise control).", "rule", "priority")
 	p.belowMin = r.Counter("vigil_alerts_below_min_priority_total", "Matches discarded by rules.min_priority.")
-	pv := r.CounterVec("vigil_pipeline_panics_total", "Panics recovered in a per-event pipeline stage, by stage; the event went on to the next stage.", "stage")
-	for i, n := range stageNames {
-		p.panics[i] = pv.With(n)
+	p.guard = o.Guard
+	if p.guard == nil {
+		p.guard = guard.New(guard.Options{Internal: o.Internal, Hostname: o.Hostname, Metrics: r, Logger: p.log})
 	}
 	return p
 }
@@ -232,15 +210,8 @@ func (p *Pipeline) Events(t event.Type) uint64 {
 	return p.evByType[t].Value()
 }
 
-// Panics returns the panics recovered in stage (a Stage* name).
-func (p *Pipeline) Panics(stage string) uint64 {
-	for i, n := range stageNames {
-		if n == stage {
-			return p.panics[i].Value()
-		}
-	}
-	return 0
-}
+// Panics returns the panics recovered in stage (a guard.Stage* name).
+func (p *Pipeline) Panics(stage string) uint64 { return p.guard.Count(stage) }
 
 // Run feeds the source's events through the pipeline until ctx is done or
 // the source ends.
@@ -295,36 +266,13 @@ func (p *Pipeline) recoverStage(ev *event.Event, st *int) {
 	}
 	stage := *st
 	p.cur = nil
-	p.panicked(stage, ev, r)
+	p.guard.Report(stageNames[stage], ev.Type.String()+" event", r)
 	if stage == stState && !p.Wants(ev.Type) {
 		return
 	}
 	if stage+1 < numStages {
 		p.from(ev, stage+1)
 	}
-}
-
-// panicked counts a recovered panic, logs it and raises the internal alert
-// (rate-limited per stage).
-func (p *Pipeline) panicked(stage int, ev *event.Event, r any) {
-	p.panics[stage].Inc()
-	p.panicSince[stage]++
-	name := stageNames[stage]
-	why := fmt.Sprint(r)
-	p.log.Error("pipeline stage panicked; the event went on to the next stage", "stage", name,
-		"event", ev.Type.String(), "panic", why, "stack", string(debug.Stack()))
-	now := time.Now()
-	if p.opts.Internal == nil || (!p.panicAlert[stage].IsZero() && now.Sub(p.panicAlert[stage]) < p.opts.PanicAlertInterval) {
-		return
-	}
-	n := p.panicSince[stage]
-	p.panicAlert[stage], p.panicSince[stage] = now, 0
-	why = strings.ReplaceAll(why, "\n", "; ")
-	p.opts.Internal(alert.NewInternal(RuleStagePanic, alert.PriorityError, p.opts.Hostname, now,
-		fmt.Sprintf("Vigil pipeline stage %s panicked on a %s event, %d time(s) since the last alert; processing goes on (panic=%s)",
-			name, ev.Type, n, why),
-		alert.Field{Name: "vigil.panic", Value: why}, alert.Field{Name: "vigil.panics", Value: n},
-		alert.Field{Name: "vigil.stage", Value: name}, alert.Field{Name: "evt.type", Value: ev.Type.String()}))
 }
 
 // onMatch turns an engine match into an alert (on the event goroutine).

@@ -8,6 +8,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/guard"
 	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/state"
@@ -69,10 +70,10 @@ func TestStagePanicIsContained(t *testing.T) {
 	if alerts != 2 || tapped != 4 {
 		t.Fatalf("alerts=%d tapped=%d, want 2 and 4", alerts, tapped)
 	}
-	if n := p.Panics(StageTap); n != 2 {
+	if n := p.Panics(guard.StageTap); n != 2 {
 		t.Errorf("tap panics = %d, want 2", n)
 	}
-	if n := p.Panics(StageEngine); n != 1 {
+	if n := p.Panics(guard.StageEngine); n != 1 {
 		t.Errorf("engine panics = %d, want 1", n)
 	}
 	if len(internal) != 2 {
@@ -81,15 +82,15 @@ func TestStagePanicIsContained(t *testing.T) {
 	for _, a := range internal {
 		stage, _ := a.Field("vigil.stage")
 		why, _ := a.Field("vigil.panic")
-		if a.Rule != RuleStagePanic || a.Source != alert.SourceInternal || a.Hostname != "h" {
+		if a.Rule != guard.RulePanic || a.Source != alert.SourceInternal || a.Hostname != "h" {
 			t.Errorf("internal alert %+v", a)
 		}
 		switch stage {
-		case StageTap:
+		case guard.StageTap:
 			if !strings.Contains(why.(string), "nil map") {
 				t.Errorf("tap panic reason %q", why)
 			}
-		case StageEngine:
+		case guard.StageEngine:
 			if why != "alert sink broke" {
 				t.Errorf("engine panic reason %q", why)
 			}
