@@ -158,3 +158,55 @@ func TestRPMBerkeleyDB(t *testing.T) {
 		t.Errorf("packages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// The sqlite cataloger on a database written by rpm itself: a package
+// built with rpmbuild and recorded with rpm --justdb (rpm's own header
+// encoding, not the test's).
+func TestRPMSqliteWrittenByRPM(t *testing.T) {
+	rpmbuild, err1 := exec.LookPath("rpmbuild")
+	rpmBin, err2 := exec.LookPath("rpm")
+	if err1 != nil || err2 != nil {
+		testkernel.Skip(t, "rpm and rpmbuild not installed (Debian package rpm)")
+	}
+	top := t.TempDir()
+	os.MkdirAll(filepath.Join(top, "SPECS"), 0o755)
+	spec := filepath.Join(top, "SPECS", "hello.spec")
+	os.WriteFile(spec, []byte("Name: vigil-hello\nVersion: 1.2.3\nRelease: 4.test\nEpoch: 2\nSummary: test package\nLicense: MIT and BSD-3-Clause\nBuildArch: noarch\n%description\nA package written for the tests.\n%files\n"), 0o644)
+	run := func(name string, args ...string) {
+		cmd := exec.Command(name, args...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	run(rpmbuild, "--define", "_topdir "+top, "-bb", spec)
+	pkgs, _ := filepath.Glob(filepath.Join(top, "RPMS", "noarch", "*.rpm"))
+	if len(pkgs) != 1 {
+		t.Fatalf("rpmbuild produced %v", pkgs)
+	}
+	dbDir := filepath.Join(top, "db")
+	os.MkdirAll(dbDir, 0o755)
+	run(rpmBin, "--dbpath", dbDir, "--define", "_db_backend sqlite", "--initdb")
+	run(rpmBin, "--dbpath", dbDir, "--define", "_db_backend sqlite", "-i", "--justdb", "--nodeps", pkgs[0])
+	rpmdb, err := os.ReadFile(filepath.Join(dbDir, "rpmdb.sqlite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := it.Layer(
+		it.File("etc/os-release", 0o644, []byte("ID=\"almalinux\"\nVERSION_ID=\"9.3\"\n")),
+		it.File("var/lib/rpm/rpmdb.sqlite", 0o644, rpmdb),
+	)
+	dir := filepath.Join(t.TempDir(), "img")
+	if _, err := it.WriteOCILayout(dir, "example.com/alma:9", it.Config{}, layer); err != nil {
+		t.Fatal(err)
+	}
+	s, warns, err := sbom.Catalog(openImage(t, dir))
+	if err != nil || len(warns) > 0 || len(s.Packages) != 1 {
+		t.Fatalf("%v %v %+v", err, warns, s.Packages)
+	}
+	p := s.Packages[0]
+	if p.Name != "vigil-hello" || p.Version != "2:1.2.3-4.test" || p.Arch != "noarch" || p.SourceName != "vigil-hello" ||
+		strings.Join(p.Licenses, "") != "MIT and BSD-3-Clause" || p.Ecosystem != "AlmaLinux" ||
+		p.PURL != "pkg:rpm/almalinux/vigil-hello@1.2.3-4.test?arch=noarch&distro=almalinux-9.3&epoch=2&upstream=vigil-hello" {
+		t.Errorf("package %+v", p)
+	}
+}
