@@ -50,7 +50,7 @@ func Supported(ecosystem string) bool {
 	case Debian, "Ubuntu", Alpine, Go, Npm, PyPI, SemVer, CratesIO:
 		return true
 	}
-	return false
+	return rpmEcosystems[Base(ecosystem)]
 }
 
 // Compare orders a and b in ecosystem (an OSV ecosystem name, optionally with
@@ -65,6 +65,9 @@ func Compare(ecosystem, a, b string) (int, error) {
 		return CompareSemver(a, b)
 	case PyPI:
 		return ComparePEP440(a, b)
+	}
+	if rpmEcosystems[Base(ecosystem)] {
+		return CompareRPM(a, b)
 	}
 	return 0, fmt.Errorf("compare %q and %q: ecosystem %q: %w", a, b, ecosystem, errors.ErrUnsupported)
 }

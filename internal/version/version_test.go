@@ -2,7 +2,9 @@ package version
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/testkernel"
@@ -152,6 +154,61 @@ func checkPairs(t *testing.T, eco string, pairs []pair) {
 		if rev, _ := Compare(eco, p.b, p.a); rev != -p.want {
 			t.Errorf("%s: Compare(%q, %q) = %d, want %d", eco, p.b, p.a, rev, -p.want)
 		}
+	}
+}
+
+// rpmPairs follow rpm's own rpmvercmp tests (tests/rpmvercmp.at), plus
+// epochs and releases.
+var rpmPairs = []pair{
+	{"1.0", "1.0", 0}, {"1.0", "2.0", -1}, {"2.0.1", "2.0.1a", -1}, {"5.5p1", "5.5p2", -1}, {"5.5p10", "5.5p1", 1},
+	{"10xyz", "10.1xyz", -1}, {"xyz10", "xyz10.1", -1}, {"xyz.4", "xyz.4", 0}, {"xyz.4", "8", -1}, {"xyz.4", "2", -1},
+	{"5.5p2", "5.6p1", -1}, {"5.6p1", "6.5p1", -1}, {"6.0.rc1", "6.0", 1}, {"10b2", "10a1", 1}, {"1.0aa", "1.0a", 1},
+	{"10.0001", "10.1", 0}, {"10.0001", "10.0039", -1}, {"4.999.9", "5.0", -1}, {"20101121", "20101122", -1},
+	{"2_0", "2_0", 0}, {"2.0", "2_0", 0}, {"a", "a", 0}, {"a+", "a_", 0}, {"+", "_", 0},
+	{"1.0~rc1", "1.0~rc1", 0}, {"1.0~rc1", "1.0", -1}, {"1.0~rc1", "1.0~rc2", -1}, {"1.0~rc1~git123", "1.0~rc1", -1},
+	{"1.0^", "1.0^", 0}, {"1.0^", "1.0", 1}, {"1.0^git1", "1.0^git2", -1}, {"1.0^git1", "1.01", -1},
+	{"1.0^20160101", "1.0.1", -1}, {"1.0^20160101^git1", "1.0^20160101", 1}, {"1.0~rc1^git1", "1.0~rc1", 1},
+	{"1.0^git1~pre", "1.0^git1", -1},
+	{"1:1.0-1", "2.0-1", 1}, {"0:1.0-1", "1.0-1", 0}, {"1.0-1.el9", "1.0-2.el9", -1}, {"3.0.7-24.el9", "3.0.7-24.el9_3", -1},
+	{"1:3.0.7-25.el9", "1:3.0.7-24.el9", 1}, {"2.28-236.el8", "2.28", 0},
+}
+
+func TestRPM(t *testing.T) {
+	checkPairs(t, "Rocky Linux:9", rpmPairs)
+	checkPairs(t, "Red Hat", rpmPairs)
+}
+
+// TestRPMAgainstRPM checks the version pairs against rpm's own rpm.vercmp
+// (through its Lua interpreter).
+func TestRPMAgainstRPM(t *testing.T) {
+	rpm, err := exec.LookPath("rpm")
+	if err != nil {
+		testkernel.Skip(t, "rpm not installed")
+	}
+	var lua strings.Builder
+	for _, p := range rpmPairs {
+		if strings.Contains(p.a, "-") || strings.Contains(p.a, ":") || strings.Contains(p.b, "-") || strings.Contains(p.b, ":") {
+			continue // rpm.vercmp compares one version string
+		}
+		fmt.Fprintf(&lua, "print(rpm.vercmp(%q, %q) .. \",\")\n", p.a, p.b)
+	}
+	out, err := exec.Command(rpm, "--eval", "%{lua:"+lua.String()+"}").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSpace(string(out)), ",")
+	i := 0
+	for _, p := range rpmPairs {
+		if strings.Contains(p.a, "-") || strings.Contains(p.a, ":") || strings.Contains(p.b, "-") || strings.Contains(p.b, ":") {
+			continue
+		}
+		if i >= len(got) {
+			t.Fatalf("rpm printed %d results", len(got))
+		}
+		if want := fmt.Sprint(p.want); got[i] != want {
+			t.Errorf("rpm.vercmp(%q, %q) = %s, our table says %s", p.a, p.b, got[i], want)
+		}
+		i++
 	}
 }
 

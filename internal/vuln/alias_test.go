@@ -161,3 +161,24 @@ func TestGoPlatformRestrictions(t *testing.T) {
 		}
 	}
 }
+
+// RPM images are matched in RPM version order (epoch, version, release).
+func TestRPMMatching(t *testing.T) {
+	recs := map[string]string{
+		"RLSA-1.json": `{"id":"RLSA-2024:0001","affected":[{"package":{"ecosystem":"Rocky Linux:9","name":"openssl-libs"},
+		  "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:3.0.7-25.el9"}]}]}]}`,
+		"RLSA-2.json": `{"id":"RLSA-2024:0002","affected":[{"package":{"ecosystem":"Rocky Linux:9","name":"openssl-libs"},
+		  "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1:3.0.7-24.el9"}]}]}]}`,
+	}
+	s := &sbom.SBOM{Packages: []sbom.Package{{Type: "rpm", Name: "openssl-libs", Version: "1:3.0.7-24.el9", Ecosystem: "Rocky Linux:9",
+		PURL: "pkg:rpm/rocky/openssl-libs@3.0.7-24.el9?epoch=1"}}}
+	for _, db := range openRecords(t, recs) {
+		res, err := db.Scan(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Findings) != 1 || res.Findings[0].ID != "RLSA-2024:0001" || len(res.Notes) != 0 {
+			t.Errorf("findings %+v notes %v", res.Findings, res.Notes)
+		}
+	}
+}
