@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/config"
@@ -93,12 +92,10 @@ func (a *Agent) reportBroken(rs *rules.Ruleset) {
 		if d.Name != "" {
 			what = d.Kind + " " + strconv.Quote(d.Name)
 		}
-		a.deliver(&alert.Alert{UUID: alert.NewUUID(), Time: time.Now(), Rule: RuleSkipped,
-			Priority: alert.PriorityError, Source: alert.SourceInternal, Hostname: a.hostname,
-			Output: "Vigil skipped " + what + " at " + d.Pos.String() + ", the other rules are in force (error=" + d.Msg + ")",
-			OutputFields: []alert.Field{{Name: "vigil.rule", Value: d.Name}, {Name: "vigil.position", Value: d.Pos.String()},
-				{Name: "vigil.error", Value: d.Msg}},
-			Tags: []string{"vigil_internal"}, Vigil: alert.Context{Count: 1}})
+		a.raiseInternal(RuleSkipped, alert.PriorityError,
+			"Vigil skipped "+what+" at "+d.Pos.String()+", the other rules are in force (error="+d.Msg+")",
+			alert.Field{Name: "vigil.rule", Value: d.Name}, alert.Field{Name: "vigil.position", Value: d.Pos.String()},
+			alert.Field{Name: "vigil.error", Value: d.Msg})
 	}
 }
 
