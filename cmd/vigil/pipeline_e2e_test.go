@@ -16,8 +16,11 @@ import (
 	"testing"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/vigilsec/vigil/internal/agent"
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/containertest"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/shareddata"
@@ -55,9 +58,9 @@ func (l *lockedBuffer) Bytes() []byte {
 	return append([]byte(nil), l.b.Bytes()...)
 }
 
-// TestRunAndReplaySameAlerts: the same recorded actions, run live through
-// the agent (real sensor, Falco's stable rules and Vigil's default rules)
-// and replayed from a capture of the events the agent evaluated, give the
+// TestRunAndReplaySameAlerts: the same recorded actions (on the host and
+// in a containerd container), run live through the agent (real sensor,
+// Falco's stable rules and Vigil's default rules) and replayed from a capture of the events the agent evaluated, give the
 // same alerts byte for byte — and `vigil run`'s stdout, `vigil replay`,
 // `vigil alerts --json` (the store) and /api/alerts write each of them
 // with the same bytes.
@@ -66,6 +69,14 @@ func TestRunAndReplaySameAlerts(t *testing.T) {
 	testkernel.SkipIfErr(t, sensor.EnsureTracefs())
 	dir := t.TempDir()
 	falco := shareddata.FalcoRules(t)
+	env := containertest.New(t)
+	shadow := filepath.Join(dir, "shadow") // the test image has none
+	if err := os.WriteFile(shadow, []byte("root:*:19000:0:99999:7:::\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctr := env.Run(t, containertest.Spec{
+		Mounts: []specs.Mount{{Destination: "/etc/shadow", Type: "bind", Source: shadow, Options: []string{"rbind", "ro"}}}})
+	short := ctr.ID[:12]
 	token := filepath.Join(dir, "token")
 	if err := os.WriteFile(token, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -86,7 +97,8 @@ func TestRunAndReplaySameAlerts(t *testing.T) {
 	cfg.HTTP.TokenFile = token
 
 	// The capture: every event the agent evaluated that belongs to the
-	// actions' process tree, as `vigil trace --json` writes it.
+	// actions' process tree or the container, as `vigil trace --json`
+	// writes it.
 	var (
 		capMu   sync.Mutex
 		capture []byte
@@ -102,7 +114,7 @@ func TestRunAndReplaySameAlerts(t *testing.T) {
 				return false
 			}
 		}
-		if ev.PID == rootPID {
+		if ev.PID == rootPID || (ev.Container != nil && ev.Container.ID == short) {
 			return true
 		}
 		for p := ev.Proc; p != nil; p = p.Parent {
@@ -166,19 +178,27 @@ func TestRunAndReplaySameAlerts(t *testing.T) {
 	if err := sh.Wait(); err != nil {
 		t.Fatalf("actions: %v\n%s", err, shOut.String())
 	}
+	if code, out := ctr.Exec(t, 10*time.Second, "sh", "-c", "cat /etc/shadow >/dev/null; ln -s /etc/shadow /tmp/l"); code != 0 {
+		t.Fatalf("container actions: %d %s", code, out)
+	}
 
-	// Live: the alerts of the actions' tree on stdout (vigil.process is
-	// the process and its ancestors).
+	// Live: the alerts of the actions' tree (vigil.process is the process
+	// and its ancestors) and of the container on stdout.
 	root2 := int(sh.Process.Pid)
 	liveOf := func() []string {
 		var out []string
 		for _, line := range strings.Split(strings.TrimSpace(string(stdout.Bytes())), "\n") {
 			var al struct {
 				Vigil struct {
-					Process []struct{ PID int } `json:"process"`
+					Process   []struct{ PID int } `json:"process"`
+					Container struct{ ID string } `json:"container"`
 				} `json:"vigil"`
 			}
 			if json.Unmarshal([]byte(line), &al) != nil {
+				continue
+			}
+			if al.Vigil.Container.ID == short {
+				out = append(out, line)
 				continue
 			}
 			for _, p := range al.Vigil.Process {
@@ -239,12 +259,23 @@ func TestRunAndReplaySameAlerts(t *testing.T) {
 	}
 	done <- nil // for the deferred stop
 
-	// The rule sets each fired on the actions.
+	// The rule sets each fired on the actions, on the host and in the
+	// container.
 	rulesFired := map[string]bool{}
+	inCtr := 0
 	for _, l := range live {
-		var al struct{ Rule string }
+		var al struct {
+			Rule  string
+			Vigil struct{ Container struct{ ID string } }
+		}
 		_ = json.Unmarshal([]byte(l), &al)
 		rulesFired[al.Rule] = true
+		if al.Vigil.Container.ID == short {
+			inCtr++
+		}
+	}
+	if inCtr < 2 {
+		t.Errorf("live: %d alerts from the container, want the shadow read and the symlink", inCtr)
 	}
 	for _, want := range []string{"Read sensitive file untrusted", "Vigil Sensitive File Read",
 		"Create Symlink Over Sensitive Files", "Execution from /dev/shm", "Clear Log Activities"} {
