@@ -115,6 +115,7 @@ type Agent struct {
 	lostReported uint64
 	lostAlertAt  int64
 	running      atomic.Bool
+	enf          atomic.Pointer[enforce.Enforcer] // set by Run when policies are in force
 }
 
 // New builds an agent from a validated configuration: outputs, store (its
@@ -251,7 +252,7 @@ func (a *Agent) health() error {
 	if !a.running.Load() {
 		return errors.New("starting or stopping")
 	}
-	return nil
+	return a.gateHealth()
 }
 
 // Registry returns the agent's metrics registry.
@@ -560,10 +561,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 
 	var enf *enforce.Enforcer
 	if len(a.policies) > 0 {
-		enf, err = enforce.New(enforce.Options{DryRun: a.cfg.DryRun, Overflow: a.overflow})
+		enf, err = enforce.New(enforce.Options{DryRun: a.cfg.DryRun, Overflow: a.overflow, OnGate: a.onGate})
 		if err != nil {
 			return fmt.Errorf("agent: prevention: %w", err)
 		}
+		a.enf.Store(enf)
 		defer enf.Close()
 	}
 

@@ -96,6 +96,7 @@ func (a *Agent) registerMetrics() {
 		hs("vigil_http_connections_rejected_total", "HTTP connections refused because every open one was busy.", metrics.TypeCounter,
 			func(s api.Stats) float64 { return float64(s.Rejected) })
 	}
+	a.registerGateMetrics(r)
 	r.Func("vigil_process_table_size", "Processes in the process table.", metrics.TypeGauge, nil, func(e metrics.Emit) {
 		if a.table != nil {
 			e(float64(a.table.Stats().Procs))

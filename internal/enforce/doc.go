@@ -11,7 +11,10 @@
 //     fanotify FAN_OPEN_EXEC_PERM makes execve fail with EPERM (block).
 //   - files: a fanotify FAN_CLASS_CONTENT group answering FAN_OPEN_PERM from
 //     an in-memory table; denied opens fail with EPERM. The group lives in
-//     a child process of the agent that never forks (see gate.go).
+//     a child process of the agent that never forks (see gate.go). The gate
+//     is supervised (gatewatch.go): one that dies is replaced with its marks
+//     at once, one that freezes is answered for with FileFallback by a
+//     watchdog and replaced; Options.OnGate and GateStatus report it.
 //   - containment: Freeze/Thaw/KillCgroup for a container, KillPID for a
 //     process.
 //

@@ -47,6 +47,10 @@ type Options struct {
 	// Overflow reports the dropped decisions ("prevention_decisions"):
 	// metrics and the internal alert queue.RuleOverflow. Nil: counted only.
 	Overflow *queue.Overflow
+	// OnGate is told when the fanotify gate goes down and comes back up
+	// (see gatewatch.go); it is called from the enforcer's goroutines and
+	// must not block.
+	OnGate func(GateEvent)
 }
 
 // Mechanism is the kernel mechanism that made a decision.
@@ -136,6 +140,9 @@ type Enforcer struct {
 	cur      *Plan
 	// rules by generation, read by the ring buffer reader.
 	rules [2]atomic.Pointer[[]RuleRef]
+
+	gmu sync.Mutex // guards gst
+	gst GateStatus
 }
 
 const idsPerGen = 2048
@@ -236,6 +243,7 @@ func (e *Enforcer) Apply(policies []*policy.Policy, targets []Target) error {
 	}
 	old := e.gate
 	e.gate = gate
+	e.setGateStatus(gate)
 	if old != nil {
 		e.closeGate(old)
 	}
@@ -543,11 +551,11 @@ func (e *Enforcer) Stats() (Stats, error) {
 	defer e.mu.Unlock()
 	s.File = e.fileBase
 	if e.gate != nil {
-		fs, err := e.gate.fileStats()
-		if err != nil {
-			return s, err
+		// A gate that is down or frozen does not answer: its counters
+		// are left out (GateStatus tells why).
+		if fs, err := e.gate.fileStats(); err == nil {
+			s.File.add(fs)
 		}
-		s.File.add(fs)
 	}
 	if e.objs == nil {
 		return s, nil
@@ -580,6 +588,7 @@ func (e *Enforcer) Close() error {
 	if e.gate != nil {
 		e.closeGate(e.gate)
 		e.gate = nil
+		e.setGateStatus(nil)
 	}
 	for p, ls := range e.netLinks {
 		closeAll(ls)

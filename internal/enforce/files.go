@@ -335,6 +335,7 @@ type FileStats struct {
 // would deadlock every exec on the marked mounts.
 type gateServer struct {
 	f       *os.File
+	fd      int // f's descriptor (f.Fd() would make it blocking)
 	ft      *fileTable
 	rules   []RuleRef
 	opts    gateOptions
@@ -343,6 +344,7 @@ type gateServer struct {
 	readBuf []byte
 	inodes  map[devIno]string // inode marks → rule path
 	out     func(Decision)
+	busy    atomic.Int64 // unix ns the batch being answered started; 0 when waiting for events
 }
 
 type fileCounters struct {
@@ -363,7 +365,7 @@ func newGateServer(cfg *gateConfig, out func(Decision)) (*gateServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fanotify_init: %w", err)
 	}
-	g := &gateServer{f: os.NewFile(uintptr(fd), "fanotify"), ft: cfg.Table, rules: cfg.Rules, opts: cfg.Options,
+	g := &gateServer{f: os.NewFile(uintptr(fd), "fanotify"), fd: fd, ft: cfg.Table, rules: cfg.Rules, opts: cfg.Options,
 		exempt: [2]int32{int32(os.Getpid()), cfg.AgentPID}, readBuf: make([]byte, 64*1024), out: out}
 	for _, m := range g.ft.Marks {
 		flags := uint(unix.FAN_MARK_ADD)
@@ -398,6 +400,7 @@ func (g *gateServer) run() {
 			return // closed
 		}
 		start := time.Now()
+		g.busy.Store(start.UnixNano())
 		buf := g.readBuf[:n]
 		for len(buf) >= metaLen {
 			evLen := binary.NativeEndian.Uint32(buf[0:4])
@@ -416,6 +419,7 @@ func (g *gateServer) run() {
 			}
 			unix.Close(int(fd))
 		}
+		g.busy.Store(0)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -48,6 +49,8 @@ type gateConfig struct {
 
 type gateMsg struct {
 	Ready    bool       `json:",omitempty"`
+	FD       int        `json:",omitempty"` // with Ready: the group's fd in the gate (for the watchdog)
+	Busy     int64      `json:",omitempty"` // with Stats: unix ns since the batch being answered started; 0 idle
 	Error    string     `json:",omitempty"`
 	Decision *Decision  `json:",omitempty"`
 	KillErr  string     `json:",omitempty"`
@@ -86,7 +89,7 @@ func gateMain(in io.Reader, out io.Writer) int {
 		return 1
 	}
 	go g.run()
-	send(gateMsg{Ready: true})
+	send(gateMsg{Ready: true, FD: g.fd})
 	for {
 		line, err := r.ReadBytes('\n')
 		if err != nil {
@@ -94,18 +97,27 @@ func gateMain(in io.Reader, out io.Writer) int {
 		}
 		if string(line) == "stats\n" {
 			st := g.stats.snapshot()
-			send(gateMsg{Stats: &st})
+			send(gateMsg{Stats: &st, Busy: g.busy.Load()})
 		}
 	}
 }
 
 // fileGate is the agent's handle on a gate process.
 type fileGate struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	done  chan struct{}
-	stats chan FileStats
-	mu    sync.Mutex // serializes stats requests
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	done    chan struct{} // the decoder ended (the gate's stdout closed)
+	exited  chan struct{} // the process was reaped (exitErr set)
+	exitErr error
+	closing atomic.Bool // close was called: the exit is expected
+	stats   chan gateMsg
+	mu      sync.Mutex // serializes stats requests
+	pid     int
+	groupFD int // the fanotify group's fd number in the gate
+	ft      *fileTable
+	rules   []RuleRef
+	// killReason is set by the watchdog before it kills a frozen gate.
+	killReason atomic.Pointer[string]
 }
 
 func newFileGate(e *Enforcer, ft *fileTable, rules []RuleRef) (*fileGate, error) {
@@ -130,7 +142,8 @@ func newFileGate(e *Enforcer, ft *fileTable, rules []RuleRef) (*fileGate, error)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start fanotify gate: %w", err)
 	}
-	g := &fileGate{cmd: cmd, stdin: stdin, done: make(chan struct{}), stats: make(chan FileStats, 1)}
+	g := &fileGate{cmd: cmd, stdin: stdin, done: make(chan struct{}), exited: make(chan struct{}),
+		stats: make(chan gateMsg, 1), pid: cmd.Process.Pid, ft: ft, rules: rules}
 	abort := func(err error) (*fileGate, error) {
 		stdin.Close()
 		cmd.Process.Kill()
@@ -148,6 +161,7 @@ func newFileGate(e *Enforcer, ft *fileTable, rules []RuleRef) (*fileGate, error)
 	if !first.Ready {
 		return abort(errors.New(first.Error))
 	}
+	g.groupFD = first.FD
 	go func() {
 		defer close(g.done)
 		for {
@@ -164,34 +178,67 @@ func newFileGate(e *Enforcer, ft *fileTable, rules []RuleRef) (*fileGate, error)
 				e.emit(d)
 			case m.Stats != nil:
 				select {
-				case g.stats <- *m.Stats:
+				case g.stats <- m:
 				default:
 				}
 			}
 		}
 	}()
+	// The gate's end is noticed at once: an exit nobody asked for is a
+	// gate down (see gatewatch.go).
+	go func() {
+		g.exitErr = cmd.Wait()
+		close(g.exited)
+		if !g.closing.Load() {
+			reason := fmt.Sprintf("gate process exited: %v", g.exitErr)
+			if r := g.killReason.Load(); r != nil {
+				reason = *r + "; killed by the watchdog"
+			}
+			e.gateDied(g, reason)
+		}
+	}()
+	go e.watchGate(g)
 	return g, nil
 }
 
 // fileStats asks the gate for its counters.
 func (g *fileGate) fileStats() (FileStats, error) {
+	m, err := g.ping(2 * time.Second)
+	if err != nil {
+		return FileStats{}, err
+	}
+	return *m.Stats, nil
+}
+
+// ping asks the gate for its counters and how long its current batch has
+// run, within wait.
+func (g *fileGate) ping(wait time.Duration) (gateMsg, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, err := io.WriteString(g.stdin, "stats\n"); err != nil {
-		return FileStats{}, fmt.Errorf("gate stats: %w", err)
-	}
 	select {
-	case st := <-g.stats:
-		return st, nil
-	case <-time.After(2 * time.Second):
-		return FileStats{}, errors.New("gate stats: no answer in 2s")
+	case <-g.stats: // a late answer to an earlier request
+	default:
+	}
+	if _, err := io.WriteString(g.stdin, "stats\n"); err != nil {
+		return gateMsg{}, fmt.Errorf("gate stats: %w", err)
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case m := <-g.stats:
+		return m, nil
+	case <-g.exited:
+		return gateMsg{}, errors.New("gate stats: the gate exited")
+	case <-t.C:
+		return gateMsg{}, fmt.Errorf("gate stats: no answer in %s", wait)
 	}
 }
 
 // close ends the gate process; the kernel allows whatever its group held.
 func (g *fileGate) close() {
+	g.closing.Store(true)
 	g.stdin.Close()
 	g.cmd.Process.Kill()
-	g.cmd.Wait()
+	<-g.exited
 	<-g.done
 }
