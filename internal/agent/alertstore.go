@@ -22,7 +22,14 @@ const (
 	RuleStoreUnavailable = "Vigil alert store unavailable"
 	// RuleStoreAvailable: the store opened after being unavailable.
 	RuleStoreAvailable = "Vigil alert store available"
+	// RuleStoreWriteFailed: batches of alerts could not be written (its
+	// filesystem full, an I/O error); at most one per minute.
+	RuleStoreWriteFailed = "Vigil alert store write failed"
 )
+
+// storeWriteAlertInterval is the least time between two
+// RuleStoreWriteFailed alerts.
+const storeWriteAlertInterval = time.Minute
 
 // alertStore is the alert store as the agent holds it. The store is
 // auxiliary: when it cannot be opened (directory missing and not
@@ -41,6 +48,9 @@ type alertStore struct {
 	missed atomic.Uint64
 	mu     sync.Mutex
 	err    error // why the store is unavailable, nil once open
+
+	lastWriteAlert atomic.Int64 // unix ns of the last RuleStoreWriteFailed
+	writeLost      atomic.Uint64
 }
 
 func newAlertStore(cfg config.Store, overflow *queue.Overflow, log *slog.Logger, raise func(string, alert.Priority, string, ...alert.Field)) *alertStore {
@@ -56,7 +66,7 @@ func (s *alertStore) open() error {
 	st, err := store.Open(s.cfg.Path, store.Options{
 		BatchSize: s.cfg.BatchSize, FlushInterval: s.cfg.FlushInterval, QueueSize: s.cfg.QueueSize,
 		Retention: s.cfg.Retention, MaxSize: int64(s.cfg.MaxSizeMB) << 20,
-		PruneInterval: s.cfg.PruneInterval, Logger: s.log, Overflow: s.overflow})
+		PruneInterval: s.cfg.PruneInterval, Logger: s.log, Overflow: s.overflow, OnWriteError: s.writeFailed})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.err = err
@@ -72,6 +82,22 @@ func (s *alertStore) unavailable(err error) {
 	s.raise(RuleStoreUnavailable, alert.PriorityError,
 		fmt.Sprintf("Vigil alert store unavailable, alerts go to the other outputs only; retrying every %s (path=%s error=%s)", s.cfg.RetryInterval, s.cfg.Path, msg),
 		alert.Field{Name: "vigil.store.path", Value: s.cfg.Path}, alert.Field{Name: "vigil.error", Value: msg})
+}
+
+// writeFailed raises RuleStoreWriteFailed, rate-limited; the alert goes to
+// the other outputs (and to the store, which may fail again: counted).
+func (s *alertStore) writeFailed(lost int, err error) {
+	total := s.writeLost.Add(uint64(lost))
+	now := time.Now().UnixNano()
+	last := s.lastWriteAlert.Load()
+	if last != 0 && now-last < int64(storeWriteAlertInterval) || !s.lastWriteAlert.CompareAndSwap(last, now) {
+		return
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	s.raise(RuleStoreWriteFailed, alert.PriorityError,
+		fmt.Sprintf("Vigil alert store write failed: %d alerts not stored (%d in all); the other outputs have them (path=%s error=%s)", lost, total, s.cfg.Path, msg),
+		alert.Field{Name: "vigil.store.path", Value: s.cfg.Path}, alert.Field{Name: "vigil.error", Value: msg},
+		alert.Field{Name: "vigil.store.lost", Value: total})
 }
 
 // get returns the open store, nil while unavailable.

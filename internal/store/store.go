@@ -39,6 +39,9 @@ type Options struct {
 	// Overflow reports the drops of the write queue ("store"): metrics
 	// and the internal alert queue.RuleOverflow. Nil: counted only.
 	Overflow *queue.Overflow
+	// OnWriteError is told of each batch Run failed to write (filesystem
+	// full, I/O error): lost alerts and the error. Nil: counted and logged.
+	OnWriteError func(lost int, err error)
 }
 
 // Stats are the store's counters.
@@ -243,6 +246,9 @@ func (s *Store) Run(ctx context.Context) error {
 		if err := s.Insert(context.Background(), batch); err != nil {
 			s.errs.Add(uint64(len(batch)))
 			s.log.Error("store write failed", "alerts", len(batch), "err", err)
+			if s.opts.OnWriteError != nil {
+				s.opts.OnWriteError(len(batch), err)
+			}
 		}
 		clear(batch)
 		batch = batch[:0]
