@@ -1,8 +1,10 @@
 // Package version orders package versions the way each ecosystem's own
 // package manager does: Debian (dpkg, with epochs, revisions and tildes),
 // Alpine (apk, with letters, suffixes such as _rc and _p, and -rN
-// revisions), semantic versioning (Go modules and npm, with pre-releases)
-// and Python (PEP 440, with epochs, pre, post, dev and local segments).
+// revisions), RPM (rpmvercmp over epoch, version and release, with ~ and
+// ^), semantic versioning (Go modules, npm and crates.io, with
+// pre-releases) and Python (PEP 440, with epochs, pre, post, dev and local
+// segments).
 //
 // It is pure and allocation-light: the vulnerability matcher (package vuln)
 // calls Compare for every candidate range event.
