@@ -57,7 +57,7 @@ func writeSecretsTable(w io.Writer, fs []secrets.Finding) {
 	for _, f := range fs {
 		where := f.Path
 		if f.Removed {
-			where += " (removed by a later layer)"
+			where += " (not in the final filesystem: deleted or replaced by a later layer)"
 		}
 		tw.Row(f.Rule, strings.ToUpper(f.Severity), where, fmt.Sprintf("%d:%d", f.Line, f.Column), shortDigest(f.Layer), f.Preview)
 	}

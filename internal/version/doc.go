@@ -2,7 +2,8 @@
 // package manager does: Debian (dpkg, with epochs, revisions and tildes),
 // Alpine (apk, with letters, suffixes such as _rc and _p, and -rN
 // revisions), RPM (rpmvercmp over epoch, version and release, with ~ and
-// ^), semantic versioning (Go modules, npm and crates.io, with
+// ^), RubyGems (Gem::Version), Composer (PHP version_compare on
+// normalised versions), semantic versioning (Go modules, npm and crates.io, with
 // pre-releases) and Python (PEP 440, with epochs, pre, post, dev and local
 // segments).
 //

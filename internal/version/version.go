@@ -47,7 +47,7 @@ func Base(ecosystem string) string {
 // Supported reports whether Compare knows the ecosystem's order.
 func Supported(ecosystem string) bool {
 	switch Base(ecosystem) {
-	case Debian, "Ubuntu", Alpine, Go, Npm, PyPI, SemVer, CratesIO:
+	case Debian, "Ubuntu", Alpine, Go, Npm, PyPI, SemVer, CratesIO, RubyGems, Packagist:
 		return true
 	}
 	return rpmEcosystems[Base(ecosystem)]
@@ -65,6 +65,10 @@ func Compare(ecosystem, a, b string) (int, error) {
 		return CompareSemver(a, b)
 	case PyPI:
 		return ComparePEP440(a, b)
+	case RubyGems:
+		return CompareGem(a, b)
+	case Packagist:
+		return CompareComposer(a, b)
 	}
 	if rpmEcosystems[Base(ecosystem)] {
 		return CompareRPM(a, b)

@@ -212,6 +212,29 @@ func TestRPMAgainstRPM(t *testing.T) {
 	}
 }
 
+// gemPairs follow Gem::Version's documented order (rubygems'
+// test_gem_version.rb).
+var gemPairs = []pair{
+	{"1.0", "1.0.0", 0}, {"1.0", "1", 0}, {"1.2", "1.10", -1}, {"1.0.a", "1.0", -1}, {"1.0.a", "1.0.b", -1},
+	{"1.0.0.rc1", "1.0.0", -1}, {"1.0.0.rc1", "1.0.0.beta2", 1}, {"2.0.0-1", "2.0.0", -1}, {"1.9.3", "1.10.0", -1},
+	{"5.2.4.3", "5.2.4.10", -1}, {"1.13.9", "1.13.10", -1}, {"0.9", "1.0.a2", -1}, {"1.0.a10", "1.0.a9", 1},
+	{"1.0.b1", "1.0.a.2", 1},
+}
+
+// composerPairs follow PHP's version_compare on Composer-normalised
+// versions.
+var composerPairs = []pair{
+	{"1.2.3", "1.2.3", 0}, {"v1.2.3", "1.2.3", 0}, {"1.2", "1.2.0", 0}, {"1.2.3", "1.2.10", -1},
+	{"1.0.0-beta1", "1.0.0", -1}, {"1.0.0-alpha2", "1.0.0-beta1", -1}, {"1.0.0-RC1", "1.0.0-beta3", 1},
+	{"1.0.0-rc2", "1.0.0-RC10", -1}, {"1.0.0-dev", "1.0.0-alpha", -1}, {"1.0.0-patch1", "1.0.0", 1},
+	{"5.4.20", "5.4.3", 1}, {"7.4.4", "7.4.5", -1}, {"2.0.0.1", "2.0.0", 1},
+}
+
+func TestGemAndComposer(t *testing.T) {
+	checkPairs(t, RubyGems, gemPairs)
+	checkPairs(t, Packagist, composerPairs)
+}
+
 func TestDebian(t *testing.T) { checkPairs(t, "Debian:12", debianPairs) }
 func TestAlpine(t *testing.T) { checkPairs(t, "Alpine:v3.19", apkPairs) }
 func TestSemver(t *testing.T) { checkPairs(t, Go, semverPairs); checkPairs(t, Npm, semverPairs) }
