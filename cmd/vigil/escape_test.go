@@ -61,3 +61,18 @@ func TestTablesEscapeControlCharacters(t *testing.T) {
 		t.Errorf("image scan: control characters in the table:\n%q", out)
 	}
 }
+
+// TestRulesOutputEscapesControlCharacters: a rules file from elsewhere
+// cannot put terminal sequences in `vigil rules list` and `validate`.
+func TestRulesOutputEscapesControlCharacters(t *testing.T) {
+	dir := t.TempDir()
+	broken, fine := filepath.Join(dir, "broken.yaml"), filepath.Join(dir, "fine.yaml")
+	os.WriteFile(broken, []byte("- rule: \"evil\\e[2J\"\n  desc: d\n  condition: evt.type = open and nope.field = 1\n  output: o\n  priority: INFO\n"), 0o644)
+	os.WriteFile(fine, []byte("- rule: \"fine\\e[2J\"\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n"), 0o644)
+	for _, args := range [][]string{{"rules", "validate", broken}, {"rules", "list", "--no-default-rules", "-r", fine}} {
+		out, _ := runVigil(t, args...)
+		if strings.Contains(out, "\x1b") || !strings.Contains(out, `\x1b[2J`) {
+			t.Errorf("%v: control characters not escaped:\n%q", args, out)
+		}
+	}
+}

@@ -66,7 +66,7 @@ func catalogTarget(ctx context.Context, target string, cf *containerdFlags, warn
 	defer img.Close()
 	s, warns, err := sbom.Catalog(img)
 	for _, w := range warns {
-		fmt.Fprintln(warn, "warning:", w)
+		fmt.Fprintln(warn, "warning:", termtext.String(fmt.Sprint(w)))
 	}
 	return s, err
 }
@@ -81,7 +81,7 @@ func catalogAndSecrets(ctx context.Context, target string, cf *containerdFlags, 
 	defer img.Close()
 	s, warns, err := sbom.Catalog(img)
 	for _, w := range warns {
-		fmt.Fprintln(warn, "warning:", w)
+		fmt.Fprintln(warn, "warning:", termtext.String(fmt.Sprint(w)))
 	}
 	if err != nil || sec == nil {
 		return s, nil, err
@@ -406,9 +406,10 @@ or containerd name). Exit status 2 when the image violates the policy.`,
 					return err
 				}
 			} else {
-				fmt.Fprintf(w, "image: %s\nuser: %q\nshells: %s\npackage managers: %s\n", orDash(rep.Reference), rep.User, orDash(strings.Join(rep.Shells, ", ")), orDash(strings.Join(rep.PackageManagers, ", ")))
+				fmt.Fprintf(w, "image: %s\nuser: %q\nshells: %s\npackage managers: %s\n", termtext.String(orDash(rep.Reference)), rep.User,
+					termtext.String(orDash(strings.Join(rep.Shells, ", "))), termtext.String(orDash(strings.Join(rep.PackageManagers, ", "))))
 				for _, v := range rep.Violations {
-					fmt.Fprintf(w, "VIOLATION %s: %s\n", v.Rule, v.Message)
+					fmt.Fprintf(w, "VIOLATION %s: %s\n", v.Rule, termtext.String(v.Message))
 				}
 				if rep.Trusted() {
 					fmt.Fprintln(w, "trusted: the image satisfies the policy")

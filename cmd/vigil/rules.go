@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/rules"
+	"github.com/vigilsec/vigil/internal/termtext"
 	defaultrules "github.com/vigilsec/vigil/rules"
 )
 
@@ -74,10 +75,10 @@ func printValidation(w io.Writer, rs *rules.Ruleset) int {
 	errs := 0
 	for _, f := range rs.Files {
 		fmt.Fprintf(w, "%s: rules=%d macros=%d lists=%d errors=%d warnings=%d\n",
-			f.Name, f.Rules, f.Macros, f.Lists, f.Errors, f.Warnings)
+			termtext.String(f.Name), f.Rules, f.Macros, f.Lists, f.Errors, f.Warnings)
 		for _, d := range rs.Diags {
 			if d.File == f.Name {
-				fmt.Fprintf(w, "  %s\n", d.Error())
+				fmt.Fprintf(w, "  %s\n", termtext.String(d.Error()))
 			}
 		}
 		errs += f.Errors
@@ -85,7 +86,7 @@ func printValidation(w io.Writer, rs *rules.Ruleset) int {
 	// Diagnostics without a file (none expected) are still shown.
 	for _, d := range rs.Diags {
 		if d.File == "" {
-			fmt.Fprintf(w, "  %s\n", d.Error())
+			fmt.Fprintf(w, "  %s\n", termtext.String(d.Error()))
 			if !d.Warning {
 				errs++
 			}
@@ -123,8 +124,8 @@ func newRulesListCmd() *cobra.Command {
 					}
 					acts += string(a)
 				}
-				fmt.Fprintf(w, "%-13s %s\n              types=%s tags=%s%s (%s)\n", r.Priority, r.Name, types,
-					strings.Join(r.Tags, ","), acts, r.Pos)
+				fmt.Fprintf(w, "%-13s %s\n              types=%s tags=%s%s (%s)\n", r.Priority, termtext.String(r.Name), types,
+					termtext.String(strings.Join(r.Tags, ",")), acts, termtext.String(r.Pos.String()))
 			}
 			fmt.Fprintf(w, "%d rules enabled, %d disabled, %d skipped (unsupported source)\n", len(rs.Rules), rs.Disabled, rs.Skipped)
 			return nil
