@@ -11,6 +11,7 @@ import (
 	"github.com/vigilsec/vigil/internal/enforce"
 	"github.com/vigilsec/vigil/internal/guard"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/queue"
 )
 
 // RulePrevention is the rule name of prevention alerts.
@@ -69,6 +70,13 @@ func (a *Agent) runPrevention(ctx context.Context, e *enforce.Enforcer) error {
 	a.log.Info("prevention on", "policies", len(a.currentPolicies()), "targets", len(ts), "dry_run", a.cfg.DryRun)
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
+	// Decisions the kernel dropped (its ring full) are reported like any
+	// queue's drops, read every second.
+	kernelDrops := queue.NewDrops(queue.Options{Name: "prevention_ring", Item: "prevention decisions (kernel ring buffer full)",
+		Overflow: a.overflow})
+	var seen uint64
+	dropTick := time.NewTicker(time.Second)
+	defer dropTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -85,6 +93,11 @@ func (a *Agent) runPrevention(ctx context.Context, e *enforce.Enforcer) error {
 				continue
 			}
 			ids = nids
+		case <-dropTick.C:
+			if n, err := e.RingbufDropped(); err == nil && n > seen {
+				kernelDrops.Add(n - seen)
+				seen = n
+			}
 		case <-tick.C:
 			nts, nids := a.targets()
 			if slices.Equal(nids, ids) {

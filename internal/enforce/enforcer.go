@@ -543,6 +543,27 @@ func cstr(b []int8) string {
 	return string(out)
 }
 
+// RingbufDropped returns the decisions the kernel could not queue (its
+// ring buffer was full), over every kind; 0 before the first Apply.
+func (e *Enforcer) RingbufDropped() (uint64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.objs == nil {
+		return 0, nil
+	}
+	var vals []uint64
+	var n uint64
+	for k := uint32(1); k <= uint32(KindExec); k++ {
+		if err := e.objs.Counters.Lookup(k*4+3, &vals); err != nil {
+			return n, fmt.Errorf("read counters: %w", err)
+		}
+		for _, v := range vals {
+			n += v
+		}
+	}
+	return n, nil
+}
+
 // Stats returns the decision counters.
 func (e *Enforcer) Stats() (Stats, error) {
 	var s Stats

@@ -116,8 +116,15 @@ func NewDrops(o Options) *Drops {
 }
 
 // Drop counts one dropped item and reports it.
-func (d *Drops) Drop() {
-	d.dropped.Add(1)
+func (d *Drops) Drop() { d.Add(1) }
+
+// Add counts n dropped items (a counter kept elsewhere, e.g. in the kernel,
+// read since the last call) and reports them; 0 does nothing.
+func (d *Drops) Add(n uint64) {
+	if n == 0 {
+		return
+	}
+	d.dropped.Add(n)
 	if d.ov != nil {
 		d.ov.report(&d.book)
 	}

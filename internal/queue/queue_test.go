@@ -131,3 +131,33 @@ func TestPushNeverBlocks(t *testing.T) {
 		t.Fatalf("len %d + dropped %d != 8000", q.Len(), q.Dropped())
 	}
 }
+
+// TestDropsOfAnotherBuffer: Drops reports a buffer that is not a channel
+// (or a count kept elsewhere) like a queue: counted, exported, alerted.
+func TestDropsOfAnotherBuffer(t *testing.T) {
+	ov := NewOverflow(OverflowOptions{Hostname: "h"})
+	reg := metrics.NewRegistry()
+	ov.Register(reg)
+	d := NewDrops(Options{Name: "prevention_ring", Item: "decisions", Overflow: ov})
+	d.Add(0) // nothing
+	d.Add(3)
+	d.Drop()
+	if d.Dropped() != 4 {
+		t.Fatalf("dropped = %d", d.Dropped())
+	}
+	var got []*alert.Alert
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Run drains what is pending, then returns
+	_ = ov.Run(ctx, func(a *alert.Alert) { got = append(got, a) })
+	if len(got) != 1 {
+		t.Fatalf("%d alerts, want 1 (rate-limited)", len(got))
+	}
+	if v, _ := got[0].Field("vigil.dropped"); v != uint64(3) {
+		t.Errorf("vigil.dropped = %v, want 3", v)
+	}
+	var buf bytes.Buffer
+	_ = reg.WriteText(&buf)
+	if !strings.Contains(buf.String(), `vigil_queue_dropped_total{queue="prevention_ring"} 4`) {
+		t.Errorf("metrics:\n%s", buf.String())
+	}
+}
