@@ -3,7 +3,7 @@
 // Alpine (apk, with letters, suffixes such as _rc and _p, and -rN
 // revisions), RPM (rpmvercmp over epoch, version and release, with ~ and
 // ^), RubyGems (Gem::Version), Composer (PHP version_compare on
-// normalised versions), semantic versioning (Go modules, npm and crates.io, with
+// normalised versions), Maven (ComparableVersion), semantic versioning (Go modules, npm and crates.io, with
 // pre-releases) and Python (PEP 440, with epochs, pre, post, dev and local
 // segments).
 //

@@ -47,7 +47,7 @@ func Base(ecosystem string) string {
 // Supported reports whether Compare knows the ecosystem's order.
 func Supported(ecosystem string) bool {
 	switch Base(ecosystem) {
-	case Debian, "Ubuntu", Alpine, Go, Npm, PyPI, SemVer, CratesIO, RubyGems, Packagist:
+	case Debian, "Ubuntu", Alpine, Go, Npm, PyPI, SemVer, CratesIO, RubyGems, Packagist, Maven:
 		return true
 	}
 	return rpmEcosystems[Base(ecosystem)]
@@ -69,6 +69,8 @@ func Compare(ecosystem, a, b string) (int, error) {
 		return CompareGem(a, b)
 	case Packagist:
 		return CompareComposer(a, b)
+	case Maven:
+		return CompareMaven(a, b)
 	}
 	if rpmEcosystems[Base(ecosystem)] {
 		return CompareRPM(a, b)

@@ -230,6 +230,19 @@ var composerPairs = []pair{
 	{"5.4.20", "5.4.3", 1}, {"7.4.4", "7.4.5", -1}, {"2.0.0.1", "2.0.0", 1},
 }
 
+// mavenPairs follow Maven's ComparableVersionTest.
+var mavenPairs = []pair{
+	{"1", "1.0", 0}, {"1", "1.0.0", 0}, {"1-ga", "1", 0}, {"1.0-final", "1", 0}, {"1-release", "1", 0},
+	{"1", "1.1", -1}, {"1-alpha-1", "1-alpha-2", -1}, {"1-alpha", "1-beta", -1}, {"1-beta", "1-milestone", -1},
+	{"1-milestone", "1-rc", -1}, {"1-rc", "1-snapshot", -1}, {"1-snapshot", "1", -1}, {"1", "1-sp", -1},
+	{"1-cr", "1-rc", 0}, {"1-a1", "1-alpha-1", 0}, {"1-b2", "1-beta-2", 0}, {"1-m3", "1-milestone-3", 0},
+	{"1.0-alpha1", "1.0-beta1", -1}, {"2.14.1", "2.15.0", -1}, {"2.17.0", "2.17.1", -1}, {"2.0-rc1", "2.0", -1},
+	{"1.0.0", "1.0.0-sp1", -1}, {"1-1", "1-2", -1}, {"1-1", "1.1", -1}, {"1.10", "1.9", 1}, {"1-abc", "1-sp", 1},
+	{"2.0.0-M1", "2.0.0", -1}, {"3.0-SNAPSHOT", "3.0", -1}, {"1.2.3.Final", "1.2.3", 0},
+}
+
+func TestMaven(t *testing.T) { checkPairs(t, Maven, mavenPairs) }
+
 func TestGemAndComposer(t *testing.T) {
 	checkPairs(t, RubyGems, gemPairs)
 	checkPairs(t, Packagist, composerPairs)

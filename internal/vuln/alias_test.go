@@ -182,3 +182,39 @@ func TestRPMMatching(t *testing.T) {
 		}
 	}
 }
+
+// Java, PHP, Ruby and Rust packages are matched in their ecosystems'
+// version orders.
+func TestLanguageEcosystemMatching(t *testing.T) {
+	rec := func(id, eco, name, intro, fixed string) string {
+		return `{"id":"` + id + `","affected":[{"package":{"ecosystem":"` + eco + `","name":"` + name + `"},
+		  "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"` + intro + `"},{"fixed":"` + fixed + `"}]}]}]}`
+	}
+	recs := map[string]string{
+		"a.json": rec("GHSA-jfh8-c2jp-5v3q", "Maven", "org.apache.logging.log4j:log4j-core", "2.0-beta9", "2.15.0"),
+		"b.json": rec("GHSA-maven-fixed", "Maven", "org.apache.logging.log4j:log4j-core", "0", "2.14.0"),
+		"c.json": rec("GHSA-php", "Packagist", "guzzlehttp/guzzle", "7.0.0", "7.4.5"),
+		"d.json": rec("GHSA-gem", "RubyGems", "nokogiri", "0", "1.13.10"),
+		"e.json": rec("RUSTSEC-2021-0003", "crates.io", "smallvec", "1.6.0", "1.6.1"),
+	}
+	s := &sbom.SBOM{Packages: []sbom.Package{
+		{Type: "maven", Name: "org.apache.logging.log4j:log4j-core", Version: "2.14.1", Ecosystem: "Maven", PURL: "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"},
+		{Type: "composer", Name: "guzzlehttp/guzzle", Version: "7.4.4", Ecosystem: "Packagist", PURL: "pkg:composer/guzzlehttp/guzzle@7.4.4"},
+		{Type: "gem", Name: "nokogiri", Version: "1.13.9", Ecosystem: "RubyGems", PURL: "pkg:gem/nokogiri@1.13.9"},
+		{Type: "cargo", Name: "smallvec", Version: "1.6.0", Ecosystem: "crates.io", PURL: "pkg:cargo/smallvec@1.6.0"},
+	}}
+	for _, db := range openRecords(t, recs) {
+		res, err := db.Scan(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, f := range res.Findings {
+			ids = append(ids, f.ID)
+		}
+		slices.Sort(ids)
+		if want := []string{"GHSA-gem", "GHSA-jfh8-c2jp-5v3q", "GHSA-php", "RUSTSEC-2021-0003"}; !slices.Equal(ids, want) || len(res.Notes) != 0 {
+			t.Errorf("findings %v (notes %v), want %v", ids, res.Notes, want)
+		}
+	}
+}
