@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigilsec/vigil/internal/buildinfo"
 	"github.com/vigilsec/vigil/internal/image"
 	"github.com/vigilsec/vigil/internal/imagepolicy"
 	"github.com/vigilsec/vigil/internal/safefile"
@@ -106,7 +107,7 @@ func newImageSBOMCmd() *cobra.Command {
 				return err
 			}
 			var buf bytes.Buffer
-			o := &sbom.WriteOptions{ToolVersion: version}
+			o := &sbom.WriteOptions{ToolVersion: buildinfo.Version}
 			if format == "spdx" {
 				err = sbom.WriteSPDX(&buf, s, o)
 			} else {

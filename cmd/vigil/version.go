@@ -1,32 +1,34 @@
 package main
 
 import (
-	"fmt"
-	"runtime"
-	"runtime/debug"
+	"encoding/json"
+	"maps"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vigilsec/vigil/internal/buildinfo"
+	"github.com/vigilsec/vigil/internal/enforce"
+	"github.com/vigilsec/vigil/internal/sensor"
 )
 
-// version is set at link time: -ldflags "-X main.version=v0.1.0".
-var version = "dev"
-
 func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print Vigil's version",
+		Short: "Print Vigil's version, commit, build date, Go version and BPF object hashes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rev := "unknown"
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						rev = s.Value
-					}
-				}
+			objs := sensor.Objects()
+			maps.Copy(objs, enforce.Objects())
+			in := buildinfo.Read(objs)
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(in)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "vigil %s (commit %s, %s, %s/%s)\n", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			return nil
+			return in.WriteText(cmd.OutOrStdout())
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output")
+	return cmd
 }
