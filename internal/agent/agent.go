@@ -116,6 +116,9 @@ type Agent struct {
 	lostAlertAt  int64
 	running      atomic.Bool
 	enf          atomic.Pointer[enforce.Enforcer] // set by Run when policies are in force
+	// What the node offers (probeHost), and whether the sensor loaded.
+	features     atomic.Pointer[[]sensor.Feature]
+	sensorLoaded atomic.Bool
 }
 
 // New builds an agent from a validated configuration: outputs, store (its
@@ -186,6 +189,7 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 		Metrics: a.reg, Logger: a.log})
 	a.newImageWatch()
 	a.registerMetrics()
+	a.registerHostMetrics()
 	a.resp = newResponder(a.reg, cfg.DryRun, a.overflow)
 	a.registerImageMetrics()
 	a.reportBroken(rs)
@@ -535,20 +539,25 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 
 	src := a.opts.Source
 	if src == nil {
+		a.probeHost()
 		s, err := sensor.New(a.pipe.SensorOptions(sensor.Options{RingBytes: a.cfg.Sensor.RingSizeMB << 20, ExcludeSelf: true}))
 		if err != nil {
-			return fmt.Errorf("agent: %w", err)
-		}
-		a.realSensor = s
-		src = s
-		if m := s.Missing(); len(m) > 0 {
-			a.log.Warn("sensor: some tracepoints are missing", "missing", m)
-		}
-		if err := s.FilterError(); err != nil {
-			a.log.Warn("sensor: the kernel refused the in-kernel open filter; every open is reported", "err", err)
-		}
-		if in := s.Interest(); in.Types.Len() > 0 {
-			a.log.Info("sensor interest", "types", in.Types.String(), "opens", in.Open.String())
+			// A node without what the sensor needs still gets the rest.
+			a.log.Error("sensor cannot load: running without events (see the doctor lines above)", "err", err)
+			src = noEvents{}
+		} else {
+			a.realSensor = s
+			a.sensorLoaded.Store(true)
+			src = s
+			if m := s.Missing(); len(m) > 0 {
+				a.log.Warn("sensor: some tracepoints are missing", "missing", m)
+			}
+			if err := s.FilterError(); err != nil {
+				a.log.Warn("sensor: the kernel refused the in-kernel open filter; every open is reported", "err", err)
+			}
+			if in := s.Interest(); in.Types.Len() > 0 {
+				a.log.Info("sensor interest", "types", in.Types.String(), "opens", in.Open.String())
+			}
 		}
 	}
 	defer src.Close()

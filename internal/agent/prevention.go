@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
@@ -38,14 +40,23 @@ func (a *Agent) targets() ([]enforce.Target, []string) {
 		return ts, nil
 	}
 	cs := a.containers.Containers()
+	// The container's oldest live process: a short-lived one (a loop's
+	// cat) may be gone when its /proc/PID/root is opened for the marks.
 	pids := map[string]int{}
+	oldest := map[string]int64{}
 	if a.table != nil {
 		for _, p := range a.table.Processes() {
-			if c := a.containers.Resolve(p.CgroupID, p.PID); c != nil && c.ID != "host" {
-				if _, ok := pids[c.ID]; !ok {
-					pids[c.ID] = int(p.PID)
-				}
+			c := a.containers.Resolve(p.CgroupID, p.PID)
+			if c == nil || c.ID == "host" {
+				continue
 			}
+			if t, ok := oldest[c.ID]; ok && (t < p.StartTime || (t == p.StartTime && pids[c.ID] < int(p.PID))) {
+				continue
+			}
+			if _, err := os.Stat("/proc/" + strconv.Itoa(int(p.PID))); err != nil {
+				continue
+			}
+			pids[c.ID], oldest[c.ID] = int(p.PID), p.StartTime
 		}
 	}
 	var ids []string

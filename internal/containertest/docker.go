@@ -146,14 +146,21 @@ func (d *Docker) load() error {
 	return d.do(ctx, http.MethodPost, "/images/load?quiet=1", &buf, "application/x-tar", nil)
 }
 
-// DockerSpec describes a Docker container to run (always --network none).
+// DockerSpec describes a Docker container to run.
 type DockerSpec struct {
 	Name        string
-	Args        []string // default: sleep 3600
+	Image       string   // default: DockerImage (busybox)
+	Args        []string // default: sleep 3600 (with Image set: the image's Cmd)
 	Labels      map[string]string
 	Privileged  bool
-	Binds       []string // "src:dst[:ro]"
-	Healthcheck []string // e.g. {"CMD-SHELL", "true"}
+	Binds       []string          // "src:dst[:ro]"
+	Healthcheck []string          // e.g. {"CMD-SHELL", "true"}
+	Network     string            // default: none
+	PidMode     string            // "host": the host's PID namespace
+	ReadOnly    bool              // read-only root filesystem
+	Tmpfs       map[string]string // mount point → options
+	CapAdd      []string          // capabilities added to the default set, e.g. SYS_ADMIN
+	SecurityOpt []string          // e.g. seccomp=unconfined, apparmor=unconfined
 }
 
 // DockerContainer is a running Docker container.
@@ -166,18 +173,31 @@ type DockerContainer struct {
 // Run creates and starts a container; t.Cleanup removes it.
 func (d *Docker) Run(tb testing.TB, s DockerSpec) *DockerContainer {
 	tb.Helper()
-	if len(s.Args) == 0 {
+	if len(s.Args) == 0 && s.Image == "" {
 		s.Args = []string{"sleep", "3600"}
 	}
+	if s.Image == "" {
+		s.Image = DockerImage
+	}
+	if s.Network == "" {
+		s.Network = "none"
+	}
 	cfg := map[string]any{
-		"Image":  DockerImage,
-		"Cmd":    s.Args,
+		"Image":  s.Image,
 		"Labels": s.Labels,
 		"HostConfig": map[string]any{
-			"NetworkMode": "none",
-			"Privileged":  s.Privileged,
-			"Binds":       s.Binds,
+			"NetworkMode":    s.Network,
+			"Privileged":     s.Privileged,
+			"Binds":          s.Binds,
+			"PidMode":        s.PidMode,
+			"ReadonlyRootfs": s.ReadOnly,
+			"Tmpfs":          s.Tmpfs,
+			"CapAdd":         s.CapAdd,
+			"SecurityOpt":    s.SecurityOpt,
 		},
+	}
+	if len(s.Args) > 0 {
+		cfg["Cmd"] = s.Args
 	}
 	if len(s.Healthcheck) > 0 {
 		cfg["Healthcheck"] = map[string]any{"Test": s.Healthcheck, "Interval": int64(time.Hour)}
@@ -213,4 +233,58 @@ func (c *DockerContainer) Remove() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return c.d.do(ctx, http.MethodDelete, "/containers/"+c.ID+"?force=1", nil, "", nil)
+}
+
+// LoadImage loads a docker-archive (docker load).
+func (d *Docker) LoadImage(tb testing.TB, archive string) {
+	tb.Helper()
+	f, err := os.Open(archive)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	if err := d.do(ctx, http.MethodPost, "/images/load?quiet=1", f, "application/x-tar", nil); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Logs returns what the container wrote so far, stdout and stderr
+// interleaved (the container has no TTY, so the stream is multiplexed:
+// 8-byte frame headers are removed).
+func (c *DockerContainer) Logs() (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker/containers/"+c.ID+"/logs?stdout=1&stderr=1", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.d.http.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	for len(raw) >= 8 {
+		n := int(raw[4])<<24 | int(raw[5])<<16 | int(raw[6])<<8 | int(raw[7])
+		raw = raw[8:]
+		n = min(n, len(raw))
+		out.Write(raw[:n])
+		raw = raw[n:]
+	}
+	return out.String(), nil
+}
+
+// Running reports whether the container is still running.
+func (c *DockerContainer) Running() (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var in struct{ State struct{ Running bool } }
+	err := c.d.do(ctx, http.MethodGet, "/containers/"+c.ID+"/json", nil, "", &in)
+	return in.State.Running, err
 }
