@@ -56,16 +56,30 @@ func (a *Alert) AppendJSON(b []byte) []byte {
 		fields = append([]Field(nil), fields...) // sorted copy: the alert is immutable
 		sort.SliceStable(fields, func(i, j int) bool { return fields[i].Name < fields[j].Name })
 	}
-	for i, f := range fields {
-		if i > 0 && f.Name == fields[i-1].Name {
-			continue // a name once, as in a JSON object
+	var ctxBuf [len(ContextFieldNames)]Field
+	ctx := a.contextFields(&ctxBuf)
+	last, first := "", true
+	put := func(f *Field) {
+		if !first && f.Name == last {
+			return // a name once, as in a JSON object
 		}
-		if i > 0 {
+		if !first {
 			b = append(b, ',')
 		}
+		first, last = false, f.Name
 		b = appendString(b, f.Name)
 		b = append(b, ':')
 		b = appendValue(b, f.Value)
+	}
+	for i, j := 0, 0; i < len(fields) || j < len(ctx); {
+		switch {
+		case j < len(ctx) && (i == len(fields) || ctx[j].Name <= fields[i].Name):
+			put(&ctx[j]) // the context's field wins over a rule's of the same name
+			j++
+		default:
+			put(&fields[i])
+			i++
+		}
 	}
 	b = append(b, `},"tags":[`...)
 	for i, t := range a.Tags {
@@ -128,6 +142,49 @@ func (a *Alert) AppendJSON(b []byte) []byte {
 		b = append(b, ']')
 	}
 	return append(b, "}}"...)
+}
+
+// ContextFieldNames are the output fields AppendJSON derives from Vigil's
+// context, in name order, so that consumers that keep only Falco's keys
+// (falcosidekick replaces "uuid" and drops "vigil") still see them:
+//
+//	vigil.action        what prevention did (null when nothing)
+//	vigil.container.id  the container id, "host" for host processes
+//	vigil.count         how many identical alerts this one stands for
+//	vigil.last_time     the last coalesced occurrence (null when count is 1)
+//	vigil.update        true on the update of an alert already delivered
+//	vigil.uuid          Vigil's UUID: an update carries the first alert's
+var ContextFieldNames = [...]string{"vigil.action", "vigil.container.id", "vigil.count", "vigil.last_time",
+	"vigil.update", "vigil.uuid"}
+
+// contextFields fills buf with the fields named by ContextFieldNames.
+func (a *Alert) contextFields(buf *[len(ContextFieldNames)]Field) []Field {
+	var action, last any
+	if a.Vigil.Action != "" {
+		action = a.Vigil.Action
+	}
+	if !a.Vigil.LastTime.IsZero() {
+		last = contextTime(a.Vigil.LastTime)
+	}
+	vals := [len(ContextFieldNames)]any{action, a.ContainerID(), a.Vigil.Count, last, a.Vigil.Update, a.UUID}
+	for i := range buf {
+		buf[i] = Field{Name: ContextFieldNames[i], Value: vals[i]}
+	}
+	return buf[:]
+}
+
+// contextTime is a time written in TimeFormat (UTC).
+type contextTime time.Time
+
+func (t contextTime) String() string { return time.Time(t).UTC().Format(TimeFormat) }
+
+func isContextField(name string) bool {
+	for _, n := range ContextFieldNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 // MarshalJSON returns the alert's Falco JSON form.
@@ -252,6 +309,9 @@ func (a *Alert) UnmarshalJSON(data []byte) error {
 		Hostname: w.Hostname, Output: trimOutputPrefix(w.Output, p), Tags: w.Tags}
 	names := make([]string, 0, len(w.OutputFields))
 	for k := range w.OutputFields {
+		if isContextField(k) {
+			continue // derived from "vigil"; AppendJSON writes them again
+		}
 		names = append(names, k)
 	}
 	sort.Strings(names)
