@@ -1,0 +1,47 @@
+#!/bin/bash
+# Agent memory benchmark (run as root): the RSS of `vigil run` (default rules) when it starts, then with N more
+# live processes (busybox sleep, started while the agent runs, so every one goes through the sensor and the process
+# table), and its peak (VmHWM), then the resident memory by mapping (the binary's pages, the ring buffer — mapped
+# twice by the kernel, so a 16 MiB ring counts 32 MiB once it has cycled —, the Go heap). The target is 64 MiB
+# with 10k live processes.
+# Usage: bench/rss.sh [N]   (default 10000)
+set -eu
+cd "$(dirname "$0")/.."
+N=${1:-10000}
+command -v busybox >/dev/null || { echo "rss.sh: needs busybox" >&2; exit 1; }
+D=$(mktemp -d /tmp/vigil-rss.XXXXXX)
+VP=""
+SP=""
+trap '[ -n "$SP" ] && kill $SP 2>/dev/null; [ -n "$VP" ] && kill $VP 2>/dev/null; rm -rf "$D"' EXIT
+go build -o "$D/vigil" ./cmd/vigil
+PORT=$((20000 + RANDOM % 20000))
+cat >"$D/vigil.yaml" <<CFG
+store:
+  path: $D/alerts.db
+http:
+  listen: 127.0.0.1:$PORT
+outputs:
+  stdout:
+    enabled: false
+CFG
+"$D/vigil" run --config "$D/vigil.yaml" 2>"$D/agent.err" &
+VP=$!
+for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+sleep 2
+rss() { awk '/^VmRSS/{r=$2} /^VmHWM/{h=$2} END{printf "%.1f MiB (peak %.1f MiB)", r/1024, h/1024}' /proc/$VP/status; }
+echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg); processes on the host: $(ls -d /proc/[0-9]* | wc -l)"
+echo "agent started:              $(rss)"
+for _ in $(seq 1 "$N"); do
+	busybox sleep 3600 &
+	SP="$SP $!"
+done
+sleep 5
+echo "with $N more processes: $(rss); processes on the host: $(ls -d /proc/[0-9]* | wc -l)"
+curl -sf "http://127.0.0.1:$PORT/metrics" | awk '/^vigil_events_lost_total\{reason="(ringbuf_full|shed|decode_failed)"/ {l += $2} END {printf "events lost: %d\n", l}'
+kill $SP 2>/dev/null || true
+wait $SP 2>/dev/null || true
+SP=""
+awk '/^[0-9a-f]+-[0-9a-f]+ /{name=$6} /^Rss:/{r[name]+=$2} END{for(n in r) if (r[n]>4096) printf "  %6.1f MiB  %s\n", r[n]/1024, (n==""?"[anonymous: Go heap and stacks]":n)}' /proc/$VP/smaps | sort -rn
+kill -TERM $VP
+wait $VP || true
+VP=""
