@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestFieldsDocIsCurrent(t *testing.T) {
@@ -97,5 +98,76 @@ func TestPasswdDBCachesPerRoot(t *testing.T) {
 	ev.UID = 0
 	if v, _ := f.Extract(c, ev, &FieldArg{}); v.Str != "root" {
 		t.Fatalf("uid 0: %q", v.Str)
+	}
+}
+
+// TestPasswdDBContainerRootNotReady reproduces issue 14 item 5: the first
+// event of a container process comes before its root filesystem is ready
+// (runc init has not pivoted yet: /proc/PID/root is the host's root, or the
+// container's /etc/passwd is not there yet). That miss must not be cached
+// for the container's lifetime: the names resolve from the container's root
+// once it is ready, and a uid added later resolves on a retry.
+func TestPasswdDBContainerRootNotReady(t *testing.T) {
+	host := t.TempDir()
+	ctrRoot := t.TempDir()
+	proc := t.TempDir()
+	mkfile := func(dir, name, data string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(dir, "etc"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "etc", name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mkfile(host, "passwd", "root:x:0:0::/root:/bin/sh\nhostuser:x:1000:1000::/:/bin/sh\n")
+	mkfile(host, "group", "hostgroup:x:1000:\n")
+	if err := os.MkdirAll(filepath.Join(proc, "77"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	setRoot := func(target string) {
+		t.Helper()
+		link := filepath.Join(proc, "77", "root")
+		os.Remove(link)
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := NewPasswdDB(host)
+	db.ProcRoot = proc
+	now := time.Unix(1000, 0)
+	db.now = func() time.Time { return now }
+	ev := &Event{PID: 77, Container: &Container{ID: "abc123"}}
+
+	// runc init before pivot_root: the process's root is the host's.
+	setRoot(host)
+	if n, ok := db.UserName(ev, 1000); ok {
+		t.Fatalf("resolved %q from the host's passwd for a container process", n)
+	}
+	// The container's root, but its /etc/passwd is not there yet.
+	setRoot(ctrRoot)
+	if n, ok := db.UserName(ev, 1000); ok {
+		t.Fatalf("resolved %q with no container passwd", n)
+	}
+	// Ready: the names come from the container's files.
+	mkfile(ctrRoot, "passwd", "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\n")
+	mkfile(ctrRoot, "group", "appgroup:x:1000:\n")
+	if n, ok := db.UserName(ev, 1000); !ok || n != "app" {
+		t.Fatalf("uid 1000 after the root is ready: %q %v", n, ok)
+	}
+	if n, ok := db.GroupName(ev, 1000); !ok || n != "appgroup" {
+		t.Fatalf("gid 1000 after the root is ready: %q %v", n, ok)
+	}
+	// A uid the file does not list: retried, at most once per interval.
+	if _, ok := db.UserName(ev, 1001); ok {
+		t.Fatal("uid 1001 resolved before it exists")
+	}
+	mkfile(ctrRoot, "passwd", "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/app:/bin/sh\nworker:x:1001:1001::/:/bin/sh\n")
+	if _, ok := db.UserName(ev, 1001); ok {
+		t.Fatal("re-read the file on every miss (want at most once per retry interval)")
+	}
+	now = now.Add(passwdRetry)
+	if n, ok := db.UserName(ev, 1001); !ok || n != "worker" {
+		t.Fatalf("uid 1001 after the retry interval: %q %v", n, ok)
 	}
 }

@@ -6,12 +6,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
-// PasswdDB resolves user and group names from passwd/group files, caching
-// each file's contents: the host's (Root+/etc/passwd) for host processes,
-// the container's (/proc/PID/root/etc/passwd, read once per container id)
-// for container processes. It is safe for concurrent use.
+// PasswdDB resolves user and group names from passwd/group files: the
+// host's (Root+/etc/passwd) for host processes, the container's
+// (/proc/PID/root/etc/passwd) for container processes. It caches only what
+// it read successfully, per container id: a container process whose root is
+// not ready yet (runc init before pivot_root, whose /proc/PID/root is still
+// the host's root, or a root without /etc/passwd) resolves nothing and is
+// tried again on its next event; a uid or gid the cached files do not list
+// re-reads them at most once per passwdRetry. It is safe for concurrent use.
 type PasswdDB struct {
 	// Root is the host filesystem root ("" or "/" for the running host;
 	// /host when the agent runs in a container with the host mounted).
@@ -21,11 +26,16 @@ type PasswdDB struct {
 
 	mu    sync.RWMutex
 	files map[string]*idNames // by container id; "" for the host
+	now   func() time.Time    // the clock of the retry interval (tests set it)
 }
+
+// passwdRetry bounds how often a miss re-reads a cached container's files.
+const passwdRetry = 2 * time.Second
 
 type idNames struct {
 	users  map[uint32]string
 	groups map[uint32]string
+	read   time.Time // when the files were read
 }
 
 // NewPasswdDB returns a PasswdDB reading the host files under root.
@@ -35,29 +45,69 @@ func NewPasswdDB(root string) *PasswdDB {
 
 // UserName implements UserDB.
 func (d *PasswdDB) UserName(ev *Event, uid uint32) (string, bool) {
-	n, ok := d.names(ev).users[uid]
-	return n, ok
+	if n := d.names(ev, false); n != nil {
+		if name, ok := n.users[uid]; ok {
+			return name, true
+		}
+	}
+	if n := d.names(ev, true); n != nil {
+		name, ok := n.users[uid]
+		return name, ok
+	}
+	return "", false
 }
 
 // GroupName implements UserDB.
 func (d *PasswdDB) GroupName(ev *Event, gid uint32) (string, bool) {
-	n, ok := d.names(ev).groups[gid]
-	return n, ok
+	if n := d.names(ev, false); n != nil {
+		if name, ok := n.groups[gid]; ok {
+			return name, true
+		}
+	}
+	if n := d.names(ev, true); n != nil {
+		name, ok := n.groups[gid]
+		return name, ok
+	}
+	return "", false
 }
 
-func (d *PasswdDB) names(ev *Event) *idNames {
-	key, dir := "", d.Root+"/etc/"
+func (d *PasswdDB) clock() time.Time {
+	if d.now != nil {
+		return d.now()
+	}
+	return time.Now()
+}
+
+// names returns the cached files of the event's container (nil when none
+// is cached). With miss set (the cached files lack the id asked for) it
+// reads them when nothing is cached, or again when the cached copy is
+// older than passwdRetry, and caches what it read only when the files
+// were there and (for a container) the process's root is not the host's.
+func (d *PasswdDB) names(ev *Event, miss bool) *idNames {
+	key, root := "", d.Root
 	if c := ev.Container; c != nil && c.ID != "host" && c.ID != "" {
 		key = c.ID
-		dir = d.ProcRoot + "/" + strconv.FormatUint(uint64(ev.PID), 10) + "/root/etc/"
+		root = d.ProcRoot + "/" + strconv.FormatUint(uint64(ev.PID), 10) + "/root"
 	}
 	d.mu.RLock()
 	n := d.files[key]
 	d.mu.RUnlock()
-	if n != nil {
+	if !miss {
 		return n
 	}
-	n = &idNames{users: readIDFile(dir + "passwd"), groups: readIDFile(dir + "group")}
+	now := d.clock()
+	if n != nil && now.Sub(n.read) < passwdRetry {
+		return n
+	}
+	if key != "" && sameFile(root+"/", d.Root+"/") {
+		return n // runc init has not pivoted into the container's root yet
+	}
+	users, uok := readIDFile(root + "/etc/passwd")
+	groups, gok := readIDFile(root + "/etc/group")
+	if !uok && !gok {
+		return n // not ready (or the process is gone): nothing to cache
+	}
+	n = &idNames{users: users, groups: groups, read: now}
 	d.mu.Lock()
 	if d.files == nil {
 		d.files = map[string]*idNames{}
@@ -67,6 +117,19 @@ func (d *PasswdDB) names(ev *Event) *idNames {
 	return n
 }
 
+// sameFile tells whether two paths name the same inode.
+func sameFile(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	if err != nil {
+		return false
+	}
+	return os.SameFile(sa, sb)
+}
+
 // Forget drops the cached names of a container (call when it exits).
 func (d *PasswdDB) Forget(containerID string) {
 	d.mu.Lock()
@@ -74,12 +137,13 @@ func (d *PasswdDB) Forget(containerID string) {
 	d.mu.Unlock()
 }
 
-// readIDFile parses name:x:id:... lines; a missing file gives an empty map.
-func readIDFile(path string) map[uint32]string {
-	m := map[uint32]string{}
+// readIDFile parses name:x:id:... lines; ok is false when the file cannot
+// be opened.
+func readIDFile(path string) (m map[uint32]string, ok bool) {
+	m = map[uint32]string{}
 	f, err := os.Open(path)
 	if err != nil {
-		return m
+		return m, false
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -100,5 +164,5 @@ func readIDFile(path string) map[uint32]string {
 			m[uint32(id)] = parts[0]
 		}
 	}
-	return m
+	return m, true
 }
