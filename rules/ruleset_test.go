@@ -2,9 +2,11 @@ package rules_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -78,10 +80,18 @@ func replay(t *testing.T, rs *rules.Ruleset, path string) map[string]int {
 		t.Fatalf("capture: %v", err)
 	}
 	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatalf("capture %s: %v", path, err)
+		}
+		r = zr
+	}
 	fired := map[string]int{}
 	p := pipeline.New(pipeline.Options{Engine: engine.New(rs, &engine.Options{Hostname: "test"}), Hostname: "test",
 		OnAlert: func(_ *event.Event, m *engine.Match, _ *alert.Alert) { fired[m.Rule.Name]++ }})
-	if err := p.Run(context.Background(), pipeline.NewCaptureSource(f, path)); err != nil {
+	if err := p.Run(context.Background(), pipeline.NewCaptureSource(r, path)); err != nil {
 		t.Fatalf("replay %s: %v", path, err)
 	}
 	n := uint64(0)
@@ -139,6 +149,114 @@ func TestCaptures(t *testing.T) {
 	for _, e := range ents {
 		if e.IsDir() && !want[e.Name()] {
 			t.Errorf("%s/%s: no default rule has this slug (renamed or removed rule?)", capturesDir, e.Name())
+		}
+	}
+}
+
+// corpusProbes are what the benign corpus must contain for its silence to
+// mean something: each probe rule must match at least one of its events.
+var corpusProbes = map[string]string{
+	"shell entrypoint of a container":    `evt.type = execve and container.id != host and proc.name = sh and proc.vpid = 1`,
+	"Docker health check exec":           `evt.type = execve and container.id != host and container.healthcheck != NONE and proc.vpid != 1 and proc.name = sh`,
+	"runc init bind mount of its binary": `evt.type = mount and container.id != host and evt.arg.dev = /proc/self/exe and proc.exepath endswith /runc`,
+	"> build.log in a build directory":   `evt.type in (open, openat, openat2) and evt.arg.flags contains O_TRUNC and fd.name endswith build.log`,
+	"log rotation under /var/log":        `evt.type in (open, openat, openat2) and proc.name = logrotate and fd.name startswith /var/log/`,
+	"package install below /usr/bin":     `evt.type in (open, openat, openat2, renameat, rename) and proc.name = dpkg and evt.args contains /usr/bin/vigil-benign-hello`,
+	"containerd start":                   `evt.type = execve and container.type = containerd and proc.vpid = 1`,
+}
+
+// TestBenignCorpus replays the recording of ordinary operation
+// (testdata/benign/workload.sh: Docker and containerd container starts with
+// shell entrypoints, a health check, builds, a package install, log
+// rotation; recorded by TestRecordBenign): no default rule may fire, and the
+// corpus must hold each kind of activity it stands for.
+func TestBenignCorpus(t *testing.T) {
+	fired := replay(t, compileDefault(t), benignCorpus)
+	for _, name := range firedNames(fired) {
+		t.Errorf("default rule %q fired %d times on the benign corpus", name, fired[name])
+	}
+	var probes bytes.Buffer
+	for name, cond := range corpusProbes {
+		fmt.Fprintf(&probes, "- rule: %q\n  desc: probe\n  condition: %q\n  output: x\n  priority: INFO\n", name, cond)
+	}
+	prio := rules.PriorityDebug
+	rs := rules.LoadAndCompile(&rules.CompileOptions{MinPriority: &prio}, rules.File{Name: "probes.yaml", Data: probes.Bytes()})
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	seen := replay(t, rs, benignCorpus)
+	for name := range corpusProbes {
+		if seen[name] == 0 {
+			t.Errorf("the benign corpus holds no %s (re-record it: testdata/record.sh benign-corpus)", name)
+		}
+	}
+}
+
+// attempts says for every default rule whether a failed syscall fires it
+// (the attempt is the signal) or only a successful one, and why.
+// docs/ruleset.md prints it; TestAttempts checks every rule has an entry
+// and that the conditions agree.
+var attempts = map[string][2]string{
+	"Vigil Shell Spawned In Container":               {"success", "an exec that failed ran nothing"},
+	"Vigil Terminal Shell In Container":              {"success", "an exec that failed ran nothing"},
+	"Vigil Drop And Execute New Binary In Container": {"success", "an exec that failed ran nothing"},
+	"Vigil Fileless Execution Via Memfd":             {"success", "an exec that failed ran nothing"},
+	"Vigil Execution From Dev Shm":                   {"success", "an exec that failed ran nothing"},
+	"Vigil Netcat Remote Shell":                      {"success", "an exec that failed ran nothing"},
+	"Vigil System User Interactive":                  {"success", "an exec that failed ran nothing"},
+	"Vigil Package Manager In Container":             {"success", "an exec that failed ran nothing"},
+	"Vigil Credential Search":                        {"success", "an exec that failed ran nothing"},
+	"Vigil Bulk Data Removal":                        {"success", "an exec that failed ran nothing"},
+	"Vigil Debugfs In Privileged Container":          {"success", "an exec that failed ran nothing"},
+	"Vigil Sensitive File Read":                      {"attempt", "an unprivileged process denied /etc/shadow is hunting credentials"},
+	"Vigil Directory Traversal To Sensitive File":    {"success", "a traversal that opens nothing is a scanner's probe, not a read"},
+	"Vigil Write Below Etc In Container":             {"success", "a failed open changed nothing; read-only root filesystems deny these all day"},
+	"Vigil Write Below Binary Directory":             {"success", "a failed open changed nothing"},
+	"Vigil Log Files Cleared":                        {"success", "a failed open erased nothing"},
+	"Vigil Symlink Over Sensitive File":              {"success", "the link exists only if the call succeeded"},
+	"Vigil Hardlink Over Sensitive File":             {"success", "the link exists only if the call succeeded"},
+	"Vigil Ptrace Attach":                            {"attempt", "an attach refused by Yama or permissions is still an injection attempt"},
+	"Vigil Ptrace Anti Debug":                        {"attempt", "TRACEME fails only under a debugger, which is what the malware tests"},
+	"Vigil Kernel Module Loaded":                     {"attempt", "a module load from a container is an escape attempt even when refused"},
+	"Vigil Release Agent Container Escape":           {"success", "release_agent opens for writing fail only without the hierarchy mounted"},
+	"Vigil Namespace Change In Container":            {"attempt", "an unprivileged container's unshare/setns fails with EPERM: the escape attempt is the signal"},
+	"Vigil Mount In Container":                       {"attempt", "an unprivileged container's mount fails with EPERM: the escape attempt is the signal"},
+	"Vigil Unexpected BPF Program Load":              {"success", "unprivileged BPF_PROG_LOAD fails by default on every distribution; a loaded program is the rootkit"},
+	"Vigil Userfaultfd In Container":                 {"attempt", "exploits probe for it; a refused call is the same intent"},
+	"Vigil Packet Socket In Container":               {"attempt", "a refused AF_PACKET socket is a sniffing attempt"},
+	"Vigil Kubernetes API Contacted From Container":  {"success", "only an established (or in-progress) connection reached the API server"},
+	"Vigil SSH To Non Standard Port":                 {"success", "only an established (or in-progress) connection is a channel"},
+	"Vigil Crypto Miner Stratum Connection":          {"success", "only an established (or in-progress) connection mines"},
+	"Vigil Standard Stream Redirected To Socket":     {"success", "a failed dup2 wired nothing"},
+}
+
+// successChecks are the condition fragments that restrict a rule to
+// successful calls.
+var successChecks = []string{"evt.res = SUCCESS", "evt.rawres >=", "evt.rawres in", "fd.num >= 0", "vigil_spawned_process", "vigil_open_write", "vigil_open_read and", "vigil_open_read\n"}
+
+// TestAttempts: every default rule says whether a failed attempt fires it,
+// and a rule that says so has no success check in its condition (one that
+// needs success has one).
+func TestAttempts(t *testing.T) {
+	spec := rules.Load(defaultFiles()...)
+	for _, r := range spec.Rules {
+		a, ok := attempts[r.Name]
+		if !ok {
+			t.Errorf("%s: no entry in attempts (does a failed attempt fire it?)", r.Name)
+			continue
+		}
+		cond := r.Cond.Text + "\n"
+		checked := false
+		for _, c := range successChecks {
+			if strings.Contains(cond, c) {
+				checked = true
+			}
+		}
+		if a[0] == "attempt" && checked {
+			t.Errorf("%s: documented to fire on failed attempts but its condition checks for success", r.Name)
+		}
+		if a[0] == "success" && !checked {
+			t.Errorf("%s: documented to need success but its condition has no success check", r.Name)
 		}
 	}
 }
@@ -356,9 +474,14 @@ func rulesetDoc(spec *rules.Spec) []byte {
 	b.WriteString("with `override: {items: append}`.\n\n")
 	b.WriteString("Each rule is tested against real recordings: `rules/testdata/captures/<slug>/fire.jsonl` (the attack, recorded\n")
 	b.WriteString("with `vigil trace --json`) must fire it and `benign.jsonl` (a similar legitimate action) must not.\n")
-	b.WriteString("`rules/testdata/record.sh` re-records them as root (`go test ./rules -run TestRecord -record`).\n\n")
+	b.WriteString("`rules/testdata/record.sh` re-records them as root (`go test ./rules -run TestRecord -record`).\n")
+	b.WriteString("No default rule may fire on the benign corpus `rules/testdata/benign/corpus.jsonl.gz`: ordinary operation\n")
+	b.WriteString("recorded from `rules/testdata/benign/workload.sh` (Docker and containerd container starts with shell entrypoints,\n")
+	b.WriteString("runc's start-up mounts, a Docker health check, builds writing `> build.log`, a dpkg install, logrotate).\n\n")
 	fmt.Fprintf(&b, "%d rules.\n\n", len(spec.Rules))
-	b.WriteString("| Rule | Priority | MITRE ATT&CK | Tuning macro |\n| --- | --- | --- | --- |\n")
+	b.WriteString("The *Attempts* column says whether a failed call fires the rule (the attempt is the signal) or only a\n")
+	b.WriteString("successful one, and why.\n\n")
+	b.WriteString("| Rule | Priority | MITRE ATT&CK | Tuning macro | Attempts |\n| --- | --- | --- | --- | --- |\n")
 	for _, r := range spec.Rules {
 		var ids, tactics []string
 		for _, tag := range r.Tags {
@@ -368,8 +491,13 @@ func rulesetDoc(spec *rules.Spec) []byte {
 				tactics = append(tactics, strings.TrimPrefix(tag, "mitre_"))
 			}
 		}
-		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s (%s) | `%s` |\n", r.Name, anchor(r.Name), r.Priority,
-			strings.Join(ids, ", "), strings.Join(tactics, ", "), strings.Join(uniq(tuneMacro.FindAllString(r.Cond.Text, -1)), "`, `"))
+		att := attempts[r.Name]
+		what := "fire on failure too"
+		if att[0] == "success" {
+			what = "success only"
+		}
+		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s (%s) | `%s` | %s: %s |\n", r.Name, anchor(r.Name), r.Priority,
+			strings.Join(ids, ", "), strings.Join(tactics, ", "), strings.Join(uniq(tuneMacro.FindAllString(r.Cond.Text, -1)), "`, `"), what, att[1])
 	}
 	b.WriteString("\n## Coverage of Falco's stable rules\n\n")
 	b.WriteString("Every rule of Falco's upstream stable ruleset has a counterpart here (the upstream file also loads beside\n")
