@@ -77,7 +77,8 @@ func TestGateKilledIsRestarted(t *testing.T) {
 	if down.Reason == "" {
 		t.Errorf("down event without a reason: %+v", down)
 	}
-	waitGate(t, ch, true)
+	up := waitGate(t, ch, true)
+	t.Logf("blocking off for %s between the gate's death and its replacement", up.Time.Sub(down.Time))
 	st := e.GateStatus()
 	if !st.Up || st.Restarts != 1 || st.PID == pid {
 		t.Fatalf("gate status after restart: %+v", st)
