@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/hostnames"
 	"github.com/vigilsec/vigil/internal/rules"
@@ -572,45 +574,58 @@ func TestMinPriorityAndBadEvents(t *testing.T) {
 	}
 }
 
-// TestEveryFieldOnEveryEventType formats every field on empty and rich
-// events of every type: no extractor may panic on missing enrichment.
+// TestEveryFieldOnEveryEventType formats every field of each source on
+// empty and rich events of every type of the source: no extractor may
+// panic on missing enrichment or a missing audit payload.
 func TestEveryFieldOnEveryEventType(t *testing.T) {
-	var out, cond []string
-	for _, f := range event.Fields() {
-		tok := f.Name
-		switch f.Arg {
-		case event.ArgIndexOptional, event.ArgIndexOrKey:
-			tok += "[0]"
-		case event.ArgKeyRequired:
-			tok += "[app]"
-		case event.ArgEvtArg:
-			tok = "evt.arg[1]"
-		}
-		if !f.FilterOnly {
-			out = append(out, tok+"=%"+tok)
-		}
-		if f.Multi != event.MultiList {
-			cond = append(cond, tok+" exists")
-		}
-	}
-	q, _ := json.Marshal(strings.Join(out, " "))
-	y := "- rule: all\n  desc: d\n  condition: " + strings.Join(cond, " or ") + " or evt.num > 0\n  output: " + string(q) + "\n  priority: INFO\n"
-	rs := rules.LoadAndCompile(&rules.CompileOptions{Hosts: hostnames.New(&hostnames.Options{Lookup: hostnames.StaticLookup(nil)})}, rules.File{Name: "all.yaml", Data: []byte(y)})
-	if err := rs.Err(); err != nil {
+	var p fastjson.Parser
+	auditDoc, err := p.Parse(`{"kind":"Event","verb":"create","user":{"username":"u","groups":["g"]},"objectRef":{"resource":"pods"},` +
+		`"requestObject":{"spec":{"containers":[{"image":"nginx:1","securityContext":{"privileged":true},"ports":[{"containerPort":80}]}],"volumes":[{"name":"v","hostPath":{"path":"/"}}]},"rules":[{"verbs":["get"]}]}}`)
+	if err != nil {
 		t.Fatal(err)
 	}
-	e := New(rs, &Options{Users: staticUsers{}})
-	for ty := event.Type(1); ty < event.NumTypes; ty++ {
-		rich := richEvent()
-		rich.Type = ty
-		for _, ev := range []*event.Event{{Type: ty}, rich} {
-			n := e.Evaluate(ev, func(m *Match) {
-				if len(m.Fields) != len(out) {
-					t.Fatalf("%v: %d fields", ty, len(m.Fields))
+	for _, src := range []string{event.SourceSyscall, event.SourceK8sAudit} {
+		var out, cond []string
+		for _, f := range event.Fields() {
+			if f.Source != src && f.Source != event.SourceAny {
+				continue
+			}
+			tok := f.Name
+			switch f.Arg {
+			case event.ArgIndexOptional, event.ArgIndexOrKey:
+				tok += "[0]"
+			case event.ArgKeyRequired:
+				tok += "[app]"
+			case event.ArgEvtArg:
+				tok = "evt.arg[1]"
+			}
+			if !f.FilterOnly {
+				out = append(out, tok+"=%"+tok)
+			}
+			if f.Multi != event.MultiList {
+				cond = append(cond, tok+" exists")
+			}
+		}
+		q, _ := json.Marshal(strings.Join(out, " "))
+		y := "- rule: all\n  desc: d\n  condition: " + strings.Join(cond, " or ") + " or evt.num > 0\n  output: " + string(q) + "\n  priority: INFO\n  source: " + src + "\n"
+		rs := rules.LoadAndCompile(&rules.CompileOptions{Hosts: hostnames.New(&hostnames.Options{Lookup: hostnames.StaticLookup(nil)})}, rules.File{Name: "all.yaml", Data: []byte(y)})
+		if err := rs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		e := New(rs, &Options{Users: staticUsers{}})
+		for _, ty := range event.SourceTypes(src).Types() {
+			rich := richEvent()
+			rich.Type = ty
+			rich.Audit = &event.Audit{V: auditDoc}
+			for _, ev := range []*event.Event{{Type: ty}, rich} {
+				n := e.Evaluate(ev, func(m *Match) {
+					if len(m.Fields) != len(out) {
+						t.Fatalf("%v: %d fields", ty, len(m.Fields))
+					}
+				})
+				if n != 1 {
+					t.Fatalf("%v: rule did not match", ty)
 				}
-			})
-			if n != 1 {
-				t.Fatalf("%v: rule did not match", ty)
 			}
 		}
 	}

@@ -197,6 +197,8 @@ var defs = [NumTypes]Def{
 	TypeProcExit: {Name: "procexit", Category: CatProcess,
 		Args: []ArgDef{{Name: "status", Kind: KindInt, Slot: SlotArg0}},
 		Doc:  "A thread exited (sched_process_exit); Arg[0] is the exit status."},
+	TypeK8sAudit: {Name: "k8s_audit", Category: CatK8sAudit,
+		Doc: "A Kubernetes audit event (audit.k8s.io/v1 Event) received by the audit webhook or read from an audit log; rules of source k8s_audit evaluate it with the ka.* and jevt.* fields. Not from the sensor."},
 }
 
 var byName map[string]Type

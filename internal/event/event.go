@@ -40,6 +40,9 @@ type Event struct {
 	Arg    [4]int64 // syscall-specific integers, named by Def(Type).Args
 	Exec   *Exec    // execve/execveat only
 
+	// Audit is the Kubernetes audit event of a TypeK8sAudit event.
+	Audit *Audit
+
 	// Enrichment, set by the pipeline.
 	Proc      *Process
 	FDInfo    *FDInfo

@@ -114,9 +114,12 @@ type Field struct {
 	Multi       Multi
 	NotEqualAll bool // with MultiAny: != holds only when no value is equal
 	FilterOnly  bool // cannot be used in outputs
-	Doc         string
-	Extract     Extractor
-	Elem        ElemExtractor // MultiAny (used when no argument is given) and MultiList
+	// Source is the rule source whose events the field reads (syscall or
+	// k8s_audit); the compiler refuses a field of another source.
+	Source  string
+	Doc     string
+	Extract Extractor
+	Elem    ElemExtractor // MultiAny (used when no argument is given) and MultiList
 }
 
 // UserDB resolves user and group names. Implementations cache: they are
@@ -145,6 +148,14 @@ func (c *FieldCtx) Reset() { c.buf = c.buf[:0] }
 // mark and str bracket an append to the scratch buffer.
 func (c *FieldCtx) mark() int { return len(c.buf) }
 
+// unsafeString views b as a string; b must not change while it is used.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 func (c *FieldCtx) str(start int) string {
 	if len(c.buf) == start {
 		return ""
@@ -166,6 +177,16 @@ func (c *FieldCtx) Commit(b []byte, start int) string {
 var fieldIndex map[string]*Field
 
 func init() {
+	fields = append(fields, auditFields...)
+	for i := range fields {
+		switch fields[i].Name {
+		case "evt.time", "evt.time.iso8601", "evt.rawtime", "evt.num", "evt.hostname", "evt.type", "evt.category":
+			fields[i].Source = SourceAny
+		}
+		if fields[i].Source == "" {
+			fields[i].Source = SourceSyscall
+		}
+	}
 	fieldIndex = make(map[string]*Field, len(fields))
 	for i := range fields {
 		fieldIndex[fields[i].Name] = &fields[i]

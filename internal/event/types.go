@@ -67,6 +67,8 @@ const (
 	TypeVfork
 	TypeClone3
 	TypeProcExit
+	// Events of other sources than the sensor.
+	TypeK8sAudit // a Kubernetes audit event (source k8s_audit)
 
 	// NumTypes is one past the last type; tables indexed by Type use it.
 	NumTypes
@@ -80,6 +82,7 @@ const (
 	CatFile
 	CatNetwork
 	CatSecurity // privilege, namespace, module, bpf, ptrace
+	CatK8sAudit // Kubernetes audit events
 )
 
 func (c Category) String() string {
@@ -92,8 +95,39 @@ func (c Category) String() string {
 		return "network"
 	case CatSecurity:
 		return "security"
+	case CatK8sAudit:
+		return SourceK8sAudit
 	}
 	return "unknown"
+}
+
+// Rule sources: the kinds of event a rule is written for (Falco's
+// `source:`).
+const (
+	SourceSyscall  = "syscall"
+	SourceK8sAudit = "k8s_audit"
+	// SourceAny marks the fields every source has (evt.time...).
+	SourceAny = "any"
+)
+
+// Source returns the source of events of type t.
+func (t Type) Source() string {
+	if t == TypeK8sAudit {
+		return SourceK8sAudit
+	}
+	return SourceSyscall
+}
+
+// SourceTypes returns the event types of a source (empty for an unknown
+// one).
+func SourceTypes(source string) TypeSet {
+	switch source {
+	case SourceSyscall:
+		return AllTypes().Minus(TypeSetOf(TypeK8sAudit))
+	case SourceK8sAudit:
+		return TypeSetOf(TypeK8sAudit)
+	}
+	return TypeSet{}
 }
 
 // Slot names the Event field that holds an argument.

@@ -108,7 +108,7 @@ func (s TypeSet) String() string {
 }
 
 // ParseTypes turns event type names (execve, openat, ...) and category
-// names (process, file, network, security, all) into a set. Each element
+// names (process, file, network, security, k8s_audit, all) into a set. Each element
 // may itself be a comma-separated list. No name at all means every type.
 // An unknown name is an error naming it and listing the valid ones.
 func ParseTypes(names ...string) (TypeSet, error) {

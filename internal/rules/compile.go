@@ -86,7 +86,8 @@ type CompileOptions struct {
 	// MinPriority drops rules less severe than it (Debug keeps all).
 	// The zero value is Emergency, so use KeepAllPriorities or set it.
 	MinPriority *Priority
-	// Sources are the sources Vigil evaluates (default: syscall). Rules of
+	// Sources are the sources Vigil evaluates (default: syscall and
+	// k8s_audit). Rules of
 	// other sources are skipped with a warning.
 	Sources []string
 	// AppendOutput is appended (after a space) to every rule's output, as
@@ -383,7 +384,7 @@ func (c *compiler) resolve(n Node, kind, name string, depth int) Node {
 func (c *compiler) compileRules() {
 	sources := c.opts.Sources
 	if len(sources) == 0 {
-		sources = []string{DefaultSource}
+		sources = []string{event.SourceSyscall, event.SourceK8sAudit}
 	}
 	for _, r := range c.spec.Rules {
 		known := false
@@ -410,6 +411,58 @@ func (c *compiler) compileRules() {
 			c.rs.Rules = append(c.rs.Rules, rule)
 		}
 	}
+}
+
+// foreignField returns a field of the condition or output that does not
+// read events of source, nil when there is none.
+func foreignField(e Expr, out *Format, source string) *event.Field {
+	ok := func(f *event.Field) bool { return f == nil || f.Source == source || f.Source == event.SourceAny }
+	seen := map[*Cached]bool{} // macros are shared: visit each once
+	var walk func(e Expr) *event.Field
+	walk = func(e Expr) *event.Field {
+		switch x := e.(type) {
+		case *And:
+			for _, y := range x.Xs {
+				if f := walk(y); f != nil {
+					return f
+				}
+			}
+		case *Or:
+			for _, y := range x.Xs {
+				if f := walk(y); f != nil {
+					return f
+				}
+			}
+		case *Not:
+			return walk(x.X)
+		case *Cached:
+			if seen[x] {
+				return nil
+			}
+			seen[x] = true
+			return walk(x.X)
+		case *Cmp:
+			if !ok(x.L.Field) {
+				return x.L.Field
+			}
+			if x.R != nil && !ok(x.R.Field) {
+				return x.R.Field
+			}
+			if x.HostAddr != nil && !ok(x.HostAddr) {
+				return x.HostAddr
+			}
+		}
+		return nil
+	}
+	if f := walk(e); f != nil {
+		return f
+	}
+	for _, o := range out.Fields {
+		if !ok(o.Field) {
+			return o.Field
+		}
+	}
+	return nil
 }
 
 // compileChecked compiles r and records it in Broken when it fails.
@@ -465,10 +518,18 @@ func (c *compiler) compileRule(r *RuleSpec) *Rule {
 		c.diag(r.OutputPos, false, "rule", r.Name, "output: %v", err)
 		return nil
 	}
+	if f := foreignField(expr, out, r.Source); f != nil {
+		c.diag(r.Pos, false, "rule", r.Name, "field %s is a field of source %s, not of the rule's source %s", f.Name, f.Source, r.Source)
+		return nil
+	}
 	types, _ := typesOf(expr, map[*Cached]typeRes{})
-	if types == event.AllTypes() {
+	if r.Source != event.SourceSyscall {
+		types = event.SourceTypes(r.Source) // a plugin source's rule runs on every event of the source
+	} else if types == event.AllTypes() {
 		c.diag(r.Pos, true, "rule", r.Name, "condition does not restrict evt.type: the rule runs for every event")
-	} else if types.Empty() {
+	}
+	types = types.Intersect(event.SourceTypes(r.Source))
+	if types.Empty() {
 		c.diag(r.Pos, true, "rule", r.Name, "condition matches no event type Vigil produces")
 	}
 	return &Rule{Name: r.Name, Desc: r.Desc, Priority: r.Priority, Tags: r.Tags, Source: r.Source, Pos: r.Pos,

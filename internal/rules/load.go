@@ -906,7 +906,9 @@ func (l *fileLoader) engineVersion(n *yaml.Node) {
 }
 
 // builtinPlugins are plugins whose fields Vigil provides natively.
-var builtinPlugins = map[string]string{"container": "0.7.0"}
+// k8saudit and json are the k8s_audit source's fields (ka.*, jevt.*); the
+// cloud variants of k8saudit need their own event formats and are not.
+var builtinPlugins = map[string]string{"container": "0.7.0", "k8saudit": "0.18.0", "json": "0.7.0"}
 
 func (l *fileLoader) pluginVersions(n *yaml.Node) {
 	if n.Kind != yaml.SequenceNode {
@@ -942,7 +944,7 @@ func (l *fileLoader) pluginVersions(n *yaml.Node) {
 			}
 		}
 		if !satisfied {
-			l.diag(p, false, "file", "", "plugin %q is required but Vigil has no such plugin (built in: container)", names[0])
+			l.diag(p, false, "file", "", "plugin %q is required but Vigil has no such plugin (built in: container, k8saudit, json)", names[0])
 		}
 	}
 }

@@ -171,19 +171,19 @@ func TestOverrideSemantics(t *testing.T) {
 	})
 	t.Run("unknown source skipped", func(t *testing.T) {
 		rs := load(t, base, `
-- rule: audit
+- rule: trail
   desc: d
-  condition: ka.verb = create
+  condition: ct.name = CreateUser
   output: o
   priority: INFO
-  source: k8s_audit
+  source: aws_cloudtrail
 `)
 		if rs.Err() != nil || rs.Skipped != 1 || len(rs.Rules) != 1 {
 			t.Fatalf("%v skipped=%d", rs.Err(), rs.Skipped)
 		}
 		found := false
 		for _, d := range rs.Diags.Warnings() {
-			if strings.Contains(d.Msg, `source "k8s_audit"`) && d.Line == 2 {
+			if strings.Contains(d.Msg, `source "aws_cloudtrail"`) && d.Line == 2 {
 				found = true
 			}
 		}
