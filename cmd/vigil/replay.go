@@ -12,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/k8saudit"
 	"github.com/vigilsec/vigil/internal/pipeline"
 	"github.com/vigilsec/vigil/internal/rules"
 )
@@ -27,15 +28,17 @@ type replayOpts struct {
 func newReplayCmd() *cobra.Command {
 	var o replayOpts
 	cmd := &cobra.Command{
-		Use:   "replay CAPTURE",
-		Short: "Evaluate rules over a capture written by vigil trace --json",
-		Long: `Read a capture (JSON lines written by vigil trace --json; "-" for stdin), evaluate the rules over
+		Use:   "replay CAPTURE|AUDIT_LOG",
+		Short: "Evaluate rules over a capture written by vigil trace --json, or a Kubernetes audit log",
+		Long: `Read a capture (JSON lines written by vigil trace --json; "-" for stdin) or a Kubernetes audit log (JSON lines
+of audit.k8s.io Events, as the API server's log backend writes them: rules of source k8s_audit), evaluate the rules over
 every event in order and print one alert per line in Falco's JSON alert shape, byte for byte as vigil run writes it for the
 same match (uuid, time, rule, priority, source, hostname, output, output_fields, tags, vigil). The same capture and rules always give
 byte-identical output. The embedded default rules are loaded first unless --no-default-rules;
 -r adds files in order (later definitions override earlier ones). A summary goes to stderr.`,
 		Example: `  vigil replay capture.jsonl
-  vigil replay --no-default-rules -r /etc/falco/falco_rules.yaml capture.jsonl`,
+  vigil replay --no-default-rules -r /etc/falco/falco_rules.yaml capture.jsonl
+  vigil replay --no-default-rules -r k8s_audit_rules.yaml /var/log/kubernetes/audit.log`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runReplay(cmd, &o, args[0]) },
 	}
@@ -99,7 +102,15 @@ func runReplay(cmd *cobra.Command, o *replayOpts, capture string) error {
 			buf = append(al.AppendJSON(buf[:0]), '\n')
 			out.Write(buf)
 		}})
-	if err := p.Run(cmd.Context(), pipeline.NewCaptureSource(in, capture)); err != nil {
+	// An audit log (audit.k8s.io Events, one per line) replays through the
+	// rules of source k8s_audit; anything else is a capture.
+	br := bufio.NewReaderSize(in, 1<<20)
+	head, _ := br.Peek(1 << 20)
+	var src pipeline.Source = pipeline.NewCaptureSource(br, capture)
+	if k8saudit.IsLog(head) {
+		src = k8saudit.NewLogSource(br, capture)
+	}
+	if err := p.Run(cmd.Context(), src); err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
 	if err := out.Flush(); err != nil {

@@ -105,3 +105,40 @@ func TestRulesValidateCLI(t *testing.T) {
 		t.Fatalf("bad file: %v\n%s", err, out)
 	}
 }
+
+// TestReplayAuditLog: `vigil replay` of a Kubernetes audit log (JSON lines
+// as the log backend writes them) with Falco's k8s_audit_rules.yaml prints
+// the upstream rule's alert with source k8s_audit; a malformed line fails
+// naming its line.
+func TestReplayAuditLog(t *testing.T) {
+	var log []byte
+	for _, n := range []string{"benign-list-pods", "exec-pod"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "internal", "k8saudit", "testdata", n+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		log = append(append(log, bytes.TrimSpace(b)...), '\n')
+	}
+	p := filepath.Join(t.TempDir(), "audit.log")
+	if err := os.WriteFile(p, log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, err := runRulesCLI(t, "replay", "--no-default-rules", "-r", shareddata.K8sAuditRules(t), p)
+	if err != nil {
+		t.Fatalf("%v: %s", err, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `"rule":"Attach/Exec Pod"`) || !strings.Contains(lines[0], `"source":"k8s_audit"`) ||
+		!strings.Contains(lines[0], `Attach/Exec to pod (user=mallory pod=web-7d4b9c resource=pods ns=default action=exec command=sh)`) {
+		t.Fatalf("alerts:\n%s", out)
+	}
+	if !strings.Contains(errs, "replay: 2 events, 1 alerts") {
+		t.Errorf("summary %q", errs)
+	}
+	if err := os.WriteFile(p, append(log, []byte("{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\"}\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runRulesCLI(t, "replay", "--no-default-rules", "-r", shareddata.K8sAuditRules(t), p); err == nil || !strings.Contains(err.Error(), "audit.log:3:") {
+		t.Fatalf("malformed line: %v", err)
+	}
+}

@@ -84,6 +84,7 @@ type Agent struct {
 	coal   *alert.Coalescer
 	eng    *engine.Engine
 	pipe   *pipeline.Pipeline
+	audit  *k8sAudit // nil unless k8s_audit.enabled
 	api    *api.Server
 	minPri alert.Priority
 
@@ -187,6 +188,10 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 	a.pipe = pipeline.New(pipeline.Options{Types: eventTypes(cfg.Sensor.EventTypes), Engine: a.eng,
 		MinPriority: &a.minPri, OnAlert: a.onAlert, Tap: a.tap, Guard: a.guard, Hostname: a.hostname,
 		Metrics: a.reg, Logger: a.log})
+	if a.audit, err = a.newK8sAudit(rs); err != nil {
+		a.closeSinks()
+		return nil, err
+	}
 	a.newImageWatch()
 	a.registerMetrics()
 	a.registerHostMetrics()
@@ -351,6 +356,9 @@ func (a *Agent) reload() error {
 		}
 	}
 	a.eng.Swap(rs)
+	if a.audit != nil {
+		a.audit.eng.Swap(rs)
+	}
 	a.reloadOK.Inc()
 	a.log.Info("rules reloaded", "rules", len(rs.Rules))
 	return polErr
@@ -637,6 +645,16 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		goBG("prevention", func(ctx context.Context) error { return a.runPrevention(ctx, enf) })
 	}
 
+	stopAudit := func() {}
+	if a.audit != nil {
+		if stopAudit, err = a.audit.start(a); err != nil {
+			stopCoal()
+			<-coalDone
+			stopBG()
+			bgWG.Wait()
+			return err
+		}
+	}
 	stopResp := a.startResponse()
 	a.running.Store(true)
 	a.log.Info("agent running", "rules", len(a.eng.Ruleset().Rules), "outputs", len(a.disp.Stats()))
@@ -646,6 +664,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if err := src.Close(); err != nil {
 		a.log.Warn("close sensor", "err", err)
 	}
+	stopAudit()
 	stopResp()
 	stopCoal()
 	<-coalDone

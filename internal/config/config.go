@@ -25,6 +25,7 @@ type Config struct {
 	Containers Containers `yaml:"containers"`
 	Drift      Drift      `yaml:"drift"`
 	Images     Images     `yaml:"images"`
+	K8sAudit   K8sAudit   `yaml:"k8s_audit"`
 
 	src *source // where it was loaded from, for error positions
 }
@@ -144,6 +145,19 @@ type HTTP struct {
 	TokenFile      string `yaml:"token_file" doc:"File holding the bearer token of /api/alerts (keep it mode 0600: the agent warns when every user can read it). Empty: the API is disabled (/healthz and /metrics stay open)."`
 }
 
+// K8sAudit is the Kubernetes audit webhook: the API server's webhook
+// backend posts audit.k8s.io/v1 EventList batches to POST /k8s-audit, and
+// rules of source k8s_audit evaluate them.
+type K8sAudit struct {
+	Enabled      bool   `yaml:"enabled" doc:"Serve the audit webhook (off by default)."`
+	Listen       string `yaml:"listen" doc:"Listen address (host:port) of the webhook."`
+	CertFile     string `yaml:"cert_file" doc:"TLS certificate (PEM) of the listener; required when enabled."`
+	KeyFile      string `yaml:"key_file" doc:"TLS private key (PEM) of the certificate; required when enabled."`
+	TokenFile    string `yaml:"token_file" doc:"File holding the bearer token the API server sends (its webhook kubeconfig's token); required when enabled."`
+	MaxBodyBytes int64  `yaml:"max_body_bytes" doc:"Largest request body accepted; larger ones get 413."`
+	QueueSize    int    `yaml:"queue_size" doc:"Accepted batches waiting for evaluation; when full, requests get 429 (counted in vigil_k8s_audit_rejected_total)."`
+}
+
 // Sensor configures the eBPF sensor.
 type Sensor struct {
 	RingSizeMB int      `yaml:"ring_size_mb" doc:"Size of the kernel ring buffer in MiB (a power of two)."`
@@ -197,6 +211,7 @@ func DefaultConfig() *Config {
 			PruneInterval: 10 * time.Minute, BatchSize: 256, FlushInterval: 200 * time.Millisecond, QueueSize: 16384,
 			RetryInterval: 10 * time.Second},
 		HTTP:       HTTP{Enabled: true, Listen: "127.0.0.1:8765", SocketMode: "0600", MaxConnections: 64},
+		K8sAudit:   K8sAudit{Listen: "0.0.0.0:9765", MaxBodyBytes: 4 << 20, QueueSize: 64},
 		Sensor:     Sensor{RingSizeMB: 16},
 		Containers: Containers{Sockets: []string{"/run/containerd/containerd.sock", "/var/run/docker.sock", "/run/crio/crio.sock", "/run/podman/podman.sock"}},
 		Drift:      Drift{Enabled: true, Priority: alert.PriorityCritical, MaxPending: 64},

@@ -180,6 +180,25 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if k := &c.K8sAudit; k.Enabled {
+		if _, _, err := net.SplitHostPort(k.Listen); err != nil {
+			bad("k8s_audit.listen", "%v", err)
+		}
+		for _, kv := range [][2]string{{"k8s_audit.cert_file", k.CertFile}, {"k8s_audit.key_file", k.KeyFile}, {"k8s_audit.token_file", k.TokenFile}} {
+			key, f := kv[0], kv[1]
+			if f == "" {
+				bad(key, "required when k8s_audit.enabled (the webhook serves TLS and checks a token)")
+			} else {
+				exists(key, f)
+			}
+		}
+		if k.MaxBodyBytes <= 0 {
+			bad("k8s_audit.max_body_bytes", "must be positive")
+		}
+		if k.QueueSize <= 0 {
+			bad("k8s_audit.queue_size", "must be positive")
+		}
+	}
 	if r := c.Sensor.RingSizeMB; r < 1 || r&(r-1) != 0 {
 		bad("sensor.ring_size_mb", "must be a power of two (1, 2, 4, ...), got %d", r)
 	}

@@ -61,7 +61,9 @@ var auditFields = []Field{
 	akey("ka.req.configmap.obj", "When the request object is a configmap, its data.", "requestObject", "data"),
 	alist("ka.req.pod.containers.image", "When the request object is a pod, the containers' images.", podElems("containers", "image")),
 	{Name: "ka.req.container.image", Type: FieldString, Source: SourceK8sAudit, Doc: "Deprecated: the image of the first container.",
-		Extract: func(c *FieldCtx, ev *Event, a *FieldArg) (Value, bool) { return podElems("containers", "image")(c, ev, a, 0) }},
+		Extract: func(c *FieldCtx, ev *Event, a *FieldArg) (Value, bool) {
+			return podElems("containers", "image")(c, ev, a, 0)
+		}},
 	alist("ka.req.pod.containers.image.repository", "The containers' images without tag or digest.", repoElems("containers")),
 	{Name: "ka.req.container.image.repository", Type: FieldString, Source: SourceK8sAudit, Doc: "Deprecated: the repository of the first container.",
 		Extract: func(c *FieldCtx, ev *Event, a *FieldArg) (Value, bool) { return repoElems("containers")(c, ev, a, 0) }},
@@ -200,14 +202,19 @@ func alist(name, doc string, elem ElemExtractor) Field {
 			s := c.mark()
 			c.buf = append(c.buf, '(')
 			for i := 0; ; i++ {
-				v, ok := elem(c, ev, a, i)
-				if !ok {
-					break
-				}
+				pos := len(c.buf)
 				if i > 0 {
 					c.buf = append(c.buf, ',')
 				}
-				c.buf = append(c.buf, v.Str...)
+				mid := len(c.buf)
+				v, ok := elem(c, ev, a, i)
+				if !ok {
+					c.buf = c.buf[:pos]
+					break
+				}
+				if len(c.buf) == mid { // not rendered into the scratch buffer by elem
+					c.buf = append(c.buf, v.Str...)
+				}
 			}
 			c.buf = append(c.buf, ')')
 			return sv(c.str(s))

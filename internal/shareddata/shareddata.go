@@ -52,3 +52,10 @@ func KubernetesGoat(tb testing.TB) string {
 	tb.Helper()
 	return Path(tb, "k8s/kubernetes-goat")
 }
+
+// K8sAuditRules is the path of Falco's Kubernetes audit ruleset,
+// falco/k8s_audit_rules.yaml.
+func K8sAuditRules(tb testing.TB) string {
+	tb.Helper()
+	return Path(tb, "falco/k8s_audit_rules.yaml")
+}
