@@ -44,7 +44,7 @@ func (a *Agent) newK8sAudit(rs *rules.Ruleset) (*k8sAudit, error) {
 	}
 	srv, err := k8saudit.NewServer(k8saudit.ServerOptions{Listen: c.Listen, Token: tok,
 		TLS:          &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		MaxBodyBytes: c.MaxBodyBytes, QueueSize: c.QueueSize, Metrics: a.reg, Logger: a.log})
+		MaxBodyBytes: c.MaxBodyBytes, QueueSize: c.QueueSize, Overflow: a.overflow, Metrics: a.reg, Logger: a.log})
 	if err != nil {
 		return nil, err
 	}

@@ -8,8 +8,9 @@
 //     EventList (or a single Event) as the body. It checks a bearer token
 //     (constant-time), refuses bodies over a size limit (413) and malformed
 //     batches (400, nothing of the batch is evaluated), and queues accepted
-//     batches in a bounded queue: when it is full the request gets 429 and is
-//     counted, never blocking the API server. Run drains the queue on one
+//     batches in a bounded queue (package queue, named k8s_audit): when it is
+//     full the request gets 429 and the drop is counted and reported, never
+//     blocking the API server. Run drains the queue on one
 //     goroutine. The listener serves TLS when a certificate is configured.
 //   - ReadLog reads audit log files as the log backend writes them: one
 //     Event per line (JSON lines); a malformed line is an error naming its

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/queue"
 )
 
 // Path is where the webhook listens.
@@ -51,8 +52,11 @@ type ServerOptions struct {
 	// QueueSize bounds the accepted batches waiting for Run (0:
 	// DefaultQueueSize); a request finding the queue full gets 429.
 	QueueSize int
-	Metrics   *metrics.Registry
-	Logger    *slog.Logger
+	// Overflow reports queue drops (vigil_queue_dropped_total{queue="k8s_audit"}
+	// and the queue overflow alert); nil: counted only.
+	Overflow *queue.Overflow
+	Metrics  *metrics.Registry
+	Logger   *slog.Logger
 }
 
 // Server is the audit webhook. Build it with NewServer, start it with
@@ -60,7 +64,7 @@ type ServerOptions struct {
 type Server struct {
 	opts     ServerOptions
 	log      *slog.Logger
-	queue    chan []byte
+	queue    *queue.Queue[[]byte]
 	srv      *http.Server
 	ln       net.Listener
 	dec      Decoder // checks requests (one at a time, under check); Run has its own
@@ -81,8 +85,8 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if o.QueueSize <= 0 {
 		o.QueueSize = DefaultQueueSize
 	}
-	s := &Server{opts: o, log: o.Logger, queue: make(chan []byte, o.QueueSize), check: make(chan struct{}, 1),
-		rejected: map[string]*metrics.Counter{}}
+	s := &Server{opts: o, log: o.Logger, check: make(chan struct{}, 1), rejected: map[string]*metrics.Counter{},
+		queue: queue.New[[]byte](queue.Options{Name: "k8s_audit", Item: "audit batches", Size: o.QueueSize, Overflow: o.Overflow})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -96,8 +100,6 @@ func NewServer(o ServerOptions) (*Server, error) {
 	for _, k := range reasons {
 		s.rejected[k] = rv.With(k)
 	}
-	r.Func("vigil_k8s_audit_queue_length", "Audit batches waiting to be evaluated.", metrics.TypeGauge, nil,
-		func(e metrics.Emit) { e(float64(len(s.queue))) })
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 		TLSConfig: o.TLS, ErrorLog: nil}
 	return s, nil
@@ -179,13 +181,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, ReasonMalformed, http.StatusBadRequest, err.Error())
 		return
 	}
-	select {
-	case s.queue <- body:
-		s.received.Inc()
-		w.WriteHeader(http.StatusOK)
-	default:
+	if !s.queue.Push(body) {
 		s.reject(w, ReasonQueueFull, http.StatusTooManyRequests, "audit queue full")
+		return
 	}
+	s.received.Inc()
+	w.WriteHeader(http.StatusOK)
 }
 
 // Run evaluates queued batches, calling fn for each event on this
@@ -196,7 +197,7 @@ func (s *Server) Run(ctx context.Context, fn func(*event.Event)) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case body := <-s.queue:
+		case body := <-s.queue.C():
 			n, err := d.Batch(body, fn)
 			if err != nil { // checked on arrival: cannot happen
 				s.log.Error("k8s audit batch", "err", err)
