@@ -100,6 +100,7 @@ type Agent struct {
 	policies []*policy.Policy // prevention policies (none: prevention off)
 	resp     *responder       // response actions of rules (response.go)
 	pol      policyState      // guards policies across reloads (policyreload.go)
+	gate     gateState        // exec gate admissions (prevention.go)
 
 	// Drift and running-image findings (nil: both off); see images.go.
 	images       *imagewatch.Watcher
@@ -578,7 +579,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 
 	var enf *enforce.Enforcer
 	if len(a.policies) > 0 {
-		enf, err = enforce.New(enforce.Options{DryRun: a.cfg.DryRun, Overflow: a.overflow, OnGate: a.onGate})
+		enf, err = enforce.New(a.preventionOptions())
 		if err != nil {
 			return fmt.Errorf("agent: prevention: %w", err)
 		}

@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
@@ -32,8 +34,68 @@ func loadPolicies(paths []string) ([]*policy.Policy, error) {
 	return ps, nil
 }
 
-// targets returns the host and the running containers, each with a
-// process of it (for its root filesystem) when the process table knows one.
+// gateState is the exec gate's side of the agent: the containers admitted
+// at their first exec, kept among the targets until their cgroup is gone,
+// and the lock that makes computing the targets and applying them one step
+// (the gate and the ticker both apply).
+type gateState struct {
+	mu       sync.Mutex
+	e        *enforce.Enforcer
+	admitted map[string]enforce.Target // container id → target
+}
+
+// preventionOptions are the enforcer's options: the exec gate is on when
+// configured and some policy selects containers.
+func (a *Agent) preventionOptions() enforce.Options {
+	o := enforce.Options{DryRun: a.cfg.DryRun, Overflow: a.overflow, OnGate: a.onGate}
+	g := a.cfg.Policy.Gate
+	containerScope := slices.ContainsFunc(a.policies, func(p *policy.Policy) bool { return !p.Scope.Host })
+	if g.Enabled && containerScope {
+		o.Gate = &enforce.GateOptions{Admit: a.admit, Timeout: g.Timeout, DenyCgroups: g.DenyCgroups}
+		if g.Default == "deny" {
+			o.Gate.Default = enforce.FallbackDeny
+		}
+	}
+	return o
+}
+
+// admit classifies the cgroup of a task held at exec: its container is
+// resolved (a runtime lookup the first time) and the policies are applied
+// with it among the targets. A host cgroup (a service in its own mount
+// namespace) needs nothing: the host binding covers it.
+func (a *Agent) admit(ctx context.Context, h enforce.Hold) error {
+	if a.containers == nil {
+		return errors.New("no container context")
+	}
+	c := a.containers.Resolve(h.CgroupID, h.PID)
+	switch {
+	case c == nil:
+		return fmt.Errorf("cgroup %s: process gone", h.CgroupPath)
+	case c.ID == "" || c.ID == "host":
+		return nil
+	case !c.MetadataKnown:
+		return fmt.Errorf("container %s: no runtime metadata", c.ID)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cg := c.CgroupPath
+	if cg == "" {
+		cg = h.CgroupPath
+	}
+	a.gate.mu.Lock()
+	defer a.gate.mu.Unlock()
+	if a.gate.admitted == nil {
+		a.gate.admitted = map[string]enforce.Target{}
+	}
+	a.gate.admitted[c.ID] = enforce.Target{Container: c, CgroupPath: cg, CgroupID: h.CgroupID, RootPID: int(h.PID)}
+	ts, _ := a.targets()
+	return a.gate.e.Apply(a.currentPolicies(), ts)
+}
+
+// targets returns the host, the running containers and those the gate
+// admitted, each with a process of it (for its root filesystem) when the
+// process table knows one. The caller holds a.gate.mu.
 func (a *Agent) targets() ([]enforce.Target, []string) {
 	ts := []enforce.Target{enforce.HostTarget()}
 	if a.containers == nil {
@@ -60,25 +122,63 @@ func (a *Agent) targets() ([]enforce.Target, []string) {
 		}
 	}
 	var ids []string
+	seen := map[string]bool{}
 	for _, c := range cs {
 		if c.ID == "" || c.ID == "host" || c.CgroupPath == "" {
 			continue
 		}
-		ts = append(ts, enforce.Target{Container: c, CgroupPath: c.CgroupPath, RootPID: pids[c.ID]})
-		ids = append(ids, fmt.Sprintf("%s:%d", c.ID, pids[c.ID]))
+		pid := pids[c.ID]
+		if ad, ok := a.gate.admitted[c.ID]; ok && pid == 0 {
+			pid = ad.RootPID
+		}
+		seen[c.ID] = true
+		ts = append(ts, enforce.Target{Container: c, CgroupPath: c.CgroupPath, RootPID: pid})
+		ids = append(ids, fmt.Sprintf("%s:%d", c.ID, pid))
+	}
+	for id, t := range a.gate.admitted {
+		if _, err := enforce.CgroupID(t.CgroupPath); err != nil {
+			delete(a.gate.admitted, id) // the container is gone
+			continue
+		}
+		if !seen[id] {
+			if pid := pids[id]; pid != 0 {
+				t.RootPID = pid
+			}
+			ts = append(ts, t)
+			ids = append(ids, fmt.Sprintf("%s:%d", id, t.RootPID))
+		}
 	}
 	sort.Strings(ids)
 	return ts, ids
 }
 
+// applyTargets applies the current policies to the current targets; with
+// force false only when the targets changed since ids.
+func (a *Agent) applyTargets(e *enforce.Enforcer, ids []string, force bool) ([]string, error) {
+	a.gate.mu.Lock()
+	defer a.gate.mu.Unlock()
+	ts, nids := a.targets()
+	if !force && slices.Equal(nids, ids) {
+		return ids, nil
+	}
+	if err := e.Apply(a.currentPolicies(), ts); err != nil {
+		return ids, err
+	}
+	return nids, nil
+}
+
 // runPrevention applies the policies to the host and the containers, keeps
 // the targets up to date, and turns decisions into alerts until ctx ends.
 func (a *Agent) runPrevention(ctx context.Context, e *enforce.Enforcer) error {
-	ts, ids := a.targets()
-	if err := e.Apply(a.currentPolicies(), ts); err != nil {
+	a.gate.mu.Lock()
+	a.gate.e = e
+	a.gate.mu.Unlock()
+	ids, err := a.applyTargets(e, nil, true)
+	if err != nil {
 		return fmt.Errorf("prevention: apply: %w", err)
 	}
-	a.log.Info("prevention on", "policies", len(a.currentPolicies()), "targets", len(ts), "dry_run", a.cfg.DryRun)
+	a.log.Info("prevention on", "policies", len(a.currentPolicies()), "targets", len(ids)+1, "dry_run", a.cfg.DryRun,
+		"exec_gate", a.preventionOptions().Gate != nil)
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	// Decisions the kernel dropped (its ring full) are reported like any
@@ -98,27 +198,18 @@ func (a *Agent) runPrevention(ctx context.Context, e *enforce.Enforcer) error {
 			}
 			a.deliverDecisionGuarded(&d)
 		case <-a.pol.changed():
-			nts, nids := a.targets()
-			if err := e.Apply(a.currentPolicies(), nts); err != nil {
+			if ids, err = a.applyTargets(e, ids, true); err != nil {
 				a.log.Error("prevention: apply reloaded policies", "err", err)
-				continue
 			}
-			ids = nids
 		case <-dropTick.C:
 			if n, err := e.RingbufDropped(); err == nil && n > seen {
 				kernelDrops.Add(n - seen)
 				seen = n
 			}
 		case <-tick.C:
-			nts, nids := a.targets()
-			if slices.Equal(nids, ids) {
-				continue
-			}
-			if err := e.Apply(a.currentPolicies(), nts); err != nil {
+			if ids, err = a.applyTargets(e, ids, false); err != nil {
 				a.log.Error("prevention: apply to new targets; previous policy stays", "err", err)
-				continue
 			}
-			ids = nids
 		}
 	}
 }
@@ -158,6 +249,10 @@ func (a *Agent) deliverDecision(d *enforce.Decision) {
 	}
 	if d.KillErr != nil {
 		al.OutputFields = append(al.OutputFields, alert.Field{Name: "kill_error", Value: d.KillErr.Error()})
+	}
+	if d.Reason != "" {
+		al.OutputFields = append(al.OutputFields, alert.Field{Name: "reason", Value: d.Reason})
+		al.Output += " reason=" + d.Reason
 	}
 	a.deliver(al)
 }

@@ -166,7 +166,17 @@ type Sensor struct {
 
 // Policy configures prevention.
 type Policy struct {
-	Files []string `yaml:"files" doc:"Prevention policy files and directories."`
+	Files []string   `yaml:"files" doc:"Prevention policy files and directories."`
+	Gate  PolicyGate `yaml:"gate"`
+}
+
+// PolicyGate is the exec gate: a new container's first exec is held before
+// its first instruction until its policy is in force.
+type PolicyGate struct {
+	Enabled     bool          `yaml:"enabled" doc:"Hold the first exec in every cgroup not classified yet (outside the host's mount namespace) until its container's policy is written. Only when policies select containers."`
+	Timeout     time.Duration `yaml:"timeout" doc:"Longest hold; then the default applies (counted and alerted)."`
+	Default     string        `yaml:"default" doc:"What a task gets when its container could not be classified in time: allow (resumed) or deny (killed)."`
+	DenyCgroups []string      `yaml:"deny_cgroups" doc:"Cgroup v2 path globs (path.Match) whose default is deny whatever default says, e.g. /kubepods/*."`
 }
 
 // Containers configures container context.
@@ -213,6 +223,7 @@ func DefaultConfig() *Config {
 		HTTP:       HTTP{Enabled: true, Listen: "127.0.0.1:8765", SocketMode: "0600", MaxConnections: 64},
 		K8sAudit:   K8sAudit{Listen: "0.0.0.0:9765", MaxBodyBytes: 4 << 20, QueueSize: 64},
 		Sensor:     Sensor{RingSizeMB: 16},
+		Policy:     Policy{Gate: PolicyGate{Enabled: true, Timeout: 200 * time.Millisecond, Default: "allow"}},
 		Containers: Containers{Sockets: []string{"/run/containerd/containerd.sock", "/var/run/docker.sock", "/run/crio/crio.sock", "/run/podman/podman.sock"}},
 		Drift:      Drift{Enabled: true, Priority: alert.PriorityCritical, MaxPending: 64},
 		Images:     Images{PollInterval: 30 * time.Second, Severities: []string{"CRITICAL"}},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"path"
 	"strings"
 
 	"github.com/vigilsec/vigil/internal/event"
@@ -209,6 +210,19 @@ func (c *Config) Validate() error {
 	}
 	for i, f := range c.Policy.Files {
 		exists(fmt.Sprintf("policy.files[%d]", i), f)
+	}
+	if g := c.Policy.Gate; g.Enabled {
+		if g.Timeout <= 0 {
+			bad("policy.gate.timeout", "must be positive when the gate is enabled")
+		}
+		if g.Default != "allow" && g.Default != "deny" {
+			bad("policy.gate.default", "unknown default %q (want allow or deny)", g.Default)
+		}
+		for i, p := range g.DenyCgroups {
+			if _, err := path.Match(p, ""); err != nil {
+				bad(fmt.Sprintf("policy.gate.deny_cgroups[%d]", i), "bad glob %q: %v", p, err)
+			}
+		}
 	}
 	if c.Drift.MaxPending < 0 {
 		bad("drift.max_pending", "must not be negative")

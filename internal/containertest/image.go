@@ -28,6 +28,10 @@ var Applets = []string{
 	"umount", "kill", "stat", "find", "dd", "uname", "whoami", "tr", "wc", "xargs", "test", "cut",
 }
 
+// ShadowLine is the image's /etc/shadow (a locked root account): a test that
+// finds it in a container's output saw a read that should have been blocked.
+const ShadowLine = "root:!vigiltest-shadow:19000:0:99999:7:::"
+
 // fileEntry is one file of the image's single layer.
 type fileEntry struct {
 	name     string
@@ -56,6 +60,7 @@ func layerEntries(busybox []byte) []fileEntry {
 		fileEntry{name: "etc/passwd", mode: 0o644, typ: tar.TypeReg, data: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")},
 		fileEntry{name: "etc/group", mode: 0o644, typ: tar.TypeReg, data: []byte("root:x:0:\nnogroup:x:65534:\n")},
 		fileEntry{name: "etc/hostname", mode: 0o644, typ: tar.TypeReg, data: []byte("vigiltest\n")},
+		fileEntry{name: "etc/shadow", mode: 0o600, typ: tar.TypeReg, data: []byte(ShadowLine + "\n")},
 	)
 	return es
 }

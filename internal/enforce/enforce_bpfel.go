@@ -31,18 +31,84 @@ type enforceDecision struct {
 	_        [4]byte
 }
 
+type enforceDevino struct {
+	_   structs.HostLayout
+	Dev uint64
+	Ino uint64
+}
+
+type enforceExecFacts struct {
+	_           structs.HostLayout
+	CgroupId    uint64
+	Ancestors   [16]uint64
+	Ktime       uint64
+	N_ancestors uint32
+	Tgid        uint32
+	Reason      uint32
+	N_dirs      uint32
+	File        enforceDevino
+	CtimeSec    int64
+	CtimeNsec   uint32
+	Pad         uint32
+	NameHash    uint64
+	ArgvHash    uint64
+	Dirs        [16]enforceDevino
+	Comm        [16]int8
+	Path        [256]int8
+}
+
 type enforceExecKey struct {
 	_        structs.HostLayout
 	PolicyId uint32
 	Kind     uint32
-	Hash     uint64
+	A        uint64
+	B        uint64
 }
+
+type enforceExecKind uint32
+
+const (
+	enforceExecKindEXEC_INODE  enforceExecKind = 1
+	enforceExecKindEXEC_DIR    enforceExecKind = 2
+	enforceExecKindEXEC_NAME   enforceExecKind = 3
+	enforceExecKindEXEC_SHA256 enforceExecKind = 4
+)
 
 type enforceExecVal struct {
 	_      structs.HostLayout
 	Action uint32
 	RuleId uint32
 }
+
+type enforceExecVerdict uint32
+
+const (
+	enforceExecVerdictVERDICT_DENY      enforceExecVerdict = 256
+	enforceExecVerdictVERDICT_NEED_HASH enforceExecVerdict = 512
+	enforceExecVerdictVERDICT_NO_POLICY enforceExecVerdict = 1024
+)
+
+type enforceFileHash struct {
+	_         structs.HostLayout
+	CtimeSec  int64
+	CtimeNsec uint32
+	Pad       uint32
+	A         uint64
+	B         uint64
+}
+
+type enforceHeldTask struct {
+	_        structs.HostLayout
+	CgroupId uint64
+	Ktime    uint64
+}
+
+type enforceHoldReason uint32
+
+const (
+	enforceHoldReasonHOLD_UNKNOWN_CGROUP enforceHoldReason = 1
+	enforceHoldReasonHOLD_CONTENT        enforceHoldReason = 2
+)
 
 type enforceLpmKey struct {
 	_         structs.HostLayout
@@ -83,25 +149,37 @@ type enforcePolicyCfg struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	enforceMapBindRules      = "bind_rules"
-	enforceMapCgPolicy       = "cg_policy"
-	enforceMapCounters       = "counters"
-	enforceMapDecisions      = "decisions"
-	enforceMapEgressRules    = "egress_rules"
-	enforceMapExecRules      = "exec_rules"
-	enforceMapPolicies       = "policies"
-	enforceMapScratch        = "scratch"
-	enforceProgVigilBind4    = "vigil_bind4"
-	enforceProgVigilBind6    = "vigil_bind6"
-	enforceProgVigilConnect4 = "vigil_connect4"
-	enforceProgVigilConnect6 = "vigil_connect6"
-	enforceProgVigilExecve   = "vigil_execve"
-	enforceProgVigilExecveat = "vigil_execveat"
-	enforceProgVigilSendmsg4 = "vigil_sendmsg4"
-	enforceProgVigilSendmsg6 = "vigil_sendmsg6"
-	enforceVarAgentTgid      = "agent_tgid"
-	enforceVarDryRun         = "dry_run"
-	enforceVarReportAllowed  = "report_allowed"
+	enforceMapBindRules         = "bind_rules"
+	enforceMapCgPolicy          = "cg_policy"
+	enforceMapCgSeen            = "cg_seen"
+	enforceMapCounters          = "counters"
+	enforceMapDecisions         = "decisions"
+	enforceMapEgressRules       = "egress_rules"
+	enforceMapExecRules         = "exec_rules"
+	enforceMapFactsScratch      = "facts_scratch"
+	enforceMapFileHashes        = "file_hashes"
+	enforceMapHeld              = "held"
+	enforceMapHolds             = "holds"
+	enforceMapNameScratch       = "name_scratch"
+	enforceMapPolicies          = "policies"
+	enforceMapScratch           = "scratch"
+	enforceProgVigilBind4       = "vigil_bind4"
+	enforceProgVigilBind6       = "vigil_bind6"
+	enforceProgVigilConnect4    = "vigil_connect4"
+	enforceProgVigilConnect6    = "vigil_connect6"
+	enforceProgVigilExec        = "vigil_exec"
+	enforceProgVigilExecDecide  = "vigil_exec_decide"
+	enforceProgVigilSendmsg4    = "vigil_sendmsg4"
+	enforceProgVigilSendmsg6    = "vigil_sendmsg6"
+	enforceVarAgentTgid         = "agent_tgid"
+	enforceVarDryRun            = "dry_run"
+	enforceVarGateDeny          = "gate_deny"
+	enforceVarGateOn            = "gate_on"
+	enforceVarHostMntns         = "host_mntns"
+	enforceVarReportAllowed     = "report_allowed"
+	enforceVarUnusedExecKind    = "unused_exec_kind"
+	enforceVarUnusedExecVerdict = "unused_exec_verdict"
+	enforceVarUnusedHoldReason  = "unused_hold_reason"
 )
 
 // loadEnforce returns the embedded CollectionSpec for enforce.
@@ -146,37 +224,49 @@ type enforceSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type enforceProgramSpecs struct {
-	VigilBind4    *ebpf.ProgramSpec `ebpf:"vigil_bind4"`
-	VigilBind6    *ebpf.ProgramSpec `ebpf:"vigil_bind6"`
-	VigilConnect4 *ebpf.ProgramSpec `ebpf:"vigil_connect4"`
-	VigilConnect6 *ebpf.ProgramSpec `ebpf:"vigil_connect6"`
-	VigilExecve   *ebpf.ProgramSpec `ebpf:"vigil_execve"`
-	VigilExecveat *ebpf.ProgramSpec `ebpf:"vigil_execveat"`
-	VigilSendmsg4 *ebpf.ProgramSpec `ebpf:"vigil_sendmsg4"`
-	VigilSendmsg6 *ebpf.ProgramSpec `ebpf:"vigil_sendmsg6"`
+	VigilBind4      *ebpf.ProgramSpec `ebpf:"vigil_bind4"`
+	VigilBind6      *ebpf.ProgramSpec `ebpf:"vigil_bind6"`
+	VigilConnect4   *ebpf.ProgramSpec `ebpf:"vigil_connect4"`
+	VigilConnect6   *ebpf.ProgramSpec `ebpf:"vigil_connect6"`
+	VigilExec       *ebpf.ProgramSpec `ebpf:"vigil_exec"`
+	VigilExecDecide *ebpf.ProgramSpec `ebpf:"vigil_exec_decide"`
+	VigilSendmsg4   *ebpf.ProgramSpec `ebpf:"vigil_sendmsg4"`
+	VigilSendmsg6   *ebpf.ProgramSpec `ebpf:"vigil_sendmsg6"`
 }
 
 // enforceMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type enforceMapSpecs struct {
-	BindRules   *ebpf.MapSpec `ebpf:"bind_rules"`
-	CgPolicy    *ebpf.MapSpec `ebpf:"cg_policy"`
-	Counters    *ebpf.MapSpec `ebpf:"counters"`
-	Decisions   *ebpf.MapSpec `ebpf:"decisions"`
-	EgressRules *ebpf.MapSpec `ebpf:"egress_rules"`
-	ExecRules   *ebpf.MapSpec `ebpf:"exec_rules"`
-	Policies    *ebpf.MapSpec `ebpf:"policies"`
-	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
+	BindRules    *ebpf.MapSpec `ebpf:"bind_rules"`
+	CgPolicy     *ebpf.MapSpec `ebpf:"cg_policy"`
+	CgSeen       *ebpf.MapSpec `ebpf:"cg_seen"`
+	Counters     *ebpf.MapSpec `ebpf:"counters"`
+	Decisions    *ebpf.MapSpec `ebpf:"decisions"`
+	EgressRules  *ebpf.MapSpec `ebpf:"egress_rules"`
+	ExecRules    *ebpf.MapSpec `ebpf:"exec_rules"`
+	FactsScratch *ebpf.MapSpec `ebpf:"facts_scratch"`
+	FileHashes   *ebpf.MapSpec `ebpf:"file_hashes"`
+	Held         *ebpf.MapSpec `ebpf:"held"`
+	Holds        *ebpf.MapSpec `ebpf:"holds"`
+	NameScratch  *ebpf.MapSpec `ebpf:"name_scratch"`
+	Policies     *ebpf.MapSpec `ebpf:"policies"`
+	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 }
 
 // enforceVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type enforceVariableSpecs struct {
-	AgentTgid     *ebpf.VariableSpec `ebpf:"agent_tgid"`
-	DryRun        *ebpf.VariableSpec `ebpf:"dry_run"`
-	ReportAllowed *ebpf.VariableSpec `ebpf:"report_allowed"`
+	AgentTgid         *ebpf.VariableSpec `ebpf:"agent_tgid"`
+	DryRun            *ebpf.VariableSpec `ebpf:"dry_run"`
+	GateDeny          *ebpf.VariableSpec `ebpf:"gate_deny"`
+	GateOn            *ebpf.VariableSpec `ebpf:"gate_on"`
+	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
+	ReportAllowed     *ebpf.VariableSpec `ebpf:"report_allowed"`
+	UnusedExecKind    *ebpf.VariableSpec `ebpf:"unused_exec_kind"`
+	UnusedExecVerdict *ebpf.VariableSpec `ebpf:"unused_exec_verdict"`
+	UnusedHoldReason  *ebpf.VariableSpec `ebpf:"unused_hold_reason"`
 }
 
 // enforceObjects contains all objects after they have been loaded into the kernel.
@@ -199,24 +289,36 @@ func (o *enforceObjects) Close() error {
 //
 // It can be passed to loadEnforceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type enforceMaps struct {
-	BindRules   *ebpf.Map `ebpf:"bind_rules"`
-	CgPolicy    *ebpf.Map `ebpf:"cg_policy"`
-	Counters    *ebpf.Map `ebpf:"counters"`
-	Decisions   *ebpf.Map `ebpf:"decisions"`
-	EgressRules *ebpf.Map `ebpf:"egress_rules"`
-	ExecRules   *ebpf.Map `ebpf:"exec_rules"`
-	Policies    *ebpf.Map `ebpf:"policies"`
-	Scratch     *ebpf.Map `ebpf:"scratch"`
+	BindRules    *ebpf.Map `ebpf:"bind_rules"`
+	CgPolicy     *ebpf.Map `ebpf:"cg_policy"`
+	CgSeen       *ebpf.Map `ebpf:"cg_seen"`
+	Counters     *ebpf.Map `ebpf:"counters"`
+	Decisions    *ebpf.Map `ebpf:"decisions"`
+	EgressRules  *ebpf.Map `ebpf:"egress_rules"`
+	ExecRules    *ebpf.Map `ebpf:"exec_rules"`
+	FactsScratch *ebpf.Map `ebpf:"facts_scratch"`
+	FileHashes   *ebpf.Map `ebpf:"file_hashes"`
+	Held         *ebpf.Map `ebpf:"held"`
+	Holds        *ebpf.Map `ebpf:"holds"`
+	NameScratch  *ebpf.Map `ebpf:"name_scratch"`
+	Policies     *ebpf.Map `ebpf:"policies"`
+	Scratch      *ebpf.Map `ebpf:"scratch"`
 }
 
 func (m *enforceMaps) Close() error {
 	return _EnforceClose(
 		m.BindRules,
 		m.CgPolicy,
+		m.CgSeen,
 		m.Counters,
 		m.Decisions,
 		m.EgressRules,
 		m.ExecRules,
+		m.FactsScratch,
+		m.FileHashes,
+		m.Held,
+		m.Holds,
+		m.NameScratch,
 		m.Policies,
 		m.Scratch,
 	)
@@ -226,23 +328,29 @@ func (m *enforceMaps) Close() error {
 //
 // It can be passed to loadEnforceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type enforceVariables struct {
-	AgentTgid     *ebpf.Variable `ebpf:"agent_tgid"`
-	DryRun        *ebpf.Variable `ebpf:"dry_run"`
-	ReportAllowed *ebpf.Variable `ebpf:"report_allowed"`
+	AgentTgid         *ebpf.Variable `ebpf:"agent_tgid"`
+	DryRun            *ebpf.Variable `ebpf:"dry_run"`
+	GateDeny          *ebpf.Variable `ebpf:"gate_deny"`
+	GateOn            *ebpf.Variable `ebpf:"gate_on"`
+	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
+	ReportAllowed     *ebpf.Variable `ebpf:"report_allowed"`
+	UnusedExecKind    *ebpf.Variable `ebpf:"unused_exec_kind"`
+	UnusedExecVerdict *ebpf.Variable `ebpf:"unused_exec_verdict"`
+	UnusedHoldReason  *ebpf.Variable `ebpf:"unused_hold_reason"`
 }
 
 // enforcePrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadEnforceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type enforcePrograms struct {
-	VigilBind4    *ebpf.Program `ebpf:"vigil_bind4"`
-	VigilBind6    *ebpf.Program `ebpf:"vigil_bind6"`
-	VigilConnect4 *ebpf.Program `ebpf:"vigil_connect4"`
-	VigilConnect6 *ebpf.Program `ebpf:"vigil_connect6"`
-	VigilExecve   *ebpf.Program `ebpf:"vigil_execve"`
-	VigilExecveat *ebpf.Program `ebpf:"vigil_execveat"`
-	VigilSendmsg4 *ebpf.Program `ebpf:"vigil_sendmsg4"`
-	VigilSendmsg6 *ebpf.Program `ebpf:"vigil_sendmsg6"`
+	VigilBind4      *ebpf.Program `ebpf:"vigil_bind4"`
+	VigilBind6      *ebpf.Program `ebpf:"vigil_bind6"`
+	VigilConnect4   *ebpf.Program `ebpf:"vigil_connect4"`
+	VigilConnect6   *ebpf.Program `ebpf:"vigil_connect6"`
+	VigilExec       *ebpf.Program `ebpf:"vigil_exec"`
+	VigilExecDecide *ebpf.Program `ebpf:"vigil_exec_decide"`
+	VigilSendmsg4   *ebpf.Program `ebpf:"vigil_sendmsg4"`
+	VigilSendmsg6   *ebpf.Program `ebpf:"vigil_sendmsg6"`
 }
 
 func (p *enforcePrograms) Close() error {
@@ -251,8 +359,8 @@ func (p *enforcePrograms) Close() error {
 		p.VigilBind6,
 		p.VigilConnect4,
 		p.VigilConnect6,
-		p.VigilExecve,
-		p.VigilExecveat,
+		p.VigilExec,
+		p.VigilExecDecide,
 		p.VigilSendmsg4,
 		p.VigilSendmsg6,
 	)

@@ -51,6 +51,10 @@ type Options struct {
 	// (see gatewatch.go); it is called from the enforcer's goroutines and
 	// must not block.
 	OnGate func(GateEvent)
+	// Gate, when set, holds the first exec of every cgroup not classified
+	// yet (outside the host's mount namespace) before its first
+	// instruction until Gate.Admit has brought its policy in force.
+	Gate *GateOptions
 }
 
 // Mechanism is the kernel mechanism that made a decision.
@@ -59,6 +63,7 @@ type Mechanism string
 const (
 	MechCgroupBPF Mechanism = "cgroup-bpf"
 	MechExecTP    Mechanism = "exec-tracepoint"
+	MechExecGate  Mechanism = "exec-gate"
 	MechFanotify  Mechanism = "fanotify"
 )
 
@@ -74,10 +79,11 @@ const (
 	KindBind6
 	KindExec
 	KindOpen
+	KindHold // a task held at exec (gate); matches bpf/enforce.c KIND_HOLD
 	numKinds
 )
 
-var kindNames = [...]string{"", "connect4", "connect6", "sendmsg4", "sendmsg6", "bind4", "bind6", "exec", "open"}
+var kindNames = [...]string{"", "connect4", "connect6", "sendmsg4", "sendmsg6", "bind4", "bind6", "exec", "open", "hold"}
 
 func (k Kind) String() string {
 	if k < numKinds {
@@ -107,7 +113,8 @@ type Decision struct {
 	Access     policy.Access  // open: the access asked for
 	Addr       netip.AddrPort // network: destination or bind address
 	Proto      policy.Proto
-	KillErr    error `json:"-"` // Action kill: the result of killing PID from user space (network, file)
+	KillErr    error  `json:"-"`          // Action kill: the result of killing PID from user space (network, file)
+	Reason     string `json:",omitempty"` // gate defaults: why the cgroup was not classified
 }
 
 // Stats counts decisions.
@@ -115,6 +122,7 @@ type Stats struct {
 	// Kernel[kind] counts in-kernel decisions by outcome.
 	Kernel           [numKinds]KernelCounts
 	File             FileStats
+	Gate             GateStats
 	DecisionsDropped uint64 // Decisions channel full
 }
 
@@ -134,7 +142,8 @@ type Enforcer struct {
 	rb       *ringbuf.Reader
 	rbDone   chan struct{}
 	netLinks map[string][]link.Link // cgroup path → its 6 links
-	execTPs  []link.Link
+	execLink link.Link              // sched_process_exec
+	holds    *holder
 	gate     *fileGate
 	gen      uint32
 	cur      *Plan
@@ -234,6 +243,7 @@ func (e *Enforcer) Apply(policies []*policy.Policy, targets []Target) error {
 			return fmt.Errorf("apply: file policy: %w", err)
 		}
 	}
+	pl.resolveExec()
 	e.rules[gen].Store(&pl.Rules)
 	if err := e.applyBPF(pl); err != nil {
 		if gate != nil {
@@ -269,8 +279,14 @@ func (e *Enforcer) load() error {
 		}
 		return nil
 	}
+	mntns, err := hostMntns()
+	if err != nil {
+		return err
+	}
+	g := e.opts.Gate
 	if err := errors.Join(set("agent_tgid", uint32(os.Getpid())), set("dry_run", b2u8(e.opts.DryRun)),
-		set("report_allowed", b2u8(e.opts.ReportAllowed))); err != nil {
+		set("report_allowed", b2u8(e.opts.ReportAllowed)), set("gate_on", b2u8(g != nil)),
+		set("gate_deny", b2u8(g != nil && g.Default == FallbackDeny)), set("host_mntns", mntns)); err != nil {
 		return err
 	}
 	var objs enforceObjects
@@ -297,7 +313,8 @@ func b2u8(b bool) uint8 {
 // applyBPF writes the new ids' entries, flips cg_policy, adjusts links,
 // then deletes the previous ids' entries.
 func (e *Enforcer) applyBPF(pl *Plan) error {
-	if !pl.NeedNet && !pl.NeedExec && e.objs == nil {
+	needExec := pl.NeedExec || e.opts.Gate != nil
+	if !pl.NeedNet && !needExec && e.objs == nil {
 		return nil
 	}
 	if err := e.load(); err != nil {
@@ -349,7 +366,7 @@ func (e *Enforcer) applyBPF(pl *Plan) error {
 		undo()
 		return err
 	}
-	if pl.NeedExec && e.execTPs == nil {
+	if needExec && e.execLink == nil {
 		if err := e.attachExec(); err != nil {
 			for _, p := range added {
 				closeAll(e.netLinks[p])
@@ -399,9 +416,9 @@ func (e *Enforcer) applyBPF(pl *Plan) error {
 			delete(e.netLinks, p)
 		}
 	}
-	if !pl.NeedExec && e.execTPs != nil {
-		closeAll(e.execTPs)
-		e.execTPs = nil
+	if !needExec && e.execLink != nil {
+		e.execLink.Close()
+		e.execLink = nil
 	}
 	return nil
 }
@@ -451,34 +468,21 @@ func (e *Enforcer) attachNet(paths []string) ([]string, error) {
 	return added, nil
 }
 
+// attachExec starts the hold handling (and its releaser process), then
+// attaches the exec program: a task may be held as soon as it runs.
 func (e *Enforcer) attachExec() error {
-	if err := ensureTracefs(); err != nil {
-		return err
-	}
-	a, err := link.Tracepoint("syscalls", "sys_enter_execve", e.objs.VigilExecve, nil)
-	if err != nil {
-		return fmt.Errorf("attach sys_enter_execve: %w", err)
-	}
-	b, err := link.Tracepoint("syscalls", "sys_enter_execveat", e.objs.VigilExecveat, nil)
-	if err != nil {
-		a.Close()
-		return fmt.Errorf("attach sys_enter_execveat: %w", err)
-	}
-	e.execTPs = []link.Link{a, b}
-	return nil
-}
-
-// ensureTracefs mounts tracefs at /sys/kernel/tracing when no tracefs is
-// reachable (tracepoint links look up event ids there).
-func ensureTracefs() error {
-	for _, p := range []string{"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"} {
-		if _, err := os.Stat(p); err == nil {
-			return nil
+	if e.holds == nil {
+		h, err := newHolder(e)
+		if err != nil {
+			return err
 		}
+		e.holds = h
 	}
-	if err := unix.Mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil {
-		return fmt.Errorf("mount tracefs: %w", err)
+	l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sched_process_exec", Program: e.objs.VigilExec})
+	if err != nil {
+		return fmt.Errorf("attach raw tracepoint sched_process_exec: %w", err)
 	}
+	e.execLink = l
 	return nil
 }
 
@@ -582,7 +586,8 @@ func (e *Enforcer) Stats() (Stats, error) {
 		return s, nil
 	}
 	var vals []uint64
-	for k := uint32(1); k <= uint32(KindExec); k++ {
+	for _, k := range []uint32{uint32(KindConnect4), uint32(KindConnect6), uint32(KindSendmsg4), uint32(KindSendmsg6),
+		uint32(KindBind4), uint32(KindBind6), uint32(KindExec), uint32(KindHold)} {
 		var c [4]uint64
 		for slot := uint32(0); slot < 4; slot++ {
 			if err := e.objs.Counters.Lookup(k*4+slot, &vals); err != nil {
@@ -593,6 +598,9 @@ func (e *Enforcer) Stats() (Stats, error) {
 			}
 		}
 		s.Kernel[k] = KernelCounts{Allowed: c[0], Denied: c[1], Audited: c[2], RingbufDropped: c[3]}
+	}
+	if e.holds != nil {
+		s.Gate = e.holds.stats()
 	}
 	return s, nil
 }
@@ -615,8 +623,13 @@ func (e *Enforcer) Close() error {
 		closeAll(ls)
 		delete(e.netLinks, p)
 	}
-	closeAll(e.execTPs)
-	e.execTPs = nil
+	if e.execLink != nil {
+		e.execLink.Close()
+		e.execLink = nil
+	}
+	if e.holds != nil {
+		e.holds.close() // resumes the tasks still held
+	}
 	var err error
 	if e.objs != nil {
 		e.rb.Close()
@@ -685,7 +698,7 @@ func (e *Enforcer) ProgramCosts() (map[string]ProgramCost, error) {
 	for name, prog := range map[string]*ebpf.Program{
 		"connect4": p.VigilConnect4, "connect6": p.VigilConnect6, "sendmsg4": p.VigilSendmsg4,
 		"sendmsg6": p.VigilSendmsg6, "bind4": p.VigilBind4, "bind6": p.VigilBind6,
-		"execve": p.VigilExecve, "execveat": p.VigilExecveat,
+		"exec": p.VigilExec,
 	} {
 		st, err := prog.Stats()
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/policy"
@@ -118,6 +119,21 @@ func helper(op, arg string) int {
 		fmt.Println(time.Since(start).Nanoseconds())
 	case "agent":
 		return agentHelper(arg)
+	case "execveat":
+		// arg: "FILE ARGV0 ARGS...": execveat(open(FILE, O_PATH), "", AT_EMPTY_PATH).
+		f := strings.Fields(arg)
+		fd, err := unix.Open(f[0], unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fmt.Println(errnoName(err))
+			return 1
+		}
+		empty, _ := unix.BytePtrFromString("")
+		argv, _ := syscall.SlicePtrFromStrings(f[1:])
+		envv, _ := syscall.SlicePtrFromStrings(nil)
+		_, _, en := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(empty)),
+			uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])), unix.AT_EMPTY_PATH, 0)
+		fmt.Println(errnoName(en))
+		return 1
 	default:
 		fmt.Println("unknown op", op)
 		return 2

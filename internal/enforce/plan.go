@@ -2,10 +2,13 @@ package enforce
 
 import (
 	"cmp"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -72,7 +75,7 @@ type Plan struct {
 	// (no path below another one).
 	NetAttach []string
 	NeedNet   bool // cgroup-bpf connect/sendmsg/bind programs
-	NeedExec  bool // execve/execveat tracepoints
+	NeedExec  bool // the sched_process_exec program
 	NeedFile  bool // fanotify
 	Rules     []RuleRef
 	Warnings  []string
@@ -81,7 +84,17 @@ type Plan struct {
 	egress    []lpmEntry
 	bind      map[uint32]enforceNetRules
 	exec      map[enforceExecKey]enforceExecVal
+	execFiles []execFileRule // paths and dirs, resolved per target by resolveExec
 	files     *fileTable
+}
+
+// execFileRule is a process rule's path or directory, to be resolved to a
+// device and inode in the root of each target bound to the section.
+type execFileRule struct {
+	Section *Sections
+	Kind    enforceExecKind // EXEC_INODE (a path) or EXEC_DIR
+	Path    string
+	Val     enforceExecVal
 }
 
 type lpmEntry struct {
@@ -198,14 +211,19 @@ func BuildPlan(policies []*policy.Policy, targets []Target, firstID uint32) (*Pl
 				}
 				v := enforceExecVal{Action: uint32(r.Action), RuleId: ruleID(p, r.Name, r.Action)}
 				for _, x := range r.Paths {
-					pl.addExec(s.ID, execPath, x, v)
+					pl.execFiles = append(pl.execFiles, execFileRule{Section: s, Kind: enforceExecKindEXEC_INODE, Path: x, Val: v})
 				}
 				for _, x := range r.Dirs {
-					pl.addExec(s.ID, execDir, x, v)
+					pl.execFiles = append(pl.execFiles, execFileRule{Section: s, Kind: enforceExecKindEXEC_DIR, Path: x, Val: v})
 					cfg.Flags |= polExecDirs
 				}
 				for _, x := range r.Names {
-					pl.addExec(s.ID, execName, x, v)
+					pl.addExec(enforceExecKey{PolicyId: s.ID, Kind: uint32(enforceExecKindEXEC_NAME), A: fnv64(x)}, v)
+				}
+				for _, x := range r.SHA256 {
+					a, b := sha256Key(x)
+					pl.addExec(enforceExecKey{PolicyId: s.ID, Kind: uint32(enforceExecKindEXEC_SHA256), A: a, B: b}, v)
+					cfg.Flags |= polExecHash
 				}
 			}
 		}
@@ -229,10 +247,7 @@ const (
 	polAuditBind   = 2
 	polAuditExec   = 4
 	polExecDirs    = 8
-
-	execPath = 1
-	execDir  = 2
-	execName = 3
+	polExecHash    = 16
 )
 
 func fnv64(s string) uint64 {
@@ -242,10 +257,71 @@ func fnv64(s string) uint64 {
 }
 
 // addExec adds an exec rule key; the first rule (in order) for a key wins.
-func (pl *Plan) addExec(id uint32, kind uint32, s string, v enforceExecVal) {
-	k := enforceExecKey{PolicyId: id, Kind: kind, Hash: fnv64(s)}
+func (pl *Plan) addExec(k enforceExecKey, v enforceExecVal) {
 	if _, ok := pl.exec[k]; !ok {
 		pl.exec[k] = v
+	}
+}
+
+// sha256Key is the map key of a hex sha256 digest: its first 16 bytes.
+func sha256Key(hexDigest string) (a, b uint64) {
+	d, _ := hex.DecodeString(hexDigest) // validated by the policy parser
+	if len(d) < 16 {
+		return 0, 0
+	}
+	return binary.LittleEndian.Uint64(d[0:8]), binary.LittleEndian.Uint64(d[8:16])
+}
+
+// kernelDev converts a stat device number to the kernel's dev_t encoding
+// (major << 20 | minor), which the BPF programs read from super blocks.
+func kernelDev(d uint64) uint64 { return uint64(unix.Major(d))<<20 | uint64(unix.Minor(d)) }
+
+// resolveExec adds the exec entries of path and dir rules: for each target
+// bound to a section with such rules, the device and inode the path
+// resolves to in the target's root (symlinks followed). It needs the
+// targets' processes (RootPID), so Apply calls it, not BuildPlan.
+func (pl *Plan) resolveExec() {
+	if len(pl.execFiles) == 0 {
+		return
+	}
+	done := map[string]bool{} // section id + root: resolved once
+	for _, b := range pl.Bindings {
+		if b.Sections == nil {
+			continue
+		}
+		root := "/"
+		switch {
+		case b.Target.RootPID < 0:
+			continue // display only
+		case b.Target.RootPID > 0:
+			root = fmt.Sprintf("/proc/%d/root", b.Target.RootPID)
+		case b.Target.Container != nil && b.Target.Container.ID != "host":
+			pl.Warnings = append(pl.Warnings, fmt.Sprintf("container %s: no process known, exec path and dir rules not applied", b.Target.Container.ID))
+			continue
+		}
+		for _, r := range pl.execFiles {
+			if r.Section != b.Sections {
+				continue
+			}
+			k := fmt.Sprint(r.Section.ID, root, r.Path)
+			if done[k] {
+				continue
+			}
+			done[k] = true
+			full := filepath.Join(root, r.Path)
+			var st unix.Stat_t
+			if err := unix.Stat(full, &st); err != nil {
+				pl.Warnings = append(pl.Warnings, fmt.Sprintf("exec rule path %s in %s: %v (not applied)", r.Path, root, err))
+				continue
+			}
+			if r.Kind == enforceExecKindEXEC_INODE {
+				var lst unix.Stat_t
+				if unix.Lstat(full, &lst) == nil && lst.Mode&unix.S_IFMT == unix.S_IFLNK {
+					pl.Warnings = append(pl.Warnings, fmt.Sprintf("exec rule path %s in %s is a symlink: the rule matches the file it resolves to, under every name", r.Path, root))
+				}
+			}
+			pl.addExec(enforceExecKey{PolicyId: r.Section.ID, Kind: uint32(r.Kind), A: kernelDev(st.Dev), B: st.Ino}, r.Val)
+		}
 	}
 }
 
@@ -396,7 +472,7 @@ func (pl *Plan) WriteTo(w io.Writer) (int64, error) {
 	var ms []string
 	for _, s := range []string{
 		mech(pl.NeedNet, "cgroup-bpf (connect4/6, sendmsg4/6, bind4/6)"),
-		mech(pl.NeedExec, "tracepoints sys_enter_execve/execveat (bpf_send_signal SIGKILL)"),
+		mech(pl.NeedExec, "raw tracepoint sched_process_exec (bpf_send_signal SIGKILL)"),
 		mech(pl.NeedFile, "fanotify (FAN_CLASS_CONTENT, FAN_OPEN_PERM, FAN_OPEN_EXEC_PERM)"),
 	} {
 		if s != "" {
@@ -438,8 +514,8 @@ func (pl *Plan) WriteTo(w io.Writer) (int64, error) {
 	if len(pl.NetAttach) > 0 {
 		fmt.Fprintf(&b, "cgroup-bpf attach: %s\n", strings.Join(pl.NetAttach, ", "))
 	}
-	fmt.Fprintf(&b, "maps: cg_policy=%d policies=%d egress_rules(lpm)=%d bind_rules=%d exec_rules=%d\n",
-		len(pl.Bindings), len(pl.policyCfg), len(pl.egress), len(pl.bind), len(pl.exec))
+	fmt.Fprintf(&b, "maps: cg_policy=%d policies=%d egress_rules(lpm)=%d bind_rules=%d exec_rules=%d (+%d path and dir rules resolved per target)\n",
+		len(pl.Bindings), len(pl.policyCfg), len(pl.egress), len(pl.bind), len(pl.exec), len(pl.execFiles))
 	for _, e := range pl.egress {
 		pfx := unmapped(netip.PrefixFrom(netip.AddrFrom16(e.Key.Addr), int(e.Key.Prefixlen)-32))
 		var rs []string

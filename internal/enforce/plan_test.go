@@ -86,11 +86,12 @@ func TestBuildPlan(t *testing.T) {
 	if cfg.EgressDefault != uint8(policy.ActionBlock) || cfg.Flags&polAuditExec == 0 || cfg.Flags&polAuditEgress != 0 || cfg.Flags&polExecDirs == 0 {
 		t.Errorf("cfg %+v", cfg)
 	}
-	if _, ok := pl.exec[enforceExecKey{PolicyId: s.ID, Kind: execName, Hash: fnv64("nc")}]; !ok {
+	if _, ok := pl.exec[enforceExecKey{PolicyId: s.ID, Kind: uint32(enforceExecKindEXEC_NAME), A: fnv64("nc")}]; !ok {
 		t.Error("no exec name entry for nc")
 	}
-	if _, ok := pl.exec[enforceExecKey{PolicyId: s.ID, Kind: execDir, Hash: fnv64("/tmp/")}]; !ok {
-		t.Error("no exec dir entry for /tmp/")
+	// Dirs are resolved to a device and inode per target, at Apply.
+	if n := len(pl.execFiles); n == 0 || pl.execFiles[0].Path != "/tmp/" || pl.execFiles[0].Kind != enforceExecKindEXEC_DIR {
+		t.Errorf("exec file rules %+v, want the /tmp/ dir", pl.execFiles)
 	}
 	if len(pl.Warnings) != 0 {
 		t.Errorf("warnings %q", pl.Warnings)

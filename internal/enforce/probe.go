@@ -14,7 +14,8 @@ import (
 type Probe struct {
 	CgroupV2  string // mount point of the cgroup v2 hierarchy
 	CgroupBPF error  // cgroup/connect4 etc. programs
-	ExecKill  error  // tracepoint programs with bpf_send_signal
+	ExecKill  error  // raw tracepoint programs with bpf_send_signal (exec kill and the exec gate)
+	ExecGate  error  // syscall programs (deciding a held exec in the kernel)
 	Fanotify  error  // fanotify permission events (FAN_CLASS_CONTENT)
 	V2Freezer error  // cgroup.freeze in v2 (kernel >= 5.2)
 }
@@ -25,10 +26,13 @@ func ProbeHost() Probe {
 	if err := features.HaveProgramType(ebpf.CGroupSockAddr); err != nil {
 		p.CgroupBPF = fmt.Errorf("cgroup sock_addr programs: %w", err)
 	}
-	if err := features.HaveProgramHelper(ebpf.TracePoint, asm.FnSendSignal); err != nil {
-		p.ExecKill = fmt.Errorf("bpf_send_signal from tracepoints: %w", err)
-	} else if err := features.HaveProgramHelper(ebpf.TracePoint, asm.FnLoop); err != nil {
-		p.ExecKill = fmt.Errorf("bpf_loop from tracepoints: %w", err)
+	if err := features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnSendSignal); err != nil {
+		p.ExecKill = fmt.Errorf("bpf_send_signal from raw tracepoints: %w", err)
+	} else if err := features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnLoop); err != nil {
+		p.ExecKill = fmt.Errorf("bpf_loop from raw tracepoints: %w", err)
+	}
+	if err := features.HaveProgramType(ebpf.Syscall); err != nil {
+		p.ExecGate = fmt.Errorf("syscall programs: %w", err)
 	}
 	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC, unix.O_RDONLY)
 	if err != nil {

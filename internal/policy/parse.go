@@ -404,14 +404,29 @@ func (p *parser) process(n *yaml.Node, pr *ProcessRules) {
 							return true
 						})
 					},
+					"sha256": func(v *yaml.Node) {
+						rule.SHA256 = p.strs(v, "sha256", func(n *yaml.Node, s string) bool {
+							if len(s) != 64 || strings.Trim(strings.ToLower(s), "0123456789abcdef") != "" {
+								p.errf(n, "sha256 %q: want 64 hex digits", s)
+								return false
+							}
+							return true
+						})
+						for i, d := range rule.SHA256 {
+							rule.SHA256[i] = strings.ToLower(d)
+						}
+					},
 				}
 				p.ruleHead(&rule.Name, &rule.Action, "process", i, h)
 				if !p.fields(r, "process rule", h) {
 					return
 				}
 				p.needAction(r, rule.Action, rule.Name)
-				if len(rule.Paths)+len(rule.Dirs)+len(rule.Names) == 0 {
-					p.errf(r, "process rule %q: needs paths, dirs or names", rule.Name)
+				if len(rule.Paths)+len(rule.Dirs)+len(rule.Names)+len(rule.SHA256) == 0 {
+					p.errf(r, "process rule %q: needs paths, dirs, names or sha256", rule.Name)
+				}
+				if len(rule.SHA256) > 0 && rule.Action == ActionBlock {
+					p.errf(r, "process rule %q: sha256 rules kill, audit or allow (block is decided by path)", rule.Name)
 				}
 				names, nodes = append(names, rule.Name), append(nodes, r)
 				pr.Rules = append(pr.Rules, rule)

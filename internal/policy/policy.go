@@ -187,14 +187,18 @@ type ProcessRules struct {
 	Rules   []ProcessRule
 }
 
-// ProcessRule matches an exec by the path as passed to execve (Paths),
-// its directory prefix (Dirs, ending in "/") or its base name (Names).
+// ProcessRule matches an exec by the executable the kernel loaded: the
+// file a path in Paths resolves to (by device and inode, in the target's
+// root), a file under a directory in Dirs (ending in "/"), a base name in
+// Names (the executable's own name, or the base name it was run by), or its
+// content (SHA256, lower-case hex digests).
 type ProcessRule struct {
 	Name   string
 	Action Action
 	Paths  []string
 	Dirs   []string
 	Names  []string
+	SHA256 []string
 	Pos    Pos
 }
 

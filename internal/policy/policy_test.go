@@ -91,6 +91,8 @@ func TestParseErrors(t *testing.T) {
 		{"yaml syntax", "name: [a\n", `x.yaml:`},
 		{"missing action", "name: a\nscope: {host: true}\nprocess:\n  rules:\n    - names: [nc]\n", `x.yaml:5:7: rule "process-1": missing action`},
 		{"bad glob", "name: a\nscope: {containers: {names: ['[']}}\nprocess: {default: kill}\n", `x.yaml:2:30: bad glob`},
+		{"bad sha256", "name: a\nscope: {host: true}\nprocess:\n  rules:\n    - {action: kill, sha256: [abc]}\n", `x.yaml:5:31: sha256 "abc": want 64 hex digits`},
+		{"sha256 block", "name: a\nscope: {host: true}\nprocess:\n  rules:\n    - {action: block, sha256: [" + strings.Repeat("ab", 32) + "]}\n", `x.yaml:5:7: process rule "process-1": sha256 rules kill, audit or allow`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("x.yaml", []byte(tc.src))
@@ -104,6 +106,17 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("error %q\nwant substring %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseSHA256(t *testing.T) {
+	d := strings.Repeat("AB", 32)
+	ps, err := Parse("x.yaml", []byte("name: a\nscope: {host: true}\nprocess:\n  rules:\n    - {action: kill, sha256: ["+d+"]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ps[0].Process.Rules[0].SHA256; len(got) != 1 || got[0] != strings.ToLower(d) {
+		t.Errorf("sha256 = %q, want the digest in lower case", got)
 	}
 }
 
