@@ -213,7 +213,8 @@ func (e *Enforcer) Apply(policies []*policy.Policy, targets []Target) error {
 			}
 			t.CgroupID = id
 		}
-		if t.Container != nil && t.Container.ID != "host" && t.RootPID <= 0 {
+		if t.Container != nil && t.Container.ID != "host" && (t.RootPID == 0 || (t.RootPID > 0 && !alive(t.RootPID))) {
+			// Unknown, or exited since (its root is gone with it).
 			t.RootPID = firstPID(t.CgroupPath)
 		}
 		ts = append(ts, t)
@@ -665,6 +666,13 @@ func (s *FileStats) add(o FileStats) {
 	s.Denied += o.Denied
 	s.Audited += o.Audited
 	s.Defaults += o.Defaults
+}
+
+// alive reports whether process pid exists with a root filesystem (a
+// zombie has none).
+func alive(pid int) bool {
+	var st unix.Stat_t
+	return unix.Stat("/proc/"+strconv.Itoa(pid)+"/root/", &st) == nil
 }
 
 // firstPID returns a process of the cgroup (0 when it has none).
