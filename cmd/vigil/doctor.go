@@ -137,8 +137,10 @@ func preventionFeatures(p enforce.Probe) []sensor.Feature {
 	return []sensor.Feature{
 		one("cgroup-bpf", p.CgroupBPF, "cgroup sock_addr programs ("+cg+")",
 			"network prevention (connect, sendmsg, bind) cannot be enforced"),
-		one("exec-kill", p.ExecKill, "bpf_send_signal and bpf_loop from tracepoints",
+		one("exec-kill", p.ExecKill, "bpf_send_signal and bpf_loop from raw tracepoints (sched_process_exec)",
 			"exec prevention (kill at exec) cannot be enforced"),
+		one("exec-gate", errors.Join(p.ExecKill, p.ExecGate), "mode: in-kernel exec gate for every runtime (a new container's first exec is stopped before its first instruction until its policy is written; no runtime hook needed)",
+			"new containers run outside their policy until the agent's next target refresh (5 s)"),
 		one("fanotify", p.Fanotify, "fanotify permission events (FAN_CLASS_CONTENT)",
 			"file-open prevention (deny the open) cannot be enforced"),
 		one("cgroup freezer", p.V2Freezer, "cgroup.freeze in "+cg,

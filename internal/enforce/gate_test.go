@@ -1,14 +1,17 @@
 package enforce
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -251,4 +254,59 @@ func listenCounting(t *testing.T) *countingListener {
 		}
 	}()
 	return cl
+}
+
+// procState is the state letter of /proc/PID/stat ("T" when stopped).
+func procState(pid uint32) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2 : i+3]
+	}
+	return ""
+}
+
+// An agent killed with SIGKILL while a container is held at the gate: the
+// releaser process resumes the container, which runs to completion.
+func TestGateAgentKilledWhileHeld(t *testing.T) {
+	testkernel.RequireRoot(t)
+	testkernel.SkipIfErr(t, ProbeHost().ExecKill)
+	testkernel.SkipIfErr(t, ProbeHost().ExecGate)
+	victim, _ := testCgroup(t)
+	pf := filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(pf, []byte("name: held\nscope: {containers: {names: [victim]}}\nprocess:\n  rules: [{name: nc, action: kill, names: [nc]}]\n"), 0o600)
+	agent := exec.Command(os.Args[0], "-test.run=^$", pf)
+	agent.Env = append(os.Environ(), helperEnv+"=agent", "VIGIL_ENFORCE_CGROUP="+victim, "VIGIL_ENFORCE_GATE_STUCK=1")
+	stdout, _ := agent.StdoutPipe()
+	agent.Stderr = os.Stderr
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer agent.Process.Kill()
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); strings.TrimSpace(line) != "ready" {
+		t.Fatalf("agent: %q", line)
+	}
+	env := containertest.New(t)
+	c := env.Run(t, containertest.Spec{Args: []string{"/bin/echo", "continued"}, NoStart: true})
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for procState(c.PID) != "T" {
+		if time.Now().After(deadline) {
+			t.Fatalf("container init %d not held at the gate (state %q, output %q)", c.PID, procState(c.PID), c.Output())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	killed := time.Now()
+	agent.Process.Signal(syscall.SIGKILL)
+	agent.Wait()
+	code, err := c.WaitExit(10 * time.Second)
+	if err != nil || code != 0 || !strings.Contains(c.Output(), "continued") {
+		t.Fatalf("after the agent's SIGKILL: exit %d, err %v, output %q; want the container to continue", code, err, c.Output())
+	}
+	t.Logf("container resumed and exited %v after the agent was killed", time.Since(killed).Round(time.Millisecond))
 }

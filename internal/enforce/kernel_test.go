@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -163,7 +164,16 @@ func agentHelper(file string) int {
 		fmt.Println(err)
 		return 1
 	}
-	e, err := New(Options{})
+	var opts Options
+	if os.Getenv("VIGIL_ENFORCE_GATE_STUCK") != "" {
+		// A classification that never finishes: held tasks wait for the
+		// (hour-long) bound.
+		opts.Gate = &GateOptions{Timeout: time.Hour, Admit: func(ctx context.Context, _ Hold) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}}
+	}
+	e, err := New(opts)
 	if err != nil {
 		fmt.Println(err)
 		return 1
