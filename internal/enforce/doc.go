@@ -6,9 +6,18 @@
 //     attached to the cgroup v2 directories of the selected containers (the
 //     root for host scope); policy lives in maps keyed by cgroup id, so
 //     updates need no reload. Denied operations fail with EPERM.
-//   - process: execve/execveat syscall-entry tracepoints that SIGKILL the
-//     caller (bpf_send_signal) before the new image runs (kill, audit);
+//   - process: a sched_process_exec raw tracepoint program decides on the
+//     executable the kernel loaded (device and inode, parent directories,
+//     names, sha256 content cached per inode) and SIGKILLs the task
+//     (bpf_send_signal) before its first instruction (kill, audit);
 //     fanotify FAN_OPEN_EXEC_PERM makes execve fail with EPERM (block).
+//   - the exec gate (Options.Gate): the same program stops (SIGSTOP) the
+//     first exec of a cgroup not classified yet, and a task whose content
+//     must be hashed; the holder (hold.go) has it classified (GateOptions.
+//     Admit), decides with vigil_exec_decide (a syscall program sharing
+//     the code) and resumes or kills it within GateOptions.Timeout. A
+//     releaser child process (releaser.go) resumes held tasks when the
+//     agent dies.
 //   - files: a fanotify FAN_CLASS_CONTENT group answering FAN_OPEN_PERM from
 //     an in-memory table; denied opens fail with EPERM. The group lives in
 //     a child process of the agent that never forks (see gate.go). The gate
