@@ -139,7 +139,7 @@ func preventionFeatures(p enforce.Probe) []sensor.Feature {
 			"network prevention (connect, sendmsg, bind) cannot be enforced"),
 		one("exec-kill", p.ExecKill, "bpf_send_signal and bpf_loop from raw tracepoints (sched_process_exec)",
 			"exec prevention (kill at exec) cannot be enforced"),
-		one("exec-gate", errors.Join(p.ExecKill, p.ExecGate), "mode: in-kernel exec gate for every runtime (a new container's first exec is stopped before its first instruction until its policy is written; no runtime hook needed)",
+		one("exec-gate", errors.Join(p.ExecKill, p.ExecGate), "mode: in-kernel exec gate, containerd, CRI, Docker and runc alike (a new container's first exec is stopped before its first instruction until its policy is written; no NRI or OCI hook needed)",
 			"new containers run outside their policy until the agent's next target refresh (5 s)"),
 		one("fanotify", p.Fanotify, "fanotify permission events (FAN_CLASS_CONTENT)",
 			"file-open prevention (deny the open) cannot be enforced"),
