@@ -5,9 +5,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
-	"path"
 	"strings"
 
 	"github.com/vigilsec/vigil/internal/event"
