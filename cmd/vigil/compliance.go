@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -10,9 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/compliance"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/posture/audit"
+	"github.com/vigilsec/vigil/internal/posture/finding"
 	"github.com/vigilsec/vigil/internal/posture/manifest"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/termtext"
@@ -44,19 +45,30 @@ func newComplianceFrameworksCmd() *cobra.Command {
 }
 
 func newComplianceReportCmd() *cobra.Command {
-	var framework, storePath, format, out, period string
+	var framework, storePath, period string
+	var rf *reportFlags
 	var manifests, enforcement, policies []string
 	cmd := &cobra.Command{
-		Use:   "report --framework F [--manifests PATH...] [--store DB] [--policies FILE...]",
+		Use:   "report --framework F [--manifests PATH...] [--db DB] [--policies FILE...]",
 		Short: "Per-control pass/fail/partial/manual evidence for a framework (JSON, Markdown or HTML)",
 		Long: `Build a compliance evidence report for one framework (see 'vigil compliance
 frameworks'). Evidence: findings of a manifest audit (--manifests), alert counts
-by rule tag over --period from the alert store (--store), and the enforcement
+by rule tag over --period from the alert database (--db), and the enforcement
 in place (--policies: prevention policy files in enforce mode; --enforcement:
 capabilities by name). The report is evidence for an assessor, not a
-certification.`,
+certification.
+
+A failing control is a finding with the severity of its worst finding (high
+when it has none): exit status 3 when one reaches --fail-on, 1 on errors, 0
+otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if rf.format == "md" {
+				rf.format = "markdown"
+			}
+			if err := rf.check(); err != nil {
+				return err
+			}
 			m, err := compliance.Default()
 			if err != nil {
 				return err
@@ -107,9 +119,9 @@ certification.`,
 				}
 			}
 			if storePath != "" {
-				d, err := time.ParseDuration(period)
-				if err != nil || d <= 0 {
-					return fmt.Errorf("--period: want a positive duration like 720h, got %q", period)
+				since, err := api.ParseTime(period, now)
+				if err != nil || !since.Before(now) {
+					return fmt.Errorf("--period: want a positive duration like 30d or 12h, got %q", period)
 				}
 				st, err := store.OpenExisting(storePath)
 				if err != nil {
@@ -117,7 +129,7 @@ certification.`,
 				}
 				defer st.Close()
 				in.Alerts = &compliance.StoreCounter{Store: st}
-				in.Since, in.Until = now.Add(-d), now
+				in.Since, in.Until = since, now
 				caps = append(caps, "alert-store", "runtime-detection")
 			}
 			if len(caps) > 0 || len(enforcement) > 0 || len(policies) > 0 || storePath != "" {
@@ -131,31 +143,47 @@ certification.`,
 			if err != nil {
 				return err
 			}
-			w, finish, err := outputFile(cmd, out)
+			w, finish, err := rf.open(cmd)
 			if err != nil {
 				return fmt.Errorf("compliance report: %w", err)
 			}
-			switch format {
+			switch rf.format {
 			case "json":
 				err = rep.WriteJSON(w)
-			case "markdown", "md", "":
+			case "markdown":
 				err = rep.WriteMarkdown(w)
 			case "html":
 				err = rep.WriteHTML(w)
-			default:
-				err = errors.New("--format: want json, markdown or html")
 			}
-			return finish(err)
+			if err := finish(err); err != nil {
+				return err
+			}
+			var sevs []finding.Severity
+			for _, res := range rep.Results {
+				if res.Status != compliance.Fail {
+					continue
+				}
+				worst := finding.High
+				if len(res.Findings) > 0 {
+					worst = finding.Info
+					for _, f := range res.Findings {
+						worst = max(worst, f.Severity)
+					}
+				}
+				sevs = append(sevs, worst)
+			}
+			return rf.verdict("failing controls", sevs...)
 		},
 	}
 	cmd.Flags().StringVar(&framework, "framework", "", "framework id or alias: pci-dss-4.0 (pci), hipaa, nist-800-190 (nist), cis-k8s (cis)")
 	cmd.Flags().StringSliceVar(&manifests, "manifests", nil, "manifests to audit for evidence")
-	cmd.Flags().StringVar(&storePath, "store", "", "alert store for alert counts (e.g. "+store.DefaultPath+")")
-	cmd.Flags().StringVar(&period, "period", "720h", "alert period ending now")
+	cmd.Flags().StringVar(&storePath, "db", "", "alert database for alert counts (e.g. "+store.DefaultPath+")")
+	cmd.Flags().StringVar(&storePath, "store", "", "same as --db")
+	_ = cmd.Flags().MarkDeprecated("store", "use --db")
+	cmd.Flags().StringVar(&period, "period", "30d", "alert period ending now (30d, 12h, ...)")
 	cmd.Flags().StringSliceVar(&policies, "policies", nil, "prevention policy files; those in enforce mode count as enforcement in place")
 	cmd.Flags().StringSliceVar(&enforcement, "enforcement", nil, "capabilities in place: "+strings.Join(compliance.Capabilities, ", "))
-	cmd.Flags().StringVarP(&format, "format", "f", "markdown", "json, markdown or html")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file instead of standard output")
+	rf = addReportFlags(cmd, failOnNone, "markdown", "json", "html")
 	_ = cmd.MarkFlagRequired("framework")
 	return cmd
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/vigilsec/vigil/internal/buildinfo"
 	"github.com/vigilsec/vigil/internal/image"
 	"github.com/vigilsec/vigil/internal/imagepolicy"
-	"github.com/vigilsec/vigil/internal/safefile"
+	"github.com/vigilsec/vigil/internal/posture/finding"
 	"github.com/vigilsec/vigil/internal/sbom"
 	"github.com/vigilsec/vigil/internal/secrets"
 	"github.com/vigilsec/vigil/internal/termtext"
@@ -92,15 +92,15 @@ func catalogAndSecrets(ctx context.Context, target string, cf *containerdFlags, 
 }
 
 func newImageSBOMCmd() *cobra.Command {
-	var format, out string
 	var cf containerdFlags
+	var rf *reportFlags
 	cmd := &cobra.Command{
 		Use:   "sbom TARGET",
 		Short: "Write the software bill of materials of an image (CycloneDX 1.6 or SPDX 2.3 JSON)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "cyclonedx" && format != "spdx" {
-				return fmt.Errorf("--format %q: want cyclonedx or spdx", format)
+			if err := rf.check(); err != nil {
+				return err
 			}
 			s, err := catalogTarget(cmd.Context(), args[0], &cf, cmd.ErrOrStderr())
 			if err != nil {
@@ -108,7 +108,7 @@ func newImageSBOMCmd() *cobra.Command {
 			}
 			var buf bytes.Buffer
 			o := &sbom.WriteOptions{ToolVersion: buildinfo.Version}
-			if format == "spdx" {
+			if rf.format == "spdx" {
 				err = sbom.WriteSPDX(&buf, s, o)
 			} else {
 				err = sbom.WriteCycloneDX(&buf, s, o)
@@ -116,19 +116,21 @@ func newImageSBOMCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if out == "" || out == "-" {
-				_, err = cmd.OutOrStdout().Write(buf.Bytes())
+			w, finish, err := rf.open(cmd)
+			if err != nil {
 				return err
 			}
-			if err := safefile.WriteFile(out, buf.Bytes(), 0o600); err != nil {
+			_, err = w.Write(buf.Bytes())
+			if err := finish(err); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d packages written to %s\n", s.Subject.Name, len(s.Packages), out)
+			if rf.output != "" && rf.output != "-" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d packages written to %s\n", termtext.String(s.Subject.Name), len(s.Packages), rf.output)
+			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "cyclonedx", "cyclonedx or spdx")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "output file (default stdout)")
+	rf = addReportFlags(cmd, "", "cyclonedx", "spdx")
 	cf.add(cmd)
 	return cmd
 }
@@ -159,10 +161,10 @@ type scanReport struct {
 
 func newImageScanCmd() *cobra.Command {
 	var dbDir, severity string
-	var exitCode int
 	var asJSON, running bool
 	var cf containerdFlags
 	var sf secretFlags
+	var rf *reportFlags
 	cmd := &cobra.Command{
 		Use:   "scan TARGET|SBOM",
 		Short: "Scan an image or an SBOM for known vulnerabilities (offline OSV database)",
@@ -175,8 +177,8 @@ in every layer of the image and its config environment, and with --running in
 each container's environment; --secret-rules FILE adds rules and allow-list
 entries (see docs/images.md).
 
-Exit status: --exit-code N when a finding at the selected severities (or a
-secret) exists, 1 on errors, 0 otherwise.`,
+Exit status: 3 when a vulnerability or secret at the selected severities
+reaches --fail-on, 1 on errors, 0 otherwise.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if running {
 				return cobra.NoArgs(cmd, args)
@@ -184,6 +186,12 @@ secret) exists, 1 on errors, 0 otherwise.`,
 			return cobra.ExactArgs(1)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				rf.format = "json"
+			}
+			if err := rf.check(); err != nil {
+				return err
+			}
 			if dbDir == "" {
 				return errors.New("--db is required (a directory made by vigil db import, or of OSV JSON files)")
 			}
@@ -234,7 +242,6 @@ secret) exists, 1 on errors, 0 otherwise.`,
 			} else {
 				targets = args
 			}
-			nfound := 0
 			for _, t := range targets {
 				var s *sbom.SBOM
 				var found []secrets.Finding
@@ -276,40 +283,48 @@ secret) exists, 1 on errors, 0 otherwise.`,
 					return err
 				}
 				res.ApplyFilter(levels)
-				nfound += len(res.Findings) + len(found)
 				reports = append(reports, scanReport{Target: name, Result: res, Secrets: found})
 			}
 			if len(envSecrets) > 0 {
-				nfound += len(envSecrets)
 				reports = append(reports, scanReport{Target: "running containers' environment", Result: &vuln.Result{Findings: []vuln.Finding{}}, Secrets: envSecrets})
 			}
-			w := cmd.OutOrStdout()
-			if asJSON {
+			w, finish, err := rf.open(cmd)
+			if err != nil {
+				return err
+			}
+			if rf.format == "json" {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
 				var v any = reports
 				if !running && len(reports) == 1 {
 					v = reports[0]
 				}
-				if err := enc.Encode(v); err != nil {
-					return err
-				}
+				err = enc.Encode(v)
 			} else {
 				for _, r := range reports {
 					writeScanTable(w, r)
 					writeSecretsTable(w, r.Secrets)
 				}
 			}
-			if nfound > 0 && exitCode != 0 {
-				return withExitCode(exitCode, fmt.Errorf("%d vulnerabilities or secrets found", nfound))
+			if err := finish(err); err != nil {
+				return err
 			}
-			return nil
+			var sevs []finding.Severity
+			for _, r := range reports {
+				for _, f := range r.Findings {
+					sevs = append(sevs, vulnSeverity(f.Severity))
+				}
+				for _, f := range r.Secrets {
+					sevs = append(sevs, vulnSeverity(f.Severity))
+				}
+			}
+			return rf.verdict("vulnerabilities or secrets", sevs...)
 		},
 	}
+	rf = addReportFlags(cmd, failOnNone, "table", "json")
 	cmd.Flags().StringVar(&dbDir, "db", "", "vulnerability database directory")
 	cmd.Flags().StringVar(&severity, "severity", "", "report only these severities (comma-separated: CRITICAL,HIGH,MEDIUM,LOW,NONE,UNKNOWN)")
-	cmd.Flags().IntVar(&exitCode, "exit-code", 0, "exit status when vulnerabilities are found")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "same as --format json")
 	cmd.Flags().BoolVar(&running, "running", false, "scan the images of running containerd containers")
 	cmd.Flags().BoolVar(&sf.enabled, "secrets", false, "also scan the image's layers and config (and, with --running, the containers' environment) for secrets")
 	cmd.Flags().StringVar(&sf.rules, "secret-rules", "", "extra secret rules and allow-list entries (YAML; implies --secrets)")
@@ -375,14 +390,22 @@ func newImageVerifyCmd() *cobra.Command {
 	var policyFile, ref string
 	var asJSON bool
 	var cf containerdFlags
+	var rf *reportFlags
 	cmd := &cobra.Command{
 		Use:   "verify TARGET --policy FILE",
 		Short: "Check an image against a trust policy (registries, digest pinning, tags, user, minimal image)",
 		Long: `Verify evaluates a YAML trust policy (see docs/images.md). The reference checked
 is --ref, else the image's own name (OCI ref.name annotation, docker-archive tag
-or containerd name). Exit status 2 when the image violates the policy.`,
+or containerd name). A violation is a finding of severity high: exit status 3
+when it reaches --fail-on (high by default), 1 on errors, 0 otherwise.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				rf.format = "json"
+			}
+			if err := rf.check(); err != nil {
+				return err
+			}
 			if policyFile == "" {
 				return errors.New("--policy is required")
 			}
@@ -399,13 +422,14 @@ or containerd name). Exit status 2 when the image violates the policy.`,
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
-			if asJSON {
+			w, finish, err := rf.open(cmd)
+			if err != nil {
+				return err
+			}
+			if rf.format == "json" {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
-				if err := enc.Encode(rep); err != nil {
-					return err
-				}
+				err = enc.Encode(rep)
 			} else {
 				fmt.Fprintf(w, "image: %s\nuser: %q\nshells: %s\npackage managers: %s\n", termtext.String(orDash(rep.Reference)), rep.User,
 					termtext.String(orDash(strings.Join(rep.Shells, ", "))), termtext.String(orDash(strings.Join(rep.PackageManagers, ", "))))
@@ -416,15 +440,20 @@ or containerd name). Exit status 2 when the image violates the policy.`,
 					fmt.Fprintln(w, "trusted: the image satisfies the policy")
 				}
 			}
-			if !rep.Trusted() {
-				return withExitCode(2, fmt.Errorf("image violates the policy (%d violations)", len(rep.Violations)))
+			if err := finish(err); err != nil {
+				return err
 			}
-			return nil
+			sevs := make([]finding.Severity, len(rep.Violations))
+			for i := range sevs {
+				sevs[i] = finding.High
+			}
+			return rf.verdict("policy violations", sevs...)
 		},
 	}
+	rf = addReportFlags(cmd, "high", "table", "json")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "trust policy YAML file")
 	cmd.Flags().StringVar(&ref, "ref", "", "reference the image is deployed by (default: the image's own name)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "same as --format json")
 	cf.add(cmd)
 	return cmd
 }

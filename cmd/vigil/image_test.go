@@ -74,12 +74,12 @@ func TestImageCommands(t *testing.T) {
 	}
 
 	for _, target := range []string{img, sbomFile} {
-		out, err := runVigil(t, "image", "scan", target, "--db", db, "--exit-code", "3")
+		out, err := runVigil(t, "image", "scan", target, "--db", db, "--fail-on", "info")
 		if exitCode(err) != 3 || !strings.Contains(out, "DEBIAN-CVE-2099-1") || !strings.Contains(out, "libc6 (glibc)") || !strings.Contains(out, "CRITICAL") || !strings.Contains(out, "99:1.0-1") {
 			t.Errorf("scan %s: exit %d (%v)\n%s", target, exitCode(err), err, out)
 		}
 	}
-	out, err := runVigil(t, "image", "scan", img, "--db", db, "--severity", "LOW", "--exit-code", "3", "--json")
+	out, err := runVigil(t, "image", "scan", img, "--db", db, "--severity", "LOW", "--fail-on", "info", "--json")
 	var rep struct {
 		Findings []any `json:"findings"`
 	}
@@ -90,7 +90,7 @@ func TestImageCommands(t *testing.T) {
 	pol := filepath.Join(dir, "policy.yaml")
 	os.WriteFile(pol, []byte("allowedRegistries: [docker.io/library]\ndisallowLatest: true\nrequireNonRoot: true\nminimal:\n  forbidShells: true\n"), 0o644)
 	out, err = runVigil(t, "image", "verify", img, "--policy", pol)
-	if exitCode(err) != 2 || !strings.Contains(out, "VIOLATION latest") || !strings.Contains(out, "VIOLATION non-root") || !strings.Contains(out, "VIOLATION shell") {
+	if exitCode(err) != 3 || !strings.Contains(out, "VIOLATION latest") || !strings.Contains(out, "VIOLATION non-root") || !strings.Contains(out, "VIOLATION shell") {
 		t.Errorf("verify: exit %d\n%s", exitCode(err), out)
 	}
 	os.WriteFile(pol, []byte("allowedRegistries: [docker.io/library]\n"), 0o644)
@@ -202,7 +202,7 @@ func TestImageScanThirdPartySBOM(t *testing.T) {
 			t.Errorf("%s: %q, want %q", id, got[id], w)
 		}
 	}
-	out, err = runVigil(t, "image", "scan", bom, "--db", db, "--severity", "HIGH,CRITICAL", "--exit-code", "3")
+	out, err = runVigil(t, "image", "scan", bom, "--db", db, "--severity", "HIGH,CRITICAL", "--fail-on", "info")
 	if exitCode(err) != 3 || !strings.Contains(out, "2 vulnerabilities") || !strings.Contains(out, "1 findings of UNKNOWN severity hidden by --severity") {
 		t.Errorf("filtered scan: exit %d\n%s", exitCode(err), out)
 	}
@@ -278,8 +278,8 @@ func TestImageScanSecrets(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("secrets:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	out, err = runVigil(t, "image", "scan", img, "--db", osv, "--secret-rules", rules, "--exit-code", "4")
-	if exitCode(err) != 4 || !strings.Contains(out, "3 secrets") || !strings.Contains(out, "acme-token") || strings.Contains(out, token[8:]) {
+	out, err = runVigil(t, "image", "scan", img, "--db", osv, "--secret-rules", rules, "--fail-on", "info")
+	if exitCode(err) != 3 || !strings.Contains(out, "3 secrets") || !strings.Contains(out, "acme-token") || strings.Contains(out, token[8:]) {
 		t.Errorf("scan --secret-rules: exit %d\n%s", exitCode(err), out)
 	}
 	os.WriteFile(rules, []byte("rules:\n  - id: bad\n    regex: '(a'\n    keywords: [a]\n"), 0o644)

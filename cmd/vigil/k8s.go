@@ -22,10 +22,10 @@ func newK8sCmd() *cobra.Command {
 }
 
 func newK8sAuditCmd() *cobra.Command {
-	var format, failOn string
 	var registries []string
 	var strict bool
 	var sf secretFlags
+	var rf *reportFlags
 	cmd := &cobra.Command{
 		Use:   "audit PATH...",
 		Short: "Audit manifests (files, directories, - for stdin) for RBAC, workload and network-policy risks",
@@ -38,13 +38,8 @@ Exit status: 0 when no finding reaches --fail-on, 3 when one does, 1 on error
 (and, with --strict, when a document could not be decoded).`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var threshold finding.Severity
-			if failOn != "" {
-				s, err := finding.ParseSeverity(failOn)
-				if err != nil {
-					return fmt.Errorf("--fail-on: %w", err)
-				}
-				threshold = s
+			if err := rf.check(); err != nil {
+				return err
 			}
 			inv, err := manifest.Load(args...)
 			if err != nil {
@@ -62,31 +57,32 @@ Exit status: 0 when no finding reaches --fail-on, 3 when one does, 1 on error
 			opts := &audit.Options{Mapper: mapping, Secrets: sec}
 			opts.Workload.AllowedRegistries = registries
 			rep := audit.Run(inv, opts)
-			out := cmd.OutOrStdout()
-			switch format {
-			case "table", "":
+			out, finish, err := rf.open(cmd)
+			if err != nil {
+				return err
+			}
+			switch rf.format {
+			case "table":
 				err = rep.WriteTable(out)
 			case "json":
 				err = rep.WriteJSON(out)
 			case "sarif":
 				err = rep.WriteSARIF(out)
-			default:
-				return fmt.Errorf("--format: unknown format %q (want table, json or sarif)", format)
 			}
-			if err != nil {
+			if err := finish(err); err != nil {
 				return err
 			}
 			if strict && len(rep.Errors) > 0 {
 				return fmt.Errorf("k8s audit: %d document(s) could not be decoded", len(rep.Errors))
 			}
-			if failOn != "" && rep.AtLeast(threshold) {
-				return withExitCode(3, fmt.Errorf("k8s audit: findings at or above %s", threshold))
+			sevs := make([]finding.Severity, len(rep.Findings))
+			for i := range rep.Findings {
+				sevs[i] = rep.Findings[i].Severity
 			}
-			return nil
+			return rf.verdict("findings", sevs...)
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "table", "output format: table, json or sarif")
-	cmd.Flags().StringVar(&failOn, "fail-on", "", "exit 3 when a finding has this severity or higher (info, low, medium, high, critical)")
+	rf = addReportFlags(cmd, failOnNone, "table", "json", "sarif")
 	cmd.Flags().BoolVar(&strict, "strict", false, "exit 1 when a document cannot be decoded")
 	cmd.Flags().StringVar(&sf.rules, "secret-rules", "", "extra secret rules and allow-list entries (YAML, see docs/images.md)")
 	cmd.Flags().StringSliceVar(&registries, "allowed-registries", nil, "registries (or registry/path prefixes) images may come from; enables VGL-WL-036")

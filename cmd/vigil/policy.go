@@ -13,6 +13,8 @@ import (
 	"github.com/vigilsec/vigil/internal/enforce"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/posture/finding"
+	"github.com/vigilsec/vigil/internal/termtext"
 )
 
 // newPolicyCmd builds `vigil policy`: prevention policies.
@@ -85,26 +87,57 @@ the containers it discovers. Needs root. Enforcement ends when the command exits
 
 func newPolicyValidateCmd() *cobra.Command {
 	var quiet bool
+	var rf *reportFlags
 	c := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check policy files and print what they would enforce (mechanisms, maps)",
 		Long: `Parse and validate policy files. Errors are reported as file:line:col: reason,
-all at once, and the command exits 1. On success, the plan of each policy is printed:
-the kernel mechanisms it needs and the map entries it would write, computed for a
-container its scope selects (or the host). Nothing is loaded; no root needed.`,
+all at once. On success, the plan of each policy is printed: the kernel mechanisms
+it needs and the map entries it would write, computed for a container its scope
+selects (or the host); -f json writes {"policies": [...], "errors": [...]}. Nothing
+is loaded; no root needed.
+
+An invalid policy file is a finding of severity high: exit status 3 when it
+reaches --fail-on (high by default), 1 when a file cannot be read, 0 otherwise.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ps, err := policy.ParseFiles(args...)
+			if err := rf.check(); err != nil {
+				return err
+			}
+			for _, a := range args {
+				f, err := os.Open(a)
+				if err != nil {
+					return fmt.Errorf("policy validate: %w", err)
+				}
+				f.Close()
+			}
+			ps, perr := policy.ParseFiles(args...)
+			w, finish, err := rf.open(cmd)
 			if err != nil {
-				fmt.Fprintln(cmd.ErrOrStderr(), err)
-				return withExitCode(1, fmt.Errorf("%d file(s): invalid policy", len(args)))
+				return err
 			}
-			if quiet {
-				return nil
+			switch {
+			case rf.format == "json":
+				err = writePolicyValidationJSON(w, ps, perr)
+			case perr != nil:
+				for _, l := range strings.Split(perr.Error(), "\n") {
+					fmt.Fprintln(cmd.ErrOrStderr(), termtext.String(l))
+				}
+			case !quiet:
+				err = printPlans(w, ps)
 			}
-			return printPlans(cmd.OutOrStdout(), ps)
+			if err := finish(err); err != nil {
+				return err
+			}
+			if perr != nil {
+				if verdict := rf.verdict("invalid policy files", finding.High); verdict != nil {
+					return verdict
+				}
+			}
+			return nil
 		},
 	}
+	rf = addReportFlags(c, "high", "text", "json")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "only check, print nothing on success")
 	return c
 }
@@ -130,6 +163,32 @@ func exampleTarget(p *policy.Policy) enforce.Target {
 		c.PodLabels[k] = v
 	}
 	return enforce.Target{Container: c, CgroupPath: "/<container cgroup>", CgroupID: 2, RootPID: -1}
+}
+
+// writePolicyValidationJSON writes the policies read and the errors found.
+func writePolicyValidationJSON(w io.Writer, ps []*policy.Policy, perr error) error {
+	type pol struct {
+		Name     string `json:"name"`
+		Mode     string `json:"mode"`
+		Position string `json:"position"`
+	}
+	out := struct {
+		Policies []pol    `json:"policies"`
+		Errors   []string `json:"errors"`
+	}{Policies: []pol{}, Errors: []string{}}
+	for _, p := range ps {
+		out.Policies = append(out.Policies, pol{p.Name, p.Mode.String(), fmt.Sprint(p.Pos)})
+	}
+	if perr != nil {
+		for _, l := range strings.Split(perr.Error(), "\n") {
+			if l != "" {
+				out.Errors = append(out.Errors, l)
+			}
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 func printPlans(w io.Writer, ps []*policy.Policy) error {

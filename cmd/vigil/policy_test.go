@@ -20,7 +20,7 @@ func TestPolicyValidate(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("name: x\nscope: {host: true}\nnetwork:\n  egress:\n    rules: [{action: drop}]\n"), 0o644)
 	out, err = runVigil(t, "policy", "validate", bad)
-	if err == nil || exitCode(err) != 1 {
+	if err == nil || exitCode(err) != exitFindings {
 		t.Fatalf("bad policy: err %v (exit %d)", err, exitCode(err))
 	}
 	if want := bad + `:5:22: action "drop"`; !strings.Contains(out, want) {

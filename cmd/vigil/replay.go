@@ -14,6 +14,7 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/k8saudit"
 	"github.com/vigilsec/vigil/internal/pipeline"
+	"github.com/vigilsec/vigil/internal/posture/finding"
 	"github.com/vigilsec/vigil/internal/rules"
 )
 
@@ -23,6 +24,7 @@ type replayOpts struct {
 	hostname  string
 	first     bool
 	minPrio   string
+	report    *reportFlags
 }
 
 func newReplayCmd() *cobra.Command {
@@ -35,7 +37,12 @@ of audit.k8s.io Events, as the API server's log backend writes them: rules of so
 every event in order and print one alert per line in Falco's JSON alert shape, byte for byte as vigil run writes it for the
 same match (uuid, time, rule, priority, source, hostname, output, output_fields, tags, vigil). The same capture and rules always give
 byte-identical output. The embedded default rules are loaded first unless --no-default-rules;
--r adds files in order (later definitions override earlier ones). A summary goes to stderr.`,
+-r adds files in order (later definitions override earlier ones). A summary goes to stderr.
+-f text writes the one-line text form instead.
+
+An alert is a finding of its priority's severity (Emergency, Alert, Critical: critical; Error: high;
+Warning: medium; Notice: low; Informational, Debug: info): exit status 3 when one reaches --fail-on,
+1 on errors, 0 otherwise.`,
 		Example: `  vigil replay capture.jsonl
   vigil replay --no-default-rules -r /etc/falco/falco_rules.yaml capture.jsonl
   vigil replay --no-default-rules -r k8s_audit_rules.yaml /var/log/kubernetes/audit.log`,
@@ -48,10 +55,14 @@ byte-identical output. The embedded default rules are loaded first unless --no-d
 	f.StringVar(&o.hostname, "hostname", "", "hostname written in alerts (default: this machine's)")
 	f.BoolVar(&o.first, "first", false, "report only the first matching rule per event")
 	f.StringVar(&o.minPrio, "min-priority", "debug", "drop rules less severe than this priority")
+	o.report = addReportFlags(cmd, failOnNone, "json", "text")
 	return cmd
 }
 
 func runReplay(cmd *cobra.Command, o *replayOpts, capture string) error {
+	if err := o.report.check(); err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
 	files, err := ruleFiles(o.rules, o.noDefault)
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
@@ -90,17 +101,25 @@ func runReplay(cmd *cobra.Command, o *replayOpts, capture string) error {
 		opts.Mode = engine.MatchFirst
 	}
 	eng := engine.New(rs, opts)
-	out := bufio.NewWriter(cmd.OutOrStdout())
-	defer out.Flush()
+	w, finish, err := o.report.open(cmd)
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	out := bufio.NewWriter(w)
 	var buf []byte
-	alerts := 0
+	var sevs []finding.Severity
+	text := o.report.format == "text"
 	// The capture's events carry their context: no process table, no
 	// container lookup; the alerts are built and encoded as vigil run's.
 	p := pipeline.New(pipeline.Options{Engine: eng, Hostname: host,
 		OnAlert: func(_ *event.Event, _ *engine.Match, al *alert.Alert) {
-			alerts++
-			buf = append(al.AppendJSON(buf[:0]), '\n')
-			out.Write(buf)
+			sevs = append(sevs, prioritySeverity(al.Priority))
+			if text {
+				buf = al.AppendText(buf[:0])
+			} else {
+				buf = al.AppendJSON(buf[:0])
+			}
+			out.Write(append(buf, '\n'))
 		}})
 	// An audit log (audit.k8s.io Events, one per line) replays through the
 	// rules of source k8s_audit; anything else is a capture.
@@ -110,13 +129,14 @@ func runReplay(cmd *cobra.Command, o *replayOpts, capture string) error {
 	if k8saudit.IsLog(head) {
 		src = k8saudit.NewLogSource(br, capture)
 	}
-	if err := p.Run(cmd.Context(), src); err != nil {
-		return fmt.Errorf("replay: %w", err)
+	err = p.Run(cmd.Context(), src)
+	if ferr := out.Flush(); err == nil {
+		err = ferr
 	}
-	if err := out.Flush(); err != nil {
+	if err := finish(err); err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
 	st := eng.Stats()
-	fmt.Fprintf(cmd.ErrOrStderr(), "replay: %d events, %d alerts, %d rules\n", st.Events, alerts, len(rs.Rules))
-	return nil
+	fmt.Fprintf(cmd.ErrOrStderr(), "replay: %d events, %d alerts, %d rules\n", st.Events, len(sevs), len(rs.Rules))
+	return o.report.verdict("alerts", sevs...)
 }

@@ -100,7 +100,7 @@ func TestRulesValidateCLI(t *testing.T) {
 	}
 	bad := filepath.Join("..", "..", "internal", "rules", "testdata", "bad", "unknown_field.yaml")
 	out, _, err = runRulesCLI(t, "rules", "validate", shareddata.FalcoRules(t), bad)
-	if err == nil || exitCode(err) != 1 || !strings.Contains(out, "unknown_field.yaml:5:27: error") ||
+	if err == nil || exitCode(err) != exitFindings || !strings.Contains(out, "unknown_field.yaml:5:27: error") ||
 		!strings.Contains(out, "errors=1") {
 		t.Fatalf("bad file: %v\n%s", err, out)
 	}

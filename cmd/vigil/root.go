@@ -52,7 +52,7 @@ func exitCode(err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	return 1
+	return exitFailed
 }
 
 // notBuilt is the RunE of a command whose work has not landed yet.

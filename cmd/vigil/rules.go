@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/posture/finding"
 	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/termtext"
 	defaultrules "github.com/vigilsec/vigil/rules"
@@ -45,28 +47,91 @@ func ruleFiles(paths []string, noDefault bool) ([]rules.File, error) {
 }
 
 func newRulesValidateCmd() *cobra.Command {
-	return &cobra.Command{
+	var rf *reportFlags
+	cmd := &cobra.Command{
 		Use:   "validate [FILE...]",
 		Short: "Load and compile rules files; exit 0 only when every file loads without error",
 		Long: `Load the files in order (later definitions override earlier ones, as in Falco) and compile
 every condition and output. For each file prints
   FILE: rules=N macros=M lists=K errors=E warnings=W
-followed by each error and warning with its file:line:col. With no file, validates the embedded
-default ruleset.`,
+followed by each error and warning with its file:line:col (-f json: {"files": [...],
+"diagnostics": [...]}). With no file, validates the embedded default ruleset.
+
+An error is a finding of severity high, a warning one of severity low: exit status 3 when one
+reaches --fail-on (high by default: errors), 1 when a file cannot be read, 0 otherwise.`,
 		Example: `  vigil rules validate
   vigil rules validate /etc/falco/falco_rules.yaml my_rules.yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := rf.check(); err != nil {
+				return err
+			}
 			files, err := ruleFiles(args, len(args) > 0)
 			if err != nil {
 				return err
 			}
 			rs := rules.LoadAndCompile(nil, files...)
-			if n := printValidation(cmd.OutOrStdout(), rs); n > 0 {
-				return withExitCode(1, fmt.Errorf("rules validate: %d error(s)", n))
+			w, finish, err := rf.open(cmd)
+			if err != nil {
+				return err
 			}
-			return nil
+			if rf.format == "json" {
+				err = writeValidationJSON(w, rs)
+			} else {
+				printValidation(w, rs)
+			}
+			if err := finish(err); err != nil {
+				return err
+			}
+			sevs := make([]finding.Severity, len(rs.Diags))
+			for i, d := range rs.Diags {
+				sevs[i] = finding.High
+				if d.Warning {
+					sevs[i] = finding.Low
+				}
+			}
+			return rf.verdict("diagnostics", sevs...)
 		},
 	}
+	rf = addReportFlags(cmd, "high", "text", "json")
+	return cmd
+}
+
+// writeValidationJSON writes the per-file counts and the diagnostics of rs.
+func writeValidationJSON(w io.Writer, rs *rules.Ruleset) error {
+	type file struct {
+		Name     string `json:"name"`
+		Rules    int    `json:"rules"`
+		Macros   int    `json:"macros"`
+		Lists    int    `json:"lists"`
+		Errors   int    `json:"errors"`
+		Warnings int    `json:"warnings"`
+	}
+	type diag struct {
+		File     string `json:"file"`
+		Line     int    `json:"line"`
+		Column   int    `json:"column"`
+		Severity string `json:"severity"` // error or warning
+		Kind     string `json:"kind,omitempty"`
+		Name     string `json:"name,omitempty"`
+		Message  string `json:"message"`
+	}
+	out := struct {
+		Files       []file `json:"files"`
+		Diagnostics []diag `json:"diagnostics"`
+	}{Files: []file{}, Diagnostics: []diag{}}
+	for _, f := range rs.Files {
+		out.Files = append(out.Files, file{f.Name, f.Rules, f.Macros, f.Lists, f.Errors, f.Warnings})
+	}
+	for _, d := range rs.Diags {
+		sev := "error"
+		if d.Warning {
+			sev = "warning"
+		}
+		out.Diagnostics = append(out.Diagnostics, diag{d.File, d.Line, d.Col, sev, d.Kind, d.Name, d.Msg})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
 }
 
 // printValidation prints per-file counts and diagnostics; it returns the

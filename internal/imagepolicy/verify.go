@@ -32,7 +32,7 @@ type Report struct {
 	Reference       string      `json:"reference"`
 	User            string      `json:"user"`
 	Shells          []string    `json:"shells"`
-	PackageManagers []string    `json:"packageManagers"`
+	PackageManagers []string    `json:"package_managers"`
 	Violations      []Violation `json:"violations"`
 }
 

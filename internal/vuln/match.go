@@ -20,16 +20,16 @@ type Finding struct {
 	Aliases       []string     `json:"aliases,omitempty"`
 	Summary       string       `json:"summary,omitempty"`
 	Package       sbom.Package `json:"package"`
-	MatchedName   string       `json:"matchedName"`    // name the record names (source package for distros)
-	MatchedVer    string       `json:"matchedVersion"` // version compared
-	Ecosystem     string       `json:"ecosystem"`      // record's ecosystem
-	FixedVersions []string     `json:"fixedVersions,omitempty"`
+	MatchedName   string       `json:"matched_name"`    // name the record names (source package for distros)
+	MatchedVer    string       `json:"matched_version"` // version compared
+	Ecosystem     string       `json:"ecosystem"`       // record's ecosystem
+	FixedVersions []string     `json:"fixed_versions,omitempty"`
 	Severity      string       `json:"severity"`
 	Score         float64      `json:"score,omitempty"`
 	Vector        string       `json:"vector,omitempty"`
 	// SeverityFrom names the aliased record the severity comes from when
 	// it is not ID's own (Go records carry none; their GHSA alias does).
-	SeverityFrom string `json:"severityFrom,omitempty"`
+	SeverityFrom string `json:"severity_from,omitempty"`
 }
 
 // Result is the outcome of a scan.
@@ -39,9 +39,9 @@ type Result struct {
 	Packages int       `json:"packages"`        // packages scanned
 	// HiddenUnknown counts the findings of UNKNOWN severity that
 	// ApplyFilter removed (a --severity list without UNKNOWN).
-	HiddenUnknown int `json:"hiddenUnknown,omitempty"`
+	HiddenUnknown int `json:"hidden_unknown,omitempty"`
 	// HiddenOther counts the other findings ApplyFilter removed.
-	HiddenOther int `json:"hiddenOther,omitempty"`
+	HiddenOther int `json:"hidden_other,omitempty"`
 }
 
 // query is one (ecosystem, name, version) looked up for a package.
