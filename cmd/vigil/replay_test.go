@@ -142,3 +142,80 @@ func TestReplayAuditLog(t *testing.T) {
 		t.Fatalf("malformed line: %v", err)
 	}
 }
+
+// TestFalcoFieldCoverage compares `vigil rules fields --format json` with
+// the syscall-source fields of Falco's reference, kept as facts in
+// internal/event/testdata/falco_syscall_fields.tsv: every field is there
+// with Falco's class and a compatible type, or is listed with a written
+// reason in falco_fields_missing.tsv (and a reason for a field Vigil has
+// is stale).
+func TestFalcoFieldCoverage(t *testing.T) {
+	out, _, err := runRulesCLI(t, "rules", "fields", "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields []event.FieldJSON
+	if err := json.Unmarshal([]byte(out), &fields); err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]event.FieldJSON{}
+	for _, f := range fields {
+		have[f.Name] = f
+	}
+	tsv := func(name string) [][]string {
+		b, err := os.ReadFile(filepath.Join("..", "..", "internal", "event", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows [][]string
+		for _, l := range strings.Split(string(b), "\n") {
+			if l != "" && !strings.HasPrefix(l, "#") {
+				rows = append(rows, strings.Split(l, "\t"))
+			}
+		}
+		return rows
+	}
+	missing := map[string]string{}
+	for _, r := range tsv("falco_fields_missing.tsv") {
+		if len(r) != 2 || r[1] == "" {
+			t.Fatalf("missing-field line without a reason: %q", r)
+		}
+		missing[r[0]] = r[1]
+	}
+	// Falco's integer types are all compared as numbers by Vigil.
+	family := func(typ string) string {
+		switch typ {
+		case "INT16", "INT32", "INT64", "UINT32", "UINT64", "PORT", "RELTIME", "ABSTIME":
+			return "number"
+		case "BYTEBUF", "DYNAMIC":
+			return "CHARBUF"
+		}
+		return typ
+	}
+	n, got := 0, 0
+	for _, r := range tsv("falco_syscall_fields.tsv") {
+		class, name, typ := r[0], r[1], r[2]
+		n++
+		f, ok := have[name]
+		if !ok {
+			if _, why := missing[name]; !why {
+				t.Errorf("%s (%s %s): missing, and no reason in falco_fields_missing.tsv", name, class, typ)
+			}
+			continue
+		}
+		got++
+		if _, stale := missing[name]; stale {
+			t.Errorf("%s: Vigil has it, remove it from falco_fields_missing.tsv", name)
+		}
+		if f.Class != class {
+			t.Errorf("%s: class %s, Falco's is %s", name, f.Class, class)
+		}
+		if family(f.Type) != family(typ) {
+			t.Errorf("%s: type %s, Falco's is %s", name, f.Type, typ)
+		}
+		if f.Source != "syscall" && f.Source != "any" {
+			t.Errorf("%s: source %s", name, f.Source)
+		}
+	}
+	t.Logf("%d of Falco's %d syscall-source fields, %d missing with a reason", got, n, n-got)
+}

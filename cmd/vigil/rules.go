@@ -203,15 +203,28 @@ func newRulesListCmd() *cobra.Command {
 
 func newRulesFieldsCmd() *cobra.Command {
 	var markdown bool
+	var format string
 	cmd := &cobra.Command{
 		Use:   "fields",
 		Short: "Document every field usable in conditions and outputs",
-		Long:  `Print the field registry. --markdown prints docs/fields.md (a test checks the file is current).`,
+		Long: `Print the field registry. --markdown prints docs/fields.md (a test checks the file is current);
+--format json prints one object per field: name, syntax, class and type as Falco's reference names them
+(class process for proc.* and thread.*; type CHARBUF, INT64, UINT64, BOOL, IPADDR, IPNET, RELTIME, ABSTIME),
+source (syscall, k8s_audit or any), list, filter_only, doc.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			w := cmd.OutOrStdout()
 			if markdown {
 				_, err := io.WriteString(w, event.FieldsMarkdown())
 				return err
+			}
+			switch format {
+			case "json":
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(event.FieldsJSON())
+			case "text":
+			default:
+				return fmt.Errorf("rules fields: --format %q: want text or json", format)
 			}
 			for _, f := range event.Fields() {
 				fmt.Fprintf(w, "%-40s %-8s %s\n", f.Syntax(), f.Type, f.Doc)
@@ -220,5 +233,6 @@ func newRulesFieldsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&markdown, "markdown", false, "print Markdown (docs/fields.md)")
+	cmd.Flags().StringVar(&format, "format", "text", "text or json")
 	return cmd
 }

@@ -644,3 +644,26 @@ func TestAppendOutput(t *testing.T) {
 		t.Fatalf("%+v", m)
 	}
 }
+
+// TestDerivedFields: the fields computed from data the event already has.
+func TestDerivedFields(t *testing.T) {
+	ev := richEvent()
+	for cond, want := range map[string]bool{
+		"evt.rawtime.s = 1700000000 and evt.rawtime.ns = 0":                                             true,
+		"evt.source = syscall and evt.is_async = false":                                                 true,
+		"proc.cmdnargs = 2 and proc.cmdlenargs = 13":                                                    true,
+		"proc.exeline = 'cat -n /etc/shadow'":                                                           true,
+		"proc.pid.ts = 1 and thread.ismain = true":                                                      true,
+		"fd.containername = '0123456789ab:/etc/shadow' and fd.containerdirectory = '0123456789ab:/etc'": true,
+		"evt.datetime startswith '2023-11-1' and evt.time.s exists":                                     true,
+		"proc.ppid.ts exists":                                                                           false, // bash's start time is unknown
+	} {
+		rs, err := compileRule(t, "", cond)
+		if err != nil {
+			t.Fatalf("%s: %v", cond, err)
+		}
+		if got := New(rs, &Options{Users: staticUsers{}}).Evaluate(ev, nil) == 1; got != want {
+			t.Errorf("%s: %v, want %v", cond, got, want)
+		}
+	}
+}

@@ -57,3 +57,65 @@ func FieldsMarkdown() string {
 	}
 	return b.String()
 }
+
+// Class returns the field's class as Falco's reference names it: evt,
+// process (proc.* and thread.*), user, group, container, fd, fs.path, k8s,
+// and ka or jevt for the k8s_audit source.
+func (f *Field) Class() string {
+	cls, _, _ := strings.Cut(f.Name, ".")
+	switch cls {
+	case "proc", "thread":
+		return "process"
+	case "syscall":
+		return "evt"
+	case "fs":
+		return "fs.path"
+	}
+	return cls
+}
+
+// FalcoType returns the Falco type name of the field's values (CHARBUF,
+// INT64, UINT64, BOOL, IPADDR, IPNET, RELTIME, ABSTIME).
+func (f *Field) FalcoType() string {
+	switch f.Type {
+	case FieldString:
+		return "CHARBUF"
+	case FieldInt:
+		return "INT64"
+	case FieldUint:
+		return "UINT64"
+	case FieldBool:
+		return "BOOL"
+	case FieldIPAddr:
+		return "IPADDR"
+	case FieldIPNet:
+		return "IPNET"
+	case FieldRelTime:
+		return "RELTIME"
+	case FieldAbsTime:
+		return "ABSTIME"
+	}
+	return "UNKNOWN"
+}
+
+// FieldJSON is one field as `vigil rules fields --format json` prints it.
+type FieldJSON struct {
+	Name       string `json:"name"`
+	Syntax     string `json:"syntax"`
+	Class      string `json:"class"`
+	Type       string `json:"type"`
+	Source     string `json:"source"`
+	List       bool   `json:"list,omitempty"`
+	FilterOnly bool   `json:"filter_only,omitempty"`
+	Doc        string `json:"doc"`
+}
+
+// FieldsJSON lists the registry for `vigil rules fields --format json`.
+func FieldsJSON() []FieldJSON {
+	var out []FieldJSON
+	for _, f := range Fields() {
+		out = append(out, FieldJSON{Name: f.Name, Syntax: f.Syntax(), Class: f.Class(), Type: f.FalcoType(), Source: f.Source,
+			List: f.Multi == MultiList, FilterOnly: f.FilterOnly, Doc: f.Doc})
+	}
+	return out
+}
