@@ -667,3 +667,23 @@ func TestDerivedFields(t *testing.T) {
 		}
 	}
 }
+
+// TestChmodModeFlagNames: a chmod mode renders as Falco's mode flag names,
+// so the upstream `evt.arg.mode contains "S_ISUID"` matches a setuid chmod.
+func TestChmodModeFlagNames(t *testing.T) {
+	ev := richEvent()
+	ev.Type, ev.Mode, ev.Path = event.TypeFchmodat, 0o4755, "/tmp/x"
+	for cond, want := range map[string]bool{
+		`evt.arg.mode = "S_IXOTH|S_IROTH|S_IXGRP|S_IRGRP|S_IXUSR|S_IWUSR|S_IRUSR|S_ISUID"`: true,
+		`evt.arg.mode contains "S_ISUID" and evt.arg.mode contains "S_IXUSR"`:              true,
+		`evt.arg.mode contains "S_ISGID"`:                                                  false,
+	} {
+		rs, err := compileRule(t, "", "evt.type = fchmodat and "+cond)
+		if err != nil {
+			t.Fatalf("%s: %v", cond, err)
+		}
+		if got := New(rs, &Options{Users: staticUsers{}}).Evaluate(ev, nil) == 1; got != want {
+			t.Errorf("%s: %v, want %v", cond, got, want)
+		}
+	}
+}

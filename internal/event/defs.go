@@ -20,6 +20,13 @@ func flags(name, table string) ArgDef {
 func intArg(name string, s Slot) ArgDef { return ArgDef{Name: name, Kind: KindInt, Slot: s} }
 func uidArg(name string, s Slot) ArgDef { return ArgDef{Name: name, Kind: KindUID, Slot: s} }
 func modeArg(name string) ArgDef        { return ArgDef{Name: name, Kind: KindMode, Slot: SlotMode} }
+
+// chmodMode is the mode of the chmod family: Falco's PT_MODE, rendered by
+// flag names (S_IXUSR|S_ISUID...), so that `evt.arg.mode contains S_ISUID`
+// matches as it does in Falco.
+func chmodMode() ArgDef {
+	return ArgDef{Name: "mode", Kind: KindFlags, Slot: SlotMode, Flags: "mode_flags"}
+}
 func addrArg(name string) ArgDef        { return ArgDef{Name: name, Kind: KindSockaddr, Slot: SlotAddr} }
 
 // defs is the event table. Argument names and order follow Falco's exit
@@ -123,13 +130,13 @@ var defs = [NumTypes]Def{
 		Args: []ArgDef{ret, pathArg("path")},
 		Doc:  "A directory was removed."},
 	TypeChmod: {Name: "chmod", Category: CatFile, Syscall: "chmod",
-		Args: []ArgDef{ret, pathArg("filename"), modeArg("mode")},
+		Args: []ArgDef{ret, pathArg("filename"), chmodMode()},
 		Doc:  "A file's mode was changed."},
 	TypeFchmod: {Name: "fchmod", Category: CatFile, Syscall: "fchmod",
-		Args: []ArgDef{ret, fdArg("fd"), modeArg("mode")},
+		Args: []ArgDef{ret, fdArg("fd"), chmodMode()},
 		Doc:  "An open file's mode was changed."},
 	TypeFchmodat: {Name: "fchmodat", Category: CatFile, Syscall: "fchmodat",
-		Args: []ArgDef{ret, dirfd("dirfd", SlotDirFD), relPath("filename", SlotPath, SlotDirFD), modeArg("mode")},
+		Args: []ArgDef{ret, dirfd("dirfd", SlotDirFD), relPath("filename", SlotPath, SlotDirFD), chmodMode()},
 		Doc:  "A file's mode was changed with fchmodat(2)."},
 	TypePtrace: {Name: "ptrace", Category: CatSecurity, Syscall: "ptrace",
 		Args: []ArgDef{ret, {Name: "request", Kind: KindEnum, Slot: SlotArg0, Flags: "ptrace_requests"}, {Name: "pid", Kind: KindPID, Slot: SlotArg1}},

@@ -120,6 +120,11 @@ func OpenFlagsToPPM(f uint64) uint64 {
 }
 
 var flagTables = map[string]*FlagTable{
+	// mode_flags: a chmod mode (Falco's PT_MODE), the libs' order.
+	"mode_flags": {Name: "mode_flags", Names: []FlagName{
+		{"S_IXOTH", 0o1}, {"S_IWOTH", 0o2}, {"S_IROTH", 0o4}, {"S_IXGRP", 0o10}, {"S_IWGRP", 0o20}, {"S_IRGRP", 0o40},
+		{"S_IXUSR", 0o100}, {"S_IWUSR", 0o200}, {"S_IRUSR", 0o400}, {"S_ISVTX", 0o1000}, {"S_ISGID", 0o2000}, {"S_ISUID", 0o4000},
+	}},
 	"file_flags": {Name: "file_flags", Names: []FlagName{
 		{"O_LARGEFILE", PPMOLargefile}, {"O_DIRECTORY", PPMODirectory}, {"O_DIRECT", PPMODirect},
 		{"O_TRUNC", PPMOTrunc}, {"O_SYNC", PPMOSync}, {"O_NONBLOCK", PPMONonblock}, {"O_EXCL", PPMOExcl},
