@@ -27,7 +27,7 @@ func modeArg(name string) ArgDef        { return ArgDef{Name: name, Kind: KindMo
 func chmodMode() ArgDef {
 	return ArgDef{Name: "mode", Kind: KindFlags, Slot: SlotMode, Flags: "mode_flags"}
 }
-func addrArg(name string) ArgDef        { return ArgDef{Name: name, Kind: KindSockaddr, Slot: SlotAddr} }
+func addrArg(name string) ArgDef { return ArgDef{Name: name, Kind: KindSockaddr, Slot: SlotAddr} }
 
 // defs is the event table. Argument names and order follow Falco's exit
 // events (driver/event_table.c) so that evt.arg.NAME and evt.arg[N] mean the
