@@ -156,7 +156,7 @@ http:
 			f.Close()
 		},
 		6: func() { // 10,000 idle connections from nobody
-			hold := exec.Command(os.Args[0], "-test.run=^$")
+			hold := exec.Command(holderBinary(t), "-test.run=^$")
 			hold.Env = append(os.Environ(), holdEnv+"="+listen+" 10000")
 			hold.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 			stdin, _ := hold.StdinPipe()
@@ -224,6 +224,29 @@ http:
 		t.Errorf("vigil_http_connections = %v, above the cap", open)
 	}
 	p.stop(t)
+}
+
+// holderBinary is a copy of the test binary that the unprivileged user can
+// run (go test builds it in a directory only root can enter).
+func holderBinary(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "vigil-chaos-hold-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "hold")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 // gateChild is the fanotify gate process, a child of the agent.
