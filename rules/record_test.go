@@ -85,10 +85,11 @@ var scenarios = []scenario{
 		fire:   action{setup: `mkdir -p $W/d && echo x > $W/d/f`, host: `shred -u $W/d/f`, types: "execve", keep: `"shred"`},
 		benign: action{setup: `mkdir -p $W/d && echo x > $W/d/f`, host: `rm -f $W/d/f`, types: "execve", keep: `"rm"`}},
 	{slug: "symlink-over-sensitive-file",
-		fire:   action{host: `ln -s /etc/shadow $W/shadow-link`, types: "symlink,symlinkat"},
+		fire:   action{host: `ln -s /etc $W/etc-link`, types: "symlink,symlinkat"},
 		benign: action{host: `ln -s /etc/hostname $W/hostname-link`, types: "symlink,symlinkat"}},
 	{slug: "hardlink-over-sensitive-file",
-		fire:    action{host: `ln /etc/shadow /etc/.vigil-rec-link`, types: "link,linkat"},
+		fire: action{setup: `mkdir -p /root/.ssh && touch /root/.ssh/vigil-rec-key`, host: `ln /root/.ssh/vigil-rec-key /root/.vigil-rec-link`,
+			types: "link,linkat", cleanup: `rm -rf /root/.ssh/vigil-rec-key /root/.vigil-rec-link; rmdir /root/.ssh 2>/dev/null; true`},
 		benign:  action{host: `ln /etc/debian_version /etc/.vigil-rec-link`, types: "link,linkat"},
 		cleanup: `rm -f /etc/.vigil-rec-link`},
 	{slug: "ptrace-attach",
@@ -107,9 +108,11 @@ var scenarios = []scenario{
 		fire:   action{host: `$VA memfd-exec /bin/true`, types: "execve,execveat", keep: `"execve"`},
 		benign: action{host: `$VA exec /bin/true`, types: "execve,execveat", keep: `"execve"`}},
 	{slug: "execution-from-dev-shm",
-		fire:    action{host: `cp /bin/true /dev/shm/vigil-rec && /dev/shm/vigil-rec`, types: "execve", keep: `vigil-rec`},
-		benign:  action{host: `cp /bin/true $W/vigil-rec && $W/vigil-rec`, types: "execve", keep: `vigil-rec`},
-		cleanup: `rm -f /dev/shm/vigil-rec`},
+		fire: action{host: `cp /bin/true /dev/shm/vigil-rec && /dev/shm/vigil-rec; printf 'true\n' > /dev/shm/vigil-rec.sh && sh /dev/shm/vigil-rec.sh && perl /dev/shm/vigil-rec.sh; true`,
+			types: "execve", keep: `vigil-rec`},
+		benign: action{host: `cp /bin/true $W/vigil-rec && $W/vigil-rec; printf 'true\n' > $W/vigil-rec.sh && sh $W/vigil-rec.sh; ls /dev/shm >/dev/null`,
+			types: "execve", keep: `vigil-rec|"ls"`},
+		cleanup: `rm -f /dev/shm/vigil-rec /dev/shm/vigil-rec.sh`},
 	{slug: "netcat-remote-shell",
 		fire: action{setup: `mkdir -p $W/bin && ln -sf $(command -v busybox) $W/bin/nc`,
 			host:  `$VA listen 14441 & sleep 0.3; $W/bin/nc 127.0.0.1 14441 -e /bin/true; wait`,
@@ -131,10 +134,10 @@ var scenarios = []scenario{
 			host:  `timeout 3 ssh -p 22 -o BatchMode=yes -o ConnectTimeout=2 -o StrictHostKeyChecking=no 127.0.0.1 true 2>/dev/null; true`,
 			types: "connect", keep: `:22"`}},
 	{slug: "crypto-miner-stratum-connection",
-		fire: action{setup: `mkdir -p $W/bin && cp /bin/true $W/bin/xmrig`,
-			host: `$W/bin/xmrig -o stratum+tcp://127.0.0.1:3333 -u wallet`, types: "execve", keep: `xmrig`},
-		benign: action{host: `$VA listen 3333 & sleep 0.3; python3 -c 'import socket; socket.create_connection(("127.0.0.1", 3333)).close()'; wait`,
-			types: "connect", keep: `:3333`}},
+		fire: action{hostNet: true, ctr: []string{"sh", "-c", "/va listen 3333 & sleep 0.5; echo '{\"id\":1,\"method\":\"login\"}' | nc -w 1 127.0.0.1 3333; wait"},
+			types: "connect", keep: `:3333`},
+		benign: action{hostNet: true, ctr: []string{"sh", "-c", "/va listen 18081 & sleep 0.5; echo 'GET / HTTP/1.0' | nc -w 1 127.0.0.1 18081; wait"},
+			types: "connect", keep: `:18081`}},
 
 	// ---- containers
 	{slug: "shell-spawned-in-container",
@@ -285,7 +288,7 @@ func recordAction(t *testing.T, vigil, va string, env *containertest.Env, a acti
 	} else {
 		out = recordContainer(t, vigil, va, env, a)
 	}
-	return trim(t, out, a)
+	return trim(t, vigil, out, a)
 }
 
 // recordContainer creates the container, traces its cgroup, starts it and
@@ -365,7 +368,7 @@ func recordContainer(t *testing.T, vigil, va string, env *containertest.Env, a a
 // (never the markers) and cuts each process's ancestry above the tracer
 // (vigil) or the container shim, so a capture holds no detail of the
 // recording machine beyond the action.
-func trim(t *testing.T, out []byte, a action) [][]byte {
+func trim(t *testing.T, vigil string, out []byte, a action) [][]byte {
 	t.Helper()
 	types := map[string]bool{}
 	for _, s := range strings.Split(a.types, ",") {
@@ -395,8 +398,9 @@ func trim(t *testing.T, out []byte, a action) [][]byte {
 		if keep != nil && !keep.Match(line.raw) {
 			continue
 		}
+		stripEnv(&ev)
 		for p := ev.Proc; p != nil; p = p.Parent {
-			if p.Comm == "vigil" || strings.HasPrefix(p.Comm, "containerd-shim") {
+			if p.Comm == "vigil" || p.Comm == filepath.Base(vigil) || strings.HasPrefix(p.Comm, "containerd-shim") {
 				p.Parent = nil
 				break
 			}
@@ -554,10 +558,8 @@ func TestRecordBenign(t *testing.T) {
 		if !ours {
 			continue
 		}
+		stripEnv(&ev)
 		for p := ev.Proc; p != nil; p = p.Parent {
-			if ev.Container == nil || ev.Container.ID == "host" {
-				p.Env = nil // the recording machine's environment stays out
-			}
 			if strings.HasPrefix(p.Comm, "containerd-shim") || p.Comm == "dockerd" || p.Comm == "containerd" {
 				p.Parent = nil
 				break
@@ -578,4 +580,17 @@ func TestRecordBenign(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%s: %d events", benignCorpus, len(kept))
+}
+
+// stripEnv drops the environment of the event's exec, process and
+// ancestors: runtime processes attributed to a container (runc, the shim)
+// and host processes carry the recording machine's environment, which
+// stays out of the captures. No default rule reads proc.env.
+func stripEnv(ev *event.Event) {
+	if ev.Exec != nil {
+		ev.Exec.Env = nil
+	}
+	for p := ev.Proc; p != nil; p = p.Parent {
+		p.Env = nil
+	}
 }

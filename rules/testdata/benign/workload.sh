@@ -6,6 +6,7 @@
 # the recorder keeps their events. Needs dockerd, containerd (namespace
 # vigiltest with docker.io/vigiltest/busybox:1.0), dpkg-deb, gcc, logrotate.
 set -eu
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 img=vigiltest/busybox:1.0
 
 # Docker: shell entrypoints, one with a configured health check that runs
