@@ -111,9 +111,12 @@ func tail(s string, n int) string {
 }
 
 // get fetches a path of the agent's HTTP endpoint.
-func get(path string) (int, string, error) {
+func get(path string) (int, string, error) { return getURL("http://" + agentListen + path) }
+
+// getURL fetches url.
+func getURL(url string) (int, string, error) {
 	c := &http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + agentListen + path)
+	resp, err := c.Get(url)
 	if err != nil {
 		return 0, "", err
 	}
