@@ -21,11 +21,11 @@ import (
 // developer's agent can keep that port.
 const agentListen = "127.0.0.1:8791"
 
-// agentCaps are the capabilities the agent adds to the runtime's default
-// set instead of running privileged (docs/deploy.md says what each is for).
-// CAP_BPF and CAP_PERFMON are implied by CAP_SYS_ADMIN, and Docker 20.10
-// does not know their names.
-var agentCaps = []string{"SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"}
+// agentCaps are the only capabilities the agent keeps (all others are
+// dropped) instead of running privileged, as the chart's securityContext
+// says (docs/deploy.md says what each is for). CAP_BPF and CAP_PERFMON
+// are implied by CAP_SYS_ADMIN, and Docker 20.10 does not know their names.
+var agentCaps = []string{"SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "KILL"}
 
 // agentBinds are the host paths the agent container needs, as the
 // DaemonSet mounts them (docs/deploy.md explains each).

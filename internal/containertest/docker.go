@@ -160,6 +160,7 @@ type DockerSpec struct {
 	ReadOnly    bool              // read-only root filesystem
 	Tmpfs       map[string]string // mount point → options
 	CapAdd      []string          // capabilities added to the default set, e.g. SYS_ADMIN
+	CapDrop     []string          // capabilities dropped, e.g. ALL
 	SecurityOpt []string          // e.g. seccomp=unconfined, apparmor=unconfined
 }
 
@@ -193,6 +194,7 @@ func (d *Docker) Run(tb testing.TB, s DockerSpec) *DockerContainer {
 			"ReadonlyRootfs": s.ReadOnly,
 			"Tmpfs":          s.Tmpfs,
 			"CapAdd":         s.CapAdd,
+			"CapDrop":        s.CapDrop,
 			"SecurityOpt":    s.SecurityOpt,
 		},
 	}
