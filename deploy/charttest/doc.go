@@ -7,5 +7,7 @@
 // chart rendered with its defaults.
 //
 // It is its own Go module so that Helm's dependencies stay out of Vigil's
-// build; .ci/run runs its tests (`cd deploy/charttest && go test ./...`).
+// build; .ci/run runs its tests (`cd deploy/charttest && go mod tidy && go
+// test ./...`): it requires Vigil through a replace directive, so a
+// dependency added to Vigil's go.mod needs a `go mod tidy` here.
 package charttest
