@@ -228,6 +228,7 @@ var attempts = map[string][2]string{
 	"Vigil SSH To Non Standard Port":                 {"success", "only an established (or in-progress) connection is a channel"},
 	"Vigil Crypto Miner Stratum Connection":          {"success", "only an established (or in-progress) connection mines"},
 	"Vigil Standard Stream Redirected To Socket":     {"success", "a failed dup2 wired nothing"},
+	"Vigil Payload Decoded In Container":             {"success", "an exec that failed ran nothing"},
 	"Vigil Cloud Metadata Access From Container":     {"attempt", "a request blocked by the network still shows a workload hunting node credentials"},
 }
 
