@@ -517,7 +517,7 @@ func rulesetDoc(spec *rules.Spec) []byte {
 	b.WriteString(strings.Join(extra, ", ") + ".\n\n")
 	b.WriteString("**Not done yet:** Falco's incubating and sandbox rules are not mapped here, and the missing behaviours\n")
 	b.WriteString("of issue 14 item 1 (writes below /root and the RPM database, hidden files, shell configuration and history,\n")
-	b.WriteString("cron, SSH key additions, setuid/setgid bits, base64 -d, remote copy and kubectl in containers, database\n")
+	b.WriteString("cron, SSH key additions, setuid/setgid bits, remote copy and kubectl in containers, database\n")
 	b.WriteString("programs spawning processes, /proc/*/environ reads, chmod +x drift, ...) have no\n")
 	b.WriteString("default rule yet: load Falco's incubating and sandbox files beside this one for them.\n\n")
 	b.WriteString("| Falco rule | Vigil rule |\n| --- | --- |\n")
