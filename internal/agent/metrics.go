@@ -2,6 +2,7 @@ package agent
 
 import (
 	"github.com/vigilsec/vigil/internal/api"
+	"github.com/vigilsec/vigil/internal/buildinfo"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/sensor"
@@ -10,31 +11,50 @@ import (
 
 func (a *Agent) registerMetrics() {
 	r := a.reg
-	r.Func("vigil_events_lost_total", "Events the sensor lost or degraded, by reason (ringbuf_full, shed and decode_failed are lost; the *_truncated reasons were delivered with a truncated field). Updated every second.",
-		metrics.TypeCounter, []string{"reason"}, func(e metrics.Emit) {
+	// Lost events (never delivered) and degraded ones (delivered with a
+	// field truncated or unread) are separate families, so that a rate of
+	// vigil_events_lost_total is a rate of blind spots.
+	byReason := func(lost bool) func(metrics.Emit) {
+		return func(e metrics.Emit) {
 			st := a.sensorStats.Load()
 			for rs := sensor.Reason(0); rs < sensor.NumReasons; rs++ {
+				if rs.Lost() != lost {
+					continue
+				}
 				var v uint64
 				if st != nil {
 					v = st.ByReason(rs)
 				}
 				e(float64(v), rs.String())
 			}
-		})
-	r.Func("vigil_events_lost_by_type_total", "vigil_events_lost_total by reason and event type (only the pairs that counted any). Shed events were dropped by tier: low (close, send/recv) first, then normal; critical (process lifecycle, security) never.",
-		metrics.TypeCounter, []string{"reason", "type"}, func(e metrics.Emit) {
+		}
+	}
+	byType := func(lost bool) func(metrics.Emit) {
+		return func(e metrics.Emit) {
 			st := a.sensorStats.Load()
 			if st == nil {
 				return
 			}
 			for rs := sensor.Reason(0); rs < sensor.NumReasons; rs++ {
+				if rs.Lost() != lost {
+					continue
+				}
 				for t, v := range st.Drops[rs] {
 					if v > 0 {
 						e(float64(v), rs.String(), event.Type(t).String())
 					}
 				}
 			}
-		})
+		}
+	}
+	r.Func("vigil_events_lost_total", "Events the sensor lost (never delivered), by reason: ringbuf_full, shed, decode_failed. Updated every second.",
+		metrics.TypeCounter, []string{"reason"}, byReason(true))
+	r.Func("vigil_events_lost_by_type_total", "vigil_events_lost_total by reason and event type (only the pairs that counted any). Shed events were dropped by tier: low (close, send/recv) first, then normal; critical (process lifecycle, security) never.",
+		metrics.TypeCounter, []string{"reason", "type"}, byType(true))
+	r.Func("vigil_events_degraded_total", "Events delivered with a field truncated (str_truncated, argv_truncated, path_truncated) or unread (read_failed), by reason. Updated every second.",
+		metrics.TypeCounter, []string{"reason"}, byReason(false))
+	r.Func("vigil_events_degraded_by_type_total", "vigil_events_degraded_total by reason and event type (only the pairs that counted any).",
+		metrics.TypeCounter, []string{"reason", "type"}, byType(false))
 	a.coalesced = r.Counter("vigil_alerts_coalesced_total", "Alerts folded into an earlier identical one by noise control.")
 	reload := r.CounterVec("vigil_rules_reloads_total", "Rules reloads, by result.", "result")
 	a.reloadOK, a.reloadErr = reload.With("ok"), reload.With("error")
@@ -43,6 +63,14 @@ func (a *Agent) registerMetrics() {
 			e(float64(len(rs.Rules)))
 		}
 	})
+	r.Func("vigil_rules_file_info", "Always 1 per rules file in force; the labels name the file and the SHA-256 of the bytes loaded.",
+		metrics.TypeGauge, []string{"file", "sha256"}, func(e metrics.Emit) {
+			if rs := a.eng.Ruleset(); rs != nil {
+				for _, f := range rs.Files {
+					e(1, f.Name, f.SHA256)
+				}
+			}
+		})
 	outs := func(name, help string, typ metrics.Type, v func(i int) float64) {
 		r.Func(name, help, typ, []string{"output"}, func(e metrics.Emit) {
 			for i, s := range a.disp.Stats() {
@@ -97,6 +125,7 @@ func (a *Agent) registerMetrics() {
 			func(s api.Stats) float64 { return float64(s.Rejected) })
 	}
 	a.registerGateMetrics(r)
+	a.registerPreventionMetrics(r)
 	r.Func("vigil_process_table_size", "Processes in the process table.", metrics.TypeGauge, nil, func(e metrics.Emit) {
 		if a.table != nil {
 			e(float64(a.table.Stats().Procs))
@@ -129,5 +158,7 @@ func (a *Agent) registerMetrics() {
 	r.Func("vigil_coalescer_windows", "Open noise-control windows.", metrics.TypeGauge, nil, func(e metrics.Emit) {
 		e(float64(a.coal.Len()))
 	})
+	bi := buildinfo.Read(nil)
+	metrics.RegisterBuild(r, bi.Version, bi.Commit, bi.GoVersion)
 	metrics.RegisterProcess(r)
 }

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"regexp"
@@ -25,7 +27,9 @@ type File struct {
 
 // FileStats counts what one file defines and what was reported about it.
 type FileStats struct {
-	Name                 string
+	Name string
+	// SHA256 is the hex SHA-256 of the file's bytes, as loaded.
+	SHA256               string
 	Rules, Macros, Lists int
 	Errors, Warnings     int
 }
@@ -246,7 +250,8 @@ func (l *fileLoader) diag(n *yaml.Node, warn bool, kind, name, format string, ar
 var yamlLineRE = regexp.MustCompile(`line (\d+)(?:, column (\d+))?`)
 
 func (s *Spec) loadFile(f File) {
-	s.Files = append(s.Files, FileStats{Name: f.Name})
+	sum := sha256.Sum256(f.Data)
+	s.Files = append(s.Files, FileStats{Name: f.Name, SHA256: hex.EncodeToString(sum[:])})
 	l := &fileLoader{s: s, file: f.Name, data: f.Data, stats: &s.Files[len(s.Files)-1]}
 	s.srcs[f.Name] = f.Data
 	var doc yaml.Node
