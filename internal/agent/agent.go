@@ -96,6 +96,7 @@ type Agent struct {
 
 	reloadMu sync.Mutex
 	ruleSig  string
+	polSig   string // signature of policy.files as last loaded (under reloadMu)
 
 	policies []*policy.Policy // prevention policies (none: prevention off)
 	resp     *responder       // response actions of rules (response.go)
@@ -160,6 +161,7 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 		a.log.Warn("rules", "warning", d.Error())
 	}
 	a.ruleSig = rulesSignature(cfg.Rules.Files)
+	a.polSig = rulesSignature(cfg.Policy.Files)
 	a.policies = l.policies
 	a.eng = engine.New(rs, &engine.Options{Hostname: a.hostname})
 	a.log.Info("rules loaded", "rules", len(rs.Rules), "files", len(rs.Files))

@@ -43,6 +43,9 @@ func (a *Agent) reloadPolicies() error {
 	if len(a.cfg.Policy.Files) == 0 {
 		return nil
 	}
+	// The signature is taken before reading, so a write racing the load
+	// is seen by the next watch tick rather than lost.
+	a.polSig = rulesSignature(a.cfg.Policy.Files)
 	ps, err := loadPolicies(a.cfg.Policy.Files)
 	if err != nil {
 		a.reloadFailed(RulePolicyReloadFailed, "policy", "policies", err)
@@ -70,7 +73,6 @@ func (a *Agent) watchPolicies(ctx context.Context) error {
 	if every <= 0 {
 		every = 2 * time.Second
 	}
-	sig := rulesSignature(a.cfg.Policy.Files)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -78,13 +80,15 @@ func (a *Agent) watchPolicies(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if s := rulesSignature(a.cfg.Policy.Files); s != sig {
-				sig = s
+			// Compared with the signature of the policies in force, not
+			// with the files as this loop first saw them: a change made
+			// between the last load and this loop's start still reloads.
+			a.reloadMu.Lock()
+			if rulesSignature(a.cfg.Policy.Files) != a.polSig {
 				a.log.Info("policy files changed, reloading")
-				a.reloadMu.Lock()
 				_ = a.reloadPolicies()
-				a.reloadMu.Unlock()
 			}
+			a.reloadMu.Unlock()
 		}
 	}
 }

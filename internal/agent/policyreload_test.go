@@ -98,11 +98,13 @@ func TestPolicyReload(t *testing.T) {
 	// rules.watch also watches the policy files.
 	a.cfg.Rules.Watch = true
 	a.cfg.Rules.WatchInterval = 20 * time.Millisecond
+	// The change lands before the watcher starts (CI once raced this way):
+	// it must still be seen, since it is newer than the policies in force.
+	write(strings.Replace(reloadPolicy, "%NAME%", "third-policy", 1))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.watchPolicies(ctx) }()
 	defer func() { cancel(); <-done }()
-	write(strings.Replace(reloadPolicy, "%NAME%", "third-policy", 1))
 	waitFor(t, "policy reload on file change", func() bool {
 		ps := a.currentPolicies()
 		return len(ps) == 1 && ps[0].Name == "third-policy"
