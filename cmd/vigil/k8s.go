@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigilsec/vigil/internal/buildinfo"
 	"github.com/vigilsec/vigil/internal/compliance"
 	"github.com/vigilsec/vigil/internal/posture/audit"
 	"github.com/vigilsec/vigil/internal/posture/finding"
@@ -67,7 +68,7 @@ Exit status: 0 when no finding reaches --fail-on, 3 when one does, 1 on error
 			case "json":
 				err = rep.WriteJSON(out)
 			case "sarif":
-				err = rep.WriteSARIF(out)
+				err = rep.WriteSARIF(out, audit.SARIFOptions{Base: rf.sarifBase, ToolVersion: buildinfo.Version})
 			}
 			if err := finish(err); err != nil {
 				return err

@@ -55,6 +55,15 @@ func TestK8sAuditCommand(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"version": "2.1.0"`) || !strings.Contains(out, "VGL-WL-036") {
 		t.Errorf("sarif with registry allow-list: err %v", err)
 	}
+	// --sarif-base: URIs relative to it, the base in originalUriBaseIds.
+	out, err = runVigil(t, "k8s", "audit", "-f", "sarif", "--sarif-base", dir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"uri": "scenarios/system-monitor/deployment.yaml"`) || !strings.Contains(out, `"uriBaseId": "SRCROOT"`) ||
+		!strings.Contains(out, `"SRCROOT": {`) {
+		t.Errorf("sarif --sarif-base %s: URIs not relative to it", dir)
+	}
 }
 
 func TestWhoCanCommand(t *testing.T) {

@@ -34,6 +34,10 @@ type reportFlags struct {
 	format  string
 	output  string
 	failOn  string
+	// sarifBase is --sarif-base, on commands with a sarif format: the
+	// directory SARIF result URIs are relative to (default: the working
+	// directory).
+	sarifBase string
 	// threshold is --fail-on parsed by check; fail is false for none.
 	threshold finding.Severity
 	fail      bool
@@ -46,6 +50,9 @@ func addReportFlags(cmd *cobra.Command, failOnDefault string, formats ...string)
 	fl := cmd.Flags()
 	fl.StringVarP(&r.format, "format", "f", formats[0], "output format: "+strings.Join(formats, ", "))
 	fl.StringVarP(&r.output, "output", "o", "", "write to this file instead of standard output")
+	if slices.Contains(formats, "sarif") {
+		fl.StringVar(&r.sarifBase, "sarif-base", "", "with -f sarif: the directory result URIs are relative to, usually the repository's root (default: the working directory)")
+	}
 	if failOnDefault != "" {
 		fl.StringVar(&r.failOn, "fail-on", failOnDefault,
 			"exit 3 when a finding has this severity or higher: info, low, medium, high, critical, or none")

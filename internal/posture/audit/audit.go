@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/vigilsec/vigil/internal/posture/finding"
@@ -106,9 +106,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes a human-readable table.
 func (r *Report) WriteTable(w io.Writer) error {
-	tw := termtext.NewTable(w, "SEVERITY", "CHECK", "OBJECT", "FIELD", "MESSAGE")
+	tw := termtext.NewTable(w, "SEVERITY", "CHECK", "OBJECT", "FIELD", "LOCATION", "MESSAGE")
 	for _, f := range r.Findings {
-		tw.Row(strings.ToUpper(f.Severity.String()), f.CheckID, f.Object.String(), f.Field, f.Message)
+		tw.Row(strings.ToUpper(f.Severity.String()), f.CheckID, f.Object.String(), f.Field, location(f), f.Message)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write audit table: %w", err)
@@ -149,140 +149,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 	return nil
 }
 
-// SARIF 2.1.0 subset.
-type sarifLog struct {
-	Schema  string     `json:"$schema"`
-	Version string     `json:"version"`
-	Runs    []sarifRun `json:"runs"`
-}
-
-type sarifRun struct {
-	Tool        sarifTool         `json:"tool"`
-	Results     []sarifResult     `json:"results"`
-	Invocations []sarifInvocation `json:"invocations,omitempty"`
-}
-
-type sarifInvocation struct {
-	ExecutionSuccessful        bool                `json:"executionSuccessful"`
-	ToolExecutionNotifications []sarifNotification `json:"toolExecutionNotifications,omitempty"`
-}
-
-type sarifNotification struct {
-	Level   string    `json:"level"`
-	Message sarifText `json:"message"`
-}
-
-type sarifTool struct {
-	Driver sarifDriver `json:"driver"`
-}
-
-type sarifDriver struct {
-	Name           string      `json:"name"`
-	InformationURI string      `json:"informationUri"`
-	Rules          []sarifRule `json:"rules"`
-}
-
-type sarifText struct {
-	Text string `json:"text"`
-}
-
-type sarifRule struct {
-	ID                   string         `json:"id"`
-	Name                 string         `json:"name"`
-	ShortDescription     sarifText      `json:"shortDescription"`
-	Help                 sarifText      `json:"help"`
-	DefaultConfiguration map[string]any `json:"defaultConfiguration"`
-	Properties           map[string]any `json:"properties"`
-}
-
-type sarifResult struct {
-	RuleID     string          `json:"ruleId"`
-	RuleIndex  int             `json:"ruleIndex"`
-	Level      string          `json:"level"`
-	Message    sarifText       `json:"message"`
-	Locations  []sarifLocation `json:"locations"`
-	Properties map[string]any  `json:"properties"`
-}
-
-type sarifLocation struct {
-	PhysicalLocation *sarifPhysical `json:"physicalLocation,omitempty"`
-	LogicalLocations []sarifLogical `json:"logicalLocations,omitempty"`
-}
-
-type sarifPhysical struct {
-	ArtifactLocation struct {
-		URI string `json:"uri"`
-	} `json:"artifactLocation"`
-	Region *struct {
-		StartLine int `json:"startLine"`
-	} `json:"region,omitempty"`
-}
-
-type sarifLogical struct {
-	FullyQualifiedName string `json:"fullyQualifiedName"`
-	Kind               string `json:"kind"`
-}
-
-func sarifLevel(s finding.Severity) string {
+// location is a finding's file:line for the table ("-" when it has none).
+func location(f finding.Finding) string {
 	switch {
-	case s >= finding.High:
-		return "error"
-	case s == finding.Medium:
-		return "warning"
+	case f.File == "":
+		return "-"
+	case f.Line > 0:
+		return f.File + ":" + strconv.Itoa(f.Line)
 	}
-	return "note"
-}
-
-var securitySeverity = map[finding.Severity]string{finding.Critical: "9.5", finding.High: "8.0", finding.Medium: "5.5", finding.Low: "3.0", finding.Info: "0.0"}
-
-// WriteSARIF writes the report as a SARIF 2.1.0 log.
-func (r *Report) WriteSARIF(w io.Writer) error {
-	cat := Catalog()
-	idx := map[string]int{}
-	driver := sarifDriver{Name: "vigil", InformationURI: "https://github.com/vigilsec/vigil"}
-	for i, c := range cat {
-		idx[c.ID] = i
-		driver.Rules = append(driver.Rules, sarifRule{
-			ID: c.ID, Name: camel(c.Title), ShortDescription: sarifText{c.Title}, Help: sarifText{c.Fix},
-			DefaultConfiguration: map[string]any{"level": sarifLevel(c.Severity)},
-			Properties:           map[string]any{"security-severity": securitySeverity[c.Severity], "tags": []string{"security", "kubernetes"}},
-		})
-	}
-	run := sarifRun{Tool: sarifTool{Driver: driver}, Results: []sarifResult{}}
-	for _, f := range r.Findings {
-		loc := sarifLocation{LogicalLocations: []sarifLogical{{FullyQualifiedName: strings.TrimSuffix(f.Object.String()+"."+f.Field, "."), Kind: "object"}}}
-		if f.File != "" && !strings.HasPrefix(f.File, "<") {
-			p := &sarifPhysical{}
-			p.ArtifactLocation.URI = filepath.ToSlash(f.File)
-			if f.Line > 0 {
-				p.Region = &struct {
-					StartLine int `json:"startLine"`
-				}{f.Line}
-			}
-			loc.PhysicalLocation = p
-		}
-		props := map[string]any{"object": f.Object, "severity": f.Severity.String()}
-		if f.Field != "" {
-			props["field"] = f.Field
-		}
-		if len(f.Controls) > 0 {
-			props["controls"] = f.Controls
-		}
-		run.Results = append(run.Results, sarifResult{RuleID: f.CheckID, RuleIndex: idx[f.CheckID], Level: sarifLevel(f.Severity),
-			Message: sarifText{f.Message + ". Fix: " + f.Fix}, Locations: []sarifLocation{loc}, Properties: props})
-	}
-	inv := sarifInvocation{ExecutionSuccessful: true}
-	for _, e := range r.Errors {
-		inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarifNotification{Level: "error", Message: sarifText{e}})
-	}
-	run.Invocations = []sarifInvocation{inv}
-	log := sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(log); err != nil {
-		return fmt.Errorf("write sarif: %w", err)
-	}
-	return nil
+	return f.File
 }
 
 // camel turns a title into a SARIF rule name ("Privileged container" ->

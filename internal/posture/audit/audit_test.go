@@ -97,7 +97,7 @@ func TestKubernetesGoat(t *testing.T) {
 func TestSARIF(t *testing.T) {
 	r, _ := goatReport(t)
 	var buf bytes.Buffer
-	if err := r.WriteSARIF(&buf); err != nil {
+	if err := r.WriteSARIF(&buf, SARIFOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var log struct {

@@ -71,10 +71,14 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 	}
 	cilium := ciliumRules(inv)
 	selected := map[*networkingv1.NetworkPolicy]bool{}
-	workloadNS := map[string]bool{}
+	// workloadNS: the first workload of each namespace, which locates a
+	// namespace no Namespace object declares.
+	workloadNS := map[string]*manifest.Object{}
 	workloads := inv.Workloads()
 	for _, w := range workloads {
-		workloadNS[w.Namespace] = true
+		if workloadNS[w.Namespace] == nil {
+			workloadNS[w.Namespace] = w
+		}
 		_, meta, base, _ := w.PodTemplate()
 		field := metaPath(base) + ".labels"
 		var ing, eg bool
@@ -146,7 +150,12 @@ func Audit(inv *manifest.Inventory) []finding.Finding {
 		o := namespaces[ns]
 		f := finding.New(NoDefaultDeny, o, "", fmt.Sprintf("namespace %s has no default-deny policy for %s", ns, strings.Join(missing, " and ")))
 		if o == nil {
+			// Implied by its workloads: located at the first of them.
 			f.Object = manifest.Ref{Kind: "Namespace", Name: ns}
+			if w := workloadNS[ns]; w != nil {
+				f.File, f.Line = w.Source.File, w.Source.Line
+				f.Message += " (namespace implied by " + w.Ref().String() + ")"
+			}
 		}
 		out = append(out, f)
 	}
