@@ -115,7 +115,7 @@ var fields = []Field{
 			}
 			return iv(int64(ev.PPID))
 		}},
-	{Name: "proc.name", Type: FieldString, Doc: "Kernel comm of the process: basename of the invoked path, at most 15 bytes.",
+	{Name: "proc.name", Type: FieldString, Doc: "Kernel comm of the process: basename of the invoked path, at most 15 bytes; for a program re-exec'd through /proc/self/exe (busybox's shell running an applet) the basename of argv[0], not \"exe\".",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
 			if ev.Proc != nil {
 				return sv(ev.Proc.Comm)

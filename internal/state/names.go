@@ -152,3 +152,47 @@ func l4proto(domain, typ, proto int64) string {
 	}
 	return ""
 }
+
+// commLen is the kernel's comm length without its terminator (TASK_COMM_LEN-1).
+const commLen = 15
+
+// selfExecComm is the comm the kernel gives a program exec'd through
+// /proc/self/exe (or /proc/PID/exe): the basename of that path.
+const selfExecComm = "exe"
+
+// isSelfExec tells whether filename is a /proc/self/exe or /proc/PID/exe
+// path: a program re-executing itself, as busybox's shell does to run an
+// applet (argv[0] = the applet).
+func isSelfExec(filename string) bool {
+	rest, ok := strings.CutPrefix(filename, "/proc/")
+	if !ok {
+		return false
+	}
+	pid, ok := strings.CutSuffix(rest, "/exe")
+	if !ok || pid == "" {
+		return false
+	}
+	if pid == "self" || pid == "thread-self" {
+		return true
+	}
+	for _, c := range pid {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// argv0Comm is the comm the kernel would have given argv0 had it been
+// exec'd by that name: its basename cut to the kernel's comm length. It is
+// proc.name for a self re-exec, whose kernel comm ("exe") says nothing.
+func argv0Comm(argv0 string) string {
+	b := path.Base(argv0)
+	if argv0 == "" || b == "/" || b == "." {
+		return ""
+	}
+	if len(b) > commLen {
+		b = b[:commLen]
+	}
+	return b
+}

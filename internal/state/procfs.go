@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"syscall"
@@ -167,6 +168,13 @@ func (t *Table) readProc(pid uint32) (event.Process, []uint32, error) {
 	}
 	if s, err := os.Readlink(dir + "/exe"); err == nil {
 		p.ExePath = trimDeleted(s)
+	}
+	if p.Comm == selfExecComm && path.Base(p.ExePath) != selfExecComm {
+		// Exec'd through /proc/self/exe (a busybox applet): name it by
+		// argv[0], as the exec event would have.
+		if c := argv0Comm(p.Exe); c != "" {
+			p.Comm = c
+		}
 	}
 	var st syscall.Stat_t
 	if syscall.Stat(dir+"/exe", &st) == nil {

@@ -416,6 +416,11 @@ func (t *Table) applyExec(e *procEntry, ev *event.Event) {
 	if ev.Comm != "" {
 		e.p.Comm = ev.Comm
 	}
+	if len(x.Argv) > 0 && isSelfExec(x.Filename) {
+		if c := argv0Comm(x.Argv[0]); c != "" {
+			e.p.Comm = c // busybox applets: the applet, not "exe"
+		}
+	}
 	if len(x.Argv) > 0 {
 		e.p.Exe = x.Argv[0]
 		if len(x.Argv) > 1 {

@@ -725,3 +725,21 @@ func TestParentEntryReplaced(t *testing.T) {
 		t.Fatalf("31's parent after 30 was replaced: %+v", e.Proc.Parent)
 	}
 }
+
+func TestSelfExecComm(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		self bool
+	}{{"/proc/self/exe", true}, {"/proc/thread-self/exe", true}, {"/proc/123/exe", true},
+		{"/proc/12a/exe", false}, {"/proc//exe", false}, {"/bin/exe", false}, {"/proc/self/exe2", false}, {"exe", false}} {
+		if got := isSelfExec(c.file); got != c.self {
+			t.Errorf("isSelfExec(%q) = %v", c.file, got)
+		}
+	}
+	for argv0, want := range map[string]string{"base64": "base64", "/bin/cat": "cat", "": "", "/": "",
+		"a-very-long-applet-name": "a-very-long-app"} {
+		if got := argv0Comm(argv0); got != want {
+			t.Errorf("argv0Comm(%q) = %q, want %q", argv0, got, want)
+		}
+	}
+}
