@@ -19,26 +19,52 @@ const MaxAncestry = 8
 // ev's process and container context is copied: the alert does not keep ev.
 func (m *Match) Alert(ev *event.Event) *alert.Alert {
 	r := m.Rule
+	fields := make([]alert.Field, 0, len(m.Fields)+1)
+	for _, f := range m.Fields {
+		fields = append(fields, alert.Field{Name: f.Name, Value: f.Value})
+	}
+	return EventAlert(ev, EventAlertSpec{Rule: r.Name, Priority: r.Priority, Source: r.Source, Hostname: m.Hostname,
+		Time: m.Time, Output: m.Output, Fields: fields, Tags: r.Tags})
+}
+
+// EventAlertSpec is what an alert about an event says; EventAlert adds the
+// event's context.
+type EventAlertSpec struct {
+	Rule     string
+	Priority alert.Priority
+	Source   string // "" is alert.SourceSyscall
+	Hostname string
+	Time     int64 // ns since the epoch (the event's time)
+	Output   string
+	Fields   []alert.Field // taken over (sorted in place); evt.time is set to Time
+	Tags     []string
+}
+
+// EventAlert is the one constructor of alerts about an event: rule matches
+// (Match.Alert) and the findings of other detectors on the event path
+// (profile deviations). Output fields are sorted by name with evt.time
+// added; the UUID is derived from the rule and the event
+// (alert.EventUUID); ev's process ancestry (at most MaxAncestry) and
+// container context are copied: the alert does not keep ev.
+func EventAlert(ev *event.Event, s EventAlertSpec) *alert.Alert {
 	al := &alert.Alert{
-		UUID: alert.EventUUID(m.Hostname, r.Name, m.Time, ev.TID, uint16(ev.Type)),
-		Time: time.Unix(0, m.Time), Rule: r.Name, Priority: r.Priority, Source: r.Source,
-		Hostname: m.Hostname, Output: m.Output, Tags: r.Tags, Vigil: alert.Context{Count: 1},
+		UUID: alert.EventUUID(s.Hostname, s.Rule, s.Time, ev.TID, uint16(ev.Type)),
+		Time: time.Unix(0, s.Time), Rule: s.Rule, Priority: s.Priority, Source: s.Source,
+		Hostname: s.Hostname, Output: s.Output, Tags: s.Tags, Vigil: alert.Context{Count: 1},
 	}
 	if al.Source == "" {
 		al.Source = alert.SourceSyscall
 	}
-	al.OutputFields = make([]alert.Field, 0, len(m.Fields)+1)
+	al.OutputFields = s.Fields
 	hasTime := false
-	for _, f := range m.Fields {
-		if f.Name == "evt.time" {
+	for i := range al.OutputFields {
+		if al.OutputFields[i].Name == "evt.time" {
 			hasTime = true
-			al.OutputFields = append(al.OutputFields, alert.Field{Name: f.Name, Value: uint64(m.Time)})
-			continue
+			al.OutputFields[i].Value = uint64(s.Time)
 		}
-		al.OutputFields = append(al.OutputFields, alert.Field{Name: f.Name, Value: f.Value})
 	}
 	if !hasTime {
-		al.OutputFields = append(al.OutputFields, alert.Field{Name: "evt.time", Value: uint64(m.Time)})
+		al.OutputFields = append(al.OutputFields, alert.Field{Name: "evt.time", Value: uint64(s.Time)})
 	}
 	sortFields(al.OutputFields)
 	if ct := ev.Container; ct != nil && ct.ID != "" && ct.ID != "host" {

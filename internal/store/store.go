@@ -216,8 +216,7 @@ func initDB(db *sql.DB, create bool) error {
 			return err
 		}
 	}
-	_, err = c.ExecContext(ctx, schema)
-	return err
+	return migrate(ctx, c)
 }
 
 // Path returns the database file.

@@ -1,0 +1,593 @@
+package profile
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/engine"
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/metrics"
+)
+
+// RuleDeviation is the rule name of deviation alerts.
+const RuleDeviation = "Vigil profile deviation"
+
+// TagProfile is the tag of deviation alerts.
+const TagProfile = "vigil_profile"
+
+// Output fields of a deviation alert.
+const (
+	FieldProfile = "vigil.profile"
+	FieldVersion = "vigil.profile.version"
+	FieldKind    = "vigil.deviation.kind"
+	FieldValue   = "vigil.deviation.value"
+)
+
+// DefaultRoots are the directories under which file opens are recorded
+// when Options.Roots is empty.
+var DefaultRoots = []string{"/etc", "/bin", "/sbin", "/usr", "/lib", "/lib64", "/root", "/home", "/var", "/tmp", "/opt", "/srv", "/app"}
+
+// Options configure a Learner. Zero fields take the defaults shown.
+type Options struct {
+	KeyBy  KeyBy         // what a workload is (KeyImage)
+	Window time.Duration // learning window, from a workload's first event (1h)
+	// Roots are the directories under which file opens are recorded
+	// (DefaultRoots); "/" records every absolute path.
+	Roots  []string
+	Limits Limits
+	// MaxProfiles bounds the profiles kept (4096); workloads beyond are
+	// not profiled, and counted.
+	MaxProfiles int
+	// AlertsPerMinute bounds the deviation alerts of one profile (10, a
+	// burst of as many); each new behaviour is alerted once until it is
+	// accepted or the profile changes. Suppressed alerts are counted.
+	AlertsPerMinute int
+	// Priority of deviation alerts (warning).
+	Priority *alert.Priority
+	Hostname string
+	// OnDeviation receives each deviation alert, on the event goroutine
+	// (after the Learner's lock is released).
+	OnDeviation func(*alert.Alert)
+	// Metrics registers the Learner's counters (nil: counted only).
+	Metrics *metrics.Registry
+}
+
+// Types are the event types the Learner records behaviour from; the
+// pipeline adds them to the sensor's interest. Any other event a workload
+// makes records its syscall (event type) only.
+var Types = event.TypeSetOf(event.TypeExecve, event.TypeExecveat, event.TypeOpen, event.TypeOpenat,
+	event.TypeOpenat2, event.TypeCreat, event.TypeConnect, event.TypeAccept, event.TypeAccept4, event.TypeListen,
+	event.TypeBind, event.TypeSendto, event.TypeSendmsg)
+
+// Learner is the profiling stage of the pipeline: Observe records each
+// event of a container into its workload's profile while the profile
+// learns, and raises a deviation alert for new behaviour once it
+// monitors. Observe is called from the event goroutine; Load, Accept,
+// Snapshot, Tick and Stats from any.
+type Learner struct {
+	opts   Options
+	pri    alert.Priority
+	rootAll bool
+
+	mu     sync.Mutex
+	byName map[string]*workload
+	byCont map[*event.Container]*workload
+	dirty  map[string]struct{}
+
+	deviations  *metrics.CounterVec
+	devByKind   map[Kind]*metrics.Counter
+	suppressed  *metrics.Counter
+	unprofiled  *metrics.Counter
+	overflowCnt *metrics.CounterVec
+}
+
+// workload is one profile and its deviation state.
+type workload struct {
+	p *Profile
+	// alerted holds the deviations alerted since the profile last changed
+	// (each is alerted once); bounded by maxAlerted.
+	alerted map[Item]struct{}
+	tokens  float64
+	refill  int64 // ns of the last token refill
+}
+
+const maxAlerted = 1024
+
+// NewLearner returns a Learner with no profile.
+func NewLearner(o Options) *Learner {
+	if o.KeyBy == "" {
+		o.KeyBy = KeyImage
+	}
+	if o.Window <= 0 {
+		o.Window = time.Hour
+	}
+	if len(o.Roots) == 0 {
+		o.Roots = DefaultRoots
+	}
+	o.Limits = o.Limits.withDefaults()
+	if o.MaxProfiles <= 0 {
+		o.MaxProfiles = 4096
+	}
+	if o.AlertsPerMinute <= 0 {
+		o.AlertsPerMinute = 10
+	}
+	l := &Learner{opts: o, pri: alert.PriorityWarning, byName: map[string]*workload{},
+		byCont: map[*event.Container]*workload{}, dirty: map[string]struct{}{}, devByKind: map[Kind]*metrics.Counter{}}
+	if o.Priority != nil {
+		l.pri = *o.Priority
+	}
+	l.opts.Roots = nil
+	for _, r := range o.Roots {
+		r = strings.TrimSuffix(r, "/")
+		if r == "" {
+			l.rootAll = true
+			continue
+		}
+		l.opts.Roots = append(l.opts.Roots, r)
+	}
+	r := o.Metrics
+	if r == nil {
+		r = metrics.NewRegistry()
+	}
+	l.deviations = r.CounterVec("vigil_profile_deviations_total", "Behaviour outside a workload's learned profile, by kind (each new behaviour counted once until accepted).", "kind")
+	for _, k := range DeviationKinds {
+		l.devByKind[k] = l.deviations.With(string(k))
+	}
+	l.suppressed = r.Counter("vigil_profile_alerts_suppressed_total", "Deviation alerts not raised because of the per-profile rate limit.")
+	l.unprofiled = r.Counter("vigil_profile_unprofiled_events_total", "Container events not profiled: no workload key yet (metadata unknown) or profiles.max_profiles reached.")
+	l.overflowCnt = r.CounterVec("vigil_profile_overflow", "Behaviours not recorded because a profile's set was full, by kind (sum over profiles).", "kind")
+	r.Func("vigil_profiles", "Workload profiles kept, by state.", metrics.TypeGauge, []string{"state"}, func(e metrics.Emit) {
+		var learning, monitoring int
+		l.mu.Lock()
+		for _, w := range l.byName {
+			if w.p.State == Learning {
+				learning++
+			} else {
+				monitoring++
+			}
+		}
+		l.mu.Unlock()
+		e(float64(learning), string(Learning))
+		e(float64(monitoring), string(Monitoring))
+	})
+	r.Func("vigil_profile_bytes", "Estimated memory of the profiles kept.", metrics.TypeGauge, nil, func(e metrics.Emit) {
+		e(float64(l.Stats().Bytes))
+	})
+	return l
+}
+
+// Roots returns the directories under which file opens are recorded (nil
+// with "/": every path).
+func (l *Learner) Roots() []string {
+	if l.rootAll {
+		return []string{"/"}
+	}
+	return slices.Clone(l.opts.Roots)
+}
+
+func (l *Learner) underRoots(name string) bool {
+	if l.rootAll {
+		return strings.HasPrefix(name, "/")
+	}
+	for _, r := range l.opts.Roots {
+		if strings.HasPrefix(name, r) && (len(name) == len(r) || name[len(r)] == '/') {
+			return true
+		}
+	}
+	return false
+}
+
+// syscallName is the syscall of each event type ("" for types that are
+// not a syscall: process exit, the audit source).
+var syscallName = func() (t [event.NumTypes]string) {
+	for i := event.Type(1); i < event.NumTypes; i++ {
+		if i == event.TypeProcExit || i == event.TypeK8sAudit {
+			continue
+		}
+		t[i] = event.Lookup(i).Name
+	}
+	return t
+}()
+
+// Observe records ev (enriched: process, fd and container context) into
+// its workload's profile, or raises a deviation alert for it. It
+// allocates nothing for behaviour the profile already holds.
+func (l *Learner) Observe(ev *event.Event) {
+	c := ev.Container
+	if c == nil || c.ID == "host" || c.ID == "" || ev.Type >= event.NumTypes {
+		return
+	}
+	var out, sysOut *alert.Alert
+	l.mu.Lock()
+	w := l.byCont[c]
+	if w == nil {
+		if w = l.attach(c, ev.Time); w == nil {
+			l.mu.Unlock()
+			l.unprofiled.Inc()
+			return
+		}
+	}
+	p := w.p
+	if p.State == Learning && ev.Time >= p.LearnEnd.UnixNano() {
+		l.finish(w)
+	}
+	if !p.seenTypes.Has(ev.Type) && syscallName[ev.Type] != "" {
+		sysOut = l.record(w, ev, KindSyscall, syscallName[ev.Type], nil)
+		if p.syscalls.has(syscallName[ev.Type]) {
+			p.seenTypes.Add(ev.Type)
+		}
+	}
+	if Types.Has(ev.Type) {
+		out = l.observeBehaviour(w, ev)
+	}
+	l.mu.Unlock()
+	if l.opts.OnDeviation != nil {
+		if sysOut != nil {
+			l.opts.OnDeviation(sysOut)
+		}
+		if out != nil {
+			l.opts.OnDeviation(out)
+		}
+	}
+}
+
+func (l *Learner) observeBehaviour(w *workload, ev *event.Event) *alert.Alert {
+	switch ev.Type {
+	case event.TypeExecve, event.TypeExecveat:
+		if ev.Ret != 0 || ev.Exec == nil {
+			return nil
+		}
+		exe := ev.Exec.ExePath
+		if exe == "" && ev.Proc != nil {
+			exe = ev.Proc.ExePath
+		}
+		if exe == "" {
+			return nil
+		}
+		p := w.p
+		if p.State == Learning {
+			if !p.uids.has(ev.UID) {
+				added := p.uids.add(ev.UID, p.limits.UIDs)
+				l.countOver(p, KindUID, added)
+				l.touch(p)
+			}
+			if p.caps|ev.Exec.CapEff != p.caps {
+				p.caps |= ev.Exec.CapEff
+				l.touch(p)
+			}
+		}
+		pr := NewProgram(exe, ev.Exec.Filename)
+		return l.record(w, ev, KindProgram, "", &pr)
+	case event.TypeOpen, event.TypeOpenat, event.TypeOpenat2, event.TypeCreat:
+		name := ev.Path
+		if ev.FDInfo != nil && ev.FDInfo.Name != "" {
+			name = ev.FDInfo.Name
+		}
+		if !l.underRoots(name) {
+			return nil
+		}
+		kind := KindRead
+		if ev.Type == event.TypeCreat || ev.Flags&syscall.O_ACCMODE != syscall.O_RDONLY || ev.Flags&(syscall.O_CREAT|syscall.O_TRUNC) != 0 {
+			kind = KindWrite
+		}
+		return l.record(w, ev, kind, name, nil)
+	case event.TypeConnect, event.TypeSendto, event.TypeSendmsg:
+		if ev.Type == event.TypeConnect && ev.Ret != 0 && ev.Ret != -int64(syscall.EINPROGRESS) {
+			return nil
+		}
+		if !ev.Addr.IP.IsValid() || ev.Addr.Port == 0 {
+			return nil
+		}
+		pe := Peer{Addr: ev.Addr.IP.Unmap(), Port: ev.Addr.Port, Proto: protoOf(ev, "tcp")}
+		if ev.Type != event.TypeConnect {
+			pe.Proto = "udp"
+		}
+		return l.record(w, ev, KindEgress, "", &pe)
+	case event.TypeAccept, event.TypeAccept4:
+		if ev.Ret < 0 || ev.FDInfo == nil || !ev.Addr.IP.IsValid() {
+			return nil
+		}
+		pe := Peer{Addr: ev.Addr.IP.Unmap(), Port: ev.FDInfo.Server.Port, Proto: "tcp"}
+		return l.record(w, ev, KindIngress, "", &pe)
+	case event.TypeListen, event.TypeBind:
+		if ev.Ret != 0 {
+			return nil
+		}
+		var po Port
+		switch {
+		case ev.Type == event.TypeListen && ev.FDInfo != nil && ev.FDInfo.Server.Port != 0:
+			po = Port{Port: ev.FDInfo.Server.Port, Proto: "tcp"}
+		case ev.Type == event.TypeBind && ev.Addr.Port != 0 && protoOf(ev, "") == "udp":
+			po = Port{Port: ev.Addr.Port, Proto: "udp"}
+		default:
+			return nil
+		}
+		return l.record(w, ev, KindListen, "", &po)
+	}
+	return nil
+}
+
+func protoOf(ev *event.Event, def string) string {
+	if ev.FDInfo != nil && (ev.FDInfo.L4Proto == "tcp" || ev.FDInfo.L4Proto == "udp") {
+		return ev.FDInfo.L4Proto
+	}
+	return def
+}
+
+// record adds one behaviour (s for string kinds, key for the others) while
+// learning; once monitoring, new behaviour of a DeviationKind becomes an
+// alert (returned).
+func (l *Learner) record(w *workload, ev *event.Event, k Kind, s string, key any) *alert.Alert {
+	p := w.p
+	if p.State == Learning {
+		added := false
+		switch k {
+		case KindProgram:
+			pr := key.(*Program)
+			if !p.programs.has(*pr) {
+				added = p.addProgram(*pr)
+				l.countOver(p, k, added)
+			}
+		case KindRead, KindWrite:
+			set := &p.reads
+			if k == KindWrite {
+				set = &p.writes
+			}
+			if !set.has(s) {
+				added = p.addFile(k == KindWrite, s)
+				l.countOver(p, k, added)
+			}
+		case KindEgress, KindIngress:
+			set := &p.egress
+			if k == KindIngress {
+				set = &p.ingres
+			}
+			if pe := *key.(*Peer); !set.has(pe) {
+				added = set.add(pe, p.limits.Peers)
+				l.countOver(p, k, added)
+			}
+		case KindListen:
+			if po := *key.(*Port); !p.listen.has(po) {
+				added = p.listen.add(po, p.limits.Listen)
+				l.countOver(p, k, added)
+			}
+		case KindSyscall:
+			if !p.syscalls.has(s) {
+				added = p.syscalls.add(s, p.limits.Syscalls)
+				l.countOver(p, k, added)
+			}
+		}
+		if added {
+			l.touch(p)
+		}
+		return nil
+	}
+	var have bool
+	switch k {
+	case KindProgram:
+		pr := key.(*Program)
+		have = p.programs.has(*pr)
+		if !have {
+			s = pr.String()
+		}
+	case KindWrite:
+		have = p.writes.has(s)
+	case KindEgress:
+		pe := key.(*Peer)
+		have = p.egress.has(*pe)
+		if !have {
+			s = pe.String()
+		}
+	case KindListen:
+		po := key.(*Port)
+		have = p.listen.has(*po)
+		if !have {
+			s = po.String()
+		}
+	case KindSyscall:
+		have = p.syscalls.has(s)
+	default:
+		return nil // recorded while learning only
+	}
+	if have {
+		return nil
+	}
+	return l.deviate(w, ev, Item{Kind: k, Value: s})
+}
+
+func (l *Learner) countOver(p *Profile, k Kind, added bool) {
+	if !added {
+		l.overflowCnt.With(string(k)).Inc()
+	}
+}
+
+func (l *Learner) touch(p *Profile) {
+	l.dirty[p.Name] = struct{}{}
+}
+
+// deviate raises the alert of a new behaviour, once per behaviour and
+// within the profile's rate.
+func (l *Learner) deviate(w *workload, ev *event.Event, it Item) *alert.Alert {
+	if _, ok := w.alerted[it]; ok {
+		return nil
+	}
+	if len(w.alerted) >= maxAlerted {
+		l.suppressed.Inc()
+		return nil
+	}
+	l.devByKind[it.Kind].Inc()
+	per := float64(l.opts.AlertsPerMinute)
+	if w.refill == 0 {
+		w.tokens, w.refill = per, ev.Time
+	} else if dt := ev.Time - w.refill; dt > 0 {
+		w.tokens = min(per, w.tokens+per*float64(dt)/float64(time.Minute))
+		w.refill = ev.Time
+	}
+	if w.alerted == nil {
+		w.alerted = map[Item]struct{}{}
+	}
+	w.alerted[it] = struct{}{}
+	if w.tokens < 1 {
+		l.suppressed.Inc()
+		return nil
+	}
+	w.tokens--
+	return l.deviationAlert(w.p, ev, it)
+}
+
+func (l *Learner) deviationAlert(p *Profile, ev *event.Event, it Item) *alert.Alert {
+	out := fmt.Sprintf("Workload deviates from its learned profile: new %s %s (profile=%s version=%d container=%s image=%s proc=%s)",
+		it.Kind, it.Value, p.Name, p.Version, containerID(ev), containerImage(ev), procName(ev))
+	return engine.EventAlert(ev, engine.EventAlertSpec{Rule: RuleDeviation, Priority: l.pri, Hostname: l.opts.Hostname,
+		Time: ev.Time, Output: out, Tags: []string{TagProfile},
+		Fields: []alert.Field{{Name: FieldProfile, Value: p.Name}, {Name: FieldVersion, Value: p.Version},
+			{Name: FieldKind, Value: string(it.Kind)}, {Name: FieldValue, Value: it.Value}}})
+}
+
+func containerID(ev *event.Event) string {
+	if ev.Container == nil {
+		return "<NA>"
+	}
+	return ev.Container.ID
+}
+
+func containerImage(ev *event.Event) string {
+	if ev.Container == nil || ev.Container.Image == "" {
+		return "<NA>"
+	}
+	return ev.Container.Image
+}
+
+func procName(ev *event.Event) string {
+	if ev.Proc != nil && ev.Proc.Comm != "" {
+		return ev.Proc.Comm
+	}
+	if ev.Comm != "" {
+		return ev.Comm
+	}
+	return "<NA>"
+}
+
+// attach finds (or starts) the profile of c's workload; nil when c has no
+// key yet or the profile cap is reached.
+func (l *Learner) attach(c *event.Container, now int64) *workload {
+	key, ok := l.opts.KeyBy.Of(c)
+	if !ok {
+		return nil
+	}
+	w := l.byName[key]
+	if w == nil {
+		if len(l.byName) >= l.opts.MaxProfiles {
+			return nil
+		}
+		p := New(key, l.opts.Limits, time.Unix(0, now), l.opts.Window)
+		p.addHost(l.opts.Hostname)
+		w = &workload{p: p}
+		l.byName[key] = w
+		l.touch(p)
+	}
+	if len(l.byCont) >= 4*l.opts.MaxProfiles {
+		clear(l.byCont) // containers come and go; the map is a cache
+	}
+	l.byCont[c] = w
+	return w
+}
+
+// finish ends a profile's learning window: it becomes version 1 (or the
+// next), monitoring.
+func (l *Learner) finish(w *workload) {
+	p := w.p
+	p.State = Monitoring
+	p.Version++
+	p.Updated = time.Now()
+	l.touch(p)
+}
+
+// Tick ends the learning windows that closed by now (for workloads with
+// no event since).
+func (l *Learner) Tick(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range l.byName {
+		if w.p.State == Learning && !now.Before(w.p.LearnEnd) {
+			l.finish(w)
+		}
+	}
+}
+
+// Snapshot returns copies of the profiles changed since the last
+// Snapshot (to be stored), and forgets the changes.
+func (l *Learner) Snapshot() []*Profile {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*Profile
+	for name := range l.dirty {
+		if w := l.byName[name]; w != nil {
+			w.p.Updated = time.Now()
+			out = append(out, w.p.Clone())
+		}
+	}
+	clear(l.dirty)
+	slices.SortFunc(out, func(a, b *Profile) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Profiles returns copies of every profile, by name.
+func (l *Learner) Profiles() []*Profile {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]*Profile, 0, len(l.byName))
+	for _, w := range l.byName {
+		out = append(out, w.p.Clone())
+	}
+	slices.SortFunc(out, func(a, b *Profile) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Load puts a stored or edited profile in force when it is newer than the
+// one kept (a higher version, or none kept): an accepted deviation stops
+// alerting, an imported or merged profile replaces the learned one. It
+// reports whether p was taken.
+func (l *Learner) Load(p *Profile) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.byName[p.Name]
+	if w != nil && p.Version <= w.p.Version {
+		return false
+	}
+	if w == nil {
+		if len(l.byName) >= l.opts.MaxProfiles {
+			return false
+		}
+		w = &workload{}
+		l.byName[p.Name] = w
+	}
+	p = p.Clone()
+	p.SetLimits(l.opts.Limits)
+	w.p = p
+	clear(w.alerted)
+	return true
+}
+
+// Stats are the Learner's figures.
+type Stats struct {
+	Profiles int
+	Bytes    int // estimated memory of the profiles (Profile.Size)
+}
+
+// Stats returns the Learner's figures.
+func (l *Learner) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := Stats{Profiles: len(l.byName)}
+	for _, w := range l.byName {
+		st.Bytes += w.p.Size()
+	}
+	return st
+}
+
