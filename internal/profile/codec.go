@@ -19,7 +19,9 @@ type DecodeError struct {
 	Msg       string
 }
 
-func (e *DecodeError) Error() string { return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg) }
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+}
 
 // Is makes errors.Is(e, ErrInvalid) true.
 func (e *DecodeError) Is(t error) bool { return t == ErrInvalid }

@@ -70,8 +70,8 @@ var Types = event.TypeSetOf(event.TypeExecve, event.TypeExecveat, event.TypeOpen
 // monitors. Observe is called from the event goroutine; Load, Accept,
 // Snapshot, Tick and Stats from any.
 type Learner struct {
-	opts   Options
-	pri    alert.Priority
+	opts    Options
+	pri     alert.Priority
 	rootAll bool
 
 	mu     sync.Mutex
@@ -590,4 +590,3 @@ func (l *Learner) Stats() Stats {
 	}
 	return st
 }
-
