@@ -3,6 +3,7 @@ package agent
 import (
 	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/buildinfo"
+	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/sensor"
@@ -71,6 +72,19 @@ func (a *Agent) registerMetrics() {
 				}
 			}
 		})
+	ruleState := func(name, help string, typ metrics.Type, v func(engine.StateStats) uint64) {
+		r.Func(name, help, typ, nil, func(e metrics.Emit) { e(float64(v(a.eng.StateStats()))) })
+	}
+	ruleState("vigil_rule_state_keys", "Keys (process, container, pod...) holding state of stateful rules.", metrics.TypeGauge,
+		func(s engine.StateStats) uint64 { return s.Entries })
+	ruleState("vigil_rule_state_bytes", "Memory accounted to the state of stateful rules.", metrics.TypeGauge,
+		func(s engine.StateStats) uint64 { return s.Bytes })
+	ruleState("vigil_rule_state_evicted_total", "Keys and sequences of stateful rules evicted to stay within the state limits.", metrics.TypeCounter,
+		func(s engine.StateStats) uint64 { return s.Evicted })
+	ruleState("vigil_rule_state_expired_total", "Keys of stateful rules dropped because their window passed.", metrics.TypeCounter,
+		func(s engine.StateStats) uint64 { return s.Expired })
+	ruleState("vigil_rule_state_kept_total", "Stateful rules whose state a rules reload kept (definition unchanged).", metrics.TypeCounter,
+		func(s engine.StateStats) uint64 { return s.Kept })
 	outs := func(name, help string, typ metrics.Type, v func(i int) float64) {
 		r.Func(name, help, typ, []string{"output"}, func(e metrics.Emit) {
 			for i, s := range a.disp.Stats() {

@@ -30,6 +30,11 @@ type Options struct {
 	// Users resolves user.name and group.name. nil reads the host's
 	// /etc/passwd and /etc/group (cached, see event.PasswdDB).
 	Users event.UserDB
+	// StateMaxEntries and StateMaxBytes bound the state of stateful
+	// rules (keys, accounted memory); 0 means DefaultStateMaxEntries and
+	// DefaultStateMaxBytes. The least recently updated keys are evicted.
+	StateMaxEntries int
+	StateMaxBytes   int
 }
 
 // FieldValue is one output field of an alert: its name as written in the
@@ -59,6 +64,10 @@ type Engine struct {
 	buf   []byte
 	stats Stats
 	cur   *program // the program of the event being evaluated
+	// state holds the stateful rules' state; bound is the sequence in
+	// progress whose kept values the condition being evaluated reads.
+	state *stateStore
+	bound *partial
 }
 
 // Stats counts the engine's work.
@@ -74,6 +83,13 @@ type program struct {
 	// current event's number.
 	gen []uint64
 	val []bool
+	// stateful are the stateful rules, stateIdx their index; states is
+	// filled by the evaluating goroutine (stateStore.reconcile). reload is
+	// true for a program installed by Swap.
+	stateful []*rules.Rule
+	stateIdx map[*rules.Rule]int
+	states   []*ruleState
+	reload   bool
 }
 
 func newProgram(rs *rules.Ruleset) *program {
@@ -83,7 +99,12 @@ func newProgram(rs *rules.Ruleset) *program {
 	}
 	p.gen = make([]uint64, rs.Slots)
 	p.val = make([]bool, rs.Slots)
+	p.stateIdx = map[*rules.Rule]int{}
 	for _, r := range rs.Rules {
+		if r.State != nil {
+			p.stateIdx[r] = len(p.stateful)
+			p.stateful = append(p.stateful, r)
+		}
 		for t := event.Type(1); t < event.NumTypes; t++ {
 			if r.Types.Has(t) {
 				p.byType[t] = append(p.byType[t], r)
@@ -98,7 +119,7 @@ func New(rs *rules.Ruleset, opts *Options) *Engine {
 	if opts == nil {
 		opts = &Options{}
 	}
-	e := &Engine{mode: opts.Mode}
+	e := &Engine{mode: opts.Mode, state: newStateStore(opts.StateMaxEntries, opts.StateMaxBytes)}
 	e.ctx.Hostname = opts.Hostname
 	e.ctx.Users = opts.Users
 	if e.ctx.Users == nil {
@@ -117,7 +138,9 @@ func New(rs *rules.Ruleset, opts *Options) *Engine {
 // Swap replaces the ruleset atomically and returns the previous one.
 // Events being evaluated finish with the old rules.
 func (e *Engine) Swap(rs *rules.Ruleset) *rules.Ruleset {
-	old := e.prog.Swap(newProgram(rs))
+	p := newProgram(rs)
+	p.reload = true
+	old := e.prog.Swap(p)
 	return old.rs
 }
 
@@ -135,6 +158,14 @@ func (e *Engine) RulesFor(t event.Type) []*rules.Rule {
 // Stats returns counters (call from the evaluating goroutine).
 func (e *Engine) Stats() Stats { return e.stats }
 
+// StateStats returns the counters of the stateful rules' state; safe to
+// call from any goroutine.
+func (e *Engine) StateStats() StateStats {
+	s := e.state
+	return StateStats{Entries: s.nEntries.Load(), Bytes: s.nBytes.Load(), Evicted: s.evicted.Load(),
+		Expired: s.expired.Load(), Kept: s.kept.Load()}
+}
+
 // Evaluate runs the rules for ev's type and calls fn for each match (only
 // the first in MatchFirst mode). It returns the number of matches. An
 // event that matches nothing costs no allocation.
@@ -148,6 +179,16 @@ func (e *Engine) Evaluate(ev *event.Event, fn func(*Match)) int {
 	e.cur = p
 	n := 0
 	for _, r := range p.byType[ev.Type] {
+		if r.State != nil {
+			if !e.stateful(p, r, ev, fn) {
+				continue
+			}
+			n++
+			if e.mode == MatchFirst {
+				break
+			}
+			continue
+		}
 		e.ctx.Reset()
 		if !e.eval(r.Cond, ev) {
 			continue
@@ -213,6 +254,9 @@ func (e *Engine) eval(x rules.Expr, ev *event.Event) bool {
 
 // extract extracts an operand and applies its transformers.
 func (e *Engine) extract(o *rules.Operand, ev *event.Event) (event.Value, bool) {
+	if o.Step > 0 {
+		return e.boundValue(o)
+	}
 	v, ok := o.Field.Extract(&e.ctx, ev, &o.Arg)
 	if !ok {
 		return v, false

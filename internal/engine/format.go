@@ -49,6 +49,9 @@ func (e *Engine) format(r *rules.Rule, ev *event.Event) *Match {
 }
 
 func (e *Engine) outputValue(o *rules.Operand, ev *event.Event) (event.Value, bool) {
+	if o.Step > 0 {
+		return e.boundValue(o)
+	}
 	v, ok := o.Field.Extract(&e.ctx, ev, &o.Arg)
 	if !ok {
 		return v, false

@@ -30,6 +30,10 @@ type Rule struct {
 	// Actions are the response actions the agent performs on a match
 	// (Vigil extension key `actions`), nil for most rules.
 	Actions []Action
+	// State is set for a stateful rule (Vigil extension keys `sequence`
+	// and `threshold`): Cond is then the last step of the sequence, or
+	// the events the threshold counts. nil for every Falco rule.
+	State *State
 }
 
 // Ruleset is the compiled form of a Spec: the enabled rules of known
@@ -166,6 +170,10 @@ type compiler struct {
 	// that crossed a limit (left out of lists).
 	values   int
 	tooLarge map[string]bool
+	// scope is the steps of the sequence rule being compiled (nil
+	// otherwise); hashText collects the parts of its definition hash.
+	scope    *stepScope
+	hashText []string
 }
 
 // MaxNodes bounds the size of a condition after macro expansion.
@@ -483,6 +491,12 @@ func (c *compiler) compileChecked(r *RuleSpec) *Rule {
 }
 
 func (c *compiler) compileRule(r *RuleSpec) *Rule {
+	c.scope, c.hashText = nil, nil
+	defer func() { c.scope = nil }()
+	st, ok := c.compileStateSteps(r)
+	if !ok {
+		return nil
+	}
 	ast, err := ParseCondition(r.Cond.Text)
 	if err != nil {
 		se := err.(*SyntaxError)
@@ -513,9 +527,12 @@ func (c *compiler) compileRule(r *RuleSpec) *Rule {
 	if c.opts.AppendOutput != "" {
 		text += " " + c.opts.AppendOutput
 	}
-	out, err := ParseFormat(text)
+	out, err := parseFormat(text, c)
 	if err != nil {
 		c.diag(r.OutputPos, false, "rule", r.Name, "output: %v", err)
+		return nil
+	}
+	if st, ok = c.finishState(r, st, ast, text); !ok {
 		return nil
 	}
 	if f := foreignField(expr, out, r.Source); f != nil {
@@ -532,8 +549,14 @@ func (c *compiler) compileRule(r *RuleSpec) *Rule {
 	if types.Empty() {
 		c.diag(r.Pos, true, "rule", r.Name, "condition matches no event type Vigil produces")
 	}
+	if st != nil {
+		st.Types = types
+		for _, s := range st.Steps {
+			types = types.Union(s.Types)
+		}
+	}
 	return &Rule{Name: r.Name, Desc: r.Desc, Priority: r.Priority, Tags: r.Tags, Source: r.Source, Pos: r.Pos,
-		Cond: expr, Output: out, Types: types, Actions: r.Actions}
+		Cond: expr, Output: out, Types: types, Actions: r.Actions, State: st}
 }
 
 // exceptionsAST builds `(row1) or (row2) ...` for every exception value,
@@ -775,6 +798,9 @@ func resolveField(name, arg string, hasArg, _ bool) (*event.Field, event.FieldAr
 }
 
 func (c *compiler) operand(fe *FieldExpr) (Operand, string) {
+	if o, ok, msg := c.stepOperand(fe); ok {
+		return o, msg
+	}
 	f, a, err := resolveField(fe.Name, fe.Arg, fe.HasArg, false)
 	if err != nil {
 		return Operand{}, err.Error()
@@ -878,7 +904,7 @@ func (c *compiler) check(x *CheckExpr) (*Cmp, string) {
 	if msg := c.prepare(cmp, vals); msg != "" {
 		return nil, msg
 	}
-	if l.Field.Name == "evt.type" && len(l.Trans) == 0 && cmp.Mod == ModNone &&
+	if l.Field.Name == "evt.type" && l.Step == 0 && len(l.Trans) == 0 && cmp.Mod == ModNone &&
 		(op == OpEq || op == OpNe || op == OpIn || op == OpIntersects) {
 		cmp.IsEvtType, cmp.EvtTypesNeg = true, op == OpNe
 		for _, s := range cmp.Strs {
@@ -1035,7 +1061,7 @@ func typesOf(e Expr, memo map[*Cached]typeRes) (event.TypeSet, bool) {
 		memo[x] = typeRes{s, pure}
 		return s, pure
 	case *Cmp:
-		if x.L.Field.Name != "evt.type" || len(x.L.Trans) > 0 || x.R != nil || x.Mod != ModNone {
+		if x.L.Field.Name != "evt.type" || x.L.Step != 0 || len(x.L.Trans) > 0 || x.R != nil || x.Mod != ModNone {
 			return event.AllTypes(), false
 		}
 		var s event.TypeSet

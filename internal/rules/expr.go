@@ -114,6 +114,10 @@ type Operand struct {
 	// Multi is the effective multi-value mode: MultiAny only when a
 	// MultiAny field is used without an index.
 	Multi event.Multi
+	// Step is 0 for a field of the event being evaluated; k > 0 for a
+	// field of the event that matched step k (1-based) of a sequence
+	// (written download.fd.name), kept in that step's Keep[Slot].
+	Step, Slot int
 }
 
 // Cmp is one comparison. The right-hand side is a set of constants

@@ -23,7 +23,11 @@ type FormatPart struct {
 // ParseFormat parses an output format: `%field`, `%field[arg]`,
 // `%evt.arg.NAME`, `%tolower(field)`; "%%" is a literal '%'. A leading '*'
 // (sysdig's "print even when fields are missing") is accepted and dropped.
-func ParseFormat(s string) (*Format, error) {
+func ParseFormat(s string) (*Format, error) { return parseFormat(s, &compiler{}) }
+
+// parseFormat parses an output format with the fields c resolves (the
+// steps of a sequence rule among them).
+func parseFormat(s string, c *compiler) (*Format, error) {
 	f := &Format{Text: s}
 	s = strings.TrimPrefix(s, "*")
 	seen := map[string]*Operand{}
@@ -56,7 +60,6 @@ func ParseFormat(s string) (*Format, error) {
 		if !ok {
 			return nil, fmt.Errorf("offset %d: %s", p.err.Off, p.err.Msg)
 		}
-		c := &compiler{}
 		op, msg := c.operand(&fe)
 		if msg != "" {
 			return nil, fmt.Errorf("offset %d: %s", i, msg)

@@ -86,6 +86,11 @@ type RuleSpec struct {
 	// ActionsPos is where they were last set.
 	Actions    []Action
 	ActionsPos Pos
+	// Sequence and Threshold make the rule stateful (Vigil extension keys
+	// `sequence` and `threshold`, at most one of them); nil for Falco's
+	// rules.
+	Sequence  *SequenceSpec
+	Threshold *ThresholdSpec
 }
 
 // ExceptionSpec is one entry of a rule's `exceptions`.
@@ -606,11 +611,11 @@ func (l *fileLoader) mergeMode(n *yaml.Node, m map[string]kv, kind, name string,
 
 var ruleKeys = map[string]bool{"rule": true, "desc": true, "condition": true, "output": true, "priority": true,
 	"tags": true, "enabled": true, "source": true, "exceptions": true, "override": true, "append": true,
-	"warn_evttypes": true, "skip-if-unknown-filter": true, "capture": true, "capture_duration": true, "actions": true}
+	"warn_evttypes": true, "skip-if-unknown-filter": true, "capture": true, "capture_duration": true, "actions": true, "sequence": true, "threshold": true}
 
 var ruleAppendable = map[string]bool{"condition": true, "output": true, "desc": true, "tags": true, "exceptions": true, "actions": true}
 var ruleReplaceable = map[string]bool{"condition": true, "output": true, "desc": true, "priority": true, "tags": true,
-	"exceptions": true, "enabled": true, "actions": true, "warn_evttypes": true, "skip-if-unknown-filter": true, "capture": true, "capture_duration": true}
+	"exceptions": true, "enabled": true, "actions": true, "sequence": true, "threshold": true, "warn_evttypes": true, "skip-if-unknown-filter": true, "capture": true, "capture_duration": true}
 
 func (l *fileLoader) rule(n *yaml.Node, m map[string]kv) {
 	order, _ := fieldsOf(n)
@@ -691,6 +696,28 @@ func (l *fileLoader) rule(n *yaml.Node, m map[string]kv) {
 		}
 		r.ActionsPos = Pos{File: l.file, Line: e.k.Line, Col: e.k.Column}
 	}
+	if e, ok := m["sequence"]; ok {
+		if r.Sequence, ok = l.sequence(e.v, name); !ok {
+			return
+		}
+	}
+	if e, ok := m["threshold"]; ok {
+		if has(m, "sequence") {
+			l.diag(e.k, false, "rule", name, "a rule has a sequence or a threshold, not both")
+			return
+		}
+		if r.Threshold, ok = l.threshold(e.v, name); !ok {
+			return
+		}
+	}
+	if (r.Sequence != nil || r.Threshold != nil) && r.Source != DefaultSource {
+		k := m["sequence"].k
+		if k == nil {
+			k = m["threshold"].k
+		}
+		l.diag(k, false, "rule", name, "sequence and threshold are only supported on rules of source %s, not %q", DefaultSource, r.Source)
+		return
+	}
 
 	if mode.any() {
 		if !exists {
@@ -726,6 +753,10 @@ func (l *fileLoader) rule(n *yaml.Node, m map[string]kv) {
 				} else {
 					old.Tags = r.Tags
 				}
+			case "sequence":
+				old.Sequence, old.Threshold = r.Sequence, nil
+			case "threshold":
+				old.Threshold, old.Sequence = r.Threshold, nil
 			case "priority":
 				old.Priority = r.Priority
 			case "enabled":
