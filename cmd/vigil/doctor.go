@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -34,9 +35,17 @@ something the sensor cannot run without is missing.`,
 			fs = append(fs, preventionFeatures(enforce.ProbeHost())...)
 			w := cmd.OutOrStdout()
 			failed := false
+			root := os.Geteuid() == 0
+			skipped := 0
 			for _, f := range fs {
 				if f.OK {
 					fmt.Fprintf(w, "ok    %-45s %s\n", f.Name, f.Detail)
+					continue
+				}
+				if !root && f.Name != "root" && needsRoot(f.Detail) {
+					// Not a finding about the host: this user may not look.
+					skipped++
+					fmt.Fprintf(w, "SKIP  %-45s not checked without root (%s)\n", f.Name, f.Detail)
 					continue
 				}
 				mark := "MISS "
@@ -46,12 +55,26 @@ something the sensor cannot run without is missing.`,
 				}
 				fmt.Fprintf(w, "%s %-45s %s: %s\n", mark, f.Name, f.Detail, f.Consequence)
 			}
+			if !root {
+				return withExitCode(1, fmt.Errorf("doctor: not running as root: %d probes that need root were not checked (SKIP lines); run it as root (sudo vigil doctor) for the full report", skipped))
+			}
 			if failed {
 				return withExitCode(1, errors.New("doctor: the sensor cannot run on this host (see FAIL lines)"))
 			}
 			return nil
 		},
 	}
+}
+
+// needsRoot reports whether a probe's failure detail is a refusal to an
+// unprivileged user rather than a missing feature.
+func needsRoot(detail string) bool {
+	for _, s := range []string{"operation not permitted", "permission denied", "needs root"} {
+		if strings.Contains(detail, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // runtimeFeatures creates a container Manager, lets its clients connect

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
@@ -32,6 +34,11 @@ draining the sensor and flushing the outputs and the store.`,
   sudo vigil run --no-default-rules -r /etc/vigil/rules.d --set outputs.http.enabled=true --set outputs.http.url=http://127.0.0.1:2801/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if os.Geteuid() != 0 {
+				// Before anything: the configuration (root-only files),
+				// the store and the sensor all need it.
+				return errors.New("run: vigil run needs root (the eBPF sensor, prevention and /var/lib/vigil); nothing was started: run it as root (sudo vigil run); `vigil config validate` checks a configuration without root")
+			}
 			cfg, err := o.load(cmd)
 			if err != nil {
 				return err

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/store"
 )
 
@@ -216,15 +217,11 @@ func ParseFilter(get func(string) string, now time.Time) (store.Filter, error) {
 	return f, nil
 }
 
-// ParseTime parses a duration back from now ("1h", "30m", "2d") or an
+// ParseTime parses a duration back from now ("1h", "30m", "2d", "1d12h";
+// config.ParseDuration) or an
 // RFC 3339 time.
 func ParseTime(v string, now time.Time) (time.Time, error) {
-	if d, ok := strings.CutSuffix(v, "d"); ok {
-		if n, err := strconv.Atoi(d); err == nil && n >= 0 {
-			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
-		}
-	}
-	if d, err := time.ParseDuration(v); err == nil {
+	if d, err := config.ParseDuration(v); err == nil {
 		if d < 0 {
 			return time.Time{}, fmt.Errorf("negative duration %q", v)
 		}
@@ -232,7 +229,7 @@ func ParseTime(v string, now time.Time) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("want a duration (1h, 2d) or an RFC 3339 time, got %q", v)
+		return time.Time{}, fmt.Errorf("want a duration (1h, 2d, 1d12h) or an RFC 3339 time, got %q", v)
 	}
 	return t, nil
 }

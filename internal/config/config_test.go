@@ -43,8 +43,8 @@ func TestBadFiles(t *testing.T) {
 		file string
 		want []string // substrings, one per expected problem
 	}{
-		{"unknown_key.bad.yaml", []string{"testdata/unknown_key.bad.yaml:4:1: field colour not found"}},
-		{"bad_type.bad.yaml", []string{"testdata/bad_type.bad.yaml:2:1: cannot unmarshal !!str `forever` into time.Duration"}},
+		{"unknown_key.bad.yaml", []string{"testdata/unknown_key.bad.yaml:4:5: outputs.stdout.colour: unknown key"}},
+		{"bad_type.bad.yaml", []string{"testdata/bad_type.bad.yaml:2:3: store.retention: want a duration such as 10s, 5m, 12h or 7d, got \"forever\""}},
 		{"bad_priority.bad.yaml", []string{"bad_priority.bad.yaml:2", "unknown priority \"loud\""}},
 		{"syntax.bad.yaml", []string{"syntax.bad.yaml:2:1"}},
 		{"on_error.bad.yaml", []string{"on_error.bad.yaml:2:3: rules.on_error: must be skip or fail, got \"ignore\""}},

@@ -94,16 +94,25 @@ func Markdown() string {
 <!-- Generated from internal/config (the Config struct's doc tags and DefaultConfig).
      Do not edit: run VIGIL_UPDATE_DOCS=1 go test ./internal/config/ -run TestDocs. -->
 
-Vigil reads one YAML file, ` + "`" + DefaultPath + "`" + ` by default (` + "`vigil run --config FILE`" + `). A missing
-default file means "all defaults"; unknown keys and values of the wrong type are errors reported with
-` + "`file:line:col`" + `, and ` + "`vigil run`" + ` reports every problem at once before it starts.
+Vigil reads one YAML file, ` + "`" + DefaultPath + "`" + ` by default (` + "`vigil run --config FILE`" + `), then the drop-in
+files ` + "`config.d/*.yaml`" + ` (and ` + "`*.yml`" + `) of the same directory in name order: a later file's keys replace the
+earlier values (lists are replaced whole, maps such as ` + "`dedup.rules`" + ` gain the new entries). The directory
+` + "`rules.d`" + ` beside the file, when it exists, is added to ` + "`rules.files`" + `. A missing default file means "all
+defaults". Unknown keys and values of the wrong type are errors; every problem of every file (and of the
+environment below) is reported at once, each with ` + "`file:line:col`" + ` and its key, e.g.
+` + "`/etc/vigil/config.d/20-http.yaml:3:5: outputs.http.timeout: want a duration such as 10s, 5m, 12h or 7d, got \"soon\"`" + `,
+together with the checks of the values that did decode; ` + "`vigil run`" + ` reports them before it starts anything.
+
+Environment variables override the files: ` + "`VIGIL_`" + ` and the key in upper case with dots as underscores, the value
+YAML as with ` + "`--set`" + ` (` + "`VIGIL_OUTPUTS_HTTP_URL=http://sidekick:2801/`, `VIGIL_STORE_RETENTION=14d`,\n`VIGIL_RULES_FILES='[/a, /b]'`" + `). A ` + "`VIGIL_`" + ` variable that starts like a section (` + "`VIGIL_OUTPUTS_...`" + `) but
+names no key is an error; other ` + "`VIGIL_`" + ` variables are not configuration.
 
 Every key can be overridden on the command line with ` + "`--set KEY=VALUE`" + ` (the value is YAML, e.g.
 ` + "`--set outputs.http.enabled=true --set dedup.window=30s`" + `); the common ones also have their own flags
-(see ` + "`vigil run --help`" + `). ` + "`vigil config show`" + ` prints the effective configuration and
-` + "`vigil config default`" + ` the defaults.
+(see ` + "`vigil run --help`" + `). Flags win over the environment, the environment over the files.
+` + "`vigil config show`" + ` prints the effective configuration and ` + "`vigil config default`" + ` the defaults.
 
-Durations are Go durations (` + "`500ms`, `10s`, `720h`" + `). Priorities are Falco's: ` + "`emergency`, `alert`, `critical`,\n`error`, `warning`, `notice`, `informational` (or `info`), `debug`" + `; "min_priority: warning" keeps
+Durations are Go durations with ` + "`d`" + ` for days added (` + "`500ms`, `10s`, `720h`, `30d`, `1d12h`" + `). Priorities are Falco's: ` + "`emergency`, `alert`, `critical`,\n`error`, `warning`, `notice`, `informational` (or `info`), `debug`" + `; "min_priority: warning" keeps
 warning and everything more severe.
 
 | Key | Type | Default | Description |

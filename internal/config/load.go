@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/vigilsec/vigil/internal/alert"
 )
 
 // ErrInvalid is matched (errors.Is) by every configuration error.
@@ -62,8 +65,9 @@ func (es Errors) Is(t error) bool { return t == ErrInvalid }
 
 // pos is where a key was found.
 type pos struct {
+	file      string // the file that set it (the main file or a drop-in)
 	line, col int
-	value     string // the scalar value, for positioning errors of text-unmarshaled values
+	value     string // the scalar value
 }
 
 // source remembers where the configuration came from.
@@ -72,19 +76,84 @@ type source struct {
 	keys map[string]pos
 }
 
-// Load reads the YAML file at path over the defaults. Unknown keys and
-// values of the wrong type are errors with file:line:col. A missing file at
-// DefaultPath is not an error (the defaults apply); a missing file
-// elsewhere is.
+// DropInDir and RulesDropInDir are the directories beside the main file
+// that Load reads too: DIR/config.d/*.yaml (and *.yml) over the file in name
+// order, and DIR/rules.d, added to rules.files when it exists.
+const (
+	DropInDir      = "config.d"
+	RulesDropInDir = "rules.d"
+)
+
+// EnvPrefix starts the environment variables that override keys:
+// VIGIL_OUTPUTS_HTTP_URL sets outputs.http.url.
+const EnvPrefix = "VIGIL_"
+
+// Load is LoadWith(path, os.Environ()).
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && path == DefaultPath {
-			return DefaultConfig(), nil
+	return LoadWith(path, os.Environ())
+}
+
+// LoadWith reads the YAML file at path over the defaults, then the drop-in
+// files of DIR/config.d in name order, then the VIGIL_* variables of env
+// (each "NAME=VALUE"), and adds DIR/rules.d to rules.files when it exists
+// (DIR is path's directory). Every problem of every source is reported at
+// once (as Errors), each with file:line:col (or the variable) and the key.
+// A missing file at DefaultPath is not an error (the defaults apply); a
+// missing file elsewhere is.
+func LoadWith(path string, env []string) (*Config, error) {
+	c := DefaultConfig()
+	c.src = &source{file: path, keys: map[string]pos{}}
+	var es Errors
+	add := func(err error) {
+		if err == nil {
+			return
 		}
+		var more Errors
+		if errors.As(err, &more) {
+			es = append(es, more...)
+			return
+		}
+		es = append(es, &Error{File: path, Msg: err.Error()})
+	}
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		add(c.decodeFile(data, path))
+	case errors.Is(err, os.ErrNotExist) && path == DefaultPath:
+	default:
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	return Parse(data, path)
+	dir := filepath.Dir(path)
+	dropIns, err := filepath.Glob(filepath.Join(dir, DropInDir, "*"))
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	sort.Strings(dropIns)
+	for _, f := range dropIns {
+		if ext := filepath.Ext(f); ext != ".yaml" && ext != ".yml" {
+			continue
+		}
+		if fi, err := os.Stat(f); err != nil || fi.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("load config: %w", err)
+		}
+		add(c.decodeFile(data, f))
+	}
+	add(c.applyEnv(env))
+	if len(es) > 0 {
+		// The values that did decode are checked too, so that one run
+		// names every problem.
+		add(c.Validate())
+		return nil, es
+	}
+	rulesD := filepath.Join(dir, RulesDropInDir)
+	if fi, err := os.Stat(rulesD); err == nil && fi.IsDir() && !slices.Contains(c.Rules.Files, rulesD) {
+		c.Rules.Files = append(c.Rules.Files, rulesD)
+	}
+	return c, nil
 }
 
 var lineRe = regexp.MustCompile(`^line (\d+): (.*)$`)
@@ -93,50 +162,38 @@ var lineRe = regexp.MustCompile(`^line (\d+): (.*)$`)
 func Parse(data []byte, name string) (*Config, error) {
 	c := DefaultConfig()
 	c.src = &source{file: name, keys: map[string]pos{}}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(name, err)
-	}
-	if len(root.Content) == 0 { // empty file
-		return c, nil
-	}
-	doc := root.Content[0]
-	if doc.Kind != yaml.MappingNode {
-		return nil, Errors{{File: name, Line: doc.Line, Col: doc.Column, Msg: "the configuration must be a mapping of keys"}}
-	}
-	index("", doc, c.src.keys)
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
-		var te *yaml.TypeError
-		if !errors.As(err, &te) {
-			// Errors from UnmarshalText carry no position: find the value.
-			var es Errors
-			for k, p := range c.src.keys {
-				if strings.HasSuffix(k, "min_priority") {
-					if _, perr := alert.ParsePriority(p.value); perr != nil {
-						es = append(es, &Error{File: name, Line: p.line, Col: p.col, Key: k, Msg: perr.Error()})
-					}
-				}
-			}
-			if len(es) > 0 {
-				return nil, es
-			}
-		}
-		return nil, yamlError(name, err)
+	if err := c.decodeFile(data, name); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
-func yamlError(name string, err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		var es Errors
-		for _, m := range te.Errors {
-			es = append(es, lineError(name, m))
-		}
-		return es
+// decodeFile decodes one YAML file over c, recording its keys' positions.
+func (c *Config) decodeFile(data []byte, name string) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return yamlError(name, err)
 	}
+	if len(root.Content) == 0 { // empty file
+		return nil
+	}
+	doc := root.Content[0]
+	if isNull(doc) {
+		return nil
+	}
+	if doc.Kind != yaml.MappingNode {
+		return Errors{{File: name, Line: doc.Line, Col: doc.Column, Msg: "the configuration must be a mapping of keys"}}
+	}
+	index(name, "", doc, c.src.keys)
+	d := &decoder{file: name}
+	d.value("", doc, doc, reflect.ValueOf(c).Elem())
+	if len(d.errs) > 0 {
+		return d.errs
+	}
+	return nil
+}
+
+func yamlError(name string, err error) error {
 	return Errors{lineError(name, strings.TrimPrefix(err.Error(), "yaml: "))}
 }
 
@@ -151,40 +208,91 @@ func lineError(name, msg string) *Error {
 }
 
 // index records the position of every key under n.
-func index(prefix string, n *yaml.Node, keys map[string]pos) {
+func index(file, prefix string, n *yaml.Node, keys map[string]pos) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			key := k.Value
-			if prefix != "" {
-				key = prefix + "." + key
-			}
-			keys[key] = pos{k.Line, k.Column, v.Value}
-			index(key, v, keys)
+			key := join(prefix, k.Value)
+			keys[key] = pos{file, k.Line, k.Column, v.Value}
+			index(file, key, v, keys)
 		}
 	case yaml.SequenceNode:
 		for i, v := range n.Content {
 			key := fmt.Sprintf("%s[%d]", prefix, i)
-			keys[key] = pos{v.Line, v.Column, v.Value}
-			index(key, v, keys)
+			keys[key] = pos{file, v.Line, v.Column, v.Value}
+			index(file, key, v, keys)
 		}
 	}
 }
 
+// EnvName is the environment variable that overrides key.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// applyEnv applies the VIGIL_* variables of env. A variable whose name
+// starts with a configuration section (VIGIL_OUTPUTS_...) but names no key
+// is an error; other VIGIL_* variables are not configuration.
+func (c *Config) applyEnv(env []string) error {
+	byName := map[string]string{}
+	var sections []string
+	for _, key := range Keys() {
+		k := key.Key
+		byName[EnvName(k)] = k
+		if top, _, ok := strings.Cut(k, "."); ok && !slices.Contains(sections, EnvName(top)) {
+			sections = append(sections, EnvName(top))
+		}
+	}
+	var es Errors
+	for _, kv := range env {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		key, known := byName[name]
+		if !known {
+			for _, s := range sections {
+				if strings.HasPrefix(name, s+"_") {
+					es = append(es, &Error{File: name, Msg: "no configuration key by this name (see docs/config.md)"})
+					break
+				}
+			}
+			continue
+		}
+		if err := c.Set(key, value); err != nil {
+			e := &Error{File: name, Key: key, Msg: err.Error()}
+			var se *Error
+			if errors.As(err, &se) {
+				e.Msg = se.Msg
+			}
+			es = append(es, e)
+			continue
+		}
+		if c.src != nil {
+			c.src.keys[key] = pos{file: name}
+		}
+	}
+	if len(es) > 0 {
+		return es
+	}
+	return nil
+}
+
 // Set applies one override: key is a dotted YAML key
-// ("outputs.http.url"), value a YAML value ("true", "5s", "[a, b]"). Flags
-// use it so that their names equal the configuration keys.
+// ("outputs.http.url"), value a YAML value ("true", "5s", "7d", "[a, b]").
+// Flags use it so that their names equal the configuration keys. A bad
+// value changes nothing.
 func (c *Config) Set(key, value string) error {
-	parts := strings.Split(key, ".")
 	var v yaml.Node
 	if err := yaml.Unmarshal([]byte(value), &v); err != nil {
-		return &Error{Key: key, Msg: fmt.Sprintf("bad value %q: %v", value, err)}
+		return &Error{Key: key, Msg: fmt.Sprintf("bad value %q: %v", value, strings.TrimPrefix(err.Error(), "yaml: "))}
 	}
 	leaf := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: ""}
 	if len(v.Content) > 0 {
 		leaf = v.Content[0]
 	}
+	parts := strings.Split(key, ".")
 	for i := len(parts) - 1; i >= 0; i-- {
 		if parts[i] == "" {
 			return &Error{Key: key, Msg: "empty key component"}
@@ -192,24 +300,27 @@ func (c *Config) Set(key, value string) error {
 		leaf = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: []*yaml.Node{
 			{Kind: yaml.ScalarNode, Tag: "!!str", Value: parts[i]}, leaf}}
 	}
-	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{leaf}}
-	data, err := yaml.Marshal(doc)
-	if err != nil {
-		return &Error{Key: key, Msg: err.Error()}
+	// Decode into a copy (maps copied too) so that a bad value changes nothing.
+	cp := c.clone()
+	d := &decoder{}
+	d.value("", leaf, leaf, reflect.ValueOf(cp).Elem())
+	if len(d.errs) > 0 {
+		e := d.errs[0]
+		return &Error{Key: e.Key, Msg: e.Msg}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
-		msg := err.Error()
-		if m := lineRe.FindStringSubmatch(strings.TrimSpace(strings.TrimPrefix(msg, "yaml: unmarshal errors:\n"))); m != nil {
-			msg = m[2]
-		}
-		return &Error{Key: key, Msg: msg}
-	}
+	*c = *cp
 	if c.src != nil {
 		delete(c.src.keys, key) // the value no longer comes from the file
 	}
 	return nil
+}
+
+// clone copies c deeply enough for Set: its maps are new maps.
+func (c *Config) clone() *Config {
+	cp := *c
+	cp.Dedup.Rules = maps.Clone(c.Dedup.Rules)
+	cp.Outputs.HTTP.Headers = maps.Clone(c.Outputs.HTTP.Headers)
+	return &cp
 }
 
 // YAML returns the configuration as YAML (what `vigil config show` prints).
@@ -249,7 +360,7 @@ func (c *Config) errAt(key, format string, args ...any) *Error {
 		// The nearest enclosing key that the file set.
 		for k := key; k != ""; {
 			if p, ok := c.src.keys[k]; ok {
-				e.Line, e.Col = p.line, p.col
+				e.File, e.Line, e.Col = p.file, p.line, p.col
 				break
 			}
 			i := strings.LastIndexAny(k, ".[")

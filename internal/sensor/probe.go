@@ -125,7 +125,7 @@ func Probe() []Feature {
 			_, err = os.Stat(filepath.Join(TracefsPath, "events", group, name))
 		}
 		consequence := "events of " + tpTypes(name) + " are not reported"
-		if err != nil {
+		if err != nil && !errors.Is(err, os.ErrPermission) {
 			err = errors.New("tracepoint missing")
 			if group == "syscalls" && rawErr == nil {
 				consequence = tpTypes(name) + " not reported unless the raw_syscalls:sys_exit fallback is enabled (vigil trace --raw-fallback; it runs on every syscall)"
