@@ -50,6 +50,7 @@ type action struct {
 	hostNet bool     // container in the host network namespace
 	pod     bool     // kubelet pod labels on the container
 	hostFS  bool     // the host's / bind-mounted read-only at /host
+	max     int      // events kept at most (default maxEvents)
 }
 
 type scenario struct {
@@ -183,6 +184,24 @@ var scenarios = []scenario{
 	{slug: "payload-decoded-in-container",
 		fire:   action{ctr: []string{"sh", "-c", "echo aWQK | base64 -d | sh"}, types: "execve", keep: `base64`},
 		benign: action{ctr: []string{"sh", "-c", "echo id | base64"}, types: "execve", keep: `base64`}},
+	// ---- stateful rules (sequence, threshold)
+	{slug: "port-scan-from-container",
+		fire: action{hostNet: true, ctr: []string{"sh", "-c", "p=47100; while [ $p -lt 47140 ]; do echo | nc -w 1 127.0.0.1 $p; p=$((p+1)); done; true"},
+			types: "connect", keep: `"port":471[0-3][0-9]\}`, max: 40},
+		benign: action{hostNet: true, ctr: []string{"sh", "-c", "i=0; while [ $i -lt 40 ]; do echo | nc -w 1 127.0.0.1 47199; i=$((i+1)); done; true"},
+			types: "connect", keep: `"port":47199\}`, max: 40}},
+	{slug: "download-then-execute",
+		fire: action{hostNet: true, ctr: []string{"sh", "-c", "mkdir -p /tmp/www && cp /bin/busybox /tmp/www/payload && " +
+			"(/va http-serve 18090 /tmp/www 1 &) && sleep 0.5 && wget -q -O /tmp/payload http://127.0.0.1:18090/payload && chmod +x /tmp/payload && /tmp/payload true; true"},
+			types: "openat,execve", keep: `"args":\{[^}]*"name":"/tmp/payload"|"filename":"/tmp/payload"`},
+		benign: action{hostNet: true, ctr: []string{"sh", "-c", "mkdir -p /tmp/www && cp /bin/busybox /tmp/www/payload && " +
+			"(/va http-serve 18091 /tmp/www 1 &) && sleep 0.5 && wget -q -O /tmp/payload http://127.0.0.1:18091/payload && cat /tmp/payload >/dev/null && /bin/true"},
+			types: "openat,execve", keep: `"args":\{[^}]*"name":"/tmp/payload"|"filename":"/bin/true"`}},
+	{slug: "write-then-execute",
+		fire: action{ctr: []string{"sh", "-c", "cat /bin/busybox > /tmp/tool && chmod +x /tmp/tool && /tmp/tool true"},
+			types: "openat,execve", keep: `"args":\{[^}]*"name":"/tmp/tool"|"filename":"/tmp/tool"`},
+		benign: action{setup: `printf 'int main(void){return 0;}\n' > $W/main.c`, host: `cd $W && gcc -o hello main.c && ./hello`,
+			types: "openat,execve", keep: `"args":\{[^}]*"name":"([^"]*/)?hello"|"filename":"[^"]*hello"`}},
 	{slug: "kubernetes-api-contacted-from-container",
 		fire: action{pod: true, hostNet: true,
 			ctr: []string{"sh", "-c", "/va listen 6443 & sleep 0.5; echo | nc -w 1 127.0.0.1 6443; wait"}, types: "connect", keep: `6443`},
@@ -412,7 +431,7 @@ func trim(t *testing.T, vigil string, out []byte, a action) [][]byte {
 			}
 		}
 		lines = append(lines, event.AppendJSON(nil, &ev))
-		if len(lines) == maxEvents {
+		if max := a.max; len(lines) == maxEvents && max == 0 || max > 0 && len(lines) == max {
 			break
 		}
 	}

@@ -230,6 +230,9 @@ var attempts = map[string][2]string{
 	"Vigil Standard Stream Redirected To Socket":     {"success", "a failed dup2 wired nothing"},
 	"Vigil Payload Decoded In Container":             {"success", "an exec that failed ran nothing"},
 	"Vigil Cloud Metadata Access From Container":     {"attempt", "a request blocked by the network still shows a workload hunting node credentials"},
+	"Vigil Port Scan From Container":                 {"attempt", "the refused connections are the scan"},
+	"Vigil Download Then Execute":                    {"success", "an exec that failed ran nothing"},
+	"Vigil Write Then Execute":                       {"success", "an exec that failed ran nothing"},
 }
 
 // successChecks are the condition fragments that restrict a rule to
@@ -466,8 +469,10 @@ func TestFalcoCoverage(t *testing.T) {
 func rulesetDoc(spec *rules.Spec) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Default ruleset\n\n")
-	b.WriteString("<!-- Generated from rules/vigil_rules.yaml by `go test ./rules -run TestRulesetDoc -update`. Do not edit. -->\n\n")
-	b.WriteString("Vigil embeds `rules/vigil_rules.yaml` and loads it before any `-r` file (`--no-default-rules` turns it off).\n")
+	b.WriteString("<!-- Generated from rules/*.yaml by `go test ./rules -run TestRulesetDoc -update`. Do not edit. -->\n\n")
+	b.WriteString("Vigil embeds `rules/vigil_rules.yaml` and `rules/vigil_stateful_rules.yaml` (rules that use the `sequence` and\n")
+	b.WriteString("`threshold` keys, see [rules](rules.md#sequence-and-threshold-stateful-rules-vigil-extension)) and loads them\n")
+	b.WriteString("before any `-r` file (`--no-default-rules` turns them off).\n")
 	b.WriteString("Every rule is evaluated (not only the first match), comes with MITRE ATT&CK technique ids in its tags,\n")
 	b.WriteString("and has a tuning macro named `vigil_user_known_*` that is false by default. To silence known-good activity,\n")
 	b.WriteString("redefine the macro in your own rules file, loaded after the defaults:\n\n")
@@ -527,9 +532,22 @@ func rulesetDoc(spec *rules.Spec) []byte {
 	for _, r := range spec.Rules {
 		fmt.Fprintf(&b, "\n## %s\n\n", r.Name)
 		b.WriteString(strings.Join(strings.Fields(r.Desc), " "))
-		fmt.Fprintf(&b, "\n\n- Priority: %s\n- Tags: %s\n- Tune: `%s`\n- Evidence: `rules/testdata/captures/%s/`\n- Condition:\n\n```\n%s\n```\n",
-			r.Priority, strings.Join(r.Tags, ", "), strings.Join(uniq(tuneMacro.FindAllString(r.Cond.Text, -1)), "`, `"),
-			Slug(r.Name), strings.TrimSpace(r.Cond.Text))
+		fmt.Fprintf(&b, "\n\n- Priority: %s\n- Tags: %s\n- Tune: `%s`\n- Evidence: `rules/testdata/captures/%s/`\n",
+			r.Priority, strings.Join(r.Tags, ", "), strings.Join(uniq(tuneMacro.FindAllString(r.Cond.Text, -1)), "`, `"), Slug(r.Name))
+		if sq := r.Sequence; sq != nil {
+			fmt.Fprintf(&b, "- Sequence: by %s within %s, after\n", sq.By, sq.Within)
+			for _, st := range sq.Steps {
+				fmt.Fprintf(&b, "  - `%s`: `%s`\n", st.As, strings.Join(strings.Fields(st.Cond.Text), " "))
+			}
+		}
+		if th := r.Threshold; th != nil {
+			distinct := ""
+			if th.Distinct != "" {
+				distinct = " with distinct " + th.Distinct
+			}
+			fmt.Fprintf(&b, "- Threshold: %d events%s within %s, by %s (once per window)\n", th.Count, distinct, th.Within, th.By)
+		}
+		fmt.Fprintf(&b, "- Condition:\n\n```\n%s\n```\n", strings.TrimSpace(r.Cond.Text))
 	}
 	return b.Bytes()
 }

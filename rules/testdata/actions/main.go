@@ -13,12 +13,14 @@
 //	vigil-action udp-socket               socket(AF_INET, SOCK_DGRAM) (benign twin)
 //	vigil-action listen PORT              accept one TCP connection on 127.0.0.1:PORT (10 s at most)
 //	vigil-action pty PROG ARGS...         run PROG in a new session on a new pseudo-terminal
+//	vigil-action http-serve PORT DIR N    serve DIR over HTTP on 127.0.0.1:PORT for N requests (10 s at most)
 package main
 
 import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"syscall"
@@ -72,6 +74,8 @@ func run(action string, args []string) error {
 		return nil
 	case "pty":
 		return runOnPty(args)
+	case "http-serve":
+		return httpServe(args[0], args[1], args[2])
 	case "exec":
 		return syscall.Exec(args[0], args, os.Environ())
 	case "ptrace-attach":
@@ -200,4 +204,35 @@ func runOnPty(argv []string) error {
 	c.Stdin, c.Stdout, c.Stderr = pts, pts, pts
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	return c.Run()
+}
+
+// httpServe serves dir on 127.0.0.1:port until n requests were answered or
+// 10 s passed: the download source of the stateful captures.
+func httpServe(port, dir, n string) error {
+	var want int
+	if _, err := fmt.Sscan(n, &want); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{}, want)
+	files := http.FileServer(http.Dir(dir))
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		files.ServeHTTP(w, r)
+		done <- struct{}{}
+	})}
+	go srv.Serve(l)
+	deadline := time.After(10 * time.Second)
+	for i := 0; i < want; i++ {
+		select {
+		case <-done:
+		case <-deadline:
+			srv.Close()
+			return fmt.Errorf("served %d of %d requests", i, want)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the last response reaches the client
+	return srv.Close()
 }
