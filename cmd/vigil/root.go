@@ -30,6 +30,7 @@ func newRootCmd() *cobra.Command {
 		newK8sCmd(),
 		newAdviseCmd(),
 		newComplianceCmd(),
+		newProfileCmd(),
 	)
 	return root
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/output"
 	"github.com/vigilsec/vigil/internal/pipeline"
+	"github.com/vigilsec/vigil/internal/profile"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/queue"
 	"github.com/vigilsec/vigil/internal/rules"
@@ -84,6 +85,9 @@ type Agent struct {
 	coal   *alert.Coalescer
 	eng    *engine.Engine
 	pipe   *pipeline.Pipeline
+	// learner profiles workloads (nil unless profiles.enabled); see
+	// profiles.go.
+	learner *profile.Learner
 	audit  *k8sAudit // nil unless k8s_audit.enabled
 	api    *api.Server
 	minPri alert.Priority
@@ -188,7 +192,8 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 			a.log.Info("alerts API disabled: no token configured (http.token_file)")
 		}
 	}
-	a.pipe = pipeline.New(pipeline.Options{Types: eventTypes(cfg.Sensor.EventTypes), Engine: a.eng,
+	a.learner = a.newLearner()
+	a.pipe = pipeline.New(pipeline.Options{Types: eventTypes(cfg.Sensor.EventTypes), Engine: a.eng, Profiler: a.learner,
 		MinPriority: &a.minPri, OnAlert: a.onAlert, Tap: a.tap, Guard: a.guard, Hostname: a.hostname,
 		Metrics: a.reg, Logger: a.log})
 	if a.audit, err = a.newK8sAudit(rs); err != nil {
@@ -619,6 +624,13 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}()
 	if a.realSensor != nil {
 		goBG("sensor stats", a.watchSensor)
+	}
+	if a.learner != nil {
+		ps := &profileSync{a: a}
+		if st := a.Store(); st != nil {
+			ps.load(ctx, st) // stored profiles in force before the first event
+		}
+		goBG("profiles", ps.run)
 	}
 	goBG("rules watch", a.watchRules)
 	goBG("policy watch", a.watchPolicies)

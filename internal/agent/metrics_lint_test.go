@@ -41,6 +41,7 @@ func TestMetricsLint(t *testing.T) {
 	cfg := s.config(t, p)
 	cfg.HTTP.Enabled = true
 	cfg.HTTP.Listen = addr
+	cfg.Profiles.Enabled = true // its families are linted too
 	src := &fakeSource{ch: make(chan struct{}, 1)}
 	a, err := New(cfg, &Options{Source: src, NoSignals: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -26,6 +26,7 @@ type Config struct {
 	Drift      Drift      `yaml:"drift"`
 	Images     Images     `yaml:"images"`
 	K8sAudit   K8sAudit   `yaml:"k8s_audit"`
+	Profiles   Profiles   `yaml:"profiles"`
 
 	src *source // where it was loaded from, for error positions
 }
@@ -199,6 +200,19 @@ type Images struct {
 	Severities   []string      `yaml:"severities" doc:"Finding severities that raise an alert (CRITICAL, HIGH, MEDIUM, LOW, UNKNOWN)."`
 }
 
+// Profiles configures learned workload profiles and their deviation
+// alerts (docs/profiles.md).
+type Profiles struct {
+	Enabled         bool           `yaml:"enabled" doc:"Learn a profile per workload and raise an alert (rule Vigil profile deviation) for behaviour outside it once its learning window has closed. Profiles are kept in the store (store.path)."`
+	Key             string         `yaml:"key" doc:"What a workload is: image (the container's image repository) or label:NAME (the pod label, else container label, NAME; containers without it are keyed by image)."`
+	LearningWindow  time.Duration  `yaml:"learning_window" doc:"How long a new workload's behaviour is learned, from its first event."`
+	Roots           []string       `yaml:"roots" doc:"Directories under which file opens (reads and writes) are recorded; / records every path."`
+	MaxProfiles     int            `yaml:"max_profiles" doc:"Profiles kept; workloads beyond are not profiled (counted in vigil_profile_unprofiled_events_total)."`
+	AlertsPerMinute int            `yaml:"alerts_per_minute" doc:"Deviation alerts per profile per minute at most (each new behaviour alerts once until accepted); the rest are counted in vigil_profile_alerts_suppressed_total."`
+	Priority        alert.Priority `yaml:"priority" doc:"Priority of deviation alerts."`
+	SyncInterval    time.Duration  `yaml:"sync_interval" doc:"How often changed profiles are written to the store and versions accepted, imported or merged there (vigil profile accept|import) are put in force."`
+}
+
 // DefaultConfig returns the defaults: what an empty file means.
 func DefaultConfig() *Config {
 	out := func(q int, format string) Output {
@@ -227,6 +241,8 @@ func DefaultConfig() *Config {
 		Containers: Containers{Sockets: []string{"/run/containerd/containerd.sock", "/var/run/docker.sock", "/run/crio/crio.sock", "/run/podman/podman.sock"}},
 		Drift:      Drift{Enabled: true, Priority: alert.PriorityCritical, MaxPending: 64},
 		Images:     Images{PollInterval: 30 * time.Second, Severities: []string{"CRITICAL"}},
+		Profiles: Profiles{Key: "image", LearningWindow: time.Hour, Roots: []string{"/etc", "/bin", "/sbin", "/usr", "/lib", "/lib64", "/root", "/home", "/var", "/tmp", "/opt", "/srv", "/app"},
+			MaxProfiles: 4096, AlertsPerMinute: 10, Priority: alert.PriorityWarning, SyncInterval: 2 * time.Second},
 	}
 	c.Outputs.Stdout.Enabled = true
 	return c

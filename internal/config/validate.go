@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/profile"
 )
 
 // Facilities maps syslog facility names to their numbers.
@@ -235,6 +236,31 @@ func (c *Config) Validate() error {
 		case "CRITICAL", "HIGH", "MEDIUM", "LOW", "NONE", "UNKNOWN":
 		default:
 			bad(fmt.Sprintf("images.severities[%d]", i), "unknown severity %q (want CRITICAL, HIGH, MEDIUM, LOW, NONE or UNKNOWN)", s)
+		}
+	}
+	if pr := &c.Profiles; pr.Enabled {
+		if _, err := profile.ParseKeyBy(pr.Key); err != nil {
+			bad("profiles.key", "%v", err)
+		}
+		if pr.LearningWindow <= 0 {
+			bad("profiles.learning_window", "must be positive")
+		}
+		if pr.SyncInterval <= 0 {
+			bad("profiles.sync_interval", "must be positive")
+		}
+		if pr.MaxProfiles < 1 {
+			bad("profiles.max_profiles", "must be at least 1")
+		}
+		if pr.AlertsPerMinute < 1 {
+			bad("profiles.alerts_per_minute", "must be at least 1")
+		}
+		for i, r := range pr.Roots {
+			if !strings.HasPrefix(r, "/") {
+				bad(fmt.Sprintf("profiles.roots[%d]", i), "%q: not an absolute path", r)
+			}
+		}
+		if !c.Store.Enabled {
+			bad("profiles.enabled", "profiles are kept in the store: store.enabled must be on")
 		}
 	}
 	if len(es) == 0 {

@@ -23,6 +23,7 @@ import (
 const (
 	StageState      = "state"      // process and fd table
 	StageContainer  = "container"  // container resolution
+	StageProfile    = "profile"    // workload profiling and its deviation alerts
 	StageEngine     = "engine"     // rules evaluation and the alert of a match
 	StageTap        = "tap"        // per-event checks after the rules (drift, trace's printer)
 	StageOutput     = "output"     // an output writing an alert
@@ -31,7 +32,7 @@ const (
 )
 
 // Stages lists every stage.
-var Stages = []string{StageState, StageContainer, StageEngine, StageTap, StageOutput, StageResponse, StagePrevention}
+var Stages = []string{StageState, StageContainer, StageProfile, StageEngine, StageTap, StageOutput, StageResponse, StagePrevention}
 
 // RulePanic is the rule name of the internal alert about a recovered panic.
 const RulePanic = "Vigil stage panic"

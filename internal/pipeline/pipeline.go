@@ -12,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/guard"
 	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/profile"
 	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/sensor/interest"
@@ -31,12 +32,13 @@ type Source interface {
 const (
 	stState = iota
 	stContainer
+	stProfile
 	stEngine
 	stTap
 	numStages
 )
 
-var stageNames = [numStages]string{guard.StageState, guard.StageContainer, guard.StageEngine, guard.StageTap}
+var stageNames = [numStages]string{guard.StageState, guard.StageContainer, guard.StageProfile, guard.StageEngine, guard.StageTap}
 
 // Options configure a Pipeline. Every field is optional.
 type Options struct {
@@ -50,6 +52,10 @@ type Options struct {
 	// get Host, or keep their own container when Host is nil too.
 	Containers *container.Manager
 	Host       *event.Container
+	// Profiler records each container event into its workload's profile
+	// and raises deviation alerts (nil: no profiling). Its event types
+	// join the sensor's interest (SensorOptions, InterestFor).
+	Profiler *profile.Learner
 	// Engine evaluates the rules (nil: no evaluation, as for trace).
 	Engine *engine.Engine
 	// MinPriority drops matches of rules less severe (nil: none dropped).
@@ -193,7 +199,11 @@ func (p *Pipeline) InterestFor(rs *rules.Ruleset) (in sensor.Interest, ok bool) 
 	if p.opts.Table != nil {
 		base = state.Consumes.Union(event.TypeSetOf(StateTypes()...))
 	}
-	return interest.Of(rs, base), true
+	in = interest.Of(rs, base)
+	if p.opts.Profiler != nil {
+		in = interest.With(in, profile.Types, p.opts.Profiler.Roots())
+	}
+	return in, true
 }
 
 // Wants reports whether events of type t go past the process table.
@@ -244,6 +254,10 @@ func (p *Pipeline) from(ev *event.Event, st int) {
 				ev.Container = p.opts.Containers.Resolve(ev.CgroupID, ev.PID)
 			} else if p.opts.Host != nil {
 				ev.Container = p.opts.Host
+			}
+		case stProfile:
+			if p.opts.Profiler != nil {
+				p.opts.Profiler.Observe(ev)
 			}
 		case stEngine:
 			if p.opts.Engine != nil {

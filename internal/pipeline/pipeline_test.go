@@ -9,6 +9,7 @@ import (
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/guard"
+	"github.com/vigilsec/vigil/internal/profile"
 	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/state"
@@ -150,3 +151,28 @@ func tableForTest(t *testing.T) *state.Table {
 }
 
 func sensorOptionsForTest() sensor.Options { return sensor.Options{RingBytes: 1 << 20} }
+
+// TestProfilerStage: a container's events reach the profiler, a host's do
+// not, and the sensor is asked for the profiler's types and roots.
+func TestProfilerStage(t *testing.T) {
+	rs := compile(t, shadowRule)
+	learner := profile.NewLearner(profile.Options{Roots: []string{"/srv"}})
+	ctr := &event.Container{ID: "abcdefabcdef", Type: "docker", MetadataKnown: true, Repository: "web"}
+	p := New(Options{Engine: engine.New(rs, nil), Profiler: learner, Host: ctr})
+	p.Handle(openEvent("/srv/index.html", 7))
+	ps := learner.Profiles()
+	if len(ps) != 1 || ps[0].Name != "image:web" || strings.Join(ps[0].Items(profile.KindRead), ",") != "/srv/index.html" {
+		t.Fatalf("profiles %v", ps)
+	}
+	in, ok := p.InterestFor(rs)
+	if !ok || !in.Types.Has(event.TypeListen) || !in.Types.Has(event.TypeExecve) || in.Open == nil ||
+		in.Open.Prefixes["/srv"] != sensor.AccessAll || in.Open.Prefixes["/etc/shadow"] == 0 {
+		t.Fatalf("interest %v %v", in.Types, in.Open)
+	}
+	hostP := New(Options{Engine: engine.New(rs, nil), Profiler: profile.NewLearner(profile.Options{}),
+		Host: &event.Container{ID: "host", Type: "host", MetadataKnown: true}})
+	hostP.Handle(openEvent("/etc/passwd", 8))
+	if n := len(hostP.opts.Profiler.Profiles()); n != 0 {
+		t.Fatalf("host profiled: %d", n)
+	}
+}

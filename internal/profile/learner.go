@@ -140,7 +140,7 @@ func NewLearner(o Options) *Learner {
 	}
 	l.suppressed = r.Counter("vigil_profile_alerts_suppressed_total", "Deviation alerts not raised because of the per-profile rate limit.")
 	l.unprofiled = r.Counter("vigil_profile_unprofiled_events_total", "Container events not profiled: no workload key yet (metadata unknown) or profiles.max_profiles reached.")
-	l.overflowCnt = r.CounterVec("vigil_profile_overflow", "Behaviours not recorded because a profile's set was full, by kind (sum over profiles).", "kind")
+	l.overflowCnt = r.CounterVec("vigil_profile_overflow_total", "Behaviours not recorded because a profile's set was full, by kind (sum over profiles).", "kind")
 	r.Func("vigil_profiles", "Workload profiles kept, by state.", metrics.TypeGauge, []string{"state"}, func(e metrics.Emit) {
 		var learning, monitoring int
 		l.mu.Lock()
@@ -277,9 +277,8 @@ func (l *Learner) observeBehaviour(w *workload, ev *event.Event) *alert.Alert {
 		}
 		return l.record(w, ev, kind, name, nil)
 	case event.TypeConnect, event.TypeSendto, event.TypeSendmsg:
-		if ev.Type == event.TypeConnect && ev.Ret != 0 && ev.Ret != -int64(syscall.EINPROGRESS) {
-			return nil
-		}
+		// A connect is recorded whatever its result: an attempt to a new
+		// peer is new behaviour even when refused.
 		if !ev.Addr.IP.IsValid() || ev.Addr.Port == 0 {
 			return nil
 		}

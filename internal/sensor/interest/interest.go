@@ -254,3 +254,28 @@ func cmpPred(c *rules.Cmp) pred {
 	}
 	return anyOpen
 }
+
+// With returns in extended with what another consumer needs (the
+// profiler): the event types types, and every open whose path extends one
+// of prefixes ("/": every absolute path), in any access mode. An open
+// filter that was off (every open reported) stays off; when in asked for
+// no open at all, the filter keeps only the prefixes.
+func With(in sensor.Interest, types event.TypeSet, prefixes []string) sensor.Interest {
+	hadOpens := !in.Types.Intersect(openTypes).Empty()
+	out := sensor.Interest{Types: in.Types.Union(types), Open: in.Open}
+	if types.Intersect(openTypes).Empty() || (hadOpens && in.Open == nil) {
+		return out
+	}
+	f := &sensor.OpenFilter{Prefixes: map[string]sensor.Access{}}
+	if in.Open != nil {
+		f.AnyPath = in.Open.AnyPath
+		for p, a := range in.Open.Prefixes {
+			f.Prefixes[p] = a
+		}
+	}
+	for _, p := range prefixes {
+		f.Prefixes[p] |= sensor.AccessAll
+	}
+	out.Open = f
+	return out
+}

@@ -118,3 +118,37 @@ func TestFalcoRules(t *testing.T) {
 	}
 	t.Logf("open filter with Falco's rules: %v", in.Open)
 }
+
+// TestWithProfiler: the profiler's types join the interest, and opens
+// below its roots pass the filter in every access mode, next to what the
+// rules asked for; a filter that was off stays off.
+func TestWithProfiler(t *testing.T) {
+	rs := compile(t, defaults()...)
+	in := Of(rs, event.TypeSet{})
+	types := event.TypeSetOf(event.TypeOpenat, event.TypeListen, event.TypeAccept4)
+	out := With(in, types, []string{"/srv", "/etc"})
+	if !out.Types.Has(event.TypeListen) || !out.Types.Has(event.TypeAccept4) || !out.Types.Minus(in.Types.Union(types)).Empty() {
+		t.Fatalf("types %v", out.Types)
+	}
+	if out.Open == nil || out.Open.Prefixes["/srv"] != sensor.AccessAll || out.Open.Prefixes["/etc"] != sensor.AccessAll {
+		t.Fatalf("filter %v", out.Open)
+	}
+	if in.Open.Prefixes["/srv"] != 0 {
+		t.Fatal("With changed its input")
+	}
+	for p, a := range in.Open.Prefixes {
+		if out.Open.Prefixes[p]&a != a {
+			t.Errorf("prefix %s lost access %v", p, a)
+		}
+	}
+	// Rules without opens: the filter is the profiler's alone.
+	none := With(sensor.Interest{Types: event.TypeSetOf(event.TypeExecve)}, types, []string{"/srv"})
+	if none.Open == nil || len(none.Open.Prefixes) != 1 || none.Open.AnyPath != 0 {
+		t.Fatalf("profiler-only filter %v", none.Open)
+	}
+	// Filter off (every open reported): stays off.
+	off := With(sensor.Interest{Types: event.TypeSetOf(event.TypeOpenat)}, types, []string{"/srv"})
+	if off.Open != nil {
+		t.Fatalf("filter turned on: %v", off.Open)
+	}
+}

@@ -1,0 +1,105 @@
+package agent
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/profile"
+	"github.com/vigilsec/vigil/internal/store"
+)
+
+// newLearner builds the profiling stage when profiles.enabled.
+func (a *Agent) newLearner() *profile.Learner {
+	pc := a.cfg.Profiles
+	if !pc.Enabled {
+		return nil
+	}
+	key, _ := profile.ParseKeyBy(pc.Key) // validated
+	pri := pc.Priority
+	return profile.NewLearner(profile.Options{KeyBy: key, Window: pc.LearningWindow, Roots: pc.Roots,
+		MaxProfiles: pc.MaxProfiles, AlertsPerMinute: pc.AlertsPerMinute, Priority: &pri, Hostname: a.hostname,
+		OnDeviation: a.onDeviation, Metrics: a.reg})
+}
+
+// onDeviation delivers a deviation alert (on the event goroutine) through
+// noise control, as a rule match's.
+func (a *Agent) onDeviation(al *alert.Alert) {
+	if !al.Priority.AtLeast(a.minPri) {
+		a.pipe.BelowMin().Inc()
+		return
+	}
+	if !a.coal.Offer(al) {
+		a.coalesced.Inc()
+		return
+	}
+	a.deliver(al)
+}
+
+// profileSync keeps the learner and the store in step: what the learner
+// changed is written, what was written by someone else (vigil profile
+// accept, import, merge; another agent sharing the file) is put in force.
+type profileSync struct {
+	a   *Agent
+	seq int64 // the store's change counter last read
+}
+
+// load reads the stored profiles newer than the last read into the
+// learner; it reports whether the store could be read.
+func (s *profileSync) load(ctx context.Context, st *store.Store) bool {
+	rows, err := st.ProfilesSince(ctx, s.seq)
+	if err != nil {
+		s.a.log.Warn("profiles: reading the store", "err", err)
+		return false
+	}
+	for _, r := range rows {
+		s.seq = max(s.seq, r.Seq)
+		p, err := profile.Decode(r.Body, r.Name+"@"+strconv.FormatUint(r.Version, 10), profile.Limits{})
+		if err != nil {
+			s.a.log.Warn("profiles: stored profile not loaded", "err", err)
+			continue
+		}
+		if s.a.learner.Load(p) {
+			s.a.log.Info("profile in force", "profile", p.Name, "version", p.Version, "state", p.State)
+		}
+	}
+	return true
+}
+
+// save writes the profiles the learner changed.
+func (s *profileSync) save(ctx context.Context, st *store.Store) {
+	for _, p := range s.a.learner.Snapshot() {
+		body, err := p.MarshalJSON()
+		if err == nil {
+			err = st.SaveProfile(ctx, store.ProfileRow{Name: p.Name, Version: p.Version, State: string(p.State),
+				Updated: p.Updated, Body: body})
+		}
+		if err != nil {
+			s.a.log.Warn("profiles: not stored", "profile", p.Name, "err", err)
+		}
+	}
+}
+
+// run syncs every profiles.sync_interval until ctx is done, then stores
+// what changed last.
+func (s *profileSync) run(ctx context.Context) error {
+	t := time.NewTicker(s.a.cfg.Profiles.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.a.learner.Tick(time.Now())
+			if st := s.a.Store(); st != nil {
+				s.save(context.Background(), st)
+			}
+			return nil
+		case now := <-t.C:
+			s.a.learner.Tick(now)
+			if st := s.a.Store(); st != nil {
+				s.save(ctx, st)
+				s.load(ctx, st)
+			}
+		}
+	}
+}

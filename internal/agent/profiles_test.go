@@ -1,0 +1,188 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/containertest"
+	"github.com/vigilsec/vigil/internal/profile"
+	"github.com/vigilsec/vigil/internal/store"
+	"github.com/vigilsec/vigil/internal/testkernel"
+)
+
+// dockerExec runs args in the container (docker exec) and returns its
+// output; a failing command is not an error (the attacks fail).
+func dockerExec(t *testing.T, id string, args ...string) string {
+	t.Helper()
+	out, _ := exec.Command("docker", append([]string{"exec", id}, args...)...).CombinedOutput()
+	return string(out)
+}
+
+// deviations returns "kind value" of the deviation alerts in the file
+// output that name profile.
+func deviations(file, name string) []string {
+	var out []string
+	for _, a := range fileAlerts(file) {
+		if a["rule"] != profile.RuleDeviation {
+			continue
+		}
+		of, _ := a["output_fields"].(map[string]any)
+		if of[profile.FieldProfile] != name {
+			continue
+		}
+		out = append(out, of[profile.FieldKind].(string)+" "+of[profile.FieldValue].(string))
+	}
+	return out
+}
+
+// TestProfileLearnAndDeviate: a Docker workload (busybox httpd and a
+// client fetching from it in the same container) is learned for a short
+// window through the real sensor; afterwards its ordinary traffic raises
+// no alert, and a shell, a new outbound connection and a write to /etc
+// each raise a deviation alert naming the profile. Accepting the shell
+// (a new version in the store, as `vigil profile accept` writes) stops it
+// alerting.
+func TestProfileLearnAndDeviate(t *testing.T) {
+	testkernel.RequireRoot(t)
+	d := containertest.StartDockerd(t)
+	if _, err := exec.LookPath("docker"); err != nil {
+		testkernel.Skip(t, "docker CLI not installed: "+err.Error())
+	}
+	app := "profile-test-" + containertest.NewID()[:8]
+	name := "label:app=" + app
+	dir := t.TempDir()
+	file := filepath.Join(dir, "alerts.json")
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(catShadowRule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := newSinks(t).config(t, rulesPath)
+	cfg.Outputs.HTTP.Enabled, cfg.Outputs.Syslog.Enabled = false, false
+	cfg.Outputs.File.Path = file
+	cfg.Store.Path = filepath.Join(dir, "alerts.db")
+	cfg.HTTP.Enabled = false
+	cfg.Profiles.Enabled = true
+	cfg.Profiles.Key = "label:app"
+	cfg.Profiles.LearningWindow = 4 * time.Second
+	cfg.Profiles.SyncInterval = 200 * time.Millisecond
+	cfg.Profiles.AlertsPerMinute = 100
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := startAgent(t, cfg)
+
+	c := d.Run(t, containertest.DockerSpec{Labels: map[string]string{"app": app},
+		Args: []string{"busybox", "httpd", "-f", "-p", "8080", "-h", "/etc"}})
+	get := func() {
+		t.Helper()
+		if out := dockerExec(t, c.ID, "busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:8080/passwd"); !strings.Contains(out, "root:x:0:0") {
+			t.Fatalf("the workload's own check failed: %q", out)
+		}
+	}
+	// Learning: the client fetches from the server.
+	start := time.Now()
+	for time.Since(start) < 3*time.Second {
+		get()
+	}
+	waitFor(t, "the learning window to close", func() bool {
+		for _, p := range a.learner.Profiles() {
+			if p.Name == name && p.State == profile.Monitoring {
+				return true
+			}
+		}
+		return false
+	})
+	p := a.learner.Profiles()
+	var learned *profile.Profile
+	for _, x := range p {
+		if x.Name == name {
+			learned = x
+		}
+	}
+	t.Logf("learned: programs %q egress %q listen %q syscalls %d writes %q", learned.Items(profile.KindProgram),
+		learned.Items(profile.KindEgress), learned.Items(profile.KindListen), learned.Len(profile.KindSyscall), learned.Items(profile.KindWrite))
+	if !contains(learned.Items(profile.KindListen), "8080/tcp") || !contains(learned.Items(profile.KindEgress), "127.0.0.1:8080/tcp") {
+		t.Fatalf("the workload's listener and connection were not learned")
+	}
+
+	// Ordinary traffic over a longer run: no deviation.
+	start = time.Now()
+	for time.Since(start) < 5*time.Second {
+		get()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if devs := deviations(file, name); len(devs) != 0 {
+		t.Fatalf("ordinary traffic raised deviations: %q", devs)
+	}
+
+	// Attacks: a shell, a new outbound connection, a write to /etc.
+	dockerExec(t, c.ID, "sh", "-c", "true")
+	dockerExec(t, c.ID, "busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:9/")
+	dockerExec(t, c.ID, "busybox", "touch", "/etc/evil")
+	want := []string{"program /bin/busybox (sh)", "egress 127.0.0.1:9/tcp", "write /etc/evil"}
+	waitFor(t, "the deviation alerts", func() bool {
+		devs := deviations(file, name)
+		for _, w := range want {
+			if !contains(devs, w) {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("deviations: %q", deviations(file, name))
+
+	// Accept the shell: the store gets the next version; the agent puts
+	// it in force and the shell no longer alerts.
+	st, err := store.Open(cfg.Store.Path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	row, err := st.Profile(context.Background(), name, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := profile.Decode(row.Body, name, profile.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.Add(profile.Item{Kind: profile.KindProgram, Value: "/bin/busybox (sh)"}); err != nil {
+		t.Fatal(err)
+	}
+	pr.Version++
+	body, _ := pr.MarshalJSON()
+	if err := st.SaveProfile(context.Background(), store.ProfileRow{Name: name, Version: pr.Version, State: string(pr.State), Updated: time.Now(), Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the accepted version in force", func() bool {
+		for _, x := range a.learner.Profiles() {
+			if x.Name == name && x.Version == pr.Version {
+				return true
+			}
+		}
+		return false
+	})
+	before := len(deviations(file, name))
+	dockerExec(t, c.ID, "sh", "-c", "true")
+	dockerExec(t, c.ID, "busybox", "touch", "/etc/evil2")
+	waitFor(t, "the write alert", func() bool { return contains(deviations(file, name), "write /etc/evil2") })
+	for _, dv := range deviations(file, name)[before:] {
+		if strings.HasPrefix(dv, "program ") {
+			t.Fatalf("accepted program alerted again: %s", dv)
+		}
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
