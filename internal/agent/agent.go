@@ -32,8 +32,8 @@ import (
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/output"
 	"github.com/vigilsec/vigil/internal/pipeline"
-	"github.com/vigilsec/vigil/internal/profile"
 	"github.com/vigilsec/vigil/internal/policy"
+	"github.com/vigilsec/vigil/internal/profile"
 	"github.com/vigilsec/vigil/internal/queue"
 	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/sensor"
@@ -79,18 +79,18 @@ type Agent struct {
 	// the internal alert queue.RuleOverflow).
 	overflow *queue.Overflow
 	// guard recovers and reports panics of the per-item stages.
-	guard  *guard.Guard
-	disp   *output.Dispatcher
-	store  *alertStore // nil when disabled
-	coal   *alert.Coalescer
-	eng    *engine.Engine
-	pipe   *pipeline.Pipeline
+	guard *guard.Guard
+	disp  *output.Dispatcher
+	store *alertStore // nil when disabled
+	coal  *alert.Coalescer
+	eng   *engine.Engine
+	pipe  *pipeline.Pipeline
 	// learner profiles workloads (nil unless profiles.enabled); see
 	// profiles.go.
 	learner *profile.Learner
-	audit  *k8sAudit // nil unless k8s_audit.enabled
-	api    *api.Server
-	minPri alert.Priority
+	audit   *k8sAudit // nil unless k8s_audit.enabled
+	api     *api.Server
+	minPri  alert.Priority
 
 	// Set by Run.
 	table      *state.Table
