@@ -147,17 +147,27 @@ type macroState struct {
 	spec *MacroSpec
 	ast  Node // resolved (macros substituted), nil when it had errors
 	cond *Cond
+	// unknown holds the errors of a macro that failed only because it
+	// names a field Vigil does not know. As in Falco, they are reported
+	// where a rule uses the macro: a rule with skip-if-unknown-filter is
+	// then skipped with a warning instead; a macro no rule uses reports
+	// them as warnings.
+	unknown  []*Diagnostic
+	reported bool
 }
 
 type compiler struct {
-	spec      *Spec
-	opts      *CompileOptions
-	rs        *Ruleset
-	lists     map[string][]Value // flattened items
-	macros    map[string]*macroState
-	seen      map[string]bool // dedupe diagnostics
-	usedList  map[string]bool
-	usedMacro map[string]bool
+	spec   *Spec
+	opts   *CompileOptions
+	rs     *Ruleset
+	lists  map[string][]Value // flattened items
+	macros map[string]*macroState
+	seen   map[string]bool // dedupe diagnostics
+	// unknownField is set when the rule or macro being compiled names a
+	// field Vigil does not know (skip-if-unknown-filter).
+	unknownField bool
+	usedList     map[string]bool
+	usedMacro    map[string]bool
 	// nodes counts the nodes built for the current rule or macro, to
 	// bound macro expansion (macros can double the tree at each level).
 	nodes int
@@ -267,12 +277,17 @@ func (c *compiler) compileMacros() {
 			continue
 		}
 		setSrc(ast, &m.Cond)
+		before := len(c.rs.Diags)
+		c.unknownField = false
 		ast = c.resolve(ast, "macro", m.Name, 0)
 		if ast != nil {
 			// Type-check now so that errors point into the macro.
 			if c.build(ast, "macro", m.Name) == nil {
 				ast = nil
 			}
+		}
+		if ast == nil && c.unknownField {
+			st.unknown = c.takeDiags(before)
 		}
 		st.ast = ast
 		if ast != nil {
@@ -354,6 +369,13 @@ func (c *compiler) resolve(n Node, kind, name string, depth int) Node {
 		c.usedMacro[x.Name] = true
 		if st.ast == nil {
 			c.diag(srcPos(x), false, kind, name, "macro %q has errors", x.Name)
+			if st.unknown != nil {
+				c.unknownField = true
+				st.reported = true
+				for _, d := range st.unknown {
+					c.diag(d.Pos, d.Warning, d.Kind, d.Name, "%s", d.Msg)
+				}
+			}
 			return nil
 		}
 		return st.ast
@@ -473,10 +495,35 @@ func foreignField(e Expr, out *Format, source string) *event.Field {
 	return nil
 }
 
-// compileChecked compiles r and records it in Broken when it fails.
+// takeDiags removes the diagnostics recorded since before and returns
+// them; they may be recorded again.
+func (c *compiler) takeDiags(before int) []*Diagnostic {
+	taken := append([]*Diagnostic(nil), c.rs.Diags[before:]...)
+	c.rs.Diags = c.rs.Diags[:before]
+	for _, d := range taken {
+		delete(c.seen, d.Error())
+	}
+	return taken
+}
+
+// compileChecked compiles r and records it in Broken when it fails. A
+// rule with skip-if-unknown-filter whose condition names a field Vigil
+// does not know is skipped with a warning instead, as Falco does.
 func (c *compiler) compileChecked(r *RuleSpec) *Rule {
 	before := len(c.rs.Diags)
+	c.unknownField = false
 	rule := c.compileRule(r)
+	if rule == nil && r.SkipIfUnknownFilter && c.unknownField {
+		var why string
+		for _, d := range c.takeDiags(before) {
+			if !d.Warning && (why == "" || strings.HasPrefix(d.Msg, "unknown field ")) {
+				why = d.Pos.String() + ": " + d.Msg
+			}
+		}
+		c.diag(r.Pos, true, "rule", r.Name, "rule skipped (skip-if-unknown-filter): %s", why)
+		c.rs.Skipped++
+		return nil
+	}
 	if rule == nil {
 		msg := "does not compile"
 		for _, d := range c.rs.Diags[before:] {
@@ -542,7 +589,7 @@ func (c *compiler) compileRule(r *RuleSpec) *Rule {
 	types, _ := typesOf(expr, map[*Cached]typeRes{})
 	if r.Source != event.SourceSyscall {
 		types = event.SourceTypes(r.Source) // a plugin source's rule runs on every event of the source
-	} else if types == event.AllTypes() {
+	} else if types == event.AllTypes() && r.WarnEvttypes {
 		c.diag(r.Pos, true, "rule", r.Name, "condition does not restrict evt.type: the rule runs for every event")
 	}
 	types = types.Intersect(event.SourceTypes(r.Source))
@@ -685,6 +732,11 @@ func (c *compiler) warnUnused() {
 		}
 	}
 	for _, m := range c.spec.Macros {
+		if st := c.macros[m.Name]; st != nil && !st.reported {
+			for _, d := range st.unknown {
+				c.diag(d.Pos, true, d.Kind, d.Name, "%s (no rule uses the macro)", d.Msg)
+			}
+		}
 		if !c.usedMacro[m.Name] {
 			c.diag(m.Pos, true, "macro", m.Name, "macro not referred to by any rule or macro")
 		}
@@ -743,6 +795,9 @@ func (c *compiler) buildNode(n Node, kind, name string) Expr {
 	case *CheckExpr:
 		cmp, err := c.check(x)
 		if err != "" {
+			if strings.HasPrefix(err, "unknown field ") {
+				c.unknownField = true
+			}
 			c.diag(srcPos(x), false, kind, name, "%s", err)
 			return nil
 		}

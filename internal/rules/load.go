@@ -91,6 +91,13 @@ type RuleSpec struct {
 	// rules.
 	Sequence  *SequenceSpec
 	Threshold *ThresholdSpec
+	// WarnEvttypes (warn_evttypes, default true): false silences the
+	// warning for a condition that does not restrict evt.type.
+	WarnEvttypes bool
+	// SkipIfUnknownFilter (skip-if-unknown-filter): a condition naming a
+	// field Vigil does not know skips the rule with a warning instead of
+	// an error.
+	SkipIfUnknownFilter bool
 }
 
 // ExceptionSpec is one entry of a rule's `exceptions`.
@@ -647,7 +654,7 @@ func (l *fileLoader) rule(n *yaml.Node, m map[string]kv) {
 		return
 	}
 
-	r := &RuleSpec{Name: name, Enabled: true, Source: DefaultSource, Pos: pos, Priority: -1}
+	r := &RuleSpec{Name: name, Enabled: true, Source: DefaultSource, Pos: pos, Priority: -1, WarnEvttypes: true}
 	if e, ok := m["desc"]; ok {
 		r.Desc, _ = l.str(e.v, "rule", name, "desc")
 	}
@@ -682,6 +689,16 @@ func (l *fileLoader) rule(n *yaml.Node, m map[string]kv) {
 	}
 	if e, ok := m["source"]; ok {
 		if r.Source, ok = l.str(e.v, "rule", name, "source"); !ok {
+			return
+		}
+	}
+	if e, ok := m["warn_evttypes"]; ok {
+		if r.WarnEvttypes, ok = l.boolean(e.v, "rule", name, "warn_evttypes"); !ok {
+			return
+		}
+	}
+	if e, ok := m["skip-if-unknown-filter"]; ok {
+		if r.SkipIfUnknownFilter, ok = l.boolean(e.v, "rule", name, "skip-if-unknown-filter"); !ok {
 			return
 		}
 	}
@@ -761,6 +778,10 @@ func (l *fileLoader) rule(n *yaml.Node, m map[string]kv) {
 				old.Priority = r.Priority
 			case "enabled":
 				old.Enabled = r.Enabled
+			case "warn_evttypes":
+				old.WarnEvttypes = r.WarnEvttypes
+			case "skip-if-unknown-filter":
+				old.SkipIfUnknownFilter = r.SkipIfUnknownFilter
 			case "exceptions":
 				if how == "append" {
 					old.Exceptions = mergeExceptions(old.Exceptions, r.Exceptions)
@@ -928,24 +949,29 @@ func (l *fileLoader) engineVersion(n *yaml.Node) {
 		l.diag(n, false, "file", "", "required_engine_version must be a version string")
 		return
 	}
-	if !strings.Contains(want, ".") {
-		want = "0." + want + ".0" // legacy integer engine versions
+	if _, err := strconv.ParseUint(want, 10, 32); err == nil {
+		want = "0." + want + ".0" // legacy integer engine versions, as Falco reads them
 	}
-	c, ok := compareVersions(want, EngineVersion)
+	req, ok := parseVersion(want)
 	if !ok {
-		l.diag(n, false, "file", "", "invalid required_engine_version %q", n.Value)
+		l.diag(n, false, "file", "", "invalid required_engine_version %q: want MAJOR.MINOR.PATCH or an integer", n.Value)
 		return
 	}
-	if c > 0 {
-		l.diag(n, false, "file", "", "rules require engine version %s, Vigil implements %s", n.Value, EngineVersion)
+	if have, _ := parseVersion(EngineVersion); !have.compatibleWith(req) {
+		l.diag(n, false, "file", "", "rules require engine version %s, Vigil implements %s (compatible: same major version, at least as recent)", n.Value, EngineVersion)
 	}
 }
 
-// builtinPlugins are plugins whose fields Vigil provides natively.
+// builtinPlugins are plugins whose fields Vigil provides natively, with
+// the plugin version whose fields and semantics they match.
 // k8saudit and json are the k8s_audit source's fields (ka.*, jevt.*); the
 // cloud variants of k8saudit need their own event formats and are not.
 var builtinPlugins = map[string]string{"container": "0.7.0", "k8saudit": "0.18.0", "json": "0.7.0"}
 
+// pluginVersions checks required_plugin_versions as Falco does: each entry
+// (name and version, both required) is satisfied when it or one of its
+// alternatives names a plugin Vigil provides whose version is compatible
+// with the one required (same major version, at least as recent).
 func (l *fileLoader) pluginVersions(n *yaml.Node) {
 	if n.Kind != yaml.SequenceNode {
 		l.diag(n, false, "file", "", "required_plugin_versions must be a list")
@@ -956,55 +982,102 @@ func (l *fileLoader) pluginVersions(n *yaml.Node) {
 			l.diag(p, false, "file", "", "required_plugin_versions entries must be mappings")
 			continue
 		}
-		_, m := fieldsOf(p)
-		name, ok := m["name"]
-		if !ok || name.v.Kind != yaml.ScalarNode || name.v.Value == "" {
-			l.diag(p, false, "file", "", "required_plugin_versions entry has no name")
+		type req struct {
+			name, version string
+			at            *yaml.Node
+		}
+		read := func(node *yaml.Node) (req, bool) {
+			_, m := fieldsOf(node)
+			name, ok := m["name"]
+			if !ok || name.v.Kind != yaml.ScalarNode || name.v.Value == "" {
+				l.diag(node, false, "file", "", "required_plugin_versions entry has no name")
+				return req{}, false
+			}
+			ver, ok := m["version"]
+			if !ok || ver.v.Kind != yaml.ScalarNode || ver.v.Value == "" {
+				l.diag(node, false, "file", "", "required_plugin_versions entry %q has no version", name.v.Value)
+				return req{}, false
+			}
+			if _, ok := parseVersion(ver.v.Value); !ok {
+				l.diag(ver.v, false, "file", "", "required_plugin_versions entry %q: invalid version %q: want MAJOR.MINOR.PATCH", name.v.Value, ver.v.Value)
+				return req{}, false
+			}
+			return req{name.v.Value, ver.v.Value, node}, true
+		}
+		first, ok := read(p)
+		if !ok {
 			continue
 		}
-		names := []string{name.v.Value}
+		reqs := []req{first}
+		_, m := fieldsOf(p)
 		if alt, ok := m["alternatives"]; ok && alt.v.Kind == yaml.SequenceNode {
 			for _, a := range alt.v.Content {
-				if a.Kind == yaml.MappingNode {
-					_, am := fieldsOf(a)
-					if e, ok := am["name"]; ok {
-						names = append(names, e.v.Value)
-					}
+				if a.Kind != yaml.MappingNode {
+					l.diag(a, false, "file", "", "required_plugin_versions alternatives must be mappings")
+					continue
+				}
+				if r, ok := read(a); ok {
+					reqs = append(reqs, r)
 				}
 			}
 		}
 		satisfied := false
-		for _, nm := range names {
-			if _, ok := builtinPlugins[nm]; ok {
-				satisfied = true
+		var older []string
+		for _, r := range reqs {
+			have, ok := builtinPlugins[r.name]
+			if !ok {
+				continue
 			}
+			hv, _ := parseVersion(have)
+			rv, _ := parseVersion(r.version)
+			if hv.compatibleWith(rv) {
+				satisfied = true
+				break
+			}
+			older = append(older, fmt.Sprintf("%s %s is not compatible with the required %s", r.name, have, r.version))
 		}
-		if !satisfied {
-			l.diag(p, false, "file", "", "plugin %q is required but Vigil has no such plugin (built in: container, k8saudit, json)", names[0])
+		switch {
+		case satisfied:
+		case len(older) > 0:
+			l.diag(p, false, "file", "", "plugin requirement not satisfied: %s", strings.Join(older, "; "))
+		default:
+			l.diag(p, false, "file", "", "plugin %q is required but Vigil has no such plugin (built in: container, k8saudit, json)", first.name)
 		}
 	}
 }
 
-func compareVersions(a, b string) (int, bool) {
-	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
-	for len(pa) < 3 {
-		pa = append(pa, "0")
+// version is a MAJOR.MINOR.PATCH version, compared as Falco's
+// sinsp_version compares them.
+type version [3]uint64
+
+// parseVersion parses exactly MAJOR.MINOR.PATCH (Falco refuses anything
+// else).
+func parseVersion(s string) (version, bool) {
+	var v version
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return v, false
 	}
-	for len(pb) < 3 {
-		pb = append(pb, "0")
-	}
-	for i := 0; i < 3; i++ {
-		x, err1 := strconv.Atoi(pa[i])
-		y, err2 := strconv.Atoi(pb[i])
-		if err1 != nil || err2 != nil {
-			return 0, false
+	for i, p := range parts {
+		x, err := strconv.ParseUint(p, 10, 32)
+		if err != nil {
+			return v, false
 		}
-		if x != y {
-			if x < y {
-				return -1, true
-			}
-			return 1, true
+		v[i] = x
+	}
+	return v, true
+}
+
+// compatibleWith tells whether v can stand in for the requested version:
+// the same major version and not older (Falco's compatible_with).
+func (v version) compatibleWith(req version) bool {
+	if v[0] != req[0] {
+		return false
+	}
+	for i := 1; i < 3; i++ {
+		if v[i] != req[i] {
+			return v[i] > req[i]
 		}
 	}
-	return 0, true
+	return true
 }

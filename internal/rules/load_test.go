@@ -383,3 +383,119 @@ func TestListExpansionIsBounded(t *testing.T) {
 		t.Fatalf("want a total-size error, got %v", err)
 	}
 }
+
+// TestVersionRequirements: required_engine_version and
+// required_plugin_versions are met as Falco meets them: an integer engine
+// version is 0.N.0, a version is compatible when its major version is the
+// same and it is not older, and a plugin requirement is met by any of its
+// alternatives.
+func TestVersionRequirements(t *testing.T) {
+	for _, ok := range []string{
+		"- required_engine_version: 15\n",
+		"- required_engine_version: 0.57.0\n",
+		"- required_engine_version: 0.10.3\n",
+		"- required_plugin_versions:\n  - {name: container, version: 0.4.0}\n",
+		"- required_plugin_versions:\n  - {name: container, version: 0.7.0}\n",
+		"- required_plugin_versions:\n  - name: k8saudit-eks\n    version: 0.1.0\n    alternatives:\n      - {name: k8saudit, version: 0.11.0}\n",
+	} {
+		s := Load(File{Name: "ok.yaml", Data: []byte(ok)})
+		for _, d := range s.Diags {
+			t.Errorf("%q: %v", ok, d)
+		}
+	}
+	for _, bad := range []string{
+		"- required_engine_version: 0.58.0\n",
+		"- required_engine_version: 58\n",
+		"- required_engine_version: 1.0.0\n",
+		"- required_engine_version: 0.57.0-rc1\n",
+		"- required_plugin_versions:\n  - {name: json, version: 0.8.0}\n",
+		"- required_plugin_versions:\n  - {name: container, version: 0.7}\n",
+		"- required_plugin_versions:\n  - name: k8saudit-eks\n    version: 0.1.0\n    alternatives:\n      - {name: k8saudit, version: 0.19.0}\n",
+	} {
+		s := Load(File{Name: "bad.yaml", Data: []byte(bad)})
+		if len(s.Diags.Errors()) == 0 {
+			t.Errorf("%q: loaded without an error", bad)
+		}
+	}
+}
+
+// TestSkipIfUnknownFilter: as in Falco, a rule with skip-if-unknown-filter
+// whose condition names a field Vigil does not know (directly or through
+// a macro) is skipped with a positioned warning, not an error; the same
+// rule without the key is an error; a macro naming an unknown field that no
+// rule that runs uses is a warning.
+func TestSkipIfUnknownFilter(t *testing.T) {
+	y := `- macro: plugin_macro
+  condition: someplugin.field = x
+- macro: unused_plugin_macro
+  condition: otherplugin.field = y
+- rule: direct
+  desc: d
+  condition: evt.type = execve and someplugin.other = 1
+  output: o
+  priority: INFO
+  skip-if-unknown-filter: true
+- rule: through macro
+  desc: d
+  condition: evt.type = execve and plugin_macro
+  output: o
+  priority: INFO
+  skip-if-unknown-filter: true
+- rule: good
+  desc: d
+  condition: evt.type = execve
+  output: o
+  priority: INFO
+  skip-if-unknown-filter: true
+`
+	rs := LoadAndCompile(&CompileOptions{Hosts: noDNS()}, File{Name: "s.yaml", Data: []byte(y)})
+	if err := rs.Err(); err != nil {
+		t.Fatalf("skip-if-unknown-filter rules gave errors: %v", err)
+	}
+	if len(rs.Rules) != 1 || rs.Rules[0].Name != "good" || len(rs.Broken) != 0 {
+		t.Fatalf("rules %d, broken %v", len(rs.Rules), rs.Broken)
+	}
+	var warns []string
+	for _, d := range rs.Diags {
+		warns = append(warns, d.Error())
+	}
+	all := strings.Join(warns, "\n")
+	for _, want := range []string{
+		`s.yaml:5:3: warning: rule "direct": rule skipped (skip-if-unknown-filter): s.yaml:7:36: unknown field "someplugin.other"`,
+		`s.yaml:11:3: warning: rule "through macro": rule skipped (skip-if-unknown-filter): s.yaml:2:14: unknown field "someplugin.field"`,
+		`s.yaml:4:14: warning: macro "unused_plugin_macro": unknown field "otherplugin.field" (no rule uses the macro)`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("missing %s in\n%s", want, all)
+		}
+	}
+	// Without the key the same rules are errors.
+	rs = LoadAndCompile(&CompileOptions{Hosts: noDNS()}, File{Name: "s.yaml", Data: []byte(strings.ReplaceAll(y, "  skip-if-unknown-filter: true\n", ""))})
+	if len(rs.Broken) != 2 {
+		t.Fatalf("without skip-if-unknown-filter: broken %v", rs.Broken)
+	}
+}
+
+// TestWarnEvttypes: warn_evttypes: false silences the warning for a
+// condition that does not restrict evt.type, as in Falco.
+func TestWarnEvttypes(t *testing.T) {
+	rule := "- rule: any\n  desc: d\n  condition: proc.name = x\n  output: o\n  priority: INFO\n"
+	warned := func(y string) bool {
+		rs := LoadAndCompile(&CompileOptions{Hosts: noDNS()}, File{Name: "w.yaml", Data: []byte(y)})
+		for _, d := range rs.Diags {
+			if strings.Contains(d.Msg, "does not restrict evt.type") {
+				return true
+			}
+		}
+		return false
+	}
+	if !warned(rule) {
+		t.Error("no warning for an unrestricted condition")
+	}
+	if warned(rule + "  warn_evttypes: false\n") {
+		t.Error("warn_evttypes: false still warns")
+	}
+	if warned(rule + "- rule: any\n  warn_evttypes: false\n  override: {warn_evttypes: replace}\n") {
+		t.Error("warn_evttypes replaced by override still warns")
+	}
+}
