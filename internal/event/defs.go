@@ -206,6 +206,8 @@ var defs = [NumTypes]Def{
 		Doc:  "A thread exited (sched_process_exit); Arg[0] is the exit status."},
 	TypeK8sAudit: {Name: "k8s_audit", Category: CatK8sAudit,
 		Doc: "A Kubernetes audit event (audit.k8s.io/v1 Event) received by the audit webhook or read from an audit log; rules of source k8s_audit evaluate it with the ka.* and jevt.* fields. Not from the sensor."},
+	TypeContainer: {Name: "container", Category: CatContainer,
+		Doc: "A container started (Falco's container event, as its container_started macro uses it): made by the pipeline once per container from the successful exec of its first process (pid 1 in the container's pid namespace), with every container.* field and that process's proc.* fields. Not from the sensor; vigil run and vigil trace make it, a capture carries it."},
 }
 
 var byName map[string]Type

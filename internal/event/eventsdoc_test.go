@@ -37,6 +37,10 @@ func eventTable() string {
 			src = "sys_exit_execveat (failures)"
 		case d.Type == TypeProcExit:
 			src = "sched_process_exit"
+		case d.Type == TypeK8sAudit:
+			src = "audit webhook, audit log"
+		case d.Type == TypeContainer:
+			src = "pipeline (exec of pid 1)"
 		case d.Syscall == "":
 			src = "sched_process_fork"
 		case d.Syscall == "umount2":

@@ -69,6 +69,9 @@ const (
 	TypeProcExit
 	// Events of other sources than the sensor.
 	TypeK8sAudit // a Kubernetes audit event (source k8s_audit)
+	// TypeContainer is Falco's container event: a container started (made
+	// by the pipeline from the exec of the container's first process).
+	TypeContainer
 
 	// NumTypes is one past the last type; tables indexed by Type use it.
 	NumTypes
@@ -83,6 +86,7 @@ const (
 	CatNetwork
 	CatSecurity // privilege, namespace, module, bpf, ptrace
 	CatK8sAudit // Kubernetes audit events
+	CatContainer
 )
 
 func (c Category) String() string {
@@ -97,6 +101,8 @@ func (c Category) String() string {
 		return "security"
 	case CatK8sAudit:
 		return SourceK8sAudit
+	case CatContainer:
+		return "container"
 	}
 	return "unknown"
 }
@@ -116,6 +122,13 @@ func (t Type) Source() string {
 		return SourceK8sAudit
 	}
 	return SourceSyscall
+}
+
+// FromSensor reports whether the sensor reports events of type t (the
+// others are made elsewhere: Kubernetes audit events by the audit source,
+// container events by the pipeline).
+func (t Type) FromSensor() bool {
+	return t != TypeK8sAudit && t != TypeContainer
 }
 
 // SourceTypes returns the event types of a source (empty for an unknown

@@ -17,6 +17,15 @@
 // is also the one place where what the sensor sends is derived from the
 // pipeline's configuration and the rules in force.
 //
+// Container events. With a container manager and a process table, the
+// successful exec of a container's first process (pid 1 of its pid
+// namespace) also makes the container's container event (type container,
+// Falco's evt.type = container): once per container, with that exec's
+// process, container and time, evaluated and tapped just before the exec,
+// also when only container events are asked for. Without live enrichment
+// (a capture) no container event is made: the capture carries the ones it
+// recorded.
+//
 // Faults. Each per-event stage (state, container, engine, tap) is guarded
 // (package guard): a panic is recovered, counted (vigil_panics_total{stage})
 // and reported as an internal alert (rule "Vigil stage panic", rate

@@ -95,7 +95,16 @@ type Pipeline struct {
 	matches     *metrics.CounterVec
 	matchByRule map[string]*metrics.Counter // event goroutine only
 	belowMin    *metrics.Counter
+
+	// started holds the containers whose container event was made
+	// (event goroutine only; bounded by maxStarted).
+	started map[string]struct{}
 }
+
+// maxStarted bounds the containers remembered as started; past it the set
+// starts over (a container whose pid 1 execs again after that gets a
+// second container event).
+const maxStarted = 8192
 
 // New returns a pipeline; it starts nothing.
 func New(o Options) *Pipeline {
@@ -247,11 +256,20 @@ func (p *Pipeline) from(ev *event.Event, st int) {
 				p.opts.Table.Apply(ev)
 			}
 			if !p.Wants(ev.Type) {
+				// An exec not asked for may still start a container whose
+				// container event is.
+				if p.opts.Containers != nil && isExec(ev.Type) && p.Wants(event.TypeContainer) {
+					ev.Container = p.opts.Containers.Resolve(ev.CgroupID, ev.PID)
+					p.containerStarted(ev)
+				}
 				return
 			}
 		case stContainer:
 			if p.opts.Containers != nil {
 				ev.Container = p.opts.Containers.Resolve(ev.CgroupID, ev.PID)
+				if isExec(ev.Type) && p.Wants(event.TypeContainer) {
+					p.containerStarted(ev)
+				}
 			} else if p.opts.Host != nil {
 				ev.Container = p.opts.Host
 			}
@@ -271,6 +289,42 @@ func (p *Pipeline) from(ev *event.Event, st int) {
 			}
 		}
 	}
+}
+
+// isContainerStart reports whether ev is the exec of a container's first
+// process: a successful exec, in a container, of the process that is pid 1
+// of its pid namespace.
+func isContainerStart(ev *event.Event) bool {
+	return isExec(ev.Type) && ev.Ret == 0 && ev.Proc != nil && ev.Proc.IDs.VPID == 1 && ev.Container != nil && ev.Container.Type != container.TypeHost
+}
+
+func isExec(t event.Type) bool { return t == event.TypeExecve || t == event.TypeExecveat }
+
+// containerStarted evaluates and taps the container event of ev's
+// container when ev starts it (isContainerStart), once per container: ev's
+// context (process, container, time) with type container. Only live
+// enrichment (a container manager and a process table) makes it; a capture
+// carries the container events it recorded.
+func (p *Pipeline) containerStarted(ev *event.Event) {
+	if !isContainerStart(ev) {
+		return
+	}
+	id := ev.Container.FullID
+	if id == "" {
+		id = ev.Container.ID
+	}
+	if _, ok := p.started[id]; ok {
+		return
+	}
+	if p.started == nil || len(p.started) >= maxStarted {
+		p.started = make(map[string]struct{})
+	}
+	p.started[id] = struct{}{}
+	c := *ev
+	c.Type = event.TypeContainer
+	c.Exec = nil
+	p.evByType[event.TypeContainer].Inc()
+	p.from(&c, stEngine)
 }
 
 func (p *Pipeline) recoverStage(ev *event.Event, st *int) {
