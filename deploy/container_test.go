@@ -59,8 +59,10 @@ process:
 // agentCaps (not privileged), the runtime's default seccomp profile, the
 // host's PID namespace and network, a read-only root filesystem,
 // the store on a host directory and /tmp on tmpfs. extraTmpfs mounts
-// tmpfs over more paths (to hide a kernel feature).
-func startAgent(t *testing.T, d *containertest.Docker, extraTmpfs map[string]string) *containertest.DockerContainer {
+// tmpfs over more paths (to hide a kernel feature); policies are more
+// policy files (name → content), which replace killMarker's under its
+// name kill-marker.yaml.
+func startAgent(t *testing.T, d *containertest.Docker, extraTmpfs map[string]string, policies map[string]string) *containertest.DockerContainer {
 	t.Helper()
 	d.LoadImage(t, image(t))
 	etc := filepath.Join(t.TempDir(), "etc")
@@ -72,6 +74,11 @@ func startAgent(t *testing.T, d *containertest.Docker, extraTmpfs map[string]str
 	}
 	if err := os.WriteFile(filepath.Join(etc, "policies.d", "kill-marker.yaml"), []byte(killMarker), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	for name, content := range policies {
+		if err := os.WriteFile(filepath.Join(etc, "policies.d", name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	store := t.TempDir()
 	tmpfs := map[string]string{"/tmp": "rw,size=64m"}
@@ -157,14 +164,51 @@ func alerts(t *testing.T, agent *containertest.DockerContainer) []falcoAlert {
 	return out
 }
 
+// siblingShadowPolicy blocks reading /etc/shadow in the test image's
+// containers named vigil-blocked-*, the image named as users write it
+// (Docker reports it as vigiltest/busybox).
+const siblingShadowPolicy = `name: sibling-shadow
+scope: {containers: {images: ["docker.io/vigiltest/busybox*"], names: ["vigil-blocked-*"]}}
+file:
+  rules: [{name: shadow, action: block, access: read, paths: [/etc/shadow]}]
+`
+
+// hostPolicy is killMarker with more host-scope rules: reading a host file
+// (%s) is blocked, and a host program named by path (%s) is killed: the
+// agent in its container must mark and resolve them in the host's root, not
+// in its own. (One policy: the first policy with a process section provides
+// the host's.)
+const hostPolicy = killMarker + `    - {name: host-program, action: kill, paths: [%s]}
+file:
+  rules: [{name: host-secret, action: block, access: read, paths: [%s]}]
+`
+
 // TestAgentInContainer runs the released image as the DaemonSet runs it and
 // checks that it sees a sibling container as the host binary would: `cat
 // /etc/shadow` there raises the sensitive-file alert with the sibling's id
 // and image; and that prevention works from inside: a host program the
-// policy names is killed at exec and the kill is reported.
+// policy names is killed at exec and the kill is reported, a policy scoped
+// to the sibling's image blocks a new sibling's first read of /etc/shadow,
+// and a host-scope policy blocks a read of a host file (which the agent's
+// container does not have) and kills a host program named by its path.
 func TestAgentInContainer(t *testing.T) {
 	d := containertest.StartDockerd(t)
-	agent := startAgent(t, d, nil)
+	hostDir := t.TempDir()
+	secret, program := filepath.Join(hostDir, "host-secret"), filepath.Join(hostDir, "vigil-host-program")
+	if err := os.WriteFile(secret, []byte("host secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	trueBin, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(program, trueBin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	agent := startAgent(t, d, nil, map[string]string{
+		"sibling-shadow.yaml": siblingShadowPolicy,
+		"kill-marker.yaml":    fmt.Sprintf(hostPolicy, program, secret),
+	})
 	waitFor(t, 60*time.Second, "agent /healthz", func() bool {
 		code, _, _ := get("/healthz")
 		return code == http.StatusOK
@@ -202,11 +246,7 @@ func TestAgentInContainer(t *testing.T) {
 	// Prevention from inside the container: the policy kills a host
 	// program at exec.
 	marker := filepath.Join(t.TempDir(), "vigil-deploy-kill")
-	bin, err := os.ReadFile("/bin/true")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(marker, bin, 0o755); err != nil {
+	if err := os.WriteFile(marker, trueBin, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "the marker program killed at exec", func() bool {
@@ -222,6 +262,24 @@ func TestAgentInContainer(t *testing.T) {
 		}
 		return false
 	})
+
+	// A new sibling scoped by image: its first read is blocked.
+	blocked := d.Run(t, containertest.DockerSpec{Name: fmt.Sprintf("vigil-blocked-%d", time.Now().UnixNano()),
+		Args: []string{"/bin/cat", "/etc/shadow"}})
+	code, err := blocked.Wait(20 * time.Second)
+	out, _ := blocked.Logs()
+	if err != nil || code == 0 || strings.Contains(out, containertest.ShadowLine) || !strings.Contains(out, "Operation not permitted") {
+		t.Errorf("sibling scoped by image: exit %d (%v), output %q; want its first read of /etc/shadow blocked", code, err, out)
+	}
+
+	// Host scope: the host's file and program, not the agent container's.
+	if out, err := exec.Command("cat", secret).CombinedOutput(); err == nil || !strings.Contains(string(out), "Operation not permitted") {
+		t.Errorf("host file %s: cat %v, output %q; want the read blocked", secret, err, out)
+	}
+	err = exec.Command(program).Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Errorf("host program %s named by path: %v; want it killed at exec", program, err)
+	}
 	if running, err := agent.Running(); err != nil || !running {
 		t.Errorf("agent container stopped (%v)", err)
 	}
@@ -232,7 +290,7 @@ func TestAgentInContainer(t *testing.T) {
 // missing and why, exports it as metrics, and keeps serving without events.
 func TestAgentInContainerWithoutBTF(t *testing.T) {
 	d := containertest.StartDockerd(t)
-	agent := startAgent(t, d, map[string]string{"/sys/kernel/btf": "ro,size=1m"})
+	agent := startAgent(t, d, map[string]string{"/sys/kernel/btf": "ro,size=1m"}, nil)
 	var metrics string
 	waitFor(t, 60*time.Second, "agent /metrics", func() bool {
 		code, body, _ := get("/metrics")

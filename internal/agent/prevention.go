@@ -164,6 +164,10 @@ func (a *Agent) applyTargets(e *enforce.Enforcer, ids []string, force bool) ([]s
 	if err := e.Apply(a.currentPolicies(), ts); err != nil {
 		return ids, err
 	}
+	if pl := e.Plan(); pl != nil && len(pl.Unmarked) > 0 {
+		a.log.Warn("prevention: file rule paths missing, not marked (the other marks are in force; marked once they exist)",
+			"count", len(pl.Unmarked), "paths", pl.Unmarked)
+	}
 	return nids, nil
 }
 
@@ -207,7 +211,9 @@ func (a *Agent) runPrevention(ctx context.Context, e *enforce.Enforcer) error {
 				seen = n
 			}
 		case <-tick.C:
-			if ids, err = a.applyTargets(e, ids, false); err != nil {
+			// A file rule path that was missing and now exists is
+			// marked by applying again.
+			if ids, err = a.applyTargets(e, ids, e.MarksMissing()); err != nil {
 				a.log.Error("prevention: apply to new targets; previous policy stays", "err", err)
 			}
 		}

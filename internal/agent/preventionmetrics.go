@@ -45,6 +45,14 @@ func (a *Agent) registerPreventionMetrics(r *metrics.Registry) {
 			e(float64(f.Events-min(f.Events, f.Fast+f.Defaults)), "lookup")
 			e(float64(f.Defaults), "fallback")
 		})
+	r.Func("vigil_prevention_unmarked_paths", "File rule paths of the policies in force that could not be marked because they do not exist (in some target's root filesystem); marked once they exist.",
+		metrics.TypeGauge, nil, func(e metrics.Emit) {
+			if enf := a.enf.Load(); enf != nil {
+				if pl := enf.Plan(); pl != nil {
+					e(float64(len(pl.Unmarked)))
+				}
+			}
+		})
 	family("vigil_prevention_exec_holds_total", "Executions held until their container was classified, by result: admitted in time, fallback (given the gate default), killed, error.",
 		[]string{"result"}, func(e metrics.Emit, st *enforce.Stats) {
 			g := st.Gate

@@ -290,3 +290,13 @@ func (c *DockerContainer) Running() (bool, error) {
 	err := c.d.do(ctx, http.MethodGet, "/containers/"+c.ID+"/json", nil, "", &in)
 	return in.State.Running, err
 }
+
+// Wait waits at most timeout for the container to exit and returns its
+// exit code.
+func (c *DockerContainer) Wait(timeout time.Duration) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var out struct{ StatusCode int }
+	err := c.d.do(ctx, http.MethodPost, "/containers/"+c.ID+"/wait", nil, "", &out)
+	return out.StatusCode, err
+}

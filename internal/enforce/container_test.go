@@ -115,3 +115,51 @@ func waitOutput(t *testing.T, c *containertest.Container, want string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A file rule names two paths and one of two selected containers lacks one
+// of them: Apply marks what exists, reports the missing path, and both
+// containers are protected where they have the files (before, the ENOENT of
+// that one mark rejected the whole policy).
+func TestFileMarkMissingInOneContainer(t *testing.T) {
+	testkernel.RequireRoot(t)
+	testkernel.SkipIfErr(t, ProbeHost().Fanotify)
+	env := containertest.New(t)
+	e := newEnforcer(t, Options{})
+	extra := filepath.Join(t.TempDir(), "extra")
+	os.WriteFile(extra, []byte("extra secret\n"), 0o600)
+	withExtra := func(args ...string) (*containertest.Container, Target) {
+		c := env.Run(t, containertest.Spec{Args: args, HostNetwork: true, NoStart: true,
+			Mounts: []specs.Mount{{Destination: "/etc/vigil-extra", Source: extra, Type: "bind", Options: []string{"rbind", "ro"}}}})
+		return c, Target{Container: &event.Container{ID: c.ID[:12], FullID: c.ID, Type: "containerd", Name: "victim", MetadataKnown: true},
+			CgroupPath: c.CgroupPath, RootPID: int(c.PID)}
+	}
+	has, tHas := withExtra("/bin/cat", "/etc/vigil-extra")
+	lacks, tLacks := containerTarget(t, env, "victim", "/bin/cat", "/etc/shadow")
+	ps, err := policy.Parse("m.yaml", []byte(`name: two-paths
+scope: {containers: {names: [victim]}}
+file:
+  rules: [{name: secrets, action: block, access: read, paths: [/etc/shadow, /etc/vigil-extra]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Apply(ps, []Target{tHas, tLacks}); err != nil {
+		t.Fatalf("apply with a path one container lacks: %v", err)
+	}
+	want := "/proc/" + strconv.Itoa(tLacks.RootPID) + "/root/etc/vigil-extra"
+	if u := e.Plan().Unmarked; len(u) != 1 || u[0] != want {
+		t.Errorf("unmarked %q, want [%s]", u, want)
+	}
+	if e.MarksMissing() {
+		t.Error("MarksMissing: the missing path does not exist yet")
+	}
+	for _, c := range []*containertest.Container{has, lacks} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if code := c.Wait(t, 10*time.Second); code == 0 {
+			t.Errorf("container %s: read allowed: %q", c.ID[:12], c.Output())
+		}
+		waitOutput(t, c, "Operation not permitted")
+	}
+}

@@ -243,6 +243,10 @@ func (e *Enforcer) Apply(policies []*policy.Policy, targets []Target) error {
 		if gate, err = newFileGate(e, pl.files, pl.Rules); err != nil {
 			return fmt.Errorf("apply: file policy: %w", err)
 		}
+		pl.Unmarked = gate.unmarked
+		for _, p := range gate.unmarked {
+			pl.Warnings = append(pl.Warnings, fmt.Sprintf("file mark %s: does not exist, not marked", p))
+		}
 	}
 	pl.resolveExec()
 	e.rules[gen].Store(&pl.Rules)
@@ -640,6 +644,23 @@ func (e *Enforcer) Close() error {
 	}
 	e.decisions.Close()
 	return err
+}
+
+// MarksMissing reports whether a mark the plan in force could not place
+// (Plan.Unmarked) now has its path: applying the policies again would
+// protect it.
+func (e *Enforcer) MarksMissing() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cur == nil {
+		return false
+	}
+	for _, p := range e.cur.Unmarked {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // CgroupID returns the cgroup v2 id of a cgroup directory (its inode),

@@ -161,9 +161,13 @@ func compileFiles(pl *Plan, ruleID func(*policy.Policy, string, policy.Action) u
 		ft.Marks = append(ft.Marks, m)
 	}
 	rootSeen := map[string]bool{}
+	hostRoot := "/"
+	if r := hostFSRoot(); r != "/" {
+		hostRoot = r + "/"
+	}
 	for _, b := range pl.Bindings {
 		cg := cleanCgroup(b.Target.CgroupPath)
-		fsRoot := "/"
+		fsRoot := hostRoot
 		switch {
 		case b.Target.RootPID > 0:
 			fsRoot = fmt.Sprintf("/proc/%d/root/", b.Target.RootPID)
@@ -343,8 +347,11 @@ type gateServer struct {
 	stats   fileCounters
 	readBuf []byte
 	inodes  map[devIno]string // inode marks → rule path
-	out     func(Decision)
-	busy    atomic.Int64 // unix ns the batch being answered started; 0 when waiting for events
+	// unmarked are the marks' paths that do not exist (a rule path one
+	// target lacks, a target gone): reported to the agent, not an error.
+	unmarked []string
+	out      func(Decision)
+	busy     atomic.Int64 // unix ns the batch being answered started; 0 when waiting for events
 }
 
 type fileCounters struct {
@@ -373,6 +380,12 @@ func newGateServer(cfg *gateConfig, out func(Decision)) (*gateServer, error) {
 			flags |= unix.FAN_MARK_MOUNT
 		}
 		if err := unix.FanotifyMark(fd, flags, m.Mask, unix.AT_FDCWD, m.Path); err != nil {
+			if missing(err) {
+				// A rule path this target lacks (or a target gone):
+				// nothing to protect there yet; the others are marked.
+				g.unmarked = append(g.unmarked, m.Path)
+				continue
+			}
 			g.f.Close()
 			return nil, fmt.Errorf("fanotify_mark %s: %w", m.Path, err)
 		}
@@ -387,6 +400,12 @@ func newGateServer(cfg *gateConfig, out func(Decision)) (*gateServer, error) {
 		}
 	}
 	return g, nil
+}
+
+// missing reports whether a mark failed because its path (or the target
+// process whose root it is under) does not exist.
+func missing(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ESRCH)
 }
 
 // metaLen is sizeof(struct fanotify_event_metadata).

@@ -50,6 +50,7 @@ type gateConfig struct {
 type gateMsg struct {
 	Ready    bool       `json:",omitempty"`
 	FD       int        `json:",omitempty"` // with Ready: the group's fd in the gate (for the watchdog)
+	Unmarked []string   `json:",omitempty"` // with Ready: mark paths that do not exist
 	Busy     int64      `json:",omitempty"` // with Stats: unix ns since the batch being answered started; 0 idle
 	Error    string     `json:",omitempty"`
 	Decision *Decision  `json:",omitempty"`
@@ -89,7 +90,7 @@ func gateMain(in io.Reader, out io.Writer) int {
 		return 1
 	}
 	go g.run()
-	send(gateMsg{Ready: true, FD: g.fd})
+	send(gateMsg{Ready: true, FD: g.fd, Unmarked: g.unmarked})
 	for {
 		line, err := r.ReadBytes('\n')
 		if err != nil {
@@ -114,8 +115,11 @@ type fileGate struct {
 	mu      sync.Mutex // serializes stats requests
 	pid     int
 	groupFD int // the fanotify group's fd number in the gate
-	ft      *fileTable
-	rules   []RuleRef
+	// unmarked are the mark paths that did not exist when the gate
+	// started (see gateServer.unmarked).
+	unmarked []string
+	ft       *fileTable
+	rules    []RuleRef
 	// killReason is set by the watchdog before it kills a frozen gate.
 	killReason atomic.Pointer[string]
 }
@@ -161,7 +165,7 @@ func newFileGate(e *Enforcer, ft *fileTable, rules []RuleRef) (*fileGate, error)
 	if !first.Ready {
 		return abort(errors.New(first.Error))
 	}
-	g.groupFD = first.FD
+	g.groupFD, g.unmarked = first.FD, first.Unmarked
 	go func() {
 		defer close(g.done)
 		for {

@@ -381,7 +381,9 @@ func resumeHeld(m *ebpf.Map) int {
 
 // hostMntns is the inode of the agent's own mount namespace, which the
 // agent shares with the host (it reaches containers' files through
-// /proc/PID/root): execs in it are never held.
+// /proc/PID/root): execs in it are never held. An agent in a container of
+// its own (the DaemonSet) has its container's: the host's cgroups are then
+// held once each, at their first exec, and classified as the host.
 func hostMntns() (uint32, error) {
 	var st unix.Stat_t
 	if err := unix.Stat("/proc/self/ns/mnt", &st); err != nil {

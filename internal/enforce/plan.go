@@ -30,7 +30,8 @@ type Target struct {
 	CgroupID uint64
 	// RootPID is a process of the container, used to reach its root
 	// filesystem (/proc/RootPID/root) for file marks. For the host it is 0
-	// (the host's /). For a container, 0 means unknown: Apply looks for
+	// (the host's /, reached through /proc/1/root when the agent runs in a
+	// container of its own). For a container, 0 means unknown: Apply looks for
 	// one in the cgroup, and without one the container's file and
 	// exec-block rules are not applied (a plan warning says so). A negative
 	// value makes a display-only plan (vigil policy validate).
@@ -79,6 +80,12 @@ type Plan struct {
 	NeedFile  bool // fanotify
 	Rules     []RuleRef
 	Warnings  []string
+	// Unmarked are the fanotify marks Apply could not place because their
+	// path does not exist (a file rule's path that a target lacks, as the
+	// agent reaches it: /proc/PID/root/...): the other marks are in force,
+	// those files are protected once they exist and the policy is applied
+	// again (MarksMissing tells when).
+	Unmarked []string
 
 	policyCfg map[uint32]enforcePolicyCfg
 	egress    []lpmEntry
@@ -285,11 +292,12 @@ func (pl *Plan) resolveExec() {
 		return
 	}
 	done := map[string]bool{} // section id + root: resolved once
+	hostRoot := hostFSRoot()
 	for _, b := range pl.Bindings {
 		if b.Sections == nil {
 			continue
 		}
-		root := "/"
+		root := hostRoot
 		switch {
 		case b.Target.RootPID < 0:
 			continue // display only

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"path"
 
+	"github.com/distribution/reference"
+
 	"github.com/vigilsec/vigil/internal/event"
 )
 
@@ -146,7 +148,7 @@ func (s *Scope) Matches(c *event.Container) bool {
 	if repo == "" {
 		repo = c.Image
 	}
-	if len(s.Images) > 0 && !anyGlob(s.Images, repo) {
+	if len(s.Images) > 0 && !anyGlob(s.Images, repo) && !anyGlobNames(s.Images, repo) {
 		return false
 	}
 	if len(s.Names) > 0 && !anyGlob(s.Names, c.Name) {
@@ -162,6 +164,20 @@ func (s *Scope) Matches(c *event.Container) bool {
 		}
 	}
 	return true
+}
+
+// anyGlobNames reports whether a pattern matches one of the other names of
+// image repository repo: Docker reports docker.io images as written
+// ("busybox", "vigiltest/busybox"), containerd's CRI fully qualified
+// ("docker.io/library/busybox"); a scope selects the image under either
+// name, whichever the runtime reports.
+func anyGlobNames(pats []string, repo string) bool {
+	named, err := reference.ParseNormalizedNamed(repo)
+	if err != nil {
+		return false
+	}
+	full, familiar := named.Name(), reference.FamiliarName(named)
+	return (full != repo && anyGlob(pats, full)) || (familiar != repo && anyGlob(pats, familiar))
 }
 
 func anyGlob(pats []string, s string) bool {

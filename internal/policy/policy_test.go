@@ -75,6 +75,31 @@ func TestScopeMatches(t *testing.T) {
 	}
 }
 
+// Docker reports docker.io repositories as written ("busybox",
+// "vigiltest/busybox"), containerd's CRI fully qualified: a scope selects the
+// image under either name.
+func TestScopeImageNames(t *testing.T) {
+	for _, tc := range []struct {
+		pat, repo string
+		want      bool
+	}{
+		{"docker.io/library/busybox*", "busybox", true},
+		{"docker.io/vigiltest/busybox*", "vigiltest/busybox", true},
+		{"busybox", "docker.io/library/busybox", true},
+		{"vigiltest/*", "docker.io/vigiltest/busybox", true},
+		{"docker.io/library/busybox*", "docker.io/library/busybox", true},
+		{"docker.io/library/busybox*", "ghcr.io/library/busybox", false},
+		{"docker.io/library/busybox*", "nginx", false},
+		{"ghcr.io/acme/*", "acme/api", false},
+		{"busybox", "Not A Reference", false},
+	} {
+		s := Scope{Images: []string{tc.pat}}
+		if got := s.Matches(&event.Container{ID: "abc", Repository: tc.repo}); got != tc.want {
+			t.Errorf("images %q, repository %q: matches %v, want %v", tc.pat, tc.repo, got, tc.want)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct{ name, src, want string }{
 		{"unknown key", "name: a\nscope: {host: true}\nprocess:\n  rules:\n    - {action: kill, names: [nc], colour: red}\n", `x.yaml:5:35: process rule: unknown key "colour"`},
