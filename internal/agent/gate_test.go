@@ -30,6 +30,9 @@ file:
   rules: [{name: shadow, action: block, access: read, paths: [/etc/shadow]}]
 `), 0o600)
 	cfg.Policy.Files = []string{pol}
+	// The bound is the default's (200 ms) on a quiet machine; CI under load
+	// may take longer to classify, which is a fallback, not what is tested.
+	cfg.Policy.Gate.Timeout = 2 * time.Second
 	a, _ := startAgent(t, cfg)
 	waitFor(t, "policy applied", func() bool {
 		a.gate.mu.Lock()
@@ -72,6 +75,9 @@ file:
   rules: [{name: shadow, action: block, access: read, paths: [/etc/shadow]}]
 `), 0o600)
 	cfg.Policy.Files = []string{pol}
+	// The bound is the default's (200 ms) on a quiet machine; CI under load
+	// may take longer to classify, which is a fallback, not what is tested.
+	cfg.Policy.Gate.Timeout = 2 * time.Second
 	a, _ := startAgent(t, cfg)
 	waitFor(t, "policy applied", func() bool {
 		a.gate.mu.Lock()
