@@ -160,3 +160,25 @@ func removeCgroupParent(parent string) {
 		os.Remove(filepath.Join(r, parent))
 	}
 }
+
+// WaitExit waits at most timeout for container id to exit and returns its
+// exit code.
+func (c *CRI) WaitExit(tb testing.TB, id string, timeout time.Duration) int32 {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := c.RT.ContainerStatus(ctx, &runtimeapi.ContainerStatusRequest{ContainerId: id})
+		cancel()
+		if err != nil {
+			tb.Fatalf("CRI container status: %v", err)
+		}
+		if st.Status.State == runtimeapi.ContainerState_CONTAINER_EXITED {
+			return st.Status.ExitCode
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("CRI container %s still %s after %s", id, st.Status.State, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

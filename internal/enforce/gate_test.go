@@ -40,12 +40,19 @@ type gateHarness struct {
 
 func newGateHarness(t *testing.T, ps []*policy.Policy, gate GateOptions) *gateHarness {
 	t.Helper()
+	return newGateHarnessWith(t, ps, gate, container.Options{})
+}
+
+// newGateHarnessWith is newGateHarness with the container manager's
+// options (another runtime socket).
+func newGateHarnessWith(t *testing.T, ps []*policy.Policy, gate GateOptions, mopts container.Options) *gateHarness {
+	t.Helper()
 	testkernel.RequireRoot(t)
 	p := ProbeHost()
 	testkernel.SkipIfErr(t, p.Fanotify)
 	testkernel.SkipIfErr(t, p.ExecKill)
 	testkernel.SkipIfErr(t, p.ExecGate)
-	mgr, err := container.New(container.Options{})
+	mgr, err := container.New(mopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +224,67 @@ func TestGateNewContainers(t *testing.T) {
 	}
 	t.Logf("all runtimes: blocked %d reads and %d connections; gate: %d held, %d admitted, hold to release mean %v max %v; decisions %v",
 		wantShadow, wantPort, st.Gate.Held, st.Gate.Admitted, st.Gate.Latency, st.Gate.MaxLatency, dec.n)
+}
+
+const criPolicy = `
+name: cri-pod
+scope: {containers: {namespaces: [vigil-cri], podLabels: {app: victim}}}
+file:
+  rules: [{name: shadow, action: block, access: read, paths: [/etc/shadow]}]
+network:
+  egress:
+    rules: [{name: denied-port, action: block, cidrs: [127.0.0.0/8], ports: [%s]}]
+`
+
+// Pods started through containerd's CRI plugin, as kubelet starts them
+// (kubelet's cgroupfs layout), with a policy scoped to the pod's namespace
+// and labels: each container whose first command is `cat /etc/shadow` or
+// `nc` to a denied loopback port (the pod uses the node's network) is
+// blocked from its first instruction; a pod the policy does not select
+// reads the file.
+func TestGateCRIPods(t *testing.T) {
+	port := listenCounting(t)
+	ps, err := policy.Parse("cri.yaml", []byte(fmt.Sprintf(criPolicy, port.port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := containertest.StartPrivateContainerdCRI(t)
+	cri := containertest.NewCRI(t, d.Socket)
+	h := newGateHarnessWith(t, ps, GateOptions{Timeout: 2 * time.Second}, container.Options{ContainerdSocket: d.Socket})
+	dec := collect(h.e)
+	uid := "5b0c7a2e-9d41-4c7e-8f00-" + containertest.NewID()[:12]
+	pod := cri.RunPod(t, "vigil-cri", "victim-pod", uid, "/kubepods/besteffort/pod"+uid, map[string]string{"app": "victim"})
+	const n = 2
+	for i := range n {
+		cat, _ := cri.RunContainer(t, pod, fmt.Sprintf("cat-%d", i), []string{"/bin/cat", "/etc/shadow"}, nil)
+		nc, _ := cri.RunContainer(t, pod, fmt.Sprintf("nc-%d", i), []string{"/bin/nc", "127.0.0.1", port.port}, nil)
+		for _, id := range []string{cat, nc} {
+			if code := cri.WaitExit(t, id, 20*time.Second); code == 0 {
+				t.Errorf("CRI container %s exited 0: not blocked", id[:12])
+			}
+		}
+	}
+	ouid := "5b0c7a2e-9d41-4c7e-8f01-" + containertest.NewID()[:12]
+	other := cri.RunPod(t, "vigil-cri", "other-pod", ouid, "/kubepods/besteffort/pod"+ouid, map[string]string{"app": "other"})
+	oc, _ := cri.RunContainer(t, other, "cat", []string{"/bin/cat", "/etc/shadow"}, nil)
+	if code := cri.WaitExit(t, oc, 20*time.Second); code != 0 {
+		t.Errorf("unselected pod's cat /etc/shadow exited %d, want 0", code)
+	}
+	if got := dec.wait("shadow", n); got != n {
+		t.Errorf("%d reads of /etc/shadow blocked, want %d", got, n)
+	}
+	if got := dec.wait("denied-port", n); got != n {
+		t.Errorf("%d connections blocked, want %d", got, n)
+	}
+	if got := port.accepted(); got != 0 {
+		t.Errorf("the denied port accepted %d connections", got)
+	}
+	st, _ := h.e.Stats()
+	if st.Gate.Fallbacks != 0 {
+		t.Errorf("gate: %d fallbacks, want every container classified in time", st.Gate.Fallbacks)
+	}
+	t.Logf("CRI: gate %d held, %d admitted, hold to release mean %v max %v; decisions %v",
+		st.Gate.Held, st.Gate.Admitted, st.Gate.Latency, st.Gate.MaxLatency, dec.n)
 }
 
 type countingListener struct {
