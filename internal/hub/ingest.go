@@ -1,0 +1,164 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/fleet"
+)
+
+// fetchBatch is the most messages taken from the consumer at once: one
+// store transaction.
+const fetchBatch = 1000
+
+// ingest pulls the stream through the durable consumer into the store. A
+// batch is acknowledged (AckAll: its last message) only once stored, so a
+// hub that stops at any point gets the rest again; the store drops what it
+// has already (by UUID).
+func (h *Hub) ingest(ctx context.Context) error {
+	for ctx.Err() == nil {
+		batch, err := h.cons.Fetch(fetchBatch, jetstream.FetchMaxWait(500*time.Millisecond))
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Debug("fetch", "err", err)
+				sleep(ctx, 200*time.Millisecond)
+			}
+			continue
+		}
+		var msgs []jetstream.Msg
+		for m := range batch.Messages() {
+			msgs = append(msgs, m)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+			h.log.Debug("fetch", "err", err)
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		// A batch in hand is stored and acknowledged even when ctx ends
+		// meanwhile (a graceful stop leaves nothing to deliver again),
+		// unless the store keeps failing past the stop.
+		for {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := h.handle(sctx, msgs)
+			cancel()
+			if err == nil {
+				break
+			}
+			h.log.Error("store failed; retrying the batch", "err", err)
+			if ctx.Err() != nil {
+				return nil // not acknowledged: delivered again after AckWait
+			}
+			sleep(ctx, time.Second)
+		}
+		if err := msgs[len(msgs)-1].Ack(); err != nil {
+			h.log.Warn("ack", "err", err)
+		}
+		h.messages.Add(uint64(len(msgs)))
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// handle stores one batch. The node is the one of the subject (which its
+// credentials allow it alone to publish on), never the payload's.
+func (h *Hub) handle(ctx context.Context, msgs []jetstream.Msg) error {
+	var in []Incoming
+	var hbs []*fleet.Heartbeat
+	var acks []*fleet.Ack
+	for _, m := range msgs {
+		kind, node, ok := fleet.SubjectKind(m.Subject())
+		if !ok {
+			h.badMessage(m, "unknown subject")
+			continue
+		}
+		switch kind {
+		case "alert":
+			a := new(alert.Alert)
+			if err := a.UnmarshalJSON(m.Data()); err != nil || a.UUID == "" {
+				h.badMessage(m, "alert: "+errString(err, "no uuid"))
+				continue
+			}
+			in = append(in, Incoming{Node: node, Alert: a, JSON: m.Data()})
+		case "heartbeat":
+			hb := new(fleet.Heartbeat)
+			if err := json.Unmarshal(m.Data(), hb); err != nil {
+				h.badMessage(m, "heartbeat: "+err.Error())
+				continue
+			}
+			hb.Node = node
+			hbs = append(hbs, hb)
+		case "ack":
+			a := new(fleet.Ack)
+			if err := json.Unmarshal(m.Data(), a); err != nil {
+				h.badMessage(m, "ack: "+err.Error())
+				continue
+			}
+			a.Node = node
+			acks = append(acks, a)
+		default:
+			h.badMessage(m, "unknown subject")
+		}
+	}
+	n, err := h.store.AddAlerts(ctx, in)
+	if err != nil {
+		return err
+	}
+	// Only the newest heartbeat per node matters.
+	latest := map[string]*fleet.Heartbeat{}
+	for _, hb := range hbs {
+		if p := latest[hb.Node]; p == nil || !hb.Time.Before(p.Time) {
+			latest[hb.Node] = hb
+		}
+	}
+	for _, hb := range latest {
+		if err := h.store.PutHeartbeat(ctx, hb); err != nil {
+			return err
+		}
+	}
+	for _, a := range acks {
+		if err := h.store.PutAck(ctx, a); err != nil {
+			return err
+		}
+	}
+	fresh := 0
+	for _, x := range in {
+		if !x.Alert.Vigil.Update {
+			fresh++
+		}
+	}
+	h.alerts.Add(uint64(n))
+	h.duplicates.Add(uint64(fresh - n))
+	h.heartbeats.Add(uint64(len(hbs)))
+	h.acks.Add(uint64(len(acks)))
+	return nil
+}
+
+func errString(err error, def string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return def
+}
+
+// badMessage logs a message that cannot be stored (it is acknowledged with
+// its batch: it would never decode better).
+func (h *Hub) badMessage(m jetstream.Msg, why string) {
+	h.bad.Add(1)
+	seq := uint64(0)
+	if md, err := m.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	h.log.Warn("message dropped", "subject", m.Subject(), "stream_seq", seq, "err", why)
+}

@@ -1,0 +1,504 @@
+package hub
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/fleet"
+	"github.com/vigilsec/vigil/internal/safefile"
+)
+
+// Store is where the hub keeps what the fleet sends. Both implementations
+// (SQLite, PostgreSQL) are one SQL store with two dialects and pass the
+// same tests.
+type Store interface {
+	// AddAlerts stores alerts of node; an alert whose UUID is stored
+	// already is not stored again (an update of it, Vigil.Update, sets its
+	// count). It returns how many new alerts were stored.
+	AddAlerts(ctx context.Context, in []Incoming) (int, error)
+	// Alerts returns the alerts matching f, newest first.
+	Alerts(ctx context.Context, f AlertFilter) ([]StoredAlert, error)
+	// CountAlerts counts the alerts stored.
+	CountAlerts(ctx context.Context) (int64, error)
+	// PutHeartbeat records a node's heartbeat.
+	PutHeartbeat(ctx context.Context, hb *fleet.Heartbeat) error
+	// Nodes returns the nodes with their last heartbeat, by name.
+	Nodes(ctx context.Context) ([]Node, error)
+	// AddBundle records a rule bundle the hub pushed.
+	AddBundle(ctx context.Context, b *fleet.Bundle) error
+	// Bundle returns the bundle of version v (sql.ErrNoRows: none).
+	Bundle(ctx context.Context, v uint64) (*fleet.Bundle, error)
+	// Bundles returns the bundles' versions, newest first, with their
+	// acknowledgements.
+	Bundles(ctx context.Context) ([]BundleStatus, error)
+	// PutAck records a node's answer to a bundle.
+	PutAck(ctx context.Context, a *fleet.Ack) error
+	Close() error
+}
+
+// Incoming is an alert as it came from the stream.
+type Incoming struct {
+	Node  string
+	Alert *alert.Alert
+	JSON  []byte // the alert as the node sent it
+}
+
+// AlertFilter selects alerts; zero fields do not filter.
+type AlertFilter struct {
+	Rule, Node, Namespace, Pod, Image, Container string
+	// MinPriority keeps alerts at this priority or above (set: HasPriority).
+	MinPriority alert.Priority
+	HasPriority bool
+	Since, Until time.Time
+	Limit        int // 0 means 100; at most 10,000
+}
+
+// StoredAlert is an alert as stored.
+type StoredAlert struct {
+	Node  string          `json:"node"`
+	Alert json.RawMessage `json:"alert"`
+	Count uint64          `json:"count"`
+}
+
+// Node is a node and its last heartbeat.
+type Node struct {
+	Name      string          `json:"node"`
+	LastSeen  time.Time       `json:"last_seen"`
+	Heartbeat fleet.Heartbeat `json:"heartbeat"`
+}
+
+// BundleStatus is a bundle and the nodes' answers.
+type BundleStatus struct {
+	Version    uint64      `json:"version"`
+	Time       time.Time   `json:"time"`
+	RollbackOf uint64      `json:"rollback_of,omitempty"`
+	Files      []string    `json:"files"`
+	Acks       []fleet.Ack `json:"acks"`
+}
+
+// dialect is what differs between the two databases.
+type dialect struct {
+	name   string
+	driver string
+	// param returns the n-th (1-based) placeholder.
+	param func(n int) string
+}
+
+var (
+	sqliteDialect   = dialect{name: "sqlite", driver: "sqlite", param: func(int) string { return "?" }}
+	postgresDialect = dialect{name: "postgres", driver: "pgx", param: func(n int) string { return "$" + strconv.Itoa(n) }}
+)
+
+// sqlStore is the Store on database/sql.
+type sqlStore struct {
+	db *sql.DB
+	d  dialect
+}
+
+// OpenStore opens the store named by dsn: "postgres://..." (or
+// "postgresql://...") for PostgreSQL, else a SQLite file path (its
+// directory is created 0700, the file 0600). Migrations run on open.
+func OpenStore(ctx context.Context, dsn string) (Store, error) {
+	var s *sqlStore
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("hub store: %w", err)
+		}
+		db.SetMaxOpenConns(8)
+		s = &sqlStore{db: db, d: postgresDialect}
+	} else {
+		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
+			return nil, fmt.Errorf("hub store: %w", err)
+		}
+		if st, err := os.Lstat(dsn); err == nil && !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("hub store: %s is not a regular file (a symbolic link is refused)", dsn)
+		} else if errors.Is(err, os.ErrNotExist) {
+			f, err := safefile.CreateNew(dsn, 0o600)
+			if err != nil {
+				return nil, fmt.Errorf("hub store: %w", err)
+			}
+			f.Close()
+		}
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		db, err := sql.Open("sqlite", "file:"+dsn+"?"+q.Encode())
+		if err != nil {
+			return nil, fmt.Errorf("hub store: %w", err)
+		}
+		db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
+		s = &sqlStore{db: db, d: sqliteDialect}
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// migrations are applied in order, each once; schema_version records the
+// last. Both dialects take the same statements.
+var migrations = []string{
+	`CREATE TABLE alerts (
+		uuid TEXT PRIMARY KEY,
+		node TEXT NOT NULL,
+		time_ns BIGINT NOT NULL,
+		rule TEXT NOT NULL,
+		priority INTEGER NOT NULL,
+		container_id TEXT NOT NULL,
+		image TEXT NOT NULL,
+		namespace TEXT NOT NULL,
+		pod TEXT NOT NULL,
+		count BIGINT NOT NULL,
+		body TEXT NOT NULL
+	);
+	CREATE INDEX alerts_time ON alerts (time_ns);
+	CREATE INDEX alerts_rule ON alerts (rule, time_ns);
+	CREATE INDEX alerts_node ON alerts (node, time_ns);
+	CREATE TABLE nodes (
+		node TEXT PRIMARY KEY,
+		last_seen_ns BIGINT NOT NULL,
+		heartbeat TEXT NOT NULL
+	);
+	CREATE TABLE bundles (
+		version BIGINT PRIMARY KEY,
+		time_ns BIGINT NOT NULL,
+		rollback_of BIGINT NOT NULL,
+		body TEXT NOT NULL
+	);
+	CREATE TABLE bundle_acks (
+		node TEXT NOT NULL,
+		version BIGINT NOT NULL,
+		ok INTEGER NOT NULL,
+		body TEXT NOT NULL,
+		PRIMARY KEY (node, version)
+	)`,
+}
+
+func (s *sqlStore) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("hub store: migrate: %w", err)
+	}
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("hub store: migrate: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("hub store: migrate: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("hub store: schema version %d is newer than this hub (%d)", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("hub store: migrate: %w", err)
+		}
+		for _, stmt := range strings.Split(migrations[i], ";") {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("hub store: migration %d: %w", i+1, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = `+s.d.param(1), i+1); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("hub store: migration %d: %w", i+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("hub store: migration %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+const alertCols = 11
+
+// AddAlerts implements Store: one transaction, multi-row inserts.
+func (s *sqlStore) AddAlerts(ctx context.Context, in []Incoming) (int, error) {
+	if len(in) == 0 {
+		return 0, nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("hub store: %w", err)
+	}
+	defer tx.Rollback()
+	added := 0
+	var updates []Incoming
+	const perStmt = 400
+	var b strings.Builder
+	args := make([]any, 0, perStmt*alertCols)
+	for start := 0; start < len(in); start += perStmt {
+		b.Reset()
+		args = args[:0]
+		b.WriteString(`INSERT INTO alerts (uuid, node, time_ns, rule, priority, container_id, image, namespace, pod, count, body) VALUES `)
+		rows := 0
+		for _, x := range in[start:min(start+perStmt, len(in))] {
+			a := x.Alert
+			if a.Vigil.Update {
+				updates = append(updates, x)
+				continue
+			}
+			if rows > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('(')
+			for c := range alertCols {
+				if c > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(s.d.param(len(args) + c + 1))
+			}
+			b.WriteByte(')')
+			rows++
+			var cid, img, ns, pod string
+			if c := a.Vigil.Container; c != nil {
+				cid, img, ns, pod = c.ID, c.Image, c.PodNamespace, c.PodName
+			}
+			count := a.Vigil.Count
+			if count == 0 {
+				count = 1
+			}
+			args = append(args, a.UUID, x.Node, a.Time.UnixNano(), a.Rule, int(a.Priority), cid, img, ns, pod, int64(count), string(x.JSON))
+		}
+		if rows == 0 {
+			continue
+		}
+		b.WriteString(` ON CONFLICT (uuid) DO NOTHING`)
+		res, err := tx.ExecContext(ctx, b.String(), args...)
+		if err != nil {
+			return 0, fmt.Errorf("hub store: add alerts: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		added += int(n)
+	}
+	for _, x := range updates {
+		a := x.Alert
+		res, err := tx.ExecContext(ctx, `UPDATE alerts SET count = `+s.d.param(1)+` WHERE uuid = `+s.d.param(2)+` AND count < `+s.d.param(3),
+			int64(a.Vigil.Count), a.UUID, int64(a.Vigil.Count))
+		if err != nil {
+			return 0, fmt.Errorf("hub store: update alert: %w", err)
+		}
+		_ = res
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("hub store: add alerts: %w", err)
+	}
+	return added, nil
+}
+
+// Alerts implements Store.
+func (s *sqlStore) Alerts(ctx context.Context, f AlertFilter) ([]StoredAlert, error) {
+	var where []string
+	var args []any
+	eq := func(col, v string) {
+		if v != "" {
+			args = append(args, v)
+			where = append(where, col+" = "+s.d.param(len(args)))
+		}
+	}
+	eq("rule", f.Rule)
+	eq("node", f.Node)
+	eq("namespace", f.Namespace)
+	eq("pod", f.Pod)
+	eq("image", f.Image)
+	eq("container_id", f.Container)
+	if f.HasPriority {
+		args = append(args, int(f.MinPriority))
+		where = append(where, "priority <= "+s.d.param(len(args)))
+	}
+	if !f.Since.IsZero() {
+		args = append(args, f.Since.UnixNano())
+		where = append(where, "time_ns >= "+s.d.param(len(args)))
+	}
+	if !f.Until.IsZero() {
+		args = append(args, f.Until.UnixNano())
+		where = append(where, "time_ns < "+s.d.param(len(args)))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 10000)
+	q := `SELECT node, count, body FROM alerts`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY time_ns DESC, uuid LIMIT " + strconv.Itoa(limit)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("hub store: alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []StoredAlert
+	for rows.Next() {
+		var a StoredAlert
+		var body string
+		var count int64
+		if err := rows.Scan(&a.Node, &count, &body); err != nil {
+			return nil, fmt.Errorf("hub store: alerts: %w", err)
+		}
+		a.Count, a.Alert = uint64(count), json.RawMessage(body)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// CountAlerts implements Store.
+func (s *sqlStore) CountAlerts(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM alerts`).Scan(&n)
+	return n, err
+}
+
+// PutHeartbeat implements Store.
+func (s *sqlStore) PutHeartbeat(ctx context.Context, hb *fleet.Heartbeat) error {
+	b, _ := json.Marshal(hb)
+	p := s.d.param
+	_, err := s.db.ExecContext(ctx, `INSERT INTO nodes (node, last_seen_ns, heartbeat) VALUES (`+p(1)+`,`+p(2)+`,`+p(3)+`)
+		ON CONFLICT (node) DO UPDATE SET last_seen_ns = excluded.last_seen_ns, heartbeat = excluded.heartbeat
+		WHERE nodes.last_seen_ns <= excluded.last_seen_ns`, hb.Node, hb.Time.UnixNano(), string(b))
+	if err != nil {
+		return fmt.Errorf("hub store: heartbeat: %w", err)
+	}
+	return nil
+}
+
+// Nodes implements Store.
+func (s *sqlStore) Nodes(ctx context.Context) ([]Node, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT node, last_seen_ns, heartbeat FROM nodes ORDER BY node`)
+	if err != nil {
+		return nil, fmt.Errorf("hub store: nodes: %w", err)
+	}
+	defer rows.Close()
+	var out []Node
+	for rows.Next() {
+		var n Node
+		var ns int64
+		var body string
+		if err := rows.Scan(&n.Name, &ns, &body); err != nil {
+			return nil, fmt.Errorf("hub store: nodes: %w", err)
+		}
+		n.LastSeen = time.Unix(0, ns).UTC()
+		if err := json.Unmarshal([]byte(body), &n.Heartbeat); err != nil {
+			return nil, fmt.Errorf("hub store: node %s: %w", n.Name, err)
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// AddBundle implements Store.
+func (s *sqlStore) AddBundle(ctx context.Context, b *fleet.Bundle) error {
+	body, _ := json.Marshal(b)
+	p := s.d.param
+	_, err := s.db.ExecContext(ctx, `INSERT INTO bundles (version, time_ns, rollback_of, body) VALUES (`+p(1)+`,`+p(2)+`,`+p(3)+`,`+p(4)+`)`,
+		int64(b.Version), b.Time.UnixNano(), int64(b.RollbackOf), string(body))
+	if err != nil {
+		return fmt.Errorf("hub store: bundle: %w", err)
+	}
+	return nil
+}
+
+// Bundle implements Store.
+func (s *sqlStore) Bundle(ctx context.Context, v uint64) (*fleet.Bundle, error) {
+	var body string
+	if err := s.db.QueryRowContext(ctx, `SELECT body FROM bundles WHERE version = `+s.d.param(1), int64(v)).Scan(&body); err != nil {
+		return nil, err
+	}
+	var b fleet.Bundle
+	if err := json.Unmarshal([]byte(body), &b); err != nil {
+		return nil, fmt.Errorf("hub store: bundle %d: %w", v, err)
+	}
+	return &b, nil
+}
+
+// Bundles implements Store.
+func (s *sqlStore) Bundles(ctx context.Context) ([]BundleStatus, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT body FROM bundles ORDER BY version DESC LIMIT 100`)
+	if err != nil {
+		return nil, fmt.Errorf("hub store: bundles: %w", err)
+	}
+	var out []BundleStatus
+	idx := map[uint64]int{}
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("hub store: bundles: %w", err)
+		}
+		var b fleet.Bundle
+		if err := json.Unmarshal([]byte(body), &b); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("hub store: bundles: %w", err)
+		}
+		st := BundleStatus{Version: b.Version, Time: b.Time, RollbackOf: b.RollbackOf, Acks: []fleet.Ack{}}
+		for _, f := range b.Files {
+			st.Files = append(st.Files, f.Name)
+		}
+		idx[b.Version] = len(out)
+		out = append(out, st)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	arows, err := s.db.QueryContext(ctx, `SELECT version, body FROM bundle_acks ORDER BY version DESC, node`)
+	if err != nil {
+		return nil, fmt.Errorf("hub store: acks: %w", err)
+	}
+	defer arows.Close()
+	for arows.Next() {
+		var v int64
+		var body string
+		if err := arows.Scan(&v, &body); err != nil {
+			return nil, fmt.Errorf("hub store: acks: %w", err)
+		}
+		i, ok := idx[uint64(v)]
+		if !ok {
+			continue
+		}
+		var a fleet.Ack
+		if err := json.Unmarshal([]byte(body), &a); err != nil {
+			return nil, fmt.Errorf("hub store: acks: %w", err)
+		}
+		out[i].Acks = append(out[i].Acks, a)
+	}
+	return out, arows.Err()
+}
+
+// PutAck implements Store.
+func (s *sqlStore) PutAck(ctx context.Context, a *fleet.Ack) error {
+	body, _ := json.Marshal(a)
+	p := s.d.param
+	ok := 0
+	if a.OK {
+		ok = 1
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO bundle_acks (node, version, ok, body) VALUES (`+p(1)+`,`+p(2)+`,`+p(3)+`,`+p(4)+`)
+		ON CONFLICT (node, version) DO UPDATE SET ok = excluded.ok, body = excluded.body`, a.Node, int64(a.Version), ok, string(body))
+	if err != nil {
+		return fmt.Errorf("hub store: ack: %w", err)
+	}
+	return nil
+}
+
+// Close implements Store.
+func (s *sqlStore) Close() error { return s.db.Close() }
