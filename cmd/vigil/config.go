@@ -19,6 +19,7 @@ type configFlags struct {
 	json           bool
 	dryRun         bool
 	set            []string
+	hub            string
 }
 
 func (o *configFlags) add(cmd *cobra.Command) {
@@ -28,6 +29,7 @@ func (o *configFlags) add(cmd *cobra.Command) {
 	f.BoolVar(&o.noDefaultRules, "no-default-rules", false, "do not load the embedded default rules (rules.default: false)")
 	f.BoolVar(&o.json, "json", false, "write alerts to stdout as Falco JSON (outputs.stdout.format: json)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "report prevention actions without carrying them out (dry_run: true)")
+	f.StringVar(&o.hub, "hub", "", "publish alerts, heartbeats and rule acknowledgements to this hub's NATS URL (hub.url)")
 	f.StringArrayVar(&o.set, "set", nil, "override any configuration key: --set outputs.http.url=http://sidekick:2801/ (repeatable)")
 }
 
@@ -59,6 +61,9 @@ func (o *configFlags) load(cmd *cobra.Command) (*config.Config, error) {
 	}
 	if f.Changed("dry-run") {
 		c.DryRun = o.dryRun
+	}
+	if f.Changed("hub") {
+		c.Hub.URL = o.hub
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

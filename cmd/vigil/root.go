@@ -31,6 +31,7 @@ func newRootCmd() *cobra.Command {
 		newAdviseCmd(),
 		newComplianceCmd(),
 		newProfileCmd(),
+		newHubCmd(),
 	)
 	return root
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/vigilsec/vigil/internal/enforce"
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/fleet"
 	"github.com/vigilsec/vigil/internal/guard"
 	"github.com/vigilsec/vigil/internal/image"
 	"github.com/vigilsec/vigil/internal/imagewatch"
@@ -126,6 +127,12 @@ type Agent struct {
 	// What the node offers (probeHost), and whether the sensor loaded.
 	features     atomic.Pointer[[]sensor.Feature]
 	sensorLoaded atomic.Bool
+
+	// The fleet client (nil unless hub.url), and the heartbeat's last
+	// event count (fleet.go).
+	fleet    *fleet.Client
+	hbLast   time.Time
+	hbEvents uint64
 }
 
 // New builds an agent from a validated configuration: outputs, store (its
@@ -133,6 +140,9 @@ type Agent struct {
 // an internal alert, or are an error with rules.on_error: fail), engine,
 // metrics and the HTTP endpoint. It needs no privilege; Run does.
 func New(cfg *config.Config, opts *Options) (*Agent, error) {
+	if err := prepareHubRules(cfg); err != nil {
+		return nil, err
+	}
 	l, err := load(cfg)
 	if err != nil {
 		return nil, err
@@ -172,6 +182,12 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 
 	if err := a.buildOutputs(); err != nil {
 		return nil, err
+	}
+	if cfg.Hub.URL != "" {
+		if err := a.newFleet(); err != nil {
+			a.closeSinks()
+			return nil, err
+		}
 	}
 	if cfg.Store.Enabled {
 		a.store = newAlertStore(cfg.Store, a.overflow, a.log, a.raiseInternal)
@@ -257,6 +273,9 @@ func (a *Agent) closeSinks() {
 	defer cancel()
 	if err := a.disp.Close(ctx); err != nil {
 		a.log.Warn("close outputs", "err", err)
+	}
+	if a.fleet != nil {
+		a.fleet.Close() // after the outputs: the hub output has drained into it
 	}
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
@@ -633,6 +652,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		goBG("profiles", ps.run)
 	}
 	goBG("rules watch", a.watchRules)
+	if a.fleet != nil {
+		goBG("hub", a.runFleet)
+	}
 	goBG("policy watch", a.watchPolicies)
 	if !a.opts.NoSignals {
 		goBG("signals", a.handleSignals)

@@ -27,6 +27,7 @@ type Config struct {
 	Images     Images     `yaml:"images"`
 	K8sAudit   K8sAudit   `yaml:"k8s_audit"`
 	Profiles   Profiles   `yaml:"profiles"`
+	Hub        Hub        `yaml:"hub"`
 
 	src *source // where it was loaded from, for error positions
 }
@@ -146,6 +147,21 @@ type HTTP struct {
 	TokenFile      string `yaml:"token_file" doc:"File holding the bearer token of /api/alerts (keep it mode 0600: the agent warns when every user can read it). Empty: the API is disabled (/healthz and /metrics stay open)."`
 }
 
+// Hub makes the agent a node of a fleet: alerts (prevention decisions
+// included), heartbeats and rule acknowledgements go to the hub over NATS
+// JetStream (see docs/fleet.md), and the hub's rule bundles come back.
+type Hub struct {
+	URL               string         `yaml:"url" doc:"NATS URL of the hub: nats://host:4222, or tls://host:4222 with tls set; several separated by commas (a NATS cluster). Empty: the agent is not part of a fleet. Flag: --hub."`
+	Node              string         `yaml:"node" doc:"Node name the agent publishes as (with mTLS it must be its certificate's common name). Empty: the host name, characters other than letters, digits, - and _ turned into _."`
+	MinPriority       alert.Priority `yaml:"min_priority" doc:"Alerts below this priority are not sent to the hub."`
+	QueueSize         int            `yaml:"queue_size" doc:"Alerts waiting for the hub output in memory; when full, new ones are dropped and counted (queue output.hub)."`
+	SpoolDir          string         `yaml:"spool_dir" doc:"Directory of the on-disk spool that holds alerts while the hub is unreachable (0700, files 0600); drained in order when it is back."`
+	SpoolMaxMB        int            `yaml:"spool_max_mb" doc:"Bound of the spool in MiB; past it new alerts are dropped and counted (queue fleet.spool)."`
+	HeartbeatInterval time.Duration  `yaml:"heartbeat_interval" doc:"How often the node sends its heartbeat (version, rules and policy versions, events/s, lost events by reason, RSS)."`
+	RulesDir          string         `yaml:"rules_dir" doc:"Directory where the rule files pushed by the hub are kept (0700, files 0600); loaded after rules.files."`
+	TLS               TLS            `yaml:"tls"`
+}
+
 // K8sAudit is the Kubernetes audit webhook: the API server's webhook
 // backend posts audit.k8s.io/v1 EventList batches to POST /k8s-audit, and
 // rules of source k8s_audit evaluate them.
@@ -234,8 +250,10 @@ func DefaultConfig() *Config {
 		Store: Store{Enabled: true, Path: "/var/lib/vigil/alerts.db", Retention: 30 * 24 * time.Hour, MaxSizeMB: 512,
 			PruneInterval: 10 * time.Minute, BatchSize: 256, FlushInterval: 200 * time.Millisecond, QueueSize: 16384,
 			RetryInterval: 10 * time.Second},
-		HTTP:       HTTP{Enabled: true, Listen: "127.0.0.1:8765", SocketMode: "0600", MaxConnections: 64},
-		K8sAudit:   K8sAudit{Listen: "0.0.0.0:9765", MaxBodyBytes: 4 << 20, QueueSize: 64},
+		HTTP:     HTTP{Enabled: true, Listen: "127.0.0.1:8765", SocketMode: "0600", MaxConnections: 64},
+		K8sAudit: K8sAudit{Listen: "0.0.0.0:9765", MaxBodyBytes: 4 << 20, QueueSize: 64},
+		Hub: Hub{MinPriority: alert.PriorityDebug, QueueSize: 4096, SpoolDir: "/var/lib/vigil/spool", SpoolMaxMB: 256,
+			HeartbeatInterval: 10 * time.Second, RulesDir: "/var/lib/vigil/hub-rules"},
 		Sensor:     Sensor{RingSizeMB: 16},
 		Policy:     Policy{Gate: PolicyGate{Enabled: true, Timeout: 200 * time.Millisecond, Default: "allow"}},
 		Containers: Containers{Sockets: []string{"/run/containerd/containerd.sock", "/var/run/docker.sock", "/run/crio/crio.sock", "/run/podman/podman.sock"}},

@@ -182,6 +182,45 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if h := &c.Hub; h.URL != "" {
+		for _, one := range strings.Split(h.URL, ",") {
+			u, err := url.Parse(strings.TrimSpace(one))
+			switch {
+			case err != nil:
+				bad("hub.url", "%v", err)
+			case u.Scheme != "nats" && u.Scheme != "tls", u.Host == "":
+				bad("hub.url", "want nats://host:port or tls://host:port, got %q", one)
+			}
+		}
+		if h.Node != "" && strings.Trim(h.Node, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+			bad("hub.node", "%q: want letters, digits, - and _ only (it is a NATS subject token)", h.Node)
+		}
+		if h.QueueSize < 1 {
+			bad("hub.queue_size", "must be at least 1")
+		}
+		if h.SpoolDir == "" {
+			bad("hub.spool_dir", "required")
+		}
+		if h.RulesDir == "" {
+			bad("hub.rules_dir", "required")
+		}
+		if h.SpoolMaxMB < 1 {
+			bad("hub.spool_max_mb", "must be at least 1")
+		}
+		if h.HeartbeatInterval <= 0 {
+			bad("hub.heartbeat_interval", "must be positive")
+		}
+		t := h.TLS
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			bad("hub.tls", "cert_file and key_file go together")
+		}
+		for _, kv := range [][2]string{{"hub.tls.ca_file", t.CAFile}, {"hub.tls.cert_file", t.CertFile}, {"hub.tls.key_file", t.KeyFile}} {
+			if kv[1] != "" {
+				exists(kv[0], kv[1])
+			}
+		}
+	}
+
 	if k := &c.K8sAudit; k.Enabled {
 		if _, _, err := net.SplitHostPort(k.Listen); err != nil {
 			bad("k8s_audit.listen", "%v", err)

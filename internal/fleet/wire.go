@@ -2,14 +2,13 @@ package fleet
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/output"
 	"github.com/vigilsec/vigil/internal/rules"
 )
 
@@ -158,17 +157,27 @@ func InboxPrefix(node string) string { return "_INBOX_" + node }
 // ClientTLS is a mutual-TLS client configuration: the CA that signed the
 // server, and this side's certificate and key.
 func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
-	pemCA, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("tls: ca: %w", err)
+	return output.TLSConfig(output.TLSOptions{CAFile: caFile, CertFile: certFile, KeyFile: keyFile})
+}
+
+// CheckBundleFiles rejects a bundle a node could not write as files of its
+// pushed-rules directory: no files, a name that is not a base name ending
+// in .yaml or .yml, a name twice.
+func CheckBundleFiles(files []BundleFile) error {
+	if len(files) == 0 {
+		return fmt.Errorf("bundle: no files")
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemCA) {
-		return nil, fmt.Errorf("tls: ca file %s: no PEM certificate", caFile)
+	seen := map[string]bool{}
+	for i, f := range files {
+		n := f.Name
+		if n == "" || strings.ContainsAny(n, "/\\\x00") || strings.HasPrefix(n, ".") ||
+			!(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+			return fmt.Errorf("bundle: files[%d]: name %q: want a base name ending in .yaml or .yml", i, n)
+		}
+		if seen[n] {
+			return fmt.Errorf("bundle: files[%d]: name %q twice", i, n)
+		}
+		seen[n] = true
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("tls: certificate: %w", err)
-	}
-	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	return nil
 }

@@ -4,38 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/fleet"
 )
 
-// checkBundleFiles rejects file names a node could not write as one file of
-// its pushed-rules directory.
-func checkBundleFiles(files []fleet.BundleFile) error {
-	if len(files) == 0 {
-		return fmt.Errorf("bundle: no files")
-	}
-	seen := map[string]bool{}
-	for i, f := range files {
-		n := f.Name
-		if n == "" || strings.ContainsAny(n, "/\\\x00") || n == "." || n == ".." || strings.HasPrefix(n, ".") ||
-			!(strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
-			return fmt.Errorf("bundle: files[%d]: name %q: want a base name ending in .yaml or .yml", i, n)
-		}
-		if seen[n] {
-			return fmt.Errorf("bundle: files[%d]: name %q twice", i, n)
-		}
-		seen[n] = true
-	}
-	return nil
-}
-
 // Push makes files the next bundle version: recorded in the store, then
 // put in the rules bucket, which every node watches. rollbackOf names the
 // version restored (0: none).
 func (h *Hub) Push(ctx context.Context, files []fleet.BundleFile, rollbackOf uint64) (*fleet.Bundle, error) {
-	if err := checkBundleFiles(files); err != nil {
+	if err := fleet.CheckBundleFiles(files); err != nil {
 		return nil, err
 	}
 	h.pushMu.Lock()

@@ -60,8 +60,8 @@ type Incoming struct {
 type AlertFilter struct {
 	Rule, Node, Namespace, Pod, Image, Container string
 	// MinPriority keeps alerts at this priority or above (set: HasPriority).
-	MinPriority alert.Priority
-	HasPriority bool
+	MinPriority  alert.Priority
+	HasPriority  bool
 	Since, Until time.Time
 	Limit        int // 0 means 100; at most 10,000
 }

@@ -119,3 +119,12 @@ func readStat() (procStat, bool) {
 	rss, _ := strconv.ParseInt(string(f[21]), 10, 64)
 	return procStat{utime: ut, stime: st, start: start, rss: rss}, true
 }
+
+// RSSBytes returns this process's resident memory size (0 when
+// /proc/self/stat cannot be read).
+func RSSBytes() uint64 {
+	if st, ok := readStat(); ok {
+		return uint64(st.rss * int64(os.Getpagesize()))
+	}
+	return 0
+}

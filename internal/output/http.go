@@ -72,9 +72,9 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	if opts.BatchInterval <= 0 {
 		opts.BatchInterval = time.Second
 	}
-	tc, err := tlsConfig(opts.TLS)
+	tc, err := TLSConfig(opts.TLS)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("http output: %w", err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
@@ -89,23 +89,24 @@ func NewHTTP(opts HTTPOptions) (*HTTP, error) {
 	return h, nil
 }
 
-func tlsConfig(o TLSOptions) (*tls.Config, error) {
+// TLSConfig is the client TLS o describes (the HTTP and hub outputs').
+func TLSConfig(o TLSOptions) (*tls.Config, error) {
 	c := &tls.Config{InsecureSkipVerify: o.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in
 	if o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("http output: ca file: %w", err)
+			return nil, fmt.Errorf("tls: ca file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("http output: ca file %s: no PEM certificate", o.CAFile)
+			return nil, fmt.Errorf("tls: ca file %s: no PEM certificate", o.CAFile)
 		}
 		c.RootCAs = pool
 	}
 	if o.CertFile != "" || o.KeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("http output: client certificate: %w", err)
+			return nil, fmt.Errorf("tls: client certificate: %w", err)
 		}
 		c.Certificates = []tls.Certificate{cert}
 	}

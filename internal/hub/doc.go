@@ -1,0 +1,27 @@
+// Package hub is the fleet's server side (`vigil hub`): NATS JetStream
+// (an embedded server by default, or an external cluster), the durable
+// consumer that moves what agents publish into a Store, the HTTP API, and
+// rule distribution.
+//
+// The stream VIGIL (fleet.StreamSubjects) holds alerts, heartbeats and
+// rule acknowledgements; the durable pull consumer "hub" takes them in
+// batches, stores a batch in one transaction and only then acknowledges
+// it (AckAll), so a hub stopped or killed at any point gets the rest
+// again, and the store drops what it has already by alert UUID: every
+// alert is stored exactly once. The node of a message is its subject's,
+// which with mutual TLS only that node may publish on: StartNATS with TLS
+// identifies each client by its certificate's common name (HubIdentity
+// may do anything; node N may publish only on N's subjects and read only
+// its own inbox and the rules bucket).
+//
+// Store has one SQL implementation in two dialects, SQLite
+// (modernc.org/sqlite, the default) and PostgreSQL (pgx), with numbered
+// migrations; both pass the same tests. Rule bundles are versioned in
+// the store and put in the key-value bucket fleet.RulesBucket; a rollback
+// pushes an old version's files as a new version; nodes' answers
+// (fleet.Ack) are stored per node and version. GenerateCerts makes the CA
+// and certificates of a first deployment (`vigil hub certs`).
+//
+// Ownership: New opens the store and NATS; Run serves until its context
+// ends; Close releases the connection, the embedded server and the store.
+package hub
