@@ -156,6 +156,10 @@ const (
 	FDUnknown   FDType = 'o'
 )
 
+// fdTypes lists every FDType.
+var fdTypes = []FDType{FDFile, FDDirectory, FDIPv4, FDIPv6, FDUnix, FDPipe, FDEvent, FDSignal, FDEpoll,
+	FDInotify, FDTimer, FDNetlink, FDBPF, FDIOUring, FDMemfd, FDPidfd, FDUnknown}
+
 // FDInfo describes the fd an event operates on (or creates), from the fd
 // table after the event was applied.
 type FDInfo struct {

@@ -163,6 +163,9 @@ type compiler struct {
 	lists  map[string][]Value // flattened items
 	macros map[string]*macroState
 	seen   map[string]bool // dedupe diagnostics
+	// pending are the comparisons of the rule or macro being built that
+	// warnImpossible checks once its event types are known.
+	pending []pendingCheck
 	// unknownField is set when the rule or macro being compiled names a
 	// field Vigil does not know (skip-if-unknown-filter).
 	unknownField bool
@@ -284,6 +287,8 @@ func (c *compiler) compileMacros() {
 			// Type-check now so that errors point into the macro.
 			if c.build(ast, "macro", m.Name) == nil {
 				ast = nil
+			} else {
+				c.warnImpossible(event.SourceTypes(event.SourceSyscall))
 			}
 		}
 		if ast == nil && c.unknownField {
@@ -587,6 +592,7 @@ func (c *compiler) compileRule(r *RuleSpec) *Rule {
 		return nil
 	}
 	types, _ := typesOf(expr, map[*Cached]typeRes{})
+	c.warnImpossible(types)
 	if r.Source != event.SourceSyscall {
 		types = event.SourceTypes(r.Source) // a plugin source's rule runs on every event of the source
 	} else if types == event.AllTypes() && r.WarnEvttypes {
@@ -746,6 +752,7 @@ func (c *compiler) warnUnused() {
 // build type-checks a resolved AST into an Expr; nil after an error.
 func (c *compiler) build(n Node, kind, name string) Expr {
 	c.nodes = 0
+	c.pending = c.pending[:0]
 	return c.buildNode(n, kind, name)
 }
 
@@ -801,6 +808,7 @@ func (c *compiler) buildNode(n Node, kind, name string) Expr {
 			c.diag(srcPos(x), false, kind, name, "%s", err)
 			return nil
 		}
+		c.pending = append(c.pending, pendingCheck{x, cmp, kind, name})
 		switch cmp.L.Field.Name {
 		case "evt.dir":
 			c.diag(srcPos(x), true, kind, name, "evt.dir is deprecated: Vigil evaluates exit events only (evt.dir is always '<')")
@@ -819,6 +827,36 @@ func (c *compiler) buildNode(n Node, kind, name string) Expr {
 		return nil
 	}
 	return nil
+}
+
+type pendingCheck struct {
+	x          *CheckExpr
+	cmp        *Cmp
+	kind, name string
+}
+
+// warnImpossible warns about each pending comparison of a field whose
+// values come from a fixed vocabulary (flag and enum arguments, evt.res,
+// fd.type...) with a constant that vocabulary can never produce for the
+// event types the rule or macro runs on: the comparison then never holds
+// (or, for !=, always does), which is a bug in the rule.
+func (c *compiler) warnImpossible(types event.TypeSet) {
+	for _, p := range c.pending {
+		cmp := p.cmp
+		if cmp.R != nil || len(cmp.L.Trans) > 0 || cmp.L.Type != event.FieldString {
+			continue
+		}
+		d, ok := event.ValueDomain(cmp.L.Field.Name, cmp.L.Arg.Key, types)
+		if !ok {
+			continue
+		}
+		for _, v := range cmp.Strs {
+			if !d.Possible(p.x.Op, v) {
+				c.diag(srcPos(p.x), true, p.kind, p.name, "%s %s %q can never hold: %s is rendered as %s", cmp.L.Text, p.x.Op, v, cmp.L.Text, d.What)
+			}
+		}
+	}
+	c.pending = c.pending[:0]
 }
 
 // resolveField finds a registry field for a name as written: exact name,

@@ -499,3 +499,61 @@ func TestWarnEvttypes(t *testing.T) {
 		t.Error("warn_evttypes replaced by override still warns")
 	}
 }
+
+// TestImpossibleComparisonWarnings: a comparison of a field whose values
+// come from a fixed vocabulary with a constant it can never produce is a
+// positioned warning (the rule still loads); the forms upstream rules use
+// are not.
+func TestImpossibleComparisonWarnings(t *testing.T) {
+	rule := func(cond string) string {
+		return "- rule: r\n  desc: d\n  condition: " + cond + "\n  output: o\n  priority: INFO\n"
+	}
+	warnings := func(cond string) []string {
+		rs := LoadAndCompile(&CompileOptions{Hosts: noDNS()}, File{Name: "i.yaml", Data: []byte(rule(cond))})
+		if err := rs.Err(); err != nil {
+			t.Fatalf("%s: %v", cond, err)
+		}
+		var out []string
+		for _, d := range rs.Diags {
+			if strings.Contains(d.Msg, "can never hold") {
+				out = append(out, d.Error())
+			}
+		}
+		return out
+	}
+	for _, bad := range []string{
+		`evt.type = chmod and evt.arg.mode contains "04600"`,
+		`evt.type = chmod and evt.arg.mode = 2048`, // no: decimal is possible; replaced below
+		`evt.type = openat and evt.arg.flags contains O_TRUNK`,
+		`evt.type = openat and evt.arg.flags in (O_RDONLY, O_WRONGLY)`,
+		`evt.type = openat and evt.res = EPERMX`,
+		`evt.type = openat and fd.typechar = x`,
+		`evt.type = connect and fd.type in (ipv4, ipv5)`,
+		`evt.type = connect and fd.l4proto = sctp`,
+		`evt.type = ptrace and evt.arg.request startswith ATTACH`,
+	} {
+		if bad == `evt.type = chmod and evt.arg.mode = 2048` {
+			if w := warnings(bad); len(w) != 0 {
+				t.Errorf("%s: a decimal (an unnamed value) is possible: %v", bad, w)
+			}
+			continue
+		}
+		w := warnings(bad)
+		if len(w) != 1 || !strings.HasPrefix(w[0], "i.yaml:3:") {
+			t.Errorf("%s: warnings %v, want one at line 3", bad, w)
+		}
+	}
+	for _, good := range []string{
+		`evt.type = chmod and (evt.arg.mode contains "S_ISUID" or evt.arg.mode contains S_IXOTH)`,
+		`evt.type = openat and evt.arg.flags contains O_TRUNC and evt.arg.flags contains "O_WRONLY|O_CREAT"`,
+		`evt.type = openat and evt.arg.flags icontains o_trunc`,
+		`evt.type = openat and (evt.res = SUCCESS or evt.res = EINPROGRESS or evt.res != ENOENT)`,
+		`evt.type = openat and fd.typechar in (f, d, 4, 6) and fd.type = file`,
+		`evt.type = ptrace and evt.arg.request contains PTRACE_ATTACH and evt.arg.request startswith PTRACE_`,
+		`evt.type = openat and evt.arg.name contains "04600"`,
+	} {
+		if w := warnings(good); len(w) != 0 {
+			t.Errorf("%s: unexpected %v", good, w)
+		}
+	}
+}
