@@ -575,7 +575,8 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	src := a.opts.Source
 	if src == nil {
 		a.probeHost()
-		s, err := sensor.New(a.pipe.SensorOptions(sensor.Options{RingBytes: a.cfg.Sensor.RingSizeMB << 20, ExcludeSelf: true}))
+		s, err := sensor.New(a.pipe.SensorOptions(sensor.Options{RingBytes: a.cfg.Sensor.RingSizeMB << 20, ExcludeSelf: true,
+			SyscallSets: a.learner != nil}))
 		if err != nil {
 			// A node without what the sensor needs still gets the rest.
 			a.log.Error("sensor cannot load: running without events (see the doctor lines above)", "err", err)
@@ -583,6 +584,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		} else {
 			a.realSensor = s
 			a.sensorLoaded.Store(true)
+			if a.learner != nil {
+				a.learner.SetSyscallSets(s)
+			}
 			src = s
 			if m := s.Missing(); len(m) > 0 {
 				a.log.Warn("sensor: some tracepoints are missing", "missing", m)

@@ -96,6 +96,7 @@ func (s *profileSync) run(ctx context.Context) error {
 			return nil
 		case now := <-t.C:
 			s.a.learner.Tick(now)
+			s.a.learner.PollSyscalls(now)
 			if st := s.a.Store(); st != nil {
 				s.save(ctx, st)
 				s.load(ctx, st)

@@ -12,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/metrics"
+	"github.com/vigilsec/vigil/internal/sensor"
 )
 
 // RuleDeviation is the rule name of deviation alerts.
@@ -78,12 +79,79 @@ type Learner struct {
 	byName map[string]*workload
 	byCont map[*event.Container]*workload
 	dirty  map[string]struct{}
+	// Per-cgroup syscall sets (SetSyscallSets): the cgroups of the
+	// profiled containers and the set last read of each.
+	sysSets SyscallSets
+	cgroups map[uint64]*cgroupSet
 
 	deviations  *metrics.CounterVec
 	devByKind   map[Kind]*metrics.Counter
 	suppressed  *metrics.Counter
 	unprofiled  *metrics.Counter
 	overflowCnt *metrics.CounterVec
+}
+
+// SyscallSets gives the system calls a cgroup made (the sensor, with
+// sensor.Options.SyscallSets).
+type SyscallSets interface {
+	Syscalls(cgroupID uint64) (sensor.SyscallSet, bool)
+}
+
+type cgroupSet struct {
+	w    *workload
+	c    *event.Container
+	last sensor.SyscallSet
+}
+
+// SetSyscallSets makes the Learner read the syscall sets of the cgroups of
+// the containers it profiles (PollSyscalls): every syscall, not only the
+// event types the sensor reports.
+func (l *Learner) SetSyscallSets(s SyscallSets) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sysSets = s
+}
+
+// PollSyscalls reads the syscall sets of the profiled cgroups: while a
+// profile learns their syscalls join it; once it monitors, a syscall not
+// in it raises a deviation alert (with the container's context; no
+// process: the set does not say which made it).
+func (l *Learner) PollSyscalls(now time.Time) {
+	var alerts []*alert.Alert
+	l.mu.Lock()
+	if l.sysSets == nil {
+		l.mu.Unlock()
+		return
+	}
+	for cg, e := range l.cgroups {
+		set, ok := l.sysSets.Syscalls(cg)
+		if !ok || set == e.last {
+			continue
+		}
+		e.last = set
+		p := e.w.p
+		if p.State == Learning && now.After(p.LearnEnd) {
+			l.finish(e.w)
+		}
+		var ev *event.Event
+		for _, name := range set.Names() {
+			if p.syscalls.has(name) {
+				continue
+			}
+			if ev == nil {
+				ev = &event.Event{Time: now.UnixNano(), CgroupID: cg, Container: e.c}
+			}
+			if a := l.record(e.w, ev, KindSyscall, name, nil); a != nil {
+				alerts = append(alerts, a)
+			}
+		}
+	}
+	l.mu.Unlock()
+	if l.opts.OnDeviation != nil {
+		for _, a := range alerts {
+			l.opts.OnDeviation(a)
+		}
+	}
 }
 
 // workload is one profile and its deviation state.
@@ -117,7 +185,8 @@ func NewLearner(o Options) *Learner {
 		o.AlertsPerMinute = 10
 	}
 	l := &Learner{opts: o, pri: alert.PriorityWarning, byName: map[string]*workload{},
-		byCont: map[*event.Container]*workload{}, dirty: map[string]struct{}{}, devByKind: map[Kind]*metrics.Counter{}}
+		byCont: map[*event.Container]*workload{}, dirty: map[string]struct{}{}, devByKind: map[Kind]*metrics.Counter{},
+		cgroups: map[uint64]*cgroupSet{}}
 	if o.Priority != nil {
 		l.pri = *o.Priority
 	}
@@ -206,7 +275,7 @@ func (l *Learner) Observe(ev *event.Event) {
 	l.mu.Lock()
 	w := l.byCont[c]
 	if w == nil {
-		if w = l.attach(c, ev.Time); w == nil {
+		if w = l.attach(c, ev.CgroupID, ev.Time); w == nil {
 			l.mu.Unlock()
 			l.unprofiled.Inc()
 			return
@@ -474,7 +543,7 @@ func procName(ev *event.Event) string {
 
 // attach finds (or starts) the profile of c's workload; nil when c has no
 // key yet or the profile cap is reached.
-func (l *Learner) attach(c *event.Container, now int64) *workload {
+func (l *Learner) attach(c *event.Container, cgroupID uint64, now int64) *workload {
 	key, ok := l.opts.KeyBy.Of(c)
 	if !ok {
 		return nil
@@ -494,6 +563,12 @@ func (l *Learner) attach(c *event.Container, now int64) *workload {
 		clear(l.byCont) // containers come and go; the map is a cache
 	}
 	l.byCont[c] = w
+	if cgroupID != 0 && l.cgroups[cgroupID] == nil {
+		if len(l.cgroups) >= sensor.MaxSyscallCgroups {
+			clear(l.cgroups) // the sensor forgets the least recently used too
+		}
+		l.cgroups[cgroupID] = &cgroupSet{w: w, c: c}
+	}
 	return w
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/sensor"
 )
 
 var web = &event.Container{ID: "abcdefabcdef", FullID: "abcdefabcdef00", Type: "docker", MetadataKnown: true,
@@ -243,5 +244,36 @@ func TestDecodeErrors(t *testing.T) {
 		if err == nil || !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %s...", c.doc, err, c.want)
 		}
+	}
+}
+
+type fakeSets map[uint64]sensor.SyscallSet
+
+func (f fakeSets) Syscalls(cg uint64) (sensor.SyscallSet, bool) { s, ok := f[cg]; return s, ok }
+
+// TestPollSyscalls: the cgroup's syscall set joins the profile while it
+// learns; a syscall added after the window is a deviation, once.
+func TestPollSyscalls(t *testing.T) {
+	var got []*alert.Alert
+	l := NewLearner(Options{Window: time.Minute, OnDeviation: func(a *alert.Alert) { got = append(got, a) }})
+	sets := fakeSets{}
+	l.SetSyscallSets(sets)
+	t0 := time.Unix(1_700_000_000, 0)
+	ev := execEv(t0, "/bin/app", "/bin/app")
+	ev.CgroupID = 42
+	l.Observe(ev)
+	var s sensor.SyscallSet
+	s[0] = 1<<0 | 1<<1 | 1<<9 // read, write, mmap
+	sets[42] = s
+	l.PollSyscalls(t0.Add(time.Second))
+	if it := l.Profiles()[0].Items(KindSyscall); strings.Join(it, ",") != "execve,mmap,read,write" {
+		t.Fatalf("syscalls %q", it)
+	}
+	s[272/64] |= 1 << (272 % 64) // unshare
+	sets[42] = s
+	l.PollSyscalls(t0.Add(2 * time.Minute))
+	l.PollSyscalls(t0.Add(3 * time.Minute))
+	if len(got) != 1 || !strings.Contains(got[0].Output, "new syscall unshare") || got[0].Vigil.Container == nil {
+		t.Fatalf("alerts %v", got)
 	}
 }

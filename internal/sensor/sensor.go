@@ -64,6 +64,11 @@ type Options struct {
 	// host, so it is off by default; without it such syscalls are only
 	// listed by Missing.
 	RawFallback bool
+	// SyscallSets records, per cgroup, the set of system calls its tasks
+	// make (Syscalls), for workload profiles. It attaches
+	// raw_syscalls:sys_enter, which runs for every syscall of the host (a
+	// map lookup and, the first time, a bit set), so it is off by default.
+	SyscallSets bool
 }
 
 // Sensor is a loaded and attached set of BPF programs and the reader of
@@ -177,6 +182,12 @@ func New(opts *Options) (*Sensor, error) {
 	if err := s.attach(types, opts.FilterPIDTree != 0, opts.RawFallback); err != nil {
 		s.Close()
 		return nil, err
+	}
+	if opts.SyscallSets {
+		if err := s.attachSyscallSets(); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	rd, err := ringbuf.NewReader(s.objs.Events)
 	if err != nil {

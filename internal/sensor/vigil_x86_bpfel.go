@@ -122,6 +122,18 @@ const (
 	vigilVigilRecKindVIGIL_REC_EXIT vigilVigilRecKind = 4
 )
 
+type vigilVigilSysbits struct {
+	_    structs.HostLayout
+	Bits [8]uint64
+}
+
+type vigilVigilSysbitsLimits uint32
+
+const (
+	vigilVigilSysbitsLimitsVIGIL_SYSBITS_WORDS   vigilVigilSysbitsLimits = 8
+	vigilVigilSysbitsLimitsVIGIL_SYSBITS_CGROUPS vigilVigilSysbitsLimits = 4096
+)
+
 type vigilVigilTier uint32
 
 const (
@@ -154,36 +166,39 @@ type vigilVigilTypeConf struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	vigilMapEvents        = "events"
-	vigilMapOpenPrefix    = "open_prefix"
-	vigilMapPathScratch   = "path_scratch"
-	vigilMapStats         = "stats"
-	vigilMapSysDesc       = "sys_desc"
-	vigilMapSysScratch    = "sys_scratch"
-	vigilMapTraced        = "traced"
-	vigilMapTypeConf      = "type_conf"
-	vigilProgOnExec       = "on_exec"
-	vigilProgOnExit       = "on_exit"
-	vigilProgOnFork       = "on_fork"
-	vigilProgOnRawSysExit = "on_raw_sys_exit"
-	vigilProgOnSysExit    = "on_sys_exit"
-	vigilVarFilterCgroup  = "filter_cgroup"
-	vigilVarFilterPidtree = "filter_pidtree"
-	vigilVarSelfTgid      = "self_tgid"
-	vigilVarShedLow       = "shed_low"
-	vigilVarShedNormal    = "shed_normal"
-	vigilVarUnusedConf    = "unused_conf"
-	vigilVarUnusedDesc    = "unused_desc"
-	vigilVarUnusedExec    = "unused_exec"
-	vigilVarUnusedHdr     = "unused_hdr"
-	vigilVarUnusedKind    = "unused_kind"
-	vigilVarUnusedMode    = "unused_mode"
-	vigilVarUnusedNet     = "unused_net"
-	vigilVarUnusedPrefix  = "unused_prefix"
-	vigilVarUnusedReason  = "unused_reason"
-	vigilVarUnusedTier    = "unused_tier"
-	vigilVarUnusedType    = "unused_type"
-	vigilVarWakeupBytes   = "wakeup_bytes"
+	vigilMapEvents          = "events"
+	vigilMapOpenPrefix      = "open_prefix"
+	vigilMapPathScratch     = "path_scratch"
+	vigilMapStats           = "stats"
+	vigilMapSysDesc         = "sys_desc"
+	vigilMapSysScratch      = "sys_scratch"
+	vigilMapSyscallBits     = "syscall_bits"
+	vigilMapTraced          = "traced"
+	vigilMapTypeConf        = "type_conf"
+	vigilProgOnExec         = "on_exec"
+	vigilProgOnExit         = "on_exit"
+	vigilProgOnFork         = "on_fork"
+	vigilProgOnRawSysExit   = "on_raw_sys_exit"
+	vigilProgOnSysEnterBits = "on_sys_enter_bits"
+	vigilProgOnSysExit      = "on_sys_exit"
+	vigilVarFilterCgroup    = "filter_cgroup"
+	vigilVarFilterPidtree   = "filter_pidtree"
+	vigilVarSelfTgid        = "self_tgid"
+	vigilVarShedLow         = "shed_low"
+	vigilVarShedNormal      = "shed_normal"
+	vigilVarUnusedConf      = "unused_conf"
+	vigilVarUnusedDesc      = "unused_desc"
+	vigilVarUnusedExec      = "unused_exec"
+	vigilVarUnusedHdr       = "unused_hdr"
+	vigilVarUnusedKind      = "unused_kind"
+	vigilVarUnusedMode      = "unused_mode"
+	vigilVarUnusedNet       = "unused_net"
+	vigilVarUnusedPrefix    = "unused_prefix"
+	vigilVarUnusedReason    = "unused_reason"
+	vigilVarUnusedSysbits   = "unused_sysbits"
+	vigilVarUnusedTier      = "unused_tier"
+	vigilVarUnusedType      = "unused_type"
+	vigilVarWakeupBytes     = "wakeup_bytes"
 )
 
 // loadVigil returns the embedded CollectionSpec for vigil.
@@ -228,11 +243,12 @@ type vigilSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type vigilProgramSpecs struct {
-	OnExec       *ebpf.ProgramSpec `ebpf:"on_exec"`
-	OnExit       *ebpf.ProgramSpec `ebpf:"on_exit"`
-	OnFork       *ebpf.ProgramSpec `ebpf:"on_fork"`
-	OnRawSysExit *ebpf.ProgramSpec `ebpf:"on_raw_sys_exit"`
-	OnSysExit    *ebpf.ProgramSpec `ebpf:"on_sys_exit"`
+	OnExec         *ebpf.ProgramSpec `ebpf:"on_exec"`
+	OnExit         *ebpf.ProgramSpec `ebpf:"on_exit"`
+	OnFork         *ebpf.ProgramSpec `ebpf:"on_fork"`
+	OnRawSysExit   *ebpf.ProgramSpec `ebpf:"on_raw_sys_exit"`
+	OnSysEnterBits *ebpf.ProgramSpec `ebpf:"on_sys_enter_bits"`
+	OnSysExit      *ebpf.ProgramSpec `ebpf:"on_sys_exit"`
 }
 
 // vigilMapSpecs contains maps before they are loaded into the kernel.
@@ -245,6 +261,7 @@ type vigilMapSpecs struct {
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 	SysDesc     *ebpf.MapSpec `ebpf:"sys_desc"`
 	SysScratch  *ebpf.MapSpec `ebpf:"sys_scratch"`
+	SyscallBits *ebpf.MapSpec `ebpf:"syscall_bits"`
 	Traced      *ebpf.MapSpec `ebpf:"traced"`
 	TypeConf    *ebpf.MapSpec `ebpf:"type_conf"`
 }
@@ -267,6 +284,7 @@ type vigilVariableSpecs struct {
 	UnusedNet     *ebpf.VariableSpec `ebpf:"unused_net"`
 	UnusedPrefix  *ebpf.VariableSpec `ebpf:"unused_prefix"`
 	UnusedReason  *ebpf.VariableSpec `ebpf:"unused_reason"`
+	UnusedSysbits *ebpf.VariableSpec `ebpf:"unused_sysbits"`
 	UnusedTier    *ebpf.VariableSpec `ebpf:"unused_tier"`
 	UnusedType    *ebpf.VariableSpec `ebpf:"unused_type"`
 	WakeupBytes   *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -298,6 +316,7 @@ type vigilMaps struct {
 	Stats       *ebpf.Map `ebpf:"stats"`
 	SysDesc     *ebpf.Map `ebpf:"sys_desc"`
 	SysScratch  *ebpf.Map `ebpf:"sys_scratch"`
+	SyscallBits *ebpf.Map `ebpf:"syscall_bits"`
 	Traced      *ebpf.Map `ebpf:"traced"`
 	TypeConf    *ebpf.Map `ebpf:"type_conf"`
 }
@@ -310,6 +329,7 @@ func (m *vigilMaps) Close() error {
 		m.Stats,
 		m.SysDesc,
 		m.SysScratch,
+		m.SyscallBits,
 		m.Traced,
 		m.TypeConf,
 	)
@@ -333,6 +353,7 @@ type vigilVariables struct {
 	UnusedNet     *ebpf.Variable `ebpf:"unused_net"`
 	UnusedPrefix  *ebpf.Variable `ebpf:"unused_prefix"`
 	UnusedReason  *ebpf.Variable `ebpf:"unused_reason"`
+	UnusedSysbits *ebpf.Variable `ebpf:"unused_sysbits"`
 	UnusedTier    *ebpf.Variable `ebpf:"unused_tier"`
 	UnusedType    *ebpf.Variable `ebpf:"unused_type"`
 	WakeupBytes   *ebpf.Variable `ebpf:"wakeup_bytes"`
@@ -342,11 +363,12 @@ type vigilVariables struct {
 //
 // It can be passed to loadVigilObjects or ebpf.CollectionSpec.LoadAndAssign.
 type vigilPrograms struct {
-	OnExec       *ebpf.Program `ebpf:"on_exec"`
-	OnExit       *ebpf.Program `ebpf:"on_exit"`
-	OnFork       *ebpf.Program `ebpf:"on_fork"`
-	OnRawSysExit *ebpf.Program `ebpf:"on_raw_sys_exit"`
-	OnSysExit    *ebpf.Program `ebpf:"on_sys_exit"`
+	OnExec         *ebpf.Program `ebpf:"on_exec"`
+	OnExit         *ebpf.Program `ebpf:"on_exit"`
+	OnFork         *ebpf.Program `ebpf:"on_fork"`
+	OnRawSysExit   *ebpf.Program `ebpf:"on_raw_sys_exit"`
+	OnSysEnterBits *ebpf.Program `ebpf:"on_sys_enter_bits"`
+	OnSysExit      *ebpf.Program `ebpf:"on_sys_exit"`
 }
 
 func (p *vigilPrograms) Close() error {
@@ -355,6 +377,7 @@ func (p *vigilPrograms) Close() error {
 		p.OnExit,
 		p.OnFork,
 		p.OnRawSysExit,
+		p.OnSysEnterBits,
 		p.OnSysExit,
 	)
 }

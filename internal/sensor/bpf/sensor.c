@@ -77,6 +77,7 @@ const enum vigil_rec_kind *unused_kind __attribute__((unused));
 const enum vigil_addr_mode *unused_mode __attribute__((unused));
 const enum vigil_type *unused_type __attribute__((unused));
 const enum vigil_tier *unused_tier __attribute__((unused));
+const enum vigil_sysbits_limits *unused_sysbits __attribute__((unused));
 const struct vigil_type_conf *unused_conf __attribute__((unused));
 const struct vigil_prefix_key *unused_prefix __attribute__((unused));
 
@@ -761,5 +762,43 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 	h->args[0] = BPF_CORE_READ(task, exit_code);
 	h->ret = 0;
 	submit(h, sizeof(*h));
+	return 0;
+}
+
+/* Per-cgroup system call sets, for workload profiles: sys_enter sets the
+ * bit of each syscall number a task makes in the set of its cgroup (v2
+ * id), created at the cgroup's first syscall; the least recently used
+ * cgroup is evicted when the map is full. Attached only when asked for
+ * (Options.SyscallSets). */
+struct vigil_sysbits {
+	__u64 bits[VIGIL_SYSBITS_WORDS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, VIGIL_SYSBITS_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct vigil_sysbits);
+} syscall_bits SEC(".maps");
+
+SEC("raw_tracepoint/sys_enter")
+int on_sys_enter_bits(struct bpf_raw_tracepoint_args *ctx)
+{
+	long id = (long)ctx->args[1];
+	if (id < 0 || id >= VIGIL_SYSBITS_WORDS * 64)
+		return 0;
+	__u64 cg = bpf_get_current_cgroup_id();
+	struct vigil_sysbits *b = bpf_map_lookup_elem(&syscall_bits, &cg);
+	if (!b) {
+		struct vigil_sysbits zero = {};
+		bpf_map_update_elem(&syscall_bits, &cg, &zero, BPF_NOEXIST);
+		b = bpf_map_lookup_elem(&syscall_bits, &cg);
+		if (!b)
+			return 0;
+	}
+	__u64 bit = 1ULL << (id & 63);
+	__u64 *w = &b->bits[(id >> 6) & (VIGIL_SYSBITS_WORDS - 1)];
+	if (!(*w & bit))
+		__sync_fetch_and_or(w, bit);
 	return 0;
 }

@@ -48,6 +48,13 @@ struct vigil_type_conf {
 
 #define VIGIL_PREFIX_MAX 64 /* bytes of a path prefix in the open filter */
 
+/* Per-cgroup syscall sets (syscall_bits): words of 64 syscall numbers,
+ * and cgroups tracked at most (least recently used evicted). */
+enum vigil_sysbits_limits {
+	VIGIL_SYSBITS_WORDS = 8,
+	VIGIL_SYSBITS_CGROUPS = 4096,
+};
+
 /* Key of the open filter's longest-prefix-match trie. */
 struct vigil_prefix_key {
 	__u32 prefixlen; /* bits */
