@@ -1,7 +1,7 @@
 package sensor
 
 import (
-		"fmt"
+	"fmt"
 
 	"github.com/cilium/ebpf/link"
 )
