@@ -82,7 +82,7 @@ observed destination; each namespace also gets a default deny unless
 					return fmt.Errorf("advise netpol: %w", err)
 				}
 				for _, e := range inv.Errors {
-					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", e)
+					warn(cmd, fmt.Sprint(e))
 				}
 			}
 			res := advise.NewResolver(inv)
@@ -113,7 +113,7 @@ observed destination; each namespace also gets a default deny unless
 				}
 			}
 			if unresolved > 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "note: %d connection(s) have no pod at either end and were ignored\n", unresolved)
+				note(cmd, fmt.Sprintf("%d connection(s) have no pod at either end and were ignored", unresolved))
 			}
 			pols := advise.NetworkPolicies(list, &advise.Options{NoDefaultDeny: noDeny})
 			w, finish, err := outputFile(cmd, out)

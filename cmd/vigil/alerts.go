@@ -73,7 +73,7 @@ runs.`,
 				return err
 			}
 			if !asJSON {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%d alerts\n", len(as))
+				note(cmd, fmt.Sprintf("%d alerts", len(as)))
 			}
 			return nil
 		},

@@ -88,7 +88,7 @@ otherwise.`,
 				in.Findings, in.ManifestsAudited = rep.Findings, true
 				in.ManifestSource = strings.Join(manifests, ", ")
 				for _, e := range rep.Errors {
-					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", e)
+					warn(cmd, fmt.Sprint(e))
 				}
 			}
 			var caps []string

@@ -30,9 +30,11 @@ them on a connected machine; vigil never downloads).`,
 			if dir == "" {
 				return errors.New("--db is required")
 			}
+			bar := startProgress(cmd, "db import "+args[0])
 			st, warns, err := vuln.Import(args[0], dir)
+			bar.Done()
 			for _, w := range warns {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+				warn(cmd, fmt.Sprint(w))
 			}
 			if err != nil {
 				return err
@@ -61,7 +63,7 @@ func newDBInfoCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			warnDB(cmd.ErrOrStderr(), dir, db)
+			warnDB(cmd, dir, db)
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d records\n", dir, db.Len())
 			return nil
 		},

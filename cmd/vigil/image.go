@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigilsec/vigil/internal/buildinfo"
+	"github.com/vigilsec/vigil/internal/progress"
 	"github.com/vigilsec/vigil/internal/image"
 	"github.com/vigilsec/vigil/internal/imagepolicy"
 	"github.com/vigilsec/vigil/internal/posture/finding"
@@ -49,6 +50,11 @@ func (f *containerdFlags) opts() *image.ContainerdOptions {
 }
 
 func openImage(ctx context.Context, target string, cf *containerdFlags) (*image.Image, error) {
+	return openImageWith(ctx, target, cf, nil)
+}
+
+// openImageWith opens target showing progress on bar (nil: none).
+func openImageWith(ctx context.Context, target string, cf *containerdFlags, bar *progress.Bar) (*image.Image, error) {
 	if name, ok := strings.CutPrefix(target, "containerd://"); ok {
 		o := cf.opts()
 		if o.Namespace == "" {
@@ -56,38 +62,56 @@ func openImage(ctx context.Context, target string, cf *containerdFlags) (*image.
 		}
 		return image.OpenContainerd(ctx, name, o)
 	}
-	return image.Open(target)
+	return image.OpenWith(target, &image.OpenOptions{Progress: bar})
 }
 
-func catalogTarget(ctx context.Context, target string, cf *containerdFlags, warn io.Writer) (*sbom.SBOM, error) {
-	img, err := openImage(ctx, target, cf)
-	if err != nil {
-		return nil, err
+// skippedWarning reports the paths of a root filesystem left out (pseudo-
+// filesystems, unreadable or vanished files): one counted warning naming
+// the first few.
+func skippedWarning(cmd *cobra.Command, img *image.Image) {
+	sk := img.Skipped()
+	if len(sk) == 0 {
+		return
 	}
-	defer img.Close()
-	s, warns, err := sbom.Catalog(img)
-	for _, w := range warns {
-		fmt.Fprintln(warn, "warning:", termtext.String(fmt.Sprint(w)))
+	const shown = 5
+	var first []string
+	for i := 0; i < len(sk) && i < shown; i++ {
+		first = append(first, "/"+sk[i].Path+" ("+sk[i].Reason+")")
 	}
+	msg := fmt.Sprintf("%d paths of %s skipped (pseudo-filesystems, unreadable or vanished files): %s", len(sk), img.Target, strings.Join(first, ", "))
+	if len(sk) > shown {
+		msg += fmt.Sprintf(", and %d more", len(sk)-shown)
+	}
+	warn(cmd, msg, "skipped", len(sk))
+}
+
+func catalogTarget(cmd *cobra.Command, target string, cf *containerdFlags) (*sbom.SBOM, error) {
+	s, _, err := catalogAndSecrets(cmd, target, cf, nil)
 	return s, err
 }
 
 // catalogAndSecrets catalogs target and, with a secret scanner, scans it
-// for secrets from the same opened image.
-func catalogAndSecrets(ctx context.Context, target string, cf *containerdFlags, sec *secrets.Scanner, warn io.Writer) (*sbom.SBOM, []secrets.Finding, error) {
-	img, err := openImage(ctx, target, cf)
+// for secrets from the same opened image. Warnings go to standard error;
+// a progress line is shown on a terminal.
+func catalogAndSecrets(cmd *cobra.Command, target string, cf *containerdFlags, sec *secrets.Scanner) (*sbom.SBOM, []secrets.Finding, error) {
+	bar := startProgress(cmd, cmd.Name()+" "+target)
+	defer bar.Done()
+	img, err := openImageWith(cmd.Context(), target, cf, bar)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer img.Close()
 	s, warns, err := sbom.Catalog(img)
+	var found []secrets.Finding
+	if err == nil && sec != nil {
+		bar.Stage("secrets")
+		found, err = sec.ScanImage(img)
+	}
+	bar.Done()
 	for _, w := range warns {
-		fmt.Fprintln(warn, "warning:", termtext.String(fmt.Sprint(w)))
+		warn(cmd, fmt.Sprint(w))
 	}
-	if err != nil || sec == nil {
-		return s, nil, err
-	}
-	found, err := sec.ScanImage(img)
+	skippedWarning(cmd, img)
 	return s, found, err
 }
 
@@ -102,7 +126,7 @@ func newImageSBOMCmd() *cobra.Command {
 			if err := rf.check(); err != nil {
 				return err
 			}
-			s, err := catalogTarget(cmd.Context(), args[0], &cf, cmd.ErrOrStderr())
+			s, err := catalogTarget(cmd, args[0], &cf)
 			if err != nil {
 				return err
 			}
@@ -125,7 +149,7 @@ func newImageSBOMCmd() *cobra.Command {
 				return err
 			}
 			if rf.output != "" && rf.output != "-" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d packages written to %s\n", termtext.String(s.Subject.Name), len(s.Packages), rf.output)
+				note(cmd, fmt.Sprintf("%s: %d packages written to %s", s.Subject.Name, len(s.Packages), rf.output))
 			}
 			return nil
 		},
@@ -214,7 +238,7 @@ reaches --fail-on, 1 on errors, 0 otherwise.`,
 				return err
 			}
 			defer db.Close()
-			warnDB(cmd.ErrOrStderr(), dbDir, db)
+			warnDB(cmd, dbDir, db)
 			ctx := cmd.Context()
 			var targets []string
 			var reports []scanReport
@@ -228,7 +252,7 @@ reaches --fail-on, 1 on errors, 0 otherwise.`,
 					var notes []string
 					envSecrets, notes = runningEnvSecrets(sec, rs)
 					for _, n := range notes {
-						fmt.Fprintln(cmd.ErrOrStderr(), "warning:", n)
+						warn(cmd, fmt.Sprint(n))
 					}
 				}
 				seen := map[string]bool{}
@@ -273,9 +297,9 @@ reaches --fail-on, 1 on errors, 0 otherwise.`,
 						return fmt.Errorf("%s: %w", t, err)
 					}
 					if sec != nil {
-						fmt.Fprintf(cmd.ErrOrStderr(), "note: %s is an SBOM: no files to scan for secrets\n", t)
+						note(cmd, t+" is an SBOM: no files to scan for secrets")
 					}
-				} else if s, found, err = catalogAndSecrets(ctx, t, &cf, sec, cmd.ErrOrStderr()); err != nil {
+				} else if s, found, err = catalogAndSecrets(cmd, t, &cf, sec); err != nil {
 					return err
 				}
 				res, err := db.Scan(s)
@@ -370,19 +394,20 @@ func writeScanTable(w io.Writer, r scanReport) {
 
 // warnDB says when a database cannot find anything (no records) and how
 // many records of a plain OSV directory could not be read.
-func warnDB(w io.Writer, dir string, db *vuln.DB) {
+func warnDB(cmd *cobra.Command, dir string, db *vuln.DB) {
 	if db.Len() == 0 {
-		fmt.Fprintf(w, "warning: vulnerability database %s holds no records: the scan cannot find anything (run vigil db import)\n", dir)
+		warn(cmd, "vulnerability database "+dir+" holds no records: the scan cannot find anything (run vigil db import)")
 	}
 	if n := len(db.Skipped); n > 0 {
-		fmt.Fprintf(w, "warning: %d unparsable OSV records in %s skipped:\n", n, dir)
+		var first []string
 		for i, e := range db.Skipped {
 			if i == 5 {
-				fmt.Fprintf(w, "  … and %d more\n", n-i)
+				first = append(first, fmt.Sprintf("and %d more", n-i))
 				break
 			}
-			fmt.Fprintln(w, " ", e)
+			first = append(first, fmt.Sprint(e))
 		}
+		warn(cmd, fmt.Sprintf("%d unparsable OSV records in %s skipped: %s", n, dir, strings.Join(first, "; ")), "skipped", n)
 	}
 }
 

@@ -42,6 +42,9 @@ Exit status: 0 when no finding reaches --fail-on, 3 when one does, 1 on error
 			if err := rf.check(); err != nil {
 				return err
 			}
+			bar := startProgress(cmd, "k8s audit")
+			defer bar.Done()
+			bar.Stage("loading manifests")
 			inv, err := manifest.Load(args...)
 			if err != nil {
 				return err
@@ -57,7 +60,9 @@ Exit status: 0 when no finding reaches --fail-on, 3 when one does, 1 on error
 			}
 			opts := &audit.Options{Mapper: mapping, Secrets: sec}
 			opts.Workload.AllowedRegistries = registries
+			bar.Stage(fmt.Sprintf("auditing %d objects", len(inv.Objects)))
 			rep := audit.Run(inv, opts)
+			bar.Done()
 			out, finish, err := rf.open(cmd)
 			if err != nil {
 				return err

@@ -12,14 +12,9 @@ import (
 	"github.com/vigilsec/vigil/internal/testkernel"
 )
 
-// unprivilegedVigil builds vigil into a directory every user can enter and
-// returns a function running it as nobody (uid/gid 65534) through setpriv.
-func unprivilegedVigil(t *testing.T) func(args ...string) (stdout, stderr string, code int) {
+// buildVigilForAll builds vigil into a directory every user can enter.
+func buildVigilForAll(t *testing.T) string {
 	t.Helper()
-	testkernel.RequireRoot(t) // to drop to another user
-	if _, err := exec.LookPath("setpriv"); err != nil {
-		testkernel.Skip(t, "setpriv (util-linux) not installed")
-	}
 	dir, err := os.MkdirTemp("", "vigil-nonroot-")
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +27,18 @@ func unprivilegedVigil(t *testing.T) func(args ...string) (stdout, stderr string
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// asNobody returns a function running bin as nobody (uid/gid 65534)
+// through setpriv.
+func asNobody(t *testing.T, bin string) func(args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	testkernel.RequireRoot(t) // to drop to another user
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		testkernel.Skip(t, "setpriv (util-linux) not installed")
+	}
+	dir := filepath.Dir(bin)
 	return func(args ...string) (string, string, int) {
 		var so, se bytes.Buffer
 		cmd := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", bin}, args...)...)
@@ -50,12 +57,12 @@ func unprivilegedVigil(t *testing.T) func(args ...string) (stdout, stderr string
 	}
 }
 
-// TestNotRoot: `vigil run` as an ordinary user stops at once with an error
+// testNotRoot (a subtest of TestDiagnostics): `vigil run` as an ordinary user stops at once with an error
 // that says it needs root, before reading the configuration or creating
 // anything; `vigil doctor` marks the probes it may not make as not checked
 // instead of reporting missing kernel features.
-func TestNotRoot(t *testing.T) {
-	run := unprivilegedVigil(t)
+func testNotRoot(t *testing.T, bin string) {
+	run := asNobody(t, bin)
 	tmp := t.TempDir()
 	store := filepath.Join(tmp, "store", "alerts.db")
 	_, stderr, code := run("run", "--set", "store.path="+store, "--set", "http.enabled=false")

@@ -61,7 +61,7 @@ the containers it discovers. Needs root. Enforcement ends when the command exits
 				return err
 			}
 			for _, w := range e.Plan().Warnings {
-				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+				warn(cmd, fmt.Sprint(w))
 			}
 			fmt.Fprintln(cmd.ErrOrStderr(), "enforcing; interrupt to stop")
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -86,7 +86,6 @@ the containers it discovers. Needs root. Enforcement ends when the command exits
 }
 
 func newPolicyValidateCmd() *cobra.Command {
-	var quiet bool
 	var rf *reportFlags
 	c := &cobra.Command{
 		Use:   "validate FILE...",
@@ -123,7 +122,7 @@ reaches --fail-on (high by default), 1 when a file cannot be read, 0 otherwise.`
 				for _, l := range strings.Split(perr.Error(), "\n") {
 					fmt.Fprintln(cmd.ErrOrStderr(), termtext.String(l))
 				}
-			case !quiet:
+			case !quiet(cmd): // -q: only check, print nothing on success
 				err = printPlans(w, ps)
 			}
 			if err := finish(err); err != nil {
@@ -138,7 +137,6 @@ reaches --fail-on (high by default), 1 when a file cannot be read, 0 otherwise.`
 		},
 	}
 	rf = addReportFlags(c, "high", "text", "json")
-	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "only check, print nothing on success")
 	return c
 }
 

@@ -137,6 +137,6 @@ func runReplay(cmd *cobra.Command, o *replayOpts, capture string) error {
 		return fmt.Errorf("replay: %w", err)
 	}
 	st := eng.Stats()
-	fmt.Fprintf(cmd.ErrOrStderr(), "replay: %d events, %d alerts, %d rules\n", st.Events, len(sevs), len(rs.Rules))
+	note(cmd, fmt.Sprintf("replay: %d events, %d alerts, %d rules", st.Events, len(sevs), len(rs.Rules)))
 	return o.report.verdict("alerts", sevs...)
 }

@@ -33,6 +33,7 @@ func newRootCmd() *cobra.Command {
 		newProfileCmd(),
 		newHubCmd(),
 	)
+	addDiagFlags(root)
 	return root
 }
 

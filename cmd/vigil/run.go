@@ -43,7 +43,10 @@ draining the sensor and flushing the outputs and the store.`,
 			if err != nil {
 				return err
 			}
-			a, err := agent.New(cfg, &agent.Options{Stdout: cmd.OutOrStdout()})
+			if cmd.Flag(flagLogFormat).Changed {
+				cfg.LogFormat = logFormat(cmd)
+			}
+			a, err := agent.New(cfg, &agent.Options{Stdout: cmd.OutOrStdout(), Logger: agentLogger(cmd, cfg)})
 			if err != nil {
 				return err
 			}

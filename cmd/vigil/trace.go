@@ -75,7 +75,7 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 	var tbl *state.Table
 	if !o.noEnrich {
 		if tbl, err = state.New(state.Config{}); err != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: no process context: %v\n", err)
+			warn(cmd, fmt.Sprintf("vigil trace: no process context: %v", err))
 			tbl = nil
 		}
 	}
@@ -85,7 +85,7 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 		// present are read; without any, events get the host container.
 		mgr, err := container.New(container.Options{Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelError}))})
 		if err != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: no container context: %v\n", err)
+			warn(cmd, fmt.Sprintf("vigil trace: no container context: %v", err))
 		} else {
 			containers = mgr
 		}
@@ -118,12 +118,12 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 	}
 	defer s.Close()
 	for _, m := range s.Missing() {
-		fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: not attached: %s\n", m)
+		warn(cmd, fmt.Sprintf("vigil trace: not attached: %s", m))
 	}
 
 	if tbl != nil {
 		if err := tbl.Seed(); err != nil {
-			fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: seeding the process table: %v\n", err)
+			warn(cmd, fmt.Sprintf("vigil trace: seeding the process table: %v", err))
 		}
 	}
 
@@ -219,7 +219,7 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 	<-tickDone
 	flush()
 	st := s.Stats()
-	fmt.Fprintf(cmd.ErrOrStderr(), "vigil trace: %d events, %d lost%s\n", st.Received, st.Lost, dropSummary(&st))
+	note(cmd, fmt.Sprintf("vigil trace: %d events, %d lost%s", st.Received, st.Lost, dropSummary(&st)))
 	if runErr != nil {
 		return fmt.Errorf("trace: %w", runErr)
 	}

@@ -14,6 +14,7 @@ const DefaultPath = "/etc/vigil/vigil.yaml"
 type Config struct {
 	Hostname   string     `yaml:"hostname" doc:"Host name written in alerts. Empty: the kernel's host name."`
 	LogLevel   string     `yaml:"log_level" doc:"Agent log level: debug, info, warn or error. Logs go to stderr."`
+	LogFormat  string     `yaml:"log_format" doc:"Agent log format: text (key=value) or json (one JSON object per line). The --log-format flag overrides it."`
 	DryRun     bool       `yaml:"dry_run" doc:"Prevention actions are reported in alerts but not carried out."`
 	Rules      Rules      `yaml:"rules"`
 	Dedup      Dedup      `yaml:"dedup"`
@@ -235,9 +236,10 @@ func DefaultConfig() *Config {
 		return Output{MinPriority: alert.PriorityDebug, QueueSize: q, Format: format}
 	}
 	c := &Config{
-		LogLevel: "info",
-		Rules:    Rules{Default: true, MinPriority: alert.PriorityDebug, OnError: RulesOnErrorSkip, Watch: true, WatchInterval: 2 * time.Second},
-		Dedup:    Dedup{Window: 10 * time.Second},
+		LogLevel:  "info",
+		LogFormat: "text",
+		Rules:     Rules{Default: true, MinPriority: alert.PriorityDebug, OnError: RulesOnErrorSkip, Watch: true, WatchInterval: 2 * time.Second},
+		Dedup:     Dedup{Window: 10 * time.Second},
 		Outputs: Outputs{
 			OverflowAlertInterval: time.Minute,
 			Stdout:                StdoutOutput{Output: out(4096, "text")},

@@ -46,6 +46,9 @@ func (c *Config) Validate() error {
 	default:
 		bad("log_level", "unknown level %q (want debug, info, warn or error)", c.LogLevel)
 	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log_format", "unknown format %q (want text or json)", c.LogFormat)
+	}
 	for i, f := range c.Rules.Files {
 		exists(fmt.Sprintf("rules.files[%d]", i), f)
 	}

@@ -13,8 +13,11 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/vigilsec/vigil/internal/progress"
 )
 
 // ErrUnknownFormat is returned by Open for a target that is none of the
@@ -71,7 +74,11 @@ type Image struct {
 
 	rootDir string   // SourceRootFS: directory opened
 	root    *os.Root // SourceRootFS
-	closers []io.Closer
+
+	progress *progress.Bar // nil: no progress shown
+	skipMu   sync.Mutex
+	skipped  []Skip // SourceRootFS: paths left out (Skipped)
+	closers  []io.Closer
 }
 
 // Close releases the files held by img.
@@ -103,8 +110,26 @@ func (img *Image) Ref() string {
 // tarball, a root filesystem directory, or "containerd://NAME" (see
 // OpenContainerd for options). The returned image's Files index is built.
 func Open(target string) (*Image, error) {
+	return OpenWith(target, nil)
+}
+
+// OpenOptions configures OpenWith.
+type OpenOptions struct {
+	// Progress shows the indexing and reading of files (nil: nothing).
+	Progress *progress.Bar
+}
+
+// OpenWith is Open with options.
+func OpenWith(target string, opts *OpenOptions) (*Image, error) {
+	if opts == nil {
+		opts = &OpenOptions{}
+	}
 	if name, ok := strings.CutPrefix(target, "containerd://"); ok {
-		return OpenContainerd(context.Background(), name, nil)
+		img, err := OpenContainerd(context.Background(), name, nil)
+		if img != nil {
+			img.progress = opts.Progress
+		}
+		return img, err
 	}
 	st, err := os.Stat(target)
 	if err != nil {
@@ -118,7 +143,7 @@ func Open(target string) (*Image, error) {
 				return nil, err
 			}
 		} else {
-			return openRootFS(target)
+			return openRootFS(target, opts.Progress)
 		}
 	} else {
 		img, err = openArchive(target)
@@ -126,6 +151,7 @@ func Open(target string) (*Image, error) {
 			return nil, err
 		}
 	}
+	img.progress = opts.Progress
 	if err := img.buildIndex(); err != nil {
 		img.Close()
 		return nil, err
@@ -136,10 +162,12 @@ func Open(target string) (*Image, error) {
 func (img *Image) buildIndex() error {
 	img.Files = newIndex()
 	for i, l := range img.Layers {
+		img.progress.Stage(fmt.Sprintf("indexing layer %d/%d", i+1, len(img.Layers)))
 		rc, err := l.Open()
 		if err != nil {
 			return fmt.Errorf("open layer %d (%s): %w", i, l.Label(), err)
 		}
+		rc = img.progress.CountReads(rc)
 		err = img.Files.applyLayer(i, l.Label(), rc)
 		cerr := rc.Close()
 		if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -334,6 +362,7 @@ func (img *Image) ReadFiles(want func(*File) bool, fn func(*File, io.Reader) err
 	if img.Source == SourceRootFS {
 		return img.readRootFiles(want, fn)
 	}
+	img.progress.Stage("reading files")
 	type key struct{ layer, entry int }
 	wanted := map[key][]*File{}
 	img.Files.Walk(func(f *File) bool {

@@ -8,9 +8,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/vigilsec/vigil/internal/progress"
 )
 
 func (img *Image) readLayerFiles(i int, files func(entry int) []*File, fn func(*File, io.Reader) error) error {
@@ -53,8 +56,10 @@ func (img *Image) readLayerFiles(i int, files func(entry int) []*File, fn func(*
 }
 
 // openRootFS indexes a root filesystem directory. Symlinks are recorded, never
-// followed on the host.
-func openRootFS(dir string) (*Image, error) {
+// followed on the host. /proc, /sys and /dev at the top and every
+// pseudo-filesystem mounted below (pseudoFS) are not entered; a directory
+// or file that cannot be read is left out: both are recorded in Skipped.
+func openRootFS(dir string, bar *progress.Bar) (*Image, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open rootfs %s: %w", dir, err)
@@ -63,13 +68,25 @@ func openRootFS(dir string) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open rootfs %s: %w", dir, err)
 	}
-	img := &Image{Source: SourceRootFS, Target: dir, rootDir: abs, root: root, Files: newIndex()}
+	img := &Image{Source: SourceRootFS, Target: dir, rootDir: abs, root: root, Files: newIndex(), progress: bar}
 	img.Layers = []Layer{{Digest: SourceRootFS, open: func() (io.ReadCloser, error) {
 		return nil, errors.New("a root filesystem has no layer tar")
 	}}}
+	var rootDev uint64
+	if st, err := root.Stat("."); err == nil {
+		rootDev, _ = deviceOf(st)
+	}
+	bar.Stage("indexing files")
 	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return err
+			if p == "." {
+				return err
+			}
+			img.skip(p, err.Error())
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
 		}
 		if p == "." {
 			return nil
@@ -79,8 +96,19 @@ func openRootFS(dir string) (*Image, error) {
 		}
 		info, err := d.Info()
 		if err != nil {
-			return err
+			img.skip(p, err.Error()) // gone since the directory was read
+			return nil
 		}
+		if info.IsDir() {
+			if dev, ok := deviceOf(info); ok && dev != rootDev {
+				// A mount point: not entered if a pseudo-filesystem.
+				if kind := pseudoFSAt(filepath.Join(abs, p)); kind != "" {
+					img.skip(p, "pseudo-filesystem "+kind+" not scanned")
+					return fs.SkipDir
+				}
+			}
+		}
+		bar.Add(1, 0)
 		f := &File{Path: p, Mode: info.Mode().Perm(), Layer: 0, Digest: SourceRootFS, src: 0, entry: -1}
 		f.Mode |= info.Mode() & (fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
 		switch {
@@ -92,7 +120,8 @@ func openRootFS(dir string) (*Image, error) {
 			f.Type = TypeSymlink
 			f.Linkname, err = os.Readlink(filepath.Join(abs, p))
 			if err != nil {
-				return err
+				img.skip(p, err.Error())
+				return nil
 			}
 		default:
 			f.Type = TypeOther
@@ -108,6 +137,29 @@ func openRootFS(dir string) (*Image, error) {
 		return nil, fmt.Errorf("index rootfs %s: %w", dir, err)
 	}
 	return img, nil
+}
+
+// Skip is a path of a root filesystem left out of the index or not read,
+// and why.
+type Skip struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+func (img *Image) skip(p, reason string) {
+	img.skipMu.Lock()
+	img.skipped = append(img.skipped, Skip{Path: p, Reason: reason})
+	img.skipMu.Unlock()
+}
+
+// Skipped returns the paths left out so far (pseudo-filesystems, unreadable
+// directories and files, files gone before they were read), in the order
+// met. Only root filesystems skip anything; an image layer that cannot be
+// read is an error.
+func (img *Image) Skipped() []Skip {
+	img.skipMu.Lock()
+	defer img.skipMu.Unlock()
+	return slices.Clone(img.skipped)
 }
 
 func (img *Image) readRootFiles(want func(*File) bool, fn func(*File, io.Reader) error) error {
@@ -132,13 +184,17 @@ func (img *Image) readRootFilesConcurrently(n int, want func(*File) bool, fn fun
 		}
 		return true
 	})
+	img.progress.Stage("reading files")
 	read := func(f *File) error {
 		r, err := img.root.Open(f.Path)
 		if err != nil {
-			return fmt.Errorf("rootfs %s: %w", f.Path, err)
+			// Unreadable, or gone from a live root: left out, counted.
+			img.skip(f.Path, err.Error())
+			return nil
 		}
 		err = fn(f, r)
 		r.Close()
+		img.progress.Add(1, f.Size)
 		return err
 	}
 	if n == 1 {
