@@ -13,10 +13,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigilsec/vigil/internal/buildinfo"
-	"github.com/vigilsec/vigil/internal/progress"
 	"github.com/vigilsec/vigil/internal/image"
 	"github.com/vigilsec/vigil/internal/imagepolicy"
 	"github.com/vigilsec/vigil/internal/posture/finding"
+	"github.com/vigilsec/vigil/internal/progress"
 	"github.com/vigilsec/vigil/internal/sbom"
 	"github.com/vigilsec/vigil/internal/secrets"
 	"github.com/vigilsec/vigil/internal/termtext"
