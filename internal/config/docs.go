@@ -104,8 +104,8 @@ environment below) is reported at once, each with ` + "`file:line:col`" + ` and 
 together with the checks of the values that did decode; ` + "`vigil run`" + ` reports them before it starts anything.
 
 Environment variables override the files: ` + "`VIGIL_`" + ` and the key in upper case with dots as underscores, the value
-YAML as with ` + "`--set`" + ` (` + "`VIGIL_OUTPUTS_HTTP_URL=http://sidekick:2801/`, `VIGIL_STORE_RETENTION=14d`,\n`VIGIL_RULES_FILES='[/a, /b]'`" + `). A ` + "`VIGIL_`" + ` variable that starts like a section (` + "`VIGIL_OUTPUTS_...`" + `) but
-names no key is an error; other ` + "`VIGIL_`" + ` variables are not configuration.
+YAML as with ` + "`--set`" + ` (` + "`VIGIL_OUTPUTS_HTTP_URL=http://sidekick:2801/`, `VIGIL_STORE_RETENTION=14d`,\n`VIGIL_RULES_FILES='[/a, /b]'`" + `). ` + "`VIGIL_`" + ` variables that name no key are
+not configuration and are ignored (check the result with ` + "`vigil config show`" + `).
 
 Every key can be overridden on the command line with ` + "`--set KEY=VALUE`" + ` (the value is YAML, e.g.
 ` + "`--set outputs.http.enabled=true --set dedup.window=30s`" + `); the common ones also have their own flags

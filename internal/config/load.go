@@ -231,18 +231,13 @@ func EnvName(key string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
-// applyEnv applies the VIGIL_* variables of env. A variable whose name
-// starts with a configuration section (VIGIL_OUTPUTS_...) but names no key
-// is an error; other VIGIL_* variables are not configuration.
+// applyEnv applies the VIGIL_* variables of env that name a key; other
+// VIGIL_* variables are not configuration (tests and tools use some) and
+// are ignored.
 func (c *Config) applyEnv(env []string) error {
 	byName := map[string]string{}
-	var sections []string
 	for _, key := range Keys() {
-		k := key.Key
-		byName[EnvName(k)] = k
-		if top, _, ok := strings.Cut(k, "."); ok && !slices.Contains(sections, EnvName(top)) {
-			sections = append(sections, EnvName(top))
-		}
+		byName[EnvName(key.Key)] = key.Key
 	}
 	var es Errors
 	for _, kv := range env {
@@ -252,12 +247,6 @@ func (c *Config) applyEnv(env []string) error {
 		}
 		key, known := byName[name]
 		if !known {
-			for _, s := range sections {
-				if strings.HasPrefix(name, s+"_") {
-					es = append(es, &Error{File: name, Msg: "no configuration key by this name (see docs/config.md)"})
-					break
-				}
-			}
 			continue
 		}
 		if err := c.Set(key, value); err != nil {

@@ -106,9 +106,9 @@ func TestDurationsWithDays(t *testing.T) {
 }
 
 // TestEnvironmentOverrides: VIGIL_<KEY> (dots as underscores, upper case)
-// overrides the file; a bad value is an error naming the variable; a
-// VIGIL_ variable under a configuration section that names no key is an
-// error, others (VIGIL_REQUIRE_PRIVILEGED) are not configuration.
+// overrides the file; a bad value is an error naming the variable; VIGIL_
+// variables that name no key (VIGIL_REQUIRE_PRIVILEGED, a test's
+// VIGIL_STORE_CRASH_DB) are not configuration.
 func TestEnvironmentOverrides(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "vigil.yaml")
 	writeFile(t, path, "outputs:\n  http:\n    url: http://file:2801/\n")
@@ -122,14 +122,17 @@ func TestEnvironmentOverrides(t *testing.T) {
 		len(c.Rules.Files) != 2 || c.Rules.Files[1] != "/b" || c.K8sAudit.MaxBodyBytes != 1024 {
 		t.Errorf("environment not applied: %+v %+v %v %v", c.Outputs.HTTP, c.Store, c.Rules.Files, c.K8sAudit.MaxBodyBytes)
 	}
-	_, err = LoadWith(path, []string{"VIGIL_STORE_BATCH_SIZE=lots", "VIGIL_OUTPUTS_HTTP_UR=x"})
+	_, err = LoadWith(path, []string{"VIGIL_STORE_BATCH_SIZE=lots", "VIGIL_STORE_QUEUE_SIZE=[1]", "VIGIL_STORE_CRASH_DB=/x"})
 	if err == nil {
 		t.Fatal("bad environment accepted")
 	}
-	for _, w := range []string{"VIGIL_STORE_BATCH_SIZE: store.batch_size: want an integer, got \"lots\"", "VIGIL_OUTPUTS_HTTP_UR: no configuration key"} {
+	for _, w := range []string{"VIGIL_STORE_BATCH_SIZE: store.batch_size: want an integer, got \"lots\"", "VIGIL_STORE_QUEUE_SIZE: store.queue_size: want an integer, got a list"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q:\n%v", w, err)
 		}
+	}
+	if strings.Contains(err.Error(), "CRASH_DB") {
+		t.Errorf("a VIGIL_ variable that names no key is an error: %v", err)
 	}
 }
 
