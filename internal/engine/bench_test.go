@@ -151,3 +151,58 @@ func threadCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkStatefulOverhead measures what the default stateful rules add:
+// the full ruleset (Falco's stable rules plus Vigil's defaults, stateful
+// ones included) over the mixed stream, against the same ruleset without
+// its stateful rules, measured in the same run on the same thread,
+// alternating in rounds (the machine is shared). x_without_stateful is the
+// ratio of CPU time per event.
+func BenchmarkStatefulOverhead(b *testing.B) {
+	evs := mixedStream()
+	with := fullEngine(b)
+	rs := *with.Ruleset()
+	rs.Rules = nil
+	stateful := 0
+	for _, r := range with.Ruleset().Rules {
+		if r.State != nil {
+			stateful++
+			continue
+		}
+		rs.Rules = append(rs.Rules, r)
+	}
+	if stateful == 0 {
+		b.Fatal("the default ruleset has no stateful rule")
+	}
+	without := New(&rs, &Options{Users: staticUsers{1000: "alice"}})
+	b.ReportMetric(float64(stateful), "stateful_rules")
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	run := func(e *Engine, n int) time.Duration {
+		start := threadCPU()
+		for i := 0; i < n; i++ {
+			e.Evaluate(evs[i%len(evs)], nil)
+		}
+		return threadCPU() - start
+	}
+	run(with, len(evs))
+	run(without, len(evs))
+	b.ReportAllocs()
+	b.ResetTimer()
+	var dw, dn time.Duration
+	const rounds = 10
+	for r := 0; r < rounds; r++ {
+		n := b.N / rounds
+		if r == rounds-1 {
+			n = b.N - n*(rounds-1)
+		}
+		dw += run(with, n)
+		b.StopTimer()
+		dn += run(without, n)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.N)/dw.Seconds(), "events/cpu-s")
+	if dn > 0 {
+		b.ReportMetric(float64(dw)/float64(dn), "x_without_stateful")
+	}
+}

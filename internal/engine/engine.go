@@ -83,11 +83,10 @@ type program struct {
 	// current event's number.
 	gen []uint64
 	val []bool
-	// stateful are the stateful rules, stateIdx their index; states is
-	// filled by the evaluating goroutine (stateStore.reconcile). reload is
-	// true for a program installed by Swap.
+	// stateful are the stateful rules; states, their state in the same
+	// order, is filled by the evaluating goroutine (stateStore.reconcile).
+	// reload is true for a program installed by Swap.
 	stateful []*rules.Rule
-	stateIdx map[*rules.Rule]int
 	states   []*ruleState
 	reload   bool
 }
@@ -99,10 +98,8 @@ func newProgram(rs *rules.Ruleset) *program {
 	}
 	p.gen = make([]uint64, rs.Slots)
 	p.val = make([]bool, rs.Slots)
-	p.stateIdx = map[*rules.Rule]int{}
 	for _, r := range rs.Rules {
 		if r.State != nil {
-			p.stateIdx[r] = len(p.stateful)
 			p.stateful = append(p.stateful, r)
 		}
 		for t := event.Type(1); t < event.NumTypes; t++ {

@@ -236,7 +236,12 @@ func (e *Engine) stateful(p *program, r *rules.Rule, ev *event.Event, fn func(*M
 	if s.prog != p {
 		s.reconcile(p)
 	}
-	rs := p.states[p.stateIdx[r]]
+	var rs *ruleState
+	for i, x := range p.stateful {
+		if x == r {
+			rs = p.states[i]
+		}
+	}
 	st := r.State
 	if s.tail != nil {
 		s.expireTail(ev.Time)
@@ -368,7 +373,9 @@ func (e *Engine) advance(en *entry, r *rules.Rule, i int, ev *event.Event, fn fu
 }
 
 // start records a new sequence whose first step ev matched. A sequence
-// already waiting with the same kept values is refreshed instead.
+// already waiting with the same values of the fields later conditions read
+// is refreshed instead (its output-only values stay those of its first
+// event).
 func (e *Engine) start(rs *ruleState, r *rules.Rule, ev *event.Event) {
 	s, st := e.state, r.State
 	k := key(st.By, ev)
@@ -426,7 +433,7 @@ func isNoValue(v event.Value) bool { return v.Num == noValue && v.Str == "" && !
 // sameKept reports whether ev's values of the step's kept fields equal
 // kept (without allocating).
 func (e *Engine) sameKept(step *rules.Step, kept []event.Value, ev *event.Event) bool {
-	for i, o := range step.Keep {
+	for i, o := range step.Keep[:step.CondKeep] {
 		e.ctx.Reset()
 		v, ok := o.Field.Extract(&e.ctx, ev, &o.Arg)
 		if !ok {

@@ -573,6 +573,11 @@ func (c *compiler) compileRule(r *RuleSpec) *Rule {
 	if expr == nil {
 		return nil
 	}
+	if st != nil {
+		for _, s := range st.Steps {
+			s.CondKeep = len(s.Keep) // what the output adds comes after
+		}
+	}
 	// Falco replaces %container.info in outputs with its default extra
 	// format (falco_engine: s_container_info_fmt, s_default_extra_fmt).
 	text := strings.ReplaceAll(r.Output, "%container.info", ContainerInfoFormat)

@@ -113,7 +113,11 @@ type Step struct {
 	Types event.TypeSet
 	// Keep are the fields of the step's event that later steps and the
 	// output read (Operand.Step names the step, Operand.Slot indexes Keep).
-	Keep []*Operand
+	// The first CondKeep of them are read by conditions (the others only
+	// by the output): two events of the step are the same sequence when
+	// those are equal.
+	Keep     []*Operand
+	CondKeep int
 }
 
 var stateKinds = map[string]bool{"sequence": true, "threshold": true}
