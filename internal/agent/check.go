@@ -68,6 +68,6 @@ func load(cfg *config.Config) (*loaded, error) {
 func httpOutputOptions(h config.HTTPOutput) output.HTTPOptions {
 	return output.HTTPOptions{URL: h.URL, Headers: h.Headers, BatchSize: h.BatchSize,
 		BatchInterval: h.BatchInterval, Timeout: h.Timeout, MaxRetries: h.MaxRetries, RetryBackoff: h.RetryBackoff,
-		Workers: h.Workers, TLS: output.TLSOptions{CAFile: h.TLS.CAFile, CertFile: h.TLS.CertFile, KeyFile: h.TLS.KeyFile,
+		Workers: h.Workers, NoUpdates: !h.Updates, TLS: output.TLSOptions{CAFile: h.TLS.CAFile, CertFile: h.TLS.CertFile, KeyFile: h.TLS.KeyFile,
 			InsecureSkipVerify: h.TLS.InsecureSkipVerify}}
 }

@@ -108,6 +108,7 @@ type HTTPOutput struct {
 	MaxRetries    int               `yaml:"max_retries" doc:"Retries of a failed request (network error, 429 or 5xx), with exponential backoff."`
 	RetryBackoff  time.Duration     `yaml:"retry_backoff" doc:"First retry delay; doubled on each retry, capped at 30s."`
 	Workers       int               `yaml:"workers" doc:"Requests in flight at once (alerts may then arrive out of order; 1 keeps the order)."`
+	Updates       bool              `yaml:"updates" doc:"Post the update of a coalesced alert when its window closes (same uuid, vigil.update true, the final vigil.count in output_fields). false: only the first alert of a repeat is posted, so a receiver that drops Vigil's fields (falcosidekick) never sees a repeat as a new alert."`
 	TLS           TLS               `yaml:"tls"`
 }
 
@@ -246,7 +247,7 @@ func DefaultConfig() *Config {
 			File:                  FileOutput{Output: out(4096, "json"), Path: "/var/log/vigil/alerts.json", MaxSizeMB: 100, MaxBackups: 5},
 			Syslog:                SyslogOutput{Output: out(4096, "text"), Network: "unixgram", Address: "/dev/log", Facility: "daemon", AppName: "vigil"},
 			HTTP: HTTPOutput{Output: out(4096, "json"), BatchSize: 1, BatchInterval: time.Second, Timeout: 5 * time.Second,
-				MaxRetries: 3, RetryBackoff: 500 * time.Millisecond, Workers: 4},
+				MaxRetries: 3, RetryBackoff: 500 * time.Millisecond, Workers: 4, Updates: true},
 			Program: ProgramOutput{Output: out(4096, "json")},
 		},
 		Store: Store{Enabled: true, Path: "/var/lib/vigil/alerts.db", Retention: 30 * 24 * time.Hour, MaxSizeMB: 512,

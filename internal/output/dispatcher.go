@@ -51,11 +51,19 @@ type Dispatcher struct {
 	stop  context.CancelFunc
 }
 
+// UpdateSkipper is an Output that may refuse the updates of coalesced
+// alerts (alert.Context.Update): the dispatcher then never queues them
+// for it (they are neither sent nor dropped nor errors).
+type UpdateSkipper interface {
+	SkipsUpdates() bool
+}
+
 type outQueue struct {
-	d   *Dispatcher
-	out Output
-	min alert.Priority
-	q   *queue.Queue[*alert.Alert]
+	d         *Dispatcher
+	out       Output
+	min       alert.Priority
+	noUpdates bool
+	q         *queue.Queue[*alert.Alert]
 
 	sent, errors atomic.Uint64
 	lastLog      atomic.Int64
@@ -76,6 +84,9 @@ func NewDispatcher(opts Options) *Dispatcher {
 func (d *Dispatcher) Add(o Output, min alert.Priority, queueSize int) {
 	q := &outQueue{d: d, out: o, min: min, q: queue.New[*alert.Alert](queue.Options{Name: "output." + o.Name(),
 		Item: "alerts", Size: queueSize, Overflow: d.opts.Overflow})}
+	if u, ok := o.(UpdateSkipper); ok {
+		q.noUpdates = u.SkipsUpdates()
+	}
 	d.mu.Lock()
 	d.queues = append(d.queues, q)
 	d.mu.Unlock()
@@ -109,7 +120,7 @@ func (d *Dispatcher) Send(a *alert.Alert) {
 // offer queues a; called with d.mu read-locked. A full queue drops a
 // (counted and reported by the queue).
 func (q *outQueue) offer(a *alert.Alert) {
-	if a.Priority.AtLeast(q.min) {
+	if a.Priority.AtLeast(q.min) && !(q.noUpdates && a.Vigil.Update) {
 		q.q.Push(a)
 	}
 }

@@ -36,6 +36,9 @@ type HTTPOptions struct {
 	// order). Zero means 4.
 	Workers int
 	TLS     TLSOptions
+	// NoUpdates: the update of a coalesced alert (vigil.update true, the
+	// final vigil.count) is not posted, only its first alert.
+	NoUpdates bool
 }
 
 // TLSOptions configures HTTPS.
@@ -54,6 +57,9 @@ type HTTP struct {
 	// client and transport do not modify it; no cookie jar is set).
 	header http.Header
 }
+
+// SkipsUpdates implements UpdateSkipper.
+func (h *HTTP) SkipsUpdates() bool { return h.opts.NoUpdates }
 
 // ErrHTTPStatus is matched by errors for a non-2xx response.
 var ErrHTTPStatus = errors.New("http output: unexpected status")
