@@ -168,5 +168,7 @@ func preventionFeatures(p enforce.Probe) []sensor.Feature {
 			"file-open prevention (deny the open) cannot be enforced"),
 		one("cgroup freezer", p.V2Freezer, "cgroup.freeze in "+cg,
 			"freezing a container falls back to the v1 freezer ("+enforce.CgroupV1Freezer+") or is not possible"),
+		one("landlock", p.LandlockErr, fmt.Sprintf("Landlock ABI %d: vigil policy sandbox (a file section as a sandbox that cannot be lifted)", p.Landlock),
+			"vigil policy sandbox refuses to run programs (the fanotify path is not affected)"),
 	}
 }

@@ -20,7 +20,7 @@ import (
 // newPolicyCmd builds `vigil policy`: prevention policies.
 func newPolicyCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "policy", Short: "Validate prevention policies"}
-	cmd.AddCommand(newPolicyValidateCmd(), newPolicyEnforceCmd())
+	cmd.AddCommand(newPolicyValidateCmd(), newPolicyEnforceCmd(), newPolicySandboxCmd())
 	return cmd
 }
 

@@ -143,12 +143,12 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("doctor: %v\n%s", err, out.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if want := len(sensor.Probe()) + 5 + 5; len(lines) != want {
-		t.Errorf("%d lines, want %d (sensor probes, 5 runtimes, 5 prevention probes):\n%s", len(lines), want, out.String())
+	if want := len(sensor.Probe()) + 5 + 6; len(lines) != want {
+		t.Errorf("%d lines, want %d (sensor probes, 5 runtimes, 6 prevention probes):\n%s", len(lines), want, out.String())
 	}
 	for _, want := range []string{"ok    tracefs", "ok    btf", "tracepoint syscalls:sys_exit_openat",
 		"runtime containerd", "runtime docker", "runtime podman", "runtime cri-o", "runtime runc",
-		"prevention cgroup-bpf", "prevention exec-kill", "prevention exec-gate", "prevention fanotify", "prevention cgroup freezer"} {
+		"prevention cgroup-bpf", "prevention exec-kill", "prevention exec-gate", "prevention fanotify", "prevention cgroup freezer", "prevention landlock"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("doctor output lacks %q:\n%s", want, out.String())
 		}
@@ -200,8 +200,8 @@ func TestDoctorRuntimeConnected(t *testing.T) {
 // consequence of a missing mechanism.
 func TestPreventionFeatures(t *testing.T) {
 	fs := preventionFeatures(enforce.Probe{CgroupV2: "/sys/fs/cgroup", Fanotify: errors.New("fanotify_init: EPERM")})
-	if len(fs) != 5 {
-		t.Fatalf("%d lines, want 5", len(fs))
+	if len(fs) != 6 {
+		t.Fatalf("%d lines, want 6", len(fs))
 	}
 	for _, f := range fs {
 		wantOK := f.Name != "prevention fanotify"

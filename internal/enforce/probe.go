@@ -7,6 +7,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/internal/landlock"
 )
 
 // Probe is what this host offers for enforcement; each field is nil when
@@ -18,6 +20,9 @@ type Probe struct {
 	ExecGate  error  // syscall programs (deciding a held exec in the kernel)
 	Fanotify  error  // fanotify permission events (FAN_CLASS_CONTENT)
 	V2Freezer error  // cgroup.freeze in v2 (kernel >= 5.2)
+	Landlock  int    // the Landlock ABI version (vigil policy sandbox); 0 with LandlockErr
+	// LandlockErr says why Landlock is not available.
+	LandlockErr error
 }
 
 // ProbeHost checks each mechanism the way Apply uses it.
@@ -40,6 +45,7 @@ func ProbeHost() Probe {
 	} else {
 		unix.Close(fd)
 	}
+	p.Landlock, p.LandlockErr = landlock.ABI()
 	var st unix.Stat_t
 	if err := unix.Stat(CgroupV2Root+"/init.scope/cgroup.freeze", &st); err != nil {
 		// The root has no cgroup.freeze; look for any child that has one.
