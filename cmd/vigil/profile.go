@@ -85,6 +85,7 @@ within profiles.sync_interval. NAME is a workload key such as image:docker.io/li
 names a version; a path names an exported profile file.`,
 	}
 	cmd.AddCommand(newProfileShowCmd(), newProfileDiffCmd(), newProfileExportCmd(), newProfileImportCmd(), newProfileAcceptCmd())
+	cmd.AddCommand(newProfileLeastPrivCmds()...)
 	return cmd
 }
 
@@ -379,4 +380,62 @@ func newProfileAcceptCmd() *cobra.Command {
 	}
 	p.add(cmd)
 	return cmd
+}
+
+// newProfileOutputCmd builds a command that turns a profile into a
+// least-privilege document.
+func newProfileOutputCmd(use, short string, gen func(p *profile.Profile, names []string) ([]byte, error), withNames bool) *cobra.Command {
+	var p profileDB
+	var out string
+	var names []string
+	cmd := &cobra.Command{
+		Use:   use + " NAME[@VERSION]|FILE",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var pr *profile.Profile
+			if fi, err := os.Stat(args[0]); err == nil && fi.Mode().IsRegular() {
+				pr, err = p.ref(context.Background(), nil, args[0])
+				if err != nil {
+					return err
+				}
+			} else {
+				st, err := p.open()
+				if err != nil {
+					return err
+				}
+				defer st.Close()
+				if pr, err = p.ref(context.Background(), st, args[0]); err != nil {
+					return err
+				}
+			}
+			data, err := gen(pr, names)
+			if err != nil {
+				return err
+			}
+			if len(data) > 0 && data[len(data)-1] != '\n' {
+				data = append(data, '\n')
+			}
+			return writeOut(cmd.OutOrStdout(), out, data)
+		},
+	}
+	p.add(cmd)
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to this file (created 0600, never through a symlink) instead of stdout")
+	if withNames {
+		cmd.Flags().StringSliceVar(&names, "names", nil, "scope the policy to containers with these name globs instead of the profile's workload")
+	}
+	return cmd
+}
+
+func newProfileLeastPrivCmds() []*cobra.Command {
+	return []*cobra.Command{
+		newProfileOutputCmd("seccomp", "Write a seccomp profile (OCI/Docker JSON) allowing the profile's syscalls, EPERM for the others",
+			func(p *profile.Profile, _ []string) ([]byte, error) { return profile.Seccomp(p) }, false),
+		newProfileOutputCmd("landlock", "Write a Landlock ruleset description (JSON) granting the profile's programs, files and TCP ports",
+			func(p *profile.Profile, _ []string) ([]byte, error) { return profile.Landlock(p).JSON() }, false),
+		newProfileOutputCmd("policy", "Write a Vigil prevention policy (allow-list mode) from the profile",
+			func(p *profile.Profile, names []string) ([]byte, error) {
+				return profile.Policy(p, profile.PolicyScope{Names: names})
+			}, true),
+	}
 }

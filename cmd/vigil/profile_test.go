@@ -106,3 +106,25 @@ func TestProfileCommands(t *testing.T) {
 		t.Fatalf("bad import changed the store:\n%s", out)
 	}
 }
+
+// TestProfileLeastPrivCommands: seccomp, landlock and policy from a
+// stored profile; the policy passes `vigil policy validate`.
+func TestProfileLeastPrivCommands(t *testing.T) {
+	db, _ := learnedStore(t)
+	dir := t.TempDir()
+	for _, c := range []struct{ sub, want string }{
+		{"seccomp", `"SCMP_ACT_ERRNO"`}, {"landlock", `"path_beneath"`}, {"policy", "default: kill"},
+	} {
+		out := filepath.Join(dir, c.sub)
+		if _, _, err := runVigilCmd(t, "profile", c.sub, "image:web", "-o", out, "--db", db); err != nil {
+			t.Fatalf("%s: %v", c.sub, err)
+		}
+		b, _ := os.ReadFile(out)
+		if !strings.Contains(string(b), c.want) {
+			t.Errorf("%s output lacks %s:\n%s", c.sub, c.want, b)
+		}
+	}
+	if out, _, err := runVigilCmd(t, "policy", "validate", filepath.Join(dir, "policy")); err != nil {
+		t.Fatalf("policy validate: %v\n%s", err, out)
+	}
+}
