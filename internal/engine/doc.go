@@ -7,4 +7,13 @@
 // ruleset can be replaced while events flow (Swap, atomic); Evaluate
 // itself is meant for one goroutine (it reuses scratch space), so run one
 // Engine per worker.
+//
+// Stateful rules (rules.Rule.State: sequences and thresholds) keep their
+// state in the Engine, owned by the evaluating goroutine: per rule and key
+// (process, process tree, container, pod), bounded by
+// Options.StateMaxEntries and StateMaxBytes with least-recently-updated
+// eviction, expired by event time (never the wall clock, so a replay gives
+// the alerts the live run gave). After Swap, the evaluating goroutine keeps
+// the state of every stateful rule whose definition hash is unchanged and
+// drops the rest. StateStats may be read from any goroutine.
 package engine

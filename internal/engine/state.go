@@ -252,10 +252,17 @@ func (e *Engine) stateful(p *program, r *rules.Rule, ev *event.Event, fn func(*M
 	return e.sequence(rs, r, ev, fn)
 }
 
-// key returns the state key of ev for by (process_tree: the process).
+// key returns the state key of ev for by (process_tree: the process's pid;
+// process: pid and start time).
 func key(by rules.Key, ev *event.Event) stateKey {
 	switch by {
-	case rules.KeyProcess, rules.KeyProcessTree:
+	case rules.KeyProcessTree:
+		// By pid alone: captures carry no start time for ancestors.
+		if ev.Proc != nil {
+			return stateKey{a: uint64(ev.Proc.PID)}
+		}
+		return stateKey{a: uint64(ev.PID)}
+	case rules.KeyProcess:
 		if ev.Proc != nil {
 			return stateKey{a: uint64(ev.Proc.PID), b: uint64(ev.Proc.StartTime)}
 		}
@@ -280,7 +287,7 @@ func lookup(rs *ruleState, by rules.Key, ev *event.Event) *entry {
 	if by == rules.KeyProcessTree && ev.Proc != nil {
 		d := 0
 		for p := ev.Proc; p != nil && d < maxTreeDepth; p, d = p.Parent, d+1 {
-			if en := rs.m[stateKey{a: uint64(p.PID), b: uint64(p.StartTime)}]; en != nil {
+			if en := rs.m[stateKey{a: uint64(p.PID)}]; en != nil {
 				return en
 			}
 		}

@@ -15,6 +15,11 @@
 // constants for evaluation (sets, regexes, CIDRs). The result, a Ruleset,
 // is immutable and is evaluated by package engine.
 //
+// The Vigil extension keys `sequence` and `threshold` make a rule stateful
+// (Rule.State: the compiled steps, the key, the window, a hash of the
+// definition); fields of an earlier step are operands with Step > 0.
+// Falco's files never use them.
+//
 // Every problem is a Diagnostic carrying file:line:col; loading and
 // compiling never panic on bad input, and nesting is bounded by MaxDepth.
 package rules
