@@ -27,7 +27,6 @@ import (
 	"github.com/vigilsec/vigil/internal/testkernel"
 )
 
-
 // loopCapture replays a recorded capture through the pipeline in a loop,
 // every interval, each round's event times shifted (so each round's alerts
 // are new alerts, with new UUIDs), until ctx ends or stop is closed.
@@ -294,7 +293,6 @@ func TestFleetClusterExactlyOnce(t *testing.T) {
 	}
 	t.Logf("%d alerts (%v; through the spool: %v) through a NATS server kill and a hub restart: each stored once", len(want), perNode, spooled)
 }
-
 
 // traversalRule fires on the recorded capture's open of ../../etc/passwd
 // (the agent's own process table does not know the recorded processes, so
