@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/buildinfo"
 	"github.com/vigilsec/vigil/internal/engine"
@@ -175,4 +176,21 @@ func (a *Agent) registerMetrics() {
 	bi := buildinfo.Read(nil)
 	metrics.RegisterBuild(r, bi.Version, bi.Commit, bi.GoVersion)
 	metrics.RegisterProcess(r)
+	if a.cfg.HTTP.FalcoMetrics {
+		metrics.RegisterFalcoNames(r, metrics.FalcoOptions{Version: bi.Version, Hostname: a.hostname,
+			PriorityNumber: func(name string) (int, bool) {
+				p, err := alert.ParsePriority(name)
+				return int(p), err == nil
+			},
+			RuleMeta: func(name string) (string, []string) {
+				if rs := a.eng.Ruleset(); rs != nil {
+					for _, ru := range rs.Rules {
+						if ru.Name == name {
+							return ru.Source, ru.Tags
+						}
+					}
+				}
+				return "", nil
+			}})
+	}
 }

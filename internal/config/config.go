@@ -146,6 +146,7 @@ type HTTP struct {
 	Listen         string `yaml:"listen" doc:"Listen address: host:port, or unix:PATH for a unix socket (only users the socket's mode lets in can connect)."`
 	SocketMode     string `yaml:"socket_mode" doc:"Mode of the unix socket (octal), e.g. 0660 to let the socket's group in. Default 0600: root only."`
 	MaxConnections int    `yaml:"max_connections" doc:"Open connections at most; at the cap the oldest idle one is closed for a new one. Idle keep-alive connections close after 30 s, and request headers must arrive within 5 s."`
+	FalcoMetrics   bool   `yaml:"falco_metrics" doc:"Also serve Falco's metric names on /metrics (falcosecurity_falco_rules_matches_total, falcosecurity_scap_n_evts_total, ...; docs/outputs.md), read from Vigil's own counters, so that dashboards and alerts written for Falco work."`
 	TokenFile      string `yaml:"token_file" doc:"File holding the bearer token of /api/alerts (keep it mode 0600: the agent warns when every user can read it). Empty: the API is disabled (/healthz and /metrics stay open)."`
 }
 

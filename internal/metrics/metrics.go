@@ -225,3 +225,46 @@ func (r *Registry) Handler() http.Handler {
 		_ = r.WriteText(w)
 	})
 }
+
+// Sample is one series of a family as Samples returns it.
+type Sample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// Samples returns the current series of the family called name (nil when
+// there is none), read as a scrape would: collectors run, counters loaded.
+func (r *Registry) Samples(name string) []Sample {
+	r.mu.Lock()
+	var f *family
+	for _, g := range r.families {
+		if g.name == name {
+			f = g
+			break
+		}
+	}
+	r.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	var out []Sample
+	add := func(v float64, values []string) {
+		l := make(map[string]string, len(f.labels))
+		for i, n := range f.labels {
+			if i < len(values) {
+				l[n] = values[i]
+			}
+		}
+		out = append(out, Sample{Labels: l, Value: v})
+	}
+	if f.collect != nil {
+		f.collect(func(v float64, values ...string) { add(v, values) })
+		return out
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.counters {
+		add(float64(c.c.Value()), c.values)
+	}
+	return out
+}
