@@ -244,3 +244,7 @@ func (t Type) String() string {
 	}
 	return defs[t].Name
 }
+
+// CreatesFD reports whether the event's return value, on success, is a new
+// fd (Falco's exit argument "fd").
+func (d *Def) CreatesFD() bool { return len(d.Args) > 0 && d.Args[0] == retFD }

@@ -73,6 +73,40 @@ func TestOpenFilter(t *testing.T) {
 	}
 }
 
+// TestCloseOfUnsentOpen: with OpenFilter.Closes the close of an fd that a
+// dropped open created is dropped in the kernel, and the close of the
+// same fd number once a reported event (dup2) made it a sent object is
+// reported.
+func TestCloseOfUnsentOpen(t *testing.T) {
+	f := *testFilter
+	f.Closes = true
+	in := Interest{Types: event.TypeSetOf(event.TypeOpenat, event.TypeClose, event.TypeDup2, event.TypeExecve), Open: &f}
+	res := trace(t, Options{Interest: &in}, helperArgv(t), envAction+"=closes")
+	shadow, dupped := int64(-1), int64(-1)
+	closes := map[int64]int{}
+	for _, ev := range res.events {
+		switch {
+		case ev.Type == event.TypeOpenat && ev.Path == "/etc/hostname":
+			t.Errorf("dropped open reported: %+v", ev)
+		case ev.Type == event.TypeOpenat && ev.Path == "/etc/shadow":
+			shadow = ev.Ret
+		case ev.Type == event.TypeDup2:
+			dupped = ev.Ret
+		case ev.Type == event.TypeClose && ev.Ret == 0:
+			closes[ev.FD]++
+		}
+	}
+	if shadow < 0 || dupped < 0 || shadow == dupped {
+		t.Fatalf("reported open of /etc/shadow fd %d, dup2 onto fd %d: want both", shadow, dupped)
+	}
+	if closes[shadow] != 1 || closes[dupped] != 1 {
+		t.Errorf("closes by fd %v: want one of fd %d (shadow) and one of fd %d (dup2 onto a dropped open's fd; the dropped open's own close not sent)", closes, shadow, dupped)
+	}
+	if res.stats.Lost != 0 {
+		t.Errorf("dropped closes counted as lost: %d", res.stats.Lost)
+	}
+}
+
 // TestOpenFilterRefused: when the kernel refuses the filter, the sensor
 // starts without it, says why, and reports every open.
 func TestOpenFilterRefused(t *testing.T) {

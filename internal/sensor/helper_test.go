@@ -91,6 +91,16 @@ func runAction(name string) {
 				rawsys(unix.SYS_CLOSE, uintptr(fd))
 			}
 		}
+	case "closes":
+		// TestCloseOfUnsentOpen: a dropped open and its close; then a
+		// dropped open whose fd a reported dup2 replaces, and its close.
+		fd := rawsys(unix.SYS_OPENAT, atcwd(), cs("/etc/hostname"), unix.O_RDONLY, 0)
+		rawsys(unix.SYS_CLOSE, uintptr(fd))
+		fd = rawsys(unix.SYS_OPENAT, atcwd(), cs("/etc/hostname"), unix.O_RDONLY, 0)
+		sh := rawsys(unix.SYS_OPENAT, atcwd(), cs("/etc/shadow"), unix.O_RDONLY, 0)
+		rawsys(unix.SYS_DUP2, uintptr(sh), uintptr(fd))
+		rawsys(unix.SYS_CLOSE, uintptr(fd))
+		rawsys(unix.SYS_CLOSE, uintptr(sh))
 	case "openflood":
 		// Fill the ring with opens, then exec: the exec must get through.
 		for i := 0; i < 20000; i++ {

@@ -82,9 +82,17 @@ const (
 // knows the resolved name) or holds "..", or the path extends a prefix
 // whose access modes include it. O_PATH opens are always reported. A nil *OpenFilter
 // reports every open.
+//
+// With Closes, the close of an fd that a dropped open created is dropped
+// too (set it only when no rule matches close): the kernel keeps, in the
+// process's task storage, a bitmap of such fds below 1024, set by a
+// dropped open, cleared when a reported event (open, socket, accept, dup2
+// ...) creates the fd again, forgotten at exec; a higher fd's close is
+// sent.
 type OpenFilter struct {
 	AnyPath  Access
 	Prefixes map[string]Access // path prefix → access modes wanted below it
+	Closes   bool
 }
 
 // MaxPrefix is the longest prefix the kernel compares; a longer one is cut
@@ -101,7 +109,11 @@ func (f *OpenFilter) String() string {
 		ps = append(ps, p+":"+a.String())
 	}
 	sort.Strings(ps)
-	return fmt.Sprintf("opens with access %s anywhere, or below %d prefixes [%s]", f.AnyPath, len(ps), strings.Join(ps, " "))
+	closes := ""
+	if f.Closes {
+		closes = "; their closes only"
+	}
+	return fmt.Sprintf("opens with access %s anywhere, or below %d prefixes [%s]%s", f.AnyPath, len(ps), strings.Join(ps, " "), closes)
 }
 
 func (a Access) String() string {
@@ -145,6 +157,24 @@ func (f *OpenFilter) prefixEntries() map[string]Access {
 		out[p] = a
 	}
 	return out
+}
+
+// fdTrack returns the unsent-fd bits (enum vigil_fd_track) of type t under filter f.
+func (f *OpenFilter) fdTrack(t event.Type) uint8 {
+	if f == nil || !f.Closes {
+		return 0
+	}
+	var b uint8
+	if isOpen(t) {
+		b |= uint8(vigilVigilFdTrackVIGIL_FD_RECORD)
+	}
+	if t == event.TypeClose {
+		b |= uint8(vigilVigilFdTrackVIGIL_FD_CLOSE)
+	}
+	if event.Lookup(t).CreatesFD() {
+		b |= uint8(vigilVigilFdTrackVIGIL_FD_CLEAR)
+	}
+	return b
 }
 
 // isOpen reports whether t is one of the open events the filter applies to.

@@ -344,6 +344,7 @@ func (s *Sensor) SetInterest(in Interest) error {
 					c.FlagsArg = vigilOpenCreat
 				}
 			}
+			c.FdTrack = in.Open.fdTrack(t)
 		}
 		if err := s.objs.TypeConf.Put(uint32(t), c); err != nil {
 			return fmt.Errorf("sensor: configure %v: %w", t, err)

@@ -13,6 +13,11 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type vigilUnsentFds struct {
+	_    structs.HostLayout
+	Bits [16]uint64
+}
+
 type vigilVigilAddrMode uint32
 
 const (
@@ -74,6 +79,14 @@ type vigilVigilExec struct {
 	Cwd         [768]int8
 	Env         [1024]int8
 }
+
+type vigilVigilFdTrack uint32
+
+const (
+	vigilVigilFdTrackVIGIL_FD_RECORD vigilVigilFdTrack = 1
+	vigilVigilFdTrackVIGIL_FD_CLEAR  vigilVigilFdTrack = 2
+	vigilVigilFdTrackVIGIL_FD_CLOSE  vigilVigilFdTrack = 4
+)
 
 type vigilVigilHdr struct {
 	_        structs.HostLayout
@@ -160,6 +173,7 @@ type vigilVigilTypeConf struct {
 	OpenFilter uint8
 	FlagsArg   uint8
 	AnyAccess  uint8
+	FdTrack    uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -175,6 +189,7 @@ const (
 	vigilMapSyscallBits     = "syscall_bits"
 	vigilMapTraced          = "traced"
 	vigilMapTypeConf        = "type_conf"
+	vigilMapUnsentFds       = "unsent_fds"
 	vigilProgOnExec         = "on_exec"
 	vigilProgOnExit         = "on_exit"
 	vigilProgOnFork         = "on_fork"
@@ -189,6 +204,7 @@ const (
 	vigilVarUnusedConf      = "unused_conf"
 	vigilVarUnusedDesc      = "unused_desc"
 	vigilVarUnusedExec      = "unused_exec"
+	vigilVarUnusedFdTrack   = "unused_fd_track"
 	vigilVarUnusedHdr       = "unused_hdr"
 	vigilVarUnusedKind      = "unused_kind"
 	vigilVarUnusedMode      = "unused_mode"
@@ -264,6 +280,7 @@ type vigilMapSpecs struct {
 	SyscallBits *ebpf.MapSpec `ebpf:"syscall_bits"`
 	Traced      *ebpf.MapSpec `ebpf:"traced"`
 	TypeConf    *ebpf.MapSpec `ebpf:"type_conf"`
+	UnsentFds   *ebpf.MapSpec `ebpf:"unsent_fds"`
 }
 
 // vigilVariableSpecs contains global variables before they are loaded into the kernel.
@@ -278,6 +295,7 @@ type vigilVariableSpecs struct {
 	UnusedConf    *ebpf.VariableSpec `ebpf:"unused_conf"`
 	UnusedDesc    *ebpf.VariableSpec `ebpf:"unused_desc"`
 	UnusedExec    *ebpf.VariableSpec `ebpf:"unused_exec"`
+	UnusedFdTrack *ebpf.VariableSpec `ebpf:"unused_fd_track"`
 	UnusedHdr     *ebpf.VariableSpec `ebpf:"unused_hdr"`
 	UnusedKind    *ebpf.VariableSpec `ebpf:"unused_kind"`
 	UnusedMode    *ebpf.VariableSpec `ebpf:"unused_mode"`
@@ -319,6 +337,7 @@ type vigilMaps struct {
 	SyscallBits *ebpf.Map `ebpf:"syscall_bits"`
 	Traced      *ebpf.Map `ebpf:"traced"`
 	TypeConf    *ebpf.Map `ebpf:"type_conf"`
+	UnsentFds   *ebpf.Map `ebpf:"unsent_fds"`
 }
 
 func (m *vigilMaps) Close() error {
@@ -332,6 +351,7 @@ func (m *vigilMaps) Close() error {
 		m.SyscallBits,
 		m.Traced,
 		m.TypeConf,
+		m.UnsentFds,
 	)
 }
 
@@ -347,6 +367,7 @@ type vigilVariables struct {
 	UnusedConf    *ebpf.Variable `ebpf:"unused_conf"`
 	UnusedDesc    *ebpf.Variable `ebpf:"unused_desc"`
 	UnusedExec    *ebpf.Variable `ebpf:"unused_exec"`
+	UnusedFdTrack *ebpf.Variable `ebpf:"unused_fd_track"`
 	UnusedHdr     *ebpf.Variable `ebpf:"unused_hdr"`
 	UnusedKind    *ebpf.Variable `ebpf:"unused_kind"`
 	UnusedMode    *ebpf.Variable `ebpf:"unused_mode"`

@@ -52,6 +52,23 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } open_prefix SEC(".maps");
 
+/* Unsent fds (enum vigil_fd_track): a bitmap, in the process's (group
+ * leader's) task storage, of its fds below VIGIL_FD_BITS that an open the
+ * open filter dropped created. It goes with the task; exec forgets it (the
+ * close-on-exec fds are closed without a close). A higher fd is not
+ * recorded: its close is sent. */
+#define VIGIL_FD_BITS 1024
+struct unsent_fds {
+	__u64 bits[VIGIL_FD_BITS / 64];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct unsent_fds);
+} unsent_fds SEC(".maps");
+
 /* tgids of the traced process tree (filter_pidtree). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -80,6 +97,7 @@ const enum vigil_tier *unused_tier __attribute__((unused));
 const enum vigil_sysbits_limits *unused_sysbits __attribute__((unused));
 const struct vigil_type_conf *unused_conf __attribute__((unused));
 const struct vigil_prefix_key *unused_prefix __attribute__((unused));
+const enum vigil_fd_track *unused_fd_track __attribute__((unused));
 
 struct sys_exit_ctx {
 	__u64 common;
@@ -169,9 +187,14 @@ static __always_inline void fill_hdr(struct vigil_hdr *h, struct task_struct *ta
 	h->type = type;
 	h->kind = kind;
 	h->flags = 0;
-	h->len[0] = h->len[1] = h->len[2] = 0;
 	h->pad = 0;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* no_strings marks a record without packed strings. */
+static __always_inline void no_strings(struct vigil_hdr *h)
+{
+	h->len[0] = h->len[1] = h->len[2] = 0;
 }
 
 static __always_inline void read_regs(struct vigil_hdr *h, struct task_struct *task)
@@ -215,9 +238,18 @@ static __always_inline __u32 pack_str(struct vigil_hdr *h, char *area, __u32 off
 	return off + n;
 }
 
+/* lanes_eq returns 0x80 in each byte lane of v that equals c, 0 in the
+ * others (exact: no carry crosses a lane). */
+static __always_inline __u64 lanes_eq(__u64 v, __u8 c)
+{
+	const __u64 low7 = 0x7f7f7f7f7f7f7f7fULL;
+	__u64 x = v ^ (0x0101010101010101ULL * c);
+	return ~(((x & low7) + low7) | x | low7);
+}
+
 /* scan_ctx walks a packed path for "//", "/." and ".." (a path whose
  * string may not be its resolved form, or that a rule on the raw name's
- * "../" may want). */
+ * "../" may want), eight byte pairs per bpf_loop step. */
 struct scan_ctx {
 	__u32 len;
 	int odd;
@@ -227,11 +259,18 @@ static long scan_step(__u32 i, struct scan_ctx *c)
 {
 	__u32 zero = 0;
 	char *buf = bpf_map_lookup_elem(&sys_scratch, &zero);
-	if (!buf || i + 1 >= c->len)
+	__u32 j = i * 8;
+	if (!buf || j + 1 >= c->len || j >= VIGIL_STR_MAX)
 		return 1;
 	char *area = buf + sizeof(struct vigil_hdr);
-	char a = area[i & (STR_AREA - 1)], b = area[(i + 1) & (STR_AREA - 1)];
-	if ((a == '/' && (b == '/' || b == '.')) || (a == '.' && b == '.')) {
+	__u64 a, b;
+	__builtin_memcpy(&a, area + (j & (VIGIL_STR_MAX - 1)), 8);
+	__builtin_memcpy(&b, area + (j & (VIGIL_STR_MAX - 1)) + 1, 8);
+	__u64 m = (lanes_eq(a, '/') & (lanes_eq(b, '/') | lanes_eq(b, '.'))) | (lanes_eq(a, '.') & lanes_eq(b, '.'));
+	__u32 pairs = c->len - 1 - j; /* pairs that start in this step */
+	if (pairs < 8)
+		m &= (1ULL << (pairs * 8)) - 1;
+	if (m) {
 		c->odd = 1;
 		return 1;
 	}
@@ -253,7 +292,7 @@ static __always_inline int open_wanted(struct vigil_type_conf *conf, char *area,
 	if (area[0] != '/')
 		return 1;
 	struct scan_ctx sc = {.len = len};
-	bpf_loop(VIGIL_STR_MAX, scan_step, &sc, 0);
+	bpf_loop(VIGIL_STR_MAX / 8, scan_step, &sc, 0);
 	if (sc.odd)
 		return 1;
 	struct vigil_prefix_key *k = (struct vigil_prefix_key *)(area + STR_AREA);
@@ -265,6 +304,50 @@ static __always_inline int open_wanted(struct vigil_type_conf *conf, char *area,
 	return want && (*want & acc);
 }
 
+/* fd_bit returns the word and mask of fd in the unsent bitmap of the
+ * current process, creating the bitmap with create (NULL when fd is out of
+ * range or there is none). */
+static __always_inline __u64 *fd_bit(struct task_struct *task, long fd, __u64 *mask, int create)
+{
+	if (fd < 0 || fd >= VIGIL_FD_BITS)
+		return NULL;
+	struct unsent_fds *u = bpf_task_storage_get(&unsent_fds, task->group_leader, 0, create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	if (!u)
+		return NULL;
+	*mask = 1ULL << (fd & 63);
+	return &u->bits[(fd >> 6) & (VIGIL_FD_BITS / 64 - 1)];
+}
+
+/* fd_record records fd as created by an open that was not sent. */
+static __always_inline void fd_record(struct task_struct *task, long fd)
+{
+	__u64 mask;
+	__u64 *w = fd_bit(task, fd, &mask, 1);
+	if (w && !(*w & mask))
+		__sync_fetch_and_or(w, mask);
+}
+
+/* fd_clear forgets fd: a reported event made it a new, sent object. */
+static __always_inline void fd_clear(struct task_struct *task, long fd)
+{
+	__u64 mask;
+	__u64 *w = fd_bit(task, fd, &mask, 0);
+	if (w && (*w & mask))
+		__sync_fetch_and_and(w, ~mask);
+}
+
+/* fd_unsent reports whether fd was created by an open that was not sent.
+ * The bit stays: the next open of a loop that closes it usually gets the
+ * same fd, and a reported event that creates the fd again clears it (an
+ * fd made by a syscall the sensor does not trace, such as pipe, was never
+ * seen by the consumer either). */
+static __always_inline int fd_unsent(struct task_struct *task, long fd)
+{
+	__u64 mask;
+	__u64 *w = fd_bit(task, fd, &mask, 0);
+	return w && (*w & mask);
+}
+
 static __always_inline int sys_strings(struct vigil_desc *d, struct vigil_type_conf *conf, struct task_struct *task, __u64 pid_tgid, long ret)
 {
 	__u32 zero = 0;
@@ -272,8 +355,10 @@ static __always_inline int sys_strings(struct vigil_desc *d, struct vigil_type_c
 	if (!buf)
 		return 0;
 	struct vigil_hdr *h = (struct vigil_hdr *)buf;
-	fill_hdr(h, task, pid_tgid, d->type, VIGIL_REC_SYS);
-	h->ret = ret;
+	/* The header is filled after the open filter: a dropped open costs
+	 * only its arguments. */
+	h->type = d->type;
+	no_strings(h);
 	read_regs(h, task);
 	char *area = buf + sizeof(*h);
 	__u32 off = 0;
@@ -295,9 +380,16 @@ static __always_inline int sys_strings(struct vigil_desc *d, struct vigil_type_c
 		__u64 oflags = VIGIL_O_CREAT_IMPLIED;
 		if (conf->flags_arg != VIGIL_OPEN_FLAGS_CREAT)
 			oflags = h->args[conf->flags_arg & 7];
-		if (!open_wanted(conf, area, h->len[0], oflags))
+		if (!open_wanted(conf, area, h->len[0], oflags)) {
+			if ((conf->fd_track & VIGIL_FD_RECORD) && ret >= 0)
+				fd_record(task, ret);
 			return 0;
+		}
 	}
+	if ((conf->fd_track & VIGIL_FD_CLEAR) && ret >= 0)
+		fd_clear(task, ret);
+	fill_hdr(h, task, pid_tgid, d->type, VIGIL_REC_SYS);
+	h->ret = ret;
 	__u64 size = sizeof(*h) + off;
 	if (size > sizeof(*h) + STR_AREA)
 		size = sizeof(*h) + STR_AREA;
@@ -357,7 +449,10 @@ static __always_inline int sys_net(struct vigil_desc *d, struct vigil_type_conf 
 		count(VIGIL_DROP_RINGBUF_FULL, d->type);
 		return 0;
 	}
+	if ((conf->fd_track & VIGIL_FD_CLEAR) && ret >= 0)
+		fd_clear(task, ret);
 	fill_hdr(h, task, pid_tgid, d->type, VIGIL_REC_NET);
+	no_strings(h);
 	h->ret = ret;
 	read_regs(h, task);
 	struct vigil_net *n = (struct vigil_net *)(h + 1);
@@ -427,6 +522,11 @@ static __always_inline int handle_sys_exit(struct sys_exit_ctx *ctx, __u8 raw)
 	if ((d->flags & VIGIL_DESC_FAIL_ONLY) && ret >= 0)
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
+	if ((conf->fd_track & VIGIL_FD_CLOSE) && ret == 0) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		if (fd_unsent(task, (int)regs->di))
+			return 0;
+	}
 	if (d->addr_mode != VIGIL_ADDR_NONE)
 		return sys_net(d, conf, task, pid_tgid, ret);
 	return sys_strings(d, conf, task, pid_tgid, ret);
@@ -562,6 +662,8 @@ static __always_inline void fill_ids(struct vigil_exec *x, struct task_struct *t
 SEC("tracepoint/sched/sched_process_exec")
 int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
+	/* The close-on-exec fds are gone without a close. */
+	bpf_task_storage_delete(&unsent_fds, bpf_get_current_task_btf());
 	if (!is_enabled(VIGIL_T_EXECVE))
 		return 0;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -574,6 +676,7 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 		return 0;
 	}
 	fill_hdr(h, task, pid_tgid, VIGIL_T_EXECVE, VIGIL_REC_EXEC);
+	no_strings(h);
 	h->ret = 0;
 	__builtin_memset(h->args, 0, sizeof(h->args));
 	struct vigil_exec *x = (struct vigil_exec *)(h + 1);
@@ -733,6 +836,7 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	}
 	fill_hdr(h, task, pid_tgid, type, VIGIL_REC_FORK);
+	no_strings(h);
 	__builtin_memset(h->args, 0, sizeof(h->args));
 	h->args[0] = BPF_CORE_READ(child, pid);
 	h->args[1] = ctgid;
@@ -758,6 +862,7 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	}
 	fill_hdr(h, task, pid_tgid, TYPE_PROCEXIT, VIGIL_REC_EXIT);
+	no_strings(h);
 	__builtin_memset(h->args, 0, sizeof(h->args));
 	h->args[0] = BPF_CORE_READ(task, exit_code);
 	h->ret = 0;

@@ -44,7 +44,17 @@ struct vigil_type_conf {
 	__u8 open_filter; /* 1: an open reported only when open_wanted() (the rules' path prefixes and access modes) */
 	__u8 flags_arg;   /* raw argument index of the open flags, or VIGIL_OPEN_FLAGS_CREAT */
 	__u8 any_access;  /* open filter: access modes (bit 1 << (flags & O_ACCMODE)) wanted whatever the path */
+	__u8 fd_track;    /* enum vigil_fd_track bits: the record of fds that dropped opens created */
 };
+
+/* Unsent fds: the fd of an open dropped by the open filter is recorded, so
+ * that its close, which no rule wants, is dropped in the kernel too. */
+enum vigil_fd_track {
+	VIGIL_FD_RECORD = 1, /* open: a dropped open's fd is recorded */
+	VIGIL_FD_CLEAR = 2,  /* ret is a new fd: when reported, its record (if any) is cleared */
+	VIGIL_FD_CLOSE = 4,  /* close: dropped when its fd is recorded */
+};
+
 
 #define VIGIL_PREFIX_MAX 64 /* bytes of a path prefix in the open filter */
 

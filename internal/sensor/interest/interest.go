@@ -19,12 +19,17 @@ import (
 // and macros combine them, anything else meaning "any". It is left off
 // (every open reported) when a rule reads fd.* on an event type whose fd
 // a dropped open could have created (close, fchmod, fchdir, ...): the fd
-// table must then see every open.
+// table must then see every open. When no rule matches close, the close
+// of an fd that a dropped open created is dropped in the kernel too
+// (OpenFilter.Closes): only the process table wants closes, and it never
+// saw that fd.
 func Of(rs *rules.Ruleset, base event.TypeSet) sensor.Interest {
 	in := sensor.Interest{Types: base}
 	f := &sensor.OpenFilter{Prefixes: map[string]sensor.Access{}}
 	filter := true
+	var ruleTypes event.TypeSet
 	for _, r := range rs.Rules {
+		ruleTypes = ruleTypes.Union(r.Types)
 		in.Types = in.Types.Union(r.Types)
 		if readsFileFD(r) {
 			filter = false
@@ -41,6 +46,7 @@ func Of(rs *rules.Ruleset, base event.TypeSet) sensor.Interest {
 		}
 	}
 	if filter && in.Types.Intersect(openTypes) != (event.TypeSet{}) {
+		f.Closes = !ruleTypes.Has(event.TypeClose)
 		in.Open = f
 	}
 	return in
