@@ -65,17 +65,14 @@ func (a *Agent) onDrift(d *imagewatch.Drift) {
 	if len(d.Procs) > 0 {
 		comm, pid, cmdline = d.Procs[0].Comm, d.Procs[0].PID, strings.Join(d.Procs[0].Args, " ")
 	}
-	al := &alert.Alert{UUID: alert.NewUUID(), Time: time.Unix(0, d.Time), Rule: RuleDrift, Priority: pri,
-		Source: alert.SourceSyscall, Hostname: a.hostname,
-		Output: fmt.Sprintf("Executable not in the container's image was run (exe=%s proc=%s pid=%d cmdline=%s container=%s image=%s upper_layer=%t)",
+	al := alert.NewFinding(RuleDrift, pri, alert.SourceSyscall, a.hostname, time.Unix(0, d.Time), driftTags,
+		fmt.Sprintf("Executable not in the container's image was run (exe=%s proc=%s pid=%d cmdline=%s container=%s image=%s upper_layer=%t)",
 			d.ExePath, comm, pid, cmdline, ct.ID, d.Image, d.UpperLayer),
-		OutputFields: []alert.Field{{Name: "proc.exepath", Value: d.ExePath}, {Name: "proc.name", Value: comm},
-			{Name: "proc.pid", Value: int64(pid)}, {Name: "proc.cmdline", Value: cmdline},
-			{Name: "container.id", Value: ct.ID}, {Name: "container.image", Value: d.Image},
-			{Name: "vigil.containerd_namespace", Value: d.Namespace}, {Name: "proc.is_exe_upper_layer", Value: d.UpperLayer}},
-		Tags:  driftTags,
-		Vigil: alert.Context{Count: 1, Container: alertContainer(ct)},
-	}
+		alert.Field{Name: "proc.exepath", Value: d.ExePath}, alert.Field{Name: "proc.name", Value: comm},
+		alert.Field{Name: "proc.pid", Value: int64(pid)}, alert.Field{Name: "proc.cmdline", Value: cmdline},
+		alert.Field{Name: "container.id", Value: ct.ID}, alert.Field{Name: "container.image", Value: d.Image},
+		alert.Field{Name: "vigil.containerd_namespace", Value: d.Namespace}, alert.Field{Name: "proc.is_exe_upper_layer", Value: d.UpperLayer})
+	al.Vigil.Container = alertContainer(ct)
 	for _, p := range d.Procs {
 		al.Vigil.Process = append(al.Vigil.Process, alert.Process{PID: p.PID, Comm: p.Comm, ExePath: p.ExePath, Args: p.Args})
 	}
@@ -120,18 +117,16 @@ func (a *Agent) onVuln(v *imagewatch.VulnFinding) {
 		}
 	}
 	fixed := strings.Join(f.FixedVersions, ",")
-	al := &alert.Alert{UUID: alert.NewUUID(), Time: time.Now(), Rule: RuleVulnerableImage, Priority: pri,
-		Source: alert.SourceInternal, Hostname: a.hostname,
-		Output: fmt.Sprintf("Running container's image has a %s vulnerability (vuln=%s package=%s installed=%s fixed=%s image=%s digest=%s container=%s)",
+	al := alert.NewFinding(RuleVulnerableImage, pri, alert.SourceInternal, a.hostname, time.Now(),
+		[]string{"vigil", "vulnerability", "container", "image"},
+		fmt.Sprintf("Running container's image has a %s vulnerability (vuln=%s package=%s installed=%s fixed=%s image=%s digest=%s container=%s)",
 			f.Severity, f.ID, f.Package.Name, f.Package.Version, fixed, v.Image, v.Digest, ct.ID),
-		OutputFields: []alert.Field{{Name: "vuln.id", Value: f.ID}, {Name: "vuln.aliases", Value: f.Aliases},
-			{Name: "vuln.severity", Value: f.Severity}, {Name: "vuln.summary", Value: f.Summary},
-			{Name: "package.name", Value: f.Package.Name}, {Name: "package.version", Value: f.Package.Version},
-			{Name: "package.fixed", Value: fixed}, {Name: "container.id", Value: ct.ID},
-			{Name: "container.image", Value: v.Image}, {Name: "container.image.digest", Value: v.Digest}},
-		Tags:  []string{"vigil", "vulnerability", "container", "image"},
-		Vigil: alert.Context{Count: 1, Container: ct},
-	}
+		alert.Field{Name: "vuln.id", Value: f.ID}, alert.Field{Name: "vuln.aliases", Value: f.Aliases},
+		alert.Field{Name: "vuln.severity", Value: f.Severity}, alert.Field{Name: "vuln.summary", Value: f.Summary},
+		alert.Field{Name: "package.name", Value: f.Package.Name}, alert.Field{Name: "package.version", Value: f.Package.Version},
+		alert.Field{Name: "package.fixed", Value: fixed}, alert.Field{Name: "container.id", Value: ct.ID},
+		alert.Field{Name: "container.image", Value: v.Image}, alert.Field{Name: "container.image.digest", Value: v.Digest})
+	al.Vigil.Container = ct
 	a.deliver(al)
 }
 

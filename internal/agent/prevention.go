@@ -236,17 +236,15 @@ func (a *Agent) deliverDecision(d *enforce.Decision) {
 	if d.Addr.IsValid() {
 		target = d.Addr.String()
 	}
-	al := &alert.Alert{UUID: alert.NewUUID(), Time: d.Time, Rule: RulePrevention, Priority: pri,
-		Source: alert.SourceSyscall, Hostname: a.hostname,
-		Output: fmt.Sprintf("Prevention %s %s (policy=%s rule=%s proc=%s pid=%d target=%s mechanism=%s)",
+	al := alert.NewFinding(RulePrevention, pri, alert.SourceSyscall, a.hostname, d.Time, []string{"vigil", "prevention"},
+		fmt.Sprintf("Prevention %s %s (policy=%s rule=%s proc=%s pid=%d target=%s mechanism=%s)",
 			action, d.Kind, d.Policy, d.Rule, d.Comm, d.PID, target, d.Mechanism),
-		OutputFields: []alert.Field{{Name: "policy.name", Value: d.Policy}, {Name: "policy.rule", Value: d.Rule},
-			{Name: "evt.type", Value: d.Kind.String()}, {Name: "proc.name", Value: d.Comm},
-			{Name: "proc.pid", Value: int64(d.PID)}, {Name: "target", Value: target},
-			{Name: "enforced", Value: d.Enforced}},
-		Tags:  []string{"vigil", "prevention"},
-		Vigil: alert.Context{Count: 1, Action: action, Process: []alert.Process{{PID: d.PID, Comm: d.Comm}}},
-	}
+		alert.Field{Name: "policy.name", Value: d.Policy}, alert.Field{Name: "policy.rule", Value: d.Rule},
+		alert.Field{Name: "evt.type", Value: d.Kind.String()}, alert.Field{Name: "proc.name", Value: d.Comm},
+		alert.Field{Name: "proc.pid", Value: int64(d.PID)}, alert.Field{Name: "target", Value: target},
+		alert.Field{Name: "enforced", Value: d.Enforced})
+	al.Vigil.Action = action
+	al.Vigil.Process = []alert.Process{{PID: d.PID, Comm: d.Comm}}
 	if a.containers != nil {
 		if c := a.containers.Resolve(d.CgroupID, d.PID); c != nil && c.ID != "" && c.ID != "host" {
 			al.Vigil.Container = &alert.Container{ID: c.ID, Name: c.Name, Image: c.Image,

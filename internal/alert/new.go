@@ -10,14 +10,22 @@ import (
 // TagInternal is the tag of every alert Vigil raises about itself.
 const TagInternal = "vigil_internal"
 
+// NewFinding returns an alert that is not a rule's match on one event: a
+// finding of Vigil's own detectors (drift, a vulnerable running image, a
+// prevention decision) or, through NewInternal, an alert about Vigil
+// itself. It has a random UUID and count 1; the caller may add process and
+// container context to Vigil. With engine.Match.Alert (rule matches), it
+// is one of the two constructors of alerts.
+func NewFinding(rule string, pri Priority, source, hostname string, t time.Time, tags []string, output string, fields ...Field) *Alert {
+	return &Alert{UUID: NewUUID(), Time: t, Rule: rule, Priority: pri, Source: source, Hostname: hostname,
+		Output: output, OutputFields: fields, Tags: tags, Vigil: Context{Count: 1}}
+}
+
 // NewInternal returns an alert Vigil raises about itself (source internal,
-// tag vigil_internal, a random UUID, count 1): a queue that dropped, a
-// reload that failed, a pipeline stage that panicked. It is the one
-// constructor of internal alerts; rule matches are built by
-// engine.Match.Alert.
+// tag vigil_internal): a queue that dropped, a reload that failed, a
+// pipeline stage that panicked.
 func NewInternal(rule string, pri Priority, hostname string, t time.Time, output string, fields ...Field) *Alert {
-	return &Alert{UUID: NewUUID(), Time: t, Rule: rule, Priority: pri, Source: SourceInternal, Hostname: hostname,
-		Output: output, OutputFields: fields, Tags: []string{TagInternal}, Vigil: Context{Count: 1}}
+	return NewFinding(rule, pri, SourceInternal, hostname, t, []string{TagInternal}, output, fields...)
 }
 
 // EventUUID returns the UUID of the alert rule raises for one event: a
