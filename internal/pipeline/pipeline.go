@@ -43,7 +43,7 @@ var stageNames = [numStages]string{guard.StageState, guard.StageContainer, guard
 // Options configure a Pipeline. Every field is optional.
 type Options struct {
 	// Types the caller asked for; nil or empty is every type. Events of
-	// other types (the process events the table needs) stop after Table.
+	// other types (what the table consumes, state.Consumes) stop after Table.
 	Types []event.Type
 	// Table enriches events with process and fd context (nil: events keep
 	// the context they came with, as a capture's do).
@@ -145,29 +145,17 @@ func (p *Pipeline) SetContext(table *state.Table, containers *container.Manager,
 // BelowMin counts matches (and other findings) dropped by MinPriority.
 func (p *Pipeline) BelowMin() *metrics.Counter { return p.belowMin }
 
-// StateTypes are the event types the process table needs whatever the
-// caller asked for: the process lifecycle (exec, fork/clone, exit) and
-// kill.
-func StateTypes() []event.Type {
-	var out []event.Type
-	for t := event.Type(1); t < event.NumTypes; t++ {
-		if event.Lookup(t).Category == event.CatProcess {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
 // SensorTypes returns the types to ask the sensor for: the types asked for
-// (nil: every type) plus, with a process table, StateTypes.
+// (nil: every type) plus, with a process table, what it consumes
+// (state.Consumes).
 func (p *Pipeline) SensorTypes() []event.Type {
 	if p.types == nil {
 		return nil
 	}
 	out := append([]event.Type(nil), p.types...)
 	if p.opts.Table != nil {
-		for _, t := range StateTypes() {
-			if !p.want.Has(t) {
+		for t := event.Type(1); t < event.NumTypes; t++ {
+			if state.Consumes.Has(t) && !p.want.Has(t) {
 				out = append(out, t)
 			}
 		}
@@ -206,7 +194,7 @@ func (p *Pipeline) InterestFor(rs *rules.Ruleset) (in sensor.Interest, ok bool) 
 	}
 	var base event.TypeSet
 	if p.opts.Table != nil {
-		base = state.Consumes.Union(event.TypeSetOf(StateTypes()...))
+		base = state.Consumes
 	}
 	in = interest.Of(rs, base)
 	if p.opts.Profiler != nil {
