@@ -237,47 +237,76 @@ func listPresent(elem ElemExtractor, c *FieldCtx, ev *Event, a *FieldArg) bool {
 	return ok
 }
 
-// akeyElems: the elements of the array at keys (index -1: whether it exists).
-func akeyElems(keys ...string) ElemExtractor {
+// auditArray returns the members of the array at path; ok is false when
+// there is none.
+func auditArray(ev *Event, path ...string) (xs []*fastjson.Value, ok bool) {
+	arr := auditGet(ev, path...)
+	if arr == nil || arr.Type() != fastjson.TypeArray {
+		return nil, false
+	}
+	return arr.GetArray(), true
+}
+
+// itemFunc returns the j-th item of one array member (j = 0, 1, ...):
+// more is false past the last; a nil v is skipped.
+type itemFunc func(x *fastjson.Value, j int) (v *fastjson.Value, more bool)
+
+// walkElems is the one walk over a list of an audit event: the array at
+// path, each member's items in order; element i is the i-th item, rendered
+// by jsonText. Index -1 asks whether the array exists.
+func walkElems(item itemFunc, path ...string) ElemExtractor {
 	return func(c *FieldCtx, ev *Event, _ *FieldArg, i int) (Value, bool) {
-		arr := auditGet(ev, keys...)
-		if arr == nil || arr.Type() != fastjson.TypeArray {
-			return none()
+		xs, ok := auditArray(ev, path...)
+		if !ok || i < 0 {
+			return Value{}, ok
 		}
-		if i < 0 {
-			return Value{}, true
-		}
-		if xs := arr.GetArray(); i < len(xs) {
-			return jsonText(c, xs[i])
+		n := 0
+		for _, x := range xs {
+			for j := 0; ; j++ {
+				v, more := item(x, j)
+				if !more {
+					break
+				}
+				if v == nil {
+					continue
+				}
+				if n == i {
+					return jsonText(c, v)
+				}
+				n++
+			}
 		}
 		return none()
 	}
 }
 
+// itself: the member is the item.
+func itself(x *fastjson.Value, j int) (*fastjson.Value, bool) { return x, j == 0 }
+
+// at: the member's value at keys is the item (members without one are
+// skipped).
+func at(keys ...string) itemFunc {
+	return func(x *fastjson.Value, j int) (*fastjson.Value, bool) { return x.Get(keys...), j == 0 }
+}
+
+// each: the members of the member's array at keys are the items.
+func each(keys ...string) itemFunc {
+	return func(x *fastjson.Value, j int) (*fastjson.Value, bool) {
+		xs := x.GetArray(keys...)
+		if j >= len(xs) {
+			return nil, false
+		}
+		return xs[j], true
+	}
+}
+
+// akeyElems: the elements of the array at keys.
+func akeyElems(keys ...string) ElemExtractor { return walkElems(itself, keys...) }
+
 // podElems: for each container of spec.<list> (that has the value), the
 // value at keys.
 func podElems(list string, keys ...string) ElemExtractor {
-	return func(c *FieldCtx, ev *Event, _ *FieldArg, i int) (Value, bool) {
-		arr := auditGet(ev, "requestObject", "spec", list)
-		if arr == nil || arr.Type() != fastjson.TypeArray {
-			return none()
-		}
-		if i < 0 {
-			return Value{}, true
-		}
-		n := 0
-		for _, x := range arr.GetArray() {
-			v := x.Get(keys...)
-			if v == nil {
-				continue
-			}
-			if n == i {
-				return jsonText(c, v)
-			}
-			n++
-		}
-		return none()
-	}
+	return walkElems(at(keys...), "requestObject", "spec", list)
 }
 
 func repoElems(list string) ElemExtractor {
@@ -300,14 +329,10 @@ func repoElems(list string) ElemExtractor {
 
 func effElems(key string) ElemExtractor {
 	return func(c *FieldCtx, ev *Event, _ *FieldArg, i int) (Value, bool) {
-		arr := auditGet(ev, "requestObject", "spec", "containers")
-		if arr == nil || arr.Type() != fastjson.TypeArray {
-			return none()
+		cs, ok := auditArray(ev, "requestObject", "spec", "containers")
+		if !ok || i < 0 {
+			return Value{}, ok
 		}
-		if i < 0 {
-			return Value{}, true
-		}
-		cs := arr.GetArray()
 		if i >= len(cs) {
 			return none()
 		}
@@ -321,64 +346,21 @@ func effElems(key string) ElemExtractor {
 	}
 }
 
-func ruleElems(key string) ElemExtractor {
-	return func(c *FieldCtx, ev *Event, _ *FieldArg, i int) (Value, bool) {
-		arr := auditGet(ev, "requestObject", "rules")
-		if arr == nil || arr.Type() != fastjson.TypeArray {
-			return none()
-		}
-		if i < 0 {
-			return Value{}, true
-		}
-		n := 0
-		for _, r := range arr.GetArray() {
-			for _, x := range r.GetArray(key) {
-				if n == i {
-					return jsonText(c, x)
-				}
-				n++
-			}
-		}
-		return none()
-	}
-}
+func ruleElems(key string) ElemExtractor { return walkElems(each(key), "requestObject", "rules") }
 
 func volElems(keys ...string) ElemExtractor {
-	return func(c *FieldCtx, ev *Event, _ *FieldArg, i int) (Value, bool) {
-		arr := auditGet(ev, "requestObject", "spec", "volumes")
-		if arr == nil || arr.Type() != fastjson.TypeArray {
-			return none()
-		}
-		if i < 0 {
-			return Value{}, true
-		}
-		n := 0
-		for _, v := range arr.GetArray() {
-			x := v.Get(keys...)
-			if x == nil {
-				continue
-			}
-			if n == i {
-				return jsonText(c, x)
-			}
-			n++
-		}
-		return none()
-	}
+	return walkElems(at(keys...), "requestObject", "spec", "volumes")
 }
 
 func volTypeElems(c *FieldCtx, ev *Event, _ *FieldArg, i int) (Value, bool) {
-	arr := auditGet(ev, "requestObject", "spec", "volumes")
-	if arr == nil || arr.Type() != fastjson.TypeArray {
-		return none()
-	}
-	if i < 0 {
-		return Value{}, true
+	vols, ok := auditArray(ev, "requestObject", "spec", "volumes")
+	if !ok || i < 0 {
+		return Value{}, ok
 	}
 	n := 0
 	var out Value
 	found := false
-	for _, v := range arr.GetArray() {
+	for _, v := range vols {
 		o, err := v.Object()
 		if err != nil {
 			continue
@@ -399,52 +381,20 @@ func volTypeElems(c *FieldCtx, ev *Event, _ *FieldArg, i int) (Value, bool) {
 	return none()
 }
 
-func hostPortElems(c *FieldCtx, ev *Event, _ *FieldArg, i int) (Value, bool) {
-	arr := auditGet(ev, "requestObject", "spec", "containers")
-	if arr == nil || arr.Type() != fastjson.TypeArray {
-		return none()
+// hostPortElems: every container port's hostPort (containerPort when it
+// has none).
+var hostPortElems = walkElems(func(ct *fastjson.Value, j int) (*fastjson.Value, bool) {
+	ports := ct.GetArray("ports")
+	if j >= len(ports) {
+		return nil, false
 	}
-	if i < 0 {
-		return Value{}, true
+	if v := ports[j].Get("hostPort"); v != nil {
+		return v, true
 	}
-	n := 0
-	for _, ct := range arr.GetArray() {
-		for _, p := range ct.GetArray("ports") {
-			v := p.Get("hostPort")
-			if v == nil {
-				v = p.Get("containerPort")
-			}
-			if v == nil {
-				continue
-			}
-			if n == i {
-				return jsonText(c, v)
-			}
-			n++
-		}
-	}
-	return none()
-}
+	return ports[j].Get("containerPort"), true
+}, "requestObject", "spec", "containers")
 
-func capElems(c *FieldCtx, ev *Event, _ *FieldArg, i int) (Value, bool) {
-	arr := auditGet(ev, "requestObject", "spec", "containers")
-	if arr == nil || arr.Type() != fastjson.TypeArray {
-		return none()
-	}
-	if i < 0 {
-		return Value{}, true
-	}
-	n := 0
-	for _, ct := range arr.GetArray() {
-		for _, x := range ct.GetArray("securityContext", "capabilities", "add") {
-			if n == i {
-				return jsonText(c, x)
-			}
-			n++
-		}
-	}
-	return none()
-}
+var capElems = walkElems(each("securityContext", "capabilities", "add"), "requestObject", "spec", "containers")
 
 // jsonPointer resolves an RFC 6901 pointer ("" is the whole document)
 // without allocating (but for tokens with ~ escapes).
