@@ -68,6 +68,27 @@ func TestDefaultRules(t *testing.T) {
 	if f.Prefixes["/etc/"]&sensor.AccessRead != 0 {
 		t.Errorf("/etc/ wanted for reading: %v", f.Prefixes["/etc/"])
 	}
+	// No default rule matches close: the closes of dropped opens are
+	// dropped too.
+	if !f.Closes {
+		t.Error("closes of dropped opens sent with the default rules")
+	}
+}
+
+// TestClosesSentWhenARuleMatchesClose: a rule on close (even without
+// fd.* fields) keeps every close.
+func TestClosesSentWhenARuleMatchesClose(t *testing.T) {
+	rs := compile(t, append(defaults(), rules.File{Name: "extra.yaml", Data: []byte(`
+- rule: close by nc
+  desc: d
+  condition: evt.type = close and proc.name = nc
+  output: x %proc.name
+  priority: WARNING
+`)})...)
+	in := Of(rs, event.TypeSetOf(event.TypeClose))
+	if in.Open == nil || in.Open.Closes {
+		t.Fatalf("open filter %v: want one that keeps closes", in.Open)
+	}
 }
 
 // TestFilterOffWhenFDTableNeeded: a rule that reads fd.name on fchmod
