@@ -31,16 +31,18 @@ func Of(rs *rules.Ruleset, base event.TypeSet) sensor.Interest {
 	for _, r := range rs.Rules {
 		ruleTypes = ruleTypes.Union(r.Types)
 		in.Types = in.Types.Union(r.Types)
-		if readsFileFD(r) {
-			filter = false
-		}
-		if !r.Types.Intersect(openTypes).Empty() {
-			p := openPred(r.Cond)
-			if p.names == nil {
-				f.AnyPath |= p.acc
-			} else {
-				for _, n := range p.names {
-					f.Prefixes[n] |= p.acc
+		for _, c := range conditions(r) {
+			if readsFileFD(c) {
+				filter = false
+			}
+			if !c.types.Intersect(openTypes).Empty() {
+				p := openPred(c.cond)
+				if p.names == nil {
+					f.AnyPath |= p.acc
+				} else {
+					for _, n := range p.names {
+						f.Prefixes[n] |= p.acc
+					}
 				}
 			}
 		}
@@ -67,10 +69,41 @@ var fdSafeTypes = func() event.TypeSet {
 	return s
 }()
 
-// readsFileFD reports whether r's outcome can depend on an fd.* field of
-// an event type outside fdSafeTypes.
-func readsFileFD(r *rules.Rule) bool {
-	return !fdTypes(r.Cond, r.Types).Minus(fdSafeTypes).Empty()
+// condition is one condition of a rule over the events it can match: a
+// Falco rule has one; a stateful rule (sequence, threshold) has its own
+// and one per earlier step, each on its own event types, with the fields
+// the step keeps for later (read on the step's event).
+type condition struct {
+	cond  rules.Expr
+	types event.TypeSet
+	keep  []*rules.Operand
+}
+
+func conditions(r *rules.Rule) []condition {
+	if r.State == nil {
+		return []condition{{cond: r.Cond, types: r.Types}}
+	}
+	own := condition{cond: r.Cond, types: r.State.Types}
+	if r.State.Distinct != nil {
+		own.keep = []*rules.Operand{r.State.Distinct}
+	}
+	out := []condition{own}
+	for _, st := range r.State.Steps {
+		out = append(out, condition{cond: st.Cond, types: st.Types, keep: st.Keep})
+	}
+	return out
+}
+
+// readsFileFD reports whether c's outcome (or a field it keeps) can depend
+// on an fd.* field of an event type outside fdSafeTypes.
+func readsFileFD(c condition) bool {
+	t := fdTypes(c.cond, c.types)
+	for _, k := range c.keep {
+		if isFDField(k) {
+			t = t.Union(c.types)
+		}
+	}
+	return !t.Minus(fdSafeTypes).Empty()
 }
 
 // fdTypes returns the event types, among ctx, for which x's value can
@@ -133,8 +166,10 @@ func typesOf(x rules.Expr) event.TypeSet {
 	return event.AllTypes()
 }
 
+// isFDField reports whether o reads fd.* of the event evaluated (not of an
+// earlier sequence step's event, which that step's condition covers).
 func isFDField(o *rules.Operand) bool {
-	return o.Field != nil && strings.HasPrefix(o.Field.Name, "fd.")
+	return o.Field != nil && o.Step == 0 && strings.HasPrefix(o.Field.Name, "fd.")
 }
 
 // pred is a necessary condition on an open: its access mode is in acc and,

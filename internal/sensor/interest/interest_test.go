@@ -173,3 +173,30 @@ func TestWithProfiler(t *testing.T) {
 		t.Fatalf("filter turned on: %v", off.Open)
 	}
 }
+
+// TestSequenceSteps: a sequence's earlier step on opens puts its prefix in
+// the filter (the step's events must reach the engine), and a later step
+// reading the step's fd.name (val(s.fd.name) on execve) reads the open's
+// fd, not the exec's: the filter stays on.
+func TestSequenceSteps(t *testing.T) {
+	rs := compile(t, rules.File{Name: "seq.yaml", Data: []byte(`
+- rule: read then exec
+  desc: d
+  condition: evt.type = execve and proc.exepath = val(secret.fd.name)
+  sequence:
+    by: process
+    within: 1m
+    steps:
+      - as: secret
+        condition: evt.type = openat and evt.is_open_read = true and fd.name startswith /opt/vigil-secret/
+  output: x %secret.fd.name
+  priority: WARNING
+`)})
+	in := Of(rs, event.TypeSet{})
+	if in.Open == nil {
+		t.Fatal("no open filter")
+	}
+	if in.Open.Prefixes["/opt/vigil-secret/"]&sensor.AccessRead == 0 {
+		t.Errorf("filter %v: the step's reads below /opt/vigil-secret/ would be dropped", in.Open)
+	}
+}
