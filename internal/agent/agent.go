@@ -177,7 +177,8 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 	a.ruleSig = rulesSignature(cfg.Rules.Files)
 	a.polSig = rulesSignature(cfg.Policy.Files)
 	a.policies = l.policies
-	a.eng = engine.New(rs, &engine.Options{Hostname: a.hostname})
+	a.eng = engine.New(rs, &engine.Options{Hostname: a.hostname, StateMaxEntries: cfg.Rules.StateMaxKeys,
+		StateMaxBytes: cfg.Rules.StateMaxMB << 20})
 	a.log.Info("rules loaded", "rules", len(rs.Rules), "files", len(rs.Files))
 
 	if err := a.buildOutputs(); err != nil {

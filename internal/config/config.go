@@ -47,6 +47,8 @@ type Rules struct {
 	OnError       string         `yaml:"on_error" doc:"At start, what a rule that does not compile does: skip (the others load; an internal alert names each skipped rule with its file:line:col) or fail (the agent does not start). A reload with errors always keeps the rules in force."`
 	Watch         bool           `yaml:"watch" doc:"Reload the rules when a rule file changes (SIGHUP always reloads)."`
 	WatchInterval time.Duration  `yaml:"watch_interval" doc:"How often rule files are checked for changes."`
+	StateMaxKeys  int            `yaml:"state_max_keys" doc:"Keys (process, container, pod...) the stateful rules (sequence, threshold) may hold in all; beyond it the least recently updated is evicted (vigil_rule_state_evicted_total). 0: 65536."`
+	StateMaxMB    int            `yaml:"state_max_mb" doc:"Memory in MiB accounted to the stateful rules' state in all; beyond it the least recently updated key is evicted. 0: 32."`
 }
 
 // Dedup is the noise control: identical alerts (same rule, container id and
@@ -240,8 +242,9 @@ func DefaultConfig() *Config {
 	c := &Config{
 		LogLevel:  "info",
 		LogFormat: "text",
-		Rules:     Rules{Default: true, MinPriority: alert.PriorityDebug, OnError: RulesOnErrorSkip, Watch: true, WatchInterval: 2 * time.Second},
-		Dedup:     Dedup{Window: 10 * time.Second},
+		Rules: Rules{Default: true, MinPriority: alert.PriorityDebug, OnError: RulesOnErrorSkip, Watch: true, WatchInterval: 2 * time.Second,
+			StateMaxKeys: 65536, StateMaxMB: 32},
+		Dedup: Dedup{Window: 10 * time.Second},
 		Outputs: Outputs{
 			OverflowAlertInterval: time.Minute,
 			Stdout:                StdoutOutput{Output: out(4096, "text")},

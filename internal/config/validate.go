@@ -58,6 +58,12 @@ func (c *Config) Validate() error {
 	if c.Rules.Watch && c.Rules.WatchInterval <= 0 {
 		bad("rules.watch_interval", "must be positive when rules.watch is on")
 	}
+	if c.Rules.StateMaxKeys < 0 {
+		bad("rules.state_max_keys", "must not be negative")
+	}
+	if c.Rules.StateMaxMB < 0 || c.Rules.StateMaxMB > 1<<20 {
+		bad("rules.state_max_mb", "must be from 0 to 1048576")
+	}
 	if c.Dedup.Window < 0 {
 		bad("dedup.window", "must not be negative")
 	}
