@@ -110,3 +110,50 @@ func TestConfigCommands(t *testing.T) {
 		t.Errorf("validate: %v", err)
 	}
 }
+
+// TestAlertsShow: `vigil alerts show UUID` prints the alert, its ancestry
+// and its incident from the store (the raising event marked '>', times
+// relative to the alert, control characters from the event escaped); an
+// unknown UUID is an error naming it.
+func TestAlertsShow(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "alerts.db")
+	st, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	a := &alert.Alert{UUID: alert.NewUUID(), Time: now, Rule: "Vigil Sensitive File Read", Priority: alert.PriorityWarning,
+		Source: "syscall", Hostname: "node-1", Output: "Sensitive file opened", Vigil: alert.Context{Count: 1,
+			Container: &alert.Container{ID: "c0ffee000001", Name: "web", Image: "busybox:1.36"},
+			Process:   []alert.Process{{PID: 101, Comm: "cat", ExePath: "/bin/cat", Args: []string{"/etc/shadow"}}, {PID: 100, Comm: "sh", ExePath: "/bin/sh"}}}}
+	inc := &alert.Incident{UUID: a.UUID, Complete: true, Events: []alert.IncidentEvent{
+		{Time: now.UnixNano() - 2e9, Type: "execve", PID: 100, Comm: "sh", What: "/bin/sh -c \x1b[31mcat"},
+		{Time: now.UnixNano(), Type: "openat", PID: 101, Comm: "cat", What: "/etc/shadow", Alert: true},
+		{Time: now.UnixNano() + 1e9, Type: "connect", PID: 100, Comm: "sh", What: "203.0.113.7:4444", Ret: -111}}}
+	ctx := context.Background()
+	if err := st.Insert(ctx, []*alert.Alert{a}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InsertIncidents(ctx, []*alert.Incident{inc}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	out, _, err := runVigilCmd(t, "alerts", "show", "--db", db, a.UUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"rule: Vigil Sensitive File Read", "container: c0ffee000001 web busybox:1.36",
+		"  101 cat /bin/cat /etc/shadow\n    100 sh /bin/sh\n", "incident (3 events, complete):",
+		"    -2.000s 100      sh execve /bin/sh -c \\x1b[31mcat\n", ">    +0.000s 101      cat openat /etc/shadow\n",
+		"    +1.000s 100      sh connect 203.0.113.7:4444 = -111\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\x1b") {
+		t.Error("an escape character reached the terminal")
+	}
+	if _, _, err := runVigilCmd(t, "alerts", "show", "--db", db, "no-such-uuid"); err == nil || !strings.Contains(err.Error(), "no-such-uuid") {
+		t.Fatalf("unknown uuid: %v", err)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/config"
+	"github.com/vigilsec/vigil/internal/console"
 	"github.com/vigilsec/vigil/internal/container"
 	"github.com/vigilsec/vigil/internal/enforce"
 	"github.com/vigilsec/vigil/internal/engine"
@@ -36,6 +37,7 @@ import (
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/profile"
 	"github.com/vigilsec/vigil/internal/queue"
+	"github.com/vigilsec/vigil/internal/recorder"
 	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/state"
@@ -89,8 +91,10 @@ type Agent struct {
 	// learner profiles workloads (nil unless profiles.enabled); see
 	// profiles.go.
 	learner *profile.Learner
-	audit   *k8sAudit // nil unless k8s_audit.enabled
+	audit   *k8sAudit          // nil unless k8s_audit.enabled
+	rec     *recorder.Recorder // flight recorder; nil when recorder.enabled is false
 	api     *api.Server
+	feed    *console.Feed // the console's live alerts (nil without the console)
 	minPri  alert.Priority
 
 	// Set by Run.
@@ -203,14 +207,19 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 		if a.store != nil {
 			q = a.store
 		}
-		a.api = api.New(api.Options{Addr: cfg.HTTP.Listen, Token: tok, Metrics: a.reg.Handler(), Store: q, Health: a.health,
-			MaxConns: fdBudget(cfg.HTTP.MaxConnections, a.log)})
+		opts := api.Options{Addr: cfg.HTTP.Listen, Token: tok, Metrics: a.reg.Handler(), Store: q, Health: a.health,
+			MaxConns: fdBudget(cfg.HTTP.MaxConnections, a.log), TLS: l.tls}
+		if con := a.newConsole(l); con != nil {
+			opts.Console = con
+		}
+		a.api = api.New(opts)
 		if tok == "" {
 			a.log.Info("alerts API disabled: no token configured (http.token_file)")
 		}
 	}
 	a.learner = a.newLearner()
-	a.pipe = pipeline.New(pipeline.Options{Types: eventTypes(cfg.Sensor.EventTypes), Engine: a.eng, Profiler: a.learner,
+	a.rec = a.newRecorder()
+	a.pipe = pipeline.New(pipeline.Options{Types: eventTypes(cfg.Sensor.EventTypes), Engine: a.eng, Profiler: a.learner, Recorder: a.rec,
 		MinPriority: &a.minPri, OnAlert: a.onAlert, Tap: a.tap, Guard: a.guard, Hostname: a.hostname,
 		Metrics: a.reg, Logger: a.log})
 	if a.audit, err = a.newK8sAudit(rs); err != nil {
@@ -404,18 +413,27 @@ func (a *Agent) deliver(al *alert.Alert) {
 	if a.store != nil {
 		a.store.Add(al)
 	}
+	if a.feed != nil {
+		a.feed.Publish(al)
+	}
 }
 
 // onAlert takes the alert of a match (on the event goroutine): response
 // actions, noise control, delivery.
 func (a *Agent) onAlert(ev *event.Event, m *engine.Match, al *alert.Alert) {
 	if len(m.Rule.Actions) > 0 {
+		if a.rec != nil {
+			a.rec.Alert(ev, al)
+		}
 		a.respond(ev, m.Rule.Actions, al) // delivered after the actions, never coalesced
 		return
 	}
 	if !a.coal.Offer(al) {
 		a.coalesced.Inc()
 		return
+	}
+	if a.rec != nil {
+		a.rec.Alert(ev, al)
 	}
 	a.deliver(al)
 }
@@ -697,6 +715,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	if a.rec != nil {
+		goBG("recorder", a.expireIncidents)
+	}
 	stopResp := a.startResponse()
 	a.running.Store(true)
 	a.log.Info("agent running", "rules", len(a.eng.Ruleset().Rules), "outputs", len(a.disp.Stats()))
@@ -708,6 +729,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	stopAudit()
 	stopResp()
+	if a.rec != nil {
+		a.rec.Close() // open incidents go to the store before it stops
+	}
 	stopCoal()
 	<-coalDone
 	// Flush outputs (bounded) before the store stops, then the rest.

@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"crypto/tls"
+
 	"github.com/vigilsec/vigil/internal/api"
 	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/output"
@@ -27,6 +29,11 @@ type loaded struct {
 	policies     []*policy.Policy
 	token        string
 	tokenWarning string
+	// The console's tokens (console.*_token_file; the admin's defaults to
+	// token), warnings about their files' modes, and the endpoint's TLS.
+	adminToken, viewerToken string
+	consoleWarnings         []string
+	tls                     *tls.Config
 }
 
 // load is Check's work; New keeps what it loaded.
@@ -46,6 +53,34 @@ func load(cfg *config.Config) (*loaded, error) {
 	if cfg.HTTP.Enabled {
 		if l.token, l.tokenWarning, err = api.ReadToken(cfg.HTTP.TokenFile); err != nil {
 			es = append(es, cfg.ErrorAt("http.token_file", err))
+		}
+	}
+	if cfg.HTTP.Enabled && cfg.Console.Enabled {
+		l.adminToken = l.token
+		for _, t := range []struct {
+			key, path string
+			dst       *string
+		}{{"console.admin_token_file", cfg.Console.AdminTokenFile, &l.adminToken}, {"console.viewer_token_file", cfg.Console.ViewerTokenFile, &l.viewerToken}} {
+			if t.path == "" {
+				continue
+			}
+			tok, warn, err := api.ReadToken(t.path)
+			if err != nil {
+				es = append(es, cfg.ErrorAt(t.key, err))
+				continue
+			}
+			*t.dst = tok
+			if warn != "" {
+				l.consoleWarnings = append(l.consoleWarnings, warn)
+			}
+		}
+	}
+	if h := cfg.HTTP; h.Enabled && h.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(h.CertFile, h.KeyFile)
+		if err != nil {
+			es = append(es, cfg.ErrorAt("http.cert_file", err))
+		} else {
+			l.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		}
 	}
 	if f := cfg.Outputs.File; f.Enabled {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,10 @@ type Options struct {
 	Store Querier
 	// Health reports the agent's health for /healthz; nil means healthy.
 	Health func() error
+	// Console is the web console, mounted at /console/ (nil: none).
+	Console http.Handler
+	// TLS, when set, serves HTTPS only (the certificate is the caller's).
+	TLS *tls.Config
 	// MaxConns caps the open connections (DefaultMaxConns when 0): at the
 	// cap the oldest idle one is closed to make room.
 	MaxConns int
@@ -91,6 +96,9 @@ func New(opts Options) *Server {
 		s.mux.Handle("GET /metrics", opts.Metrics)
 	}
 	s.mux.HandleFunc("GET /api/alerts", s.alerts)
+	if opts.Console != nil {
+		s.mux.Handle("/console/", opts.Console)
+	}
 	return s
 }
 
@@ -136,7 +144,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, ConnState: lim.track,
 		ErrorLog: log.New(io.Discard, "", 0)}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(lim) }()
+	var served net.Listener = lim
+	if s.opts.TLS != nil {
+		served = tls.NewListener(lim, s.opts.TLS)
+	}
+	go func() { errc <- srv.Serve(served) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("api: %w", err)

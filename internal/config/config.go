@@ -29,6 +29,8 @@ type Config struct {
 	K8sAudit   K8sAudit   `yaml:"k8s_audit"`
 	Profiles   Profiles   `yaml:"profiles"`
 	Hub        Hub        `yaml:"hub"`
+	Recorder   Recorder   `yaml:"recorder"`
+	Console    Console    `yaml:"console"`
 
 	src *source // where it was loaded from, for error positions
 }
@@ -150,6 +152,30 @@ type HTTP struct {
 	MaxConnections int    `yaml:"max_connections" doc:"Open connections at most; at the cap the oldest idle one is closed for a new one. Idle keep-alive connections close after 30 s, and request headers must arrive within 5 s."`
 	FalcoMetrics   bool   `yaml:"falco_metrics" doc:"Also serve Falco's metric names on /metrics (falcosecurity_falco_rules_matches_total, falcosecurity_scap_n_evts_total, ...; docs/outputs.md), read from Vigil's own counters, so that dashboards and alerts written for Falco work."`
 	TokenFile      string `yaml:"token_file" doc:"File holding the bearer token of /api/alerts (keep it mode 0600: the agent warns when every user can read it). Empty: the API is disabled (/healthz and /metrics stay open)."`
+	CertFile       string `yaml:"cert_file" doc:"TLS certificate (PEM): with key_file, the endpoint (and the console) is served over HTTPS only."`
+	KeyFile        string `yaml:"key_file" doc:"TLS private key (PEM) of cert_file."`
+}
+
+// Recorder is the flight recorder: the recent events of each container and
+// host process tree, kept so that an alert carries its incident (the
+// events of its process ancestry before and after it).
+type Recorder struct {
+	Enabled           bool          `yaml:"enabled" doc:"Record events and attach an incident to every rule alert (stored with the alert; vigil alerts show UUID)."`
+	Window            time.Duration `yaml:"window" doc:"How far back each ring keeps events."`
+	MaxEvents         int           `yaml:"max_events" doc:"Events kept per container or host process tree."`
+	MaxMB             int           `yaml:"max_mb" doc:"Memory of all rings together, in MiB (accounted per event); beyond, the oldest events go (counted in vigil_recorder_evictions_total)."`
+	MaxRings          int           `yaml:"max_rings" doc:"Containers and host process trees recorded at once."`
+	After             time.Duration `yaml:"after" doc:"How long after an alert its incident keeps collecting the events of its processes."`
+	MaxPending        int           `yaml:"max_pending" doc:"Incidents collecting events at once; beyond, the oldest closes early."`
+	MaxIncidentEvents int           `yaml:"max_incident_events" doc:"Events of one incident at most (those nearest the alert are kept)."`
+}
+
+// Console is the web console on the HTTP endpoint (/console/): alerts,
+// incidents, rule hits, the node, posture and image findings.
+type Console struct {
+	Enabled         bool   `yaml:"enabled" doc:"Serve the web console at /console/ (it needs at least one token file)."`
+	AdminTokenFile  string `yaml:"admin_token_file" doc:"File holding the admin token (may reload rules and upload reports). Empty: http.token_file's token is the admin's."`
+	ViewerTokenFile string `yaml:"viewer_token_file" doc:"File holding the viewer token (reads only). Empty: no viewer login."`
 }
 
 // Hub makes the agent a node of a fleet: alerts (prevention decisions
@@ -268,6 +294,9 @@ func DefaultConfig() *Config {
 		Images:     Images{PollInterval: 30 * time.Second, Severities: []string{"CRITICAL"}},
 		Profiles: Profiles{Key: "image", LearningWindow: time.Hour, Roots: []string{"/etc", "/bin", "/sbin", "/usr", "/lib", "/lib64", "/root", "/home", "/var", "/tmp", "/opt", "/srv", "/app"},
 			MaxProfiles: 4096, AlertsPerMinute: 10, Priority: alert.PriorityWarning, SyncInterval: 2 * time.Second},
+		Recorder: Recorder{Enabled: true, Window: 30 * time.Second, MaxEvents: 512, MaxMB: 32, MaxRings: 4096,
+			After: 5 * time.Second, MaxPending: 256, MaxIncidentEvents: 256},
+		Console: Console{Enabled: true},
 	}
 	c.Outputs.Stdout.Enabled = true
 	return c

@@ -170,6 +170,18 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if r := &c.Recorder; r.Enabled {
+		if r.Window <= 0 || r.After < 0 {
+			bad("recorder", "window must be positive and after not negative")
+		}
+		if r.MaxEvents < 1 || r.MaxMB < 1 || r.MaxRings < 1 || r.MaxPending < 1 || r.MaxIncidentEvents < 1 {
+			bad("recorder", "max_events, max_mb, max_rings, max_pending and max_incident_events must be at least 1")
+		}
+	}
+	if h := &c.HTTP; h.Enabled && (h.CertFile == "") != (h.KeyFile == "") {
+		bad("http", "cert_file and key_file go together")
+	}
+
 	if h := &c.HTTP; h.Enabled {
 		if path, ok := strings.CutPrefix(h.Listen, "unix:"); ok {
 			if !filepath.IsAbs(path) {

@@ -26,13 +26,14 @@ const (
 	StageProfile    = "profile"    // workload profiling and its deviation alerts
 	StageEngine     = "engine"     // rules evaluation and the alert of a match
 	StageTap        = "tap"        // per-event checks after the rules (drift, trace's printer)
+	StageRecord     = "recorder"   // the flight recorder (incident context)
 	StageOutput     = "output"     // an output writing an alert
 	StageResponse   = "response"   // a rule's response actions
 	StagePrevention = "prevention" // a prevention decision turned into an alert
 )
 
 // Stages lists every stage.
-var Stages = []string{StageState, StageContainer, StageProfile, StageEngine, StageTap, StageOutput, StageResponse, StagePrevention}
+var Stages = []string{StageState, StageContainer, StageProfile, StageRecord, StageEngine, StageTap, StageOutput, StageResponse, StagePrevention}
 
 // RulePanic is the rule name of the internal alert about a recovered panic.
 const RulePanic = "Vigil stage panic"

@@ -1,7 +1,8 @@
 // Package pipeline is Vigil's one event path:
 //
 //	Source (sensor or capture) → state.Apply (process tree, fd table)
-//	  → container.Resolve → engine.Evaluate → Match.Alert → OnAlert
+//	  → container.Resolve → profile.Observe → recorder.Record → engine.Evaluate
+//	  → Match.Alert → OnAlert
 //	                      → Tap (trace's printer, the drift check)
 //
 // `vigil run` (internal/agent), `vigil trace`, `vigil replay` and the
@@ -26,7 +27,11 @@
 // (a capture) no container event is made: the capture carries the ones it
 // recorded.
 //
-// Faults. Each per-event stage (state, container, engine, tap) is guarded
+// The flight recorder (Options.Recorder, package recorder) keeps the recent
+// events of each container and host process tree; OnAlert's caller asks it
+// for the incident of an alert it delivers.
+//
+// Faults. Each per-event stage (state, container, profile, recorder, engine, tap) is guarded
 // (package guard): a panic is recovered, counted (vigil_panics_total{stage})
 // and reported as an internal alert (rule "Vigil stage panic", rate
 // limited), and the event goes on to the next stage; the next event is

@@ -13,6 +13,7 @@ import (
 	"github.com/vigilsec/vigil/internal/guard"
 	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/profile"
+	"github.com/vigilsec/vigil/internal/recorder"
 	"github.com/vigilsec/vigil/internal/rules"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/sensor/interest"
@@ -33,12 +34,13 @@ const (
 	stState = iota
 	stContainer
 	stProfile
+	stRecord
 	stEngine
 	stTap
 	numStages
 )
 
-var stageNames = [numStages]string{guard.StageState, guard.StageContainer, guard.StageProfile, guard.StageEngine, guard.StageTap}
+var stageNames = [numStages]string{guard.StageState, guard.StageContainer, guard.StageProfile, guard.StageRecord, guard.StageEngine, guard.StageTap}
 
 // Options configure a Pipeline. Every field is optional.
 type Options struct {
@@ -56,6 +58,9 @@ type Options struct {
 	// and raises deviation alerts (nil: no profiling). Its event types
 	// join the sensor's interest (SensorOptions, InterestFor).
 	Profiler *profile.Learner
+	// Recorder records each event of Types (after enrichment, before the
+	// rules) for the incidents of alerts (nil: no flight recorder).
+	Recorder *recorder.Recorder
 	// Engine evaluates the rules (nil: no evaluation, as for trace).
 	Engine *engine.Engine
 	// MinPriority drops matches of rules less severe (nil: none dropped).
@@ -206,6 +211,9 @@ func (p *Pipeline) InterestFor(rs *rules.Ruleset) (in sensor.Interest, ok bool) 
 // Wants reports whether events of type t go past the process table.
 func (p *Pipeline) Wants(t event.Type) bool { return p.want.Has(t) }
 
+// Recorder returns the pipeline's flight recorder (nil without one).
+func (p *Pipeline) Recorder() *recorder.Recorder { return p.opts.Recorder }
+
 // Engine returns the pipeline's engine (nil without rules).
 func (p *Pipeline) Engine() *engine.Engine { return p.opts.Engine }
 
@@ -264,6 +272,10 @@ func (p *Pipeline) from(ev *event.Event, st int) {
 		case stProfile:
 			if p.opts.Profiler != nil {
 				p.opts.Profiler.Observe(ev)
+			}
+		case stRecord:
+			if p.opts.Recorder != nil {
+				p.opts.Recorder.Record(ev)
 			}
 		case stEngine:
 			if p.opts.Engine != nil {

@@ -60,6 +60,7 @@ type Store struct {
 	opts Options
 	log  *slog.Logger
 	q    *queue.Queue[*alert.Alert]
+	iq   *queue.Queue[*alert.Incident] // incidents (the flight recorder's)
 	// writer: opened by Open (checkpoints on Close), not OpenExisting.
 	writer bool
 
@@ -144,7 +145,8 @@ func open(path string, opts Options, create bool) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return &Store{db: db, path: path, opts: opts, log: log, writer: create,
-		q: queue.New[*alert.Alert](queue.Options{Name: "store", Item: "alerts", Size: opts.QueueSize, Overflow: opts.Overflow})}, nil
+		q:  queue.New[*alert.Alert](queue.Options{Name: "store", Item: "alerts", Size: opts.QueueSize, Overflow: opts.Overflow}),
+		iq: queue.New[*alert.Incident](queue.Options{Name: "store_incidents", Item: "incidents", Size: opts.QueueSize / 4, Overflow: opts.Overflow})}, nil
 }
 
 // fileURI is the SQLite URI of the file at path with the query q. The path
@@ -238,7 +240,13 @@ func (s *Store) Stats() Stats {
 // done; then it writes what is still queued and returns.
 func (s *Store) Run(ctx context.Context) error {
 	batch := make([]*alert.Alert, 0, s.opts.BatchSize)
+	var incs []*alert.Incident
 	flush := func() {
+		if len(incs) > 0 && len(batch) == 0 {
+			s.writeIncidents(incs)
+			clear(incs)
+			incs = incs[:0]
+		}
 		if len(batch) == 0 {
 			return
 		}
@@ -251,6 +259,11 @@ func (s *Store) Run(ctx context.Context) error {
 		}
 		clear(batch)
 		batch = batch[:0]
+		if len(incs) > 0 {
+			s.writeIncidents(incs)
+			clear(incs)
+			incs = incs[:0]
+		}
 	}
 	flushT := time.NewTicker(s.opts.FlushInterval)
 	defer flushT.Stop()
@@ -262,6 +275,11 @@ func (s *Store) Run(ctx context.Context) error {
 		case a := <-s.q.C():
 			batch = append(batch, a)
 			if len(batch) >= s.opts.BatchSize {
+				flush()
+			}
+		case inc := <-s.iq.C():
+			incs = append(incs, inc)
+			if len(incs) >= s.opts.BatchSize {
 				flush()
 			}
 		case <-flushT.C:
@@ -277,6 +295,9 @@ func (s *Store) Run(ctx context.Context) error {
 					if len(batch) >= s.opts.BatchSize {
 						flush()
 					}
+					continue
+				case inc := <-s.iq.C():
+					incs = append(incs, inc)
 					continue
 				default:
 				}
@@ -305,8 +326,8 @@ func (s *Store) Insert(ctx context.Context, as []*alert.Alert) error {
 		return fmt.Errorf("store insert: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	st, err := tx.PrepareContext(ctx, `INSERT INTO alerts(uuid, time, rule, priority, container, count, body)
-		VALUES(?, ?, ?, ?, ?, ?, ?)
+	st, err := tx.PrepareContext(ctx, `INSERT INTO alerts(uuid, time, rule, priority, container, count, body, node, namespace, pod, image)
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT(uuid) DO UPDATE SET count = excluded.count, body = excluded.body`)
 	if err != nil {
 		return fmt.Errorf("store insert: %w", err)
@@ -319,8 +340,12 @@ func (s *Store) Insert(ctx context.Context, as []*alert.Alert) error {
 		if count == 0 {
 			count = 1
 		}
+		var ns, pod, image string
+		if c := a.Vigil.Container; c != nil {
+			ns, pod, image = c.PodNamespace, c.PodName, c.Image
+		}
 		if _, err := st.ExecContext(ctx, a.UUID, a.Time.UnixNano(), a.Rule, int(a.Priority), a.ContainerID(),
-			int64(count), string(buf)); err != nil {
+			int64(count), string(buf), a.Hostname, ns, pod, image); err != nil {
 			return fmt.Errorf("store insert: %w", err)
 		}
 	}
@@ -340,6 +365,9 @@ type Filter struct {
 	Container string
 	// Priority, when set, keeps alerts at that priority or more severe.
 	Priority *alert.Priority
+	// Node (hostname), Namespace and Pod (Kubernetes) and Image (the
+	// container's image reference) select alerts by exact value.
+	Node, Namespace, Pod, Image string
 	// Limit is the most alerts returned, the newest ones (1000 when 0).
 	Limit int
 }
@@ -371,6 +399,12 @@ func (s *Store) Query(ctx context.Context, f Filter) ([]*alert.Alert, error) {
 	if f.Priority != nil {
 		where = append(where, "priority <= ?")
 		args = append(args, int(*f.Priority))
+	}
+	for _, c := range []struct{ col, v string }{{"node", f.Node}, {"namespace", f.Namespace}, {"pod", f.Pod}, {"image", f.Image}} {
+		if c.v != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.v)
+		}
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -437,6 +471,9 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("store prune: %w", err)
 		}
+		if _, err := s.db.ExecContext(ctx, "DELETE FROM incidents WHERE time < ?", now.Add(-s.opts.Retention).UnixNano()); err != nil {
+			return 0, fmt.Errorf("store prune: %w", err)
+		}
 		n, _ := r.RowsAffected()
 		total += n
 	}
@@ -461,6 +498,10 @@ func (s *Store) Prune(ctx context.Context, now time.Time) (int64, error) {
 		}
 		d, _ := r.RowsAffected()
 		total += d
+		// Incidents go with their alerts (by UUID).
+		if _, err := s.db.ExecContext(ctx, "DELETE FROM incidents WHERE uuid NOT IN (SELECT uuid FROM alerts) AND time < (SELECT coalesce(min(time), 0) FROM alerts)"); err != nil {
+			return total, fmt.Errorf("store prune: %w", err)
+		}
 		if d == 0 {
 			break
 		}
@@ -491,6 +532,21 @@ func (s *Store) Close() error {
 	if len(batch) > 0 {
 		if err := s.Insert(context.Background(), batch); err != nil {
 			s.errs.Add(uint64(len(batch)))
+			first = err
+		}
+	}
+	var incs []*alert.Incident
+	for {
+		select {
+		case inc := <-s.iq.C():
+			incs = append(incs, inc)
+			continue
+		default:
+		}
+		break
+	}
+	if len(incs) > 0 {
+		if err := s.InsertIncidents(context.Background(), incs); err != nil && first == nil {
 			first = err
 		}
 	}
