@@ -58,12 +58,12 @@ type Context struct {
 
 // Container is the container context of an alert.
 type Container struct {
-	ID    string
-	Name  string
-	Image string
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Image string `json:"image"`
 	// Pod namespace and name when the container belongs to a Kubernetes pod.
-	PodNamespace string
-	PodName      string
+	PodNamespace string `json:"pod_namespace"`
+	PodName      string `json:"pod_name"`
 }
 
 // Process is one process in an alert's ancestry.

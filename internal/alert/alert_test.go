@@ -262,3 +262,18 @@ func TestCoalescer(t *testing.T) {
 		t.Fatal("new window")
 	}
 }
+
+// TestPodSurvivesJSON: the pod of an alert's container survives its JSON
+// form (the store keeps alerts as JSON; the console and `vigil alerts`
+// read them back).
+func TestPodSurvivesJSON(t *testing.T) {
+	a := &Alert{UUID: NewUUID(), Time: time.Unix(1700000000, 0), Rule: "R", Priority: PriorityWarning, Source: SourceSyscall,
+		Vigil: Context{Count: 1, Container: &Container{ID: "c0ffee000001", Name: "web", Image: "nginx:1.27", PodNamespace: "shop", PodName: "web-0"}}}
+	var b Alert
+	if err := b.UnmarshalJSON(a.AppendJSON(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if c := b.Vigil.Container; c == nil || *c != *a.Vigil.Container {
+		t.Fatalf("container after JSON: %+v, want %+v", c, a.Vigil.Container)
+	}
+}

@@ -100,7 +100,7 @@ func New(o Options) *Console {
 	})
 	c.mux.HandleFunc("POST /console/api/login", c.login)
 	c.mux.HandleFunc("POST /console/api/logout", c.logout)
-	c.mux.HandleFunc("GET /console/api/me", c.auth(RoleViewer, c.me))
+	c.mux.HandleFunc("GET /console/api/me", c.me)
 	c.mux.HandleFunc("GET /console/api/alerts", c.auth(RoleViewer, c.alerts))
 	c.mux.HandleFunc("GET /console/api/alerts/{uuid}", c.auth(RoleViewer, c.alertDetail))
 	c.mux.HandleFunc("GET /console/api/hits", c.auth(RoleViewer, c.hits))
@@ -232,8 +232,14 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]string{})
 }
 
-func (c *Console) me(w http.ResponseWriter, _ *http.Request, role string) {
-	writeJSON(w, map[string]string{"role": role, "node": c.o.Node})
+// me answers the role of the request ("" before a login: the page then
+// shows the login form; not a 401, which browsers log as an error).
+func (c *Console) me(w http.ResponseWriter, r *http.Request) {
+	role, node := c.requestRole(r), ""
+	if role != "" {
+		node = c.o.Node
+	}
+	writeJSON(w, map[string]string{"role": role, "node": node})
 }
 
 // ParseQuery reads the alert list's query parameters: rule, priority
