@@ -482,4 +482,3 @@ func uploadReports(t testing.TB, ca *consoleAgent) {
 		t.Fatalf("bad upload: %d %s", code, body)
 	}
 }
-
