@@ -40,16 +40,19 @@ const (
 	kindJava
 	kindRPMSqlite
 	kindRPMBDB
+	kindRPMNDB
 )
 
 // linkedMetadata lists the metadata files that distributions may make
 // symlinks (resolved inside the image before classifying).
 var linkedMetadata = map[string]fileKind{
-	"var/lib/dpkg/status":      kindDpkgStatus,
-	"lib/apk/db/installed":     kindAPK,
-	"usr/lib/apk/db/installed": kindAPK,
-	"var/lib/rpm/rpmdb.sqlite": kindRPMSqlite,
-	"etc/os-release":           kindOSRelease,
+	"var/lib/dpkg/status":              kindDpkgStatus,
+	"lib/apk/db/installed":             kindAPK,
+	"usr/lib/apk/db/installed":         kindAPK,
+	"var/lib/rpm/rpmdb.sqlite":         kindRPMSqlite,
+	"usr/lib/sysimage/rpm/Packages.db": kindRPMNDB,
+	"var/lib/rpm/Packages.db":          kindRPMNDB,
+	"etc/os-release":                   kindOSRelease,
 }
 
 func classify(f *image.File) fileKind {
@@ -73,6 +76,8 @@ func classify(f *image.File) fileKind {
 		return kindRPMSqlite
 	case p == "var/lib/rpm/Packages" || p == "usr/lib/sysimage/rpm/Packages":
 		return kindRPMBDB
+	case p == "var/lib/rpm/Packages.db" || p == "usr/lib/sysimage/rpm/Packages.db":
+		return kindRPMNDB
 	case path.Base(p) == "Cargo.lock":
 		return kindCargoLock
 	case path.Base(p) == "composer.lock":
@@ -232,10 +237,13 @@ func (c *cataloger) metadata(kind fileKind, f *image.File, b []byte) {
 			p.Location, p.Layer = "/"+f.Path, f.Digest
 			c.pkgs = append(c.pkgs, p)
 		}
-	case kindRPMSqlite, kindRPMBDB:
+	case kindRPMSqlite, kindRPMBDB, kindRPMNDB:
 		parse := parseRPMSqlite
-		if kind == kindRPMBDB {
+		switch kind {
+		case kindRPMBDB:
 			parse = parseRPMBDB
+		case kindRPMNDB:
+			parse = parseRPMNDB
 		}
 		pkgs, warns, err := parse(b)
 		for _, w := range warns {

@@ -5,8 +5,8 @@
 // returns an *SBOM: the distribution (from /etc/os-release) and every
 // package found by the catalogers — dpkg (/var/lib/dpkg/status, also when
 // it is a symlink, resolved inside the image, and distroless status.d), apk
-// (/lib/apk/db/installed), RPM (rpmdb.sqlite and the Berkeley DB
-// Packages), Go binaries (embedded build info: main module, dependencies,
+// (/lib/apk/db/installed), RPM (rpmdb.sqlite, the Berkeley DB
+// Packages and the ndb Packages.db), Go binaries (embedded build info: main module, dependencies,
 // the Go toolchain as "stdlib", GOOS/GOARCH from the settings or the ELF
 // header), Rust (Cargo.lock, cargo auditable sections), npm
 // (node_modules/**/package.json), Python (*.dist-info/METADATA,
