@@ -158,6 +158,7 @@ func TestCaptures(t *testing.T) {
 var corpusProbes = map[string]string{
 	"shell entrypoint of a container":    `evt.type = execve and container.id != host and proc.name = sh and proc.vpid = 1`,
 	"Docker health check exec":           `evt.type = execve and container.id != host and container.healthcheck != NONE and proc.vpid != 1 and proc.name = sh`,
+	"health check process tagged":        `evt.type = execve and proc.is_container_healthcheck = true`,
 	"runc init bind mount of its binary": `evt.type = mount and container.id != host and evt.arg.dev = /proc/self/exe and proc.exepath endswith /runc`,
 	"> build.log in a build directory":   `evt.type in (open, openat, openat2) and evt.arg.flags contains O_TRUNC and fd.name endswith build.log`,
 	"log rotation under /var/log":        `evt.type in (open, openat, openat2) and proc.name = logrotate and fd.name startswith /var/log/`,

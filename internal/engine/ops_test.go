@@ -687,3 +687,51 @@ func TestChmodModeFlagNames(t *testing.T) {
 		}
 	}
 }
+
+// TestIOSessionAndHealthcheckFields: evt.is_io*, evt.io_dir, evt.buflen
+// on the I/O calls, evt.type.is, proc.loginshellid (the oldest shell
+// above), proc.aenv (ancestors' environments, nearest first) and
+// proc.is_container_healthcheck (the runtime's run of the configured
+// health check and its children).
+func TestIOSessionAndHealthcheckFields(t *testing.T) {
+	open := richEvent()
+	bash := open.Proc.Parent
+	bash.Env = []string{"HOME=/root", "SHELL=/bin/bash"}
+	bash.Parent.Env = []string{"HOME=/var/empty", "LANG=C"}
+	recv := richEvent()
+	recv.Type, recv.Ret = event.TypeRecvfrom, 12
+	send := richEvent()
+	send.Type, send.Ret = event.TypeSendmsg, 7
+	failed := richEvent()
+	failed.Type, failed.Ret = event.TypeRecvmsg, -11
+	hc := richEvent()
+	hc.Container.Healthcheck = "/bin/sh -c curl -f http://localhost/"
+	runtime := &event.Process{PID: 40, Comm: "runc", Exe: "runc"}
+	check := &event.Process{PID: 41, PPID: 40, Comm: "sh", Exe: "/bin/sh", Args: []string{"-c", "curl -f http://localhost/"}, Parent: runtime, IDs: event.NSIDs{VPID: 9}}
+	curl := &event.Process{PID: 42, PPID: 41, Comm: "curl", Exe: "curl", Args: []string{"-f", "http://localhost/"}, Parent: check, IDs: event.NSIDs{VPID: 10}}
+	hc.Proc = curl
+	for _, c := range []struct {
+		ev   *event.Event
+		cond string
+		want bool
+	}{
+		{recv, "evt.is_io = true and evt.is_io_read = true and evt.is_io_write = false and evt.io_dir = r and evt.buflen = 12", true},
+		{send, "evt.is_io = true and evt.is_io_write = true and evt.io_dir = w and evt.buflen = 7", true},
+		{failed, "evt.is_io = true and evt.buflen exists", false},
+		{open, "evt.is_io = false and evt.is_io_read = false and not evt.io_dir exists and not evt.buflen exists", true},
+		{open, "evt.type.is.openat = 1 and evt.type.is.execve = 0 and evt.type.is[openat] = 1", true},
+		{open, "proc.loginshellid = 20", true},
+		{open, "proc.aenv[HOME] = /root and proc.aenv[LANG] = C and proc.aenv contains 'SHELL=/bin/bash' and proc.aenv contains 'LANG=C'", true},
+		{open, "proc.aenv[PATH] exists", false},
+		{hc, "proc.is_container_healthcheck = true", true},
+		{open, "proc.is_container_healthcheck = true", false},
+	} {
+		rs, err := compileRule(t, "", c.cond)
+		if err != nil {
+			t.Fatalf("%s: %v", c.cond, err)
+		}
+		if got := New(rs, &Options{Users: staticUsers{}}).Evaluate(c.ev, nil) == 1; got != c.want {
+			t.Errorf("%v %s: %v, want %v", c.ev.Type, c.cond, got, c.want)
+		}
+	}
+}

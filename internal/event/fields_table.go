@@ -210,10 +210,8 @@ var fields = []Field{
 				return none()
 			}
 			if a.Has {
-				for _, kv := range p.Env {
-					if len(kv) > len(a.Key) && kv[len(a.Key)] == '=' && kv[:len(a.Key)] == a.Key {
-						return sv(kv[len(a.Key)+1:])
-					}
+				if v, ok := envValue(p.Env, a.Key); ok {
+					return sv(v)
 				}
 				return none()
 			}
