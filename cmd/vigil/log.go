@@ -61,15 +61,17 @@ func cliLogger(cmd *cobra.Command, level slog.Level) *slog.Logger {
 }
 
 // agentLogger is `vigil run`'s logger: log_level, and log_format (or
-// --log-format) text or json, on standard error.
-func agentLogger(cmd *cobra.Command, cfg *config.Config) *slog.Logger {
+// --log-format) text or json, on standard error around the start-up
+// progress line.
+func agentLogger(cmd *cobra.Command, cfg *config.Config, bar *progress.Bar) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
 	o := &slog.HandlerOptions{Level: lvl}
+	w := bar.Wrap(cmd.ErrOrStderr())
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), o))
+		return slog.New(slog.NewJSONHandler(w, o))
 	}
-	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), o))
+	return slog.New(slog.NewTextHandler(w, o))
 }
 
 // warn writes a warning (always, -q or not).

@@ -46,7 +46,10 @@ draining the sensor and flushing the outputs and the store.`,
 			if cmd.Flag(flagLogFormat).Changed {
 				cfg.LogFormat = logFormat(cmd)
 			}
-			a, err := agent.New(cfg, &agent.Options{Stdout: cmd.OutOrStdout(), Logger: agentLogger(cmd, cfg)})
+			// Start-up steps on a terminal; log lines written meanwhile
+			// erase and redraw the progress line.
+			bar := startProgress(cmd, "vigil run")
+			a, err := agent.New(cfg, &agent.Options{Stdout: cmd.OutOrStdout(), Logger: agentLogger(cmd, cfg, bar), Progress: bar})
 			if err != nil {
 				return err
 			}

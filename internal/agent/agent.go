@@ -36,6 +36,7 @@ import (
 	"github.com/vigilsec/vigil/internal/pipeline"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/profile"
+	"github.com/vigilsec/vigil/internal/progress"
 	"github.com/vigilsec/vigil/internal/queue"
 	"github.com/vigilsec/vigil/internal/recorder"
 	"github.com/vigilsec/vigil/internal/rules"
@@ -56,6 +57,9 @@ type Source = pipeline.Source
 type Options struct {
 	// Logger; default: text to stderr at the configured level.
 	Logger *slog.Logger
+	// Progress shows Run's start-up steps (nil: nothing); Run ends it
+	// when the agent is running or fails to start.
+	Progress *progress.Bar
 	// Stdout receives the stdout output; default os.Stdout.
 	Stdout io.Writer
 	// Source replaces the eBPF sensor (tests).
@@ -566,6 +570,9 @@ func containerOptions(socks []string, log *slog.Logger, ov *queue.Overflow) cont
 // returns. It closes the outputs and the store: an Agent runs once.
 func (a *Agent) Run(ctx context.Context) (err error) {
 	defer a.closeSinks()
+	bar := a.opts.Progress
+	defer bar.Done()
+	bar.Stage("starting")
 
 	// Listen first: a busy port fails the start before the sensor loads.
 	var ln net.Listener
@@ -583,6 +590,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		a.table = nil
 	}
 	a.host = &event.Container{ID: "host", Type: "host", MetadataKnown: true}
+	bar.Stage("connecting to container runtimes")
 	if cm, err := container.New(containerOptions(a.cfg.Containers.Sockets, a.log, a.overflow)); err != nil {
 		a.log.Warn("container context disabled", "err", err)
 	} else {
@@ -593,6 +601,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 
 	src := a.opts.Source
 	if src == nil {
+		bar.Stage("loading the sensor")
 		a.probeHost()
 		s, err := sensor.New(a.pipe.SensorOptions(sensor.Options{RingBytes: a.cfg.Sensor.RingSizeMB << 20, ExcludeSelf: true,
 			SyscallSets: a.learner != nil}))
@@ -621,6 +630,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	defer src.Close()
 	// Seeded once the sensor is attached: no process is missed between.
 	if a.table != nil {
+		bar.Stage("reading the process table")
 		if err := a.table.Seed(); err != nil {
 			a.log.Warn("process table seed", "err", err)
 		}
@@ -628,6 +638,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 
 	var enf *enforce.Enforcer
 	if len(a.policies) > 0 {
+		bar.Stage("starting prevention")
 		enf, err = enforce.New(a.preventionOptions())
 		if err != nil {
 			return fmt.Errorf("agent: prevention: %w", err)
@@ -720,6 +731,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	}
 	stopResp := a.startResponse()
 	a.running.Store(true)
+	bar.Done()
 	a.log.Info("agent running", "rules", len(a.eng.Ruleset().Rules), "outputs", len(a.disp.Stats()))
 	runErr := src.Run(ctx, a.handle)
 	a.running.Store(false)

@@ -35,9 +35,10 @@ type Bar struct {
 	items, bytes atomic.Int64
 	stage        atomic.Pointer[string]
 
-	mu   sync.Mutex // serialises writes to w
-	stop chan struct{}
-	done chan struct{}
+	mu     sync.Mutex // serialises writes to w
+	erased bool       // Done has erased the line: draw no more
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // Start returns a running Bar writing to w, or nil (a Bar that does
@@ -101,12 +102,45 @@ func (b *Bar) Done() {
 	<-b.done
 	b.mu.Lock()
 	fmt.Fprint(b.w, "\r\033[K")
+	b.erased = true
 	b.mu.Unlock()
+}
+
+// Wrap returns a writer for other text to the bar's stream (log lines):
+// while the bar runs, each write erases the bar's line first and the bar
+// is drawn again after it, so the two never share a line. A nil bar
+// returns w.
+func (b *Bar) Wrap(w io.Writer) io.Writer {
+	if b == nil {
+		return w
+	}
+	return &aroundBar{b, w}
+}
+
+type aroundBar struct {
+	b *Bar
+	w io.Writer
+}
+
+func (a *aroundBar) Write(p []byte) (int, error) {
+	a.b.mu.Lock()
+	if a.b.erased {
+		a.b.mu.Unlock()
+		return a.w.Write(p)
+	}
+	fmt.Fprint(a.b.w, "\r\033[K")
+	n, err := a.w.Write(p)
+	a.b.mu.Unlock()
+	a.b.draw()
+	return n, err
 }
 
 func (b *Bar) draw() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.erased {
+		return
+	}
 	line := b.label
 	if s := *b.stage.Load(); s != "" {
 		line += ": " + s

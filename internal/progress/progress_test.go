@@ -71,3 +71,25 @@ func TestIsTerminal(t *testing.T) {
 		t.Error("a pipe or a buffer is a terminal")
 	}
 }
+
+// TestWrap: text written around a running bar erases the bar's line
+// first and the bar comes back after it; after Done it passes through.
+func TestWrap(t *testing.T) {
+	var w lockedBuffer
+	b := Start(&w, "run", true)
+	lw := b.Wrap(&w)
+	io.WriteString(lw, "level=INFO msg=one\n")
+	out := w.String()
+	if !strings.HasSuffix(out, "\r\033[Klevel=INFO msg=one\n\r\033[Krun 0s") {
+		t.Errorf("log line not set apart from the bar: %q", out)
+	}
+	b.Done()
+	io.WriteString(lw, "after\n")
+	if out := w.String(); !strings.HasSuffix(out, "\r\033[Kafter\n") || strings.Count(out, "after") != 1 {
+		t.Errorf("after Done: %q", out)
+	}
+	var nilBar *Bar
+	if nilBar.Wrap(&w) != io.Writer(&w) {
+		t.Error("a nil bar wraps writers")
+	}
+}
