@@ -10,4 +10,8 @@
 // request headers must arrive within 5 s and idle keep-alive connections
 // close after 30 s. Listen also serves on a unix socket ("unix:PATH") whose
 // mode decides who may connect.
+//
+// Options.Console mounts the web console (package console) at /console/;
+// its live stream clears the connection's deadlines for itself. With
+// Options.TLS every route is served over HTTPS only.
 package api
