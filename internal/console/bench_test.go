@@ -16,7 +16,7 @@ import (
 type idleSource struct{}
 
 func (idleSource) Run(ctx context.Context, _ func(*event.Event)) error { <-ctx.Done(); return nil }
-func (idleSource) Close() error                                         { return nil }
+func (idleSource) Close() error                                        { return nil }
 
 // BenchmarkConsoleFirstPaint loads the console's alert list in headless
 // Chromium with 100k alerts stored, and with 100 (the baseline) in the
