@@ -47,6 +47,8 @@ func TestBadFiles(t *testing.T) {
 		{"bad_type.bad.yaml", []string{"testdata/bad_type.bad.yaml:2:3: store.retention: want a duration such as 10s, 5m, 12h or 7d, got \"forever\""}},
 		{"bad_priority.bad.yaml", []string{"bad_priority.bad.yaml:2", "unknown priority \"loud\""}},
 		{"syntax.bad.yaml", []string{"syntax.bad.yaml:2:1"}},
+		{"recorder.bad.yaml", []string{"recorder.bad.yaml:1:1: recorder: window must be positive",
+			"recorder.bad.yaml:1:1: recorder: max_events, max_mb", "recorder.bad.yaml:4:1: http: cert_file and key_file go together"}},
 		{"on_error.bad.yaml", []string{"on_error.bad.yaml:2:3: rules.on_error: must be skip or fail, got \"ignore\""}},
 		{"many.bad.yaml", []string{
 			"many.bad.yaml:1:1: log_level: unknown level \"chatty\"",
