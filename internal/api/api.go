@@ -143,6 +143,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
 		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, ConnState: lim.track,
 		ErrorLog: log.New(io.Discard, "", 0)}
+	// Requests' contexts end when shutdown starts, so that long-lived
+	// streams (the console's live alerts) end instead of holding it up.
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	srv.BaseContext = func(net.Listener) context.Context { return base }
+	srv.RegisterOnShutdown(cancelBase)
 	errc := make(chan error, 1)
 	var served net.Listener = lim
 	if s.opts.TLS != nil {

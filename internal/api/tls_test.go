@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -55,5 +57,35 @@ func TestTLS(t *testing.T) {
 		if r.StatusCode == http.StatusOK {
 			t.Fatal("plain HTTP answered 200 on a TLS endpoint")
 		}
+	}
+}
+
+// TestShutdownEndsStreams: a request that streams until its context ends
+// (the console's live alerts) does not hold up the endpoint's shutdown.
+func TestShutdownEndsStreams(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	stream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		close(started)
+		<-r.Context().Done()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- New(Options{Console: stream}).Serve(ctx, ln) }()
+	go func() {
+		if r, err := http.Get("http://" + ln.Addr().String() + "/console/live"); err == nil {
+			_, _ = io.Copy(io.Discard, r.Body)
+			r.Body.Close()
+		}
+	}()
+	<-started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown with a stream open: %v", err)
 	}
 }
