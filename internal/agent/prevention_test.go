@@ -85,3 +85,41 @@ process:
 		}
 	}
 }
+
+// A host policy names two files, one of which does not exist when the agent
+// starts: the other is blocked at once, the missing one is counted, and once
+// it is created the agent marks it (its 5 s check) and blocks it too.
+func TestPreventionMissingPathMarkedOnceCreated(t *testing.T) {
+	testkernel.RequireRoot(t)
+	testkernel.SkipIfErr(t, enforce.ProbeHost().Fanotify)
+	dir := t.TempDir()
+	there, later := filepath.Join(dir, "there"), filepath.Join(dir, "later")
+	os.WriteFile(there, []byte("there\n"), 0o644)
+	pol := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(pol, []byte("name: two-files\nscope: {host: true}\nfile:\n  rules: [{name: files, action: block, access: read, paths: ["+there+", "+later+"]}]\n"), 0o600)
+	cfg, _ := imageAgentConfig(t)
+	cfg.Policy.Files = []string{pol}
+	a, _ := startAgent(t, cfg)
+	var e *enforce.Enforcer
+	waitFor(t, "policy applied", func() bool {
+		a.gate.mu.Lock()
+		defer a.gate.mu.Unlock()
+		e = a.gate.e
+		return e != nil && e.Plan() != nil
+	})
+	if u := e.Plan().Unmarked; len(u) != 1 || u[0] != later {
+		t.Errorf("unmarked %q, want [%s]", u, later)
+	}
+	blocked := func(p string) bool {
+		out, err := exec.Command("cat", p).CombinedOutput()
+		return err != nil && strings.Contains(string(out), "Operation not permitted")
+	}
+	if !blocked(there) {
+		t.Fatalf("%s readable beside a missing rule path", there)
+	}
+	os.WriteFile(later, []byte("later\n"), 0o644)
+	waitFor(t, "the created file blocked", func() bool { return blocked(later) })
+	if u := e.Plan().Unmarked; len(u) != 0 {
+		t.Errorf("unmarked %q after the file was created", u)
+	}
+}
