@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 	"github.com/vigilsec/vigil/internal/buildinfo"
 	"github.com/vigilsec/vigil/internal/console"
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/metrics"
 	"github.com/vigilsec/vigil/internal/sensor"
 	"github.com/vigilsec/vigil/internal/store"
 )
@@ -104,7 +102,7 @@ func (s *consoleSource) Nodes(context.Context) ([]console.Node, error) {
 	n := console.Node{Name: a.hostname, Alive: a.running.Load(), LastSeen: now, Version: buildinfo.Read(nil).Version,
 		Rules:        fmt.Sprintf("%d rules from %d files", len(rs.Rules), len(rs.Files)),
 		Policies:     fmt.Sprintf("%d policies", len(a.policies)),
-		EventsPerSec: rate, RSSBytes: selfRSS()}
+		EventsPerSec: rate, RSSBytes: metrics.RSSBytes()}
 	if st := a.sensorStats.Load(); st != nil {
 		n.Lost = st.Lost
 		n.LostByReason = map[string]uint64{}
@@ -117,21 +115,6 @@ func (s *consoleSource) Nodes(context.Context) ([]console.Node, error) {
 		}
 	}
 	return []console.Node{n}, nil
-}
-
-// selfRSS is this process's resident set in bytes (0 when unknown).
-func selfRSS() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func (s *consoleSource) Reports(ctx context.Context, kind string, limit int) ([]console.Report, error) {

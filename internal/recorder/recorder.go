@@ -388,6 +388,12 @@ func (r *Recorder) Alert(ev *event.Event, al *alert.Alert) {
 	inc := &alert.Incident{UUID: al.UUID}
 	r.mu.Lock()
 	rg := r.rings[key]
+	if rg == nil {
+		// Nothing recorded there (an event of a type not recorded, a
+		// Kubernetes audit event): no story to tell.
+		r.mu.Unlock()
+		return
+	}
 	// The ancestors whose children belong too: those with events in this
 	// ring (so not a container's shim, nor init), except a host tree's
 	// root (its children are other sessions).
