@@ -19,47 +19,56 @@ const fetchBatch = 1000
 // ingest pulls the stream through the durable consumer into the store. A
 // batch is acknowledged (AckAll: its last message) only once stored, so a
 // hub that stops at any point gets the rest again; the store drops what it
-// has already (by UUID).
+// has already (by UUID). One goroutine fetches and decodes the next batch
+// while this one stores the current.
 func (h *Hub) ingest(ctx context.Context) error {
-	for ctx.Err() == nil {
-		batch, err := h.cons.Fetch(fetchBatch, jetstream.FetchMaxWait(500*time.Millisecond))
-		if err != nil {
-			if ctx.Err() == nil {
-				h.log.Debug("fetch", "err", err)
-				sleep(ctx, 200*time.Millisecond)
+	batches := make(chan *decoded, 2)
+	go func() {
+		defer close(batches)
+		for ctx.Err() == nil {
+			b, err := h.cons.Fetch(fetchBatch, jetstream.FetchMaxWait(500*time.Millisecond))
+			if err != nil {
+				if ctx.Err() == nil {
+					h.log.Debug("fetch", "err", err)
+					sleep(ctx, 200*time.Millisecond)
+				}
+				continue
 			}
-			continue
+			var msgs []jetstream.Msg
+			for m := range b.Messages() {
+				msgs = append(msgs, m)
+			}
+			if err := b.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+				h.log.Debug("fetch", "err", err)
+			}
+			if len(msgs) > 0 {
+				batches <- h.decode(msgs) // taken by the storer even after ctx ends
+			}
 		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
-			h.log.Debug("fetch", "err", err)
-		}
-		if len(msgs) == 0 {
-			continue
-		}
+	}()
+	for d := range batches {
 		// A batch in hand is stored and acknowledged even when ctx ends
 		// meanwhile (a graceful stop leaves nothing to deliver again),
 		// unless the store keeps failing past the stop.
 		for {
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			err := h.handle(sctx, msgs)
+			err := h.store1(sctx, d)
 			cancel()
 			if err == nil {
 				break
 			}
 			h.log.Error("store failed; retrying the batch", "err", err)
 			if ctx.Err() != nil {
+				for range batches {
+				}
 				return nil // not acknowledged: delivered again after AckWait
 			}
 			sleep(ctx, time.Second)
 		}
-		if err := msgs[len(msgs)-1].Ack(); err != nil {
+		if err := d.last.Ack(); err != nil {
 			h.log.Warn("ack", "err", err)
 		}
-		h.messages.Add(uint64(len(msgs)))
+		h.messages.Add(uint64(d.n))
 	}
 	return nil
 }
@@ -71,12 +80,19 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// handle stores one batch. The node is the one of the subject (which its
+// decoded is a fetched batch, decoded.
+type decoded struct {
+	n    int
+	last jetstream.Msg
+	in   []Incoming
+	hbs  []*fleet.Heartbeat
+	acks []*fleet.Ack
+}
+
+// decode decodes a batch. The node is the one of the subject (which its
 // credentials allow it alone to publish on), never the payload's.
-func (h *Hub) handle(ctx context.Context, msgs []jetstream.Msg) error {
-	var in []Incoming
-	var hbs []*fleet.Heartbeat
-	var acks []*fleet.Ack
+func (h *Hub) decode(msgs []jetstream.Msg) *decoded {
+	d := &decoded{n: len(msgs), last: msgs[len(msgs)-1]}
 	for _, m := range msgs {
 		kind, node, ok := fleet.SubjectKind(m.Subject())
 		if !ok {
@@ -90,7 +106,7 @@ func (h *Hub) handle(ctx context.Context, msgs []jetstream.Msg) error {
 				h.badMessage(m, "alert: "+errString(err, "no uuid"))
 				continue
 			}
-			in = append(in, Incoming{Node: node, Alert: a, JSON: m.Data()})
+			d.in = append(d.in, Incoming{Node: node, Alert: a, JSON: m.Data()})
 		case "heartbeat":
 			hb := new(fleet.Heartbeat)
 			if err := json.Unmarshal(m.Data(), hb); err != nil {
@@ -98,7 +114,7 @@ func (h *Hub) handle(ctx context.Context, msgs []jetstream.Msg) error {
 				continue
 			}
 			hb.Node = node
-			hbs = append(hbs, hb)
+			d.hbs = append(d.hbs, hb)
 		case "ack":
 			a := new(fleet.Ack)
 			if err := json.Unmarshal(m.Data(), a); err != nil {
@@ -106,18 +122,23 @@ func (h *Hub) handle(ctx context.Context, msgs []jetstream.Msg) error {
 				continue
 			}
 			a.Node = node
-			acks = append(acks, a)
+			d.acks = append(d.acks, a)
 		default:
 			h.badMessage(m, "unknown subject")
 		}
 	}
-	n, err := h.store.AddAlerts(ctx, in)
+	return d
+}
+
+// store1 stores one decoded batch.
+func (h *Hub) store1(ctx context.Context, d *decoded) error {
+	n, err := h.store.AddAlerts(ctx, d.in)
 	if err != nil {
 		return err
 	}
 	// Only the newest heartbeat per node matters.
 	latest := map[string]*fleet.Heartbeat{}
-	for _, hb := range hbs {
+	for _, hb := range d.hbs {
 		if p := latest[hb.Node]; p == nil || !hb.Time.Before(p.Time) {
 			latest[hb.Node] = hb
 		}
@@ -127,21 +148,21 @@ func (h *Hub) handle(ctx context.Context, msgs []jetstream.Msg) error {
 			return err
 		}
 	}
-	for _, a := range acks {
+	for _, a := range d.acks {
 		if err := h.store.PutAck(ctx, a); err != nil {
 			return err
 		}
 	}
 	fresh := 0
-	for _, x := range in {
+	for _, x := range d.in {
 		if !x.Alert.Vigil.Update {
 			fresh++
 		}
 	}
 	h.alerts.Add(uint64(n))
 	h.duplicates.Add(uint64(fresh - n))
-	h.heartbeats.Add(uint64(len(hbs)))
-	h.acks.Add(uint64(len(acks)))
+	h.heartbeats.Add(uint64(len(d.hbs)))
+	h.acks.Add(uint64(len(d.acks)))
 	return nil
 }
 

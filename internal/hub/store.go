@@ -137,6 +137,8 @@ func OpenStore(ctx context.Context, dsn string) (Store, error) {
 		q.Add("_pragma", "busy_timeout(10000)")
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "temp_store(MEMORY)")
+		q.Add("_pragma", "cache_size(-16384)")
 		db, err := sql.Open("sqlite", "file:"+dsn+"?"+q.Encode())
 		if err != nil {
 			return nil, fmt.Errorf("hub store: %w", err)
