@@ -24,9 +24,12 @@ func (a *Agent) newRecorder() *recorder.Recorder {
 		Sink: a.storeIncident, Metrics: a.reg})
 }
 
-// storeIncident hands an incident to the store (never blocks; a full
-// queue drops and counts).
+// storeIncident hands an incident to the store and the hub (never
+// blocks; a full queue drops and counts).
 func (a *Agent) storeIncident(inc *alert.Incident) {
+	if a.fleet != nil {
+		a.fleet.SendIncident(inc)
+	}
 	if a.store == nil {
 		return
 	}

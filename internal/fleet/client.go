@@ -80,6 +80,9 @@ type Client struct {
 	sendMu sync.Mutex
 	wake   chan struct{}
 
+	// incidents waits for the incident sender (SendIncident never blocks).
+	incidents *queue.Queue[*alert.Incident]
+
 	published, duplicates, spooled atomic.Uint64
 	rulesVersion                   atomic.Uint64
 }
@@ -99,7 +102,8 @@ func Connect(o Options) (*Client, error) {
 	if o.HeartbeatInterval <= 0 {
 		o.HeartbeatInterval = 10 * time.Second
 	}
-	c := &Client{opts: o, log: o.Logger, wake: make(chan struct{}, 1)}
+	c := &Client{opts: o, log: o.Logger, wake: make(chan struct{}, 1),
+		incidents: queue.New[*alert.Incident](queue.Options{Name: "fleet.incidents", Item: "incidents", Size: 1024, Overflow: o.Overflow})}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -194,12 +198,36 @@ func (c *Client) send(ctx context.Context, r Record) error {
 // ctx ends.
 func (c *Client) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); c.drain(ctx) }()
+	go func() { defer wg.Done(); c.sendIncidents(ctx) }()
 	go func() { defer wg.Done(); c.heartbeats(ctx) }()
 	go func() { defer wg.Done(); c.watchRules(ctx) }()
 	wg.Wait()
 	return nil
+}
+
+// SendIncident queues an alert's incident (the flight recorder's events
+// around it) for the hub; it never blocks (a full queue drops, counted as
+// the queue "fleet.incidents"). Incidents go through the spool like
+// alerts.
+func (c *Client) SendIncident(inc *alert.Incident) { c.incidents.Push(inc) }
+
+func (c *Client) sendIncidents(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case inc := <-c.incidents.C():
+			b, err := json.Marshal(inc)
+			if err != nil {
+				continue
+			}
+			if err := c.send(ctx, Record{ID: IncidentMsgID(inc), Subject: IncidentSubject(c.opts.Node), Data: b}); err != nil {
+				c.log.Warn("incident not sent", "uuid", inc.UUID, "err", err)
+			}
+		}
+	}
 }
 
 // drain sends the spool's records, oldest first, each removed once the

@@ -26,20 +26,22 @@ const (
 	subjectAlert     = "vigil.alert."
 	subjectHeartbeat = "vigil.heartbeat."
 	subjectAck       = "vigil.ack."
+	subjectIncident  = "vigil.incident."
 )
 
 // StreamSubjects are the stream's subjects.
-var StreamSubjects = []string{subjectAlert + "*", subjectHeartbeat + "*", subjectAck + "*"}
+var StreamSubjects = []string{subjectAlert + "*", subjectHeartbeat + "*", subjectAck + "*", subjectIncident + "*"}
 
 // AlertSubject, HeartbeatSubject and AckSubject are node's subjects: a
 // node's credentials let it publish on these only.
 func AlertSubject(node string) string     { return subjectAlert + node }
 func HeartbeatSubject(node string) string { return subjectHeartbeat + node }
 func AckSubject(node string) string       { return subjectAck + node }
+func IncidentSubject(node string) string  { return subjectIncident + node }
 
 // NodeSubjects are the subjects node may publish on.
 func NodeSubjects(node string) []string {
-	return []string{AlertSubject(node), HeartbeatSubject(node), AckSubject(node)}
+	return []string{AlertSubject(node), HeartbeatSubject(node), AckSubject(node), IncidentSubject(node)}
 }
 
 // SubjectKind splits a stream subject into its kind ("alert",
@@ -78,6 +80,16 @@ func MsgID(a *alert.Alert) string {
 		return a.UUID + "+" + strconv.FormatUint(a.Vigil.Count, 10)
 	}
 	return a.UUID
+}
+
+// IncidentMsgID is the message id of an incident: the alert's UUID, and
+// whether it is complete (the incident of an alert is sent when its after
+// window closes; an agent stopping sends what it has).
+func IncidentMsgID(inc *alert.Incident) string {
+	if inc.Complete {
+		return "incident:" + inc.UUID
+	}
+	return "incident-partial:" + inc.UUID
 }
 
 // Heartbeat is what a node tells the hub about itself every interval.

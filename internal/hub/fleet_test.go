@@ -472,3 +472,83 @@ func TestHubAPIRolesAndRules(t *testing.T) {
 }
 
 var tlsNoCert = tls.Config{MinVersion: tls.VersionTLS12}
+
+// TestHubConsole: the web console mounted by the hub shows the fleet's
+// alerts with their incident timeline and the nodes; a viewer cannot push
+// rules; an admin's rule file with an error comes back with its position
+// and is not pushed; a good one becomes the next bundle version.
+func TestHubConsole(t *testing.T) {
+	dir := t.TempDir()
+	h := startHub(t, Options{Store: filepath.Join(dir, "hub.db"), NATS: NATSOptions{Name: "hub", StoreDir: filepath.Join(dir, "js")},
+		ViewerToken: "view-tok", AdminToken: "admin-tok", AliveAfter: time.Minute})
+	base := "http://" + h.Addr()
+	c, err := fleet.Connect(fleet.Options{URL: h.NATSURL(), Node: "n1", SpoolDir: filepath.Join(dir, "spool"),
+		HeartbeatInterval: 100 * time.Millisecond, Heartbeat: func() fleet.Heartbeat {
+			return fleet.Heartbeat{Time: time.Now().UTC(), Version: "v-test", Lost: map[string]uint64{"shed": 2}}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	a := newAlert("n1", 0)
+	a.Vigil.Container = &alert.Container{ID: "c1", Image: "busybox:1", PodNamespace: "prod", PodName: "web-1"}
+	if err := c.Output().Write(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	c.SendIncident(&alert.Incident{UUID: a.UUID, Complete: true, Events: []alert.IncidentEvent{
+		{Time: a.Time.UnixNano(), Type: "execve", PID: 10, Comm: "sh", What: "/bin/cat /etc/shadow"},
+		{Time: a.Time.UnixNano() + 1, Type: "openat", PID: 10, Comm: "cat", What: "/etc/shadow", Alert: true}}})
+	waitCount(t, h.Store(), 1, 10*time.Second)
+
+	do := func(method, path, tok, body string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("X-Vigil-Console", "1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	if code, body := do("GET", "/console/api/alerts?namespace=prod", "view-tok", ""); code != 200 || !strings.Contains(body, a.UUID) {
+		t.Fatalf("console alerts: %d %s", code, body)
+	}
+	if code, body := do("GET", "/console/api/alerts?namespace=dev", "view-tok", ""); code != 200 || strings.Contains(body, a.UUID) {
+		t.Fatalf("console alerts filtered out: %d %s", code, body)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := do("GET", "/console/api/alerts/"+a.UUID, "view-tok", "")
+		if code == 200 && strings.Contains(body, "/etc/shadow") && strings.Contains(body, "/bin/cat /etc/shadow") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alert detail without its incident: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if code, body := do("GET", "/console/api/nodes", "view-tok", ""); code != 200 || !strings.Contains(body, `"n1"`) || !strings.Contains(body, "v-test") {
+		t.Fatalf("console nodes: %d %s", code, body)
+	}
+	good := "- rule: Console pushed\n  desc: x\n  condition: evt.type = openat and fd.name = /etc/x\n  output: x\n  priority: WARNING\n"
+	if code, _ := do("POST", "/console/api/rules?name=site.yaml", "view-tok", good); code != http.StatusForbidden {
+		t.Fatalf("viewer push through the console: %d", code)
+	}
+	bad := "- rule: Console broken\n  desc: x\n  condition: evt.type = openat and fd.nam = /etc/x\n  output: x\n  priority: WARNING\n"
+	if code, body := do("POST", "/console/api/rules?name=site.yaml", "admin-tok", bad); code == 200 || !strings.Contains(body, "site.yaml:3:") {
+		t.Fatalf("broken push through the console: %d %s", code, body)
+	}
+	if bs, _ := h.Store().Bundles(ctx); len(bs) != 0 {
+		t.Fatalf("the broken file was pushed: %+v", bs)
+	}
+	if code, body := do("POST", "/console/api/rules?name=site.yaml", "admin-tok", good); code != 200 || !strings.Contains(body, "version 1") {
+		t.Fatalf("admin push through the console: %d %s", code, body)
+	}
+}

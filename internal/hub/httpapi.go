@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/api"
+	"github.com/vigilsec/vigil/internal/console"
 	"github.com/vigilsec/vigil/internal/fleet"
 )
 
@@ -45,7 +46,7 @@ func (h *Hub) role(r *http.Request) Role {
 // RoleOf returns the role r's token grants (for the console).
 func (h *Hub) RoleOf(r *http.Request) Role { return h.role(r) }
 
-// Handler returns the HTTP API (and the console under / when set):
+// Handler returns the HTTP API and the web console:
 //
 //	GET  /healthz                    no token
 //	GET  /api/alerts?rule=&node=&namespace=&pod=&image=&container=&priority=&since=&until=&limit=
@@ -53,6 +54,7 @@ func (h *Hub) RoleOf(r *http.Request) Role { return h.role(r) }
 //	GET  /api/rules                  bundles and the nodes' acknowledgements
 //	POST /api/rules                  admin: push a bundle {"files":[{"name","data"}]}
 //	POST /api/rules/rollback?to=N    admin: push version N's files again as a new version
+//	/console/                        the web console over the fleet (internal/console; same tokens)
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -67,9 +69,8 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("GET /api/rules", h.need(RoleViewer, h.getRules))
 	mux.HandleFunc("POST /api/rules", h.need(RoleAdmin, h.postRules))
 	mux.HandleFunc("POST /api/rules/rollback", h.need(RoleAdmin, h.postRollback))
-	if h.opts.Console != nil {
-		mux.Handle("/", h.opts.Console)
-	}
+	mux.Handle(console.Prefix, h.console)
+	mux.Handle("GET /{$}", http.RedirectHandler(console.Prefix, http.StatusFound))
 	return mux
 }
 

@@ -15,6 +15,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigilsec/vigil/internal/console"
 )
 
 // Options configure a Hub.
@@ -37,8 +39,6 @@ type Options struct {
 	// reads, an admin also pushes and rolls back rules. Empty: that role
 	// has no token (the API without any token answers 401).
 	ViewerToken, AdminToken string
-	// Console, when set, is served under / (the web console).
-	Console http.Handler
 	// AliveAfter is how long after its last heartbeat a node counts as
 	// alive; 0 means 30s.
 	AliveAfter time.Duration
@@ -69,6 +69,11 @@ type Hub struct {
 
 	pushMu sync.Mutex // one push or rollback at a time
 
+	// feed fans newly stored alerts out to the console's live view;
+	// console is the web console over the fleet's store.
+	feed    *console.Feed
+	console *console.Console
+
 	messages, alerts, duplicates, heartbeats, acks, bad atomic.Uint64
 	ready                                               chan struct{}
 	addr                                                atomic.Pointer[string]
@@ -77,10 +82,12 @@ type Hub struct {
 // New opens the store and starts NATS (embedded unless NATSURL), the
 // stream, the consumer and the rules bucket. Run serves; Close releases.
 func New(ctx context.Context, o Options) (*Hub, error) {
-	h := &Hub{opts: o, log: o.Logger, ready: make(chan struct{})}
+	h := &Hub{opts: o, log: o.Logger, ready: make(chan struct{}), feed: console.NewFeed()}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	h.console = console.New(console.Options{Source: consoleSource{h}, AdminToken: o.AdminToken, ViewerToken: o.ViewerToken,
+		Node: "hub", Secure: o.APITLS != nil, Logger: h.log})
 	if h.opts.AliveAfter <= 0 {
 		h.opts.AliveAfter = 30 * time.Second
 	}

@@ -87,6 +87,7 @@ type decoded struct {
 	in   []Incoming
 	hbs  []*fleet.Heartbeat
 	acks []*fleet.Ack
+	incs []IncomingIncident
 }
 
 // decode decodes a batch. The node is the one of the subject (which its
@@ -115,6 +116,13 @@ func (h *Hub) decode(msgs []jetstream.Msg) *decoded {
 			}
 			hb.Node = node
 			d.hbs = append(d.hbs, hb)
+		case "incident":
+			var inc alert.Incident
+			if err := json.Unmarshal(m.Data(), &inc); err != nil || inc.UUID == "" {
+				h.badMessage(m, "incident: "+errString(err, "no uuid"))
+				continue
+			}
+			d.incs = append(d.incs, IncomingIncident{Node: node, UUID: inc.UUID, Complete: inc.Complete, JSON: m.Data()})
 		case "ack":
 			a := new(fleet.Ack)
 			if err := json.Unmarshal(m.Data(), a); err != nil {
@@ -153,11 +161,17 @@ func (h *Hub) store1(ctx context.Context, d *decoded) error {
 			return err
 		}
 	}
+	if err := h.store.AddIncidents(ctx, d.incs); err != nil {
+		return err
+	}
 	fresh := 0
 	for _, x := range d.in {
 		if !x.Alert.Vigil.Update {
 			fresh++
 		}
+	}
+	for _, x := range d.in {
+		h.feed.Publish(x.Alert) // the console's live view (never blocks)
 	}
 	h.alerts.Add(uint64(n))
 	h.duplicates.Add(uint64(fresh - n))

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,20 @@ type Store interface {
 	Bundles(ctx context.Context) ([]BundleStatus, error)
 	// PutAck records a node's answer to a bundle.
 	PutAck(ctx context.Context, a *fleet.Ack) error
+	// Alert returns the stored alert uuid (ok false: none).
+	Alert(ctx context.Context, uuid string) (a StoredAlert, ok bool, err error)
+	// AddIncidents stores incidents (a complete one replaces a partial
+	// one of the same alert, never the reverse).
+	AddIncidents(ctx context.Context, in []IncomingIncident) error
+	// Incident returns the incident of alert uuid as its JSON (nil: none).
+	Incident(ctx context.Context, uuid string) ([]byte, error)
+	// Hits counts the alerts of each rule per bucket of step from since
+	// to until, most alerts first.
+	Hits(ctx context.Context, since, until time.Time, step time.Duration) ([]RuleHits, error)
+	// PutReport stores an uploaded report and returns its id; Reports
+	// returns the newest limit of kind.
+	PutReport(ctx context.Context, kind, name string, body []byte) (int64, error)
+	Reports(ctx context.Context, kind string, limit int) ([]Report, error)
 	Close() error
 }
 
@@ -64,6 +79,29 @@ type AlertFilter struct {
 	HasPriority  bool
 	Since, Until time.Time
 	Limit        int // 0 means 100; at most 10,000
+}
+
+// IncomingIncident is an incident as it came from the stream.
+type IncomingIncident struct {
+	Node     string
+	UUID     string
+	Complete bool
+	JSON     []byte
+}
+
+// RuleHits is one rule's alert count per bucket.
+type RuleHits struct {
+	Rule   string
+	Counts []int64
+}
+
+// Report is an uploaded posture, compliance or image report.
+type Report struct {
+	ID   int64
+	Kind string
+	Name string
+	Time time.Time
+	Body []byte
 }
 
 // StoredAlert is an alert as stored.
@@ -190,6 +228,20 @@ var migrations = []string{
 		body TEXT NOT NULL,
 		PRIMARY KEY (node, version)
 	)`,
+	`CREATE TABLE incidents (
+		uuid TEXT PRIMARY KEY,
+		node TEXT NOT NULL,
+		complete INTEGER NOT NULL,
+		body TEXT NOT NULL
+	);
+	CREATE TABLE reports (
+		id BIGINT PRIMARY KEY,
+		kind TEXT NOT NULL,
+		name TEXT NOT NULL,
+		time_ns BIGINT NOT NULL,
+		body TEXT NOT NULL
+	);
+	CREATE INDEX reports_kind ON reports (kind, id)`,
 }
 
 func (s *sqlStore) migrate(ctx context.Context) error {
@@ -500,6 +552,148 @@ func (s *sqlStore) PutAck(ctx context.Context, a *fleet.Ack) error {
 		return fmt.Errorf("hub store: ack: %w", err)
 	}
 	return nil
+}
+
+// Alert implements Store.
+func (s *sqlStore) Alert(ctx context.Context, uuid string) (StoredAlert, bool, error) {
+	var a StoredAlert
+	var body string
+	var count int64
+	err := s.db.QueryRowContext(ctx, `SELECT node, count, body FROM alerts WHERE uuid = `+s.d.param(1), uuid).Scan(&a.Node, &count, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, false, nil
+	}
+	if err != nil {
+		return a, false, fmt.Errorf("hub store: alert: %w", err)
+	}
+	a.Count, a.Alert = uint64(count), json.RawMessage(body)
+	return a, true, nil
+}
+
+// AddIncidents implements Store.
+func (s *sqlStore) AddIncidents(ctx context.Context, in []IncomingIncident) error {
+	p := s.d.param
+	for _, x := range in {
+		c := 0
+		if x.Complete {
+			c = 1
+		}
+		_, err := s.db.ExecContext(ctx, `INSERT INTO incidents (uuid, node, complete, body) VALUES (`+p(1)+`,`+p(2)+`,`+p(3)+`,`+p(4)+`)
+			ON CONFLICT (uuid) DO UPDATE SET complete = excluded.complete, body = excluded.body
+			WHERE incidents.complete <= excluded.complete`, x.UUID, x.Node, c, string(x.JSON))
+		if err != nil {
+			return fmt.Errorf("hub store: incident: %w", err)
+		}
+	}
+	return nil
+}
+
+// Incident implements Store.
+func (s *sqlStore) Incident(ctx context.Context, uuid string) ([]byte, error) {
+	var body string
+	err := s.db.QueryRowContext(ctx, `SELECT body FROM incidents WHERE uuid = `+s.d.param(1), uuid).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hub store: incident: %w", err)
+	}
+	return []byte(body), nil
+}
+
+// Hits implements Store.
+func (s *sqlStore) Hits(ctx context.Context, since, until time.Time, step time.Duration) ([]RuleHits, error) {
+	if step <= 0 || !until.After(since) {
+		return nil, fmt.Errorf("hub store: hits: want since < until and a positive step")
+	}
+	n := int((until.Sub(since) + step - 1) / step)
+	if n > 10000 {
+		return nil, fmt.Errorf("hub store: hits: %d buckets, at most 10000", n)
+	}
+	p := s.d.param
+	rows, err := s.db.QueryContext(ctx, `SELECT rule, (time_ns - `+p(1)+`) / `+p(2)+` AS b, COUNT(*) FROM alerts
+		WHERE time_ns >= `+p(3)+` AND time_ns < `+p(4)+` GROUP BY rule, b`,
+		since.UnixNano(), int64(step), since.UnixNano(), until.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("hub store: hits: %w", err)
+	}
+	defer rows.Close()
+	by := map[string]*RuleHits{}
+	total := map[string]int64{}
+	for rows.Next() {
+		var rule string
+		var b, c int64
+		if err := rows.Scan(&rule, &b, &c); err != nil {
+			return nil, fmt.Errorf("hub store: hits: %w", err)
+		}
+		h := by[rule]
+		if h == nil {
+			h = &RuleHits{Rule: rule, Counts: make([]int64, n)}
+			by[rule] = h
+		}
+		if b >= 0 && b < int64(n) {
+			h.Counts[b] += c
+			total[rule] += c
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]RuleHits, 0, len(by))
+	for _, h := range by {
+		out = append(out, *h)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if total[out[i].Rule] != total[out[j].Rule] {
+			return total[out[i].Rule] > total[out[j].Rule]
+		}
+		return out[i].Rule < out[j].Rule
+	})
+	return out, nil
+}
+
+// PutReport implements Store.
+func (s *sqlStore) PutReport(ctx context.Context, kind, name string, body []byte) (int64, error) {
+	p := s.d.param
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("hub store: report: %w", err)
+	}
+	defer tx.Rollback()
+	var id int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM reports`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("hub store: report: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO reports (id, kind, name, time_ns, body) VALUES (`+p(1)+`,`+p(2)+`,`+p(3)+`,`+p(4)+`,`+p(5)+`)`,
+		id, kind, name, time.Now().UnixNano(), string(body)); err != nil {
+		return 0, fmt.Errorf("hub store: report: %w", err)
+	}
+	return id, tx.Commit()
+}
+
+// Reports implements Store.
+func (s *sqlStore) Reports(ctx context.Context, kind string, limit int) ([]Report, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, kind, name, time_ns, body FROM reports WHERE kind = `+s.d.param(1)+
+		` ORDER BY id DESC LIMIT `+strconv.Itoa(min(limit, 1000)), kind)
+	if err != nil {
+		return nil, fmt.Errorf("hub store: reports: %w", err)
+	}
+	defer rows.Close()
+	var out []Report
+	for rows.Next() {
+		var r Report
+		var ns int64
+		var body string
+		if err := rows.Scan(&r.ID, &r.Kind, &r.Name, &ns, &body); err != nil {
+			return nil, fmt.Errorf("hub store: reports: %w", err)
+		}
+		r.Time, r.Body = time.Unix(0, ns).UTC(), []byte(body)
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // Close implements Store.

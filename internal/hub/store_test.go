@@ -181,3 +181,56 @@ func TestStoreMigrationsRunOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestStoreIncidentsHitsReports(t *testing.T) {
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+		var in []Incoming
+		for i := range 30 {
+			x := testAlert(i, "A", "ns", t0)
+			x.Alert.Time = t0.Add(time.Duration(i) * time.Minute)
+			if i%3 == 0 {
+				x.Alert.Rule = "B"
+			}
+			x.JSON = x.Alert.AppendJSON(nil)
+			in = append(in, x)
+		}
+		if _, err := s.AddAlerts(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		hs, err := s.Hits(ctx, t0, t0.Add(30*time.Minute), 10*time.Minute)
+		if err != nil || len(hs) != 2 || hs[0].Rule != "A" || fmt.Sprint(hs[0].Counts) != "[6 7 7]" || fmt.Sprint(hs[1].Counts) != "[4 3 3]" {
+			t.Fatalf("Hits = %+v, %v", hs, err)
+		}
+		u := in[4].Alert.UUID
+		if a, ok, err := s.Alert(ctx, u); err != nil || !ok || a.Node != "n1" {
+			t.Fatalf("Alert = %+v %v %v", a, ok, err)
+		}
+		if _, ok, _ := s.Alert(ctx, "nope"); ok {
+			t.Fatal("an alert that is not there")
+		}
+		// A complete incident replaces a partial one, never the reverse.
+		for _, x := range []IncomingIncident{{Node: "n1", UUID: u, JSON: []byte(`{"p":1}`)}, {Node: "n1", UUID: u, Complete: true, JSON: []byte(`{"c":1}`)},
+			{Node: "n1", UUID: u, JSON: []byte(`{"p":2}`)}} {
+			if err := s.AddIncidents(ctx, []IncomingIncident{x}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if b, err := s.Incident(ctx, u); err != nil || string(b) != `{"c":1}` {
+			t.Fatalf("Incident = %s, %v", b, err)
+		}
+		if b, err := s.Incident(ctx, "nope"); err != nil || b != nil {
+			t.Fatalf("missing incident = %s, %v", b, err)
+		}
+		for i := range 3 {
+			if id, err := s.PutReport(ctx, "posture", fmt.Sprint("r", i), []byte(`{}`)); err != nil || id != int64(i+1) {
+				t.Fatalf("PutReport = %d, %v", id, err)
+			}
+		}
+		rs, err := s.Reports(ctx, "posture", 2)
+		if err != nil || len(rs) != 2 || rs[0].Name != "r2" {
+			t.Fatalf("Reports = %+v, %v", rs, err)
+		}
+	})
+}
