@@ -83,3 +83,18 @@ func TestReplayStatefulByEventTime(t *testing.T) {
 		t.Fatalf("events 11 minutes apart in event time fired the 10-minute sequence:\n%s", late)
 	}
 }
+
+// TestRulesListStateful: `vigil rules list` says how a stateful default
+// rule keeps state.
+func TestRulesListStateful(t *testing.T) {
+	out, stderr, err := runRulesCLI(t, "rules", "list")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	for _, want := range []string{"threshold 15 distinct evt.arg.addr by container within 10s",
+		"sequence(download) by container within 10m0s", "sequence(shell) by process_tree within 1m0s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rules list lacks %q", want)
+		}
+	}
+}

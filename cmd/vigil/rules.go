@@ -189,8 +189,11 @@ func newRulesListCmd() *cobra.Command {
 					}
 					acts += string(a)
 				}
+				if r.State != nil {
+					acts += " " + r.State.String()
+				}
 				fmt.Fprintf(w, "%-13s %s\n              types=%s tags=%s%s (%s)\n", r.Priority, termtext.String(r.Name), types,
-					termtext.String(strings.Join(r.Tags, ",")), acts, termtext.String(r.Pos.String()))
+					termtext.String(strings.Join(r.Tags, ",")), termtext.String(acts), termtext.String(r.Pos.String()))
 			}
 			fmt.Fprintf(w, "%d rules enabled, %d disabled, %d skipped (unsupported source)\n", len(rs.Rules), rs.Disabled, rs.Skipped)
 			return nil

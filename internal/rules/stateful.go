@@ -456,3 +456,22 @@ func (c *compiler) finishState(r *RuleSpec, st *State, cond Node, output string)
 	copy(st.Hash[:], h.Sum(nil))
 	return st, true
 }
+
+// String describes the state in one line: "sequence(write) by container
+// within 10m0s" or "threshold 15 distinct evt.arg.addr by container within
+// 10s".
+func (st *State) String() string {
+	w := time.Duration(st.Within).String()
+	if st.Count > 0 {
+		d := ""
+		if st.Distinct != nil {
+			d = " distinct " + st.Distinct.Text
+		}
+		return fmt.Sprintf("threshold %d%s by %s within %s", st.Count, d, st.By, w)
+	}
+	names := make([]string, len(st.Steps))
+	for i, s := range st.Steps {
+		names[i] = s.Name
+	}
+	return fmt.Sprintf("sequence(%s) by %s within %s", strings.Join(names, ","), st.By, w)
+}
