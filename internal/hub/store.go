@@ -14,8 +14,9 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
-	_ "modernc.org/sqlite"             // registers the "sqlite" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" driver
+	_ "modernc.org/sqlite"           // registers the "sqlite" driver
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/fleet"
@@ -282,77 +283,147 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 	return nil
 }
 
-const alertCols = 11
+// alertColumns are the columns of alerts, in table order.
+var alertColumns = []string{"uuid", "node", "time_ns", "rule", "priority", "container_id", "image", "namespace", "pod", "count", "body"}
 
-// AddAlerts implements Store: one transaction, multi-row inserts.
+// alertRows splits in into the rows of new alerts and the coalescer's
+// updates of stored ones.
+func alertRows(in []Incoming) (rows [][]any, updates []*alert.Alert) {
+	rows = make([][]any, 0, len(in))
+	for _, x := range in {
+		a := x.Alert
+		if a.Vigil.Update {
+			updates = append(updates, a)
+			continue
+		}
+		var cid, img, ns, pod string
+		if c := a.Vigil.Container; c != nil {
+			cid, img, ns, pod = c.ID, c.Image, c.PodNamespace, c.PodName
+		}
+		count := a.Vigil.Count
+		if count == 0 {
+			count = 1
+		}
+		rows = append(rows, []any{a.UUID, x.Node, a.Time.UnixNano(), a.Rule, int(a.Priority), cid, img, ns, pod, int64(count), string(x.JSON)})
+	}
+	return rows, updates
+}
+
+// execer is a transaction of either kind (database/sql, pgx).
+type execer func(ctx context.Context, q string, args ...any) (int64, error)
+
+// applyUpdates raises the counts of stored alerts.
+func (s *sqlStore) applyUpdates(ctx context.Context, exec execer, updates []*alert.Alert) error {
+	p := s.d.param
+	for _, a := range updates {
+		if _, err := exec(ctx, `UPDATE alerts SET count = `+p(1)+` WHERE uuid = `+p(2)+` AND count < `+p(3),
+			int64(a.Vigil.Count), a.UUID, int64(a.Vigil.Count)); err != nil {
+			return fmt.Errorf("hub store: update alert: %w", err)
+		}
+	}
+	return nil
+}
+
+// AddAlerts implements Store: one transaction; SQLite takes multi-row
+// inserts, PostgreSQL a COPY into a temporary table then one insert.
 func (s *sqlStore) AddAlerts(ctx context.Context, in []Incoming) (int, error) {
 	if len(in) == 0 {
 		return 0, nil
+	}
+	rows, updates := alertRows(in)
+	if s.d.name == postgresDialect.name {
+		return s.addAlertsCopy(ctx, rows, updates)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("hub store: %w", err)
 	}
 	defer tx.Rollback()
+	exec := func(ctx context.Context, q string, args ...any) (int64, error) {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
 	added := 0
-	var updates []Incoming
 	const perStmt = 400
 	var b strings.Builder
-	args := make([]any, 0, perStmt*alertCols)
-	for start := 0; start < len(in); start += perStmt {
+	args := make([]any, 0, perStmt*len(alertColumns))
+	for start := 0; start < len(rows); start += perStmt {
 		b.Reset()
 		args = args[:0]
-		b.WriteString(`INSERT INTO alerts (uuid, node, time_ns, rule, priority, container_id, image, namespace, pod, count, body) VALUES `)
-		rows := 0
-		for _, x := range in[start:min(start+perStmt, len(in))] {
-			a := x.Alert
-			if a.Vigil.Update {
-				updates = append(updates, x)
-				continue
-			}
-			if rows > 0 {
+		b.WriteString(`INSERT INTO alerts (` + strings.Join(alertColumns, ", ") + `) VALUES `)
+		for i, row := range rows[start:min(start+perStmt, len(rows))] {
+			if i > 0 {
 				b.WriteByte(',')
 			}
 			b.WriteByte('(')
-			for c := range alertCols {
+			for c := range row {
 				if c > 0 {
 					b.WriteByte(',')
 				}
 				b.WriteString(s.d.param(len(args) + c + 1))
 			}
 			b.WriteByte(')')
-			rows++
-			var cid, img, ns, pod string
-			if c := a.Vigil.Container; c != nil {
-				cid, img, ns, pod = c.ID, c.Image, c.PodNamespace, c.PodName
-			}
-			count := a.Vigil.Count
-			if count == 0 {
-				count = 1
-			}
-			args = append(args, a.UUID, x.Node, a.Time.UnixNano(), a.Rule, int(a.Priority), cid, img, ns, pod, int64(count), string(x.JSON))
-		}
-		if rows == 0 {
-			continue
+			args = append(args, row...)
 		}
 		b.WriteString(` ON CONFLICT (uuid) DO NOTHING`)
-		res, err := tx.ExecContext(ctx, b.String(), args...)
+		n, err := exec(ctx, b.String(), args...)
 		if err != nil {
 			return 0, fmt.Errorf("hub store: add alerts: %w", err)
 		}
-		n, _ := res.RowsAffected()
 		added += int(n)
 	}
-	for _, x := range updates {
-		a := x.Alert
-		res, err := tx.ExecContext(ctx, `UPDATE alerts SET count = `+s.d.param(1)+` WHERE uuid = `+s.d.param(2)+` AND count < `+s.d.param(3),
-			int64(a.Vigil.Count), a.UUID, int64(a.Vigil.Count))
-		if err != nil {
-			return 0, fmt.Errorf("hub store: update alert: %w", err)
-		}
-		_ = res
+	if err := s.applyUpdates(ctx, exec, updates); err != nil {
+		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("hub store: add alerts: %w", err)
+	}
+	return added, nil
+}
+
+// addAlertsCopy is AddAlerts on PostgreSQL: COPY into a temporary table
+// (one per connection, emptied at commit), then INSERT ... SELECT with the
+// same ON CONFLICT (uuid) DO NOTHING.
+func (s *sqlStore) addAlertsCopy(ctx context.Context, rows [][]any, updates []*alert.Alert) (int, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("hub store: %w", err)
+	}
+	defer conn.Close()
+	added := 0
+	err = conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		tx, err := pc.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx)
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS alerts_in (LIKE alerts) ON COMMIT DELETE ROWS`); err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"alerts_in"}, alertColumns, pgx.CopyFromRows(rows)); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `INSERT INTO alerts SELECT * FROM alerts_in ON CONFLICT (uuid) DO NOTHING`)
+			if err != nil {
+				return err
+			}
+			added = int(tag.RowsAffected())
+		}
+		exec := func(ctx context.Context, q string, args ...any) (int64, error) {
+			tag, err := tx.Exec(ctx, q, args...)
+			return tag.RowsAffected(), err
+		}
+		if err := s.applyUpdates(ctx, exec, updates); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+	if err != nil {
 		return 0, fmt.Errorf("hub store: add alerts: %w", err)
 	}
 	return added, nil
