@@ -174,6 +174,9 @@ func (e *Engine) Evaluate(ev *event.Event, fn func(*Match)) int {
 	}
 	p := e.prog.Load()
 	e.cur = p
+	if e.state.prog != p {
+		e.state.reconcile(p) // a new ruleset: keep the state of unchanged stateful rules, drop the rest
+	}
 	n := 0
 	for _, r := range p.byType[ev.Type] {
 		if r.State != nil {

@@ -233,9 +233,6 @@ func (en *entry) size() int {
 // It returns whether the rule fired.
 func (e *Engine) stateful(p *program, r *rules.Rule, ev *event.Event, fn func(*Match)) bool {
 	s := e.state
-	if s.prog != p {
-		s.reconcile(p)
-	}
 	var rs *ruleState
 	for i, x := range p.stateful {
 		if x == r {

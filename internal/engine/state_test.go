@@ -213,6 +213,17 @@ func TestStateSurvivesReload(t *testing.T) {
 	if st := e.StateStats(); st.Entries != 0 {
 		t.Errorf("%d entries left of a changed rule", st.Entries)
 	}
+	// A reload that removes every stateful rule frees their state at the
+	// next event, whatever its type.
+	fired(e, writeEv(4*time.Second, ctr, cp, "/tmp/x"))
+	if st := e.StateStats(); st.Entries != 1 {
+		t.Fatalf("%d entries, want 1", st.Entries)
+	}
+	e.Swap(compileText(t, "- rule: Other\n  desc: d\n  condition: evt.type = unlinkat\n  output: o\n  priority: INFO\n"))
+	fired(e, connectEv(5*time.Second, ctr, cp, 1, 0))
+	if st := e.StateStats(); st.Entries != 0 || st.Bytes != 0 {
+		t.Errorf("state of removed rules kept: %+v", st)
+	}
 }
 
 // TestStateBounded: keys beyond the limit evict the least recently
