@@ -24,8 +24,16 @@
 //     is supervised (gatewatch.go): one that dies is replaced with its marks
 //     at once, one that freezes is answered for with FileFallback by a
 //     watchdog and replaced; Options.OnGate and GateStatus report it.
+//     Marks go in each target's root (/proc/PID/root), the host's in the
+//     host's root (hostroot.go: "/" or, for an agent in a container of its
+//     own, its nearest ancestor's root in another mount namespace). A rule
+//     path that does not exist there is left unmarked (Plan.Unmarked,
+//     MarksMissing), not an error.
 //   - containment: Freeze/Thaw/KillCgroup for a container, KillPID for a
 //     process.
+//
+// The Landlock path for a file section (a sandbox the agent does not hold)
+// is package landlock; ProbeHost reports its ABI.
 //
 // BuildPlan is pure data (testable without root); an Enforcer loads a plan.
 // The Enforcer owns every object it loads: Close detaches the programs and
