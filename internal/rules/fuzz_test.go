@@ -47,6 +47,9 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("- list: l\n  items: [a, '\"b\"', l]\n- macro: m\n  condition: x in (l)\n"))
 	f.Add([]byte("- required_engine_version: 0.1.0\n- required_plugin_versions: [{name: container, version: 1}]\n"))
 	f.Add([]byte("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: '%fd.name'\n  priority: x\n  exceptions: [{name: e, fields: [a], values: [[b]]}]\n"))
+	f.Add([]byte("- rule: s\n  desc: d\n  condition: evt.type=execve and proc.exepath = val(w.fd.name)\n  output: '%w.proc.name'\n  priority: info\n" +
+		"  sequence: {by: container, within: 5s, steps: [{as: w, condition: evt.type=openat}, {condition: evt.type=close and fd.name=val(w.fd.name)}]}\n"))
+	f.Add([]byte("- rule: t\n  desc: d\n  condition: evt.type=connect\n  output: x\n  priority: info\n  threshold: {count: 3, distinct: evt.arg.addr, within: 1s, by: pod}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rs := LoadAndCompile(&CompileOptions{Hosts: noDNS()}, File{Name: "fuzz.yaml", Data: data})
 		for _, d := range rs.Diags {
