@@ -295,3 +295,33 @@ func TestFalcoRulesAreStateless(t *testing.T) {
 		t.Errorf("state after Falco's rules: %+v", st)
 	}
 }
+
+// TestSequenceByPodAndProcess: by: pod joins the containers of one pod
+// (not of another pod); by: process keeps processes apart.
+func TestSequenceByPodAndProcess(t *testing.T) {
+	text := strings.Replace(statefulRules, "by: container\n", "by: pod\n", 1)
+	e := statefulEngine(t, text, nil)
+	podA1 := &event.Container{ID: "aaaaaaaaaaa1", PodUID: "uid-a", PodName: "a", PodNamespace: "ns"}
+	podA2 := &event.Container{ID: "aaaaaaaaaaa2", PodUID: "uid-a", PodName: "a", PodNamespace: "ns"}
+	podB := &event.Container{ID: "bbbbbbbbbbbb", PodUID: "uid-b", PodName: "b", PodNamespace: "ns"}
+	cp := proc(11, "cp", "/bin/cp", nil)
+	x := proc(12, "x", "/tmp/x", nil)
+	if got := fired(e, writeEv(0, podA1, cp, "/tmp/x"), execEv(time.Second, podB, x)); len(got) != 0 {
+		t.Fatalf("another pod fired: %q", got)
+	}
+	if got := fired(e, execEv(2*time.Second, podA2, x)); len(got) != 1 {
+		t.Fatalf("a sibling container of the pod did not fire: %q", got)
+	}
+
+	text = strings.Replace(statefulRules, "by: container\n", "by: process\n", 1)
+	e = statefulEngine(t, text, nil)
+	ctr := container()
+	other := proc(13, "x", "/tmp/x", nil)
+	if got := fired(e, writeEv(0, ctr, cp, "/tmp/x"), execEv(time.Second, ctr, other)); len(got) != 0 {
+		t.Fatalf("another process fired: %q", got)
+	}
+	self := proc(11, "x", "/tmp/x", nil) // cp's process execs the file it wrote
+	if got := fired(e, execEv(2*time.Second, ctr, self)); len(got) != 1 {
+		t.Fatalf("the same process did not fire: %q", got)
+	}
+}
