@@ -345,8 +345,9 @@ func (c *Config) ErrorAt(key string, err error) *Error {
 func (c *Config) errAt(key, format string, args ...any) *Error {
 	e := &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
 	if c.src != nil {
-		e.File = c.src.file
-		// The nearest enclosing key that the file set.
+		// The nearest enclosing key that a file (or a VIGIL_ variable) set;
+		// none: the value is a default or came from --set, and the error
+		// names no file.
 		for k := key; k != ""; {
 			if p, ok := c.src.keys[k]; ok {
 				e.File, e.Line, e.Col = p.file, p.line, p.col
