@@ -4,8 +4,14 @@
 //	         engine.Evaluate, Match.Alert) → coalescer → outputs (Dispatcher)
 //	         + alert store
 //
-// plus the HTTP endpoint (/healthz, /metrics, /api/alerts), rules reload
-// (SIGHUP, file changes) and output reopen (SIGUSR1).
+// plus the HTTP endpoint (/healthz, /metrics, /api/alerts, the web console
+// at /console/ over the agent's store, console.go), rules reload (SIGHUP,
+// file changes, the console's admin) and output reopen (SIGUSR1).
+//
+// The flight recorder (recorder.go, package recorder) is a pipeline stage;
+// each rule alert the agent delivers gets its incident, stored with it
+// (first at once, then complete after recorder.after); open incidents are
+// closed and stored at shutdown, before the store stops.
 //
 // New builds everything that needs no privilege (config → outputs, store,
 // rules, engine, metrics) and fails on a bad configuration or a broken rules
