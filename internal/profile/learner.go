@@ -263,12 +263,22 @@ var syscallName = func() (t [event.NumTypes]string) {
 	return t
 }()
 
+// isRuntimeInit reports whether comm is one of runc's first init stages
+// (runc:[0:PARENT], runc:[1:CHILD]), which make or join a container's
+// namespaces before its program runs: what they do is not the workload's
+// behaviour (the same rule as the sensor's syscall sets). The last stage
+// (runc:[2:INIT]) loads the seccomp profile and execs the program: it
+// counts.
+func isRuntimeInit(comm string) bool {
+	return strings.HasPrefix(comm, "runc:[0:") || strings.HasPrefix(comm, "runc:[1:")
+}
+
 // Observe records ev (enriched: process, fd and container context) into
 // its workload's profile, or raises a deviation alert for it. It
 // allocates nothing for behaviour the profile already holds.
 func (l *Learner) Observe(ev *event.Event) {
 	c := ev.Container
-	if c == nil || c.ID == "host" || c.ID == "" || ev.Type >= event.NumTypes {
+	if c == nil || c.ID == "host" || c.ID == "" || ev.Type >= event.NumTypes || isRuntimeInit(ev.Comm) {
 		return
 	}
 	var out, sysOut *alert.Alert

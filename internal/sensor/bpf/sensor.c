@@ -872,7 +872,8 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 
 /* Per-cgroup system call sets, for workload profiles: sys_enter sets the
  * bit of each syscall number a task makes in the set of its cgroup (v2
- * id), created at the cgroup's first syscall; the least recently used
+ * id), created at the cgroup's first syscall (runc's namespace setup
+ * excepted, see below); the least recently used
  * cgroup is evicted when the map is full. Attached only when asked for
  * (Options.SyscallSets). */
 struct vigil_sysbits {
@@ -903,7 +904,19 @@ int on_sys_enter_bits(struct bpf_raw_tracepoint_args *ctx)
 	}
 	__u64 bit = 1ULL << (id & 63);
 	__u64 *w = &b->bits[(id >> 6) & (VIGIL_SYSBITS_WORDS - 1)];
-	if (!(*w & bit))
-		__sync_fetch_and_or(w, bit);
+	if (*w & bit)
+		return 0;
+	/* runc's first two init stages (runc:[0:PARENT], runc:[1:CHILD]) make
+	 * or join the container's namespaces; their syscalls are not the
+	 * workload's, and a seccomp profile never applies to them. The third
+	 * (runc:[2:INIT]) loads the seccomp profile and execs the container's
+	 * program: its syscalls count, a profile must allow them. Checked only
+	 * for a bit not yet set. */
+	char comm[8] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	if (comm[0] == 'r' && comm[1] == 'u' && comm[2] == 'n' && comm[3] == 'c' && comm[4] == ':' && comm[5] == '[' &&
+	    (comm[6] == '0' || comm[6] == '1'))
+		return 0;
+	__sync_fetch_and_or(w, bit);
 	return 0;
 }

@@ -144,7 +144,13 @@ func TestFalcoRules(t *testing.T) {
 // below its roots pass the filter in every access mode, next to what the
 // rules asked for; a filter that was off stays off.
 func TestWithProfiler(t *testing.T) {
-	rs := compile(t, defaults()...)
+	rs := compile(t, rules.File{Name: "r.yaml", Data: []byte(`
+- rule: shadow read
+  desc: t
+  condition: evt.type = openat and evt.is_open_read = true and fd.name = /etc/shadow
+  output: x
+  priority: WARNING
+`)})
 	in := Of(rs, event.TypeSet{})
 	types := event.TypeSetOf(event.TypeOpenat, event.TypeListen, event.TypeAccept4)
 	out := With(in, types, []string{"/srv", "/etc"})
