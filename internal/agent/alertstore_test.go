@@ -34,19 +34,7 @@ func TestStartsWithoutStore(t *testing.T) {
 	}
 	cfg.Store.RetryInterval = 50 * time.Millisecond
 	src := &fakeSource{ch: make(chan struct{}, 10)}
-	a, err := New(cfg, &Options{Source: src, NoSignals: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("New with an unavailable store: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	a, _ := runAgent(t, cfg, &Options{Source: src}) // New succeeds with an unavailable store
 	waitFor(t, "store-unavailable alert", func() bool { return countRule(fileAlerts(s.file), RuleStoreUnavailable) == 1 })
 	for _, x := range fileAlerts(s.file) {
 		if x["rule"] == RuleStoreUnavailable && !strings.Contains(x["output"].(string), dbDir) {

@@ -2,11 +2,9 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -65,17 +63,8 @@ func TestFalcoMetricNames(t *testing.T) {
 		cfg.HTTP.FalcoMetrics = on
 		cfg.Hostname = "node-7"
 		src := &fakeSource{ch: make(chan struct{}, 4)}
-		a, err := New(cfg, &Options{Source: src, NoSignals: true, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() { done <- a.Run(ctx) }()
-		defer func() {
-			cancel()
-			<-done
-		}()
+		_, stop := runAgent(t, cfg, &Options{Source: src})
+		defer stop()
 		src.ch <- struct{}{}
 		src.ch <- struct{}{}
 		var body []byte

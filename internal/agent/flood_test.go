@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"context"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -188,28 +186,8 @@ func TestBurstLargerThanRing(t *testing.T) {
 			time.Sleep(3 * time.Second)
 		}
 	}
-	a, err := New(c, &Options{NoSignals: true, Logger: slog.New(slog.DiscardHandler), Tap: tap})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	waitFor(t, "agent running", func() bool {
-		select {
-		case err := <-done:
-			testkernel.SkipIfErr(t, err)
-			t.Fatal("agent stopped")
-		default:
-		}
-		return a.health() == nil
-	})
+	a := launch(t, c, &Options{Tap: tap})
+	a.waitHealthy(t)
 	stopFloods := startFloods(t)
 	time.Sleep(200 * time.Millisecond)
 	if err := exec.Command(stall).Run(); err != nil {

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -41,17 +39,7 @@ func TestK8sAuditWebhook(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	cfg.K8sAudit.Listen = ln.Addr().String()
 	ln.Close()
-	a, err := New(cfg, &Options{Source: &fakeSource{ch: make(chan struct{})}, NoSignals: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runAgent(t, cfg, &Options{Source: &fakeSource{ch: make(chan struct{})}})
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // the test's own certificate
 	post := func(body []byte) int {
 		req, _ := http.NewRequest(http.MethodPost, "https://"+cfg.K8sAudit.Listen+k8saudit.Path, bytes.NewReader(body))

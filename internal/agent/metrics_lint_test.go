@@ -2,11 +2,9 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -43,17 +41,7 @@ func TestMetricsLint(t *testing.T) {
 	cfg.HTTP.Listen = addr
 	cfg.Profiles.Enabled = true // its families are linted too
 	src := &fakeSource{ch: make(chan struct{}, 1)}
-	a, err := New(cfg, &Options{Source: src, NoSignals: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runAgent(t, cfg, &Options{Source: src})
 	var body []byte
 	waitFor(t, "metrics", func() bool {
 		resp, err := http.Get("http://" + addr + "/metrics")

@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"context"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,29 +46,13 @@ process:
 	cfg := s.config(t, rulesPath)
 	cfg.Policy.Files = []string{pol}
 	cfg.DryRun = true
-	a, err := New(cfg, &Options{NoSignals: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	a := launch(t, cfg, nil)
 	deadline := time.Now().Add(30 * time.Second)
 	for countRule(fileAlerts(s.file), RulePrevention) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no prevention alert")
 		}
-		select {
-		case err := <-done:
-			t.Fatalf("agent stopped: %v", err)
-		default:
-		}
+		a.running(t)
 		if err := exec.Command(prog).Run(); err != nil {
 			t.Fatalf("dry-run killed or failed the program: %v", err)
 		}

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/store"
 	"github.com/vigilsec/vigil/internal/testkernel"
 )
@@ -23,41 +21,6 @@ const catShadowRule = `
   priority: WARNING
   tags: [test]
 `
-
-// startAgent runs an agent with the real sensor until the test ends or stop
-// is called.
-func startAgent(t *testing.T, cfg *config.Config) (a *Agent, stop func()) {
-	t.Helper()
-	a, err := New(cfg, &Options{NoSignals: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	waitFor(t, "agent running", func() bool {
-		select {
-		case err := <-done:
-			testkernel.SkipIfErr(t, err)
-			t.Fatal("agent stopped")
-		default:
-		}
-		return a.health() == nil
-	})
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}
-	t.Cleanup(stop)
-	return a, stop
-}
 
 // catShadow runs cat /etc/shadow until n alerts of the rule are in the file.
 func catShadow(t *testing.T, file string, n int) {

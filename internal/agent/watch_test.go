@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -24,17 +23,7 @@ func TestReloadOnFileChange(t *testing.T) {
 	cfg.Rules.Watch = true
 	cfg.Rules.WatchInterval = 20 * time.Millisecond
 	src := &fakeSource{ch: make(chan struct{}, 10)}
-	a, err := New(cfg, &Options{Source: src, NoSignals: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- a.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	a, _ := runAgent(t, cfg, &Options{Source: src})
 	renamed := strings.Replace(shadowRule, "Test shadow read", "Renamed shadow read", 1)
 	if err := os.WriteFile(rulesPath, []byte(renamed), 0o600); err != nil {
 		t.Fatal(err)
