@@ -4,7 +4,7 @@
 # table), and its peak (VmHWM), then the resident memory by mapping (the binary's pages, the ring buffer — mapped
 # twice by the kernel, so a 16 MiB ring counts 32 MiB once it has cycled —, the Go heap). The target is 64 MiB
 # with 10k live processes.
-# Usage: bench/rss.sh [N]   (default 10000)
+# Usage: bench/rss.sh [N]   (default 10000); RING_MB=8 bench/rss.sh sets the ring size (MiB, default 16)
 set -eu
 cd "$(dirname "$0")/.."
 N=${1:-10000}
@@ -23,6 +23,8 @@ http:
 outputs:
   stdout:
     enabled: false
+sensor:
+  ring_size_mb: ${RING_MB:-16}
 CFG
 "$D/vigil" run --config "$D/vigil.yaml" 2>"$D/agent.err" &
 VP=$!
@@ -38,8 +40,10 @@ done
 sleep 5
 echo "with $N more processes: $(rss); processes on the host: $(ls -d /proc/[0-9]* | wc -l)"
 curl -sf "http://127.0.0.1:$PORT/metrics" | awk '/^vigil_events_lost_total\{reason="(ringbuf_full|shed|decode_failed)"/ {l += $2} END {printf "events lost: %d\n", l}'
-kill $SP 2>/dev/null || true
-wait $SP 2>/dev/null || true
+if [ -n "$SP" ]; then # an empty list would make wait wait for the agent too
+	kill $SP 2>/dev/null || true
+	wait $SP 2>/dev/null || true
+fi
 SP=""
 awk '/^[0-9a-f]+-[0-9a-f]+ /{name=$6} /^Rss:/{r[name]+=$2} END{for(n in r) if (r[n]>4096) printf "  %6.1f MiB  %s\n", r[n]/1024, (n==""?"[anonymous: Go heap and stacks]":n)}' /proc/$VP/smaps | sort -rn
 kill -TERM $VP
