@@ -86,7 +86,7 @@ func (s *Sensor) decode(b []byte, ev *event.Event) (event.Type, error) {
 		s.exec = event.Exec{
 			Filename:      cstr(x.Filename[:], int(x.FilenameLen)),
 			ExePath:       joinRev(x.Exe[:], int(x.ExeLen)),
-			Argv:          splitArgv(x.Argv[:], int(x.ArgvLen)),
+			Argv:          s.lists.split(x.Argv[:], int(x.ArgvLen)),
 			ArgvTruncated: h.Flags&hdrFArgvTrunc != 0,
 			Cwd:           joinRev(x.Cwd[:], int(x.CwdLen)),
 			Tty:           x.Tty,
@@ -96,7 +96,7 @@ func (s *Sensor) decode(b []byte, ev *event.Event) (event.Type, error) {
 			UpperLayer:    h.Flags&hdrFUpper != 0,
 			FromMemfd:     h.Flags&hdrFMemfd != 0,
 			Writable:      h.Flags&hdrFWritable != 0,
-			Env:           splitArgv(x.Env[:], int(x.EnvLen)),
+			Env:           s.lists.split(x.Env[:], int(x.EnvLen)),
 			EnvTruncated:  h.Flags&hdrFEnvTrunc != 0,
 			IDs:           event.NSIDs{VPID: x.Vpid, VTID: x.Vtid, VPGID: x.Vpgid, VSID: x.Vsid},
 			ExeIno:        x.ExeIno,
@@ -241,6 +241,38 @@ func splitArgv(c []int8, n int) []string {
 	s := string(b[:n])
 	s = strings.TrimSuffix(s, "\x00")
 	return strings.Split(s, "\x00")
+}
+
+// lists interns the argv and environment lists of execs: the processes of
+// a host or a container mostly run the same few command lines with the
+// same environment, and the process table keeps both for every live
+// process (10k identical workers would otherwise hold 10k copies of a
+// 1 KiB environment). The interned slices are shared: nobody may modify
+// them. Bounded: past listsMaxBytes of keys the set starts again.
+type lists struct {
+	m     map[string][]string
+	bytes int
+}
+
+const listsMaxBytes = 1 << 20
+
+// split returns splitArgv(c, n), interned.
+func (l *lists) split(c []int8, n int) []string {
+	b := bytesOf(c)
+	n = min(n, len(b))
+	if n == 0 {
+		return nil
+	}
+	if v, ok := l.m[string(b[:n])]; ok {
+		return v
+	}
+	v := splitArgv(c, n)
+	if l.m == nil || l.bytes+n > listsMaxBytes {
+		l.m, l.bytes = map[string][]string{}, 0
+	}
+	l.m[string(b[:n])] = v
+	l.bytes += n
+	return v
 }
 
 // comm interns task names: a handful of distinct values cover most events.

@@ -111,3 +111,27 @@ func TestJoinRev(t *testing.T) {
 		t.Errorf("splitArgv = %q", got)
 	}
 }
+
+// TestListsInterned: the same argv or environment bytes give the same
+// (shared) slice; other bytes a list of their own.
+func TestListsInterned(t *testing.T) {
+	mk := func(s string) []int8 {
+		b := make([]int8, 1024)
+		for i := range s {
+			b[i] = int8(s[i])
+		}
+		return b
+	}
+	var l lists
+	env := "PATH=/bin\x00HOME=/root\x00"
+	a, b := l.split(mk(env), len(env)), l.split(mk(env), len(env))
+	if len(a) != 2 || a[1] != "HOME=/root" || &a[0] != &b[0] {
+		t.Errorf("split %q twice: %q %q, shared %v", env, a, b, len(a) > 0 && len(b) > 0 && &a[0] == &b[0])
+	}
+	if c := l.split(mk("sleep\x003600\x00"), 11); len(c) != 2 || c[0] != "sleep" || &c[0] == &a[0] {
+		t.Errorf("other bytes: %q", c)
+	}
+	if l.split(mk(""), 0) != nil {
+		t.Error("empty list not nil")
+	}
+}

@@ -97,6 +97,7 @@ type Sensor struct {
 	decodeKO [event.NumTypes]atomic.Uint64
 	final    [numBPFReasons][event.NumTypes]uint64 // kernel counters at Close
 	comms    map[[16]byte]string
+	lists    lists // exec argv and environment, interned
 	exec     event.Exec
 }
 
