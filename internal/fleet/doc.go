@@ -2,7 +2,8 @@
 // to the hub over NATS JetStream, and the wire types agents and hub share.
 //
 // A Client publishes on the node's own subjects (vigil.alert.NODE,
-// vigil.heartbeat.NODE, vigil.ack.NODE) of the stream VIGIL. Alerts go
+// vigil.incident.NODE, vigil.heartbeat.NODE, vigil.ack.NODE) of the stream
+// VIGIL. Alerts go
 // through Output, one output of the agent's output.Dispatcher (the "hub"
 // output, behind its bounded queue like every other): each is published
 // with its JetStream message id (MsgID: the alert's UUID), so a copy sent
@@ -13,7 +14,10 @@
 // queue "fleet.spool"); once anything is spooled every later alert queues
 // behind it, and the drain publishes oldest first and removes a record
 // only after the stream acknowledged it: in order, nothing lost, nothing
-// duplicated. Heartbeats are not spooled (a stale one tells nothing).
+// duplicated. Incidents (SendIncident: the flight recorder's events
+// around an alert) take the same path behind a bounded queue
+// ("fleet.incidents"). Heartbeats are not spooled (a stale one tells
+// nothing).
 //
 // Rules come back through the JetStream key-value bucket RulesBucket: the
 // client watches RulesKey and hands each newer Bundle to

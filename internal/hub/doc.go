@@ -3,8 +3,8 @@
 // consumer that moves what agents publish into a Store, the HTTP API, and
 // rule distribution.
 //
-// The stream VIGIL (fleet.StreamSubjects) holds alerts, heartbeats and
-// rule acknowledgements; the durable pull consumer "hub" takes them in
+// The stream VIGIL (fleet.StreamSubjects) holds alerts, incidents,
+// heartbeats and rule acknowledgements; the durable pull consumer "hub" takes them in
 // batches, stores a batch in one transaction and only then acknowledges
 // it (AckAll), so a hub stopped or killed at any point gets the rest
 // again, and the store drops what it has already by alert UUID: every
@@ -19,8 +19,10 @@
 // migrations; both pass the same tests. Rule bundles are versioned in
 // the store and put in the key-value bucket fleet.RulesBucket; a rollback
 // pushes an old version's files as a new version; nodes' answers
-// (fleet.Ack) are stored per node and version. GenerateCerts makes the CA
-// and certificates of a first deployment (`vigil hub certs`).
+// (fleet.Ack) are stored per node and version. The web console
+// (internal/console) is mounted at /console/ over the same store
+// (console.go: consoleSource), with the API's two tokens. GenerateCerts
+// makes the CA and certificates of a first deployment (`vigil hub certs`).
 //
 // Ownership: New opens the store and NATS; Run serves until its context
 // ends; Close releases the connection, the embedded server and the store.
