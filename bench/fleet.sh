@@ -11,11 +11,14 @@
 #  4. hub unreachable for OUTAGE seconds (default 60) under a steady alert rate: the spool
 #     holds, then drains in order, nothing lost (the test, with its outage set to OUTAGE).
 # Usage: bench/fleet.sh [DURATION_SECONDS=60] [NODES=1000] [OUTAGE_SECONDS=60]
+#        PARTS="2 3" bench/fleet.sh ...   runs only those parts
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-60}
 NODES=${2:-1000}
 OUTAGE=${3:-60}
+PARTS=${PARTS:-1 2 3 4}
+part() { case " $PARTS " in *" $1 "*) return 0;; esac; return 1; }
 D=$(mktemp -d /tmp/vigil-fleet-bench.XXXXXX)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$D"' EXIT
@@ -30,11 +33,14 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 TCK=$(getconf CLK_TCK)
 pct() { awk -v a="$1" -v b="$2" -v s="$3" -v t="$TCK" 'BEGIN {printf "%.2f", 100*(b-a)/t/s}'; }
 
+if part 1; then
 echo "== 1. hub ingest (SQLite, PostgreSQL), 50,000 alerts"
 go test -bench Ingest -run XXX -benchtime 50000x ./internal/hub | grep Benchmark
+fi
 
-echo "== 2. $NODES simulated nodes, $DURATION s"
 NPORT=$((20000 + RANDOM % 10000)); APORT=$((NPORT + 1))
+if part 2; then
+echo "== 2. $NODES simulated nodes, $DURATION s"
 "$D/vigil" hub --data-dir "$D/hub" --nats-listen 127.0.0.1:$NPORT --listen 127.0.0.1:$APORT --log-level warn \
 	--viewer-token-file <(echo bench-token) 2>"$D/hub.err" &
 HP=$!; PIDS+=("$HP")
@@ -50,7 +56,9 @@ echo "nodes known: $(curl -sf -H 'Authorization: Bearer bench-token' "http://127
 kill -INT $HP; wait $HP 2>/dev/null || true
 STORED=$(sqlite3 "$D/hub/hub.db" 'SELECT COUNT(*) FROM alerts' 2>/dev/null || echo "?")
 echo "alerts stored: $STORED"
+fi
 
+if part 3; then
 echo "== 3. agent overhead of --hub at 100 alerts/s, $DURATION s each"
 if [ "$(id -u)" != 0 ]; then echo "skipped: needs root"; else
 	cat >"$D/rule.yaml" <<'RULE'
@@ -87,7 +95,10 @@ RULE
 	echo "alerts stored by the hub in the --hub run: $STORED (expected about $((100 * (DURATION + 2))))"
 	rm -f /tmp/vigil-fleet-bench-trigger
 fi
+fi
 
+if part 4; then
 echo "== 4. hub unreachable for $OUTAGE s under 200 alerts/s"
 VIGIL_FLEET_OUTAGE=${OUTAGE}s go test -count 1 -timeout 10m -run TestHubOutageSpoolDrainsInOrder -v ./internal/hub | grep -E "outage|PASS|FAIL|ok"
+fi
 echo "load after: $(uptime)"

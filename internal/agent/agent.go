@@ -289,7 +289,11 @@ func (a *Agent) closeSinks() {
 		a.log.Warn("close outputs", "err", err)
 	}
 	if a.fleet != nil {
-		a.fleet.Close() // after the outputs: the hub output has drained into it
+		// After the outputs: the hub output has drained into the client;
+		// what the spool holds is sent now if the hub is there (bounded),
+		// else on the next start.
+		a.fleet.Flush(ctx)
+		a.fleet.Close()
 	}
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {

@@ -135,7 +135,7 @@ func Connect(o Options) (*Client, error) {
 		return nil, fmt.Errorf("fleet: %w", err)
 	}
 	c.nc = nc
-	if c.js, err = jetstream.New(nc); err != nil {
+	if c.js, err = jetstream.New(nc, jetstream.WithPublishAsyncTimeout(o.PublishTimeout)); err != nil {
 		nc.Close()
 		sp.Close()
 		return nil, fmt.Errorf("fleet: %w", err)
@@ -192,6 +192,60 @@ func (c *Client) send(ctx context.Context, r Record) error {
 	c.spooled.Add(1)
 	c.kick()
 	return nil
+}
+
+// sendBatch is send for several records: published together when nothing
+// waits in the spool, their acknowledgements awaited in order; from the
+// first that fails, the rest go to the spool in order (those of them the
+// stream had stored come again with their ids and are dropped as copies).
+func (c *Client) sendBatch(ctx context.Context, rs []Record) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	failed := 0 // rs[failed:] go to the spool
+	if c.spool.Len() == 0 && c.nc.IsConnected() {
+		futs := make([]jetstream.PubAckFuture, 0, len(rs))
+		for _, r := range rs {
+			f, err := c.js.PublishMsgAsync(&nats.Msg{Subject: r.Subject, Data: r.Data},
+				jetstream.WithMsgID(r.ID), jetstream.WithExpectStream(Stream))
+			if err != nil {
+				break
+			}
+			futs = append(futs, f)
+		}
+		timeout := time.NewTimer(c.opts.PublishTimeout)
+		defer timeout.Stop()
+	wait:
+		for _, f := range futs {
+			select {
+			case ack := <-f.Ok():
+				c.published.Add(1)
+				if ack.Duplicate {
+					c.duplicates.Add(1)
+				}
+				failed++
+			case <-f.Err():
+				break wait
+			case <-timeout.C:
+				break wait
+			case <-ctx.Done():
+				break wait
+			}
+		}
+	}
+	var first error
+	for _, r := range rs[failed:] {
+		if err := c.spool.Append(r); err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		c.spooled.Add(1)
+	}
+	if failed < len(rs) {
+		c.kick()
+	}
+	return first
 }
 
 // Run drains the spool, sends heartbeats and applies pushed rules until
@@ -370,6 +424,22 @@ func (c *Client) applyBundle(ctx context.Context, data []byte) {
 	}
 }
 
+// Flush sends what waits in the spool until it is empty or ctx ends (the
+// agent's shutdown, after its outputs were drained into the client); what
+// is left stays on disk for the next start.
+func (c *Client) Flush(ctx context.Context) {
+	for c.nc.IsConnected() && ctx.Err() == nil {
+		r, ok, err := c.spool.Peek()
+		if err != nil || !ok {
+			return
+		}
+		if err := c.publish(ctx, r); err != nil {
+			return
+		}
+		c.spool.Pop()
+	}
+}
+
 // SetRulesVersion records the bundle version already in force (read back
 // from disk at start).
 func (c *Client) SetRulesVersion(v uint64) { c.rulesVersion.Store(v) }
@@ -384,15 +454,44 @@ func (c *Client) Close() error {
 func (c *Client) Output() *Output { return &Output{c: c} }
 
 // Output is the "hub" output: each alert goes to the node's alert subject
-// with its MsgID, in order, through the spool when the hub is away.
+// with its MsgID, in order, through the spool when the hub is away. It is
+// an output.Batcher: the dispatcher hands it the alerts of up to
+// outputBatchInterval at a time, published together and acknowledged
+// together (one wake-up per batch, not per alert).
 type Output struct{ c *Client }
+
+// The hub output's batches: at most outputBatchSize alerts, waiting at
+// most outputBatchInterval for more.
+const (
+	outputBatchSize     = 512
+	outputBatchInterval = 100 * time.Millisecond
+)
 
 // Name implements output.Output.
 func (o *Output) Name() string { return "hub" }
 
 // Write implements output.Output.
 func (o *Output) Write(ctx context.Context, a *alert.Alert) error {
-	return o.c.send(ctx, Record{ID: MsgID(a), Subject: AlertSubject(o.c.opts.Node), Data: a.AppendJSON(nil)})
+	return o.c.send(ctx, o.record(a))
+}
+
+func (o *Output) record(a *alert.Alert) Record {
+	return Record{ID: MsgID(a), Subject: AlertSubject(o.c.opts.Node), Data: a.AppendJSON(nil)}
+}
+
+// BatchSize implements output.Batcher.
+func (o *Output) BatchSize() int { return outputBatchSize }
+
+// BatchInterval implements output.Batcher.
+func (o *Output) BatchInterval() int64 { return int64(outputBatchInterval) }
+
+// WriteBatch implements output.Batcher.
+func (o *Output) WriteBatch(ctx context.Context, as []*alert.Alert) error {
+	rs := make([]Record, len(as))
+	for i, a := range as {
+		rs[i] = o.record(a)
+	}
+	return o.c.sendBatch(ctx, rs)
 }
 
 // Close implements output.Output; the client is closed by its owner.
