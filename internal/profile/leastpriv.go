@@ -69,8 +69,9 @@ type LandlockRule struct {
 
 // Landlock returns the profile as a Landlock ruleset: programs may be
 // executed and read, read files read (a directory: listed and read
-// beneath), written files written and truncated, and created or removed
-// in their directory; listening TCP ports may be bound, egress TCP ports
+// beneath), written files written and truncated, and files created,
+// written or removed in their directory (Landlock needs write_file beneath
+// the directory for a file created there); listening TCP ports may be bound, egress TCP ports
 // connected to. Landlock has no address rules: a port is allowed towards
 // every address, and UDP is not handled. An applier drops rights that do
 // not apply to a path's type (a file gets no directory rights) and rules
@@ -93,7 +94,7 @@ func Landlock(p *Profile) *LandlockRuleset {
 	}
 	for _, f := range p.Items(KindWrite) {
 		grant(f, "write_file", "truncate", "read_file")
-		grant(path.Dir(f), "make_reg", "remove_file")
+		grant(path.Dir(f), "write_file", "truncate", "make_reg", "remove_file")
 	}
 	paths := make([]string, 0, len(grants))
 	for k := range grants {
