@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -431,11 +432,49 @@ func newProfileLeastPrivCmds() []*cobra.Command {
 	return []*cobra.Command{
 		newProfileOutputCmd("seccomp", "Write a seccomp profile (OCI/Docker JSON) allowing the profile's syscalls, EPERM for the others",
 			func(p *profile.Profile, _ []string) ([]byte, error) { return profile.Seccomp(p) }, false),
-		newProfileOutputCmd("landlock", "Write a Landlock ruleset description (JSON) granting the profile's programs, files and TCP ports",
-			func(p *profile.Profile, _ []string) ([]byte, error) { return profile.Landlock(p).JSON() }, false),
+		newProfileLandlockCmd(),
 		newProfileOutputCmd("policy", "Write a Vigil prevention policy (allow-list mode) from the profile",
 			func(p *profile.Profile, names []string) ([]byte, error) {
 				return profile.Policy(p, profile.PolicyScope{Names: names})
 			}, true),
 	}
+}
+
+func newProfileLandlockCmd() *cobra.Command {
+	cmd := newProfileOutputCmd("landlock", "Write a Landlock ruleset description (JSON) granting the profile's programs, files and TCP ports; with -- CMD, run CMD under it",
+		func(p *profile.Profile, _ []string) ([]byte, error) { return profile.Landlock(p).JSON() }, false)
+	cmd.Use = "landlock NAME[@VERSION]|FILE [-- CMD [ARG...]]"
+	cmd.Args = cobra.MinimumNArgs(1)
+	write := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		dash := cmd.ArgsLenAtDash()
+		if dash < 0 {
+			if len(args) != 1 {
+				return errors.New("want one profile (and -- CMD to run a command under it)")
+			}
+			return write(cmd, args)
+		}
+		if dash != 1 || len(args) < 2 {
+			return errors.New("want one profile before -- and a command after it")
+		}
+		var buf strings.Builder
+		cmd.SetOut(&buf)
+		if err := write(cmd, args[:1]); err != nil {
+			return err
+		}
+		var rs profile.LandlockRuleset
+		if err := json.Unmarshal([]byte(buf.String()), &rs); err != nil {
+			return err
+		}
+		argv := args[1:]
+		if !strings.Contains(argv[0], "/") {
+			path, err := exec.LookPath(argv[0])
+			if err != nil {
+				return err
+			}
+			argv[0] = path
+		}
+		return rs.ExecRestricted(argv)
+	}
+	return cmd
 }
