@@ -52,7 +52,7 @@ c0=$(cpu $HP)
 c1=$(cpu $HP)
 echo "hub with $NODES nodes: cpu=$(pct "$c0" "$c1" "$DURATION")% rss=$(rss $HP)kB load: $(uptime)"
 sleep 3
-echo "nodes known: $(curl -sf -H 'Authorization: Bearer bench-token' "http://127.0.0.1:$APORT/api/nodes" | grep -o '"node":' | wc -l)"
+echo "nodes known: $(curl -sf -H 'Authorization: Bearer bench-token' "http://127.0.0.1:$APORT/api/nodes" | grep -o '"alive":' | wc -l)"
 kill -INT $HP; wait $HP 2>/dev/null || true
 STORED=$(sqlite3 "$D/hub/hub.db" 'SELECT COUNT(*) FROM alerts' 2>/dev/null || echo "?")
 echo "alerts stored: $STORED"

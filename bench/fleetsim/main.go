@@ -110,15 +110,20 @@ func simulate(ctx context.Context, url string, n int, rate float64, hb time.Dura
 		}()
 	}
 	wg.Wait()
+	el := time.Since(start).Seconds()
+	// What the spools hold (acknowledgements that came late) is sent now,
+	// as an agent does at shutdown.
+	fctx, fcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer fcancel()
 	var spooled uint64
 	left := 0
 	for _, c := range clients {
+		c.Flush(fctx)
 		st := c.Stats()
 		spooled += st.Spooled
 		left += st.SpoolLen
 		c.Close()
 	}
-	el := time.Since(start).Seconds()
 	fmt.Printf("nodes=%d seconds=%.0f alerts_sent=%d alerts_per_s=%.0f failed=%d spooled=%d left_in_spools=%d\n",
 		n, el, sent.Load(), float64(sent.Load())/el, failed.Load(), spooled, left)
 }
