@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -51,12 +50,7 @@ func TestFalcoMetricNames(t *testing.T) {
 		s := newSinks(t)
 		p := filepath.Join(t.TempDir(), "rules.yaml")
 		_ = os.WriteFile(p, []byte(shadowRule), 0o600)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
+		addr := freeAddr(t)
 		cfg := s.config(t, p)
 		cfg.HTTP.Enabled = true
 		cfg.HTTP.Listen = addr

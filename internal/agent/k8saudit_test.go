@@ -36,9 +36,7 @@ func TestK8sAuditWebhook(t *testing.T) {
 	if err := os.WriteFile(cfg.K8sAudit.TokenFile, []byte("audit-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	cfg.K8sAudit.Listen = ln.Addr().String()
-	ln.Close()
+	cfg.K8sAudit.Listen = freeAddr(t)
 	runAgent(t, cfg, &Options{Source: &fakeSource{ch: make(chan struct{})}})
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // the test's own certificate
 	post := func(body []byte) int {

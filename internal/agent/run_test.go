@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"log/slog"
+	"net"
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/config"
@@ -98,4 +99,16 @@ func (ta *testAgent) waitHealthy(t *testing.T) {
 		}
 		return ta.health() == nil
 	})
+}
+
+// freeAddr returns a loopback address with a port free a moment ago, for
+// an agent to listen on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
