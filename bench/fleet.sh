@@ -6,8 +6,11 @@
 #  2. NODES simulated nodes (default 1000: heartbeat every 10 s, 5 alerts/s each) against a
 #     `vigil hub` process: its CPU (% of one core) and RSS, idle first (baseline) then under load,
 #     and the alerts stored against the alerts the nodes sent.
-#  3. agent overhead of --hub at 100 alerts/s: `vigil run` with one rule fired by 100 opens/s,
-#     its CPU without --hub and with --hub (the hub running), same load, DURATION seconds each.
+#  3. agent overhead of --hub at 100 alerts/s: (a) the agent's side alone (fleetsim -mode client: one
+#     fleet client behind an output dispatcher, 100 alerts/s to it against the same alerts to a
+#     discarding JSON output, in one process); (b) `vigil run` with one rule fired by 100 opens/s,
+#     its CPU without --hub and with --hub (the hub running on this host, so the sensor also sees
+#     the hub's own activity), same load, DURATION seconds each.
 #  4. hub unreachable for OUTAGE seconds (default 60) under a steady alert rate: the spool
 #     holds, then drains in order, nothing lost (the test, with its outage set to OUTAGE).
 # Usage: bench/fleet.sh [DURATION_SECONDS=60] [NODES=1000] [OUTAGE_SECONDS=60]
@@ -59,7 +62,13 @@ echo "alerts stored: $STORED"
 fi
 
 if part 3; then
-echo "== 3. agent overhead of --hub at 100 alerts/s, $DURATION s each"
+echo "== 3a. the agent's side of --hub alone at 100 alerts/s, $DURATION s each phase"
+"$D/vigil" hub --data-dir "$D/hub3a" --nats-listen 127.0.0.1:$NPORT --listen 127.0.0.1:$APORT --log-level error 2>/dev/null &
+HP=$!; PIDS+=("$HP")
+sleep 2
+"$D/fleetsim" -mode client -url nats://127.0.0.1:$NPORT -rate 100 -duration "${DURATION}s" -dir "$D/sim3a"
+kill -INT $HP; wait $HP 2>/dev/null || true
+echo "== 3b. agent overhead of --hub at 100 alerts/s, $DURATION s each"
 if [ "$(id -u)" != 0 ]; then echo "skipped: needs root"; else
 	cat >"$D/rule.yaml" <<'RULE'
 - rule: Bench trigger

@@ -9,19 +9,24 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/fleet"
+	"github.com/vigilsec/vigil/internal/output"
+	"github.com/vigilsec/vigil/internal/rules"
 )
 
 func main() {
-	mode := flag.String("mode", "nodes", "nodes or opens")
+	mode := flag.String("mode", "nodes", "nodes, opens or client")
 	url := flag.String("url", "nats://127.0.0.1:4222", "hub NATS URL (nodes)")
 	nodes := flag.Int("nodes", 1000, "simulated nodes (nodes)")
 	rate := flag.Float64("rate", 5, "alerts/s per node (nodes), or opens/s (opens)")
@@ -29,7 +34,16 @@ func main() {
 	dur := flag.Duration("duration", 60*time.Second, "how long")
 	dir := flag.String("dir", "", "spool directories go here (nodes)")
 	file := flag.String("file", "", "file to open (opens)")
+	prof := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *dur)
 	defer cancel()
 	switch *mode {
@@ -37,9 +51,71 @@ func main() {
 		opens(ctx, *file, *rate)
 	case "nodes":
 		simulate(ctx, *url, *nodes, *rate, *hb, *dir)
+	case "client":
+		clientCost(*url, *rate, *dur, *dir)
 	default:
 		log.Fatalf("unknown mode %q", *mode)
 	}
+}
+
+// cpuSeconds is this process's user+system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// clientCost measures the agent's side of --hub alone, in this process: one
+// fleet client behind an output.Dispatcher as in the agent, idle for dur
+// (heartbeats, rules watch, spool ticks: the baseline), then fed rate
+// alerts/s for dur; CPU % of one core of each phase.
+func clientCost(url string, rate float64, dur time.Duration, dir string) {
+	c, err := fleet.Connect(fleet.Options{URL: url, Node: "overhead", SpoolDir: filepath.Join(dir, "overhead"),
+		Heartbeat:  func() fleet.Heartbeat { return fleet.Heartbeat{Time: time.Now().UTC(), Version: "fleetsim"} },
+		ApplyRules: func(*fleet.Bundle) (rules.Diagnostics, error) { return nil, nil }})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	time.Sleep(2 * time.Second) // connected, watch set up
+	c0, t0 := cpuSeconds(), time.Now()
+	time.Sleep(dur)
+	idle := (cpuSeconds() - c0) / time.Since(t0).Seconds()
+	// feed sends rate alerts/s into d for dur; CPU share of one core.
+	feed := func(d *output.Dispatcher) float64 {
+		tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+		defer tick.Stop()
+		c0, t0 := cpuSeconds(), time.Now()
+		for n := 0; time.Since(t0) < dur; n++ {
+			<-tick.C
+			d.Send(&alert.Alert{UUID: alert.NewUUID(), Time: time.Now().UTC(), Rule: "Simulated rule", Priority: alert.PriorityWarning,
+				Source: alert.SourceSyscall, Hostname: "overhead", Output: fmt.Sprintf("simulated alert %d", n),
+				OutputFields: []alert.Field{{Name: "proc.name", Value: "cat"}, {Name: "fd.name", Value: "/etc/shadow"}},
+				Vigil: alert.Context{Count: 1, Container: &alert.Container{ID: "0123456789ab", Image: "busybox:1.36"},
+					Process: []alert.Process{{PID: 42, Comm: "cat", ExePath: "/usr/bin/cat", Args: []string{"/etc/shadow"}}}}})
+		}
+		return (cpuSeconds() - c0) / time.Since(t0).Seconds()
+	}
+	closeD := func(d *output.Dispatcher) {
+		dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		d.Close(dctx)
+		dcancel()
+	}
+	// Baseline: the same alerts to a JSON output that discards them.
+	base := output.NewDispatcher(output.Options{})
+	base.Add(output.NewWriter("discard", io.Discard, output.FormatJSON), alert.PriorityDebug, 4096)
+	without := feed(base)
+	closeD(base)
+	d := output.NewDispatcher(output.Options{})
+	d.Add(c.Output(), alert.PriorityDebug, 4096)
+	with := feed(d)
+	closeD(d)
+	st := c.Stats()
+	c.Close()
+	fmt.Printf("client idle: cpu=%.3f%%; %.0f alerts/s to a discarding JSON output: cpu=%.3f%%; to the hub: cpu=%.3f%%; cost of --hub=%.3f%% of one core (%.1f us/alert); published=%d spooled=%d\n",
+		100*idle, rate, 100*without, 100*with, 100*(with-without), 1e6*(with-without)/rate, st.Published, st.Spooled)
 }
 
 // opens opens file rate times a second until ctx ends.
