@@ -617,7 +617,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 			a.realSensor = s
 			a.sensorLoaded.Store(true)
 			if a.learner != nil {
-				a.learner.SetSyscallSets(s)
+				var own func(uint64) bool
+				if a.containers != nil {
+					own = func(cg uint64) bool { return !a.containers.SharedCgroup(cg) }
+				}
+				a.learner.SetSyscallSets(s, own)
 			}
 			src = s
 			if m := s.Missing(); len(m) > 0 {

@@ -223,6 +223,18 @@ func New(opts Options) (*Manager, error) {
 	return m, nil
 }
 
+// SharedCgroup reports whether tasks of the cgroup (v2 id) may belong to
+// several containers or to the host: the cgroup v2 root, where runtimes on
+// cgroup v1 (Docker with the cgroupfs driver on a hybrid host) leave
+// containers and which Resolve answers by pid. Unknown cgroups are
+// shared.
+func (m *Manager) SharedCgroup(cgroupID uint64) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	e := m.cgroups[cgroupID]
+	return e == nil || e.root || e.info.Type == ""
+}
+
 // Host returns the shared Container of host processes.
 func (m *Manager) Host() *event.Container { return m.host }
 

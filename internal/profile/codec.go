@@ -28,23 +28,25 @@ func (e *DecodeError) Is(t error) bool { return t == ErrInvalid }
 
 // doc is the JSON form of a profile: one array per kind, in text form.
 type doc struct {
-	Name       string            `json:"name"`
-	Version    uint64            `json:"version"`
-	State      State             `json:"state"`
-	LearnStart time.Time         `json:"learn_start"`
-	LearnEnd   time.Time         `json:"learn_end"`
-	Updated    time.Time         `json:"updated"`
-	Hosts      []string          `json:"hosts,omitempty"`
-	Program    []string          `json:"program"`
-	Read       []string          `json:"read"`
-	Write      []string          `json:"write"`
-	Egress     []string          `json:"egress"`
-	Ingress    []string          `json:"ingress"`
-	Listen     []string          `json:"listen"`
-	Syscall    []string          `json:"syscall"`
-	Cap        []string          `json:"cap"`
-	UID        []string          `json:"uid"`
-	Overflow   map[string]uint64 `json:"overflow,omitempty"`
+	Name       string    `json:"name"`
+	Version    uint64    `json:"version"`
+	State      State     `json:"state"`
+	LearnStart time.Time `json:"learn_start"`
+	LearnEnd   time.Time `json:"learn_end"`
+	Updated    time.Time `json:"updated"`
+	Hosts      []string  `json:"hosts,omitempty"`
+	// SyscallSets: the syscalls are complete (Profile.SyscallsComplete).
+	SyscallSets bool              `json:"syscall_sets,omitempty"`
+	Program     []string          `json:"program"`
+	Read        []string          `json:"read"`
+	Write       []string          `json:"write"`
+	Egress      []string          `json:"egress"`
+	Ingress     []string          `json:"ingress"`
+	Listen      []string          `json:"listen"`
+	Syscall     []string          `json:"syscall"`
+	Cap         []string          `json:"cap"`
+	UID         []string          `json:"uid"`
+	Overflow    map[string]uint64 `json:"overflow,omitempty"`
 }
 
 func (d *doc) items(k Kind) *[]string {
@@ -75,7 +77,7 @@ func (d *doc) items(k Kind) *[]string {
 // (what `vigil profile export` prints and the store keeps).
 func (p *Profile) MarshalJSON() ([]byte, error) {
 	d := doc{Name: p.Name, Version: p.Version, State: p.State, LearnStart: p.LearnStart.UTC(), LearnEnd: p.LearnEnd.UTC(),
-		Updated: p.Updated.UTC(), Hosts: p.Hosts}
+		Updated: p.Updated.UTC(), Hosts: p.Hosts, SyscallSets: p.syscallSets}
 	for _, k := range Kinds {
 		it := p.Items(k)
 		if it == nil {
@@ -116,7 +118,7 @@ func Decode(data []byte, file string, limits Limits) (*Profile, error) {
 		return nil, posError(data, file, valueOffset(data, "state", string(d.State)), fmt.Sprintf("state %q: want learning or monitoring", d.State))
 	}
 	p := &Profile{Name: d.Name, Version: d.Version, State: d.State, LearnStart: d.LearnStart, LearnEnd: d.LearnEnd,
-		Updated: d.Updated, limits: limits.withDefaults()}
+		Updated: d.Updated, limits: limits.withDefaults(), syscallSets: d.SyscallSets}
 	for _, h := range d.Hosts {
 		p.addHost(h)
 	}

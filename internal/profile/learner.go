@@ -82,6 +82,7 @@ type Learner struct {
 	// Per-cgroup syscall sets (SetSyscallSets): the cgroups of the
 	// profiled containers and the set last read of each.
 	sysSets SyscallSets
+	ownCg   func(cgroupID uint64) bool
 	cgroups map[uint64]*cgroupSet
 
 	deviations  *metrics.CounterVec
@@ -105,11 +106,14 @@ type cgroupSet struct {
 
 // SetSyscallSets makes the Learner read the syscall sets of the cgroups of
 // the containers it profiles (PollSyscalls): every syscall, not only the
-// event types the sensor reports.
-func (l *Learner) SetSyscallSets(s SyscallSets) {
+// event types the sensor reports. own says whether a cgroup is one
+// container's alone (nil: every cgroup is); a shared cgroup's set (the
+// cgroup v2 root, where runtimes on cgroup v1 leave containers) mixes
+// other containers' and host tasks' syscalls and is not used.
+func (l *Learner) SetSyscallSets(s SyscallSets, own func(cgroupID uint64) bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sysSets = s
+	l.sysSets, l.ownCg = s, own
 }
 
 // PollSyscalls reads the syscall sets of the profiled cgroups: while a
@@ -130,6 +134,10 @@ func (l *Learner) PollSyscalls(now time.Time) {
 		}
 		e.last = set
 		p := e.w.p
+		if p.State == Learning && !p.syscallSets {
+			p.syscallSets = true
+			l.touch(p)
+		}
 		if p.State == Learning && now.After(p.LearnEnd) {
 			l.finish(e.w)
 		}
@@ -573,7 +581,7 @@ func (l *Learner) attach(c *event.Container, cgroupID uint64, now int64) *worklo
 		clear(l.byCont) // containers come and go; the map is a cache
 	}
 	l.byCont[c] = w
-	if cgroupID != 0 && l.cgroups[cgroupID] == nil {
+	if cgroupID != 0 && l.cgroups[cgroupID] == nil && (l.ownCg == nil || l.ownCg(cgroupID)) {
 		if len(l.cgroups) >= sensor.MaxSyscallCgroups {
 			clear(l.cgroups) // the sensor forgets the least recently used too
 		}

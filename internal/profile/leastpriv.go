@@ -26,13 +26,13 @@ type seccompSyscall struct {
 
 // Seccomp returns a seccomp profile that allows the system calls of the
 // profile and fails every other with EPERM (x86_64; the sensor records
-// x86_64 syscalls only). It errors when the profile has no syscall (it
-// was learned without syscall sets: such a profile would stop the
-// workload's first instruction).
+// x86_64 syscalls only). It errors when the profile's syscalls are not
+// complete (SyscallsComplete): such a profile would stop the workload.
 func Seccomp(p *Profile) ([]byte, error) {
 	names := p.Items(KindSyscall)
-	if len(names) == 0 {
-		return nil, fmt.Errorf("seccomp: profile %s has no syscalls", p.Name)
+	if len(names) == 0 || !p.syscallSets {
+		return nil, fmt.Errorf("seccomp: profile %s has only the syscalls the sensor reports as events, not every syscall "+
+			"(no per-cgroup syscall set: profiles off in the sensor, or the workload's cgroup v2 is shared, as for Docker on cgroup v1)", p.Name)
 	}
 	doc := seccompProfile{DefaultAction: "SCMP_ACT_ERRNO", DefaultErrnoRet: 1, // EPERM
 		Architectures: []string{"SCMP_ARCH_X86_64"},

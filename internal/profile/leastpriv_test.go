@@ -52,6 +52,10 @@ func TestGeneratedPolicyParses(t *testing.T) {
 // syscalls; the Landlock ruleset grants the programs, files and TCP ports.
 func TestSeccompAndLandlock(t *testing.T) {
 	p := webProfile(t)
+	if _, err := Seccomp(p); err == nil {
+		t.Fatal("seccomp from event-type syscalls only")
+	}
+	p.syscallSets = true
 	js, err := Seccomp(p)
 	if err != nil {
 		t.Fatal(err)

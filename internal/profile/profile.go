@@ -248,6 +248,9 @@ type Profile struct {
 	caps           uint64
 	capsOver       uint64
 	uids           set[uint32]
+	// syscallSets: the syscalls include the kernel's per-cgroup sets
+	// (every syscall), not only the event types the sensor reports.
+	syscallSets bool
 
 	limits Limits
 	// seenTypes caches which event types' syscalls are in syscalls (the
@@ -260,6 +263,11 @@ func New(name string, limits Limits, now time.Time, window time.Duration) *Profi
 	return &Profile{Name: name, State: Learning, LearnStart: now, LearnEnd: now.Add(window), Updated: now,
 		limits: limits.withDefaults()}
 }
+
+// SyscallsComplete reports whether the profile's syscalls come from the
+// kernel's per-cgroup syscall sets (every syscall the workload made), not
+// only from the event types the sensor reports.
+func (p *Profile) SyscallsComplete() bool { return p.syscallSets }
 
 // SetLimits changes the profile's limits (entries already held stay).
 func (p *Profile) SetLimits(l Limits) { p.limits = l.withDefaults() }
@@ -578,6 +586,7 @@ func (p *Profile) Merge(q *Profile) {
 	if q.State == Monitoring {
 		p.State = Monitoring
 	}
+	p.syscallSets = p.syscallSets || q.syscallSets
 	p.Version = max(p.Version, q.Version) + 1
 	if q.Updated.After(p.Updated) {
 		p.Updated = q.Updated

@@ -257,7 +257,7 @@ func TestPollSyscalls(t *testing.T) {
 	var got []*alert.Alert
 	l := NewLearner(Options{Window: time.Minute, OnDeviation: func(a *alert.Alert) { got = append(got, a) }})
 	sets := fakeSets{}
-	l.SetSyscallSets(sets)
+	l.SetSyscallSets(sets, func(cg uint64) bool { return cg == 42 })
 	t0 := time.Unix(1_700_000_000, 0)
 	ev := execEv(t0, "/bin/app", "/bin/app")
 	ev.CgroupID = 42
@@ -266,8 +266,19 @@ func TestPollSyscalls(t *testing.T) {
 	s[0] = 1<<0 | 1<<1 | 1<<9 // read, write, mmap
 	sets[42] = s
 	l.PollSyscalls(t0.Add(time.Second))
-	if it := l.Profiles()[0].Items(KindSyscall); strings.Join(it, ",") != "execve,mmap,read,write" {
+	if it := l.Profiles()[0].Items(KindSyscall); strings.Join(it, ",") != "execve,mmap,read,write" || !l.Profiles()[0].SyscallsComplete() {
 		t.Fatalf("syscalls %q", it)
+	}
+	// A shared cgroup's set is not used.
+	shared := execEv(t0, "/bin/app", "/bin/app")
+	shared.CgroupID, shared.Container = 1, &event.Container{ID: "bbbbbbbbbbbb", Type: "docker", MetadataKnown: true, Repository: "other"}
+	l.Observe(shared)
+	sets[1] = sensor.SyscallSet{^uint64(0)}
+	l.PollSyscalls(t0.Add(time.Second))
+	for _, p := range l.Profiles() {
+		if p.Name == "image:other" && (p.SyscallsComplete() || p.Len(KindSyscall) != 1) {
+			t.Fatalf("a shared cgroup's set was used: %q", p.Items(KindSyscall))
+		}
 	}
 	s[272/64] |= 1 << (272 % 64) // unshare
 	sets[42] = s
