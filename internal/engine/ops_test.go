@@ -735,3 +735,32 @@ func TestIOSessionAndHealthcheckFields(t *testing.T) {
 		}
 	}
 }
+
+// TestBufferField: evt.buffer holds the captured I/O bytes (binary safe):
+// Falco's sandbox Java class download condition matches the class file
+// magic; an event without a captured buffer has no value.
+func TestBufferField(t *testing.T) {
+	ev := richEvent()
+	ev.Type, ev.Ret = event.TypeRecvfrom, 8
+	ev.Buffer = []byte{0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 0x34}
+	none := richEvent()
+	none.Type, none.Ret = event.TypeRecvfrom, 8
+	for _, c := range []struct {
+		ev   *event.Event
+		cond string
+		want bool
+	}{
+		{ev, "evt.type = recvfrom and evt.buffer bcontains cafebabe", true},
+		{ev, "evt.type = recvfrom and evt.buffer bstartswith cafe and evt.buffer bcontains 00000034", true},
+		{ev, "evt.type = recvfrom and evt.buffer bcontains deadbeef", false},
+		{none, "evt.type = recvfrom and evt.buffer exists", false},
+	} {
+		rs, err := compileRule(t, "", c.cond)
+		if err != nil {
+			t.Fatalf("%s: %v", c.cond, err)
+		}
+		if got := New(rs, &Options{Users: staticUsers{}}).Evaluate(c.ev, nil) == 1; got != c.want {
+			t.Errorf("%s: %v, want %v", c.cond, got, c.want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package event
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,6 +56,11 @@ func appendJSON(dst []byte, ev *Event, enc *JSONEncoder) []byte {
 		dst = appendArg(dst, ev, a.Slot)
 	}
 	dst = append(dst, '}')
+	if ev.Buffer != nil {
+		dst = append(dst, `,"buffer":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, ev.Buffer)
+		dst = append(dst, '"')
+	}
 	if ev.Local.Valid() {
 		dst = append(dst, `,"local":`...)
 		dst = appendAddr(dst, &ev.Local)
@@ -495,6 +501,7 @@ type capEvent struct {
 	CgroupID  uint64                     `json:"cgroup_id"`
 	Ret       int64                      `json:"ret"`
 	Args      map[string]json.RawMessage `json:"args"`
+	Buffer    []byte                     `json:"buffer"` // base64, as encoding/json reads []byte
 	Local     *capAddr                   `json:"local"`
 	Exec      *capExec                   `json:"exec"`
 	Proc      *capProc                   `json:"proc"`
@@ -552,7 +559,7 @@ func (r *CaptureReader) decode(b []byte, ev *Event) error {
 	if !ok {
 		return r.errorf(0, "unknown event type %q", c.Type)
 	}
-	*ev = Event{Type: t, FD: -1, FD2: -1, DirFD: -1, DirFD2: -1}
+	*ev = Event{Type: t, FD: -1, FD2: -1, DirFD: -1, DirFD2: -1, Buffer: c.Buffer}
 	switch {
 	case c.TS != nil:
 		ev.Time = *c.TS

@@ -224,3 +224,29 @@ func TestAppendText(t *testing.T) {
 		t.Errorf("AppendText = %q", got)
 	}
 }
+
+// TestCaptureBuffer: a captured I/O buffer (binary) survives the capture
+// format; an event without one reads back without one.
+func TestCaptureBuffer(t *testing.T) {
+	ev := &Event{Type: TypeRecvfrom, Time: 1, PID: 1, TID: 1, Ret: 5, FD: 3, FD2: -1, DirFD: -1, DirFD2: -1,
+		Buffer: []byte{0xca, 0xfe, 0, '"', '\n'}}
+	var enc JSONEncoder
+	b := enc.Append(nil, ev)
+	b = append(b, '\n')
+	ev2 := &Event{Type: TypeSendto, Time: 2, PID: 1, TID: 1, Ret: 1, FD: 3, FD2: -1, DirFD: -1, DirFD2: -1}
+	b = append(enc.Append(b, ev2), '\n')
+	rd := NewCaptureReader(bytes.NewReader(b))
+	var got Event
+	if err := rd.Next(&got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Buffer, ev.Buffer) {
+		t.Fatalf("buffer %q, want %q (line %s)", got.Buffer, ev.Buffer, b)
+	}
+	if err := rd.Next(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Buffer != nil {
+		t.Fatalf("event without a buffer read back with %q", got.Buffer)
+	}
+}

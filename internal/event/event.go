@@ -39,6 +39,11 @@ type Event struct {
 	Local  SockAddr // local end of a connected socket where known (connect, accept)
 	Arg    [4]int64 // syscall-specific integers, named by Def(Type).Args
 	Exec   *Exec    // execve/execveat only
+	// Buffer is the first bytes an I/O call (sendto, sendmsg, recvfrom,
+	// recvmsg) moved, at most the sensor's snaplen (80 bytes), when a
+	// rule asked for them (evt.buffer); nil otherwise. The sensor reuses
+	// it: copy it to keep it.
+	Buffer []byte
 
 	// Audit is the Kubernetes audit event of a TypeK8sAudit event.
 	Audit *Audit

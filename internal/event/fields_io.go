@@ -29,6 +29,15 @@ var ioFields = []Field{
 			}
 			return uv(uint64(ev.Ret))
 		}},
+	{Name: "evt.buffer", Type: FieldString, Doc: "The first bytes an I/O call (sendto, sendmsg, recvfrom, recvmsg; for the msg calls, of the first iovec) moved, at most 80 (Falco's default snaplen). The sensor copies them only for the I/O types of loaded rules that read evt.buffer; no value otherwise. Compare with bcontains/bstartswith (hex) or contains.",
+		Extract: func(c *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if ev.Buffer == nil {
+				return none()
+			}
+			s := c.mark()
+			c.buf = append(c.buf, ev.Buffer...)
+			return sv(c.str(s))
+		}},
 	{Name: "evt.type.is", Type: FieldUint, Arg: ArgKeyRequired, Doc: "1 when the event is of the type named by the argument (evt.type.is.open, evt.type.is[execve]), else 0.",
 		Extract: func(_ *FieldCtx, ev *Event, a *FieldArg) (Value, bool) {
 			if t, ok := ByName(a.Key); ok && t == ev.Type {

@@ -13,6 +13,7 @@ import (
 const (
 	hdrSize  = int(unsafe.Sizeof(vigilVigilHdr{}))
 	netSize  = int(unsafe.Sizeof(vigilVigilNet{}))
+	snapSize = int(unsafe.Sizeof(vigilVigilSnap{}))
 	execSize = int(unsafe.Sizeof(vigilVigilExec{}))
 	strMax   = 512 // VIGIL_STR_MAX
 
@@ -77,6 +78,11 @@ func (s *Sensor) decode(b []byte, ev *event.Event) (event.Type, error) {
 			ev.Local = event.SockAddr{Family: unixAFInet, IP: netip.AddrFrom4([4]byte(n.LocalIp[:4])), Port: n.LocalPort}
 		case unixAFInet6:
 			ev.Local = event.SockAddr{Family: unixAFInet6, IP: netip.AddrFrom16(n.LocalIp), Port: n.LocalPort}
+		}
+		if len(body) >= netSize+snapSize {
+			sn := (*vigilVigilSnap)(unsafe.Pointer(&body[netSize]))
+			s.snap = append(s.snap[:0], sn.Data[:min(int(sn.Len), len(sn.Data))]...)
+			ev.Buffer = s.snap
 		}
 	case recExec:
 		if len(body) < execSize {

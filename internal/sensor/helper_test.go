@@ -78,6 +78,26 @@ func runAction(name string) {
 			rawsys(unix.SYS_CLOSE, uintptr(fd))
 			keep = keep[:0]
 		}
+	case "snap":
+		// TestSnap: a datagram through sendto/recvfrom and one through
+		// sendmsg/recvmsg on a unix socket pair.
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
+		if err != nil {
+			panic(err)
+		}
+		if err := unix.Sendto(fds[0], snapPayload, 0, nil); err != nil {
+			panic(err)
+		}
+		b := make([]byte, 256)
+		if _, _, err := unix.Recvfrom(fds[1], b, 0); err != nil {
+			panic(err)
+		}
+		if _, err := unix.SendmsgN(fds[0], []byte("hello over sendmsg"), nil, nil, 0); err != nil {
+			panic(err)
+		}
+		if _, _, _, _, err := unix.Recvmsg(fds[1], b, nil, 0); err != nil {
+			panic(err)
+		}
 	case "opens":
 		// The opens of TestOpenFilter, in order, then an exec.
 		for _, o := range filterOpens {

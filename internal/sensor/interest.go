@@ -62,6 +62,9 @@ func TierOf(t event.Type) Tier {
 type Interest struct {
 	Types event.TypeSet
 	Open  *OpenFilter
+	// Snap are the I/O types whose data buffer's first bytes are captured
+	// (Event.Buffer): those of the rules that read evt.buffer.
+	Snap event.TypeSet
 }
 
 // Access is a set of open access modes: bit 1 << (flags & O_ACCMODE).

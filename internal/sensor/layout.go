@@ -44,6 +44,15 @@ func str(i uint8, s event.Slot) opt {
 		l.desc.Nstr++
 	}
 }
+
+// buf says where an I/O call's data buffer is (evt.buffer).
+func buf(mode vigilVigilBufMode, arg uint8) opt {
+	return func(l *layout) {
+		l.desc.BufMode = uint8(mode)
+		l.desc.BufArg = arg
+	}
+}
+
 func addr(mode vigilVigilAddrMode, ptr, length uint8) opt {
 	return func(l *layout) {
 		l.desc.AddrMode = uint8(mode)
@@ -82,6 +91,8 @@ func sys(nr int, opts ...opt) layout {
 const (
 	ptrLen    = vigilVigilAddrModeVIGIL_ADDR_PTR_LEN
 	ptrLenPtr = vigilVigilAddrModeVIGIL_ADDR_PTR_LENPTR
+	bufPtr    = vigilVigilBufModeVIGIL_BUF_PTR
+	bufMsghdr = vigilVigilBufModeVIGIL_BUF_MSGHDR
 	msghdr    = vigilVigilAddrModeVIGIL_ADDR_MSGHDR
 )
 
@@ -110,10 +121,10 @@ var layouts = [event.NumTypes]layout{
 	event.TypeAccept4:     sys(unix.SYS_ACCEPT4, fd(0), addr(ptrLenPtr, 1, 2), local(vigilLocalRet), flags(3)),
 	event.TypeBind:        sys(unix.SYS_BIND, fd(0), addr(ptrLen, 1, 2)),
 	event.TypeListen:      sys(unix.SYS_LISTEN, fd(0), arg(0, 1)),
-	event.TypeSendto:      sys(unix.SYS_SENDTO, fd(0), arg(0, 2), wide(2), flags(3), addr(ptrLen, 4, 5)),
-	event.TypeSendmsg:     sys(unix.SYS_SENDMSG, fd(0), sizeFromRet(), flags(2), addr(msghdr, 1, 0)),
-	event.TypeRecvfrom:    sys(unix.SYS_RECVFROM, fd(0), arg(0, 2), wide(2), flags(3), addr(ptrLenPtr, 4, 5)),
-	event.TypeRecvmsg:     sys(unix.SYS_RECVMSG, fd(0), sizeFromRet(), flags(2), addr(msghdr, 1, 0)),
+	event.TypeSendto:      sys(unix.SYS_SENDTO, fd(0), arg(0, 2), wide(2), flags(3), addr(ptrLen, 4, 5), buf(bufPtr, 1)),
+	event.TypeSendmsg:     sys(unix.SYS_SENDMSG, fd(0), sizeFromRet(), flags(2), addr(msghdr, 1, 0), buf(bufMsghdr, 1)),
+	event.TypeRecvfrom:    sys(unix.SYS_RECVFROM, fd(0), arg(0, 2), wide(2), flags(3), addr(ptrLenPtr, 4, 5), buf(bufPtr, 1)),
+	event.TypeRecvmsg:     sys(unix.SYS_RECVMSG, fd(0), sizeFromRet(), flags(2), addr(msghdr, 1, 0), buf(bufMsghdr, 1)),
 	event.TypeLink:        sys(unix.SYS_LINK, str(0, pth), str(1, pth2)),
 	event.TypeLinkat:      sys(unix.SYS_LINKAT, dirfd(0), str(1, pth), dirfd2(2), str(3, pth2), flags(4)),
 	event.TypeSymlink:     sys(unix.SYS_SYMLINK, str(0, pth), str(1, pth2)),

@@ -43,6 +43,10 @@ type Options struct {
 	// sensor starts without it, reports every open and says why in
 	// FilterError.
 	Interest *Interest
+	// Snap lists the I/O types (sendto, sendmsg, recvfrom, recvmsg) whose
+	// first bytes moved are captured into Event.Buffer (evt.buffer), with
+	// Types; Interest.Snap does the same with an Interest.
+	Snap event.TypeSet
 	// RingBytes is the ring buffer size, rounded up to a power of two of at
 	// least one page; 0 means DefaultRingBytes.
 	RingBytes int
@@ -99,6 +103,7 @@ type Sensor struct {
 	comms    map[[16]byte]string
 	lists    lists // exec argv and environment, interned
 	exec     event.Exec
+	snap     []byte // the I/O buffer of the last decoded event (Event.Buffer)
 }
 
 // Hooks returns the tracepoints the sensor attached.
@@ -169,7 +174,7 @@ func New(opts *Options) (*Sensor, error) {
 		return nil, err
 	}
 	s.filterOK = wantFilter && s.filterErr == nil
-	if err := s.configure(types, opts.FilterPIDTree); err != nil {
+	if err := s.configure(types, opts.Snap, opts.FilterPIDTree); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -280,7 +285,7 @@ func bootOffset() int64 {
 	return best
 }
 
-func (s *Sensor) configure(types []event.Type, root uint32) error {
+func (s *Sensor) configure(types []event.Type, snap event.TypeSet, root uint32) error {
 	for t := event.Type(1); t < event.NumTypes; t++ {
 		l := &layouts[t]
 		if l.nr < 0 {
@@ -294,7 +299,11 @@ func (s *Sensor) configure(types []event.Type, root uint32) error {
 		if t == 0 || t >= event.NumTypes {
 			return fmt.Errorf("sensor: unknown event type %d", t)
 		}
-		if err := s.objs.TypeConf.Put(uint32(t), vigilVigilTypeConf{Tier: uint8(TierOf(t))}); err != nil {
+		c := vigilVigilTypeConf{Tier: uint8(TierOf(t))}
+		if snap.Has(t) {
+			c.Snap = 1
+		}
+		if err := s.objs.TypeConf.Put(uint32(t), c); err != nil {
 			return fmt.Errorf("sensor: enable %v: %w", t, err)
 		}
 	}
@@ -346,6 +355,9 @@ func (s *Sensor) SetInterest(in Interest) error {
 				}
 			}
 			c.FdTrack = in.Open.fdTrack(t)
+			if in.Snap.Has(t) {
+				c.Snap = 1
+			}
 		}
 		if err := s.objs.TypeConf.Put(uint32(t), c); err != nil {
 			return fmt.Errorf("sensor: configure %v: %w", t, err)

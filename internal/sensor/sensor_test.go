@@ -33,6 +33,9 @@ type traced struct {
 
 func clone(ev *event.Event) event.Event {
 	c := *ev
+	if ev.Buffer != nil {
+		c.Buffer = append([]byte(nil), ev.Buffer...)
+	}
 	if ev.Exec != nil {
 		x := *ev.Exec
 		c.Exec = &x

@@ -27,6 +27,14 @@ const (
 	vigilVigilAddrModeVIGIL_ADDR_MSGHDR     vigilVigilAddrMode = 3
 )
 
+type vigilVigilBufMode uint32
+
+const (
+	vigilVigilBufModeVIGIL_BUF_NONE   vigilVigilBufMode = 0
+	vigilVigilBufModeVIGIL_BUF_PTR    vigilVigilBufMode = 1
+	vigilVigilBufModeVIGIL_BUF_MSGHDR vigilVigilBufMode = 2
+)
+
 type vigilVigilDesc struct {
 	_        structs.HostLayout
 	Type     uint16
@@ -37,7 +45,9 @@ type vigilVigilDesc struct {
 	LenArg   uint8
 	Local    uint8
 	Flags    uint8
-	Pad      [3]uint8
+	BufMode  uint8
+	BufArg   uint8
+	Pad      uint8
 }
 
 type vigilVigilDropReason uint32
@@ -135,6 +145,12 @@ const (
 	vigilVigilRecKindVIGIL_REC_EXIT vigilVigilRecKind = 4
 )
 
+type vigilVigilSnap struct {
+	_    structs.HostLayout
+	Len  uint16
+	Data [80]uint8
+}
+
 type vigilVigilSysbits struct {
 	_    structs.HostLayout
 	Bits [8]uint64
@@ -174,6 +190,7 @@ type vigilVigilTypeConf struct {
 	FlagsArg   uint8
 	AnyAccess  uint8
 	FdTrack    uint8
+	Snap       uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -201,6 +218,7 @@ const (
 	vigilVarSelfTgid        = "self_tgid"
 	vigilVarShedLow         = "shed_low"
 	vigilVarShedNormal      = "shed_normal"
+	vigilVarUnusedBufMode   = "unused_buf_mode"
 	vigilVarUnusedConf      = "unused_conf"
 	vigilVarUnusedDesc      = "unused_desc"
 	vigilVarUnusedExec      = "unused_exec"
@@ -211,6 +229,7 @@ const (
 	vigilVarUnusedNet       = "unused_net"
 	vigilVarUnusedPrefix    = "unused_prefix"
 	vigilVarUnusedReason    = "unused_reason"
+	vigilVarUnusedSnap      = "unused_snap"
 	vigilVarUnusedSysbits   = "unused_sysbits"
 	vigilVarUnusedTier      = "unused_tier"
 	vigilVarUnusedType      = "unused_type"
@@ -292,6 +311,7 @@ type vigilVariableSpecs struct {
 	SelfTgid      *ebpf.VariableSpec `ebpf:"self_tgid"`
 	ShedLow       *ebpf.VariableSpec `ebpf:"shed_low"`
 	ShedNormal    *ebpf.VariableSpec `ebpf:"shed_normal"`
+	UnusedBufMode *ebpf.VariableSpec `ebpf:"unused_buf_mode"`
 	UnusedConf    *ebpf.VariableSpec `ebpf:"unused_conf"`
 	UnusedDesc    *ebpf.VariableSpec `ebpf:"unused_desc"`
 	UnusedExec    *ebpf.VariableSpec `ebpf:"unused_exec"`
@@ -302,6 +322,7 @@ type vigilVariableSpecs struct {
 	UnusedNet     *ebpf.VariableSpec `ebpf:"unused_net"`
 	UnusedPrefix  *ebpf.VariableSpec `ebpf:"unused_prefix"`
 	UnusedReason  *ebpf.VariableSpec `ebpf:"unused_reason"`
+	UnusedSnap    *ebpf.VariableSpec `ebpf:"unused_snap"`
 	UnusedSysbits *ebpf.VariableSpec `ebpf:"unused_sysbits"`
 	UnusedTier    *ebpf.VariableSpec `ebpf:"unused_tier"`
 	UnusedType    *ebpf.VariableSpec `ebpf:"unused_type"`
@@ -364,6 +385,7 @@ type vigilVariables struct {
 	SelfTgid      *ebpf.Variable `ebpf:"self_tgid"`
 	ShedLow       *ebpf.Variable `ebpf:"shed_low"`
 	ShedNormal    *ebpf.Variable `ebpf:"shed_normal"`
+	UnusedBufMode *ebpf.Variable `ebpf:"unused_buf_mode"`
 	UnusedConf    *ebpf.Variable `ebpf:"unused_conf"`
 	UnusedDesc    *ebpf.Variable `ebpf:"unused_desc"`
 	UnusedExec    *ebpf.Variable `ebpf:"unused_exec"`
@@ -374,6 +396,7 @@ type vigilVariables struct {
 	UnusedNet     *ebpf.Variable `ebpf:"unused_net"`
 	UnusedPrefix  *ebpf.Variable `ebpf:"unused_prefix"`
 	UnusedReason  *ebpf.Variable `ebpf:"unused_reason"`
+	UnusedSnap    *ebpf.Variable `ebpf:"unused_snap"`
 	UnusedSysbits *ebpf.Variable `ebpf:"unused_sysbits"`
 	UnusedTier    *ebpf.Variable `ebpf:"unused_tier"`
 	UnusedType    *ebpf.Variable `ebpf:"unused_type"`

@@ -98,6 +98,8 @@ const enum vigil_sysbits_limits *unused_sysbits __attribute__((unused));
 const struct vigil_type_conf *unused_conf __attribute__((unused));
 const struct vigil_prefix_key *unused_prefix __attribute__((unused));
 const enum vigil_fd_track *unused_fd_track __attribute__((unused));
+const enum vigil_buf_mode *unused_buf_mode __attribute__((unused));
+const struct vigil_snap *unused_snap __attribute__((unused));
 
 struct sys_exit_ctx {
 	__u64 common;
@@ -440,11 +442,46 @@ static __always_inline void read_local(struct vigil_net *n, struct sock *sk)
 	n->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 }
 
-static __always_inline int sys_net(struct vigil_desc *d, struct vigil_type_conf *conf, struct task_struct *task, __u64 pid_tgid, long ret)
+/* read_snap copies the first bytes an I/O call moved (ret of them) into s. */
+static __always_inline void read_snap(struct vigil_snap *s, struct vigil_desc *d, struct vigil_hdr *h, long ret)
 {
-	if (shed(conf->tier, d->type, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA)))
-		return 0;
-	struct vigil_hdr *h = bpf_ringbuf_reserve(&events, sizeof(*h) + sizeof(struct vigil_net), 0);
+	__u64 ptr = 0;
+	s->len = 0;
+	if (d->buf_mode == VIGIL_BUF_PTR) {
+		ptr = h->args[d->buf_arg & 7];
+	} else if (d->buf_mode == VIGIL_BUF_MSGHDR) {
+		struct user_msghdr m = {};
+		struct iovec iov = {};
+		__u64 mp = h->args[d->buf_arg & 7];
+		if (mp && bpf_probe_read_user(&m, sizeof(m), (const void *)mp) == 0 && m.msg_iovlen > 0 &&
+		    bpf_probe_read_user(&iov, sizeof(iov), (const void *)m.msg_iov) == 0) {
+			ptr = (__u64)iov.iov_base;
+			if ((__u64)ret > iov.iov_len)
+				ret = iov.iov_len;
+		}
+	}
+	if (!ptr || ret <= 0)
+		return;
+	__u32 n = ret > VIGIL_SNAP_MAX ? VIGIL_SNAP_MAX : (__u32)ret;
+	/* The barrier makes the bound checked below the one on the register
+	 * passed (clang would otherwise pass ret itself on one path). */
+	asm volatile("" : "+r"(n));
+	if (n == 0 || n > VIGIL_SNAP_MAX)
+		return;
+	if (bpf_probe_read_user(s->data, n, (const void *)ptr) == 0)
+		s->len = n;
+	else
+		count(VIGIL_DROP_READ_FAILED, d->type);
+}
+
+#define NET_SIZE (sizeof(struct vigil_hdr) + sizeof(struct vigil_net))
+#define NET_SNAP_SIZE (NET_SIZE + sizeof(struct vigil_snap))
+
+/* net_rec builds a REC_NET record; snap is a constant at each call site, so
+ * the verifier sees one reserved size per inlined copy. */
+static __always_inline int net_rec(struct vigil_desc *d, struct vigil_type_conf *conf, struct task_struct *task, __u64 pid_tgid, long ret, const int snap)
+{
+	struct vigil_hdr *h = bpf_ringbuf_reserve(&events, snap ? NET_SNAP_SIZE : NET_SIZE, 0);
 	if (!h) {
 		count(VIGIL_DROP_RINGBUF_FULL, d->type);
 		return 0;
@@ -500,8 +537,22 @@ static __always_inline int sys_net(struct vigil_desc *d, struct vigil_type_conf 
 		if (ret >= 0)
 			read_local(n, fd_sock(task, fd));
 	}
-	submit(h, sizeof(*h) + sizeof(struct vigil_net));
+	if (snap) {
+		read_snap((struct vigil_snap *)(n + 1), d, h, ret);
+		submit(h, NET_SNAP_SIZE);
+	} else {
+		submit(h, NET_SIZE);
+	}
 	return 0;
+}
+
+static __always_inline int sys_net(struct vigil_desc *d, struct vigil_type_conf *conf, struct task_struct *task, __u64 pid_tgid, long ret)
+{
+	if (shed(conf->tier, d->type, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA)))
+		return 0;
+	if (conf->snap && d->buf_mode != VIGIL_BUF_NONE && ret > 0)
+		return net_rec(d, conf, task, pid_tgid, ret, 1);
+	return net_rec(d, conf, task, pid_tgid, ret, 0);
 }
 
 static __always_inline int handle_sys_exit(struct sys_exit_ctx *ctx, __u8 raw)

@@ -12,6 +12,7 @@
 #define VIGIL_NAME_MAX 256  /* one path component, with its NUL */
 #define VIGIL_PATH_DEPTH 24 /* components walked for a resolved path */
 #define VIGIL_ADDR_MAX 128  /* sockaddr bytes */
+#define VIGIL_SNAP_MAX 80   /* bytes of an I/O buffer captured (evt.buffer): Falco's default snaplen */
 #define VIGIL_MAX_TYPES 128 /* >= event.NumTypes; stats are indexed reason*VIGIL_MAX_TYPES+type */
 #define VIGIL_MAX_SYSNR 512 /* syscall numbers covered by the descriptor table */
 
@@ -45,6 +46,7 @@ struct vigil_type_conf {
 	__u8 flags_arg;   /* raw argument index of the open flags, or VIGIL_OPEN_FLAGS_CREAT */
 	__u8 any_access;  /* open filter: access modes (bit 1 << (flags & O_ACCMODE)) wanted whatever the path */
 	__u8 fd_track;    /* enum vigil_fd_track bits: the record of fds that dropped opens created */
+	__u8 snap;        /* 1: capture the first VIGIL_SNAP_MAX bytes of the I/O buffer (struct vigil_snap) */
 };
 
 /* Unsent fds: the fd of an open dropped by the open filter is recorded, so
@@ -99,6 +101,13 @@ enum vigil_addr_mode {
 	VIGIL_ADDR_MSGHDR = 3,     /* args[addr_arg] points to a struct user_msghdr */
 };
 
+/* Where an I/O call's data buffer is. */
+enum vigil_buf_mode {
+	VIGIL_BUF_NONE = 0,
+	VIGIL_BUF_PTR = 1,    /* args[buf_arg] points to it */
+	VIGIL_BUF_MSGHDR = 2, /* args[buf_arg] points to a struct user_msghdr: its first iovec */
+};
+
 #define VIGIL_DESC_FAIL_ONLY 1 /* report only when ret < 0 (execve: success comes from sched_process_exec) */
 #define VIGIL_DESC_OPEN_HOW 2  /* args[2] points to struct open_how: copied into args[3..5] */
 #define VIGIL_DESC_RAW 4       /* taken from raw_syscalls:sys_exit (the syscall's own tracepoint is missing) */
@@ -116,7 +125,9 @@ struct vigil_desc {
 	__u8 len_arg;
 	__u8 local;       /* fd whose local address to report: arg index, VIGIL_LOCAL_RET, or VIGIL_LOCAL_NONE */
 	__u8 flags;       /* VIGIL_DESC_* */
-	__u8 pad[3];
+	__u8 buf_mode;    /* enum vigil_buf_mode */
+	__u8 buf_arg;
+	__u8 pad;
 };
 
 #define VIGIL_HDR_F_ARGV_TRUNC 1
@@ -153,6 +164,13 @@ struct vigil_net {
 	__u16 pad;
 	__u8 local_ip[16];
 	__u8 addr[VIGIL_ADDR_MAX];
+};
+
+/* Follows struct vigil_net when the type's conf asks for the buffer
+ * (type_conf.snap) and the call moved data: the first bytes it moved. */
+struct vigil_snap {
+	__u16 len;
+	__u8 data[VIGIL_SNAP_MAX];
 };
 
 struct vigil_exec {

@@ -51,7 +51,66 @@ func Of(rs *rules.Ruleset, base event.TypeSet) sensor.Interest {
 		f.Closes = !ruleTypes.Has(event.TypeClose)
 		in.Open = f
 	}
+	for _, r := range rs.Rules {
+		if readsBuffer(r) {
+			in.Snap = in.Snap.Union(r.Types.Intersect(ioTypes))
+		}
+	}
 	return in
+}
+
+// ioTypes are the I/O calls whose data buffer the sensor can capture.
+var ioTypes = event.TypeSetOf(event.TypeSendto, event.TypeSendmsg, event.TypeRecvfrom, event.TypeRecvmsg)
+
+// readsBuffer reports whether r's condition, a step of it or its output
+// reads evt.buffer: the sensor then copies the I/O buffers of its types.
+func readsBuffer(r *rules.Rule) bool {
+	for _, c := range conditions(r) {
+		if usesBuffer(c.cond) {
+			return true
+		}
+		for _, k := range c.keep {
+			if isBuffer(k) {
+				return true
+			}
+		}
+	}
+	if r.Output != nil {
+		for _, o := range r.Output.Fields {
+			if isBuffer(o) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func usesBuffer(x rules.Expr) bool {
+	switch x := x.(type) {
+	case *rules.And:
+		for _, y := range x.Xs {
+			if usesBuffer(y) {
+				return true
+			}
+		}
+	case *rules.Or:
+		for _, y := range x.Xs {
+			if usesBuffer(y) {
+				return true
+			}
+		}
+	case *rules.Not:
+		return usesBuffer(x.X)
+	case *rules.Cached:
+		return usesBuffer(x.X)
+	case *rules.Cmp:
+		return isBuffer(&x.L) || (x.R != nil && isBuffer(x.R))
+	}
+	return false
+}
+
+func isBuffer(o *rules.Operand) bool {
+	return o != nil && o.Field != nil && o.Field.Name == "evt.buffer"
 }
 
 var openTypes = event.TypeSetOf(event.TypeOpen, event.TypeOpenat, event.TypeOpenat2, event.TypeCreat)

@@ -206,3 +206,31 @@ func TestSequenceSteps(t *testing.T) {
 		t.Errorf("filter %v: the step's reads below /opt/vigil-secret/ would be dropped", in.Open)
 	}
 }
+
+// TestSnapOnlyForBufferRules: the sensor copies I/O buffers only for the
+// I/O types of rules that read evt.buffer (in the condition or output):
+// Falco's sandbox Java class download rule asks for recvfrom's; the
+// default rules and Falco's stable rules ask for none.
+func TestSnapOnlyForBufferRules(t *testing.T) {
+	java := rules.File{Name: "java.yaml", Data: []byte(`
+- macro: java_network_read
+  condition: (evt.type=recvfrom and fd.type in (ipv4, ipv6) and proc.exe endswith java)
+- rule: Java Process Class File Download
+  desc: d
+  condition: java_network_read and evt.buffer bcontains cafebabe
+  output: Java process class file download (server_ip=%fd.sip)
+  priority: CRITICAL
+- rule: Print sent data
+  desc: d
+  condition: evt.type = sendto and proc.name = curl
+  output: sent (data=%evt.buffer)
+  priority: INFO
+`)}
+	in := Of(compile(t, java), event.TypeSet{})
+	if want := event.TypeSetOf(event.TypeRecvfrom, event.TypeSendto); in.Snap != want {
+		t.Errorf("snap %v, want recvfrom and sendto", in.Snap.Types())
+	}
+	if in := Of(compile(t, defaults()...), event.TypeSet{}); !in.Snap.Empty() {
+		t.Errorf("default rules: snap %v, want none", in.Snap.Types())
+	}
+}
