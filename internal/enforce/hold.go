@@ -74,7 +74,11 @@ type GateStats struct {
 // and resumes or kills the task. A releaser process resumes every held task
 // if the agent dies.
 type holder struct {
-	e    *Enforcer
+	e *Enforcer
+	// objs are the enforcer's objects, kept here: Close sets e.objs to nil
+	// while a classification may still run; on closed maps and programs
+	// it gets errors, not a nil dereference.
+	objs *enforceObjects
 	opts GateOptions
 	rb   *ringbuf.Reader
 	done chan struct{}
@@ -101,7 +105,7 @@ func newHolder(e *Enforcer) (*holder, error) {
 		rel.stop()
 		return nil, fmt.Errorf("holds ring buffer: %w", err)
 	}
-	h := &holder{e: e, rb: rb, rel: rel, done: make(chan struct{}),
+	h := &holder{e: e, objs: e.objs, rb: rb, rel: rel, done: make(chan struct{}),
 		pending: map[uint64][]*enforceExecFacts{}, decided: map[uint64]error{}}
 	if e.opts.Gate != nil {
 		h.opts = *e.opts.Gate
@@ -198,7 +202,7 @@ func (h *holder) classify(f *enforceExecFacts) {
 	}
 	if err == nil || !deny {
 		// Admitted, or let go by the default: not held again.
-		if perr := h.e.objs.CgSeen.Put(f.CgroupId, uint8(1)); perr != nil && err == nil {
+		if perr := h.objs.CgSeen.Put(f.CgroupId, uint8(1)); perr != nil && err == nil {
 			err = fmt.Errorf("mark cgroup classified: %w", perr)
 		}
 	}
@@ -243,7 +247,7 @@ func (h *holder) decide(f *enforceExecFacts) {
 	var ret uint32
 	var err error
 	for try := 0; try < 2; try++ {
-		ret, err = h.e.objs.VigilExecDecide.Run(&ebpf.RunOptions{Context: factsBytes(f)})
+		ret, err = h.objs.VigilExecDecide.Run(&ebpf.RunOptions{Context: factsBytes(f)})
 		if err != nil || enforceExecVerdict(ret)&enforceExecVerdictVERDICT_NEED_HASH == 0 {
 			break
 		}
@@ -286,7 +290,7 @@ func (h *holder) hash(f *enforceExecFacts) error {
 	d := sum.Sum(nil)
 	v := enforceFileHash{CtimeSec: f.CtimeSec, CtimeNsec: f.CtimeNsec,
 		A: binary.LittleEndian.Uint64(d[0:8]), B: binary.LittleEndian.Uint64(d[8:16])}
-	if err := h.e.objs.FileHashes.Put(f.File, v); err != nil {
+	if err := h.objs.FileHashes.Put(f.File, v); err != nil {
 		return fmt.Errorf("cache hash: %w", err)
 	}
 	h.hashed.Add(1)
@@ -327,7 +331,7 @@ func (h *holder) release(f *enforceExecFacts, kill bool) {
 		h.killed.Add(1)
 	}
 	unix.Kill(int(f.Tgid), sig)
-	h.e.objs.Held.Delete(f.Tgid)
+	h.objs.Held.Delete(f.Tgid)
 	lat := uint64(monotonic() - time.Duration(f.Ktime))
 	h.released.Add(1)
 	h.latNs.Add(lat)
@@ -356,7 +360,7 @@ func (h *holder) close() {
 	h.rw.Lock()
 	h.closing = true
 	h.rw.Unlock()
-	resumeHeld(h.e.objs.Held)
+	resumeHeld(h.objs.Held)
 	h.rel.stop()
 }
 
