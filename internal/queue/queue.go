@@ -37,6 +37,11 @@ type Options struct {
 // any goroutine; consumers receive from C.
 type Queue[T any] struct {
 	ch chan T
+	// mu orders Push against Close: pushes share it, Close takes it alone,
+	// so a late producer (a gate fallback at shutdown) is told no instead
+	// of panicking on a closed channel.
+	mu     sync.RWMutex
+	closed bool
 	book
 }
 
@@ -67,13 +72,21 @@ func New[T any](o Options) *Queue[T] {
 }
 
 // Push queues v; false when the queue was full (v is dropped, counted and
-// reported). It never blocks.
+// reported) or closed (v is discarded: nobody will read it). It never
+// blocks and may race Close.
 func (q *Queue[T]) Push(v T) bool {
+	q.mu.RLock()
+	if q.closed {
+		q.mu.RUnlock()
+		return false
+	}
 	select {
 	case q.ch <- v:
+		q.mu.RUnlock()
 		return true
 	default:
 	}
+	q.mu.RUnlock()
 	q.dropped.Add(1)
 	if q.ov != nil {
 		q.ov.report(&q.book)
@@ -254,6 +267,13 @@ func (o *Overflow) Register(r *metrics.Registry) {
 		func(e metrics.Emit) { each(e, func(b *book) float64 { return float64(b.capacity) }) })
 }
 
-// Close closes C: consumers drain what is queued and stop. Push must not be
-// called after Close.
-func (q *Queue[T]) Close() { close(q.ch) }
+// Close closes C: consumers drain what is queued and stop. A Push after
+// Close returns false; Close may be called more than once.
+func (q *Queue[T]) Close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.closed = true
+		close(q.ch)
+	}
+}

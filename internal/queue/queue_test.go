@@ -161,3 +161,29 @@ func TestDropsOfAnotherBuffer(t *testing.T) {
 		t.Errorf("metrics:\n%s", buf.String())
 	}
 }
+
+// TestPushAfterClose: a producer racing shutdown (the enforcer's gate
+// fallback after Close) is told no; it must not panic on a closed channel.
+func TestPushAfterClose(t *testing.T) {
+	q := New[int](Options{Name: "late", Size: 4})
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10000; i++ {
+				q.Push(i)
+			}
+		}()
+	}
+	go func() {
+		for range q.C() {
+		}
+	}()
+	q.Close()
+	wg.Wait()
+	if q.Push(1) {
+		t.Fatal("Push after Close accepted the item")
+	}
+	q.Close() // twice is harmless
+}
