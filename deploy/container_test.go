@@ -98,13 +98,17 @@ func startAgent(t *testing.T, d *containertest.Docker, extraTmpfs map[string]str
 	t.Cleanup(func() {
 		if t.Failed() {
 			logs, _ := agent.Logs()
-			var own []string
+			var own, internal []string
 			for _, l := range strings.Split(logs, "\n") {
-				if !strings.HasPrefix(l, "{") {
+				switch {
+				case !strings.HasPrefix(l, "{"):
 					own = append(own, l)
+				case !strings.Contains(l, `"rule":"Vigil Sensitive File Read"`):
+					internal = append(internal, l) // prevention, gate and internal alerts
 				}
 			}
 			t.Logf("agent log, alerts left out:\n%s", tail(strings.Join(own, "\n"), 8000))
+			t.Logf("agent's other alerts (prevention, gate, internal):\n%s", tail(strings.Join(internal, "\n"), 8000))
 		}
 	})
 	return agent

@@ -68,6 +68,12 @@ func (a *Agent) admit(ctx context.Context, h enforce.Hold) error {
 		return errors.New("no container context")
 	}
 	c := a.containers.Resolve(h.CgroupID, h.PID)
+	if c != nil && !c.MetadataKnown && c.ID != "" && c.ID != "host" {
+		// The runtime may not have answered yet (Docker describes a
+		// container only once its start returns): ask again within the
+		// gate's time rather than let the container go unclassified.
+		c = a.containers.AwaitMetadata(ctx, c)
+	}
 	switch {
 	case c == nil:
 		return fmt.Errorf("cgroup %s: process gone", h.CgroupPath)

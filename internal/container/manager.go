@@ -755,3 +755,38 @@ func (m *Manager) Containers() []*event.Container {
 	}
 	return out
 }
+
+// AwaitMetadata returns c once the runtimes have described it: when c's
+// metadata is not known yet (the first lookup raced the runtime, or is
+// still queued for retry), it asks the runtimes again until they answer or
+// ctx ends, and then returns what is known (MetadataKnown may still be
+// false). The exec gate uses it: a container held at its first exec must
+// be classified by its image and name, not let go for want of them.
+func (m *Manager) AwaitMetadata(ctx context.Context, c *event.Container) *event.Container {
+	if c == nil || c.MetadataKnown {
+		return c
+	}
+	info, ok := ParseCgroupPath(c.CgroupPath)
+	if !ok || info.ID == "" {
+		info = PathInfo{Type: c.Type, ID: c.FullID, PodUID: c.PodUID}
+	}
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		m.mu.RLock()
+		r := m.records[info.ID]
+		m.mu.RUnlock()
+		if r != nil && r.c.MetadataKnown {
+			return r.c
+		}
+		if got, err := m.lookup(ctx, info); err == nil {
+			return m.put(got, nil)
+		}
+		select {
+		case <-ctx.Done():
+			if r != nil {
+				return r.c
+			}
+			return c
+		case <-time.After(wait):
+		}
+	}
+}
