@@ -7,7 +7,7 @@ import (
 // fields is the registry: every filter field Vigil knows, with its type,
 // documentation and extractor. It drives the rules compiler, the output
 // formatter, `vigil rules fields` and docs/fields.md. Semantics follow
-// Falco (see /work/shared/falco/FIELDS.md for the libs references).
+// Falco (see ../shared/falco/FIELDS.md for the libs references).
 var fields = []Field{
 	// evt.*
 	{Name: "evt.type", Type: FieldString, Doc: "Event name (openat, execve, connect...). A successful execveat is reported as execve.",

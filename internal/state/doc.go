@@ -6,7 +6,7 @@
 // the events themselves: Apply updates the table from one event (fork, exec,
 // exit, open, socket, connect, dup, close, chdir, ...) and sets ev.Proc and
 // ev.FDInfo to the state after the event, with Falco's semantics (see
-// /work/shared/falco/FIELDS.md): on an exec ev.Proc describes the new image,
+// ../shared/falco/FIELDS.md): on an exec ev.Proc describes the new image,
 // on an open ev.FDInfo describes the new fd, a failed open gets an FDInfo
 // rebuilt from the event arguments with Num -1.
 //
