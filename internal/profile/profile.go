@@ -85,26 +85,14 @@ var DefaultLimits = Limits{Programs: 256, Files: 2048, Peers: 1024, Listen: 64, 
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
-	if l.Programs <= 0 {
-		l.Programs = d.Programs
-	}
-	if l.Files <= 0 {
-		l.Files = d.Files
-	}
-	if l.Peers <= 0 {
-		l.Peers = d.Peers
-	}
-	if l.Listen <= 0 {
-		l.Listen = d.Listen
-	}
-	if l.Syscalls <= 0 {
-		l.Syscalls = d.Syscalls
-	}
-	if l.UIDs <= 0 {
-		l.UIDs = d.UIDs
-	}
-	if l.MaxPath <= 0 {
-		l.MaxPath = d.MaxPath
+	for _, f := range []struct {
+		v *int
+		d int
+	}{{&l.Programs, d.Programs}, {&l.Files, d.Files}, {&l.Peers, d.Peers},
+		{&l.Listen, d.Listen}, {&l.Syscalls, d.Syscalls}, {&l.UIDs, d.UIDs}, {&l.MaxPath, d.MaxPath}} {
+		if *f.v <= 0 {
+			*f.v = f.d
+		}
 	}
 	return l
 }
