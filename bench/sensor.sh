@@ -84,7 +84,7 @@ run() {
 	esac
 	secs=$(awk '{print $3, $4}' "$D/out")
 	case $mode in
-	trace | trace+st) ev=$(sed -n 's/^vigil trace: \([0-9]*\) events, \([0-9]*\) lost.*/\1 \2/p' "$D/err") ;;
+	trace | trace+st) ev=$(sed -n 's/^\(note: \)\{0,1\}vigil trace: \([0-9]*\) events, \([0-9]*\) lost.*/\2 \3/p' "$D/err") ;;
 	run) ev="$(($1 - e0)) $(($2 - l0))" ;;
 	*) ev="- -" ;;
 	esac
