@@ -186,6 +186,12 @@ func (p *parser) term(depth int) Node {
 		p.fail(p.i, "expected a field, a macro or '(', got %s", p.quoteNext())
 		return nil
 	}
+	// and, or and not are reserved: "not>0" is not a check on a field
+	// named "not" (it would print as "not > 0", which means something else).
+	if w := p.word(); w == "and" || w == "or" || w == "not" {
+		p.fail(p.i, "expected a field, a macro or '(', got the keyword %q", w)
+		return nil
+	}
 	f, ok := p.fieldOrTransformer(depth)
 	if !ok {
 		return nil
