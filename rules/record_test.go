@@ -369,6 +369,9 @@ func recordAction(t *testing.T, vigil, va string, env *containertest.Env, a acti
 		// The action's output would mix with the capture on stdout.
 		args = append(args, "--", "sh", "-c", "exec >/dev/null 2>&1; "+a.host)
 		c := exec.Command(vigil, args...)
+		// The action runs in its scratch directory: a capture never names
+		// the checkout it was recorded from (proc.cwd is in every event).
+		c.Dir = work
 		c.Env = append(os.Environ(), vars...)
 		var stderr bytes.Buffer
 		c.Stderr = &stderr
