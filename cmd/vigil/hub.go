@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigilsec/vigil/internal/api"
-	"github.com/vigilsec/vigil/internal/fleet"
 	"github.com/vigilsec/vigil/internal/hub"
 )
 
@@ -56,18 +55,9 @@ makes a CA and the certificates). See docs/fleet.md.`,
 					ClusterName: clusterName, ClusterListen: clusterListen, Routes: routes},
 				Stream: hub.StreamOptions{Replicas: replicas}}
 			if caFile != "" || certFile != "" || keyFile != "" {
-				stls, err := hub.ServerTLS(caFile, certFile, keyFile)
-				if err != nil {
+				if err := o.UseTLS(caFile, certFile, keyFile); err != nil {
 					return fmt.Errorf("hub: %w", err)
 				}
-				ctls, err := fleet.ClientTLS(caFile, certFile, keyFile)
-				if err != nil {
-					return fmt.Errorf("hub: %w", err)
-				}
-				o.NATS.TLS, o.ClientTLS, o.APITLS = stls, ctls, stls.Clone()
-				// Browsers and API clients need no certificate; the token
-				// is their credential.
-				o.APITLS.ClientAuth = 0
 			}
 			for _, t := range []struct {
 				path string

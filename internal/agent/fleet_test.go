@@ -127,3 +127,96 @@ func TestFleetAgentToHub(t *testing.T) {
 	}
 	<-hubDone
 }
+
+// TestFleetAgentToHubMTLS: agents configured with the files of `vigil hub
+// certs` (hub.tls.*) against a hub with mutual TLS: the node with its own
+// certificate publishes and the hub stores its alerts under its name; an
+// agent with no client certificate is not let in, and an agent with
+// node1's certificate that calls itself node2 may not publish as node2:
+// neither gets anything stored, both keep their alerts (and incidents) in
+// the spool.
+func TestFleetAgentToHubMTLS(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	certs := filepath.Join(dir, "certs")
+	if _, err := hub.GenerateCerts(hub.CertsOptions{Dir: certs, Nodes: []string{"node1"}}); err != nil {
+		t.Fatal(err)
+	}
+	f := func(n string) string { return filepath.Join(certs, n) }
+	o := hub.Options{Store: filepath.Join(dir, "hub.db"), NATS: hub.NATSOptions{Name: "hub", Listen: "127.0.0.1:0", StoreDir: filepath.Join(dir, "js")}}
+	if err := o.UseTLS(f("ca.pem"), f("hub.pem"), f("hub-key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- h.Run(ctx) }()
+	if !strings.HasPrefix(h.NATSURL(), "tls://") {
+		t.Fatalf("hub NATS URL %s", h.NATSURL())
+	}
+
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(shadowRule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type node struct {
+		a    *Agent
+		src  *fakeSource
+		done chan error
+	}
+	start := func(name, nodeName, cert, key string) *node {
+		cfg := newSinks(t).config(t, rulesPath)
+		cfg.Outputs.File.Enabled, cfg.Outputs.HTTP.Enabled, cfg.Outputs.Syslog.Enabled, cfg.Store.Enabled = false, false, false, false
+		cfg.Hub.URL = h.NATSURL()
+		cfg.Hub.Node = nodeName
+		cfg.Hub.TLS.CAFile, cfg.Hub.TLS.CertFile, cfg.Hub.TLS.KeyFile = f("ca.pem"), cert, key
+		cfg.Hub.SpoolDir = filepath.Join(dir, name, "spool")
+		cfg.Hub.RulesDir = filepath.Join(dir, name, "rules")
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		n := &node{src: &fakeSource{ch: make(chan struct{}, 100)}, done: make(chan error, 1)}
+		if n.a, err = New(cfg, &Options{Source: n.src, NoSignals: true, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+			t.Fatal(err)
+		}
+		go func() { n.done <- n.a.Run(ctx) }()
+		return n
+	}
+	good := start("good", "node1", f("node-node1.pem"), f("node-node1-key.pem"))
+	noCert := start("nocert", "node3", "", "")
+	impostor := start("impostor", "node2", f("node-node1.pem"), f("node-node1-key.pem"))
+	for _, n := range []*node{good, noCert, impostor} {
+		for range 10 {
+			n.src.ch <- struct{}{}
+		}
+	}
+	waitFor(t, "node1's 10 alerts at the hub", func() bool {
+		n, _ := h.Store().CountAlerts(ctx)
+		return n >= 10
+	})
+	waitFor(t, "the refused agents' alerts in their spools", func() bool {
+		return noCert.a.fleet.Stats().SpoolLen >= 10 && impostor.a.fleet.Stats().SpoolLen >= 10 // alerts and their incidents
+	})
+	time.Sleep(300 * time.Millisecond)
+	if n, _ := h.Store().CountAlerts(ctx); n != 10 {
+		t.Fatalf("store holds %d alerts, want node1's 10 only", n)
+	}
+	if as, _ := h.Store().Alerts(ctx, hub.AlertFilter{Node: "node1"}); len(as) != 10 {
+		t.Fatalf("alerts of node1: %d", len(as))
+	}
+	if st := noCert.a.fleet.Stats(); st.Connected || st.Published != 0 {
+		t.Fatalf("agent without a client certificate: %+v", st)
+	}
+	if st := impostor.a.fleet.Stats(); st.Published != 0 {
+		t.Fatalf("agent publishing as node2 with node1's certificate: %+v", st)
+	}
+	cancel()
+	for _, n := range []*node{good, noCert, impostor} {
+		<-n.done
+	}
+	<-hubDone
+}

@@ -134,14 +134,37 @@ func serial() *big.Int {
 	return n
 }
 
-// ServerTLS is the TLS of the hub's listeners (NATS, API): its
-// certificate, and client certificates of the CA required (mutual TLS).
+// ServerTLS is the TLS of the hub's NATS listeners (clients and cluster
+// routes): its certificate, and client certificates of the CA required
+// (mutual TLS). The CA is also the one a route this server dials must
+// present (a cluster route is a TLS client too).
 func ServerTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	c, err := fleet.ClientTLS(caFile, certFile, keyFile)
 	if err != nil {
 		return nil, err
 	}
-	c.ClientCAs, c.RootCAs = c.RootCAs, nil
+	c.ClientCAs = c.RootCAs
 	c.ClientAuth = tls.RequireAndVerifyClientCert
 	return c, nil
+}
+
+// UseTLS sets the hub's three TLS configurations from the files `vigil hub
+// certs` made (the CA, the hub's certificate and key): the embedded NATS
+// server's listeners (mutual TLS, clients identified by their certificate,
+// see StartNATS), the hub's own NATS connection (as HubIdentity), and the
+// HTTP API and console (HTTPS; browsers and API clients present no
+// certificate, their token is their credential).
+func (o *Options) UseTLS(caFile, certFile, keyFile string) error {
+	stls, err := ServerTLS(caFile, certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	ctls, err := fleet.ClientTLS(caFile, certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	api := stls.Clone()
+	api.ClientAuth, api.ClientCAs = tls.NoClientCert, nil
+	o.NATS.TLS, o.ClientTLS, o.APITLS = stls, ctls, api
+	return nil
 }

@@ -188,7 +188,8 @@ func (h *Hub) Run(ctx context.Context) error {
 		errc <- h.ingest(ctx)
 	}()
 	if ln != nil {
-		srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: h.opts.APITLS}
+		srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: h.opts.APITLS,
+			ErrorLog: slog.NewLogLogger(h.log.Handler(), slog.LevelDebug)}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
