@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,7 +22,24 @@ const fetchBatch = 1000
 // hub that stops at any point gets the rest again; the store drops what it
 // has already (by UUID). One goroutine fetches and decodes the next batch
 // while this one stores the current.
+//
+// A hub killed mid-batch leaves messages delivered to it and never
+// acknowledged; the consumer delivers them again after its ack wait, but
+// new messages come first, and acknowledging one of those (AckAll) would
+// acknowledge the dead hub's batch with it, unstored. So a hub that finds
+// messages pending when it starts acknowledges nothing until it has stored
+// every one of them (a redelivery).
 func (h *Hub) ingest(ctx context.Context) error {
+	var held *pendingRange
+	var withSeqs atomic.Bool // the fetcher notes stream sequences while held
+	if info, err := h.cons.Info(ctx); err != nil {
+		h.log.Warn("consumer info", "err", err)
+	} else if info.NumAckPending > 0 {
+		held = newPendingRange(info.AckFloor.Stream, info.Delivered.Stream, 3*info.Config.AckWait)
+		h.log.Info("messages delivered to a hub that stopped without acknowledging them: acknowledging nothing until they come again and are stored",
+			"from_seq", info.AckFloor.Stream+1, "to_seq", info.Delivered.Stream, "ack_wait", info.Config.AckWait)
+		withSeqs.Store(true)
+	}
 	batches := make(chan *decoded, 2)
 	go func() {
 		defer close(batches)
@@ -42,7 +60,7 @@ func (h *Hub) ingest(ctx context.Context) error {
 				h.log.Debug("fetch", "err", err)
 			}
 			if len(msgs) > 0 {
-				batches <- h.decode(msgs) // taken by the storer even after ctx ends
+				batches <- h.decode(msgs, withSeqs.Load()) // taken by the storer even after ctx ends
 			}
 		}
 	}()
@@ -65,6 +83,15 @@ func (h *Hub) ingest(ctx context.Context) error {
 			}
 			sleep(ctx, time.Second)
 		}
+		if held != nil {
+			if !held.cover(d.seqs) {
+				h.messages.Add(uint64(d.n))
+				continue // delivered again after the ack wait, dropped as copies
+			}
+			h.log.Info("the messages a stopped hub left pending are stored", "complete", held.complete())
+			held = nil
+			withSeqs.Store(false)
+		}
 		if err := d.last.Ack(); err != nil {
 			h.log.Warn("ack", "err", err)
 		}
@@ -80,9 +107,37 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// pendingRange is the stream sequences (from, to] a stopped hub took and
+// did not acknowledge, and which of them this hub has stored since.
+type pendingRange struct {
+	from, to uint64
+	stored   map[uint64]struct{}
+	deadline time.Time
+}
+
+func newPendingRange(from, to uint64, wait time.Duration) *pendingRange {
+	return &pendingRange{from: from, to: to, stored: map[uint64]struct{}{}, deadline: time.Now().Add(wait)}
+}
+
+// cover records stored sequences and says whether acknowledging may
+// resume: the whole range is stored, or the deadline passed (messages of
+// the range that never come again are gone from the stream, its age
+// limit).
+func (p *pendingRange) cover(seqs []uint64) bool {
+	for _, s := range seqs {
+		if s > p.from && s <= p.to {
+			p.stored[s] = struct{}{}
+		}
+	}
+	return p.complete() || time.Now().After(p.deadline)
+}
+
+func (p *pendingRange) complete() bool { return uint64(len(p.stored)) == p.to-p.from }
+
 // decoded is a fetched batch, decoded.
 type decoded struct {
 	n    int
+	seqs []uint64 // stream sequences, when asked
 	last jetstream.Msg
 	in   []Incoming
 	hbs  []*fleet.Heartbeat
@@ -92,9 +147,14 @@ type decoded struct {
 
 // decode decodes a batch. The node is the one of the subject (which its
 // credentials allow it alone to publish on), never the payload's.
-func (h *Hub) decode(msgs []jetstream.Msg) *decoded {
+func (h *Hub) decode(msgs []jetstream.Msg, withSeqs bool) *decoded {
 	d := &decoded{n: len(msgs), last: msgs[len(msgs)-1]}
 	for _, m := range msgs {
+		if withSeqs {
+			if md, err := m.Metadata(); err == nil {
+				d.seqs = append(d.seqs, md.Sequence.Stream)
+			}
+		}
 		kind, node, ok := fleet.SubjectKind(m.Subject())
 		if !ok {
 			h.badMessage(m, "unknown subject")

@@ -29,8 +29,12 @@ var pg struct {
 	stop func()
 }
 
-// TestMain stops the throwaway cluster after the tests.
+// TestMain stops the throwaway cluster after the tests; with envHubChild
+// the binary is a hub process instead (hubChild).
 func TestMain(m *testing.M) {
+	if env := os.Getenv(envHubChild); env != "" {
+		os.Exit(hubChild(env))
+	}
 	code := m.Run()
 	if pg.stop != nil {
 		pg.stop()
