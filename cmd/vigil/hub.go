@@ -6,26 +6,21 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
-	"github.com/vigilsec/vigil/internal/api"
+	"github.com/vigilsec/vigil/internal/config"
 	"github.com/vigilsec/vigil/internal/hub"
 )
 
 func newHubCmd() *cobra.Command {
-	var (
-		listen, natsListen, natsURL, dataDir, storeDSN string
-		caFile, certFile, keyFile                      string
-		viewerTokenFile, adminTokenFile                string
-		clusterName, clusterListen, serverName         string
-		routes                                         []string
-		replicas                                       int
-		logLevel                                       string
-	)
+	var configFile string
+	flagCfg := hub.DefaultConfig() // the flags' values
 	cmd := &cobra.Command{
 		Use:   "hub",
 		Short: "Run the fleet hub: NATS JetStream (embedded), alert store, HTTP API, rule distribution",
@@ -35,45 +30,30 @@ default, PostgreSQL with --store postgres://...), serves the HTTP API and distri
 through a JetStream key-value bucket. By default it embeds the NATS server (--nats-listen); with
 --nats-url it uses an external NATS cluster instead. With --tls-* every NATS and API connection is
 mutual TLS and each node may publish only as the node its certificate names (vigil hub certs
-makes a CA and the certificates). See docs/fleet.md.`,
+makes a CA and the certificates). --config reads the same settings from a YAML file (a flag
+given on the command line wins). See docs/fleet.md.`,
 		Example: `  vigil hub certs --out /etc/vigil/fleet --hosts hub.example,10.0.0.5 --nodes node1,node2
   vigil hub --tls-ca /etc/vigil/fleet/ca.pem --tls-cert /etc/vigil/fleet/hub.pem --tls-key /etc/vigil/fleet/hub-key.pem \
     --viewer-token-file /etc/vigil/viewer.token --admin-token-file /etc/vigil/admin.token
-  vigil hub --store 'postgres://vigil@db/vigil' --nats-url nats://nats1:4222,nats://nats2:4222`,
+  vigil hub --store 'postgres://vigil@db/vigil' --nats-url nats://nats1:4222,nats://nats2:4222
+  vigil hub --config /etc/vigil/hub.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var lvl slog.Level
-			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("hub: --log-level: %w", err)
-			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-			if storeDSN == "" {
-				storeDSN = filepath.Join(dataDir, "hub.db")
-			}
-			o := hub.Options{NATSURL: natsURL, Store: storeDSN, Listen: listen, Logger: log,
-				NATS: hub.NATSOptions{Name: serverName, Listen: natsListen, StoreDir: filepath.Join(dataDir, "jetstream"),
-					ClusterName: clusterName, ClusterListen: clusterListen, Routes: routes},
-				Stream: hub.StreamOptions{Replicas: replicas}}
-			if caFile != "" || certFile != "" || keyFile != "" {
-				if err := o.UseTLS(caFile, certFile, keyFile); err != nil {
-					return fmt.Errorf("hub: %w", err)
+			cfg, pos := flagCfg, (*config.Positions)(nil)
+			if configFile != "" {
+				var err error
+				if cfg, pos, err = hub.LoadConfig(configFile); err != nil {
+					return err
 				}
+				cmd.Flags().Visit(func(f *pflag.Flag) { hubFlagOver(&cfg, &flagCfg, f.Name) })
 			}
-			for _, t := range []struct {
-				path string
-				dst  *string
-			}{{viewerTokenFile, &o.ViewerToken}, {adminTokenFile, &o.AdminToken}} {
-				tok, warn, err := api.ReadToken(t.path)
-				if err != nil {
-					return fmt.Errorf("hub: %w", err)
-				}
-				if warn != "" {
-					log.Warn(warn)
-				}
-				*t.dst = tok
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.Level(cfg.LogLevel)}))
+			o, warns, err := cfg.Options(pos, log)
+			if err != nil {
+				return err
 			}
-			if o.ViewerToken == "" && o.AdminToken == "" {
-				log.Warn("no API token configured (--viewer-token-file, --admin-token-file): the API answers 401 to everything")
+			for _, w := range warns {
+				log.Warn(w)
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
@@ -82,29 +62,62 @@ makes a CA and the certificates). See docs/fleet.md.`,
 				return err
 			}
 			defer h.Close()
-			log.Info("hub running", "api", listen, "nats", firstNonEmpty(natsURL, h.NATSURL()), "store", redactDSN(storeDSN))
+			log.Info("hub running", "api", o.Listen, "nats", firstNonEmpty(o.NATSURL, h.NATSURL()), "store", redactDSN(o.Store))
 			return h.Run(ctx)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:8766", "HTTP API address")
-	f.StringVar(&natsListen, "nats-listen", "127.0.0.1:4222", "client address of the embedded NATS server")
-	f.StringVar(&natsURL, "nats-url", "", "use this external NATS (cluster) instead of the embedded server")
-	f.StringVar(&dataDir, "data-dir", "/var/lib/vigil-hub", "directory of the SQLite store and the embedded server's JetStream files")
-	f.StringVar(&storeDSN, "store", "", "store: a SQLite file (default DATA-DIR/hub.db) or postgres://user@host/db")
-	f.StringVar(&caFile, "tls-ca", "", "CA of the fleet (PEM): NATS clients must present a certificate it signed")
-	f.StringVar(&certFile, "tls-cert", "", "the hub's certificate (PEM, common name "+hub.HubIdentity+")")
-	f.StringVar(&keyFile, "tls-key", "", "the hub's key (PEM)")
-	f.StringVar(&viewerTokenFile, "viewer-token-file", "", "file holding the API token of the viewer role (reads)")
-	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the API token of the admin role (reads, pushes and rolls back rules)")
-	f.StringVar(&serverName, "server-name", "vigil-hub", "name of the embedded NATS server (unique in a cluster)")
-	f.StringVar(&clusterName, "cluster-name", "vigil", "NATS cluster name, with --cluster-listen")
-	f.StringVar(&clusterListen, "cluster-listen", "", "route address of the embedded server in a NATS cluster")
-	f.StringArrayVar(&routes, "route", nil, "route to another server of the cluster, nats://host:port (repeatable)")
-	f.IntVar(&replicas, "replicas", 1, "replicas of the stream and the rules bucket (3 on a three-server cluster)")
-	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&configFile, "config", "", "YAML file of these settings (see docs/fleet.md); flags given win over it")
+	hubFlags(cmd.Flags(), reflect.ValueOf(&flagCfg).Elem())
 	cmd.AddCommand(newHubCertsCmd())
 	return cmd
+}
+
+// hubFlags defines one flag per field of hub.Config with a flag tag, bound
+// to that field, its default the field's value.
+func hubFlags(f *pflag.FlagSet, v reflect.Value) {
+	for i := range v.NumField() {
+		fv, ft := v.Field(i), v.Type().Field(i)
+		name, usage := ft.Tag.Get("flag"), ft.Tag.Get("usage")
+		if name == "" {
+			if ft.Type.Kind() == reflect.Struct {
+				hubFlags(f, fv)
+			}
+			continue
+		}
+		switch p := fv.Addr().Interface().(type) {
+		case *string:
+			f.StringVar(p, name, *p, usage)
+		case *[]string:
+			f.StringArrayVar(p, name, *p, usage)
+		case *int:
+			f.IntVar(p, name, *p, usage)
+		case *time.Duration:
+			f.DurationVar(p, name, *p, usage)
+		case *hub.LogLevel:
+			f.TextVar(p, name, *p, usage)
+		default:
+			panic(fmt.Sprintf("hub flag %s: type %T", name, p))
+		}
+	}
+}
+
+// hubFlagOver copies the field of the flag name from src to dst.
+func hubFlagOver(dst, src *hub.Config, name string) {
+	var walk func(d, s reflect.Value) bool
+	walk = func(d, s reflect.Value) bool {
+		for i := range d.NumField() {
+			ft := d.Type().Field(i)
+			if ft.Tag.Get("flag") == name {
+				d.Field(i).Set(s.Field(i))
+				return true
+			}
+			if ft.Tag.Get("flag") == "" && ft.Type.Kind() == reflect.Struct && walk(d.Field(i), s.Field(i)) {
+				return true
+			}
+		}
+		return false
+	}
+	walk(reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem())
 }
 
 func newHubCertsCmd() *cobra.Command {

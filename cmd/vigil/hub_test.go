@@ -65,3 +65,65 @@ func TestHubCerts(t *testing.T) {
 		t.Fatalf("bad node name: %v", err)
 	}
 }
+
+// TestHubConfigFileErrors: `vigil hub --config FILE` reports every problem
+// of the file at once, each at its file:line:col with its key (unknown
+// keys, values of the wrong kind, a bad log level or address, a token file
+// that cannot be read), and a flag given on the command line wins over
+// the file's value.
+func TestHubConfigFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hub.yaml")
+	body := `listen: 127.0.0.1:8766
+log_level: loud
+nats:
+  replikas: 3
+  replicas: 9
+  listen: nowhere
+tokens:
+  viewer_file: ` + filepath.Join(dir, "missing.token") + `
+alive_after: soon
+`
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runVigilCmd(t, "hub", "--config", path)
+	if err == nil {
+		t.Fatal("a broken hub configuration was accepted")
+	}
+	for _, want := range []string{
+		path + ":2:1: log_level: ",
+		path + ":4:3: nats.replikas: unknown key",
+		path + ":9:1: alive_after: want a duration",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	// Decoding errors come first, alone; once the file decodes, the
+	// checks of its values are placed the same way.
+	body = strings.Replace(strings.Replace(strings.Replace(body, "log_level: loud", "log_level: debug", 1), "  replikas: 3\n", "", 1), "alive_after: soon", "alive_after: 1d", 1)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runVigilCmd(t, "hub", "--config", path)
+	if err == nil {
+		t.Fatal("a hub configuration with bad values was accepted")
+	}
+	for _, want := range []string{
+		path + ":4:3: nats.replicas: 9: want 1 to 5",
+		path + ":5:3: nats.listen: \"nowhere\": want host:port",
+		path + ":7:3: tokens.viewer_file: api token: open ",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	// Flags given win over the file.
+	_, _, err = runVigilCmd(t, "hub", "--config", path, "--replicas", "3", "--nats-listen", "127.0.0.1:0",
+		"--viewer-token-file", "", "--data-dir", filepath.Join(dir, "data"), "--listen", "nowhere-too")
+	if err == nil || strings.Contains(err.Error(), "replicas") || strings.Contains(err.Error(), "nats.listen") ||
+		strings.Contains(err.Error(), "viewer_file") || !strings.Contains(err.Error(), `listen: "nowhere-too": want host:port`) {
+		t.Fatalf("flags over the file: %v", err)
+	}
+}

@@ -170,6 +170,50 @@ func Parse(data []byte, name string) (*Config, error) {
 
 // decodeFile decodes one YAML file over c, recording its keys' positions.
 func (c *Config) decodeFile(data []byte, name string) error {
+	return decodeYAML(data, name, "the configuration", reflect.ValueOf(c).Elem(), c.src.keys)
+}
+
+// Positions are where the keys of a file decoded by DecodeYAML are, by
+// dotted key, so that a problem found after decoding (a file that cannot
+// be read, values that do not go together) is reported at its key.
+type Positions struct {
+	file string
+	keys map[string]pos
+}
+
+// Errorf is a problem of key: at its position in the file when the file
+// set it, else without one.
+func (p *Positions) Errorf(key, format string, args ...any) *Error {
+	e := &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
+	if at, ok := p.keys[key]; ok {
+		e.File, e.Line, e.Col = at.file, at.line, at.col
+	}
+	return e
+}
+
+// Has reports whether the file set key.
+func (p *Positions) Has(key string) bool {
+	_, ok := p.keys[key]
+	return ok
+}
+
+// DecodeYAML decodes one YAML file (name is used in errors) over v, a
+// pointer to a struct with yaml tags, by the configuration's rules: every
+// problem at once as Errors (file:line:col, dotted key, unknown keys
+// included, in words an operator reads), durations with d for days,
+// encoding.TextUnmarshaler fields checked where they are. It is how every
+// other configuration file of Vigil (vigil hub --config) is read, so that
+// all report alike.
+func DecodeYAML(data []byte, name string, v any) (*Positions, error) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("config: DecodeYAML wants a pointer to a struct, not %T", v)
+	}
+	p := &Positions{file: name, keys: map[string]pos{}}
+	return p, decodeYAML(data, name, "the file", rv.Elem(), p.keys)
+}
+
+func decodeYAML(data []byte, name, what string, v reflect.Value, keys map[string]pos) error {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return yamlError(name, err)
@@ -182,11 +226,11 @@ func (c *Config) decodeFile(data []byte, name string) error {
 		return nil
 	}
 	if doc.Kind != yaml.MappingNode {
-		return Errors{{File: name, Line: doc.Line, Col: doc.Column, Msg: "the configuration must be a mapping of keys"}}
+		return Errors{{File: name, Line: doc.Line, Col: doc.Column, Msg: what + " must be a mapping of keys"}}
 	}
-	index(name, "", doc, c.src.keys)
+	index(name, "", doc, keys)
 	d := &decoder{file: name}
-	d.value("", doc, doc, reflect.ValueOf(c).Elem())
+	d.value("", doc, doc, v)
 	if len(d.errs) > 0 {
 		return d.errs
 	}

@@ -8,7 +8,10 @@
 // batches, stores a batch in one transaction and only then acknowledges
 // it (AckAll), so a hub stopped or killed at any point gets the rest
 // again, and the store drops what it has already by alert UUID: every
-// alert is stored exactly once. The node of a message is its subject's,
+// alert is stored exactly once. A hub that starts with messages pending
+// (delivered to a hub killed before it acknowledged them) acknowledges
+// nothing until those come again and are stored, since acknowledging a
+// newer one would acknowledge them too (AckAll). The node of a message is its subject's,
 // which with mutual TLS only that node may publish on: StartNATS with TLS
 // identifies each client by its certificate's common name (HubIdentity
 // may do anything; node N may publish only on N's subjects and read only
@@ -22,7 +25,11 @@
 // (fleet.Ack) are stored per node and version. The web console
 // (internal/console) is mounted at /console/ over the same store
 // (console.go: consoleSource), with the API's two tokens. GenerateCerts
-// makes the CA and certificates of a first deployment (`vigil hub certs`).
+// makes the CA and certificates of a first deployment (`vigil hub certs`);
+// Options.UseTLS makes the hub's TLS from them. Config is `vigil hub`'s
+// configuration (its flags and the file of --config, read by
+// config.DecodeYAML with positioned errors); Config.Options checks it and
+// makes the Options.
 //
 // Ownership: New opens the store and NATS; Run serves until its context
 // ends; Close releases the connection, the embedded server and the store.
