@@ -22,6 +22,9 @@
 // response carries ContentSecurityPolicy (scripts, styles and connections
 // from the console's origin only, no inline script, no framing).
 //
+// The rules page offers an admin the host's rules action: a rule file to
+// push when Options.PushesRuleFiles (the hub), else a reload.
+//
 // Access: a token logs in (POST /console/api/login) as admin (Options.
 // AdminToken) or viewer (ViewerToken); the session is an HttpOnly,
 // SameSite=Strict cookie; the same tokens work as bearer tokens on

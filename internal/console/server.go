@@ -43,6 +43,10 @@ type Options struct {
 	Node string
 	// Secure marks the session cookie Secure (the endpoint serves TLS).
 	Secure bool
+	// PushesRuleFiles says the Source's PushRules takes a rule file (the
+	// hub distributes it): the rules page then offers admins a file to
+	// push instead of a reload.
+	PushesRuleFiles bool
 	// SessionTTL is how long a login lasts (12h).
 	SessionTTL time.Duration
 	// MaxUploadBytes caps an uploaded report (16 MiB).
@@ -218,7 +222,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: Prefix, HttpOnly: true, Secure: c.o.Secure,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(c.o.SessionTTL / time.Second)})
-	writeJSON(w, map[string]string{"role": role, "node": c.o.Node})
+	writeJSON(w, map[string]string{"role": role, "node": c.o.Node, "rules": c.rulesAction()})
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
@@ -235,11 +239,20 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 // me answers the role of the request ("" before a login: the page then
 // shows the login form; not a 401, which browsers log as an error).
 func (c *Console) me(w http.ResponseWriter, r *http.Request) {
-	role, node := c.requestRole(r), ""
+	role, node, rules := c.requestRole(r), "", ""
 	if role != "" {
-		node = c.o.Node
+		node, rules = c.o.Node, c.rulesAction()
 	}
-	writeJSON(w, map[string]string{"role": role, "node": node})
+	writeJSON(w, map[string]string{"role": role, "node": node, "rules": rules})
+}
+
+// rulesAction is the admin's rules control the page shows: "push" a rule
+// file (a host that distributes them) or "reload".
+func (c *Console) rulesAction() string {
+	if c.o.PushesRuleFiles {
+		return "push"
+	}
+	return "reload"
 }
 
 // ParseQuery reads the alert list's query parameters: rule, priority

@@ -87,7 +87,7 @@ func New(ctx context.Context, o Options) (*Hub, error) {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.console = console.New(console.Options{Source: consoleSource{h}, AdminToken: o.AdminToken, ViewerToken: o.ViewerToken,
-		Node: "hub", Secure: o.APITLS != nil, Logger: h.log})
+		Node: "hub", Secure: o.APITLS != nil, PushesRuleFiles: true, Logger: h.log})
 	if h.opts.AliveAfter <= 0 {
 		h.opts.AliveAfter = 30 * time.Second
 	}

@@ -5,7 +5,7 @@
 
 const PRIORITIES = ["Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"];
 const FILTERS = ["rule", "priority", "node", "namespace", "pod", "image", "since", "until"];
-const state = { role: "", node: "", live: null, liveOK: false };
+const state = { role: "", node: "", rules: "", live: null, liveOK: false };
 
 // el builds an element: el("td", {class: "x"}, "text", child...).
 function el(tag, attrs, ...kids) {
@@ -70,6 +70,7 @@ async function onLogin(ev) {
 function loggedIn(me) {
   state.role = me.role;
   state.node = me.node;
+  state.rules = me.rules;
   document.body.dataset.role = me.role;
   $("login").hidden = true;
   $("nav").hidden = false;
@@ -289,7 +290,22 @@ const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2"
 
 async function rulesPage(page) {
   page.append(el("h1", {}, "Rule hits, last 24 hours"));
-  if (state.role === "admin") {
+  if (state.role === "admin" && state.rules === "push") {
+    // The hub: a rule file, compiled with the default rules, then pushed
+    // to every node as the next bundle version.
+    const name = el("input", { id: "push-name", type: "text", value: "site.yaml", "aria-label": "rule file name" });
+    const text = el("textarea", { id: "push-rules", rows: "8", cols: "80", spellcheck: "false", "aria-label": "rule file" });
+    const btn = el("button", { id: "push-btn", type: "button" }, "Push to every node");
+    const out = el("pre", { id: "push-result" });
+    btn.addEventListener("click", async () => {
+      out.textContent = "…";
+      try {
+        const r = await api("rules?name=" + encodeURIComponent(name.value), { method: "POST", body: text.value });
+        out.className = "ok"; out.textContent = r.result;
+      } catch (e) { out.className = "error"; out.textContent = e.message; }
+    });
+    page.append(el("div", { id: "push-form" }, el("p", {}, "Rule file ", name), text, el("p", {}, btn), out));
+  } else if (state.role === "admin") {
     const btn = el("button", { id: "reload-rules", type: "button" }, "Reload rules");
     const out = el("span", { id: "reload-result" });
     btn.addEventListener("click", async () => {
