@@ -76,41 +76,6 @@ type Stats struct {
 	Matches uint64 // alerts produced
 }
 
-type program struct {
-	rs     *rules.Ruleset
-	byType [event.NumTypes][]*rules.Rule
-	// per-event results of macro expressions: valid when gen[slot] is the
-	// current event's number.
-	gen []uint64
-	val []bool
-	// stateful are the stateful rules; states, their state in the same
-	// order, is filled by the evaluating goroutine (stateStore.reconcile).
-	// reload is true for a program installed by Swap.
-	stateful []*rules.Rule
-	states   []*ruleState
-	reload   bool
-}
-
-func newProgram(rs *rules.Ruleset) *program {
-	p := &program{rs: rs}
-	if rs == nil {
-		return p
-	}
-	p.gen = make([]uint64, rs.Slots)
-	p.val = make([]bool, rs.Slots)
-	for _, r := range rs.Rules {
-		if r.State != nil {
-			p.stateful = append(p.stateful, r)
-		}
-		for t := event.Type(1); t < event.NumTypes; t++ {
-			if r.Types.Has(t) {
-				p.byType[t] = append(p.byType[t], r)
-			}
-		}
-	}
-	return p
-}
-
 // New returns an engine evaluating rs (which may be nil: no rules).
 func New(rs *rules.Ruleset, opts *Options) *Engine {
 	if opts == nil {
@@ -178,9 +143,12 @@ func (e *Engine) Evaluate(ev *event.Event, fn func(*Match)) int {
 		e.state.reconcile(p) // a new ruleset: keep the state of unchanged stateful rules, drop the rest
 	}
 	n := 0
-	for _, r := range p.byType[ev.Type] {
-		if r.State != nil {
-			if !e.stateful(p, r, ev, fn) {
+	progs := p.progs[ev.Type]
+	for i := range progs {
+		rp := &progs[i]
+		r := rp.rule
+		if rp.state >= 0 {
+			if !e.stateful(p, rp, ev, fn) {
 				continue
 			}
 			n++
@@ -190,7 +158,7 @@ func (e *Engine) Evaluate(ev *event.Event, fn func(*Match)) int {
 			continue
 		}
 		e.ctx.Reset()
-		if !e.eval(r.Cond, ev) {
+		if !rp.cond(e, ev) {
 			continue
 		}
 		n++
@@ -206,7 +174,9 @@ func (e *Engine) Evaluate(ev *event.Event, fn func(*Match)) int {
 }
 
 // Matches reports whether the rule's condition holds for ev (for tests and
-// tools; it does not format).
+// tools; it does not format). It evaluates the condition as written, not
+// the program Evaluate runs: the reference the compiled form is tested
+// against.
 func (e *Engine) Matches(r *rules.Rule, ev *event.Event) bool {
 	e.stats.Events++
 	e.ctx.Num = e.stats.Events

@@ -231,22 +231,16 @@ func (en *entry) size() int {
 
 // stateful evaluates a stateful rule for ev and calls fn with its alert.
 // It returns whether the rule fired.
-func (e *Engine) stateful(p *program, r *rules.Rule, ev *event.Event, fn func(*Match)) bool {
+func (e *Engine) stateful(p *program, rp *ruleProg, ev *event.Event, fn func(*Match)) bool {
 	s := e.state
-	var rs *ruleState
-	for i, x := range p.stateful {
-		if x == r {
-			rs = p.states[i]
-		}
-	}
-	st := r.State
+	rs := p.states[rp.state]
 	if s.tail != nil {
 		s.expireTail(ev.Time)
 	}
-	if st.Count > 0 {
-		return e.threshold(rs, r, ev, fn)
+	if rp.rule.State.Count > 0 {
+		return e.threshold(rs, rp, ev, fn)
 	}
-	return e.sequence(rs, r, ev, fn)
+	return e.sequence(rs, rp, ev, fn)
 }
 
 // key returns the state key of ev for by (process_tree: the process's pid;
@@ -293,14 +287,15 @@ func lookup(rs *ruleState, by rules.Key, ev *event.Event) *entry {
 	return rs.m[key(by, ev)]
 }
 
-func (e *Engine) sequence(rs *ruleState, r *rules.Rule, ev *event.Event, fn func(*Match)) bool {
+func (e *Engine) sequence(rs *ruleState, rp *ruleProg, ev *event.Event, fn func(*Match)) bool {
+	r := rp.rule
 	st := r.State
 	fired := false
 	last := len(st.Steps)
 	// Later steps first, so that one event never makes two steps.
 	if st.Types.Has(ev.Type) {
 		if en := lookup(rs, st.By, ev); en != nil {
-			fired = e.advance(en, r, last, ev, fn)
+			fired = e.advance(en, rp, last, ev, fn)
 		}
 	}
 	for i := last - 1; i >= 1; i-- {
@@ -308,13 +303,13 @@ func (e *Engine) sequence(rs *ruleState, r *rules.Rule, ev *event.Event, fn func
 			continue
 		}
 		if en := lookup(rs, st.By, ev); en != nil {
-			e.advance(en, r, i, ev, nil)
+			e.advance(en, rp, i, ev, nil)
 		}
 	}
 	if first := st.Steps[0]; first.Types.Has(ev.Type) {
 		e.ctx.Reset()
 		e.bound = nil
-		if e.eval(first.Cond, ev) {
+		if rp.steps[0](e, ev) {
 			e.start(rs, r, ev)
 		}
 	}
@@ -323,7 +318,8 @@ func (e *Engine) sequence(rs *ruleState, r *rules.Rule, ev *event.Event, fn func
 
 // advance tries step i (len(Steps): the rule's condition) on the
 // partials of en waiting for it; fn is called once when the rule fires.
-func (e *Engine) advance(en *entry, r *rules.Rule, i int, ev *event.Event, fn func(*Match)) bool {
+func (e *Engine) advance(en *entry, rp *ruleProg, i int, ev *event.Event, fn func(*Match)) bool {
+	r := rp.rule
 	st := r.State
 	fired := false
 	changed := false
@@ -340,11 +336,11 @@ func (e *Engine) advance(en *entry, r *rules.Rule, i int, ev *event.Event, fn fu
 		}
 		e.ctx.Reset()
 		e.bound = pt
-		cond := r.Cond
+		cond := rp.cond
 		if i < len(st.Steps) {
-			cond = st.Steps[i].Cond
+			cond = rp.steps[i]
 		}
-		ok := e.eval(cond, ev)
+		ok := cond(e, ev)
 		if !ok {
 			continue
 		}
@@ -471,11 +467,12 @@ func (e *Engine) boundValue(o *rules.Operand) (event.Value, bool) {
 	return e.transform(o, v)
 }
 
-func (e *Engine) threshold(rs *ruleState, r *rules.Rule, ev *event.Event, fn func(*Match)) bool {
+func (e *Engine) threshold(rs *ruleState, rp *ruleProg, ev *event.Event, fn func(*Match)) bool {
+	r := rp.rule
 	s, st := e.state, r.State
 	e.ctx.Reset()
 	e.bound = nil
-	if !e.eval(r.Cond, ev) {
+	if !rp.cond(e, ev) {
 		return false
 	}
 	h := uint64(e.stats.Events) // counting events: every one is distinct
