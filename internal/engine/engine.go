@@ -157,8 +157,11 @@ func (e *Engine) Evaluate(ev *event.Event, fn func(*Match)) int {
 			}
 			continue
 		}
+		if g := rp.guard; g > 0 && p.gen[g-1] == e.stats.Events && p.val[g-1] == rp.guardNeg {
+			continue // the first operand, a macro, is already known to be false
+		}
 		e.ctx.Reset()
-		if !rp.cond(e, ev) {
+		if !all(rp.conj, e, ev) {
 			continue
 		}
 		n++
@@ -171,6 +174,16 @@ func (e *Engine) Evaluate(ev *event.Event, fn func(*Match)) int {
 		}
 	}
 	return n
+}
+
+// all reports whether every cond holds, in order.
+func all(conds []cond, e *Engine, ev *event.Event) bool {
+	for _, c := range conds {
+		if !c(e, ev) {
+			return false
+		}
+	}
+	return true
 }
 
 // Matches reports whether the rule's condition holds for ev (for tests and

@@ -44,6 +44,14 @@ type ruleProg struct {
 	// cond is the rule's condition: for a sequence its last step, for a
 	// threshold the events it counts.
 	cond cond
+	// conj are the operands of a stateless rule's condition as an and
+	// (the condition itself when it is not an and), which Evaluate runs
+	// in order. When the first is a macro whose result the event may
+	// already have, guard is its slot + 1: Evaluate skips the rule
+	// without a call when the kept result is guardNeg.
+	conj     []cond
+	guard    int
+	guardNeg bool
 	// steps are a sequence's earlier steps, in order.
 	steps []cond
 	// state indexes the stateful rule in program.stateful (-1 for a
@@ -80,7 +88,7 @@ func newProgram(rs *rules.Ruleset) *program {
 func (p *program) compileFor(t event.Type) []ruleProg {
 	rs := p.byType[t]
 	c := &typeCompiler{t: t, p: p, spec: map[*rules.Cached]rules.Expr{}, uses: map[*rules.Cached]int{},
-		order: map[*rules.Cached]*rules.Cached{}, costs: map[*rules.Cached]estimate{}, lowered: map[*rules.Cached]cond{}}
+		order: map[*rules.Cached]*rules.Cached{}, costs: map[*rules.Cached]estimate{}, norm: map[*rules.Cached]*rules.Cached{}, lowered: map[cachedKey]cond{}}
 	// Specialise every condition first: the macros' costs depend on how
 	// many rules of the type share them.
 	xs := make([][]rules.Expr, len(rs))
@@ -103,11 +111,15 @@ func (p *program) compileFor(t event.Type) []ruleProg {
 	out := make([]ruleProg, len(rs))
 	for i, r := range rs {
 		lowered := make([]cond, len(xs[i]))
+		var last rules.Expr
 		for j, x := range xs[i] {
-			lowered[j] = c.lower(c.reorder(x))
+			last = c.reorder(c.normalize(x, false))
+			lowered[j] = c.lower(last)
 		}
 		rp := ruleProg{rule: r, cond: lowered[len(lowered)-1], state: -1}
-		if r.State != nil {
+		if r.State == nil {
+			rp.conj, rp.guard, rp.guardNeg = c.lowerConj(last)
+		} else {
 			rp.steps = lowered[:len(lowered)-1]
 			for k, x := range p.stateful {
 				if x == r {
@@ -132,7 +144,8 @@ type typeCompiler struct {
 	uses    map[*rules.Cached]int        // specialised (and reordered) macro -> rules of the type using it
 	order   map[*rules.Cached]*rules.Cached
 	costs   map[*rules.Cached]estimate
-	lowered map[*rules.Cached]cond
+	norm    map[*rules.Cached]*rules.Cached
+	lowered map[cachedKey]cond
 }
 
 var (
@@ -243,6 +256,63 @@ func (c *typeCompiler) countUses(x rules.Expr, seen map[*rules.Cached]bool) {
 			c.countUses(x.X, seen)
 		}
 	}
+}
+
+// normalize returns x (negated when neg) with the negations pushed down to
+// the comparisons and macros (De Morgan: a condition is two-valued, a
+// comparison of a field with no value simply false) and each and (or)
+// inside an and (or) flattened into it. Macros stay shared: a negated
+// macro is a negation over it.
+func (c *typeCompiler) normalize(x rules.Expr, neg bool) rules.Expr {
+	switch x := x.(type) {
+	case *rules.Not:
+		return c.normalize(x.X, !neg)
+	case *rules.And, *rules.Or:
+		and, xs := listOf(x)
+		and = and != neg // not (a and b) is (not a) or (not b)
+		out := make([]rules.Expr, 0, len(xs))
+		for _, y := range xs {
+			z := c.normalize(y, neg)
+			if zand, zs := listOf(z); zs != nil && zand == and {
+				out = append(out, zs...)
+			} else {
+				out = append(out, z)
+			}
+		}
+		if and {
+			return &rules.And{Xs: out}
+		}
+		return &rules.Or{Xs: out}
+	case *rules.Cached:
+		y, ok := c.norm[x]
+		if !ok {
+			y = &rules.Cached{X: c.normalize(x.X, false), Slot: x.Slot, Name: x.Name}
+			c.norm[x] = y
+			c.uses[y] = c.uses[x]
+		}
+		if neg {
+			return &rules.Not{X: y}
+		}
+		return y
+	case *rules.Const:
+		return constOf(x.V != neg)
+	}
+	if neg {
+		return &rules.Not{X: x}
+	}
+	return x
+}
+
+// listOf returns whether x is an and, and its operands; nil operands when
+// x is neither an and nor an or.
+func listOf(x rules.Expr) (and bool, xs []rules.Expr) {
+	switch x := x.(type) {
+	case *rules.And:
+		return true, x.Xs
+	case *rules.Or:
+		return false, x.Xs
+	}
+	return false, nil
 }
 
 // estimate is the expected cost of evaluating an expression (in units of
@@ -406,7 +476,9 @@ func cmpEstimate(x *rules.Cmp) estimate {
 	return estimate{cost, p}
 }
 
-// lower turns a specialised, reordered expression into a closure.
+// lower turns a specialised, normalised, reordered expression into a
+// closure. A negation sits on a comparison or a macro (normalize) and is
+// compiled into it.
 func (c *typeCompiler) lower(x rules.Expr) cond {
 	switch x := x.(type) {
 	case *rules.Const:
@@ -415,10 +487,19 @@ func (c *typeCompiler) lower(x rules.Expr) cond {
 		}
 		return func(*Engine, *event.Event) bool { return false }
 	case *rules.Not:
+		switch y := x.X.(type) {
+		case *rules.Cmp:
+			return lowerCmp(y, true)
+		case *rules.Cached:
+			return c.lowerCached(y, true)
+		}
 		y := c.lower(x.X)
 		return func(e *Engine, ev *event.Event) bool { return !y(e, ev) }
 	case *rules.And:
-		ys := c.lowerAll(x.Xs)
+		ys := c.lowerList(x.Xs, true)
+		if len(ys) == 1 {
+			return ys[0]
+		}
 		if len(ys) == 2 {
 			a, b := ys[0], ys[1]
 			return func(e *Engine, ev *event.Event) bool { return a(e, ev) && b(e, ev) }
@@ -432,7 +513,7 @@ func (c *typeCompiler) lower(x rules.Expr) cond {
 			return true
 		}
 	case *rules.Or:
-		ys := c.lowerOr(x.Xs)
+		ys := c.lowerList(x.Xs, false)
 		if len(ys) == 1 {
 			return ys[0]
 		}
@@ -449,38 +530,71 @@ func (c *typeCompiler) lower(x rules.Expr) cond {
 			return false
 		}
 	case *rules.Cached:
-		if y, ok := c.lowered[x]; ok {
-			return y
-		}
-		inner := c.lower(x.X)
-		var y cond
-		if x.Slot < len(c.p.gen) {
-			gen, val, slot := c.p.gen, c.p.val, x.Slot
-			y = func(e *Engine, ev *event.Event) bool {
-				if gen[slot] == e.stats.Events {
-					return val[slot]
-				}
-				v := inner(e, ev)
-				gen[slot], val[slot] = e.stats.Events, v
-				return v
-			}
-		} else {
-			y = inner
-		}
-		c.lowered[x] = y
-		return y
+		return c.lowerCached(x, false)
 	case *rules.Cmp:
-		return lowerCmp(x)
+		return lowerCmp(x, false)
 	}
 	return func(*Engine, *event.Event) bool { return false }
 }
 
-// lowerOr lowers the operands of an or. The string comparisons of one
-// field (=, in, startswith, endswith, on the same field and argument,
-// without transformers) are merged into one that extracts the field once
-// and tests the value against all their constants, in the place of the
-// first of them.
-func (c *typeCompiler) lowerOr(xs []rules.Expr) []cond {
+// lowerConj lowers the operands of x as an and, and returns the guard of
+// the first (see ruleProg).
+func (c *typeCompiler) lowerConj(x rules.Expr) (conj []cond, guard int, guardNeg bool) {
+	xs := []rules.Expr{x}
+	if a, ok := x.(*rules.And); ok {
+		xs = a.Xs
+		conj = c.lowerList(xs, true)
+	} else {
+		conj = []cond{c.lower(x)}
+	}
+	first := xs[0]
+	if n, ok := first.(*rules.Not); ok {
+		first, guardNeg = n.X, true
+	}
+	if m, ok := first.(*rules.Cached); ok && m.Slot < len(c.p.gen) && mergeable(m) == nil {
+		guard = m.Slot + 1
+	}
+	return conj, guard, guardNeg
+}
+
+// lowerCached compiles a macro: its expression is evaluated once per event,
+// the result kept in the macro's slot (negated when neg).
+func (c *typeCompiler) lowerCached(x *rules.Cached, neg bool) cond {
+	key := cachedKey{x, neg}
+	if y, ok := c.lowered[key]; ok {
+		return y
+	}
+	inner := c.lower(x.X)
+	var y cond
+	if x.Slot < len(c.p.gen) {
+		gen, val, slot := c.p.gen, c.p.val, x.Slot
+		y = func(e *Engine, ev *event.Event) bool {
+			if gen[slot] == e.stats.Events {
+				return val[slot] != neg
+			}
+			v := inner(e, ev)
+			gen[slot], val[slot] = e.stats.Events, v
+			return v != neg
+		}
+	} else {
+		y = func(e *Engine, ev *event.Event) bool { return inner(e, ev) != neg }
+	}
+	c.lowered[key] = y
+	return y
+}
+
+type cachedKey struct {
+	x   *rules.Cached
+	neg bool
+}
+
+// lowerList lowers the operands of an and (and true) or an or. The string
+// comparisons of one field (=, in, startswith, endswith on the same field
+// and argument, without transformers) are merged into one that extracts
+// the field once and tests the value against all their constants, in the
+// place of the first of them: in an or the comparisons themselves, in an
+// and their negations (not a and not b is not (a or b)).
+func (c *typeCompiler) lowerList(xs []rules.Expr, and bool) []cond {
 	type group struct {
 		at int // index in ys
 		m  *strMatcher
@@ -488,7 +602,16 @@ func (c *typeCompiler) lowerOr(xs []rules.Expr) []cond {
 	var groups []*group
 	var ys []cond
 	for _, x := range xs {
-		cmp := mergeable(x)
+		y := x
+		if and {
+			n, ok := x.(*rules.Not)
+			if !ok {
+				ys = append(ys, c.lower(x))
+				continue
+			}
+			y = n.X
+		}
+		cmp := mergeable(y)
 		if cmp == nil {
 			ys = append(ys, c.lower(x))
 			continue
@@ -500,7 +623,7 @@ func (c *typeCompiler) lowerOr(xs []rules.Expr) []cond {
 			}
 		}
 		if g == nil {
-			g = &group{at: len(ys), m: &strMatcher{field: cmp.L.Field, arg: cmp.L.Arg, first: x}}
+			g = &group{at: len(ys), m: &strMatcher{field: cmp.L.Field, arg: cmp.L.Arg, first: x, neg: and}}
 			groups = append(groups, g)
 			ys = append(ys, nil)
 		}
@@ -517,19 +640,13 @@ func (c *typeCompiler) lowerOr(xs []rules.Expr) []cond {
 }
 
 // mergeable returns the comparison x is (directly or as a macro) when it
-// can be merged with others of its field in an or, nil otherwise.
+// can be merged with others of its field, nil otherwise.
 func mergeable(x rules.Expr) *rules.Cmp {
 	if m, ok := x.(*rules.Cached); ok {
 		x = m.X
 	}
 	cmp, ok := x.(*rules.Cmp)
-	if !ok {
-		return nil
-	}
-	l := &cmp.L
-	if cmp.R != nil || cmp.HostAddr != nil || cmp.IsEvtType || l.Step != 0 || l.Multi != event.MultiNone ||
-		len(l.Trans) != 0 || cmp.Mod != rules.ModNone || l.Field == nil || l.Field.Extract == nil ||
-		l.Type != event.FieldString {
+	if !ok || !plain(cmp) || cmp.L.Type != event.FieldString {
 		return nil
 	}
 	switch cmp.Op {
@@ -539,13 +656,23 @@ func mergeable(x rules.Expr) *rules.Cmp {
 	return nil
 }
 
+// plain reports whether a comparison is of a single-valued field of the
+// event, without transformers or modifier, with constants.
+func plain(x *rules.Cmp) bool {
+	l := &x.L
+	return x.R == nil && x.HostAddr == nil && !x.IsEvtType && l.Step == 0 && l.Multi == event.MultiNone &&
+		len(l.Trans) == 0 && x.Mod == rules.ModNone && l.Field != nil && l.Field.Extract != nil
+}
+
 // strMatcher tests one string field against the constants of several
-// comparisons joined by or.
+// comparisons joined by or (or, with neg, the negations of several joined
+// by and).
 type strMatcher struct {
 	field *event.Field
 	arg   event.FieldArg
 	first rules.Expr // the first comparison merged
 	n     int        // comparisons merged
+	neg   bool
 
 	exact              []string
 	prefixes, suffixes []string
@@ -564,7 +691,7 @@ func (m *strMatcher) add(cmp *rules.Cmp) {
 }
 
 func (m *strMatcher) lower() cond {
-	ext, arg := m.field.Extract, &m.arg
+	ext, arg, neg := m.field.Extract, &m.arg, m.neg
 	var set map[string]struct{}
 	exact := m.exact
 	if len(exact) > 8 {
@@ -578,61 +705,54 @@ func (m *strMatcher) lower() cond {
 	return func(e *Engine, ev *event.Event) bool {
 		v, ok := ext(&e.ctx, ev, arg)
 		if !ok {
-			return false
+			return neg
 		}
 		for _, p := range prefixes {
 			if strings.HasPrefix(v.Str, p) {
-				return true
+				return !neg
 			}
 		}
-		for _, s := range exact {
-			if s == v.Str {
-				return true
+		for _, x := range exact {
+			if x == v.Str {
+				return !neg
 			}
 		}
 		if set != nil {
 			if _, in := set[v.Str]; in {
-				return true
+				return !neg
 			}
 		}
-		for _, s := range suffixes {
-			if strings.HasSuffix(v.Str, s) {
-				return true
+		for _, x := range suffixes {
+			if strings.HasSuffix(v.Str, x) {
+				return !neg
 			}
 		}
-		return false
+		return neg
 	}
 }
 
-func (c *typeCompiler) lowerAll(xs []rules.Expr) []cond {
-	ys := make([]cond, len(xs))
-	for i, x := range xs {
-		ys[i] = c.lower(x)
-	}
-	return ys
-}
-
-// lowerCmp compiles one comparison. The common shapes (a single-valued
-// field without transformers compared with constants) get a closure that
+// lowerCmp compiles one comparison (negated when neg). The common shapes
+// (a plain comparison of a string, number or bool) get a closure that
 // extracts and compares directly; every other comparison goes through
 // Engine.cmp.
-func lowerCmp(x *rules.Cmp) cond {
-	l := &x.L
-	generic := func(e *Engine, ev *event.Event) bool { return e.cmp(x, ev) }
-	if x.R != nil || x.HostAddr != nil || x.IsEvtType || l.Step != 0 || l.Multi != event.MultiNone ||
-		len(l.Trans) != 0 || x.Mod != rules.ModNone || l.Field == nil || l.Field.Extract == nil {
+func lowerCmp(x *rules.Cmp, neg bool) cond {
+	generic := func(e *Engine, ev *event.Event) bool { return e.cmp(x, ev) != neg }
+	if !plain(x) {
 		return generic
 	}
+	l := &x.L
 	ext, arg := l.Field.Extract, &l.Arg
 	if x.Op == rules.OpExists {
 		return func(e *Engine, ev *event.Event) bool {
 			_, ok := ext(&e.ctx, ev, arg)
-			return ok
+			return ok != neg
 		}
 	}
 	switch t := l.Type; {
 	case t == event.FieldString:
-		return lowerStrCmp(x, ext, arg, generic)
+		if y := lowerStrCmp(x, neg); y != nil {
+			return y
+		}
 	case t.Numeric() || t == event.FieldBool:
 		signed := t == event.FieldInt
 		nums, op := x.Nums, x.Op
@@ -640,115 +760,119 @@ func lowerCmp(x *rules.Cmp) cond {
 			n := nums[0]
 			return func(e *Engine, ev *event.Event) bool {
 				v, ok := ext(&e.ctx, ev, arg)
-				return ok && v.Num == n
+				return (ok && v.Num == n) != neg
 			}
 		}
 		return func(e *Engine, ev *event.Event) bool {
 			v, ok := ext(&e.ctx, ev, arg)
 			if !ok {
-				return false
+				return neg
 			}
 			for _, n := range nums {
 				if cmpNum(op, v.Num, n, signed) {
-					return true
+					return !neg
 				}
 			}
-			return false
+			return neg
 		}
 	}
 	return generic
 }
 
-func lowerStrCmp(x *rules.Cmp, ext event.Extractor, arg *event.FieldArg, generic cond) cond {
+// lowerStrCmp compiles a plain string comparison, nil for the operators
+// left to Engine.cmp. (Each operator has its own closure: the comparison
+// is inlined in it.)
+func lowerStrCmp(x *rules.Cmp, neg bool) cond {
+	ext, arg := x.L.Field.Extract, &x.L.Arg
 	switch x.Op {
 	case rules.OpIn, rules.OpIntersects:
 		if set := x.Set; set != nil {
 			return func(e *Engine, ev *event.Event) bool {
 				v, ok := ext(&e.ctx, ev, arg)
 				if !ok {
-					return false
+					return neg
 				}
 				_, in := set[v.Str]
-				return in
+				return in != neg
 			}
 		}
 		strs := x.Strs
 		return func(e *Engine, ev *event.Event) bool {
 			v, ok := ext(&e.ctx, ev, arg)
 			if !ok {
-				return false
+				return neg
 			}
 			for _, s := range strs {
 				if s == v.Str {
-					return true
+					return !neg
 				}
 			}
-			return false
+			return neg
 		}
 	case rules.OpPMatch:
 		paths := x.Paths
 		return func(e *Engine, ev *event.Event) bool {
 			v, ok := ext(&e.ctx, ev, arg)
 			if !ok {
-				return false
+				return neg
 			}
 			for _, p := range paths {
 				if pmatch(p, v.Str) {
-					return true
+					return !neg
 				}
 			}
-			return false
+			return neg
 		}
 	case rules.OpGlob:
 		globs := x.Globs
 		return func(e *Engine, ev *event.Event) bool {
 			v, ok := ext(&e.ctx, ev, arg)
 			if !ok {
-				return false
+				return neg
 			}
 			for _, g := range globs {
 				if globMatch(g, v.Str) {
-					return true
+					return !neg
 				}
 			}
-			return false
+			return neg
 		}
 	}
 	if len(x.Strs) != 1 {
-		return generic
+		return nil
 	}
 	s := x.Strs[0]
 	switch x.Op {
 	case rules.OpEq:
 		return func(e *Engine, ev *event.Event) bool {
 			v, ok := ext(&e.ctx, ev, arg)
-			return ok && v.Str == s
+			return (ok && v.Str == s) != neg
 		}
 	case rules.OpNe:
 		return func(e *Engine, ev *event.Event) bool {
 			v, ok := ext(&e.ctx, ev, arg)
-			return ok && v.Str != s
+			return (ok && v.Str != s) != neg
 		}
 	case rules.OpStartsWith, rules.OpBStartsWith:
 		return func(e *Engine, ev *event.Event) bool {
 			v, ok := ext(&e.ctx, ev, arg)
-			return ok && strings.HasPrefix(v.Str, s)
+			return (ok && strings.HasPrefix(v.Str, s)) != neg
 		}
 	case rules.OpEndsWith:
 		return func(e *Engine, ev *event.Event) bool {
 			v, ok := ext(&e.ctx, ev, arg)
-			return ok && strings.HasSuffix(v.Str, s)
+			return (ok && strings.HasSuffix(v.Str, s)) != neg
 		}
 	case rules.OpContains, rules.OpBContains:
 		return func(e *Engine, ev *event.Event) bool {
 			v, ok := ext(&e.ctx, ev, arg)
-			return ok && strings.Contains(v.Str, s)
+			return (ok && strings.Contains(v.Str, s)) != neg
 		}
 	case rules.OpIContains:
 		return func(e *Engine, ev *event.Event) bool {
 			v, ok := ext(&e.ctx, ev, arg)
-			return ok && containsFold(v.Str, s)
+			return (ok && containsFold(v.Str, s)) != neg
 		}
 	}
-	return generic
+	return nil
 }
