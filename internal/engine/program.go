@@ -169,6 +169,11 @@ func (c *typeCompiler) specialize(x rules.Expr) rules.Expr {
 		if x.IsEvtType {
 			return constOf(x.EvtTypes.Has(c.t) != x.EvtTypesNeg)
 		}
+		if isEvtNumZero(x) {
+			// Falco's never_true idiom (evt.num=0), the guard of every
+			// tuning macro: the engine numbers events from 1.
+			return constOf(x.Op == rules.OpNe)
+		}
 		return x
 	case *rules.And:
 		return c.specializeList(x, x.Xs, true)
@@ -198,6 +203,24 @@ func (c *typeCompiler) specialize(x rules.Expr) rules.Expr {
 		return out
 	}
 	return x
+}
+
+// isEvtNumZero reports whether x compares evt.num with 0 only (=, in, !=).
+func isEvtNumZero(x *rules.Cmp) bool {
+	if !plain(x) || x.L.Field.Name != "evt.num" || len(x.Nums) == 0 {
+		return false
+	}
+	switch x.Op {
+	case rules.OpEq, rules.OpIn, rules.OpIntersects, rules.OpNe:
+	default:
+		return false
+	}
+	for _, n := range x.Nums {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func isConst(x rules.Expr) bool {
@@ -386,8 +409,18 @@ func (c *typeCompiler) estimate(x rules.Expr) estimate {
 			xs = x.(*rules.Or).Xs
 		}
 		cost, reach := 0.0, 1.0 // reach: probability that the operand is evaluated
+		merged := map[fieldKey]bool{}
 		for _, y := range xs {
 			est := c.estimate(y)
+			if m := mergedOperand(y, and); m != nil {
+				// Merged with the first comparison of its field
+				// (lowerList): one more constant to test.
+				k := fieldKey{m.L.Field, m.L.Arg}
+				if merged[k] {
+					est.cost = 0.3
+				}
+				merged[k] = true
+			}
 			cost += reach * est.cost
 			if and {
 				reach *= est.p
@@ -599,32 +632,19 @@ func (c *typeCompiler) lowerList(xs []rules.Expr, and bool) []cond {
 		at int // index in ys
 		m  *strMatcher
 	}
-	var groups []*group
+	groups := map[fieldKey]*group{}
 	var ys []cond
 	for _, x := range xs {
-		y := x
-		if and {
-			n, ok := x.(*rules.Not)
-			if !ok {
-				ys = append(ys, c.lower(x))
-				continue
-			}
-			y = n.X
-		}
-		cmp := mergeable(y)
+		cmp := mergedOperand(x, and)
 		if cmp == nil {
 			ys = append(ys, c.lower(x))
 			continue
 		}
-		var g *group
-		for _, h := range groups {
-			if h.m.field == cmp.L.Field && h.m.arg == cmp.L.Arg {
-				g = h
-			}
-		}
+		k := fieldKey{cmp.L.Field, cmp.L.Arg}
+		g := groups[k]
 		if g == nil {
 			g = &group{at: len(ys), m: &strMatcher{field: cmp.L.Field, arg: cmp.L.Arg, first: x, neg: and}}
-			groups = append(groups, g)
+			groups[k] = g
 			ys = append(ys, nil)
 		}
 		g.m.add(cmp)
@@ -637,6 +657,25 @@ func (c *typeCompiler) lowerList(xs []rules.Expr, and bool) []cond {
 		ys[g.at] = g.m.lower()
 	}
 	return ys
+}
+
+// fieldKey is a field with its argument.
+type fieldKey struct {
+	f   *event.Field
+	arg event.FieldArg
+}
+
+// mergedOperand returns the comparison lowerList merges operand x of an
+// and (and true) or an or into others of its field, nil when it does not.
+func mergedOperand(x rules.Expr, and bool) *rules.Cmp {
+	if and {
+		n, ok := x.(*rules.Not)
+		if !ok {
+			return nil
+		}
+		x = n.X
+	}
+	return mergeable(x)
 }
 
 // mergeable returns the comparison x is (directly or as a macro) when it
