@@ -2,18 +2,14 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/containertest"
-	"github.com/vigilsec/vigil/internal/enforce"
-	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/profile"
 	"github.com/vigilsec/vigil/internal/store"
@@ -71,6 +67,13 @@ func TestProfileLearnAndDeviate(t *testing.T) {
 	cfg.Outputs.File.Path = file
 	cfg.Store.Path = filepath.Join(dir, "alerts.db")
 	cfg.HTTP.Enabled = false
+	// The policy generated from the profile is written here after the
+	// learning (leastPrivilege); until then it selects no container.
+	polFile := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(polFile, []byte("name: none-yet\nscope: {containers: {names: ["+app+"-policy]}}\nnetwork: {egress: {rules: [{name: none-yet, action: allow, ports: [1]}]}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Policy.Files = []string{polFile}
 	cfg.Profiles.Enabled = true
 	cfg.Profiles.Key = "label:app"
 	cfg.Profiles.LearningWindow = 4 * time.Second
@@ -120,7 +123,7 @@ func TestProfileLearnAndDeviate(t *testing.T) {
 	if !contains(learned.Items(profile.KindListen), "8080/tcp") || !contains(learned.Items(profile.KindEgress), "127.0.0.1:8080/tcp") {
 		t.Fatalf("the workload's listener and connection were not learned")
 	}
-	defer leastPrivilege(t, learned, app) // the workload under what it learned, after the deviations
+	defer leastPrivilege(t, a, learned, app, polFile, file) // the workload under what it learned, after the deviations
 
 	// Ordinary traffic over a longer run: no deviation.
 	start = time.Now()
@@ -193,9 +196,10 @@ func TestProfileLearnAndDeviate(t *testing.T) {
 // leastPrivilege runs the workload under the seccomp profile (Docker,
 // --security-opt seccomp=FILE) and under the prevention policy generated
 // from its profile: its own check passes, and actions outside the profile
-// are denied (unshare under seccomp; a new connection and a new listening
-// port under the policy).
-func leastPrivilege(t *testing.T, learned *profile.Profile, app string) {
+// are denied (unshare under seccomp; a new connection, a new listening
+// port and a write to an existing file under /etc under the policy, which
+// the agent applies from policy.files and reports as alerts).
+func leastPrivilege(t *testing.T, a *Agent, learned *profile.Profile, app, polFile, file string) {
 	if t.Failed() {
 		return
 	}
@@ -243,54 +247,51 @@ func leastPrivilege(t *testing.T, learned *profile.Profile, app string) {
 		}
 	}
 
-	// Prevention policy, scoped to the container's name.
+	// Prevention policy, scoped to the container's name, put in force by
+	// the agent (policy.files reloaded): the workload's check passes; a
+	// new connection, a new listening port and a write to an existing
+	// file under /etc (on the image's filesystem, and Docker's bind-mounted
+	// /etc/hosts) fail with EPERM, and the writes raise prevention alerts.
 	name := app + "-policy"
 	pol, err := profile.Policy(learned, profile.PolicyScope{Names: []string{name}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps, err := policy.Parse("generated.yaml", pol)
-	if err != nil {
+	if _, err := policy.Parse("generated.yaml", pol); err != nil {
 		t.Fatalf("%v\n%s", err, pol)
 	}
+	if err := os.WriteFile(polFile, pol, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(); err != nil {
+		t.Fatalf("reload the generated policy: %v\n%s", err, pol)
+	}
 	id := run(append([]string{"--name", name, "--label", "app=" + app + "-policy"}, httpd...)...)
-	check(id)
-	pidOut, err := exec.Command("docker", "inspect", "-f", "{{.State.Pid}}", id).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(pidOut)))
-	cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cgPath string
-	for _, l := range strings.Split(string(cg), "\n") {
-		if p, ok := strings.CutPrefix(l, "0::"); ok {
-			cgPath = p
-		}
-	}
-	testkernel.SkipIfErr(t, enforce.ProbeHost().CgroupBPF)
-	e, err := enforce.New(enforce.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	target := enforce.Target{Container: &event.Container{ID: id[:12], FullID: id, Type: "docker", Name: name, MetadataKnown: true},
-		CgroupPath: cgPath, RootPID: pid}
-	if err := e.Apply(ps, []enforce.Target{target}); err != nil {
-		t.Fatalf("apply the generated policy: %v\n%s", err, pol)
-	}
 	check(id)
 	if out := dockerExec(t, id, "busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:9/"); !strings.Contains(out, "Operation not permitted") {
 		t.Errorf("a new connection under the policy: %q, want EPERM", out)
 	}
-	// The policy's write rule (block writes under /etc) is not checked
-	// here: in this test a write to /etc/group went through the fanotify
-	// gate unblocked, not yet explained (docs/profiles.md, not done).
 	if out := dockerExec(t, id, "busybox", "nc", "-l", "-p", "9999"); !strings.Contains(out, "Operation not permitted") && !strings.Contains(out, "Permission denied") {
 		t.Errorf("a new listening port under the policy: %q, want EPERM", out)
 	}
+	for _, f := range []string{"/etc/group", "/etc/hosts"} {
+		if out := dockerExec(t, id, "busybox", "sh", "-c", "echo x >> "+f); !strings.Contains(out, "Operation not permitted") {
+			t.Errorf("a write to %s under the policy: %q, want EPERM", f, out)
+		}
+		waitFor(t, "the prevention alert for "+f, func() bool {
+			for _, al := range fileAlerts(file) {
+				of, _ := al["output_fields"].(map[string]any)
+				if al["rule"] == RulePrevention && of["target"] == f && of["enforced"] == true && of["policy.rule"] == "unlearned-writes" {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	if out := dockerExec(t, id, "busybox", "cat", "/etc/group"); !strings.Contains(out, "root:x:0:") || strings.Contains(out, "\nx\n") {
+		t.Errorf("/etc/group under the policy: %q, want readable and unchanged", out)
+	}
+	check(id)
 	t.Logf("seccomp: %d syscalls allowed; policy:\n%s", learned.Len(profile.KindSyscall), pol)
 }
 

@@ -163,3 +163,66 @@ file:
 		waitOutput(t, c, "Operation not permitted")
 	}
 }
+
+// A write rule on a directory in a real container: an existing file under
+// it opened for writing (append, and a file bind-mounted there from the
+// host as Docker mounts /etc/hosts) fails with EPERM, while reading it
+// works. The fanotify event's descriptor is the gate's own read-only open,
+// so the access is taken from the open the thread is blocked in; and the
+// bind mount is another mount than the container's root, marked as well.
+func TestFileWriteRuleInContainer(t *testing.T) {
+	testkernel.RequireRoot(t)
+	testkernel.SkipIfErr(t, ProbeHost().Fanotify)
+	env := containertest.New(t)
+	e := newEnforcer(t, Options{})
+	bound := filepath.Join(t.TempDir(), "bound")
+	os.WriteFile(bound, []byte("127.0.0.1 localhost\n"), 0o600)
+	script := `cat /etc/passwd >/dev/null && echo passwd-read
+cat /etc/bound >/dev/null && echo bound-read
+echo x >> /etc/group || echo group-denied
+echo x >> /etc/bound || echo bound-denied
+echo done`
+	c := env.Run(t, containertest.Spec{Args: []string{"/bin/sh", "-c", script}, HostNetwork: true, NoStart: true,
+		Mounts: []specs.Mount{{Destination: "/etc/bound", Source: bound, Type: "bind", Options: []string{"rbind", "rw"}}}})
+	target := Target{Container: &event.Container{ID: c.ID[:12], FullID: c.ID, Type: "containerd", Name: "victim", MetadataKnown: true},
+		CgroupPath: c.CgroupPath, RootPID: int(c.PID)}
+	ps, err := policy.Parse("w.yaml", []byte(`name: etc-writes
+scope: {containers: {names: [victim]}}
+file:
+  rules: [{name: etc-writes, action: block, access: write, dirs: [/etc]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Apply(ps, []Target{target}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait(t, 10*time.Second)
+	out := c.Output()
+	for _, w := range []string{"passwd-read", "bound-read", "group-denied", "bound-denied", "done"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("container output %q lacks %q", out, w)
+		}
+	}
+	if b, _ := os.ReadFile(bound); string(b) != "127.0.0.1 localhost\n" {
+		t.Errorf("bind-mounted /etc/bound written: %q", b)
+	}
+	seen := map[string]Decision{}
+	deadline := time.After(5 * time.Second)
+	for len(seen) < 2 {
+		select {
+		case d := <-e.Decisions():
+			seen[d.Path] = d
+		case <-deadline:
+			t.Fatalf("decisions: %+v", seen)
+		}
+	}
+	for _, p := range []string{"/etc/group", "/etc/bound"} {
+		if d := seen[p]; !d.Enforced || d.Rule != "etc-writes" || d.Access != policy.AccessWrite || d.Comm != "sh" {
+			t.Errorf("decision for %s: %+v", p, d)
+		}
+	}
+}

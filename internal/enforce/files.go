@@ -233,6 +233,16 @@ func compileFiles(pl *Plan, ruleID func(*policy.Policy, string, policy.Action) u
 		if mount {
 			ft.HasDefault = ft.HasDefault || sec.Def != policy.ActionNone
 			mark(fileMark{Path: fsRoot, Mount: true, Mask: unix.FAN_OPEN_PERM})
+			// A container's other mounts that its rules reach into (a file
+			// bind-mounted under a rule's directory, as /etc/hosts is) are
+			// other mounts than its root's: marked too.
+			if b.Target.RootPID > 0 {
+				for _, m := range mountPoints(b.Target.RootPID) {
+					if sec.reaches(m) {
+						mark(fileMark{Path: fsRoot + strings.TrimPrefix(m, "/"), Mount: true, Mask: unix.FAN_OPEN_PERM})
+					}
+				}
+			}
 			continue
 		}
 		for _, r := range sec.Rules {
@@ -242,6 +252,68 @@ func compileFiles(pl *Plan, ruleID func(*policy.Policy, string, policy.Action) u
 		}
 	}
 	return ft
+}
+
+// reaches reports whether a rule of the section can match a file on the
+// mount at mount point m (other than the root): m is under one of its
+// directories, or one of its directories or paths is on or under m.
+func (s *fileSection) reaches(m string) bool {
+	under := func(p, dir string) bool { // p is dir or below it; dir has no trailing '/'
+		return p == dir || strings.HasPrefix(p, dir+"/")
+	}
+	for _, r := range s.Rules {
+		for _, d := range r.Dirs {
+			d = strings.TrimSuffix(d, "/")
+			if d != "" && (under(m, d) || under(d, m)) {
+				return true
+			}
+		}
+		for p := range r.Paths {
+			if under(p, m) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mountPoints returns the mount points of process pid's mount namespace
+// as its root sees them (/proc/<pid>/mountinfo), its root excluded; nil
+// when they cannot be read.
+func mountPoints(pid int) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		// id parent major:minor root mount-point options ...
+		f := strings.Fields(line)
+		if len(f) < 5 || f[4] == "/" {
+			continue
+		}
+		out = append(out, unescapeMountinfo(f[4]))
+	}
+	return out
+}
+
+// unescapeMountinfo decodes mountinfo's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // rootPrefix is how the agent sees the root of process pid in fd paths:
@@ -343,7 +415,7 @@ type gateServer struct {
 	ft      *fileTable
 	rules   []RuleRef
 	opts    gateOptions
-	exempt  [2]int32 // the gate and the agent: never gated
+	exempt  [2]int32 // the gate and the agent (process ids): never gated
 	stats   fileCounters
 	readBuf []byte
 	inodes  map[devIno]string // inode marks → rule path
@@ -367,7 +439,9 @@ const fanMask = unix.FAN_OPEN_PERM | unix.FAN_OPEN_EXEC_PERM
 
 // newGateServer creates the fanotify group and its marks.
 func newGateServer(cfg *gateConfig, out func(Decision)) (*gateServer, error) {
-	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK|unix.FAN_UNLIMITED_QUEUE,
+	// FAN_REPORT_TID: the event names the thread that opens, whose open
+	// system call tells the access (openAccess).
+	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK|unix.FAN_UNLIMITED_QUEUE|unix.FAN_REPORT_TID,
 		unix.O_RDONLY|unix.O_LARGEFILE|unix.O_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("fanotify_init: %w", err)
@@ -428,13 +502,13 @@ func (g *gateServer) run() {
 			}
 			mask := binary.NativeEndian.Uint64(buf[8:16])
 			fd := int32(binary.NativeEndian.Uint32(buf[16:20]))
-			pid := int32(binary.NativeEndian.Uint32(buf[20:24]))
+			tid := int32(binary.NativeEndian.Uint32(buf[20:24])) // FAN_REPORT_TID
 			buf = buf[evLen:]
 			if fd < 0 {
 				continue // queue overflow: no fd, nothing to answer
 			}
 			if mask&fanMask != 0 {
-				g.answer(fd, pid, mask&unix.FAN_OPEN_EXEC_PERM != 0, start)
+				g.answer(fd, tid, mask&unix.FAN_OPEN_EXEC_PERM != 0, start)
 			}
 			unix.Close(int(fd))
 		}
@@ -453,10 +527,11 @@ func (g *gateServer) respond(fd int32, allow bool) {
 	g.f.Write(b[:]) // an error means the group is closing: the kernel allows
 }
 
-func (g *gateServer) answer(fd, pid int32, isExec bool, batchStart time.Time) {
+// answer decides one permission event of thread tid.
+func (g *gateServer) answer(fd, tid int32, isExec bool, batchStart time.Time) {
 	g.stats.events.Add(1)
-	if pid == g.exempt[0] || pid == g.exempt[1] {
-		g.respond(fd, true)
+	if tid == g.exempt[0] || tid == g.exempt[1] {
+		g.respond(fd, true) // a main thread of the gate or the agent (others: below)
 		return
 	}
 	opts := &g.opts
@@ -483,7 +558,7 @@ func (g *gateServer) answer(fd, pid int32, isExec bool, batchStart time.Time) {
 			return
 		}
 	}
-	cg, err := cgroupOf(pid)
+	cg, err := cgroupOf(tid)
 	if err != nil {
 		g.fallback(fd)
 		return
@@ -511,22 +586,28 @@ func (g *gateServer) answer(fd, pid int32, isExec bool, batchStart time.Time) {
 		action, rule = b.Proc.decide(rel)
 		audit = b.Proc.Audit
 	} else {
-		fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-		if err != nil {
-			g.fallback(fd)
+		// The access is read from the thread's open system call only when
+		// it matters: when reading and writing are decided differently,
+		// or for the decision's report.
+		ra, rr := b.Sec.decide(rel, policy.AccessRead)
+		wa, wr := b.Sec.decide(rel, policy.AccessWrite)
+		if ra == wa && rr == wr && (ra == policy.ActionNone || (ra == policy.ActionAllow && !opts.ReportAllowed)) {
+			g.respond(fd, true)
 			return
 		}
-		acc = policy.AccessRead
-		switch fl & unix.O_ACCMODE {
-		case unix.O_WRONLY:
-			acc = policy.AccessWrite
-		case unix.O_RDWR:
-			acc = policy.AccessAny
+		var known bool
+		if acc, known = openAccess(tid); !known {
+			acc = policy.AccessAny // unknown: a rule on either access applies
 		}
 		action, rule = b.Sec.decide(rel, acc)
 		audit = b.Sec.Audit
 	}
 	if action == policy.ActionNone {
+		g.respond(fd, true)
+		return
+	}
+	pid := tgidOf(tid)
+	if pid == g.exempt[0] || pid == g.exempt[1] {
 		g.respond(fd, true)
 		return
 	}
@@ -548,13 +629,41 @@ func (g *gateServer) answer(fd, pid int32, isExec bool, batchStart time.Time) {
 	d := Decision{
 		Time: time.Now(), Mechanism: MechFanotify, Kind: kind, Action: action, Enforced: enforced,
 		Mode: ref.Mode, DryRun: opts.DryRun, Policy: ref.Policy, Rule: ref.Rule,
-		PID: uint32(pid), CgroupPath: cg, Path: rel, Access: acc, Comm: commOf(pid),
+		PID: uint32(pid), CgroupPath: cg, Path: rel, Access: acc, Comm: commOf(tid),
 	}
 	d.CgroupID, _ = CgroupID(cg)
 	if enforced && action == policy.ActionKill {
 		d.KillErr = KillPID(int(pid))
 	}
 	g.out(d)
+}
+
+// tgidOf returns the process (thread group) of thread tid, from
+// /proc/<tid>/status; tid itself when that cannot be read.
+func tgidOf(tid int32) int32 {
+	var pb [48]byte
+	fd, err := unix.Open(string(strconv.AppendInt(append(pb[:0], "/proc/"...), int64(tid), 10))+"/status", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return tid
+	}
+	var buf [1024]byte // Tgid is the fourth line
+	n, _ := unix.Read(fd, buf[:])
+	unix.Close(fd)
+	if n <= 0 {
+		return tid
+	}
+	_, rest, ok := bytes.Cut(buf[:n], []byte("\nTgid:"))
+	if !ok {
+		return tid
+	}
+	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+		rest = rest[:i]
+	}
+	v, err := strconv.ParseInt(string(bytes.TrimSpace(rest)), 10, 32)
+	if err != nil {
+		return tid
+	}
+	return int32(v)
 }
 
 // fallback answers with the configured default when no decision could be

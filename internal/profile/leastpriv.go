@@ -159,7 +159,7 @@ func Policy(p *Profile, scope PolicyScope) ([]byte, error) {
 		Ports    []int    `yaml:"ports,omitempty"`
 	}
 	type section struct {
-		Default string `yaml:"default"`
+		Default string `yaml:"default,omitempty"`
 		Rules   []rule `yaml:"rules,omitempty"`
 	}
 	type containers struct {
@@ -205,7 +205,9 @@ func Policy(p *Profile, scope PolicyScope) ([]byte, error) {
 	if len(progs) > 0 {
 		d.Process.Rules = []rule{{Name: "profile-programs", Action: "allow", Paths: progs}}
 	}
-	d.File.Default = "allow"
+	// The file section has no default: only opens under its rules'
+	// directories are decided (an allow default would send every open of
+	// the container to the fanotify gate for nothing).
 	if w := p.Items(KindWrite); len(w) > 0 {
 		d.File.Rules = append(d.File.Rules, rule{Name: "profile-writes", Action: "allow", Access: "write", Paths: w})
 	}
