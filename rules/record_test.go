@@ -500,7 +500,7 @@ func trim(t *testing.T, vigil string, out []byte, a action) [][]byte {
 				break
 			}
 		}
-		lines = append(lines, event.AppendJSON(nil, &ev))
+		lines = append(lines, scrubCheckout(t, event.AppendJSON(nil, &ev)))
 		if max := a.max; len(lines) == maxEvents && max == 0 || max > 0 && len(lines) == max {
 			break
 		}
@@ -577,7 +577,12 @@ func TestRecordBenign(t *testing.T) {
 	defer f.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tr := exec.CommandContext(ctx, vigil, "trace", "--json")
+	// The CRI pod runs in a private containerd with the CRI plugin on (the
+	// host's may not allow pods here); the tracer reads it beside the
+	// host's runtimes.
+	criDaemon := containertest.StartPrivateContainerdCRI(t)
+	tr := exec.CommandContext(ctx, vigil, "trace", "--json", "--runtime-socket", "/run/containerd/containerd.sock",
+		"--runtime-socket", "/var/run/docker.sock", "--runtime-socket", criDaemon.Socket)
 	tr.Stdout = f
 	var stderr bytes.Buffer
 	tr.Stderr = &stderr
@@ -596,7 +601,16 @@ func TestRecordBenign(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // retry interval of the marker
 	}
-	wl := exec.Command("sh", "testdata/benign/workload.sh")
+	// The script comes on stdin and runs in the scratch directory: the
+	// corpus never names the checkout it was recorded in.
+	script, err := os.Open("testdata/benign/workload.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer script.Close()
+	wl := exec.Command("sh", "-s")
+	wl.Stdin = script
+	wl.Dir = work
 	wl.Env = append(os.Environ(), "W="+work)
 	var wlOut bytes.Buffer
 	wl.Stdout, wl.Stderr = &wlOut, &wlOut
@@ -605,6 +619,18 @@ func TestRecordBenign(t *testing.T) {
 	}
 	driver := int32(wl.Process.Pid)
 	werr := wl.Wait()
+	// A Kubernetes pod started through containerd's CRI plugin, as kubelet
+	// starts one: the pause sandbox, then a container whose entrypoint is
+	// a shell.
+	var criIDs []string
+	if werr == nil {
+		cri := containertest.NewCRI(t, criDaemon.Socket)
+		uid := "5e1f0c3a-8b7d-4c2e-9a61-" + containertest.NewID()[:12]
+		pod := cri.RunPod(t, "vigil-benign", "web-7d9f", uid, "/kubepods/besteffort/pod"+uid, map[string]string{"app": "web"})
+		id, _ := cri.RunContainer(t, pod, "app", []string{"sh", "-c", "echo start >> /tmp/app.log; : > /tmp/app.log; ls / >/dev/null"}, nil)
+		cri.WaitExit(t, id, 30*time.Second)
+		criIDs = append(criIDs, pod.ID, id)
+	}
 	time.Sleep(time.Second) // the last events reach the trace
 	cancel()
 	tr.Wait()
@@ -616,7 +642,7 @@ func TestRecordBenign(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ids [][]byte
-	for _, l := range strings.Fields(string(idsRaw)) {
+	for _, l := range append(strings.Fields(string(idsRaw)), criIDs...) {
 		ids = append(ids, []byte(l))
 	}
 	raw, err := os.ReadFile(outPath)
@@ -660,7 +686,7 @@ func TestRecordBenign(t *testing.T) {
 				break
 			}
 		}
-		kept = append(kept, event.AppendJSON(nil, &ev))
+		kept = append(kept, scrubCheckout(t, event.AppendJSON(nil, &ev)))
 	}
 	if len(kept) == 0 {
 		t.Fatal("no event of the workload kept")
@@ -675,6 +701,17 @@ func TestRecordBenign(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%s: %d events", benignCorpus, len(kept))
+}
+
+// scrubCheckout replaces the path of the checkout the capture is recorded
+// in (the cwd of host daemons and of the test itself) with /src/vigil: a
+// committed capture names no directory of the recording machine.
+func scrubCheckout(t *testing.T, line []byte) []byte {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.ReplaceAll(line, []byte(root+"/"), []byte("/src/vigil/"))
 }
 
 // stripEnv drops the environment of the event's exec, process and

@@ -164,12 +164,14 @@ var corpusProbes = map[string]string{
 	"log rotation under /var/log":        `evt.type in (open, openat, openat2) and proc.name = logrotate and fd.name startswith /var/log/`,
 	"package install below /usr/bin":     `evt.type in (open, openat, openat2, renameat, rename) and proc.name = dpkg and evt.args contains /usr/bin/vigil-benign-hello`,
 	"containerd start":                   `evt.type = execve and container.type = containerd and proc.vpid = 1`,
+	"CRI pod start, shell entrypoint":    `evt.type = execve and k8s.ns.name = vigil-benign and k8s.pod.label[app] = web and proc.vpid = 1 and proc.name = sh`,
 }
 
 // TestBenignCorpus replays the recording of ordinary operation
 // (testdata/benign/workload.sh: Docker and containerd container starts with
 // shell entrypoints, a health check, builds, a package install, log
-// rotation; recorded by TestRecordBenign): no default rule may fire, and the
+// rotation; then a CRI pod as kubelet starts one; recorded by
+// TestRecordBenign): no default rule may fire, and the
 // corpus must hold each kind of activity it stands for.
 func TestBenignCorpus(t *testing.T) {
 	fired := replay(t, compileDefault(t), benignCorpus)

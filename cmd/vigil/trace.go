@@ -37,6 +37,7 @@ type traceOpts struct {
 	noEnrich bool
 	rawFall  bool
 	cpuProf  string
+	sockets  []string
 }
 
 func newTraceCmd() *cobra.Command {
@@ -59,6 +60,7 @@ and exits when CMD does, with CMD's exit status. Counts of events seen and lost 
 	f.Uint32Var(&o.pid, "pid", 0, "trace only this process and its descendants")
 	f.Uint64Var(&o.cgroup, "cgroup", 0, "trace only this cgroup v2 id")
 	f.BoolVar(&o.noEnrich, "no-enrich", false, "do not attach process and fd context (proc, fd) to events")
+	f.StringArrayVar(&o.sockets, "runtime-socket", nil, "container runtime socket to read metadata from, as `containers.sockets` (repeat; default: each runtime's usual socket)")
 	f.StringVar(&o.cpuProf, "cpuprofile", "", "write a Go CPU profile of the tracer to this file")
 	_ = f.MarkHidden("cpuprofile")
 	f.BoolVar(&o.rawFall, "raw-fallback", false, "take syscalls whose tracepoint is missing from raw_syscalls:sys_exit (runs on every syscall)")
@@ -83,7 +85,12 @@ func runTrace(cmd *cobra.Command, o *traceOpts, args []string) error {
 	if !o.noEnrich {
 		// Container context (container.*, k8s.*): the runtimes that are
 		// present are read; without any, events get the host container.
-		mgr, err := container.New(container.Options{Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelError}))})
+		var co container.Options
+		if len(o.sockets) > 0 {
+			co = container.SocketOptions(o.sockets)
+		}
+		co.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelError}))
+		mgr, err := container.New(co)
 		if err != nil {
 			warn(cmd, fmt.Sprintf("vigil trace: no container context: %v", err))
 		} else {

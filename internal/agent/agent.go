@@ -551,22 +551,8 @@ func eventTypes(names []string) []event.Type {
 
 // containerOptions maps the configured sockets onto the runtimes.
 func containerOptions(socks []string, log *slog.Logger, ov *queue.Overflow) container.Options {
-	o := container.Options{ContainerdSocket: container.Disabled, DockerSocket: container.Disabled,
-		PodmanSocket: container.Disabled, CRIOSocket: container.Disabled, Logger: log, Overflow: ov}
-	for _, s := range socks {
-		switch b := filepath.Base(s); {
-		case strings.Contains(b, "containerd"):
-			o.ContainerdSocket = s
-		case strings.Contains(b, "docker"):
-			o.DockerSocket = s
-		case strings.Contains(b, "podman"):
-			o.PodmanSocket = s
-		case strings.Contains(b, "crio"):
-			o.CRIOSocket = s
-		default:
-			o.CRISocket = s
-		}
-	}
+	o := container.SocketOptions(socks)
+	o.Logger, o.Overflow = log, ov
 	return o
 }
 

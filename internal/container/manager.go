@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +52,29 @@ type Options struct {
 	// Overflow reports the drops of the asynchronous lookup queue
 	// ("container_lookups"). Nil: counted only (Stats.Dropped).
 	Overflow *queue.Overflow
+}
+
+// SocketOptions maps a list of runtime sockets (the `containers.sockets`
+// setting, `vigil trace --runtime-socket`) onto the runtimes by file name:
+// *containerd*, *docker*, *podman*, *crio*; any other is read as a CRI
+// endpoint. Runtimes without a socket in the list are off.
+func SocketOptions(socks []string) Options {
+	o := Options{ContainerdSocket: Disabled, DockerSocket: Disabled, PodmanSocket: Disabled, CRIOSocket: Disabled}
+	for _, s := range socks {
+		switch b := filepath.Base(s); {
+		case strings.Contains(b, "containerd"):
+			o.ContainerdSocket = s
+		case strings.Contains(b, "docker"):
+			o.DockerSocket = s
+		case strings.Contains(b, "podman"):
+			o.PodmanSocket = s
+		case strings.Contains(b, "crio"):
+			o.CRIOSocket = s
+		default:
+			o.CRISocket = s
+		}
+	}
+	return o
 }
 
 // RuntimeStatus describes one runtime client, for `vigil doctor`.

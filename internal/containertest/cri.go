@@ -79,7 +79,9 @@ func (c *CRI) RunPod(tb testing.TB, namespace, name, uid, cgroupParent string, l
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
 			CgroupParent: cgroupParent,
 			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
-				NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE},
+				// Each container its own pid namespace, as kubelet asks unless
+				// the pod sets shareProcessNamespace.
+				NamespaceOptions: &runtimeapi.NamespaceOption{Network: runtimeapi.NamespaceMode_NODE, Pid: runtimeapi.NamespaceMode_CONTAINER},
 			},
 		},
 	}
@@ -124,6 +126,9 @@ func (c *CRI) RunContainer(tb testing.TB, p *Pod, name string, args []string, la
 			Image:    &runtimeapi.ImageSpec{Image: ImageName},
 			Command:  args,
 			Labels:   l,
+			Linux: &runtimeapi.LinuxContainerConfig{SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
+				NamespaceOptions: p.Config.Linux.SecurityContext.NamespaceOptions,
+			}},
 		},
 		SandboxConfig: p.Config,
 	})
