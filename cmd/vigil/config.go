@@ -20,6 +20,7 @@ type configFlags struct {
 	dryRun         bool
 	set            []string
 	hub            string
+	tags           tagFlags
 }
 
 func (o *configFlags) add(cmd *cobra.Command) {
@@ -30,6 +31,7 @@ func (o *configFlags) add(cmd *cobra.Command) {
 	f.BoolVar(&o.json, "json", false, "write alerts to stdout as Falco JSON (outputs.stdout.format: json)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "report prevention actions without carrying them out (dry_run: true)")
 	f.StringVar(&o.hub, "hub", "", "publish alerts, heartbeats and rule acknowledgements to this hub's NATS URL (hub.url)")
+	o.tags.add(cmd)
 	f.StringArrayVar(&o.set, "set", nil, "override any configuration key: --set outputs.http.url=http://sidekick:2801/ (repeatable)")
 }
 
@@ -53,6 +55,8 @@ func (o *configFlags) load(cmd *cobra.Command) (*config.Config, error) {
 	if len(o.rules) > 0 {
 		c.Rules.Files = append(c.Rules.Files, o.rules...)
 	}
+	c.Rules.EnableTags = append(c.Rules.EnableTags, o.tags.enable...)
+	c.Rules.DisableTags = append(c.Rules.DisableTags, o.tags.disable...)
 	if f.Changed("no-default-rules") {
 		c.Rules.Default = !o.noDefaultRules
 	}

@@ -21,6 +21,7 @@ import (
 type replayOpts struct {
 	rules     []string
 	noDefault bool
+	tags      tagFlags
 	hostname  string
 	first     bool
 	minPrio   string
@@ -55,6 +56,7 @@ Warning: medium; Notice: low; Informational, Debug: info): exit status 3 when on
 	f.StringVar(&o.hostname, "hostname", "", "hostname written in alerts (default: this machine's)")
 	f.BoolVar(&o.first, "first", false, "report only the first matching rule per event")
 	f.StringVar(&o.minPrio, "min-priority", "debug", "drop rules less severe than this priority")
+	o.tags.add(cmd)
 	o.report = addReportFlags(cmd, failOnNone, "json", "text")
 	return cmd
 }
@@ -74,7 +76,7 @@ func runReplay(cmd *cobra.Command, o *replayOpts, capture string) error {
 	if err != nil {
 		return fmt.Errorf("replay: --min-priority: %w", err)
 	}
-	rs := rules.LoadAndCompile(&rules.CompileOptions{MinPriority: &prio}, files...)
+	rs := rules.LoadAndCompile(o.tags.options(&rules.CompileOptions{MinPriority: &prio}), files...)
 	if err := rs.Err(); err != nil {
 		printValidation(cmd.ErrOrStderr(), rs)
 		return fmt.Errorf("replay: rules: %w", rules.ErrInvalidRules)

@@ -219,3 +219,42 @@ func TestFalcoFieldCoverage(t *testing.T) {
 	}
 	t.Logf("%d of Falco's %d syscall-source fields, %d missing with a reason", got, n, n-got)
 }
+
+// TestRulesByTag: -t and -T select Falco's rules by tag in replay and rules
+// list, as falco -t and -T do, and vigil run's flags become the
+// configuration's rules.enable_tags and rules.disable_tags.
+func TestRulesByTag(t *testing.T) {
+	capture := writeCapture(t)
+	falco := shareddata.FalcoRules(t)
+	for _, c := range []struct {
+		flags  []string
+		alerts int
+	}{
+		{nil, 1},                                 // Read sensitive file untrusted: tags include filesystem and host
+		{[]string{"-T", "filesystem"}, 0},        // disabled by one of its tags
+		{[]string{"-t", "network"}, 0},           // not among the enabled tags
+		{[]string{"-t", "network", "-t", "mitre_credential_access"}, 1},
+		{[]string{"-t", "mitre_credential_access", "-T", "host"}, 0}, // disable wins
+	} {
+		args := append([]string{"replay", "--no-default-rules", "-r", falco}, c.flags...)
+		out, stderr, err := runRulesCLI(t, append(args, capture)...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", c.flags, err, stderr)
+		}
+		if n := strings.Count(out, `"rule":"Read sensitive file untrusted"`); n != c.alerts || strings.Count(out, "\n") != c.alerts {
+			t.Errorf("replay %v: %d alerts, want %d:\n%s", c.flags, n, c.alerts, out)
+		}
+	}
+	out, _, err := runRulesCLI(t, "rules", "list", "--no-default-rules", "-r", falco, "-T", "host")
+	if err != nil || !strings.Contains(out, "8 rules enabled, 17 disabled") || strings.Contains(out, "Read sensitive file untrusted") {
+		t.Fatalf("rules list -T host: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(t.TempDir(), "vigil.yaml")
+	if err := os.WriteFile(cfg, []byte("rules:\n  disable_tags: [network]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runRulesCLI(t, "config", "show", "--config", cfg, "-T", "host", "-t", "mitre_execution")
+	if err != nil || !strings.Contains(out, "enable_tags:\n    - mitre_execution\n  disable_tags:\n    - network\n    - host\n") {
+		t.Fatalf("config show: %v\n%s", err, out)
+	}
+}

@@ -160,20 +160,38 @@ func printValidation(w io.Writer, rs *rules.Ruleset) int {
 	return errs
 }
 
+// tagFlags select the rules by tag, as falco -t and -T do (the
+// configuration's rules.enable_tags and rules.disable_tags).
+type tagFlags struct{ enable, disable []string }
+
+func (t *tagFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringArrayVarP(&t.enable, "enable-tag", "t", nil, "run only the rules having this tag (repeatable; rules.enable_tags)")
+	f.StringArrayVarP(&t.disable, "disable-tag", "T", nil, "do not run the rules having this tag (repeatable, wins over -t; rules.disable_tags)")
+}
+
+// options sets the selection in o and returns it.
+func (t *tagFlags) options(o *rules.CompileOptions) *rules.CompileOptions {
+	o.EnableTags, o.DisableTags = t.enable, t.disable
+	return o
+}
+
 func newRulesListCmd() *cobra.Command {
 	var paths []string
 	var noDefault bool
+	var tags tagFlags
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the enabled rules: priority, name, event types, tags",
 		Example: `  vigil rules list
-  vigil rules list --no-default-rules -r /etc/falco/falco_rules.yaml`,
+  vigil rules list --no-default-rules -r /etc/falco/falco_rules.yaml
+  vigil rules list -T host -t mitre_credential_access`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			files, err := ruleFiles(paths, noDefault)
 			if err != nil {
 				return err
 			}
-			rs := rules.LoadAndCompile(nil, files...)
+			rs := rules.LoadAndCompile(tags.options(&rules.CompileOptions{}), files...)
 			if err := rs.Err(); err != nil {
 				return fmt.Errorf("rules list: %w", err)
 			}
@@ -201,6 +219,7 @@ func newRulesListCmd() *cobra.Command {
 	}
 	cmd.Flags().StringArrayVarP(&paths, "rules", "r", nil, "rules file to load after the defaults (repeatable)")
 	cmd.Flags().BoolVar(&noDefault, "no-default-rules", false, "do not load the embedded default ruleset")
+	tags.add(cmd)
 	return cmd
 }
 

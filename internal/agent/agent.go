@@ -386,7 +386,7 @@ func (a *Agent) reload() error {
 	a.ruleSig = rulesSignature(a.cfg.Rules.Files)
 	// A reload with errors keeps the rules in force whatever on_error says:
 	// they are complete, the new set would not be.
-	rs, err := loadRules(a.cfg.Rules.Default, a.cfg.Rules.Files, a.cfg.Rules.MinPriority, config.RulesOnErrorFail)
+	rs, err := loadRules(a.cfg.Rules, config.RulesOnErrorFail)
 	if err != nil {
 		a.reloadErr.Inc()
 		a.reloadFailed(RuleReloadFailed, "rules", "rules", err)

@@ -44,7 +44,7 @@ func load(cfg *config.Config) (*loaded, error) {
 	var es config.Errors
 	l := &loaded{}
 	var err error
-	if l.rules, err = loadRules(cfg.Rules.Default, cfg.Rules.Files, cfg.Rules.MinPriority, cfg.Rules.OnError); err != nil {
+	if l.rules, err = loadRules(cfg.Rules, cfg.Rules.OnError); err != nil {
 		es = append(es, cfg.ErrorAt("rules.files", err))
 	}
 	if l.policies, err = loadPolicies(cfg.Policy.Files); err != nil {

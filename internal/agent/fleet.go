@@ -175,8 +175,7 @@ func (a *Agent) applyPushedRules(b *fleet.Bundle) (rules.Diagnostics, error) {
 	for _, f := range b.Files {
 		files = append(files, rules.File{Name: f.Name, Data: []byte(f.Data)})
 	}
-	p := a.cfg.Rules.MinPriority
-	rs := rules.LoadAndCompile(&rules.CompileOptions{MinPriority: &p}, files...)
+	rs := rules.LoadAndCompile(compileOptions(a.cfg.Rules), files...)
 	if err := rs.Err(); err != nil {
 		return rs.Diags, fmt.Errorf("rules version %d refused: %w", b.Version, err)
 	}

@@ -50,14 +50,14 @@ func yamlFiles(what string, paths []string) ([]string, error) {
 // ruleset. Rules that do not compile leave none either when onError is
 // "fail"; with "skip" the ruleset of the others is returned and its
 // Broken lists the skipped ones (see reportBroken).
-func loadRules(withDefaults bool, paths []string, min alert.Priority, onError string) (*rules.Ruleset, error) {
+func loadRules(sel config.Rules, onError string) (*rules.Ruleset, error) {
 	var files []rules.File
-	if withDefaults {
+	if sel.Default {
 		for _, f := range defaultrules.Default() {
 			files = append(files, rules.File{Name: f.Name, Data: f.Data})
 		}
 	}
-	names, err := yamlFiles("rules", paths)
+	names, err := yamlFiles("rules", sel.Files)
 	if err != nil {
 		return nil, err
 	}
@@ -68,12 +68,18 @@ func loadRules(withDefaults bool, paths []string, min alert.Priority, onError st
 		}
 		files = append(files, rules.File{Name: n, Data: b})
 	}
-	p := min
-	rs := rules.LoadAndCompile(&rules.CompileOptions{MinPriority: &p}, files...)
+	rs := rules.LoadAndCompile(compileOptions(sel), files...)
 	if err := rs.Err(); err != nil && onError != config.RulesOnErrorSkip {
 		return nil, fmt.Errorf("rules: %w", err)
 	}
 	return rs, nil
+}
+
+// compileOptions are the options the configuration gives the rules
+// compiler: the minimum priority and the tags selected.
+func compileOptions(sel config.Rules) *rules.CompileOptions {
+	p := sel.MinPriority
+	return &rules.CompileOptions{MinPriority: &p, EnableTags: sel.EnableTags, DisableTags: sel.DisableTags}
 }
 
 // RuleSkipped is the internal alert raised, with rules.on_error: skip, for

@@ -46,6 +46,8 @@ type Rules struct {
 	Default       bool           `yaml:"default" doc:"Load Vigil's embedded default ruleset."`
 	Files         []string       `yaml:"files" doc:"Rule files and directories (every *.yaml and *.yml inside, in name order) loaded after the defaults."`
 	MinPriority   alert.Priority `yaml:"min_priority" doc:"Alerts below this priority are discarded: emergency, alert, critical, error, warning, notice, informational or debug."`
+	EnableTags    []string       `yaml:"enable_tags" doc:"Run only the rules having one of these tags (Falco's -t); empty: every rule. A rule disabled in its file stays disabled."`
+	DisableTags   []string       `yaml:"disable_tags" doc:"Do not run the rules having one of these tags (Falco's -T); it wins over enable_tags."`
 	OnError       string         `yaml:"on_error" doc:"At start, what a rule that does not compile does: skip (the others load; an internal alert names each skipped rule with its file:line:col) or fail (the agent does not start). A reload with errors always keeps the rules in force."`
 	Watch         bool           `yaml:"watch" doc:"Reload the rules when a rule file changes (SIGHUP always reloads)."`
 	WatchInterval time.Duration  `yaml:"watch_interval" doc:"How often rule files are checked for changes."`

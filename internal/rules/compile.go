@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,6 +95,12 @@ type CompileOptions struct {
 	// k8s_audit). Rules of
 	// other sources are skipped with a warning.
 	Sources []string
+	// EnableTags, when not empty, runs only the rules having one of these
+	// tags (Falco's -t); DisableTags does not run the rules having one of
+	// those (Falco's -T). Tags compare exactly. The rules left out are
+	// counted in Disabled and still checked, like rules disabled in their
+	// file; a rule disabled in its file stays disabled.
+	EnableTags, DisableTags []string
 	// AppendOutput is appended (after a space) to every rule's output, as
 	// Falco's append_output extra_output does, e.g.
 	// "container_id=%container.id container_name=%container.name".
@@ -433,7 +440,7 @@ func (c *compiler) compileRules() {
 			c.rs.Skipped++
 			continue
 		}
-		if !r.Enabled {
+		if !r.Enabled || !c.tagsSelected(r.Tags) {
 			c.rs.Disabled++
 			// Falco still validates disabled rules' conditions.
 			c.compileChecked(r)
@@ -446,6 +453,15 @@ func (c *compiler) compileRules() {
 			c.rs.Rules = append(c.rs.Rules, rule)
 		}
 	}
+}
+
+// tagsSelected reports whether a rule with tags runs under the options'
+// EnableTags and DisableTags.
+func (c *compiler) tagsSelected(tags []string) bool {
+	if len(c.opts.EnableTags) > 0 && !slices.ContainsFunc(tags, func(t string) bool { return slices.Contains(c.opts.EnableTags, t) }) {
+		return false
+	}
+	return !slices.ContainsFunc(tags, func(t string) bool { return slices.Contains(c.opts.DisableTags, t) })
 }
 
 // foreignField returns a field of the condition or output that does not
