@@ -230,9 +230,9 @@ func TestRulesByTag(t *testing.T) {
 		flags  []string
 		alerts int
 	}{
-		{nil, 1},                                 // Read sensitive file untrusted: tags include filesystem and host
-		{[]string{"-T", "filesystem"}, 0},        // disabled by one of its tags
-		{[]string{"-t", "network"}, 0},           // not among the enabled tags
+		{nil, 1},                          // Read sensitive file untrusted: tags include filesystem and host
+		{[]string{"-T", "filesystem"}, 0}, // disabled by one of its tags
+		{[]string{"-t", "network"}, 0},    // not among the enabled tags
 		{[]string{"-t", "network", "-t", "mitre_credential_access"}, 1},
 		{[]string{"-t", "mitre_credential_access", "-T", "host"}, 0}, // disable wins
 	} {
