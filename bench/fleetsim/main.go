@@ -68,7 +68,8 @@ func cpuSeconds() float64 {
 // clientCost measures the agent's side of --hub alone, in this process: one
 // fleet client behind an output.Dispatcher as in the agent, idle for dur
 // (heartbeats, rules watch, spool ticks: the baseline), then fed rate
-// alerts/s for dur; CPU % of one core of each phase.
+// alerts/s for dur, with their incidents (two per alert, as the agent's
+// flight recorder sends them); CPU % of one core of each phase.
 func clientCost(url string, rate float64, dur time.Duration, dir string) {
 	c, err := fleet.Connect(fleet.Options{URL: url, Node: "overhead", SpoolDir: filepath.Join(dir, "overhead"),
 		Heartbeat:  func() fleet.Heartbeat { return fleet.Heartbeat{Time: time.Now().UTC(), Version: "fleetsim"} },
@@ -83,18 +84,31 @@ func clientCost(url string, rate float64, dur time.Duration, dir string) {
 	c0, t0 := cpuSeconds(), time.Now()
 	time.Sleep(dur)
 	idle := (cpuSeconds() - c0) / time.Since(t0).Seconds()
-	// feed sends rate alerts/s into d for dur; CPU share of one core.
-	feed := func(d *output.Dispatcher) float64 {
+	// feed sends rate alerts/s into d for dur, and when incidents each
+	// alert's incident twice, as the agent's flight recorder does (before
+	// the after window, then complete; 16 events each); CPU share of one
+	// core.
+	feed := func(d *output.Dispatcher, incidents func(*alert.Incident)) float64 {
 		tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 		defer tick.Stop()
 		c0, t0 := cpuSeconds(), time.Now()
 		for n := 0; time.Since(t0) < dur; n++ {
 			<-tick.C
-			d.Send(&alert.Alert{UUID: alert.NewUUID(), Time: time.Now().UTC(), Rule: "Simulated rule", Priority: alert.PriorityWarning,
+			uuid := alert.NewUUID()
+			d.Send(&alert.Alert{UUID: uuid, Time: time.Now().UTC(), Rule: "Simulated rule", Priority: alert.PriorityWarning,
 				Source: alert.SourceSyscall, Hostname: "overhead", Output: fmt.Sprintf("simulated alert %d", n),
 				OutputFields: []alert.Field{{Name: "proc.name", Value: "cat"}, {Name: "fd.name", Value: "/etc/shadow"}},
 				Vigil: alert.Context{Count: 1, Container: &alert.Container{ID: "0123456789ab", Image: "busybox:1.36"},
 					Process: []alert.Process{{PID: 42, Comm: "cat", ExePath: "/usr/bin/cat", Args: []string{"/etc/shadow"}}}}})
+			if incidents != nil {
+				evs := make([]alert.IncidentEvent, 16)
+				for i := range evs {
+					evs[i] = alert.IncidentEvent{Time: time.Now().UnixNano(), Type: "openat", PID: 42, PPID: 1, Comm: "cat",
+						What: fmt.Sprintf("/usr/lib/x86_64-linux-gnu/lib%d.so.6", i), Ret: 3, Alert: i == 8}
+				}
+				incidents(&alert.Incident{UUID: uuid, Events: evs[:9]})
+				incidents(&alert.Incident{UUID: uuid, Complete: true, Events: evs})
+			}
 		}
 		return (cpuSeconds() - c0) / time.Since(t0).Seconds()
 	}
@@ -106,11 +120,11 @@ func clientCost(url string, rate float64, dur time.Duration, dir string) {
 	// Baseline: the same alerts to a JSON output that discards them.
 	base := output.NewDispatcher(output.Options{})
 	base.Add(output.NewWriter("discard", io.Discard, output.FormatJSON), alert.PriorityDebug, 4096)
-	without := feed(base)
+	without := feed(base, nil)
 	closeD(base)
 	d := output.NewDispatcher(output.Options{})
 	d.Add(c.Output(), alert.PriorityDebug, 4096)
-	with := feed(d)
+	with := feed(d, c.SendIncident)
 	closeD(d)
 	st := c.Stats()
 	c.Close()

@@ -326,6 +326,38 @@ func (a *Alert) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// UnmarshalIndex parses from the Falco JSON form only what identifies and
+// indexes an alert: UUID, Time, Rule, Priority, Source, Hostname and the
+// context's Count, Update and Container. The rest of a (output, output
+// fields, tags, ancestry) is left empty: a is partial, for a store that
+// keeps the JSON as it came and indexes these (the hub), at a fraction of
+// UnmarshalJSON's cost.
+func (a *Alert) UnmarshalIndex(data []byte) error {
+	var w struct {
+		UUID     string    `json:"uuid"`
+		Time     time.Time `json:"time"`
+		Rule     string    `json:"rule"`
+		Priority string    `json:"priority"`
+		Source   string    `json:"source"`
+		Hostname string    `json:"hostname"`
+		Vigil    struct {
+			Count     uint64     `json:"count"`
+			Update    bool       `json:"update"`
+			Container *Container `json:"container"`
+		} `json:"vigil"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		return fmt.Errorf("decode alert: %w", err)
+	}
+	p, err := ParsePriority(w.Priority)
+	if err != nil {
+		return fmt.Errorf("decode alert: %w", err)
+	}
+	*a = Alert{UUID: w.UUID, Time: w.Time, Rule: w.Rule, Priority: p, Source: w.Source, Hostname: w.Hostname,
+		Vigil: Context{Count: w.Vigil.Count, Update: w.Vigil.Update, Container: w.Vigil.Container}}
+	return nil
+}
+
 // trimOutputPrefix removes the "HH:MM:SS.nnnnnnnnn: Priority " prefix
 // AppendJSON (and Falco) put before the output.
 func trimOutputPrefix(s string, p Priority) string {

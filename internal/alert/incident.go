@@ -3,6 +3,9 @@ package alert
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+
+	"github.com/vigilsec/vigil/internal/jsontext"
 )
 
 // Incident is the context of an alert: the events of its process ancestry
@@ -37,8 +40,53 @@ type IncidentEvent struct {
 }
 
 // MarshalIncident returns inc's JSON form (the store's column, the API's
-// body).
-func MarshalIncident(inc *Incident) ([]byte, error) { return json.Marshal(inc) }
+// body, the fleet's message): AppendIncidentJSON.
+func MarshalIncident(inc *Incident) ([]byte, error) { return AppendIncidentJSON(nil, inc), nil }
+
+// AppendIncidentJSON appends inc's JSON form to b, as encoding/json would
+// write the struct (keys in field order, omitempty kept), without
+// reflection: the agent writes one per alert for its store and its hub.
+func AppendIncidentJSON(b []byte, inc *Incident) []byte {
+	b = append(b, `{"uuid":`...)
+	b = jsontext.AppendString(b, inc.UUID)
+	b = append(b, `,"complete":`...)
+	b = strconv.AppendBool(b, inc.Complete)
+	if inc.Truncated {
+		b = append(b, `,"truncated":true`...)
+	}
+	b = append(b, `,"events":`...)
+	if inc.Events == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range inc.Events {
+			e := &inc.Events[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"time":`...)
+			b = strconv.AppendInt(b, e.Time, 10)
+			b = append(b, `,"type":`...)
+			b = jsontext.AppendString(b, e.Type)
+			b = append(b, `,"pid":`...)
+			b = strconv.AppendUint(b, uint64(e.PID), 10)
+			b = append(b, `,"ppid":`...)
+			b = strconv.AppendUint(b, uint64(e.PPID), 10)
+			b = append(b, `,"comm":`...)
+			b = jsontext.AppendString(b, e.Comm)
+			b = append(b, `,"what":`...)
+			b = jsontext.AppendString(b, e.What)
+			b = append(b, `,"ret":`...)
+			b = strconv.AppendInt(b, e.Ret, 10)
+			if e.Alert {
+				b = append(b, `,"alert":true`...)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
 
 // UnmarshalIncident reads an incident's JSON form.
 func UnmarshalIncident(b []byte) (*Incident, error) {

@@ -268,20 +268,38 @@ func (c *Client) Run(ctx context.Context) error {
 func (c *Client) SendIncident(inc *alert.Incident) { c.incidents.Push(inc) }
 
 func (c *Client) sendIncidents(ctx context.Context) {
+	var batch []Record
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case inc := <-c.incidents.C():
-			b, err := json.Marshal(inc)
-			if err != nil {
-				continue
+			// What else comes within outputBatchInterval goes with it:
+			// published together, one wake-up and one write for the batch
+			// (as the alerts).
+			batch = append(batch[:0], c.incidentRecord(inc))
+			wait := time.NewTimer(outputBatchInterval)
+		more:
+			for len(batch) < outputBatchSize {
+				select {
+				case inc := <-c.incidents.C():
+					batch = append(batch, c.incidentRecord(inc))
+				case <-wait.C:
+					break more
+				case <-ctx.Done():
+					break more
+				}
 			}
-			if err := c.send(ctx, Record{ID: IncidentMsgID(inc), Subject: IncidentSubject(c.opts.Node), Data: b}); err != nil {
-				c.log.Warn("incident not sent", "uuid", inc.UUID, "err", err)
+			wait.Stop()
+			if err := c.sendBatch(ctx, batch); err != nil {
+				c.log.Warn("incidents not sent", "n", len(batch), "err", err)
 			}
 		}
 	}
+}
+
+func (c *Client) incidentRecord(inc *alert.Incident) Record {
+	return Record{ID: IncidentMsgID(inc), Subject: IncidentSubject(c.opts.Node), Data: alert.AppendIncidentJSON(nil, inc)}
 }
 
 // drain sends the spool's records, oldest first, each removed once the

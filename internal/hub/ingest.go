@@ -162,8 +162,8 @@ func (h *Hub) decode(msgs []jetstream.Msg, withSeqs bool) *decoded {
 		}
 		switch kind {
 		case "alert":
-			a := new(alert.Alert)
-			if err := a.UnmarshalJSON(m.Data()); err != nil || a.UUID == "" {
+			a := new(alert.Alert) // partial: what the store indexes; the JSON is stored as it came
+			if err := a.UnmarshalIndex(m.Data()); err != nil || a.UUID == "" {
 				h.badMessage(m, "alert: "+errString(err, "no uuid"))
 				continue
 			}
@@ -230,8 +230,13 @@ func (h *Hub) store1(ctx context.Context, d *decoded) error {
 			fresh++
 		}
 	}
-	for _, x := range d.in {
-		h.feed.Publish(x.Alert) // the console's live view (never blocks)
+	if h.feed.Subscribers() > 0 { // the console's live view (never blocks) wants whole alerts
+		for _, x := range d.in {
+			a := new(alert.Alert)
+			if a.UnmarshalJSON(x.JSON) == nil {
+				h.feed.Publish(a)
+			}
+		}
 	}
 	h.alerts.Add(uint64(n))
 	h.duplicates.Add(uint64(fresh - n))

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" driver
 	_ "modernc.org/sqlite"           // registers the "sqlite" driver
 
@@ -67,7 +66,9 @@ type Store interface {
 
 // Incoming is an alert as it came from the stream.
 type Incoming struct {
-	Node  string
+	Node string
+	// Alert needs only what the store indexes (alert.UnmarshalIndex's
+	// fields); JSON is what is stored and served.
 	Alert *alert.Alert
 	JSON  []byte // the alert as the node sent it
 }
@@ -401,14 +402,34 @@ func (s *sqlStore) addAlertsCopy(ctx context.Context, rows [][]any, updates []*a
 			return err
 		}
 		defer tx.Rollback(ctx)
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE IF NOT EXISTS alerts_in (LIKE alerts) ON COMMIT DELETE ROWS`); err != nil {
-			return err
-		}
 		if len(rows) > 0 {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"alerts_in"}, alertColumns, pgx.CopyFromRows(rows)); err != nil {
-				return err
+			// One statement: the batch as one array per column.
+			cols := make([]any, len(alertColumns))
+			for c := range alertColumns {
+				switch rows[0][c].(type) {
+				case string:
+					v := make([]string, len(rows))
+					for i, r := range rows {
+						v[i] = r[c].(string)
+					}
+					cols[c] = v
+				case int:
+					v := make([]int32, len(rows))
+					for i, r := range rows {
+						v[i] = int32(r[c].(int))
+					}
+					cols[c] = v
+				case int64:
+					v := make([]int64, len(rows))
+					for i, r := range rows {
+						v[i] = r[c].(int64)
+					}
+					cols[c] = v
+				}
 			}
-			tag, err := tx.Exec(ctx, `INSERT INTO alerts SELECT * FROM alerts_in ON CONFLICT (uuid) DO NOTHING`)
+			tag, err := tx.Exec(ctx, `INSERT INTO alerts (`+strings.Join(alertColumns, ", ")+`) SELECT * FROM unnest(
+				$1::text[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[])
+				ON CONFLICT (uuid) DO NOTHING`, cols...)
 			if err != nil {
 				return err
 			}
