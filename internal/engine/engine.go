@@ -134,6 +134,7 @@ func (e *Engine) StateStats() StateStats {
 func (e *Engine) Evaluate(ev *event.Event, fn func(*Match)) int {
 	e.stats.Events++
 	e.ctx.Num = e.stats.Events
+	e.ctx.Tick(ev.Time)
 	if ev.Type >= event.NumTypes {
 		return 0
 	}
@@ -193,6 +194,7 @@ func all(conds []cond, e *Engine, ev *event.Event) bool {
 func (e *Engine) Matches(r *rules.Rule, ev *event.Event) bool {
 	e.stats.Events++
 	e.ctx.Num = e.stats.Events
+	e.ctx.Tick(ev.Time)
 	e.cur = e.prog.Load()
 	e.ctx.Reset()
 	return e.eval(r.Cond, ev)

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -597,7 +598,7 @@ func TestEveryFieldOnEveryEventType(t *testing.T) {
 			case event.ArgKeyRequired:
 				tok += "[app]"
 			case event.ArgEvtArg:
-				tok = "evt.arg[1]"
+				tok = f.Name + ".fd"
 			}
 			if !f.FilterOnly {
 				out = append(out, tok+"=%"+tok)
@@ -761,6 +762,49 @@ func TestBufferField(t *testing.T) {
 		}
 		if got := New(rs, &Options{Users: staticUsers{}}).Evaluate(c.ev, nil) == 1; got != c.want {
 			t.Errorf("%s: %v, want %v", c.cond, got, c.want)
+		}
+	}
+}
+
+// TestRefFieldsWithoutKernel: the fields of Falco's reference that the
+// real-kernel test (pipeline.TestFieldsOnRealKernel) cannot reach: the
+// server end of an accepted socket, the plugin fields of an audit event,
+// evt.around's window and the errors a misuse gets.
+func TestRefFieldsWithoutKernel(t *testing.T) {
+	acc := richEvent()
+	acc.Type, acc.Ret = event.TypeAccept4, 5
+	srv, cli := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	acc.FDInfo = &event.FDInfo{Num: 5, Type: event.FDIPv4, L4Proto: "tcp", Connected: true,
+		Client: event.SockAddr{Family: 2, IP: cli, Port: 40000}, Server: event.SockAddr{Family: 2, IP: srv, Port: 443}}
+	var p fastjson.Parser
+	doc, err := p.Parse(`{"kind":"Event","verb":"get"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit := &event.Event{Type: event.TypeK8sAudit, Time: 1, Audit: &event.Audit{V: doc}}
+	for _, c := range []struct {
+		ev   *event.Event
+		src  string
+		cond string
+		want bool
+	}{
+		{acc, "", "fd.is_server = true and fd.sproto = 443 and fd.lproto = 443 and fd.rproto = 40000 and fd.proto = 443 and fd.proto != 80", true},
+		{richEvent(), "", "fd.is_server = false and evt.around[1700000000500000000] = 500 and not evt.around[1700000000500000000] = 499", true},
+		{richEvent(), "", "evt.pluginname exists or evt.plugininfo exists or evt.asynctype exists or evt.is_async = true", false},
+		{audit, "k8s_audit", `evt.pluginname = k8saudit and evt.plugininfo = '{"kind":"Event","verb":"get"}' and evt.is_async = false`, true},
+	} {
+		rs := rules.LoadAndCompile(nil, rules.File{Name: "r.yaml", Data: []byte("- rule: r\n  desc: d\n  condition: " + strconv.Quote(c.cond) + "\n  output: o\n  priority: INFO\n" +
+			map[bool]string{true: "  source: " + c.src + "\n"}[c.src != ""])})
+		if err := rs.Err(); err != nil {
+			t.Fatalf("%s: %v", c.cond, err)
+		}
+		if got := New(rs, nil).Evaluate(c.ev, nil) == 1; got != c.want {
+			t.Errorf("%s: %v, want %v", c.cond, got, c.want)
+		}
+	}
+	for cond, msg := range map[string]string{"evt.around[1] > 5": "evt.around supports only =", "evt.rawarg[0] = 1": "takes an argument name"} {
+		if _, err := compileRule(t, "", cond); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: %v, want %q", cond, err, msg)
 		}
 	}
 }

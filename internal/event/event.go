@@ -136,6 +136,22 @@ type Process struct {
 	ExeCtime int64 // ns since the epoch, 0 when unknown
 	ExeMtime int64
 	Parent   *Process
+	// State reads what the enrichment keeps about the live process beyond
+	// this struct (its fd table, its threads) for the fields that need it
+	// (fd.types, proc.nthreads, evt.abspath); nil when unknown. Only the
+	// goroutine that applies events may call it, like reading Process.
+	State ProcState
+}
+
+// ProcState is the live state of a process kept by the enrichment.
+type ProcState interface {
+	// FD returns the fd the table knows as num (no /proc lookup).
+	FD(num int64) (*FDInfo, bool)
+	// EachFD calls fn for every fd the table knows, until fn returns false.
+	EachFD(fn func(*FDInfo) bool)
+	// Threads reports whether the thread group leader is alive and how
+	// many other threads are.
+	Threads() (leader bool, others int)
 }
 
 // FDType is Falco's fd.typechar letter.

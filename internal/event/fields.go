@@ -120,6 +120,17 @@ type Field struct {
 	Doc     string
 	Extract Extractor
 	Elem    ElemExtractor // MultiAny (used when no argument is given) and MultiList
+	// ArgType, when set, gives the type for an argument (evt.rawarg.NAME
+	// has its argument's type); Type is then the type without one.
+	ArgType func(FieldArg) FieldType
+}
+
+// TypeFor returns the field's type with argument a.
+func (f *Field) TypeFor(a FieldArg) FieldType {
+	if f.ArgType != nil {
+		return f.ArgType(a)
+	}
+	return f.Type
 }
 
 // UserDB resolves user and group names. Implementations cache: they are
@@ -133,13 +144,25 @@ type UserDB interface {
 // computed strings and per-run state. It is not safe for concurrent use;
 // strings it returns stay valid until Reset.
 type FieldCtx struct {
-	buf      []byte
-	Num      uint64 // evt.num of the current event
-	Hostname string // evt.hostname
-	Users    UserDB
+	buf []byte
+	Num uint64 // evt.num of the current event
+	// First and Prev are the times of the first event evaluated and of
+	// the one before the current one (evt.reltime, evt.deltatime); Tick
+	// keeps them.
+	First, Prev, cur int64
+	Hostname         string // evt.hostname
+	Users            UserDB
 	// HostName maps a server IP to the rule hostname it was resolved from
 	// (fd.sip.name), "" when none.
 	HostName func(netip.Addr) string
+}
+
+// Tick records the time of the event about to be evaluated.
+func (c *FieldCtx) Tick(t int64) {
+	if c.First == 0 {
+		c.First = t
+	}
+	c.Prev, c.cur = c.cur, t
 }
 
 // Reset forgets the strings computed for the previous event.
@@ -177,7 +200,7 @@ func (c *FieldCtx) Commit(b []byte, start int) string {
 var fieldIndex map[string]*Field
 
 func init() {
-	fields = append(append(append(fields, moreFields...), ioFields...), auditFields...)
+	fields = append(append(append(append(fields, moreFields...), ioFields...), auditFields...), refFields...)
 	for i := range fields {
 		switch fields[i].Name {
 		case "evt.time", "evt.time.iso8601", "evt.rawtime", "evt.num", "evt.hostname", "evt.type", "evt.category":
@@ -238,7 +261,7 @@ func ParseFieldArg(f *Field, raw string, has, dotted bool) (FieldArg, string) {
 		}
 	case ArgEvtArg:
 		if !has || raw == "" {
-			return a, "field evt.arg requires an argument: evt.arg.NAME or evt.arg[N]"
+			return a, "field " + f.Name + " requires an argument: " + f.Name + ".NAME or " + f.Name + "[N]"
 		}
 		var idx [NumTypes]int8
 		if dotted {
@@ -250,12 +273,15 @@ func ParseFieldArg(f *Field, raw string, has, dotted bool) (FieldArg, string) {
 				}
 			}
 			if !found {
-				return a, "unknown event argument " + strconv.Quote(raw) + " in evt.arg." + raw
+				return a, "unknown event argument " + strconv.Quote(raw) + " in " + f.Name + "." + raw
 			}
 		} else {
+			if f.ArgType != nil {
+				return a, f.Name + " takes an argument name: " + f.Name + ".NAME"
+			}
 			n, err := strconv.Atoi(raw)
 			if err != nil || n < 0 || n > 127 {
-				return a, "evt.arg[N] needs a non-negative number, got " + strconv.Quote(raw)
+				return a, f.Name + "[N] needs a non-negative number, got " + strconv.Quote(raw)
 			}
 			for t := Type(0); t < NumTypes; t++ {
 				if n < len(Lookup(t).Args) {

@@ -20,8 +20,8 @@ var moreFields = []Field{
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) { return uv(uint64(ev.Time) % 1e9) }},
 	{Name: "evt.source", Type: FieldString, Source: SourceAny, Doc: "The source of the event: syscall or k8s_audit.",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) { return sv(ev.Type.Source()) }},
-	{Name: "evt.is_async", Type: FieldBool, Source: SourceAny, Doc: "Always false: Vigil has no asynchronous events (its container event, type container, is made by the pipeline in order with the syscall events).",
-		Extract: func(_ *FieldCtx, _ *Event, _ *FieldArg) (Value, bool) { return bv(false) }},
+	{Name: "evt.is_async", Type: FieldBool, Source: SourceAny, Doc: "True for the container event (Falco's container plugin emits it asynchronously; Vigil's pipeline makes it in order with the syscall events), false for every other event.",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) { return bv(ev.Type == TypeContainer) }},
 	{Name: "proc.cmdnargs", Type: FieldUint, Doc: "Number of command line arguments (proc.args).",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
 			if p := ev.Proc; p != nil {

@@ -35,7 +35,8 @@ const passwdRetry = 2 * time.Second
 type idNames struct {
 	users  map[uint32]string
 	groups map[uint32]string
-	read   time.Time // when the files were read
+	homes  map[uint32][2]string // uid → home directory, shell
+	read   time.Time            // when the files were read
 }
 
 // NewPasswdDB returns a PasswdDB reading the host files under root.
@@ -102,12 +103,12 @@ func (d *PasswdDB) names(ev *Event, miss bool) *idNames {
 	if key != "" && sameFile(root+"/", d.Root+"/") {
 		return n // runc init has not pivoted into the container's root yet
 	}
-	users, uok := readIDFile(root + "/etc/passwd")
-	groups, gok := readIDFile(root + "/etc/group")
+	users, homes, uok := readIDFile(root + "/etc/passwd")
+	groups, _, gok := readIDFile(root + "/etc/group")
 	if !uok && !gok {
 		return n // not ready (or the process is gone): nothing to cache
 	}
-	n = &idNames{users: users, groups: groups, read: now}
+	n = &idNames{users: users, groups: groups, homes: homes, read: now}
 	d.mu.Lock()
 	if d.files == nil {
 		d.files = map[string]*idNames{}
@@ -130,6 +131,23 @@ func sameFile(a, b string) bool {
 	return os.SameFile(sa, sb)
 }
 
+// UserInfo returns the home directory and shell of uid (user.homedir,
+// user.shell), read like UserName.
+func (d *PasswdDB) UserInfo(ev *Event, uid uint32) (home, shell string, ok bool) {
+	n := d.names(ev, false)
+	if n != nil {
+		if h, ok := n.homes[uid]; ok {
+			return h[0], h[1], true
+		}
+	}
+	if n = d.names(ev, true); n != nil {
+		if h, ok := n.homes[uid]; ok {
+			return h[0], h[1], true
+		}
+	}
+	return "", "", false
+}
+
 // Forget drops the cached names of a container (call when it exits).
 func (d *PasswdDB) Forget(containerID string) {
 	d.mu.Lock()
@@ -137,13 +155,14 @@ func (d *PasswdDB) Forget(containerID string) {
 	d.mu.Unlock()
 }
 
-// readIDFile parses name:x:id:... lines; ok is false when the file cannot
-// be opened.
-func readIDFile(path string) (m map[uint32]string, ok bool) {
-	m = map[uint32]string{}
+// readIDFile parses name:x:id:... lines, and the home directory and shell
+// of passwd lines (name:x:uid:gid:gecos:home:shell); ok is false when the
+// file cannot be opened.
+func readIDFile(path string) (m map[uint32]string, homes map[uint32][2]string, ok bool) {
+	m, homes = map[uint32]string{}, map[uint32][2]string{}
 	f, err := os.Open(path)
 	if err != nil {
-		return m, false
+		return m, homes, false
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -152,7 +171,7 @@ func readIDFile(path string) (m map[uint32]string, ok bool) {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		parts := strings.SplitN(line, ":", 4)
+		parts := strings.SplitN(line, ":", 7)
 		if len(parts) < 3 {
 			continue
 		}
@@ -162,7 +181,10 @@ func readIDFile(path string) (m map[uint32]string, ok bool) {
 		}
 		if _, dup := m[uint32(id)]; !dup {
 			m[uint32(id)] = parts[0]
+			if len(parts) == 7 {
+				homes[uint32(id)] = [2]string{parts[5], parts[6]}
+			}
 		}
 	}
-	return m, true
+	return m, homes, true
 }

@@ -29,7 +29,7 @@ const containerRules = `
 - rule: Container event
   desc: every container event
   condition: evt.type = container
-  output: container started (id=%container.id type=%container.type image=%container.image.repository privileged=%container.privileged mounts=%container.mounts proc=%proc.name vpid=%proc.vpid)
+  output: container started (id=%container.id type=%container.type image=%container.image.repository privileged=%container.privileged mounts=%container.mounts proc=%proc.name vpid=%proc.vpid async=%evt.is_async asynctype=%evt.asynctype plugin=%evt.pluginname)
   priority: INFO
 - rule: Privileged container started
   desc: the upstream rule's shape
@@ -127,7 +127,7 @@ func TestContainerEvent(t *testing.T) {
 			t.Errorf("container %s: %d container events, want 1 (alerts %v)", id, n, alerts[id])
 			continue
 		}
-		for _, w := range []string{"id=" + id, "image=docker.io/vigiltest/busybox", "vpid=1", "privileged=" + map[bool]string{true: "true", false: "false"}[privileged]} {
+		for _, w := range []string{"id=" + id, "image=docker.io/vigiltest/busybox", "vpid=1", "async=true asynctype=container plugin=container", "privileged=" + map[bool]string{true: "true", false: "false"}[privileged]} {
 			if !strings.Contains(out, w) && !(strings.HasPrefix(w, "image=") && strings.Contains(out, "image=vigiltest/busybox")) {
 				t.Errorf("container %s: %q lacks %q", id, out, w)
 			}

@@ -919,7 +919,7 @@ func (c *compiler) operand(fe *FieldExpr) (Operand, string) {
 	if err != nil {
 		return Operand{}, err.Error()
 	}
-	o := Operand{Text: fe.String(), Field: f, Arg: a, Type: f.Type, Multi: f.Multi}
+	o := Operand{Text: fe.String(), Field: f, Arg: a, Type: f.TypeFor(a), Multi: f.Multi}
 	if f.Multi == event.MultiAny && a.Has {
 		o.Multi = event.MultiNone
 	}
@@ -956,6 +956,13 @@ func (c *compiler) check(x *CheckExpr) (*Cmp, string) {
 	switch {
 	case op == OpExists:
 		return cmp, ""
+	case l.Field.Name == "evt.around":
+		// Falco: evt.around[T] = D holds within D ms of T; the field is
+		// the distance in ms (rounded up), so = means <=.
+		if op != OpEq || x.FieldRHS != nil {
+			return nil, "evt.around supports only = with a number of milliseconds"
+		}
+		op, cmp.Op = OpLe, OpLe
 	case l.Field.Name == "fd.sip.name" && len(l.Trans) == 0:
 		if op != OpEq && op != OpNe && op != OpIn {
 			return nil, "fd.sip.name supports only =, != and in"

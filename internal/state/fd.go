@@ -526,3 +526,30 @@ func (t *Table) LookupFD(pid uint32, fd int64) (event.FDInfo, bool) {
 	}
 	return x.info, true
 }
+
+// FD implements event.ProcState: the fd the table knows as num.
+func (e *procEntry) FD(num int64) (*event.FDInfo, bool) {
+	if e.fds == nil {
+		return nil, false
+	}
+	x := e.fds.m[num]
+	if x == nil {
+		return nil, false
+	}
+	return &x.info, true
+}
+
+// EachFD implements event.ProcState.
+func (e *procEntry) EachFD(fn func(*event.FDInfo) bool) {
+	if e.fds == nil {
+		return
+	}
+	for _, x := range e.fds.m {
+		if !fn(&x.info) {
+			return
+		}
+	}
+}
+
+// Threads implements event.ProcState.
+func (e *procEntry) Threads() (leader bool, others int) { return !e.exited, len(e.tids) }

@@ -506,6 +506,7 @@ func (t *Table) reapPending() {
 // insert adds e to the table as the most recently used entry, evicting the
 // least recently used ones beyond MaxProcs (never e or keep).
 func (t *Table) insert(e, keep *procEntry) {
+	e.p.State = e
 	t.procs[e.p.PID] = e
 	e.inTable = true
 	e.prev, e.next = &t.lru, t.lru.next
@@ -594,9 +595,11 @@ func (t *Table) Lookup(pid uint32) (event.Process, bool) {
 		return event.Process{}, false
 	}
 	p := e.p
+	p.State = nil // the live state is the applying goroutine's only
 	cur := &p
 	for i := 0; cur.Parent != nil && i < maxAncestry; i++ {
 		par := *cur.Parent
+		par.State = nil
 		cur.Parent = &par
 		cur = &par
 	}
@@ -612,7 +615,7 @@ func (t *Table) Processes() []event.Process {
 	out := make([]event.Process, 0, len(t.procs))
 	for e := t.lru.next; e != &t.lru; e = e.next {
 		p := e.p
-		p.Parent = nil
+		p.Parent, p.State = nil, nil
 		out = append(out, p)
 	}
 	return out

@@ -225,10 +225,16 @@ func typesOf(x rules.Expr) event.TypeSet {
 	return event.AllTypes()
 }
 
-// isFDField reports whether o reads fd.* of the event evaluated (not of an
-// earlier sequence step's event, which that step's condition covers).
+// isFDField reports whether o reads the fd table for the event evaluated
+// (not for an earlier sequence step's event, which that step's condition
+// covers): fd.*, and evt.abspath and fs.path.*, which resolve dirfds and
+// fds through it.
 func isFDField(o *rules.Operand) bool {
-	return o.Field != nil && o.Step == 0 && strings.HasPrefix(o.Field.Name, "fd.")
+	if o.Field == nil || o.Step != 0 {
+		return false
+	}
+	n := o.Field.Name
+	return strings.HasPrefix(n, "fd.") || strings.HasPrefix(n, "evt.abspath") || strings.HasPrefix(n, "fs.path.")
 }
 
 // pred is a necessary condition on an open: its access mode is in acc and,

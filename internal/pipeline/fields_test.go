@@ -1,0 +1,184 @@
+package pipeline
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/engine"
+	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/rules"
+	"github.com/vigilsec/vigil/internal/sensor"
+	"github.com/vigilsec/vigil/internal/state"
+	"github.com/vigilsec/vigil/internal/testkernel"
+)
+
+// fieldRules are the rules of TestFieldsOnRealKernel: each holds only when
+// its fields have the values the script's syscalls give them. DIR, PORT
+// and T are replaced by the test.
+const fieldRules = `
+- rule: mkdir
+  desc: fs.path.name, event counters and timing
+  condition: >
+    evt.type in (mkdir, mkdirat) and fs.path.name = DIR/sub and fs.path.nameraw = sub and evt.count = 1
+    and evt.count.error = 0 and evt.count.error.other = 0 and evt.count.exit = 1 and not evt.count.error.file exists
+    and evt.latency = 0 and evt.latency.human = 0ns and evt.wait_latency = 0 and evt.is_wait = false
+    and evt.info contains sub and evt.rawarg.res = 0 and evt.reltime > 0 and evt.reltime.s < 60
+    and evt.deltatime > 0 and evt.deltatime.s < 60 and evt.deltatime.ns < 1000000000 and evt.reltime.ns < 1000000000
+    and evt.around[T] = 60000 and not evt.around[1000] = 60000
+  output: mkdir %fs.path.name rel=%evt.reltime delta=%evt.deltatime
+  priority: INFO
+- rule: rename
+  desc: fs.path.source/target and evt.abspath on rename
+  condition: >
+    evt.type in (rename, renameat, renameat2) and fs.path.source = DIR/sub and fs.path.sourceraw = sub
+    and fs.path.target = DIR/sub2 and fs.path.targetraw = sub2 and evt.abspath.src = DIR/sub and evt.abspath.dst = DIR/sub2
+  output: rename %fs.path.source %fs.path.target
+  priority: INFO
+- rule: symlink
+  desc: fs.path.* of symlink
+  condition: evt.type in (symlink, symlinkat) and fs.path.source = DIR/lnk and fs.path.targetraw = sub2 and evt.abspath = DIR/lnk
+  output: symlink %fs.path.source -> %fs.path.targetraw
+  priority: INFO
+- rule: unlinkat dirfd
+  desc: evt.abspath resolves a dirfd through the fd table; fs.path.name uses the cwd, as Falco's does
+  condition: evt.type = unlinkat and evt.abspath = DIR/sub2/x and fs.path.nameraw = x and fs.path.name = DIR/x
+  output: unlinkat %evt.abspath %fs.path.name
+  priority: INFO
+- rule: open
+  desc: fd, process and user fields of an open
+  condition: >
+    evt.type = openat and fd.name = DIR/f and fd.types intersects (file) and fd.types[0] in (file, pipe, unix, ipv4, ipv6)
+    and fd.uid exists and proc.nthreads = 1 and proc.nchilds = 0 and user.homedir = /root and user.shell exists
+    and evt.count.error.file = 0 and fd.is_server = false and evt.rawarg.flags > 0 and evt.rawarg.name = ./f
+  output: open %fd.name types=%fd.types uid=%fd.uid home=%user.homedir shell=%user.shell threads=%proc.nthreads
+  priority: INFO
+- rule: failed open
+  desc: error counters
+  condition: evt.type = openat and fd.name = DIR/nonexistent and evt.count.error = 1 and evt.count.error.file = 1 and evt.rawarg.fd < 0 and fd.uid endswith -1
+  output: failed open %evt.res
+  priority: INFO
+- rule: connect
+  desc: protocol fields of a TCP connection
+  condition: >
+    evt.type = connect and fd.sport = PORT and fd.sproto = "PORT" and fd.rproto = "PORT" and fd.proto = PORT
+    and fd.cproto exists and fd.lproto exists and fd.is_server = false and evt.count.error.net = 0
+  output: connect %fd.name sproto=%fd.sproto cproto=%fd.cproto
+  priority: INFO
+`
+
+// TestFieldsOnRealKernel runs a script under the real sensor, through the
+// pipeline with a process table and the rules engine, and checks that each
+// rule of fieldRules fires: the fields of Falco's reference that Vigil
+// derives (fs.path.*, evt.abspath through the fd table, the evt.count.*
+// counters, timing, raw arguments, fd protocols, fd.types, thread counts,
+// the user's home and shell) have their values on real events.
+func TestFieldsOnRealKernel(t *testing.T) {
+	testkernel.RequireRoot(t)
+	testkernel.SkipIfErr(t, sensor.EnsureTracefs())
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	y := strings.NewReplacer("DIR", dir, "PORT", port, "T", strconv.FormatInt(time.Now().UnixNano(), 10)).Replace(fieldRules)
+	rs := rules.LoadAndCompile(nil, rules.File{Name: "fields.yaml", Data: []byte(y)})
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, r := range rs.Rules {
+		want[r.Name] = true
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := "cd " + dir + " && mkdir sub && mv sub sub2 && touch sub2/x && ln -s sub2 lnk && cat ./f >/dev/null && " +
+		exe + " unlinkat " + dir + "/sub2 x && rm -r sub2; cat ./nonexistent 2>/dev/null; busybox nc 127.0.0.1 " + port + " </dev/null; true"
+	tmpl := exec.Command("sh")
+	tmpl.Env = append(os.Environ(), envHelper+"=1")
+	h, err := sensor.StartHeld([]string{"sh", "-c", script}, tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := state.New(state.Config{})
+	if err != nil {
+		h.Abort()
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		fired = map[string]string{}
+	)
+	p := New(Options{Table: tbl, Engine: engine.New(rs, &engine.Options{Hostname: "h", Users: event.NewPasswdDB("/")}),
+		OnAlert: func(_ *event.Event, m *engine.Match, _ *alert.Alert) {
+			mu.Lock()
+			fired[m.Rule.Name] = m.Output
+			mu.Unlock()
+		}})
+	s, err := sensor.New(p.SensorOptions(sensor.Options{FilterPIDTree: h.Pid(), ExcludeSelf: true}))
+	if err != nil {
+		h.Abort()
+		testkernel.SkipIfErr(t, err)
+	}
+	defer s.Close()
+	if err := tbl.Seed(); err != nil {
+		h.Abort()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, s) }()
+	if err := h.Release(); err != nil {
+		t.Fatal(err)
+	}
+	h.Cmd.Wait()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		n := len(fired)
+		mu.Unlock()
+		if n == len(want) {
+			break
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for name := range want {
+		if out, ok := fired[name]; !ok {
+			t.Errorf("rule %q did not fire", name)
+		} else {
+			t.Logf("%s: %s", name, out)
+		}
+	}
+}
