@@ -38,8 +38,11 @@ for _ in $(seq 1 "$N"); do
 	SP="$SP $!"
 done
 sleep 5
+kill -0 $VP 2>/dev/null || { echo "rss.sh: the agent exited:" >&2; tail -20 "$D/agent.err" >&2; exit 1; }
 echo "with $N more processes: $(rss); processes on the host: $(ls -d /proc/[0-9]* | wc -l)"
-curl -sf "http://127.0.0.1:$PORT/metrics" | awk '/^vigil_events_lost_total\{reason="(ringbuf_full|shed|decode_failed)"/ {l += $2} END {printf "events lost: %d\n", l}'
+curl -sf "http://127.0.0.1:$PORT/metrics" | awk '/^vigil_events_lost_total\{reason="(ringbuf_full|shed|decode_failed)"/ {l += $2}
+	/^go_memstats_heap_alloc_bytes/ {h = $2} /^go_memstats_sys_bytes/ {s = $2}
+	END {printf "events lost: %d; Go heap allocated %.1f MiB, obtained from the OS %.1f MiB\n", l, h/1048576, s/1048576}'
 if [ -n "$SP" ]; then # an empty list would make wait wait for the agent too
 	kill $SP 2>/dev/null || true
 	wait $SP 2>/dev/null || true

@@ -724,6 +724,11 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		goBG("recorder", a.expireIncidents)
 	}
 	stopResp := a.startResponse()
+	if n, err := releaseBinaryPages(); err != nil {
+		a.log.Debug("binary pages kept mapped", "err", err)
+	} else {
+		a.log.Debug("binary pages released", "bytes", n)
+	}
 	a.running.Store(true)
 	bar.Done()
 	a.log.Info("agent running", "rules", len(a.eng.Ruleset().Rules), "outputs", len(a.disp.Stats()))
