@@ -586,6 +586,9 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	} else {
 		a.containers = cm
 		a.host = cm.Host()
+		if a.learner != nil {
+			a.learner.SetResolver(cm.Resolve) // held events of containers described since
+		}
 	}
 	a.pipe.SetContext(a.table, a.containers, a.host)
 

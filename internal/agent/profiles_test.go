@@ -1,11 +1,20 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,6 +83,9 @@ func TestProfileLearnAndDeviate(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Policy.Files = []string{polFile}
+	// Docker describes the workload's container late (deterministically,
+	// through a proxy of its API), and containerd describes the sandbox.
+	cfg.Containers.Sockets = []string{lateDocker(t, app, 1500*time.Millisecond), containertest.Socket}
 	cfg.Profiles.Enabled = true
 	cfg.Profiles.Key = "label:app"
 	cfg.Profiles.LearningWindow = 4 * time.Second
@@ -84,11 +96,32 @@ func TestProfileLearnAndDeviate(t *testing.T) {
 	}
 	a, _ := startAgent(t, cfg)
 
+	// The server listens at once: before Docker has described the
+	// container (it answers once the start returns), so its first events
+	// carry no label yet; the learner holds them until it knows the
+	// container's workload.
 	c := d.Run(t, containertest.DockerSpec{Labels: map[string]string{"app": app},
-		// The server starts after a second: a container's events before its
-		// runtime describes it (Docker answers once its start returns) carry
-		// no label yet and are not learned (docs/profiles.md, not done).
-		Args: []string{"busybox", "sh", "-c", "sleep 1; exec busybox httpd -f -p 8080 -h /etc"}})
+		Args: []string{"busybox", "httpd", "-f", "-p", "8080", "-h", "/etc"}})
+	// A pod sandbox (containerd's CRI labels; it runs sleep where
+	// Kubernetes runs pause) with the workload's pod label: the runtime's,
+	// never the workload's behaviour.
+	containertest.New(t).Run(t, containertest.Spec{Args: []string{"sleep", "3600"}, ReadOnly: true,
+		Labels: map[string]string{"io.cri-containerd.kind": "sandbox", "io.kubernetes.pod.name": app,
+			"io.kubernetes.pod.namespace": "default", "io.kubernetes.pod.uid": containertest.NewID(), "app": app}})
+	// Its listening port comes from an event held until Docker described
+	// the container; the server is idle until the first check, so Tick
+	// records it (through the container manager), not a later event.
+	waitFor(t, "the held listen recorded", func() bool {
+		for _, p := range a.learner.Profiles() {
+			if p.Name == name && contains(p.Items(profile.KindListen), "8080/tcp") {
+				return true
+			}
+		}
+		return false
+	})
+	if f := scrape(t, a)["vigil_profile_pending_events_total"]; f == nil || len(f.Metric) != 1 || f.Metric[0].GetCounter().GetValue() == 0 {
+		t.Errorf("no event held before Docker described the container: %v", f)
+	}
 	get := func() {
 		t.Helper()
 		if out := dockerExec(t, c.ID, "busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:8080/passwd"); !strings.Contains(out, "root:x:0:0") {
@@ -122,6 +155,18 @@ func TestProfileLearnAndDeviate(t *testing.T) {
 		learned.Items(profile.KindEgress), learned.Items(profile.KindListen), learned.Len(profile.KindSyscall), learned.Items(profile.KindWrite))
 	if !contains(learned.Items(profile.KindListen), "8080/tcp") || !contains(learned.Items(profile.KindEgress), "127.0.0.1:8080/tcp") {
 		t.Fatalf("the workload's listener and connection were not learned")
+	}
+	// The runtime's events are not the workload's: runc's re-exec ("exe",
+	// a memfd "/") and its init reading /etc/group for docker exec's user,
+	// the sandbox's sleep.
+	if progs := learned.Items(profile.KindProgram); len(progs) != 1 || progs[0] != "/bin/busybox" {
+		t.Errorf("learned programs %q, want only the workload's [/bin/busybox]", progs)
+	}
+	if contains(learned.Items(profile.KindRead), "/etc/group") {
+		t.Errorf("learned reads %q: /etc/group is read by runc's init, not the workload", learned.Items(profile.KindRead))
+	}
+	if f := scrape(t, a)["vigil_profile_runtime_events_total"]; f == nil || len(f.Metric) != 1 || f.Metric[0].GetCounter().GetValue() == 0 {
+		t.Errorf("runtime events not counted: %v", f)
 	}
 	defer leastPrivilege(t, a, learned, app, polFile, file) // the workload under what it learned, after the deviations
 
@@ -191,6 +236,65 @@ func TestProfileLearnAndDeviate(t *testing.T) {
 			t.Fatalf("accepted program alerted again: %s", dv)
 		}
 	}
+}
+
+// lateDocker is a proxy of the Docker Engine API (on a socket the agent
+// takes for Docker's) that answers the inspection of a container
+// labelled app=APP no sooner than delay after it was first asked: Docker
+// describing a container late (it answers once the container's start
+// returns), made certain.
+func lateDocker(t *testing.T, app string, delay time.Duration) string {
+	sock := filepath.Join(t.TempDir(), "late-docker.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inspect := regexp.MustCompile(`/containers/([0-9a-f]+)/json$`)
+	var mu sync.Mutex
+	first := map[string]time.Time{}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) { r.Out.URL.Scheme, r.Out.URL.Host = "http", "docker" },
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", containertest.DockerSocket)
+		}},
+		FlushInterval: -1, // the events stream
+		ErrorLog:      log.New(io.Discard, "", 0),
+		ModifyResponse: func(resp *http.Response) error {
+			m := inspect.FindStringSubmatch(resp.Request.URL.Path)
+			if m == nil {
+				return nil
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			resp.Body = io.NopCloser(bytes.NewReader(body))
+			var in struct {
+				Config struct{ Labels map[string]string }
+			}
+			if json.Unmarshal(body, &in) != nil || in.Config.Labels["app"] != app {
+				return nil
+			}
+			mu.Lock()
+			if first[m[1]].IsZero() {
+				first[m[1]] = time.Now()
+			}
+			wait := time.Until(first[m[1]].Add(delay))
+			mu.Unlock()
+			select {
+			case <-time.After(wait):
+				return nil
+			case <-resp.Request.Context().Done():
+				return resp.Request.Context().Err()
+			}
+		},
+	}
+	srv := &http.Server{Handler: rp}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return sock
 }
 
 // leastPrivilege runs the workload under the seccomp profile (Docker,

@@ -20,6 +20,13 @@
 // profile. Accepting a behaviour (vigil profile accept) adds it to a new
 // version of the profile; Learner.Load puts it in force.
 //
+// Containers not described yet: a container's workload key needs its
+// runtime's description (Docker gives it once the start returns), so its
+// events before that are held, bounded and counted (Options.Pending*),
+// and recorded once an event comes with the description or Tick finds it
+// (SetResolver). The runtime's own events (runc's init stages and
+// re-exec, shims, pod sandboxes) are never learned as the workload's.
+//
 // Versions and merging: every published state of a profile has a version
 // (learning is version 0, the end of the window 1, each accept, import or
 // merge one more). Merge is the union of two profiles (replicas of one

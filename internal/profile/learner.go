@@ -2,6 +2,7 @@ package profile
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -56,6 +57,13 @@ type Options struct {
 	OnDeviation func(*alert.Alert)
 	// Metrics registers the Learner's counters (nil: counted only).
 	Metrics *metrics.Registry
+	// PendingEvents bounds the events held per container whose runtime
+	// has not described it yet (1024), PendingContainers the containers
+	// held at once (64), PendingTimeout how long they wait (30s). Beyond
+	// these the events are dropped and counted.
+	PendingEvents     int
+	PendingContainers int
+	PendingTimeout    time.Duration
 }
 
 // Types are the event types the Learner records behaviour from; the
@@ -85,11 +93,31 @@ type Learner struct {
 	ownCg   func(cgroupID uint64) bool
 	cgroups map[uint64]*cgroupSet
 
+	// pending holds the events of containers not described yet, by full
+	// id, until their workload is known (see hold).
+	pending      map[string]*pendingContainer
+	pendingCount int // events held, over every container
+	resolve      func(cgroupID uint64, pid uint32) *event.Container
+
 	deviations  *metrics.CounterVec
 	devByKind   map[Kind]*metrics.Counter
 	suppressed  *metrics.Counter
 	unprofiled  *metrics.Counter
 	overflowCnt *metrics.CounterVec
+	pendDropped *metrics.CounterVec
+	pendFull    *metrics.Counter
+	pendTimeout *metrics.Counter
+	pendHeld    *metrics.Counter
+	runtimeEvs  *metrics.Counter
+}
+
+// pendingContainer is the events of one container held until its
+// runtime describes it.
+type pendingContainer struct {
+	first  int64         // ns: time of the first event held
+	since  time.Time     // when the first was held (for the timeout)
+	events []event.Event // copies (see holdCopy)
+	types  event.TypeSet // types held that carry no behaviour: the first of each only
 }
 
 // SyscallSets gives the system calls a cgroup made (the sensor, with
@@ -192,9 +220,18 @@ func NewLearner(o Options) *Learner {
 	if o.AlertsPerMinute <= 0 {
 		o.AlertsPerMinute = 10
 	}
+	if o.PendingEvents <= 0 {
+		o.PendingEvents = 1024
+	}
+	if o.PendingContainers <= 0 {
+		o.PendingContainers = 64
+	}
+	if o.PendingTimeout <= 0 {
+		o.PendingTimeout = 30 * time.Second
+	}
 	l := &Learner{opts: o, pri: alert.PriorityWarning, byName: map[string]*workload{},
 		byCont: map[*event.Container]*workload{}, dirty: map[string]struct{}{}, devByKind: map[Kind]*metrics.Counter{},
-		cgroups: map[uint64]*cgroupSet{}}
+		cgroups: map[uint64]*cgroupSet{}, pending: map[string]*pendingContainer{}}
 	if o.Priority != nil {
 		l.pri = *o.Priority
 	}
@@ -218,6 +255,10 @@ func NewLearner(o Options) *Learner {
 	l.suppressed = r.Counter("vigil_profile_alerts_suppressed_total", "Deviation alerts not raised because of the per-profile rate limit.")
 	l.unprofiled = r.Counter("vigil_profile_unprofiled_events_total", "Container events not profiled: no workload key yet (metadata unknown) or profiles.max_profiles reached.")
 	l.overflowCnt = r.CounterVec("vigil_profile_overflow_total", "Behaviours not recorded because a profile's set was full, by kind (sum over profiles).", "kind")
+	l.pendHeld = r.Counter("vigil_profile_pending_events_total", "Events of containers not described yet by their runtime, held until their workload is known.")
+	l.pendDropped = r.CounterVec("vigil_profile_pending_dropped_total", "Held events of containers not described yet that were dropped: the bounds were reached (full) or the runtime did not describe the container in time (timeout).", "reason")
+	l.pendFull, l.pendTimeout = l.pendDropped.With("full"), l.pendDropped.With("timeout")
+	l.runtimeEvs = r.Counter("vigil_profile_runtime_events_total", "Container events of the runtime (runc's init stages and re-exec, pod sandboxes) not learned as the workload's behaviour.")
 	r.Func("vigil_profiles", "Workload profiles kept, by state.", metrics.TypeGauge, []string{"state"}, func(e metrics.Emit) {
 		var learning, monitoring int
 		l.mu.Lock()
@@ -274,31 +315,116 @@ var syscallName = func() (t [event.NumTypes]string) {
 // isRuntimeInit reports whether comm is one of runc's first init stages
 // (runc:[0:PARENT], runc:[1:CHILD]), which make or join a container's
 // namespaces before its program runs: what they do is not the workload's
-// behaviour (the same rule as the sensor's syscall sets). The last stage
-// (runc:[2:INIT]) loads the seccomp profile and execs the program: it
-// counts.
+// behaviour, nor its syscalls (the same rule as the sensor's syscall
+// sets).
 func isRuntimeInit(comm string) bool {
 	return strings.HasPrefix(comm, "runc:[0:") || strings.HasPrefix(comm, "runc:[1:")
+}
+
+// isRuntime reports whether ev is the container runtime's, not the
+// workload's behaviour: runc's last init stage (runc:[2:INIT], which
+// reads the container's /etc/passwd and /etc/group for the user, opens
+// /proc and /dev files, then loads the seccomp profile and execs the
+// program: its syscalls count, since a seccomp profile must allow what it
+// does after loading, its files and programs do not), runc's re-exec of
+// itself as "runc init" (/proc/self/exe, then a sealed memfd) and a
+// containerd shim.
+func isRuntime(ev *event.Event) bool {
+	if strings.HasPrefix(ev.Comm, "runc:[") || ev.Comm == "runc" || strings.HasPrefix(ev.Comm, "containerd-shim") {
+		return true
+	}
+	if x := ev.Exec; x != nil && len(x.Argv) >= 2 && x.Argv[1] == "init" && path.Base(x.Argv[0]) == "runc" {
+		return true
+	}
+	if p := ev.Proc; p != nil && p.Exe == "runc" && len(p.Args) > 0 && p.Args[0] == "init" {
+		return true
+	}
+	return false
+}
+
+// isSandbox reports whether c is a pod's sandbox (the pause container):
+// the runtime's, not a workload, though it carries the pod's labels.
+func isSandbox(c *event.Container) bool {
+	return c.Labels["io.cri-containerd.kind"] == "sandbox" || c.Labels["io.kubernetes.docker.type"] == "podsandbox" ||
+		c.Labels["io.kubernetes.container.name"] == "POD"
 }
 
 // Observe records ev (enriched: process, fd and container context) into
 // its workload's profile, or raises a deviation alert for it. It
 // allocates nothing for behaviour the profile already holds.
+//
+// A container's events before its runtime describes it (its workload
+// key is unknown: Docker describes a container once its start returns)
+// are held, bounded (Options.PendingEvents, PendingContainers), and
+// recorded in order once an event of the container comes with its
+// metadata, or Tick finds it described (SetResolver); after
+// Options.PendingTimeout they are dropped. Drops are counted.
 func (l *Learner) Observe(ev *event.Event) {
 	c := ev.Container
-	if c == nil || c.ID == "host" || c.ID == "" || ev.Type >= event.NumTypes || isRuntimeInit(ev.Comm) {
+	if c == nil || c.ID == "host" || c.ID == "" || ev.Type >= event.NumTypes {
 		return
 	}
-	var out, sysOut *alert.Alert
+	if isRuntimeInit(ev.Comm) {
+		l.runtimeEvs.Inc()
+		return
+	}
+	var alerts [2]*alert.Alert
+	var replayed []*alert.Alert
 	l.mu.Lock()
 	w := l.byCont[c]
 	if w == nil {
-		if w = l.attach(c, ev.CgroupID, ev.Time); w == nil {
+		if !c.MetadataKnown {
+			l.hold(ev)
+			l.mu.Unlock()
+			return
+		}
+		if isSandbox(c) {
+			if pc := l.pending[c.FullID]; pc != nil {
+				l.runtimeEvs.Add(uint64(len(pc.events)))
+				l.dropPending(c.FullID, nil)
+			}
+			l.mu.Unlock()
+			l.runtimeEvs.Inc()
+			return
+		}
+		pc := l.pending[c.FullID]
+		start := ev.Time
+		if pc != nil {
+			start = pc.first
+		}
+		if w = l.attach(c, ev.CgroupID, start); w == nil {
+			if pc != nil {
+				l.unprofiled.Add(uint64(len(pc.events)))
+				l.dropPending(c.FullID, nil)
+			}
 			l.mu.Unlock()
 			l.unprofiled.Inc()
 			return
 		}
+		if pc != nil {
+			replayed = l.replay(w, c, pc)
+		}
 	}
+	alerts[0], alerts[1] = l.observe(w, ev)
+	l.mu.Unlock()
+	l.deliver(replayed)
+	l.deliver(alerts[:])
+}
+
+func (l *Learner) deliver(alerts []*alert.Alert) {
+	if l.opts.OnDeviation == nil {
+		return
+	}
+	for _, a := range alerts {
+		if a != nil {
+			l.opts.OnDeviation(a)
+		}
+	}
+}
+
+// observe records ev into w (l.mu held): its syscall, and its behaviour
+// unless it is the runtime's. It returns the deviation alerts raised.
+func (l *Learner) observe(w *workload, ev *event.Event) (sysOut, out *alert.Alert) {
 	p := w.p
 	if p.State == Learning && ev.Time >= p.LearnEnd.UnixNano() {
 		l.finish(w)
@@ -310,17 +436,157 @@ func (l *Learner) Observe(ev *event.Event) {
 		}
 	}
 	if Types.Has(ev.Type) {
-		out = l.observeBehaviour(w, ev)
+		if isRuntime(ev) {
+			l.runtimeEvs.Inc()
+		} else {
+			out = l.observeBehaviour(w, ev)
+		}
+	}
+	return sysOut, out
+}
+
+// maxHeldContainers bounds the events held in all: as many as this many
+// containers' full buffers (a burst of new containers each gets some).
+const maxHeldContainers = 8
+
+// hold keeps a copy of ev, of a container not described yet (l.mu held).
+func (l *Learner) hold(ev *event.Event) {
+	id := ev.Container.FullID
+	if id == "" {
+		id = ev.Container.ID
+	}
+	pc := l.pending[id]
+	if pc == nil {
+		if len(l.pending) >= l.opts.PendingContainers {
+			l.pendFull.Inc()
+			return
+		}
+		pc = &pendingContainer{first: ev.Time, since: time.Now()}
+		l.pending[id] = pc
+	}
+	if !Types.Has(ev.Type) {
+		// Only its syscall matters: the first of its type is enough.
+		if pc.types.Has(ev.Type) {
+			return
+		}
+		pc.types.Add(ev.Type)
+	}
+	if len(pc.events) >= l.opts.PendingEvents || l.pendingCount >= maxHeldContainers*l.opts.PendingEvents {
+		l.pendFull.Inc()
+		return
+	}
+	pc.events = append(pc.events, holdCopy(ev))
+	l.pendingCount++
+	l.pendHeld.Inc()
+}
+
+// holdCopy copies what the Learner reads of ev (and a deviation alert
+// shows): the sensor reuses the event, its exec record and buffers.
+func holdCopy(ev *event.Event) event.Event {
+	e := *ev
+	e.Buffer, e.Audit = nil, nil
+	if ev.Exec != nil {
+		x := *ev.Exec
+		x.Argv = slices.Clone(x.Argv)
+		x.Env = nil
+		e.Exec = &x
+	}
+	if ev.FDInfo != nil {
+		fi := *ev.FDInfo
+		e.FDInfo = &fi
+	}
+	return e
+}
+
+// replay records the held events of a container now described as c into
+// w, in order (l.mu held), and returns the alerts they raised.
+func (l *Learner) replay(w *workload, c *event.Container, pc *pendingContainer) []*alert.Alert {
+	var alerts []*alert.Alert
+	for i := range pc.events {
+		e := &pc.events[i]
+		e.Container = c
+		a, b := l.observe(w, e)
+		alerts = append(alerts, a, b)
+	}
+	l.dropPending(c.FullID, nil)
+	return alerts
+}
+
+// dropPending forgets a container's held events; counted as dropped on
+// counter (nil: they were recorded).
+func (l *Learner) dropPending(id string, counter *metrics.Counter) {
+	pc := l.pending[id]
+	if pc == nil {
+		return
+	}
+	if counter != nil {
+		counter.Add(uint64(len(pc.events)))
+	}
+	l.pendingCount -= len(pc.events)
+	delete(l.pending, id)
+}
+
+// SetResolver lets Tick find the containers whose events are held
+// described by their runtime (the agent's container.Manager.Resolve):
+// their events are then recorded without waiting for another event.
+func (l *Learner) SetResolver(resolve func(cgroupID uint64, pid uint32) *event.Container) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.resolve = resolve
+}
+
+// flushPending records the held events of the containers now described
+// (by the resolver), and drops those held longer than the timeout.
+func (l *Learner) flushPending(now time.Time) {
+	type held struct {
+		id      string
+		cg      uint64
+		pid     uint32
+		expired bool
+	}
+	var todo []held
+	l.mu.Lock()
+	resolve := l.resolve
+	for id, pc := range l.pending {
+		h := held{id: id, expired: now.Sub(pc.since) >= l.opts.PendingTimeout}
+		if len(pc.events) > 0 {
+			h.cg, h.pid = pc.events[0].CgroupID, pc.events[0].PID
+		}
+		todo = append(todo, h)
 	}
 	l.mu.Unlock()
-	if l.opts.OnDeviation != nil {
-		if sysOut != nil {
-			l.opts.OnDeviation(sysOut)
+	var alerts []*alert.Alert
+	for _, h := range todo {
+		var c *event.Container
+		if resolve != nil && (h.cg != 0 || h.pid != 0) {
+			c = resolve(h.cg, h.pid) // outside the lock: it may ask the runtime
 		}
-		if out != nil {
-			l.opts.OnDeviation(out)
+		l.mu.Lock()
+		pc := l.pending[h.id]
+		switch {
+		case pc == nil:
+		case c != nil && c.MetadataKnown && c.FullID == h.id:
+			if isSandbox(c) {
+				l.runtimeEvs.Add(uint64(len(pc.events)))
+				l.dropPending(h.id, nil)
+				break
+			}
+			w := l.byCont[c]
+			if w == nil {
+				w = l.attach(c, pc.events[0].CgroupID, pc.first)
+			}
+			if w == nil {
+				l.dropPending(h.id, nil)
+				l.unprofiled.Add(uint64(len(pc.events)))
+				break
+			}
+			alerts = append(alerts, l.replay(w, c, pc)...)
+		case h.expired:
+			l.dropPending(h.id, l.pendTimeout)
 		}
+		l.mu.Unlock()
 	}
+	l.deliver(alerts)
 }
 
 func (l *Learner) observeBehaviour(w *workload, ev *event.Event) *alert.Alert {
@@ -600,9 +866,11 @@ func (l *Learner) finish(w *workload) {
 	l.touch(p)
 }
 
-// Tick ends the learning windows that closed by now (for workloads with
-// no event since).
+// Tick records the held events of containers now described and drops
+// those held too long, and ends the learning windows that closed by now
+// (for workloads with no event since).
 func (l *Learner) Tick(now time.Time) {
+	l.flushPending(now)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, w := range l.byName {
