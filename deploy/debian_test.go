@@ -35,7 +35,8 @@ func unitLine(t *testing.T, unit, key string) string {
 // TestDebianPackage installs the .deb, checks its files, runs the unit's
 // ExecStart command line as systemd would, sees an alert in the file
 // output, sends the unit's ExecReload signal, then removes and purges the
-// package. (No systemd runs as PID 1 here: systemctl itself is not used.)
+// package. TestDebianPackageUnderSystemd does the same through systemctl,
+// with systemd as PID 1.
 func TestDebianPackage(t *testing.T) {
 	testkernel.RequireRoot(t)
 	for _, tool := range []string{"dpkg", "dpkg-deb"} {
