@@ -69,15 +69,7 @@ func (s *consoleSource) Hits(ctx context.Context, since, until time.Time, step t
 	if err != nil {
 		return nil, err
 	}
-	hs, err := st.Hits(ctx, since, until, step)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]console.RuleHits, len(hs))
-	for i, h := range hs {
-		out[i] = console.RuleHits{Rule: h.Rule, Counts: h.Counts}
-	}
-	return out, nil
+	return st.Hits(ctx, since, until, step)
 }
 
 // Nodes is this node: alive while the agent runs, its rules and
@@ -122,12 +114,7 @@ func (s *consoleSource) Reports(ctx context.Context, kind string, limit int) ([]
 	if err != nil {
 		return nil, err
 	}
-	rs, err := st.Reports(ctx, kind, limit)
-	out := make([]console.Report, len(rs))
-	for i, r := range rs {
-		out[i] = console.Report{ID: r.ID, Kind: r.Kind, Name: r.Name, Time: r.Time, Body: r.Body}
-	}
-	return out, err
+	return st.Reports(ctx, kind, limit)
 }
 
 func (s *consoleSource) PutReport(ctx context.Context, kind, name string, body []byte) (int64, error) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/store"
 )
 
 // Source is what the console shows and changes. The standalone agent
@@ -57,11 +58,9 @@ type Query struct {
 	Limit int
 }
 
-// RuleHits is one rule's alert count per bucket.
-type RuleHits struct {
-	Rule   string  `json:"rule"`
-	Counts []int64 `json:"counts"`
-}
+// RuleHits is one rule's alert count per bucket (the stores' type, of
+// internal/store).
+type RuleHits = store.RuleHits
 
 // Node is one node as the console shows it.
 type Node struct {
@@ -89,11 +88,5 @@ const (
 	ReportImage      = "image"      // vigil image scan -f json
 )
 
-// Report is one uploaded result.
-type Report struct {
-	ID   int64     `json:"id"`
-	Kind string    `json:"kind"`
-	Name string    `json:"name"`
-	Time time.Time `json:"time"`
-	Body []byte    `json:"-"`
-}
+// Report is one uploaded result (the stores' type, of internal/store).
+type Report = store.Report

@@ -76,15 +76,7 @@ func (s consoleSource) Alert(ctx context.Context, uuid string) (*alert.Alert, *a
 }
 
 func (s consoleSource) Hits(ctx context.Context, since, until time.Time, step time.Duration) ([]console.RuleHits, error) {
-	hs, err := s.h.store.Hits(ctx, since, until, step)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]console.RuleHits, len(hs))
-	for i, h := range hs {
-		out[i] = console.RuleHits{Rule: h.Rule, Counts: h.Counts}
-	}
-	return out, nil
+	return s.h.store.Hits(ctx, since, until, step)
 }
 
 func (s consoleSource) Nodes(ctx context.Context) ([]console.Node, error) {
@@ -116,15 +108,7 @@ func short(hexsum string) string {
 }
 
 func (s consoleSource) Reports(ctx context.Context, kind string, limit int) ([]console.Report, error) {
-	rs, err := s.h.store.Reports(ctx, kind, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]console.Report, len(rs))
-	for i, r := range rs {
-		out[i] = console.Report{ID: r.ID, Kind: r.Kind, Name: r.Name, Time: r.Time, Body: r.Body}
-	}
-	return out, nil
+	return s.h.store.Reports(ctx, kind, limit)
 }
 
 func (s consoleSource) PutReport(ctx context.Context, kind, name string, body []byte) (int64, error) {

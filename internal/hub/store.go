@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/fleet"
 	"github.com/vigilsec/vigil/internal/safefile"
+	"github.com/vigilsec/vigil/internal/store"
 )
 
 // Store is where the hub keeps what the fleet sends. Both implementations
@@ -91,20 +91,11 @@ type IncomingIncident struct {
 	JSON     []byte
 }
 
-// RuleHits is one rule's alert count per bucket.
-type RuleHits struct {
-	Rule   string
-	Counts []int64
-}
-
 // Report is an uploaded posture, compliance or image report.
-type Report struct {
-	ID   int64
-	Kind string
-	Name string
-	Time time.Time
-	Body []byte
-}
+type Report = store.Report
+
+// RuleHits is one rule's alert count per bucket (the agent store's type).
+type RuleHits = store.RuleHits
 
 // StoredAlert is an alert as stored.
 type StoredAlert struct {
@@ -695,12 +686,9 @@ func (s *sqlStore) Incident(ctx context.Context, uuid string) ([]byte, error) {
 
 // Hits implements Store.
 func (s *sqlStore) Hits(ctx context.Context, since, until time.Time, step time.Duration) ([]RuleHits, error) {
-	if step <= 0 || !until.After(since) {
-		return nil, fmt.Errorf("hub store: hits: want since < until and a positive step")
-	}
-	n := int((until.Sub(since) + step - 1) / step)
-	if n > 10000 {
-		return nil, fmt.Errorf("hub store: hits: %d buckets, at most 10000", n)
+	hc, err := store.NewHitCounts(since, until, step)
+	if err != nil {
+		return nil, fmt.Errorf("hub store: %w", err)
 	}
 	p := s.d.param
 	rows, err := s.db.QueryContext(ctx, `SELECT rule, (time_ns - `+p(1)+`) / `+p(2)+` AS b, COUNT(*) FROM alerts
@@ -710,38 +698,18 @@ func (s *sqlStore) Hits(ctx context.Context, since, until time.Time, step time.D
 		return nil, fmt.Errorf("hub store: hits: %w", err)
 	}
 	defer rows.Close()
-	by := map[string]*RuleHits{}
-	total := map[string]int64{}
 	for rows.Next() {
 		var rule string
 		var b, c int64
 		if err := rows.Scan(&rule, &b, &c); err != nil {
 			return nil, fmt.Errorf("hub store: hits: %w", err)
 		}
-		h := by[rule]
-		if h == nil {
-			h = &RuleHits{Rule: rule, Counts: make([]int64, n)}
-			by[rule] = h
-		}
-		if b >= 0 && b < int64(n) {
-			h.Counts[b] += c
-			total[rule] += c
-		}
+		hc.Add(rule, b, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	out := make([]RuleHits, 0, len(by))
-	for _, h := range by {
-		out = append(out, *h)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if total[out[i].Rule] != total[out[j].Rule] {
-			return total[out[i].Rule] > total[out[j].Rule]
-		}
-		return out[i].Rule < out[j].Rule
-	})
-	return out, nil
+	return hc.Result(), nil
 }
 
 // PutReport implements Store.

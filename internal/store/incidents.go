@@ -128,69 +128,105 @@ func (s *Store) Incident(ctx context.Context, uuid string) (*alert.Incident, err
 	return inc, nil
 }
 
-// RuleHits is one rule's alert count per bucket.
+// RuleHits is one rule's alert count per bucket: the rule hits of this
+// store, of the hub's (internal/hub) and of the console's API.
 type RuleHits struct {
-	Rule   string
-	Counts []int64
+	Rule   string  `json:"rule"`
+	Counts []int64 `json:"counts"`
+}
+
+// MaxHitBuckets is the most buckets a rule-hits query may ask for.
+const MaxHitBuckets = 10000
+
+// HitCounts gathers the rows of a rule-hits query, (rule, bucket, count)
+// with bucket = (time - since) / step, into RuleHits. This store and the
+// hub's run their own SQL and share it.
+type HitCounts struct {
+	n     int
+	by    map[string]*RuleHits
+	total map[string]int64
+}
+
+// NewHitCounts checks a query of buckets of step from since to until (the
+// buckets' start times are since + i*step).
+func NewHitCounts(since, until time.Time, step time.Duration) (*HitCounts, error) {
+	if step <= 0 || !until.After(since) {
+		return nil, fmt.Errorf("hits: want since < until and a positive step")
+	}
+	n := int((until.Sub(since) + step - 1) / step)
+	if n > MaxHitBuckets {
+		return nil, fmt.Errorf("hits: %d buckets, at most %d", n, MaxHitBuckets)
+	}
+	return &HitCounts{n: n, by: map[string]*RuleHits{}, total: map[string]int64{}}, nil
+}
+
+// Add counts one row; a bucket out of range is ignored.
+func (h *HitCounts) Add(rule string, bucket, count int64) {
+	if bucket < 0 || bucket >= int64(h.n) {
+		return
+	}
+	r := h.by[rule]
+	if r == nil {
+		r = &RuleHits{Rule: rule, Counts: make([]int64, h.n)}
+		h.by[rule] = r
+	}
+	r.Counts[bucket] += count
+	h.total[rule] += count
+}
+
+// Result is every rule's hits, the rules with the most alerts first (then
+// by name).
+func (h *HitCounts) Result() []RuleHits {
+	out := make([]RuleHits, 0, len(h.by))
+	for _, r := range h.by {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if ti, tj := h.total[out[i].Rule], h.total[out[j].Rule]; ti != tj {
+			return ti > tj
+		}
+		return out[i].Rule < out[j].Rule
+	})
+	return out
 }
 
 // Hits counts the alerts of each rule in buckets of step from since to
 // until (the buckets' start times are since + i*step), rules with the most
 // alerts first.
 func (s *Store) Hits(ctx context.Context, since, until time.Time, step time.Duration) ([]RuleHits, error) {
-	if step <= 0 || !until.After(since) {
-		return nil, fmt.Errorf("store hits: want since < until and a positive step")
+	hc, err := NewHitCounts(since, until, step)
+	if err != nil {
+		return nil, fmt.Errorf("store %w", err)
 	}
-	n := int((until.Sub(since) + step - 1) / step)
 	rows, err := s.db.QueryContext(ctx, `SELECT rule, (time - ?) / ?, count(*) FROM alerts
 		WHERE time >= ? AND time < ? GROUP BY rule, 2`, since.UnixNano(), int64(step), since.UnixNano(), until.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("store hits: %w", err)
 	}
 	defer rows.Close()
-	byRule := map[string]*RuleHits{}
-	var out []*RuleHits
 	for rows.Next() {
 		var rule string
 		var b, c int64
 		if err := rows.Scan(&rule, &b, &c); err != nil {
 			return nil, fmt.Errorf("store hits: %w", err)
 		}
-		h := byRule[rule]
-		if h == nil {
-			h = &RuleHits{Rule: rule, Counts: make([]int64, n)}
-			byRule[rule] = h
-			out = append(out, h)
-		}
-		if b >= 0 && int(b) < n {
-			h.Counts[b] += c
-		}
+		hc.Add(rule, b, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store hits: %w", err)
 	}
-	total := func(h *RuleHits) (t int64) {
-		for _, c := range h.Counts {
-			t += c
-		}
-		return t
-	}
-	res := make([]RuleHits, 0, len(out))
-	for _, h := range out {
-		res = append(res, *h)
-	}
-	sortByTotal(res, total)
-	return res, nil
+	return hc.Result(), nil
 }
 
 // Report is an uploaded result: `vigil k8s audit`, `vigil compliance
-// report` or `vigil image scan` JSON.
+// report` or `vigil image scan` JSON. This store's, the hub's and the
+// console's API's (which leaves the body out of lists).
 type Report struct {
-	ID   int64
-	Kind string
-	Name string
-	Time time.Time
-	Body []byte
+	ID   int64     `json:"id"`
+	Kind string    `json:"kind"`
+	Name string    `json:"name"`
+	Time time.Time `json:"time"`
+	Body []byte    `json:"-"`
 }
 
 // PutReport stores an uploaded report and returns its id.
@@ -222,14 +258,4 @@ func (s *Store) Reports(ctx context.Context, kind string, limit int) ([]Report, 
 		out = append(out, r)
 	}
 	return out, rows.Err()
-}
-
-func sortByTotal(hs []RuleHits, total func(*RuleHits) int64) {
-	sort.SliceStable(hs, func(i, j int) bool {
-		ti, tj := total(&hs[i]), total(&hs[j])
-		if ti != tj {
-			return ti > tj
-		}
-		return hs[i].Rule < hs[j].Rule
-	})
 }
