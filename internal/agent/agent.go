@@ -617,10 +617,10 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 				a.log.Warn("sensor: some tracepoints are missing", "missing", m)
 			}
 			if err := s.FilterError(); err != nil {
-				a.log.Warn("sensor: the kernel refused the in-kernel open filter; every open is reported", "err", err)
+				a.log.Warn("sensor: the kernel refused the in-kernel filters; every open and connect is reported", "err", err)
 			}
 			if in := s.Interest(); in.Types.Len() > 0 {
-				a.log.Info("sensor interest", "types", in.Types.String(), "opens", in.Open.String())
+				a.log.Info("sensor interest", "types", in.Types.String(), "opens", in.Open.String(), "connects", in.Connects.String())
 			}
 		}
 	}

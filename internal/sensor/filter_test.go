@@ -125,7 +125,7 @@ func TestOpenFilterRefused(t *testing.T) {
 	}
 	probed := false
 	for _, f := range Probe() {
-		if f.Name == "in-kernel open filter" {
+		if f.Name == "in-kernel open and connect filters" {
 			probed = true
 			if f.OK || f.Consequence == "" {
 				t.Errorf("doctor's probe of the refused filter: %+v", f)
@@ -141,6 +141,69 @@ func TestOpenFilterRefused(t *testing.T) {
 		if seen[o.path+"|"+openMode(uint64(o.flags))] == 0 {
 			t.Errorf("open %q flags %#x not reported without the filter", o.path, o.flags)
 		}
+	}
+	// The connect filter alone asks for the filters too: refused, every
+	// connect is reported.
+	cin := Interest{Types: event.TypeSetOf(event.TypeConnect), Connects: FamilyInet}
+	res = trace(t, Options{Interest: &cin}, helperArgv(t), envAction+"=connects")
+	if res.filterErr == nil || res.interest.Connects != 0 {
+		t.Errorf("connect filter: error %v, in force %v: want the refusal and no filter", res.filterErr, res.interest.Connects)
+	}
+	conns := connectsSeen(res)
+	for _, c := range connectFDs {
+		if !conns[int64(c.fd)] {
+			t.Errorf("connect on %s (fd %d) not reported without the filter", c.name, c.fd)
+		}
+	}
+}
+
+// connectFDs are the connects of the "connects" helper action, each on
+// its own fd; fam is the family the connect filter sees (0: the fd is a
+// file, always reported).
+var connectFDs = []struct {
+	name   string
+	domain int
+	fd     int
+	fam    Families
+}{
+	{"inet", unix.AF_INET, 100, FamilyInet},
+	{"inet6", unix.AF_INET6, 101, FamilyInet6},
+	{"unix", unix.AF_UNIX, 102, FamilyUnix},
+	{"netlink", unix.AF_NETLINK, 103, FamilyOther},
+	{"file", 0, 104, 0},
+}
+
+// connectsSeen returns the fds of the connects reported.
+func connectsSeen(res *traced) map[int64]bool {
+	seen := map[int64]bool{}
+	for _, ev := range res.events {
+		if ev.Type == event.TypeConnect {
+			seen[ev.FD] = true
+		}
+	}
+	return seen
+}
+
+// TestConnectFilter: the in-kernel connect filter reports the connects
+// on sockets of the families asked for, and a connect on an fd that is
+// not a socket, and nothing else (TestOpenFilterRefused: every connect
+// without it).
+func TestConnectFilter(t *testing.T) {
+	for _, fams := range []Families{FamilyInet, FamilyInet6 | FamilyUnix | FamilyOther} {
+		t.Run(fams.String(), func(t *testing.T) {
+			in := Interest{Types: event.TypeSetOf(event.TypeConnect, event.TypeExecve), Connects: fams}
+			res := trace(t, Options{Interest: &in}, helperArgv(t), envAction+"=connects")
+			seen := connectsSeen(res)
+			for _, c := range connectFDs {
+				want := fams == 0 || c.fam == 0 || fams&c.fam != 0
+				if seen[int64(c.fd)] != want {
+					t.Errorf("connect on %s (fd %d): reported=%v, want %v", c.name, c.fd, seen[int64(c.fd)], want)
+				}
+			}
+			if res.stats.Lost != 0 {
+				t.Errorf("filtered connects counted as lost: %d", res.stats.Lost)
+			}
+		})
 	}
 }
 

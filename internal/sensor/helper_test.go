@@ -121,6 +121,38 @@ func runAction(name string) {
 		rawsys(unix.SYS_DUP2, uintptr(sh), uintptr(fd))
 		rawsys(unix.SYS_CLOSE, uintptr(fd))
 		rawsys(unix.SYS_CLOSE, uintptr(sh))
+	case "connects":
+		// TestConnectFilter: one connect per family on fixed fds
+		// (connectFDs), each failing fast, and one on a file.
+		for _, c := range connectFDs {
+			fd, err := unix.Socket(c.domain, unix.SOCK_STREAM, 0)
+			if c.domain == unix.AF_NETLINK {
+				fd, err = unix.Socket(c.domain, unix.SOCK_RAW, unix.NETLINK_ROUTE)
+			}
+			if c.domain == 0 {
+				fd, err = unix.Open("/etc/hostname", unix.O_RDONLY, 0)
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "%s: %v\n", c.name, err)
+				continue
+			}
+			if err := unix.Dup2(fd, c.fd); err != nil {
+				panic(err)
+			}
+			unix.Close(fd)
+			var sa unix.Sockaddr
+			switch c.domain {
+			case unix.AF_INET, 0:
+				sa = &unix.SockaddrInet4{Port: 1, Addr: [4]byte{127, 0, 0, 1}}
+			case unix.AF_INET6:
+				sa = &unix.SockaddrInet6{Port: 1, Addr: [16]byte{15: 1}}
+			case unix.AF_UNIX:
+				sa = &unix.SockaddrUnix{Name: "/vigil-none/sock"}
+			case unix.AF_NETLINK:
+				sa = &unix.SockaddrNetlink{Family: unix.AF_NETLINK}
+			}
+			_ = unix.Connect(c.fd, sa)
+		}
 	case "openflood":
 		// Fill the ring with opens, then exec: the exec must get through.
 		for i := 0; i < 20000; i++ {

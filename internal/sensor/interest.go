@@ -65,6 +65,55 @@ type Interest struct {
 	// Snap are the I/O types whose data buffer's first bytes are captured
 	// (Event.Buffer): those of the rules that read evt.buffer.
 	Snap event.TypeSet
+	// Connects is the in-kernel predicate on connect: only connects on
+	// sockets of these families are reported (0: every connect).
+	Connects Families
+}
+
+// Families is a set of socket address families, for the connect filter:
+// a connect is reported when the family of its socket (what fd.typechar
+// shows) is in the set; a connect whose socket the kernel cannot name (the
+// fd is not a socket) is always reported. 0 means every family.
+type Families uint8
+
+const (
+	FamilyUnix  = Families(vigilVigilFamilyVIGIL_FAM_UNIX)  // AF_UNIX
+	FamilyInet  = Families(vigilVigilFamilyVIGIL_FAM_INET)  // AF_INET
+	FamilyInet6 = Families(vigilVigilFamilyVIGIL_FAM_INET6) // AF_INET6
+	FamilyOther = Families(vigilVigilFamilyVIGIL_FAM_OTHER) // any other (netlink, packet, vsock...)
+	// AllFamilies is every family: no filtering.
+	AllFamilies = FamilyUnix | FamilyInet | FamilyInet6 | FamilyOther
+)
+
+// String describes the connect filter for logs and `vigil doctor`.
+func (f Families) String() string {
+	if f == 0 || f&AllFamilies == AllFamilies {
+		return "every connect"
+	}
+	var s []string
+	for _, x := range []struct {
+		f    Families
+		name string
+	}{{FamilyUnix, "unix"}, {FamilyInet, "inet"}, {FamilyInet6, "inet6"}, {FamilyOther, "other"}} {
+		if f&x.f != 0 {
+			s = append(s, x.name)
+		}
+	}
+	if len(s) == 0 {
+		return "no connect"
+	}
+	return "connects on " + strings.Join(s, "|") + " sockets"
+}
+
+// kernel returns the type_conf.families bits of f (0: no filtering).
+func (f Families) kernel() uint8 {
+	if f&AllFamilies == AllFamilies {
+		return 0
+	}
+	if f == 0 {
+		return 0
+	}
+	return uint8(f)
 }
 
 // Access is a set of open access modes: bit 1 << (flags & O_ACCMODE).

@@ -133,8 +133,8 @@ func Probe() []Feature {
 		}
 		add("tracepoint "+tp, err, "present", consequence)
 	}
-	add("in-kernel open filter", ProbeOpenFilter(), "loads (vigil run drops opens no rule can match in the kernel)",
-		"vigil run starts without it and reports every open (more events to process, none lost)")
+	add("in-kernel open and connect filters", ProbeOpenFilter(), "load (vigil run drops opens, and connects of address families, no rule can match in the kernel)",
+		"vigil run starts without in-kernel filtering and reports every open and connect (more events to process, none lost)")
 	root, err := CgroupV2Root()
 	add("cgroup v2", err, root, "cgroup ids cannot be mapped to containers; --cgroup filters do not work")
 	fd, err := unix.FanotifyInit(unix.FAN_CLASS_NOTIF|unix.FAN_CLOEXEC, unix.O_RDONLY)
@@ -167,8 +167,9 @@ func tpTypes(name string) string {
 	return strings.Join(names, ", ")
 }
 
-// ProbeOpenFilter loads the sensor's programs with the open filter (and
-// releases them) and reports the kernel's refusal, if any.
+// ProbeOpenFilter loads the sensor's programs with the in-kernel filters
+// (the open filter's trie, the connect filter) and releases them, and
+// reports the kernel's refusal, if any.
 func ProbeOpenFilter() error {
 	if os.Geteuid() != 0 {
 		return ErrNotRoot

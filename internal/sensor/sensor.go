@@ -38,10 +38,10 @@ type Options struct {
 	Types []event.Type
 	// Interest, when not nil, replaces Types: the sensor attaches the
 	// hooks of every type, reports Interest.Types with Interest.Open
-	// filtering the opens, and SetInterest changes both while it runs
-	// (after a rules reload). If the kernel refuses the open filter, the
-	// sensor starts without it, reports every open and says why in
-	// FilterError.
+	// filtering the opens and Interest.Connects the connects, and
+	// SetInterest changes them while it runs (after a rules reload). If
+	// the kernel refuses the in-kernel filters, the sensor starts without
+	// them, reports every open and connect and says why in FilterError.
 	Interest *Interest
 	// Snap lists the I/O types (sendto, sendmsg, recvfrom, recvmsg) whose
 	// first bytes moved are captured into Event.Buffer (evt.buffer), with
@@ -121,8 +121,8 @@ func (s *Sensor) Interest() Interest {
 	return s.interest
 }
 
-// FilterError returns why the kernel refused the requested open filter
-// (the sensor then reports every open), or nil.
+// FilterError returns why the kernel refused the requested in-kernel
+// filters (the sensor then reports every open and connect), or nil.
 func (s *Sensor) FilterError() error { return s.filterErr }
 
 // refuseFilter, set by tests, makes the kernel refuse the open filter's
@@ -162,7 +162,7 @@ func New(opts *Options) (*Sensor, error) {
 	if s.poll <= 0 {
 		s.poll = 20 * time.Millisecond
 	}
-	wantFilter := opts.Interest != nil && opts.Interest.Open != nil
+	wantFilter := opts.Interest != nil && (opts.Interest.Open != nil || opts.Interest.Connects.kernel() != 0)
 	err := s.load(opts, ring, wake, wantFilter)
 	if err != nil && wantFilter && !errors.Is(err, ErrNotRoot) {
 		// The kernel refused the filter: start without it, every open
@@ -205,8 +205,8 @@ func New(opts *Options) (*Sensor, error) {
 	return s, nil
 }
 
-// load loads the programs and maps into s.objs, with the open filter's
-// trie when filter is set.
+// load loads the programs and maps into s.objs, with the in-kernel filters
+// (the open filter's trie, the connect filter's code) when filter is set.
 func (s *Sensor) load(opts *Options, ring, wake int, filter bool) error {
 	spec, err := loadVigil()
 	if err != nil {
@@ -234,10 +234,15 @@ func (s *Sensor) load(opts *Options, ring, wake int, filter bool) error {
 	if opts.FilterPIDTree != 0 {
 		pidtree = 1
 	}
+	var families uint8
+	if filter {
+		families = 1
+	}
 	for _, err := range []error{
 		set(vigilVarSelfTgid, self), set(vigilVarFilterPidtree, pidtree),
 		set(vigilVarFilterCgroup, opts.FilterCgroup), set(vigilVarWakeupBytes, uint64(wake)),
 		set(vigilVarShedNormal, uint64(ring)/4*3), set(vigilVarShedLow, uint64(ring)/2),
+		set(vigilVarFilterFamilies, families),
 	} {
 		if err != nil {
 			return err
@@ -329,6 +334,7 @@ func (s *Sensor) SetInterest(in Interest) error {
 	}
 	if !s.filterOK {
 		in.Open = nil
+		in.Connects = 0
 	}
 	var old map[string]Access
 	if s.interest.Open != nil {
@@ -355,6 +361,9 @@ func (s *Sensor) SetInterest(in Interest) error {
 				}
 			}
 			c.FdTrack = in.Open.fdTrack(t)
+			if t == event.TypeConnect {
+				c.Families = in.Connects.kernel()
+			}
 			if in.Snap.Has(t) {
 				c.Snap = 1
 			}

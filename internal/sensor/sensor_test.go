@@ -29,6 +29,9 @@ type traced struct {
 	stats  Stats
 	hooks  []string
 	left   int // tgids left in the traced map after the tree exited
+	// The in-kernel filters: why they were refused, what was in force.
+	filterErr error
+	interest  Interest
 }
 
 func clone(ev *event.Event) event.Event {
@@ -81,6 +84,7 @@ func trace(t *testing.T, opts Options, argv []string, env ...string) *traced {
 	}
 	res.stdout = stdout.Bytes()
 	res.stats = s.Stats()
+	res.filterErr, res.interest = s.FilterError(), s.Interest()
 	var k uint32
 	var v uint8
 	for it := s.objs.Traced.Iterate(); it.Next(&k, &v); {

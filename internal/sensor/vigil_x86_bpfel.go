@@ -90,6 +90,15 @@ type vigilVigilExec struct {
 	Env         [1024]int8
 }
 
+type vigilVigilFamily uint32
+
+const (
+	vigilVigilFamilyVIGIL_FAM_UNIX  vigilVigilFamily = 1
+	vigilVigilFamilyVIGIL_FAM_INET  vigilVigilFamily = 2
+	vigilVigilFamilyVIGIL_FAM_INET6 vigilVigilFamily = 4
+	vigilVigilFamilyVIGIL_FAM_OTHER vigilVigilFamily = 8
+)
+
 type vigilVigilFdTrack uint32
 
 const (
@@ -191,6 +200,7 @@ type vigilVigilTypeConf struct {
 	AnyAccess  uint8
 	FdTrack    uint8
 	Snap       uint8
+	Families   uint8
 }
 
 // Names of all BPF objects in the ELF.
@@ -214,6 +224,7 @@ const (
 	vigilProgOnSysEnterBits = "on_sys_enter_bits"
 	vigilProgOnSysExit      = "on_sys_exit"
 	vigilVarFilterCgroup    = "filter_cgroup"
+	vigilVarFilterFamilies  = "filter_families"
 	vigilVarFilterPidtree   = "filter_pidtree"
 	vigilVarSelfTgid        = "self_tgid"
 	vigilVarShedLow         = "shed_low"
@@ -222,6 +233,7 @@ const (
 	vigilVarUnusedConf      = "unused_conf"
 	vigilVarUnusedDesc      = "unused_desc"
 	vigilVarUnusedExec      = "unused_exec"
+	vigilVarUnusedFamily    = "unused_family"
 	vigilVarUnusedFdTrack   = "unused_fd_track"
 	vigilVarUnusedHdr       = "unused_hdr"
 	vigilVarUnusedKind      = "unused_kind"
@@ -306,27 +318,29 @@ type vigilMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type vigilVariableSpecs struct {
-	FilterCgroup  *ebpf.VariableSpec `ebpf:"filter_cgroup"`
-	FilterPidtree *ebpf.VariableSpec `ebpf:"filter_pidtree"`
-	SelfTgid      *ebpf.VariableSpec `ebpf:"self_tgid"`
-	ShedLow       *ebpf.VariableSpec `ebpf:"shed_low"`
-	ShedNormal    *ebpf.VariableSpec `ebpf:"shed_normal"`
-	UnusedBufMode *ebpf.VariableSpec `ebpf:"unused_buf_mode"`
-	UnusedConf    *ebpf.VariableSpec `ebpf:"unused_conf"`
-	UnusedDesc    *ebpf.VariableSpec `ebpf:"unused_desc"`
-	UnusedExec    *ebpf.VariableSpec `ebpf:"unused_exec"`
-	UnusedFdTrack *ebpf.VariableSpec `ebpf:"unused_fd_track"`
-	UnusedHdr     *ebpf.VariableSpec `ebpf:"unused_hdr"`
-	UnusedKind    *ebpf.VariableSpec `ebpf:"unused_kind"`
-	UnusedMode    *ebpf.VariableSpec `ebpf:"unused_mode"`
-	UnusedNet     *ebpf.VariableSpec `ebpf:"unused_net"`
-	UnusedPrefix  *ebpf.VariableSpec `ebpf:"unused_prefix"`
-	UnusedReason  *ebpf.VariableSpec `ebpf:"unused_reason"`
-	UnusedSnap    *ebpf.VariableSpec `ebpf:"unused_snap"`
-	UnusedSysbits *ebpf.VariableSpec `ebpf:"unused_sysbits"`
-	UnusedTier    *ebpf.VariableSpec `ebpf:"unused_tier"`
-	UnusedType    *ebpf.VariableSpec `ebpf:"unused_type"`
-	WakeupBytes   *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	FilterCgroup   *ebpf.VariableSpec `ebpf:"filter_cgroup"`
+	FilterFamilies *ebpf.VariableSpec `ebpf:"filter_families"`
+	FilterPidtree  *ebpf.VariableSpec `ebpf:"filter_pidtree"`
+	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
+	ShedLow        *ebpf.VariableSpec `ebpf:"shed_low"`
+	ShedNormal     *ebpf.VariableSpec `ebpf:"shed_normal"`
+	UnusedBufMode  *ebpf.VariableSpec `ebpf:"unused_buf_mode"`
+	UnusedConf     *ebpf.VariableSpec `ebpf:"unused_conf"`
+	UnusedDesc     *ebpf.VariableSpec `ebpf:"unused_desc"`
+	UnusedExec     *ebpf.VariableSpec `ebpf:"unused_exec"`
+	UnusedFamily   *ebpf.VariableSpec `ebpf:"unused_family"`
+	UnusedFdTrack  *ebpf.VariableSpec `ebpf:"unused_fd_track"`
+	UnusedHdr      *ebpf.VariableSpec `ebpf:"unused_hdr"`
+	UnusedKind     *ebpf.VariableSpec `ebpf:"unused_kind"`
+	UnusedMode     *ebpf.VariableSpec `ebpf:"unused_mode"`
+	UnusedNet      *ebpf.VariableSpec `ebpf:"unused_net"`
+	UnusedPrefix   *ebpf.VariableSpec `ebpf:"unused_prefix"`
+	UnusedReason   *ebpf.VariableSpec `ebpf:"unused_reason"`
+	UnusedSnap     *ebpf.VariableSpec `ebpf:"unused_snap"`
+	UnusedSysbits  *ebpf.VariableSpec `ebpf:"unused_sysbits"`
+	UnusedTier     *ebpf.VariableSpec `ebpf:"unused_tier"`
+	UnusedType     *ebpf.VariableSpec `ebpf:"unused_type"`
+	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // vigilObjects contains all objects after they have been loaded into the kernel.
@@ -380,27 +394,29 @@ func (m *vigilMaps) Close() error {
 //
 // It can be passed to loadVigilObjects or ebpf.CollectionSpec.LoadAndAssign.
 type vigilVariables struct {
-	FilterCgroup  *ebpf.Variable `ebpf:"filter_cgroup"`
-	FilterPidtree *ebpf.Variable `ebpf:"filter_pidtree"`
-	SelfTgid      *ebpf.Variable `ebpf:"self_tgid"`
-	ShedLow       *ebpf.Variable `ebpf:"shed_low"`
-	ShedNormal    *ebpf.Variable `ebpf:"shed_normal"`
-	UnusedBufMode *ebpf.Variable `ebpf:"unused_buf_mode"`
-	UnusedConf    *ebpf.Variable `ebpf:"unused_conf"`
-	UnusedDesc    *ebpf.Variable `ebpf:"unused_desc"`
-	UnusedExec    *ebpf.Variable `ebpf:"unused_exec"`
-	UnusedFdTrack *ebpf.Variable `ebpf:"unused_fd_track"`
-	UnusedHdr     *ebpf.Variable `ebpf:"unused_hdr"`
-	UnusedKind    *ebpf.Variable `ebpf:"unused_kind"`
-	UnusedMode    *ebpf.Variable `ebpf:"unused_mode"`
-	UnusedNet     *ebpf.Variable `ebpf:"unused_net"`
-	UnusedPrefix  *ebpf.Variable `ebpf:"unused_prefix"`
-	UnusedReason  *ebpf.Variable `ebpf:"unused_reason"`
-	UnusedSnap    *ebpf.Variable `ebpf:"unused_snap"`
-	UnusedSysbits *ebpf.Variable `ebpf:"unused_sysbits"`
-	UnusedTier    *ebpf.Variable `ebpf:"unused_tier"`
-	UnusedType    *ebpf.Variable `ebpf:"unused_type"`
-	WakeupBytes   *ebpf.Variable `ebpf:"wakeup_bytes"`
+	FilterCgroup   *ebpf.Variable `ebpf:"filter_cgroup"`
+	FilterFamilies *ebpf.Variable `ebpf:"filter_families"`
+	FilterPidtree  *ebpf.Variable `ebpf:"filter_pidtree"`
+	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
+	ShedLow        *ebpf.Variable `ebpf:"shed_low"`
+	ShedNormal     *ebpf.Variable `ebpf:"shed_normal"`
+	UnusedBufMode  *ebpf.Variable `ebpf:"unused_buf_mode"`
+	UnusedConf     *ebpf.Variable `ebpf:"unused_conf"`
+	UnusedDesc     *ebpf.Variable `ebpf:"unused_desc"`
+	UnusedExec     *ebpf.Variable `ebpf:"unused_exec"`
+	UnusedFamily   *ebpf.Variable `ebpf:"unused_family"`
+	UnusedFdTrack  *ebpf.Variable `ebpf:"unused_fd_track"`
+	UnusedHdr      *ebpf.Variable `ebpf:"unused_hdr"`
+	UnusedKind     *ebpf.Variable `ebpf:"unused_kind"`
+	UnusedMode     *ebpf.Variable `ebpf:"unused_mode"`
+	UnusedNet      *ebpf.Variable `ebpf:"unused_net"`
+	UnusedPrefix   *ebpf.Variable `ebpf:"unused_prefix"`
+	UnusedReason   *ebpf.Variable `ebpf:"unused_reason"`
+	UnusedSnap     *ebpf.Variable `ebpf:"unused_snap"`
+	UnusedSysbits  *ebpf.Variable `ebpf:"unused_sysbits"`
+	UnusedTier     *ebpf.Variable `ebpf:"unused_tier"`
+	UnusedType     *ebpf.Variable `ebpf:"unused_type"`
+	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // vigilPrograms contains all programs after they have been loaded into the kernel.

@@ -20,6 +20,9 @@ volatile const __u64 wakeup_bytes = 0;   /* wake the reader when this much is pe
  * the rest stays for the tiers above it. 0: never shed. */
 volatile const __u64 shed_normal = 0;
 volatile const __u64 shed_low = 0;
+/* 1: the connect filter (type_conf.families) is in force; 0 when loaded
+ * without in-kernel filtering (the verifier then drops its code). */
+volatile const __u8 filter_families = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -100,6 +103,7 @@ const struct vigil_prefix_key *unused_prefix __attribute__((unused));
 const enum vigil_fd_track *unused_fd_track __attribute__((unused));
 const enum vigil_buf_mode *unused_buf_mode __attribute__((unused));
 const struct vigil_snap *unused_snap __attribute__((unused));
+const enum vigil_family *unused_family __attribute__((unused));
 
 struct sys_exit_ctx {
 	__u64 common;
@@ -404,7 +408,8 @@ static __always_inline int sys_strings(struct vigil_desc *d, struct vigil_type_c
 	return 0;
 }
 
-/* fd_sock returns the struct sock behind fd in the current task, or NULL. */
+/* fd_sock returns the struct sock behind fd in the current task, or NULL
+ * (not a socket). */
 static __always_inline struct sock *fd_sock(struct task_struct *task, long fd)
 {
 	if (fd < 0)
@@ -419,8 +424,10 @@ static __always_inline struct sock *fd_sock(struct task_struct *task, long fd)
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	if (!f)
 		return NULL;
+	/* private_data is a struct socket only when fd is a socket: its
+	 * back pointer to the file says so. */
 	struct socket *sock = BPF_CORE_READ(f, private_data);
-	if (!sock)
+	if (!sock || BPF_CORE_READ(sock, file) != f)
 		return NULL;
 	return BPF_CORE_READ(sock, sk);
 }
@@ -546,8 +553,32 @@ static __always_inline int net_rec(struct vigil_desc *d, struct vigil_type_conf 
 	return 0;
 }
 
+/* family_wanted reports whether a connect on fd passes the connect filter
+ * (wanted: enum vigil_family bits): the socket's own family decides, as
+ * it does fd.typechar. */
+static __always_inline int family_wanted(struct task_struct *task, long fd, __u8 wanted)
+{
+	struct sock *sk = fd_sock(task, fd);
+	if (!sk)
+		return 1;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u8 bit = VIGIL_FAM_OTHER;
+	if (family == 1 /* AF_UNIX */)
+		bit = VIGIL_FAM_UNIX;
+	else if (family == 2 /* AF_INET */)
+		bit = VIGIL_FAM_INET;
+	else if (family == 10 /* AF_INET6 */)
+		bit = VIGIL_FAM_INET6;
+	return (wanted & bit) != 0;
+}
+
 static __always_inline int sys_net(struct vigil_desc *d, struct vigil_type_conf *conf, struct task_struct *task, __u64 pid_tgid, long ret)
 {
+	if (filter_families && conf->families) {
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+		if (!family_wanted(task, (int)regs->di, conf->families))
+			return 0;
+	}
 	if (shed(conf->tier, d->type, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA)))
 		return 0;
 	if (conf->snap && d->buf_mode != VIGIL_BUF_NONE && ret > 0)

@@ -47,6 +47,17 @@ struct vigil_type_conf {
 	__u8 any_access;  /* open filter: access modes (bit 1 << (flags & O_ACCMODE)) wanted whatever the path */
 	__u8 fd_track;    /* enum vigil_fd_track bits: the record of fds that dropped opens created */
 	__u8 snap;        /* 1: capture the first VIGIL_SNAP_MAX bytes of the I/O buffer (struct vigil_snap) */
+	__u8 families;    /* connect: enum vigil_family bits of the sockets reported (0: every family) */
+};
+
+/* Address families of the connect filter (type_conf.families): the
+ * family of the socket connected (what fd.typechar shows). A socket the
+ * kernel cannot name (not a socket, no sock yet) is always reported. */
+enum vigil_family {
+	VIGIL_FAM_UNIX = 1,
+	VIGIL_FAM_INET = 2,
+	VIGIL_FAM_INET6 = 4,
+	VIGIL_FAM_OTHER = 8,
 };
 
 /* Unsent fds: the fd of an open dropped by the open filter is recorded, so

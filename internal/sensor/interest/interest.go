@@ -51,12 +51,190 @@ func Of(rs *rules.Ruleset, base event.TypeSet) sensor.Interest {
 		f.Closes = !ruleTypes.Has(event.TypeClose)
 		in.Open = f
 	}
+	in.Connects = connectFamilies(rs)
 	for _, r := range rs.Rules {
 		if readsBuffer(r) {
 			in.Snap = in.Snap.Union(r.Types.Intersect(ioTypes))
 		}
 	}
 	return in
+}
+
+// connectFamilies returns the socket families of the connects the rules
+// can match (0: every connect). Each condition that can match a connect
+// gives the families its fd.typechar, fd.type, fd.sockfamily, fd.l4proto,
+// IP address and network comparisons allow (and, or and macros combine
+// them, anything else meaning every family). The filter is left off
+// (every connect) when a rule reads fd.* on an event type other than
+// connect whose fd a dropped connect could have described (a send on that
+// socket, its dup, its close...), since the fd table then needs every
+// connect, and when the rules need no family at all (the process table
+// still takes connects: filtering is for rules that name families).
+func connectFamilies(rs *rules.Ruleset) sensor.Families {
+	var fams sensor.Families
+	for _, r := range rs.Rules {
+		for _, c := range conditions(r) {
+			if readsConnectedFD(c) {
+				return 0
+			}
+			if c.types.Has(event.TypeConnect) {
+				fams |= connectPred(c.cond)
+			}
+		}
+	}
+	if fams == 0 || fams == sensor.AllFamilies {
+		return 0
+	}
+	return fams
+}
+
+// connectSafeTypes are the types whose fd.* fields a dropped connect
+// cannot affect: connect itself (its filter covers it) and the types that
+// make a new fd from the event alone (open, socket, accept...; not dup,
+// which copies an existing fd's description).
+var connectSafeTypes = func() event.TypeSet {
+	s := event.TypeSetOf(event.TypeConnect)
+	for t := event.Type(1); t < event.NumTypes; t++ {
+		if event.Lookup(t).CreatesFD() {
+			s.Add(t)
+		}
+	}
+	return s.Minus(event.TypeSetOf(event.TypeDup, event.TypeDup2, event.TypeDup3))
+}()
+
+// readsConnectedFD reports whether c's outcome (or a field it keeps) can
+// depend on an fd.* field of an event type outside connectSafeTypes.
+func readsConnectedFD(c condition) bool {
+	t := fdTypes(c.cond, c.types)
+	for _, k := range c.keep {
+		if isFDField(k) {
+			t = t.Union(c.types)
+		}
+	}
+	return !t.Minus(connectSafeTypes).Empty()
+}
+
+// ipFamilies are the families whose connects an IPv4 address (fd.typechar
+// 4) can describe: an IPv6 socket connected to an IPv4-mapped address is
+// shown as IPv4.
+const ipFamilies = sensor.FamilyInet | sensor.FamilyInet6
+
+// connectPred returns the families of the connects x can hold for.
+func connectPred(x rules.Expr) sensor.Families {
+	switch x := x.(type) {
+	case *rules.And:
+		f := sensor.AllFamilies
+		for _, y := range x.Xs {
+			f &= connectPred(y)
+		}
+		return f
+	case *rules.Or:
+		var f sensor.Families
+		for _, y := range x.Xs {
+			f |= connectPred(y)
+		}
+		return f
+	case *rules.Cached:
+		return connectPred(x.X)
+	case *rules.Const:
+		if !x.V {
+			return 0
+		}
+	case *rules.Cmp:
+		return connectCmp(x)
+	}
+	return sensor.AllFamilies // rules.Not and anything unknown
+}
+
+func connectCmp(c *rules.Cmp) sensor.Families {
+	if c.IsEvtType {
+		if c.EvtTypes.Has(event.TypeConnect) == c.EvtTypesNeg {
+			return 0 // the comparison excludes connect
+		}
+		return sensor.AllFamilies
+	}
+	if c.L.Field == nil || len(c.L.Trans) > 0 || c.R != nil || c.Mod != rules.ModNone || c.L.Step != 0 {
+		return sensor.AllFamilies
+	}
+	if c.Op != rules.OpEq && c.Op != rules.OpIn {
+		return sensor.AllFamilies
+	}
+	var strs []string
+	strs = append(strs, c.Strs...)
+	for v := range c.Set {
+		strs = append(strs, v)
+	}
+	var f sensor.Families
+	switch c.L.Field.Name {
+	case "fd.typechar":
+		for _, v := range strs {
+			switch v {
+			case "4":
+				f |= ipFamilies
+			case "6":
+				f |= sensor.FamilyInet6
+			case "u":
+				f |= sensor.FamilyUnix
+			default:
+				return sensor.AllFamilies
+			}
+		}
+	case "fd.type":
+		for _, v := range strs {
+			switch v {
+			case "ipv4":
+				f |= ipFamilies
+			case "ipv6":
+				f |= sensor.FamilyInet6
+			case "unix":
+				f |= sensor.FamilyUnix
+			default:
+				return sensor.AllFamilies
+			}
+		}
+	case "fd.sockfamily":
+		for _, v := range strs {
+			switch v {
+			case "ip":
+				f |= ipFamilies
+			case "unix":
+				f |= sensor.FamilyUnix
+			default:
+				return sensor.AllFamilies
+			}
+		}
+	case "fd.l4proto":
+		for _, v := range strs {
+			switch v {
+			case "tcp", "udp", "icmp", "raw":
+				f |= ipFamilies
+			default:
+				return sensor.AllFamilies
+			}
+		}
+	case "fd.sip", "fd.cip", "fd.rip", "fd.lip", "fd.net", "fd.snet", "fd.cnet", "fd.rnet", "fd.lnet":
+		if len(c.IPs) == 0 && len(c.Nets) == 0 {
+			return sensor.AllFamilies
+		}
+		for _, ip := range c.IPs {
+			f |= ipFamily(ip.Is4() || ip.Is4In6())
+		}
+		for _, n := range c.Nets {
+			f |= ipFamily(n.Addr().Is4() || n.Addr().Is4In6())
+		}
+	default:
+		return sensor.AllFamilies
+	}
+	return f
+}
+
+// ipFamily returns the families of connects an address of the family
+// (IPv4 or not) can be the address of.
+func ipFamily(v4 bool) sensor.Families {
+	if v4 {
+		return ipFamilies
+	}
+	return sensor.FamilyInet6
 }
 
 // ioTypes are the I/O calls whose data buffer the sensor can capture.
@@ -368,7 +546,10 @@ func cmpPred(c *rules.Cmp) pred {
 // no open at all, the filter keeps only the prefixes.
 func With(in sensor.Interest, types event.TypeSet, prefixes []string) sensor.Interest {
 	hadOpens := !in.Types.Intersect(openTypes).Empty()
-	out := sensor.Interest{Types: in.Types.Union(types), Open: in.Open}
+	out := sensor.Interest{Types: in.Types.Union(types), Open: in.Open, Snap: in.Snap, Connects: in.Connects}
+	if types.Has(event.TypeConnect) {
+		out.Connects = 0 // the other consumer takes every connect
+	}
 	if types.Intersect(openTypes).Empty() || (hadOpens && in.Open == nil) {
 		return out
 	}

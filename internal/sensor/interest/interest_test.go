@@ -234,3 +234,90 @@ func TestSnapOnlyForBufferRules(t *testing.T) {
 		t.Errorf("default rules: snap %v, want none", in.Snap.Types())
 	}
 }
+
+func ruleFile(text string) rules.File { return rules.File{Name: "r.yaml", Data: []byte(text)} }
+
+// TestConnectFamilies: connects are filtered by the socket families the
+// rules name; a rule that names none, a negation, or a rule reading fd.*
+// of another type of the same socket turns the filter off.
+func TestConnectFamilies(t *testing.T) {
+	const inet = `
+- rule: miner port
+  desc: d
+  condition: evt.type = connect and fd.typechar = 4 and fd.sport in (3333, 4444)
+  output: x %fd.name
+  priority: WARNING
+- rule: metadata
+  desc: d
+  condition: evt.type = connect and fd.sip in (169.254.169.254)
+  output: x %fd.name
+  priority: WARNING
+`
+	for _, c := range []struct {
+		name  string
+		rules string
+		want  sensor.Families
+	}{
+		{"IPv4 only (an IPv6 socket may connect to a mapped IPv4 address)", inet, sensor.FamilyInet | sensor.FamilyInet6},
+		{"IPv6 and unix", `
+- rule: r
+  desc: d
+  condition: evt.type = connect and (fd.typechar = 6 or fd.type = unix)
+  output: x
+  priority: WARNING
+`, sensor.FamilyInet6 | sensor.FamilyUnix},
+		{"tcp", `
+- rule: r
+  desc: d
+  condition: evt.type in (connect, accept) and fd.l4proto = tcp and fd.snet in (10.0.0.0/8)
+  output: x
+  priority: WARNING
+`, sensor.FamilyInet | sensor.FamilyInet6},
+		{"a refused-connect threshold names no family: every connect", inet + `
+- rule: scan
+  desc: d
+  condition: evt.type = connect and evt.res = ECONNREFUSED
+  output: x %fd.name
+  priority: WARNING
+`, 0},
+		{"negation: every connect", `
+- rule: r
+  desc: d
+  condition: evt.type = connect and not fd.typechar = u
+  output: x
+  priority: WARNING
+`, 0},
+		{"fd.name of a send reads what the connect described: every connect", inet + `
+- rule: send
+  desc: d
+  condition: evt.type = sendto and fd.name contains 10.
+  output: x
+  priority: WARNING
+`, 0},
+		{"no connect rule: every connect (the process table's)", `
+- rule: r
+  desc: d
+  condition: evt.type = openat and fd.name = /etc/shadow
+  output: x
+  priority: WARNING
+`, 0},
+	} {
+		rs := compile(t, ruleFile(c.rules))
+		if got := Of(rs, event.TypeSetOf(event.TypeConnect)).Connects; got != c.want {
+			t.Errorf("%s: connects %v, want %v", c.name, got, c.want)
+		}
+	}
+	// A profiler takes every connect.
+	in := Of(compile(t, ruleFile(inet)), event.TypeSet{})
+	if out := With(in, event.TypeSetOf(event.TypeConnect), nil); out.Connects != 0 {
+		t.Errorf("with a profiler taking connects: %v", out.Connects)
+	}
+	if out := With(in, event.TypeSetOf(event.TypeOpenat), nil); out.Connects != in.Connects {
+		t.Errorf("with a profiler taking opens only: %v, want %v", out.Connects, in.Connects)
+	}
+	// The default rules: a threshold on refused connects of any family
+	// and the stdio rule reading fd.* on dup2 need every connect.
+	if got := Of(compile(t, defaults()...), event.TypeSet{}).Connects; got != 0 {
+		t.Errorf("default rules: connects %v, want every connect", got)
+	}
+}
