@@ -158,7 +158,7 @@ func (e *Engine) Evaluate(ev *event.Event, fn func(*Match)) int {
 			}
 			continue
 		}
-		if g := rp.guard; g > 0 && p.gen[g-1] == e.stats.Events && p.val[g-1] == rp.guardNeg {
+		if g := rp.guard; g != nil && g.gen == e.stats.Events && g.val == rp.guardNeg {
 			continue // the first operand, a macro, is already known to be false
 		}
 		e.ctx.Reset()
@@ -222,12 +222,13 @@ func (e *Engine) eval(x rules.Expr, ev *event.Event) bool {
 		return !e.eval(x.X, ev)
 	case *rules.Cached:
 		p := e.cur
-		if x.Slot < len(p.gen) {
-			if p.gen[x.Slot] == e.stats.Events {
-				return p.val[x.Slot]
+		if x.Slot < len(p.slots) {
+			s := &p.slots[x.Slot]
+			if s.gen == e.stats.Events {
+				return s.val
 			}
 			v := e.eval(x.X, ev)
-			p.gen[x.Slot], p.val[x.Slot] = e.stats.Events, v
+			s.gen, s.val = e.stats.Events, v
 			return v
 		}
 		return e.eval(x.X, ev)

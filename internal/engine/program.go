@@ -23,16 +23,22 @@ type program struct {
 	byType [event.NumTypes][]*rules.Rule
 	// progs[t][i] is byType[t][i] compiled for events of type t.
 	progs [event.NumTypes][]ruleProg
-	// per-event results of macro expressions: valid when gen[slot] is the
-	// current event's number.
-	gen []uint64
-	val []bool
+	// slots are the per-event results of the macro expressions, by
+	// rules.Cached.Slot.
+	slots []slot
 	// stateful are the stateful rules; states, their state in the same
 	// order, is filled by the evaluating goroutine (stateStore.reconcile).
 	// reload is true for a program installed by Swap.
 	stateful []*rules.Rule
 	states   []*ruleState
 	reload   bool
+}
+
+// slot is the result of a macro for one event: valid when gen is the
+// event's number.
+type slot struct {
+	gen uint64
+	val bool
 }
 
 // cond is a compiled condition: whether it holds for ev.
@@ -47,10 +53,10 @@ type ruleProg struct {
 	// conj are the operands of a stateless rule's condition as an and
 	// (the condition itself when it is not an and), which Evaluate runs
 	// in order. When the first is a macro whose result the event may
-	// already have, guard is its slot + 1: Evaluate skips the rule
-	// without a call when the kept result is guardNeg.
+	// already have, guard is its slot: Evaluate skips the rule without a
+	// call when the kept result is guardNeg.
 	conj     []cond
-	guard    int
+	guard    *slot
 	guardNeg bool
 	// steps are a sequence's earlier steps, in order.
 	steps []cond
@@ -64,8 +70,7 @@ func newProgram(rs *rules.Ruleset) *program {
 	if rs == nil {
 		return p
 	}
-	p.gen = make([]uint64, rs.Slots)
-	p.val = make([]bool, rs.Slots)
+	p.slots = make([]slot, rs.Slots)
 	for _, r := range rs.Rules {
 		if r.State != nil {
 			p.stateful = append(p.stateful, r)
@@ -493,7 +498,7 @@ func cmpEstimate(x *rules.Cmp) estimate {
 	case rules.OpStartsWith, rules.OpBStartsWith, rules.OpEndsWith:
 		p = 0.15
 	case rules.OpContains, rules.OpBContains, rules.OpIContains:
-		p, cost = 0.15, cost+2
+		p, cost = 0.1, cost+2
 	case rules.OpPMatch:
 		p, cost = 0.15, cost+1+float64(len(x.Paths))/4
 	case rules.OpGlob, rules.OpIGlob:
@@ -505,6 +510,19 @@ func cmpEstimate(x *rules.Cmp) estimate {
 	}
 	if x.Mod != rules.ModNone {
 		cost += float64(len(x.Strs) + len(x.Globs) + len(x.Regexes))
+	}
+	switch {
+	case len(x.Strs) == 1 && len(x.Strs[0]) <= 1 && x.Op != rules.OpNe:
+		// One character (fd.typechar = f, evt.res startswith E,
+		// fd.filename startswith .): a small vocabulary, often true.
+		p = 0.5
+	case len(x.Nums) == 1 && x.Nums[0] == 0 && l.Type == event.FieldInt:
+		switch x.Op { // a sign test (fd.num >= 0): usually non-negative
+		case rules.OpGe, rules.OpGt:
+			p = 0.9
+		case rules.OpLt, rules.OpLe:
+			p = 0.1
+		}
 	}
 	return estimate{cost, p}
 }
@@ -572,7 +590,7 @@ func (c *typeCompiler) lower(x rules.Expr) cond {
 
 // lowerConj lowers the operands of x as an and, and returns the guard of
 // the first (see ruleProg).
-func (c *typeCompiler) lowerConj(x rules.Expr) (conj []cond, guard int, guardNeg bool) {
+func (c *typeCompiler) lowerConj(x rules.Expr) (conj []cond, guard *slot, guardNeg bool) {
 	xs := []rules.Expr{x}
 	if a, ok := x.(*rules.And); ok {
 		xs = a.Xs
@@ -584,8 +602,8 @@ func (c *typeCompiler) lowerConj(x rules.Expr) (conj []cond, guard int, guardNeg
 	if n, ok := first.(*rules.Not); ok {
 		first, guardNeg = n.X, true
 	}
-	if m, ok := first.(*rules.Cached); ok && m.Slot < len(c.p.gen) && mergeable(m) == nil {
-		guard = m.Slot + 1
+	if m, ok := first.(*rules.Cached); ok && m.Slot < len(c.p.slots) && mergeable(m) == nil {
+		guard = &c.p.slots[m.Slot]
 	}
 	return conj, guard, guardNeg
 }
@@ -599,14 +617,14 @@ func (c *typeCompiler) lowerCached(x *rules.Cached, neg bool) cond {
 	}
 	inner := c.lower(x.X)
 	var y cond
-	if x.Slot < len(c.p.gen) {
-		gen, val, slot := c.p.gen, c.p.val, x.Slot
+	if x.Slot < len(c.p.slots) {
+		s := &c.p.slots[x.Slot]
 		y = func(e *Engine, ev *event.Event) bool {
-			if gen[slot] == e.stats.Events {
-				return val[slot] != neg
+			if s.gen == e.stats.Events {
+				return s.val != neg
 			}
 			v := inner(e, ev)
-			gen[slot], val[slot] = e.stats.Events, v
+			s.gen, s.val = e.stats.Events, v
 			return v != neg
 		}
 	} else {
