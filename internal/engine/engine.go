@@ -145,7 +145,14 @@ func (e *Engine) Evaluate(ev *event.Event, fn func(*Match)) int {
 	}
 	n := 0
 	progs := p.progs[ev.Type]
+	ix := p.index[ev.Type]
+	if ix != nil {
+		ix.candidates(e, ev)
+	}
 	for i := range progs {
+		if ix != nil && ix.cand[i/64]&(1<<(i%64)) == 0 {
+			continue // an indexed test of the rule is false
+		}
 		rp := &progs[i]
 		r := rp.rule
 		if rp.state >= 0 {

@@ -21,8 +21,10 @@ import (
 type program struct {
 	rs     *rules.Ruleset
 	byType [event.NumTypes][]*rules.Rule
-	// progs[t][i] is byType[t][i] compiled for events of type t.
+	// progs[t][i] is byType[t][i] compiled for events of type t; index[t]
+	// selects the ones an event can match (nil: all are tried).
 	progs [event.NumTypes][]ruleProg
+	index [event.NumTypes]*ruleIndex
 	// slots are the per-event results of the macro expressions, by
 	// rules.Cached.Slot.
 	slots []slot
@@ -47,8 +49,8 @@ type cond func(e *Engine, ev *event.Event) bool
 // ruleProg is a rule compiled for one event type.
 type ruleProg struct {
 	rule *rules.Rule
-	// cond is the rule's condition: for a sequence its last step, for a
-	// threshold the events it counts.
+	// cond is a stateful rule's condition: for a sequence its last step,
+	// for a threshold the events it counts.
 	cond cond
 	// conj are the operands of a stateless rule's condition as an and
 	// (the condition itself when it is not an and), which Evaluate runs
@@ -114,17 +116,28 @@ func (p *program) compileFor(t event.Type) []ruleProg {
 		}
 	}
 	out := make([]ruleProg, len(rs))
+	conjs := make([][]rules.Expr, len(rs)) // the stateless rules' and operands
 	for i, r := range rs {
-		lowered := make([]cond, len(xs[i]))
-		var last rules.Expr
-		for j, x := range xs[i] {
-			last = c.reorder(c.normalize(x, false))
-			lowered[j] = c.lower(last)
-		}
-		rp := ruleProg{rule: r, cond: lowered[len(lowered)-1], state: -1}
 		if r.State == nil {
-			rp.conj, rp.guard, rp.guardNeg = c.lowerConj(last)
+			x := c.reorder(c.normalize(xs[i][0], false))
+			if a, ok := x.(*rules.And); ok {
+				conjs[i] = a.Xs
+			} else {
+				conjs[i] = []rules.Expr{x}
+			}
+		}
+	}
+	p.index[t] = buildIndex(conjs)
+	for i, r := range rs {
+		rp := ruleProg{rule: r, state: -1}
+		if r.State == nil {
+			rp.conj, rp.guard, rp.guardNeg = c.lowerConj(conjs[i])
 		} else {
+			lowered := make([]cond, len(xs[i]))
+			for j, x := range xs[i] {
+				lowered[j] = c.lower(c.reorder(c.normalize(x, false)))
+			}
+			rp.cond = lowered[len(lowered)-1]
 			rp.steps = lowered[:len(lowered)-1]
 			for k, x := range p.stateful {
 				if x == r {
@@ -588,15 +601,12 @@ func (c *typeCompiler) lower(x rules.Expr) cond {
 	return func(*Engine, *event.Event) bool { return false }
 }
 
-// lowerConj lowers the operands of x as an and, and returns the guard of
+// lowerConj lowers the operands of a rule's and, and returns the guard of
 // the first (see ruleProg).
-func (c *typeCompiler) lowerConj(x rules.Expr) (conj []cond, guard *slot, guardNeg bool) {
-	xs := []rules.Expr{x}
-	if a, ok := x.(*rules.And); ok {
-		xs = a.Xs
-		conj = c.lowerList(xs, true)
-	} else {
-		conj = []cond{c.lower(x)}
+func (c *typeCompiler) lowerConj(xs []rules.Expr) (conj []cond, guard *slot, guardNeg bool) {
+	conj = c.lowerList(xs, true)
+	if len(xs) == 0 {
+		return conj, nil, false
 	}
 	first := xs[0]
 	if n, ok := first.(*rules.Not); ok {
