@@ -2,7 +2,12 @@
 // events and formats the alerts of the rules that match.
 //
 // Rules are indexed by event type: a rule whose condition constrains
-// evt.type runs only for those types, the others for every event. The
+// evt.type runs only for those types, the others for every event. Each
+// rule is compiled once per event type it runs for (program.go: evt.type
+// decided, operands ordered by estimated cost, comparisons specialised)
+// and the string fields several rules of a type test are indexed
+// (index.go); Evaluate reports exactly the rules whose conditions, as
+// written, hold (Matches evaluates them as written: the reference). The
 // evaluation of an event that matches no rule allocates nothing. The
 // ruleset can be replaced while events flow (Swap, atomic); Evaluate
 // itself is meant for one goroutine (it reuses scratch space), so run one
