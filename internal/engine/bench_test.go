@@ -226,36 +226,7 @@ func BenchmarkStatefulOverhead(b *testing.B) {
 // evaluating thread, for the mix and for the non-matching event alone.
 // The events are decoded once, before: this is the engine's cost.
 func BenchmarkEngineK8sAudit(b *testing.B) {
-	data, err := os.ReadFile(shareddata.K8sAuditRules(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	rs := rules.LoadAndCompile(nil, rules.File{Name: "k8s_audit_rules.yaml", Data: data})
-	if err := rs.Err(); err != nil {
-		b.Fatal(err)
-	}
-	paths, _ := filepath.Glob("../k8saudit/testdata/*.json")
-	var evs []*event.Event
-	var benign *event.Event
-	for _, path := range paths {
-		body, err := os.ReadFile(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		d := new(k8saudit.Decoder) // one per event: the event reads the decoder's parsed JSON
-		if _, err := d.Batch(body, func(ev *event.Event) {
-			cp := *ev
-			evs = append(evs, &cp)
-			if strings.Contains(path, "benign") {
-				benign = &cp
-			}
-		}); err != nil {
-			b.Fatalf("%s: %v", path, err)
-		}
-	}
-	if len(evs) < 6 || benign == nil {
-		b.Fatalf("%d audit test events", len(evs))
-	}
+	rs, evs, benign := auditTestEvents(b)
 	e := New(rs, &Options{Users: staticUsers{}})
 	matches := 0
 	for _, ev := range evs {
@@ -280,4 +251,51 @@ func BenchmarkEngineK8sAudit(b *testing.B) {
 	db := run([]*event.Event{benign}, b.N)
 	b.ReportMetric(float64(b.N)/d.Seconds(), "events/cpu-s")
 	b.ReportMetric(float64(b.N)/db.Seconds(), "non-matching_events/cpu-s")
+}
+
+// auditTestEvents compiles Falco's Kubernetes audit rules and decodes the
+// audit events written for the k8saudit tests; benign is the one that
+// matches no rule (a controller listing pods).
+func auditTestEvents(tb testing.TB) (rs *rules.Ruleset, evs []*event.Event, benign *event.Event) {
+	tb.Helper()
+	data, err := os.ReadFile(shareddata.K8sAuditRules(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rs = rules.LoadAndCompile(nil, rules.File{Name: "k8s_audit_rules.yaml", Data: data})
+	if err := rs.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	paths, _ := filepath.Glob("../k8saudit/testdata/*.json")
+	for _, path := range paths {
+		body, err := os.ReadFile(path)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		d := new(k8saudit.Decoder) // one per event: the event reads the decoder's parsed JSON
+		if _, err := d.Batch(body, func(ev *event.Event) {
+			cp := *ev
+			evs = append(evs, &cp)
+			if strings.Contains(path, "benign") {
+				benign = &cp
+			}
+		}); err != nil {
+			tb.Fatalf("%s: %v", path, err)
+		}
+	}
+	if len(evs) < 6 || benign == nil {
+		tb.Fatalf("%d audit test events", len(evs))
+	}
+	return rs, evs, benign
+}
+
+func TestNonMatchingAuditEventDoesNotAllocate(t *testing.T) {
+	rs, _, benign := auditTestEvents(t)
+	e := New(rs, &Options{Users: staticUsers{}})
+	if n := e.Evaluate(benign, nil); n != 0 {
+		t.Fatalf("the benign audit event matched %d rules", n)
+	}
+	if allocs := testing.AllocsPerRun(1000, func() { e.Evaluate(benign, nil) }); allocs != 0 {
+		t.Fatalf("%.2f allocations per non-matching audit event, want 0", allocs)
+	}
 }
