@@ -9,15 +9,17 @@ import (
 )
 
 // program is a ruleset prepared for evaluation. For each event type it holds
-// the rules that can match that type and, for each stateless one, its
-// condition compiled for that type (see compileFor): the comparisons of
-// evt.type are decided once, when the program is built, the operands of
-// every and/or are put in the order that settles the result soonest, and
-// each comparison becomes a closure specialised for its operator and type.
-// The result is the same as evaluating the rule's condition as written
-// (Engine.Matches does; TestCompiledMatchesReference checks it over the
-// recorded captures): conditions have no side effects, and a comparison of
-// a field with no value is false wherever it sits, as in Falco.
+// the rules that can match that type, each compiled for that type (see
+// compileFor): the comparisons of evt.type are decided once, when the
+// program is built, negations are pushed down to the comparisons, the
+// operands of every and/or are put in the order expected to settle the
+// result soonest, each comparison becomes a closure specialised for its
+// operator and type, and the string fields several rules test are indexed
+// (index.go). The result is the same as evaluating the rules' conditions as
+// written (Engine.Matches does; TestCompiledMatchesReference and
+// TestCompiledMatchesReferenceOnRuleConstants compare them): conditions
+// have no side effects, and a comparison of a field with no value is false
+// wherever it sits, as in Falco.
 type program struct {
 	rs     *rules.Ruleset
 	byType [event.NumTypes][]*rules.Rule
