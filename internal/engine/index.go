@@ -71,10 +71,11 @@ func indexTest(x rules.Expr) []*rules.Cmp {
 
 // buildIndex chooses the indexed test of each stateless rule of a type
 // (conjs[i] are rule i's top-level and operands; nil for a stateful rule),
-// removes it from conjs[i] and returns the index, nil when no field is
-// tested by minIndexed rules. A test of several fields (an or) is indexed
-// when all of them are.
-func buildIndex(conjs [][]rules.Expr) *ruleIndex {
+// removes it from conjs[i] (into a new slice) and returns the index, nil
+// when no field is tested by minIndexed rules, and the position of the
+// operand removed from each rule (-1: none). A test of several fields (an
+// or) is indexed when all of them are.
+func buildIndex(conjs [][]rules.Expr) (*ruleIndex, []int) {
 	type test struct {
 		at   int // operand index
 		cmps []*rules.Cmp
@@ -112,6 +113,7 @@ func buildIndex(conjs [][]rules.Expr) *ruleIndex {
 	}
 	words := (len(conjs) + 63) / 64
 	ix := &ruleIndex{always: make([]uint64, words), cand: make([]uint64, words)}
+	removed := make([]int, len(conjs))
 	byField := map[fieldKey]*fieldIndex{}
 	for i := range conjs {
 		best := -1
@@ -120,6 +122,7 @@ func buildIndex(conjs [][]rules.Expr) *ruleIndex {
 				best = j
 			}
 		}
+		removed[i] = -1
 		if best < 0 {
 			ix.always[i/64] |= 1 << (i % 64)
 			continue
@@ -150,11 +153,12 @@ func buildIndex(conjs [][]rules.Expr) *ruleIndex {
 			}
 		}
 		conjs[i] = append(conjs[i][:t.at:t.at], conjs[i][t.at+1:]...)
+		removed[i] = t.at
 	}
 	if len(ix.fields) == 0 {
-		return nil
+		return nil, removed
 	}
-	return ix
+	return ix, removed
 }
 
 func addAffix(as []affix, s string, i, words int) []affix {

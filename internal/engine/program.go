@@ -85,16 +85,31 @@ func newProgram(rs *rules.Ruleset) *program {
 			}
 		}
 	}
+	shared := &typeFree{conj: map[*rules.Rule][]rules.Expr{}, lowered: map[typeFreeKey]ruleProg{}}
 	for t := event.Type(1); t < event.NumTypes; t++ {
 		if len(p.byType[t]) > 0 {
-			p.progs[t] = p.compileFor(t)
+			p.progs[t] = p.compileFor(t, shared)
 		}
 	}
 	return p
 }
 
+// typeFree holds the compiled forms of the stateless rules whose condition
+// does not depend on the event type (no evt.type comparison: such a rule
+// runs for every type), compiled once for all types: their ordered and
+// operands, and the lowered ones by the operand the type's index took out.
+type typeFree struct {
+	conj    map[*rules.Rule][]rules.Expr
+	lowered map[typeFreeKey]ruleProg
+}
+
+type typeFreeKey struct {
+	r       *rules.Rule
+	removed int
+}
+
 // compileFor compiles the rules of type t for events of type t.
-func (p *program) compileFor(t event.Type) []ruleProg {
+func (p *program) compileFor(t event.Type, shared *typeFree) []ruleProg {
 	rs := p.byType[t]
 	c := &typeCompiler{t: t, p: p, spec: map[*rules.Cached]rules.Expr{}, uses: map[*rules.Cached]int{},
 		order: map[*rules.Cached]*rules.Cached{}, costs: map[*rules.Cached]estimate{}, norm: map[*rules.Cached]*rules.Cached{}, lowered: map[cachedKey]cond{}}
@@ -119,21 +134,40 @@ func (p *program) compileFor(t event.Type) []ruleProg {
 	}
 	out := make([]ruleProg, len(rs))
 	conjs := make([][]rules.Expr, len(rs)) // the stateless rules' and operands
+	free := make([]bool, len(rs))
 	for i, r := range rs {
-		if r.State == nil {
-			x := c.reorder(c.normalize(xs[i][0], false))
-			if a, ok := x.(*rules.And); ok {
-				conjs[i] = a.Xs
-			} else {
-				conjs[i] = []rules.Expr{x}
-			}
+		if r.State != nil {
+			continue
+		}
+		free[i] = xs[i][0] == r.Cond // nothing decided for the type
+		if cs, ok := shared.conj[r]; ok && free[i] {
+			conjs[i] = cs
+			continue
+		}
+		x := c.reorder(c.normalize(xs[i][0], false))
+		if a, ok := x.(*rules.And); ok {
+			conjs[i] = a.Xs
+		} else {
+			conjs[i] = []rules.Expr{x}
+		}
+		if free[i] {
+			shared.conj[r] = conjs[i]
 		}
 	}
-	p.index[t] = buildIndex(conjs)
+	var removed []int
+	p.index[t], removed = buildIndex(conjs)
 	for i, r := range rs {
 		rp := ruleProg{rule: r, state: -1}
 		if r.State == nil {
-			rp.conj, rp.guard, rp.guardNeg = c.lowerConj(conjs[i])
+			k := typeFreeKey{r, removed[i]}
+			if l, ok := shared.lowered[k]; ok && free[i] {
+				rp = l
+			} else {
+				rp.conj, rp.guard, rp.guardNeg = c.lowerConj(conjs[i])
+				if free[i] {
+					shared.lowered[k] = rp
+				}
+			}
 		} else {
 			lowered := make([]cond, len(xs[i]))
 			for j, x := range xs[i] {

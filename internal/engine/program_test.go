@@ -131,3 +131,81 @@ func TestCompiledMatchesReferenceOnRuleConstants(t *testing.T) {
 		t.Fatalf("%d matches over %d events: the events do not reach the rules", matches, len(evs))
 	}
 }
+
+// TestTypeFreeRulesCompiledOnce: a rule without evt.type comparison runs
+// for every event type; it is compiled once, not once per type, and still
+// gives the result of its condition as written on every type.
+func TestTypeFreeRulesCompiledOnce(t *testing.T) {
+	src := `
+- macro: web
+  condition: proc.name in (nginx, python3)
+- rule: Web Reads Etc
+  desc: d
+  condition: web and fd.name startswith /etc/ and not fd.name in (/etc/hosts)
+  output: o %proc.name
+  priority: WARNING
+  warn_evttypes: false
+- rule: Node Anywhere
+  desc: d
+  condition: proc.name = node and container.id != host
+  output: o %proc.name
+  priority: WARNING
+  warn_evttypes: false
+- rule: Typed
+  desc: d
+  condition: evt.type = openat and proc.name = java
+  output: o %proc.name
+  priority: WARNING
+`
+	rs := rules.LoadAndCompile(nil, rules.File{Name: "free.yaml", Data: []byte(src)})
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	e := New(rs, &Options{Users: staticUsers{}})
+	p := e.prog.Load()
+	conj := func(ty event.Type, name string) *cond {
+		for _, rp := range p.progs[ty] {
+			if rp.rule.Name == name && len(rp.conj) > 0 {
+				return &rp.conj[0]
+			}
+		}
+		t.Fatalf("%s: no compiled rule %q", ty, name)
+		return nil
+	}
+	for _, name := range []string{"Web Reads Etc", "Node Anywhere"} {
+		// On openat three rules test proc.name: the index takes that
+		// test out there, a second compiled form.
+		if a, b, c := conj(event.TypeClose, name), conj(event.TypeExecve, name), conj(event.TypeConnect, name); a != b || b != c {
+			t.Errorf("%q compiled once per type", name)
+		}
+		if conj(event.TypeOpenat, name) == conj(event.TypeClose, name) || p.index[event.TypeOpenat] == nil {
+			t.Errorf("%q: openat's index did not take proc.name out", name)
+		}
+	}
+	matches := 0
+	for _, ev := range mixedStream() {
+		for _, name := range []string{"/etc/passwd", "/etc/hosts", ev.Path} {
+			cp := *ev
+			cp.Path = name
+			if ev.FDInfo != nil {
+				fi := *ev.FDInfo
+				fi.Name = name
+				cp.FDInfo = &fi
+			}
+			var got, want []string
+			e.Evaluate(&cp, func(m *Match) { got = append(got, m.Rule.Name) })
+			for _, r := range e.RulesFor(cp.Type) {
+				if e.Matches(r, &cp) {
+					want = append(want, r.Name)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s %s fd.name=%q: compiled %q, as written %q", cp.Type, cp.Comm, name, got, want)
+			}
+			matches += len(want)
+		}
+	}
+	if matches == 0 {
+		t.Fatal("no match: the events do not reach the rules")
+	}
+}
