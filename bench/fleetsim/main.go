@@ -73,7 +73,7 @@ func cpuSeconds() float64 {
 func clientCost(url string, rate float64, dur time.Duration, dir string) {
 	c, err := fleet.Connect(fleet.Options{URL: url, Node: "overhead", SpoolDir: filepath.Join(dir, "overhead"),
 		Heartbeat:  func() fleet.Heartbeat { return fleet.Heartbeat{Time: time.Now().UTC(), Version: "fleetsim"} },
-		ApplyRules: func(*fleet.Bundle) (rules.Diagnostics, error) { return nil, nil }})
+		ApplyRules: func(*fleet.Bundle) (rules.Diagnostics, error) { return nil, nil }, IncidentHold: 7 * time.Second})
 	if err != nil {
 		log.Fatal(err)
 	}

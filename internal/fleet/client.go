@@ -47,6 +47,12 @@ type Options struct {
 	// the positioned errors (the rules in force stay); nil: bundles are
 	// ignored.
 	ApplyRules func(b *Bundle) (rules.Diagnostics, error)
+	// IncidentHold is how long an incident's first form (the events before
+	// its alert, Complete false) waits for its complete form, which
+	// supersedes it, before it is sent alone (the agent stopped or died
+	// before the after window closed); 0 sends it at once. The agent holds
+	// for its recorder's after window and 2 s more.
+	IncidentHold time.Duration
 	// Overflow reports the spool's drops (queue "fleet.spool").
 	Overflow *queue.Overflow
 	Logger   *slog.Logger
@@ -269,21 +275,56 @@ func (c *Client) SendIncident(inc *alert.Incident) { c.incidents.Push(inc) }
 
 func (c *Client) sendIncidents(ctx context.Context) {
 	var batch []Record
+	held := map[string]heldIncident{} // first forms waiting for their complete one, by UUID
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	take := func(inc *alert.Incident) {
+		if !inc.Complete && c.opts.IncidentHold > 0 && len(held) < maxHeldIncidents {
+			held[inc.UUID] = heldIncident{inc: inc, until: time.Now().Add(c.opts.IncidentHold)}
+			return
+		}
+		if inc.Complete {
+			delete(held, inc.UUID) // superseded: never sent
+		}
+		batch = append(batch, c.incidentRecord(inc))
+	}
+	send := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if err := c.sendBatch(ctx, batch); err != nil {
+			c.log.Warn("incidents not sent", "n", len(batch), "err", err)
+		}
+		batch = batch[:0]
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			// The first forms still held go to the spool (Flush or the next
+			// start sends them, with whatever complete form comes later).
+			for _, h := range held {
+				c.spoolRecord(c.incidentRecord(h.inc))
+			}
 			return
+		case now := <-tick.C:
+			for uuid, h := range held {
+				if now.After(h.until) {
+					delete(held, uuid)
+					batch = append(batch, c.incidentRecord(h.inc))
+				}
+			}
+			send()
 		case inc := <-c.incidents.C():
 			// What else comes within outputBatchInterval goes with it:
 			// published together, one wake-up and one write for the batch
 			// (as the alerts).
-			batch = append(batch[:0], c.incidentRecord(inc))
+			take(inc)
 			wait := time.NewTimer(outputBatchInterval)
 		more:
 			for len(batch) < outputBatchSize {
 				select {
 				case inc := <-c.incidents.C():
-					batch = append(batch, c.incidentRecord(inc))
+					take(inc)
 				case <-wait.C:
 					break more
 				case <-ctx.Done():
@@ -291,12 +332,31 @@ func (c *Client) sendIncidents(ctx context.Context) {
 				}
 			}
 			wait.Stop()
-			if err := c.sendBatch(ctx, batch); err != nil {
-				c.log.Warn("incidents not sent", "n", len(batch), "err", err)
-			}
+			send()
 		}
 	}
 }
+
+// spoolRecord appends r to the spool, in order with what is sent.
+func (c *Client) spoolRecord(r Record) {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if err := c.spool.Append(r); err != nil {
+		c.log.Warn("not spooled", "id", r.ID, "err", err)
+		return
+	}
+	c.spooled.Add(1)
+}
+
+// heldIncident is an incident's first form waiting for its complete one.
+type heldIncident struct {
+	inc   *alert.Incident
+	until time.Time
+}
+
+// maxHeldIncidents bounds the first forms held; past it they are sent at
+// once.
+const maxHeldIncidents = 4096
 
 func (c *Client) incidentRecord(inc *alert.Incident) Record {
 	return Record{ID: IncidentMsgID(inc), Subject: IncidentSubject(c.opts.Node), Data: alert.AppendIncidentJSON(nil, inc)}
@@ -446,6 +506,17 @@ func (c *Client) applyBundle(ctx context.Context, data []byte) {
 // agent's shutdown, after its outputs were drained into the client); what
 // is left stays on disk for the next start.
 func (c *Client) Flush(ctx context.Context) {
+	// Incidents queued after Run ended (the recorder closes its open
+	// incidents at stop) go behind the spool.
+	for {
+		select {
+		case inc := <-c.incidents.C():
+			c.spoolRecord(c.incidentRecord(inc))
+			continue
+		default:
+		}
+		break
+	}
 	for c.nc.IsConnected() && ctx.Err() == nil {
 		r, ok, err := c.spool.Peek()
 		if err != nil || !ok {

@@ -552,3 +552,65 @@ func TestHubConsole(t *testing.T) {
 		t.Fatalf("admin push through the console: %d %s", code, body)
 	}
 }
+
+// TestIncidentFirstFormHeld: an incident's first form (before the after
+// window closed) waits for its complete form, which supersedes it, and is
+// not sent at all when that comes; one whose complete form does not come
+// within the hold is sent alone; the hub stores the latest form of each.
+func TestIncidentFirstFormHeld(t *testing.T) {
+	dir := t.TempDir()
+	h := startHub(t, Options{Store: filepath.Join(dir, "hub.db"), NATS: NATSOptions{Name: "hub", StoreDir: filepath.Join(dir, "js")}})
+	c, err := fleet.Connect(fleet.Options{URL: h.NATSURL(), Node: "n1", SpoolDir: filepath.Join(dir, "spool"), IncidentHold: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	ev := alert.IncidentEvent{Time: 1, Type: "openat", PID: 1, Comm: "cat", What: "/etc/shadow", Alert: true}
+	c.SendIncident(&alert.Incident{UUID: "a", Events: []alert.IncidentEvent{ev}})
+	c.SendIncident(&alert.Incident{UUID: "a", Complete: true, Events: []alert.IncidentEvent{ev, ev}})
+	c.SendIncident(&alert.Incident{UUID: "b", Events: []alert.IncidentEvent{ev}})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a, _ := h.Store().Incident(ctx, "a")
+		b, _ := h.Store().Incident(ctx, "b")
+		if a != nil && b != nil {
+			if !strings.Contains(string(a), `"complete":true`) || !strings.Contains(string(b), `"complete":false`) {
+				t.Fatalf("stored incidents: a %s, b %s", a, b)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("incidents not stored: a %s, b %s", a, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The stream holds a's complete form and b's first form only.
+	nc, err := nats.Connect(h.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(ctx, fleet.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"vigil.incident.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := cons.Fetch(10, jetstream.FetchMaxWait(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for m := range b.Messages() {
+		ids = append(ids, m.Headers().Get(jetstream.MsgIDHeader))
+	}
+	if strings.Join(ids, " ") != "incident:a incident-partial:b" {
+		t.Fatalf("incident messages in the stream: %v", ids)
+	}
+}
