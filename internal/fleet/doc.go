@@ -16,7 +16,10 @@
 // only after the stream acknowledged it: in order, nothing lost, nothing
 // duplicated. Incidents (SendIncident: the flight recorder's events
 // around an alert) take the same path behind a bounded queue
-// ("fleet.incidents"). Heartbeats are not spooled (a stale one tells
+// ("fleet.incidents"), published in batches; an incident's first form
+// waits Options.IncidentHold for its complete form, which supersedes it,
+// and is sent alone only when that does not come (held and queued
+// incidents go to the spool at stop). Heartbeats are not spooled (a stale one tells
 // nothing).
 //
 // Rules come back through the JetStream key-value bucket RulesBucket: the

@@ -11,6 +11,10 @@
 // periodically. An alert delivered again with the same UUID (the coalescer's
 // update) replaces the stored one, so its count is updated.
 //
+// RuleHits, Report and HitCounts (gathering a rule-hits query's rows into
+// buckets, rules by total) are also the hub's store's (internal/hub) and
+// the console's types: the knowledge lives here once.
+//
 // Ownership: Open returns the Store; the caller runs Run in a goroutine,
 // cancels its context to stop it (Run flushes what is queued), then calls
 // Close.
