@@ -43,6 +43,9 @@ func (a *Agent) onDeviation(al *alert.Alert) {
 type profileSync struct {
 	a   *Agent
 	seq int64 // the store's change counter last read
+	// unsent are the changed profiles not yet sent to the hub (the
+	// newest of each), sent again at the next sync.
+	unsent map[string]*profile.Profile
 }
 
 // load reads the stored profiles newer than the last read into the
@@ -68,8 +71,8 @@ func (s *profileSync) load(ctx context.Context, st *store.Store) bool {
 }
 
 // save writes the profiles the learner changed.
-func (s *profileSync) save(ctx context.Context, st *store.Store) {
-	for _, p := range s.a.learner.Snapshot() {
+func (s *profileSync) save(ctx context.Context, st *store.Store, changed []*profile.Profile) {
+	for _, p := range changed {
 		body, err := p.MarshalJSON()
 		if err == nil {
 			err = st.SaveProfile(ctx, store.ProfileRow{Name: p.Name, Version: p.Version, State: string(p.State),
@@ -81,8 +84,52 @@ func (s *profileSync) save(ctx context.Context, st *store.Store) {
 	}
 }
 
+// publish sends the changed profiles to the hub, when the agent has one:
+// the hub keeps each node's newest and merges the nodes'. What cannot be
+// sent (the hub away) is sent at the next sync, the newest version only;
+// the first failure ends the round.
+func (s *profileSync) publish(ctx context.Context, changed []*profile.Profile) {
+	if s.a.fleet == nil {
+		return
+	}
+	if s.unsent == nil {
+		s.unsent = map[string]*profile.Profile{}
+	}
+	for _, p := range changed {
+		s.unsent[p.Name] = p
+	}
+	for name, p := range s.unsent {
+		body, err := p.MarshalJSON()
+		if err == nil {
+			err = s.a.fleet.PublishProfile(ctx, body)
+		}
+		if err != nil {
+			s.a.log.Debug("profiles: not sent to the hub yet", "profile", name, "err", err)
+			return
+		}
+		delete(s.unsent, name)
+	}
+}
+
+// sync stores and sends what the learner changed, and (unless final)
+// puts in force what the store has newer.
+func (s *profileSync) sync(ctx context.Context, final bool) {
+	st := s.a.Store()
+	if st == nil && s.a.fleet == nil {
+		return
+	}
+	changed := s.a.learner.Snapshot()
+	if st != nil {
+		s.save(ctx, st, changed)
+		if !final {
+			s.load(ctx, st)
+		}
+	}
+	s.publish(ctx, changed)
+}
+
 // run syncs every profiles.sync_interval until ctx is done, then stores
-// what changed last.
+// and sends what changed last.
 func (s *profileSync) run(ctx context.Context) error {
 	t := time.NewTicker(s.a.cfg.Profiles.SyncInterval)
 	defer t.Stop()
@@ -90,17 +137,14 @@ func (s *profileSync) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			s.a.learner.Tick(time.Now())
-			if st := s.a.Store(); st != nil {
-				s.save(context.Background(), st)
-			}
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			s.sync(fctx, true)
+			cancel()
 			return nil
 		case now := <-t.C:
 			s.a.learner.Tick(now)
 			s.a.learner.PollSyscalls(now)
-			if st := s.a.Store(); st != nil {
-				s.save(ctx, st)
-				s.load(ctx, st)
-			}
+			s.sync(ctx, false)
 		}
 	}
 }

@@ -8,17 +8,22 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/vigilsec/vigil/internal/containertest"
+	"github.com/vigilsec/vigil/internal/fleet"
+	"github.com/vigilsec/vigil/internal/hub"
 	"github.com/vigilsec/vigil/internal/policy"
 	"github.com/vigilsec/vigil/internal/profile"
 	"github.com/vigilsec/vigil/internal/store"
@@ -86,6 +91,18 @@ func TestProfileLearnAndDeviate(t *testing.T) {
 	// Docker describes the workload's container late (deterministically,
 	// through a proxy of its API), and containerd describes the sandbox.
 	cfg.Containers.Sockets = []string{lateDocker(t, app, 1500*time.Millisecond), containertest.Socket}
+	// A hub (embedded NATS, SQLite): the agent sends it its profiles.
+	h, err := hub.New(context.Background(), hub.Options{Store: filepath.Join(dir, "hub.db"), ViewerToken: "viewer",
+		NATS: hub.NATSOptions{Name: "hub", Listen: "127.0.0.1:0", StoreDir: filepath.Join(dir, "js")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- h.Run(hubCtx) }()
+	defer func() { stopHub(); <-hubDone; h.Close() }()
+	cfg.Hostname = "node-a"
+	cfg.Hub.URL, cfg.Hub.SpoolDir, cfg.Hub.RulesDir = h.NATSURL(), filepath.Join(dir, "spool"), filepath.Join(dir, "hub-rules")
 	cfg.Profiles.Enabled = true
 	cfg.Profiles.Key = "label:app"
 	cfg.Profiles.LearningWindow = 4 * time.Second
@@ -111,6 +128,21 @@ func TestProfileLearnAndDeviate(t *testing.T) {
 	// Its listening port comes from an event held until Docker described
 	// the container; the server is idle until the first check, so Tick
 	// records it (through the container manager), not a later event.
+	defer func() {
+		if t.Failed() {
+			for _, p := range a.learner.Profiles() {
+				t.Logf("profile %s v%d %s listen %q progs %q", p.Name, p.Version, p.State, p.Items(profile.KindListen), p.Items(profile.KindProgram))
+			}
+			fams := scrape(t, a)
+			for _, n := range []string{"vigil_profile_pending_events_total", "vigil_profile_pending_dropped_total", "vigil_profile_runtime_events_total", "vigil_profile_unprofiled_events_total"} {
+				if f := fams[n]; f != nil {
+					for _, m := range f.Metric {
+						t.Logf("%s %v %v", n, m.Label, m.GetCounter().GetValue())
+					}
+				}
+			}
+		}
+	}()
 	waitFor(t, "the held listen recorded", func() bool {
 		for _, p := range a.learner.Profiles() {
 			if p.Name == name && contains(p.Items(profile.KindListen), "8080/tcp") {
@@ -168,6 +200,7 @@ func TestProfileLearnAndDeviate(t *testing.T) {
 	if f := scrape(t, a)["vigil_profile_runtime_events_total"]; f == nil || len(f.Metric) != 1 || f.Metric[0].GetCounter().GetValue() == 0 {
 		t.Errorf("runtime events not counted: %v", f)
 	}
+	hubShowsMerged(t, h, dir, learned)
 	defer leastPrivilege(t, a, learned, app, polFile, file) // the workload under what it learned, after the deviations
 
 	// Ordinary traffic over a longer run: no deviation.
@@ -234,6 +267,57 @@ func TestProfileLearnAndDeviate(t *testing.T) {
 	for _, dv := range deviations(file, name)[before:] {
 		if strings.HasPrefix(dv, "program ") {
 			t.Fatalf("accepted program alerted again: %s", dv)
+		}
+	}
+}
+
+// hubShowsMerged: the hub has the profile the agent learned (sent by the
+// agent as node-a); once another node (node-b, a replica of the workload
+// that also connects to 10.9.9.9:443) sends its own, the hub's API serves
+// their merge.
+func hubShowsMerged(t *testing.T, h *hub.Hub, dir string, learned *profile.Profile) {
+	t.Helper()
+	api := func() *profile.Profile {
+		r := httptest.NewRequest(http.MethodGet, "/api/profiles/"+url.PathEscape(learned.Name), nil)
+		r.Header.Set("Authorization", "Bearer viewer")
+		w := httptest.NewRecorder()
+		h.Handler().ServeHTTP(w, r)
+		if w.Code != http.StatusOK {
+			return nil
+		}
+		p, err := profile.Decode(w.Body.Bytes(), "hub API", profile.Limits{})
+		if err != nil {
+			t.Fatalf("the hub's profile: %v", err)
+		}
+		return p
+	}
+	waitFor(t, "the agent's profile at the hub", func() bool {
+		p := api()
+		return p != nil && p.State == profile.Monitoring && slices.Equal(p.Hosts, []string{"node-a"}) &&
+			contains(p.Items(profile.KindListen), "8080/tcp")
+	})
+	replica := learned.Clone()
+	if err := replica.Add(profile.Item{Kind: profile.KindEgress, Value: "10.9.9.9:443/tcp"}); err != nil {
+		t.Fatal(err)
+	}
+	replica.Hosts = []string{"node-b"}
+	doc, _ := replica.MarshalJSON()
+	c, err := fleet.Connect(fleet.Options{URL: h.NATSURL(), Node: "node-b", SpoolDir: filepath.Join(dir, "spool-b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.PublishProfile(context.Background(), doc); err != nil {
+		t.Fatal(err)
+	}
+	var merged *profile.Profile
+	waitFor(t, "the merged profile at the hub", func() bool {
+		merged = api()
+		return merged != nil && len(merged.Hosts) == 2
+	})
+	for _, it := range []string{"127.0.0.1:8080/tcp", "10.9.9.9:443/tcp"} {
+		if !contains(merged.Items(profile.KindEgress), it) {
+			t.Errorf("merged egress %q lacks %s", merged.Items(profile.KindEgress), it)
 		}
 	}
 }

@@ -540,6 +540,14 @@ func (c *Client) Close() error {
 }
 
 // Output returns the agent output that publishes alerts to the hub.
+// PublishProfile sends one learned profile (its JSON document) to the
+// hub, which keeps the newest of each node and merges the nodes' (see
+// internal/hub). It is not spooled: the caller sends it again later when
+// this fails.
+func (c *Client) PublishProfile(ctx context.Context, doc []byte) error {
+	return c.publishCore(ctx, ProfileSubject(c.opts.Node), doc)
+}
+
 func (c *Client) Output() *Output { return &Output{c: c} }
 
 // Output is the "hub" output: each alert goes to the node's alert subject

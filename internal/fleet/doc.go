@@ -2,8 +2,8 @@
 // to the hub over NATS JetStream, and the wire types agents and hub share.
 //
 // A Client publishes on the node's own subjects (vigil.alert.NODE,
-// vigil.incident.NODE, vigil.heartbeat.NODE, vigil.ack.NODE) of the stream
-// VIGIL. Alerts go
+// vigil.incident.NODE, vigil.heartbeat.NODE, vigil.ack.NODE,
+// vigil.profile.NODE) of the stream VIGIL. Alerts go
 // through Output, one output of the agent's output.Dispatcher (the "hub"
 // output, behind its bounded queue like every other): each is published
 // with its JetStream message id (MsgID: the alert's UUID), so a copy sent

@@ -27,10 +27,11 @@ const (
 	subjectHeartbeat = "vigil.heartbeat."
 	subjectAck       = "vigil.ack."
 	subjectIncident  = "vigil.incident."
+	subjectProfile   = "vigil.profile."
 )
 
 // StreamSubjects are the stream's subjects.
-var StreamSubjects = []string{subjectAlert + "*", subjectHeartbeat + "*", subjectAck + "*", subjectIncident + "*"}
+var StreamSubjects = []string{subjectAlert + "*", subjectHeartbeat + "*", subjectAck + "*", subjectIncident + "*", subjectProfile + "*"}
 
 // AlertSubject, HeartbeatSubject and AckSubject are node's subjects: a
 // node's credentials let it publish on these only.
@@ -39,9 +40,13 @@ func HeartbeatSubject(node string) string { return subjectHeartbeat + node }
 func AckSubject(node string) string       { return subjectAck + node }
 func IncidentSubject(node string) string  { return subjectIncident + node }
 
+// ProfileSubject is node's subject for its learned workload profiles (the
+// JSON document of internal/profile, each change of one).
+func ProfileSubject(node string) string { return subjectProfile + node }
+
 // NodeSubjects are the subjects node may publish on.
 func NodeSubjects(node string) []string {
-	return []string{AlertSubject(node), HeartbeatSubject(node), AckSubject(node), IncidentSubject(node)}
+	return []string{AlertSubject(node), HeartbeatSubject(node), AckSubject(node), IncidentSubject(node), ProfileSubject(node)}
 }
 
 // SubjectKind splits a stream subject into its kind ("alert",

@@ -4,7 +4,9 @@
 // rule distribution.
 //
 // The stream VIGIL (fleet.StreamSubjects) holds alerts, incidents,
-// heartbeats and rule acknowledgements; the durable pull consumer "hub" takes them in
+// heartbeats, rule acknowledgements and learned profiles (each node's
+// newest kept per workload; MergedProfiles and GET /api/profiles serve
+// their merge, profile.Merge); the durable pull consumer "hub" takes them in
 // batches, stores a batch in one transaction and only then acknowledges
 // it (AckAll), so a hub stopped or killed at any point gets the rest
 // again, and the store drops what it has already by alert UUID: every

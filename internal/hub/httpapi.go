@@ -54,6 +54,8 @@ func (h *Hub) RoleOf(r *http.Request) Role { return h.role(r) }
 //	GET  /api/rules                  bundles and the nodes' acknowledgements
 //	POST /api/rules                  admin: push a bundle {"files":[{"name","data"}]}
 //	POST /api/rules/rollback?to=N    admin: push version N's files again as a new version
+//	GET  /api/profiles               learned workload profiles, merged over the nodes: name, version, state, hosts
+//	GET  /api/profiles/NAME          one merged profile, its JSON document (vigil profile import reads it)
 //	/console/                        the web console over the fleet (internal/console; same tokens)
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -69,6 +71,8 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("GET /api/rules", h.need(RoleViewer, h.getRules))
 	mux.HandleFunc("POST /api/rules", h.need(RoleAdmin, h.postRules))
 	mux.HandleFunc("POST /api/rules/rollback", h.need(RoleAdmin, h.postRollback))
+	mux.HandleFunc("GET /api/profiles", h.need(RoleViewer, h.getProfiles))
+	mux.HandleFunc("GET /api/profiles/{name...}", h.need(RoleViewer, h.getProfile))
 	mux.Handle(console.Prefix, h.console)
 	mux.Handle("GET /{$}", http.RedirectHandler(console.Prefix, http.StatusFound))
 	return mux

@@ -136,13 +136,14 @@ func (p *pendingRange) complete() bool { return uint64(len(p.stored)) == p.to-p.
 
 // decoded is a fetched batch, decoded.
 type decoded struct {
-	n    int
-	seqs []uint64 // stream sequences, when asked
-	last jetstream.Msg
-	in   []Incoming
-	hbs  []*fleet.Heartbeat
-	acks []*fleet.Ack
-	incs []IncomingIncident
+	n     int
+	seqs  []uint64 // stream sequences, when asked
+	last  jetstream.Msg
+	in    []Incoming
+	hbs   []*fleet.Heartbeat
+	acks  []*fleet.Ack
+	incs  []IncomingIncident
+	profs []NodeProfile
 }
 
 // decode decodes a batch. The node is the one of the subject (which its
@@ -183,6 +184,13 @@ func (h *Hub) decode(msgs []jetstream.Msg, withSeqs bool) *decoded {
 				continue
 			}
 			d.incs = append(d.incs, IncomingIncident{Node: node, UUID: inc.UUID, Complete: inc.Complete, JSON: m.Data()})
+		case "profile":
+			p, err := decodeProfile(node, m.Data())
+			if err != nil {
+				h.badMessage(m, "profile: "+err.Error())
+				continue
+			}
+			d.profs = append(d.profs, p)
 		case "ack":
 			a := new(fleet.Ack)
 			if err := json.Unmarshal(m.Data(), a); err != nil {
@@ -223,6 +231,11 @@ func (h *Hub) store1(ctx context.Context, d *decoded) error {
 	}
 	if err := h.store.AddIncidents(ctx, d.incs); err != nil {
 		return err
+	}
+	for _, p := range d.profs {
+		if err := h.store.PutProfile(ctx, p); err != nil {
+			return err
+		}
 	}
 	fresh := 0
 	for _, x := range d.in {

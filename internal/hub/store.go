@@ -61,6 +61,12 @@ type Store interface {
 	// returns the newest limit of kind.
 	PutReport(ctx context.Context, kind, name string, body []byte) (int64, error)
 	Reports(ctx context.Context, kind string, limit int) ([]Report, error)
+	// PutProfile keeps a node's learned profile of a workload when it is
+	// newer (version, then update time) than the one kept; NodeProfiles
+	// returns the newest of every node, of workload name ("" every
+	// workload), by name then node.
+	PutProfile(ctx context.Context, p NodeProfile) error
+	NodeProfiles(ctx context.Context, name string) ([]NodeProfile, error)
 	Close() error
 }
 
@@ -235,6 +241,14 @@ var migrations = []string{
 		body TEXT NOT NULL
 	);
 	CREATE INDEX reports_kind ON reports (kind, id)`,
+	`CREATE TABLE profiles (
+		name TEXT NOT NULL,
+		node TEXT NOT NULL,
+		version BIGINT NOT NULL,
+		updated_ns BIGINT NOT NULL,
+		body TEXT NOT NULL,
+		PRIMARY KEY (name, node)
+	)`,
 }
 
 func (s *sqlStore) migrate(ctx context.Context) error {

@@ -118,6 +118,11 @@ type pendingContainer struct {
 	since  time.Time     // when the first was held (for the timeout)
 	events []event.Event // copies (see holdCopy)
 	types  event.TypeSet // types held that carry no behaviour: the first of each only
+	// cg and pid are the latest event's, for the resolver: a container's
+	// first events (runc's init joining its cgroups) may still be in
+	// another cgroup.
+	cg  uint64
+	pid uint32
 }
 
 // SyscallSets gives the system calls a cgroup made (the sensor, with
@@ -464,6 +469,7 @@ func (l *Learner) hold(ev *event.Event) {
 		pc = &pendingContainer{first: ev.Time, since: time.Now()}
 		l.pending[id] = pc
 	}
+	pc.cg, pc.pid = ev.CgroupID, ev.PID
 	if !Types.Has(ev.Type) {
 		// Only its syscall matters: the first of its type is enough.
 		if pc.types.Has(ev.Type) {
@@ -548,11 +554,7 @@ func (l *Learner) flushPending(now time.Time) {
 	l.mu.Lock()
 	resolve := l.resolve
 	for id, pc := range l.pending {
-		h := held{id: id, expired: now.Sub(pc.since) >= l.opts.PendingTimeout}
-		if len(pc.events) > 0 {
-			h.cg, h.pid = pc.events[0].CgroupID, pc.events[0].PID
-		}
-		todo = append(todo, h)
+		todo = append(todo, held{id: id, cg: pc.cg, pid: pc.pid, expired: now.Sub(pc.since) >= l.opts.PendingTimeout})
 	}
 	l.mu.Unlock()
 	var alerts []*alert.Alert
@@ -573,7 +575,7 @@ func (l *Learner) flushPending(now time.Time) {
 			}
 			w := l.byCont[c]
 			if w == nil {
-				w = l.attach(c, pc.events[0].CgroupID, pc.first)
+				w = l.attach(c, pc.cg, pc.first)
 			}
 			if w == nil {
 				l.dropPending(h.id, nil)

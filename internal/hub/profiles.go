@@ -1,0 +1,132 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/profile"
+)
+
+// NodeProfile is one node's learned profile of a workload, as it came.
+type NodeProfile struct {
+	Name    string
+	Node    string
+	Version uint64
+	Updated time.Time
+	Body    []byte // the profile's JSON document (internal/profile)
+}
+
+// PutProfile implements Store.
+func (s *sqlStore) PutProfile(ctx context.Context, p NodeProfile) error {
+	q := s.d.param
+	_, err := s.db.ExecContext(ctx, `INSERT INTO profiles (name, node, version, updated_ns, body) VALUES (`+q(1)+`,`+q(2)+`,`+q(3)+`,`+q(4)+`,`+q(5)+`)
+		ON CONFLICT (name, node) DO UPDATE SET version = excluded.version, updated_ns = excluded.updated_ns, body = excluded.body
+		WHERE profiles.version < excluded.version OR (profiles.version = excluded.version AND profiles.updated_ns <= excluded.updated_ns)`,
+		p.Name, p.Node, int64(p.Version), p.Updated.UnixNano(), string(p.Body))
+	if err != nil {
+		return fmt.Errorf("hub store: profile %s of %s: %w", p.Name, p.Node, err)
+	}
+	return nil
+}
+
+// NodeProfiles implements Store.
+func (s *sqlStore) NodeProfiles(ctx context.Context, name string) ([]NodeProfile, error) {
+	query, args := `SELECT name, node, version, updated_ns, body FROM profiles`, []any{}
+	if name != "" {
+		query += ` WHERE name = ` + s.d.param(1)
+		args = append(args, name)
+	}
+	rows, err := s.db.QueryContext(ctx, query+` ORDER BY name, node`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("hub store: profiles: %w", err)
+	}
+	defer rows.Close()
+	var out []NodeProfile
+	for rows.Next() {
+		var p NodeProfile
+		var v, ns int64
+		var body string
+		if err := rows.Scan(&p.Name, &p.Node, &v, &ns, &body); err != nil {
+			return nil, fmt.Errorf("hub store: profiles: %w", err)
+		}
+		p.Version, p.Updated, p.Body = uint64(v), time.Unix(0, ns).UTC(), []byte(body)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// decodeProfile checks a node's profile message: the profile document,
+// every field valid (profile.Decode).
+func decodeProfile(node string, data []byte) (NodeProfile, error) {
+	p, err := profile.Decode(data, "profile from "+node, profile.Limits{})
+	if err != nil {
+		return NodeProfile{}, err
+	}
+	return NodeProfile{Name: p.Name, Node: node, Version: p.Version, Updated: p.Updated, Body: data}, nil
+}
+
+// MergedProfiles returns the fleet's profile of each workload (of name; ""
+// every workload): the merge (profile.Merge: the union of every set, the
+// nodes' hosts) of the newest profile each node sent.
+func (h *Hub) MergedProfiles(ctx context.Context, name string) ([]*profile.Profile, error) {
+	rows, err := h.store.NodeProfiles(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var out []*profile.Profile
+	for _, r := range rows {
+		p, err := profile.Decode(r.Body, r.Name+" of "+r.Node, profile.Limits{})
+		if err != nil {
+			return nil, fmt.Errorf("hub: stored profile: %w", err) // checked when it came
+		}
+		if n := len(out); n > 0 && out[n-1].Name == p.Name {
+			out[n-1].Merge(p)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// profileSummary is one line of GET /api/profiles.
+type profileSummary struct {
+	Name    string    `json:"name"`
+	Version uint64    `json:"version"`
+	State   string    `json:"state"`
+	Hosts   []string  `json:"hosts"`
+	Updated time.Time `json:"updated"`
+}
+
+func (h *Hub) getProfiles(w http.ResponseWriter, r *http.Request) {
+	ps, err := h.MergedProfiles(r.Context(), "")
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	out := make([]profileSummary, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, profileSummary{Name: p.Name, Version: p.Version, State: string(p.State), Hosts: p.Hosts, Updated: p.Updated})
+	}
+	writeJSON(w, out)
+}
+
+func (h *Hub) getProfile(w http.ResponseWriter, r *http.Request) {
+	ps, err := h.MergedProfiles(r.Context(), r.PathValue("name"))
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if len(ps) == 0 {
+		httpError(w, http.StatusNotFound, "no profile "+r.PathValue("name"))
+		return
+	}
+	body, err := ps[0].MarshalJSON()
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
+}
