@@ -15,7 +15,8 @@ import (
 // service's behaviour (12 programs, 150 files read, 20 written, 30 egress
 // peers, 2 listening ports, 90 syscalls), and reports the heap the
 // profiles take per profile (measured) and the Learner's own estimate
-// (Profile.Size), then one profile filled to every limit (the bound).
+// (Profile.Size, the vigil_profile_bytes gauge) and their ratio, then one
+// profile filled to every limit (the bound).
 func BenchmarkProfileMemory(b *testing.B) {
 	sysNames := make([]string, 0, 90)
 	for i := range 90 {
@@ -58,6 +59,7 @@ func BenchmarkProfileMemory(b *testing.B) {
 		st := l.Stats()
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/1000, "heap-B/profile")
 		b.ReportMetric(float64(st.Bytes)/1000, "est-B/profile")
+		b.ReportMetric(100*float64(after.HeapAlloc-before.HeapAlloc)/float64(st.Bytes), "heap/est-%")
 		runtime.KeepAlive(l)
 
 		// One profile at every limit.
@@ -85,6 +87,7 @@ func BenchmarkProfileMemory(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc), "heap-B/full-profile")
 		b.ReportMetric(float64(full.Size()), "est-B/full-profile")
+		b.ReportMetric(100*float64(after.HeapAlloc-before.HeapAlloc)/float64(full.Size()), "full-heap/est-%")
 		runtime.KeepAlive(full)
 	}
 }

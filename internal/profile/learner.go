@@ -341,7 +341,7 @@ func isRuntime(ev *event.Event) bool {
 	if x := ev.Exec; x != nil && len(x.Argv) >= 2 && x.Argv[1] == "init" && path.Base(x.Argv[0]) == "runc" {
 		return true
 	}
-	if p := ev.Proc; p != nil && p.Exe == "runc" && len(p.Args) > 0 && p.Args[0] == "init" {
+	if p := ev.Proc; ev.Comm == "exe" && p != nil && p.Exe == "runc" && len(p.Args) > 0 && p.Args[0] == "init" {
 		return true
 	}
 	return false

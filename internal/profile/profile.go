@@ -220,6 +220,10 @@ type Profile struct {
 	// import, merge or edit.
 	Version uint64
 	State   State
+	// seenTypes caches which event types' syscalls are in syscalls (the
+	// event path checks it before the set; beside State, which it reads
+	// too, for one cache line).
+	seenTypes event.TypeSet
 	// LearnStart and LearnEnd bound the learning window.
 	LearnStart, LearnEnd time.Time
 	// Updated is when the profile last changed.
@@ -241,9 +245,6 @@ type Profile struct {
 	syscallSets bool
 
 	limits Limits
-	// seenTypes caches which event types' syscalls are in syscalls (the
-	// event path checks it before the set).
-	seenTypes event.TypeSet
 }
 
 // New returns an empty profile in the learning state.
