@@ -197,7 +197,9 @@ func (l *Learner) PollSyscalls(now time.Time) {
 
 // workload is one profile and its deviation state.
 type workload struct {
-	p *Profile
+	p *Profile // &prof: the profile in the same allocation, so the event
+	// path's reads of the workload and of its profile are near in memory
+	prof Profile
 	// alerted holds the deviations alerted since the profile last changed
 	// (each is alerted once); bounded by maxAlerted.
 	alerted map[Item]struct{}
@@ -206,6 +208,16 @@ type workload struct {
 }
 
 const maxAlerted = 1024
+
+// newWorkload returns a workload holding a copy of p (nil: empty).
+func newWorkload(p *Profile) *workload {
+	w := &workload{}
+	w.p = &w.prof
+	if p != nil {
+		w.prof = *p
+	}
+	return w
+}
 
 // NewLearner returns a Learner with no profile.
 func NewLearner(o Options) *Learner {
@@ -841,9 +853,9 @@ func (l *Learner) attach(c *event.Container, cgroupID uint64, now int64) *worklo
 		}
 		p := New(key, l.opts.Limits, time.Unix(0, now), l.opts.Window)
 		p.addHost(l.opts.Hostname)
-		w = &workload{p: p}
+		w = newWorkload(p)
 		l.byName[key] = w
-		l.touch(p)
+		l.touch(w.p)
 	}
 	if len(l.byCont) >= 4*l.opts.MaxProfiles {
 		clear(l.byCont) // containers come and go; the map is a cache
@@ -926,12 +938,12 @@ func (l *Learner) Load(p *Profile) bool {
 		if len(l.byName) >= l.opts.MaxProfiles {
 			return false
 		}
-		w = &workload{}
+		w = newWorkload(nil)
 		l.byName[p.Name] = w
 	}
 	p = p.Clone()
 	p.SetLimits(l.opts.Limits)
-	w.p = p
+	w.prof = *p
 	clear(w.alerted)
 	return true
 }
