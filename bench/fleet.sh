@@ -7,7 +7,7 @@
 #     `vigil hub` process: its CPU (% of one core) and RSS, idle first (baseline) then under load,
 #     and the alerts stored against the alerts the nodes sent.
 #  3. agent overhead of --hub at 100 alerts/s: (a) the agent's side alone (fleetsim -mode client: one
-#     fleet client behind an output dispatcher, 100 alerts/s to it against the same alerts to a
+#     fleet client behind an output dispatcher, 100 alerts/s to it with their incidents, against the same alerts to a
 #     discarding JSON output, in one process); (b) `vigil run` with one rule fired by 100 opens/s,
 #     its CPU without --hub and with --hub (the hub running on this host, so the sensor also sees
 #     the hub's own activity), same load, DURATION seconds each.
