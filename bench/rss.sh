@@ -14,6 +14,9 @@ VP=""
 SP=""
 trap '[ -n "$SP" ] && kill $SP 2>/dev/null; [ -n "$VP" ] && kill $VP 2>/dev/null; rm -rf "$D"' EXIT
 go build -o "$D/vigil" ./cmd/vigil
+# Written back before the agent starts: the agent drops its binary's start-up pages from the page cache (so that
+# they come back by small pages), which it cannot do while they are dirty, as an installed binary's never are.
+sync "$D/vigil"
 PORT=$((20000 + RANDOM % 20000))
 cat >"$D/vigil.yaml" <<CFG
 store:

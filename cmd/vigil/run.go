@@ -17,7 +17,7 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var o configFlags
-	var cpuProf string
+	var cpuProf, memProf string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent: sensor, rules, prevention, outputs",
@@ -64,6 +64,19 @@ draining the sensor and flushing the outputs and the store.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if memProf != "" {
+				// Written when the agent stops: the heap in use then
+				// (a flood or 10k processes still running).
+				defer func() {
+					if pf, err := safefile.Create(memProf, 0o600); err == nil {
+						if pprof.Lookup("heap").WriteTo(pf, 0) == nil {
+							_ = pf.Commit()
+						} else {
+							pf.Abort()
+						}
+					}
+				}()
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return a.Run(ctx)
@@ -72,5 +85,7 @@ draining the sensor and flushing the outputs and the store.`,
 	o.add(cmd)
 	cmd.Flags().StringVar(&cpuProf, "cpuprofile", "", "write a Go CPU profile of the agent to this new file")
 	_ = cmd.Flags().MarkHidden("cpuprofile")
+	cmd.Flags().StringVar(&memProf, "memprofile", "", "write a Go heap profile of the agent to this new file when it stops")
+	_ = cmd.Flags().MarkHidden("memprofile")
 	return cmd
 }

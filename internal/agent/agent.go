@@ -727,6 +727,7 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 		goBG("recorder", a.expireIncidents)
 	}
 	stopResp := a.startResponse()
+	// Released once start-up is done (see releaseBinaryPages).
 	if n, err := releaseBinaryPages(); err != nil {
 		a.log.Debug("binary pages kept mapped", "err", err)
 	} else {

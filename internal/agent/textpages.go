@@ -19,10 +19,11 @@ import (
 // with one PMD entry, so a single instruction fetched in a 2 MiB region
 // makes all of it resident: the agent's binary (text, rodata, pclntab and
 // the dynamic symbol table the stdlib plugin package brings in, about 58
-// MiB) counted whole in its RSS. MADV_NOHUGEPAGE on those mappings makes
-// later faults map 4 KiB pages (with the kernel's fault-around); then
-// MADV_DONTNEED drops what start-up mapped (clean file pages: they stay in
-// the page cache and fault back in when used). The writable data segment
+// MiB) counted whole in its RSS. MADV_NOHUGEPAGE and MADV_RANDOM on those
+// mappings make later faults map 4 KiB pages without read-around; then
+// MADV_DONTNEED drops what start-up mapped and FADV_DONTNEED the large
+// folios from the page cache (clean file pages: they fault back in, page
+// by page, when used). The writable data segment
 // is left alone, and so is any mapping holding private copies (the
 // relocated GOT, read-only after relocation). It returns the bytes of the mappings released; an error
 // leaves the mappings as they were (only RSS is at stake).
@@ -72,21 +73,32 @@ func releaseBinaryPages() (int64, error) {
 	if len(spans) == 0 {
 		return 0, fmt.Errorf("no read-only mapping of %s", exe)
 	}
+	ef, err := os.Open(exe)
+	if err != nil {
+		return 0, err
+	}
+	defer ef.Close()
 	var n int64
-	for _, sp := range spans {
-		for _, advice := range []uintptr{unix.MADV_NOHUGEPAGE, unix.MADV_DONTNEED} {
-			if _, _, e := unix.Syscall(unix.SYS_MADVISE, sp.start, sp.end-sp.start, advice); e != 0 {
-				return n, fmt.Errorf("madvise %#x-%#x: %w", sp.start, sp.end, e)
+	// Twice: what other goroutines fault back in between the unmapping
+	// and the page cache drop is still a large folio; the second pass
+	// catches most of it.
+	for pass := 0; pass < 2; pass++ {
+		for _, sp := range spans {
+			for _, advice := range []uintptr{unix.MADV_NOHUGEPAGE, unix.MADV_RANDOM, unix.MADV_DONTNEED} {
+				if _, _, e := unix.Syscall(unix.SYS_MADVISE, sp.start, sp.end-sp.start, advice); e != 0 {
+					return n, fmt.Errorf("madvise %#x-%#x: %w", sp.start, sp.end, e)
+				}
+			}
+			if pass == 0 {
+				n += int64(sp.end - sp.start)
 			}
 		}
-		n += int64(sp.end - sp.start)
-	}
-	// The folios now unmapped leave the page cache, so that what faults
-	// back in is read again in small folios by read-around, not mapped
-	// whole again (the kernel maps an entire large folio at a fault).
-	if ef, err := os.Open(exe); err == nil {
+		// The folios now unmapped leave the page cache (clean ones:
+		// a binary just written is dirty until written back), so that
+		// what faults back in is read page by page (MADV_RANDOM: no
+		// read-around) instead of mapped whole again (the kernel maps
+		// an entire large folio at a fault).
 		_ = unix.Fadvise(int(ef.Fd()), 0, 0, unix.FADV_DONTNEED)
-		ef.Close()
 	}
 	return n, nil
 }
