@@ -45,6 +45,9 @@ bench() {
 		awk -F'"' '$2=="SET"{s=$4} $2=="GET"{g=$4} END{printf "%.0f %.0f\n", s, g}'
 }
 
+# cpu PID: user+system clock ticks of PID
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 # measure MODE: prints "set_rps get_rps"
 measure() {
 	case $1 in
@@ -62,7 +65,13 @@ measure() {
 		"$D/vigil" run --config "$D/vigil.yaml" 2>"$D/agent.err" &
 		VP=$!
 		for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$HPORT/healthz" >/dev/null && break; sleep 0.1; done
+		c0=$(cpu $VP)
+		t0=$(date +%s.%N)
 		bench
+		# The agent's own CPU during the benchmark, in % of one core: what it takes from redis on a shared
+		# machine (events to read, timers, the HTTP server), apart from the BPF programs' cost in redis's threads.
+		awk -v c0="$c0" -v c1="$(cpu $VP)" -v t0="$t0" -v t1="$(date +%s.%N)" -v hz="$(getconf CLK_TCK)" \
+			'BEGIN{printf "%.1f\n", 100*(c1-c0)/hz/(t1-t0)}' >>"$D/agentcpu"
 		lost=$(curl -sf "http://127.0.0.1:$HPORT/metrics" | awk '/^vigil_events_lost_total\{reason="(ringbuf_full|shed|decode_failed)"/ {l += $2} END {printf "%d", l}')
 		echo "$lost" >>"$D/lost"
 		kill -TERM $VP
@@ -79,6 +88,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	done
 done
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg); events lost by the agent per round: $(tr '\n' ' ' <"$D/lost")"
+echo "# the agent's CPU during each round's benchmark, % of one core: $(tr '\n' ' ' <"$D/agentcpu")"
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 printf '%-6s %10s %10s %8s %8s %9s %9s\n' mode set_rps get_rps set/none get/none set/empty get/empty
 for m in none empty agent; do
