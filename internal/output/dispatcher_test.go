@@ -3,6 +3,7 @@ package output
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -147,9 +148,26 @@ func TestBatchDispatch(t *testing.T) {
 	for i := 0; i < 25; i++ {
 		d.Send(testAlert(i))
 	}
-	waitFor(t, "batches", 5*time.Second, func() bool { return rc.count() == 3 })
+	// Every alert arrives in batches of at most 10 (a slow machine may
+	// flush a batch before it fills: BatchInterval), each a JSON array.
+	alerts := func() (n int) {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		for _, b := range rc.bodies {
+			var batch []json.RawMessage
+			if err := json.Unmarshal(b, &batch); err != nil || len(batch) > 10 {
+				t.Errorf("batch of %d alerts (%v): %.200s", len(batch), err, b)
+			}
+			n += len(batch)
+		}
+		return n
+	}
+	waitFor(t, "25 alerts", 5*time.Second, func() bool { return alerts() == 25 })
 	if err := d.Close(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if n := rc.count(); n < 3 {
+		t.Errorf("25 alerts in %d POSTs, want at least 3 batches of at most 10", n)
 	}
 	if s := d.Stats()[0]; s.Sent != 25 {
 		t.Fatalf("stats %+v", s)
