@@ -29,6 +29,11 @@ func chmodMode() ArgDef {
 }
 func addrArg(name string) ArgDef { return ArgDef{Name: name, Kind: KindSockaddr, Slot: SlotAddr} }
 
+// data is the I/O buffer argument of the read/write family (evt.arg.data).
+var data = ArgDef{Name: "data", Kind: KindBuffer, Slot: SlotBuffer}
+
+const ioDoc = " data (evt.arg.data, evt.buffer) holds the first bytes moved, at most 80 (Falco's default snaplen), captured only for the types of loaded rules that read evt.buffer or evt.arg.data."
+
 // defs is the event table. Argument names and order follow Falco's exit
 // events (driver/event_table.c) so that evt.arg.NAME and evt.arg[N] mean the
 // same thing in Vigil as in Falco.
@@ -206,6 +211,30 @@ var defs = [NumTypes]Def{
 		Doc:  "A thread exited (sched_process_exit); Arg[0] is the exit status."},
 	TypeK8sAudit: {Name: "k8s_audit", Category: CatK8sAudit,
 		Doc: "A Kubernetes audit event (audit.k8s.io/v1 Event) received by the audit webhook or read from an audit log; rules of source k8s_audit evaluate it with the ka.* and jevt.* fields. Not from the sensor."},
+	TypeRead: {Name: "read", Category: CatFile, Syscall: "read",
+		Args: []ArgDef{ret, data, fdArg("fd"), intArg("size", SlotArg0)},
+		Doc:  "Data was read with read(2); size is the count asked for." + ioDoc},
+	TypeWrite: {Name: "write", Category: CatFile, Syscall: "write",
+		Args: []ArgDef{ret, data, fdArg("fd"), intArg("size", SlotArg0)},
+		Doc:  "Data was written with write(2); size is the count asked for." + ioDoc},
+	TypePread: {Name: "pread", Category: CatFile, Syscall: "pread64",
+		Args: []ArgDef{ret, data, fdArg("fd"), intArg("size", SlotArg0), intArg("pos", SlotArg1)},
+		Doc:  "Data was read with pread64(2) at offset pos." + ioDoc},
+	TypePwrite: {Name: "pwrite", Category: CatFile, Syscall: "pwrite64",
+		Args: []ArgDef{ret, data, fdArg("fd"), intArg("size", SlotArg0), intArg("pos", SlotArg1)},
+		Doc:  "Data was written with pwrite64(2) at offset pos." + ioDoc},
+	TypeReadv: {Name: "readv", Category: CatFile, Syscall: "readv",
+		Args: []ArgDef{ret, intArg("size", SlotArg0), data, fdArg("fd")},
+		Doc:  "Data was read with readv(2); size is the bytes read, data those of the first iovec." + ioDoc},
+	TypeWritev: {Name: "writev", Category: CatFile, Syscall: "writev",
+		Args: []ArgDef{ret, data, fdArg("fd"), intArg("size", SlotArg0)},
+		Doc:  "Data was written with writev(2); size is the bytes written, data those of the first iovec." + ioDoc},
+	TypePreadv: {Name: "preadv", Category: CatFile, Syscall: "preadv",
+		Args: []ArgDef{ret, intArg("size", SlotArg0), data, fdArg("fd"), intArg("pos", SlotArg1)},
+		Doc:  "Data was read with preadv(2) at offset pos; size is the bytes read." + ioDoc},
+	TypePwritev: {Name: "pwritev", Category: CatFile, Syscall: "pwritev",
+		Args: []ArgDef{ret, data, fdArg("fd"), intArg("size", SlotArg0), intArg("pos", SlotArg1)},
+		Doc:  "Data was written with pwritev(2) at offset pos; size is the bytes written." + ioDoc},
 	TypeContainer: {Name: "container", Category: CatContainer,
 		Doc: "A container started (Falco's container event, as its container_started macro uses it): made by the pipeline once per container from the successful exec of its first process (pid 1 in the container's pid namespace), with every container.* field and that process's proc.* fields. Not from the sensor; vigil run and vigil trace make it, a capture carries it."},
 }

@@ -20,7 +20,7 @@ const (
 var kindNames = map[Kind]string{
 	KindInt: "int", KindUint: "uint", KindFD: "fd", KindErrno: "errno", KindPath: "path",
 	KindRelPath: "relpath", KindString: "string", KindFlags: "flags", KindEnum: "enum", KindMode: "mode",
-	KindSockaddr: "sockaddr", KindPID: "pid", KindUID: "uid", KindSignal: "signal",
+	KindSockaddr: "sockaddr", KindPID: "pid", KindUID: "uid", KindSignal: "signal", KindBuffer: "buffer",
 }
 
 // eventTable renders the def table as markdown.

@@ -6,11 +6,11 @@ import "strings"
 // the login shell and ancestors' environments, and the health-check tag,
 // derived from what the events and the process table already hold.
 var ioFields = []Field{
-	{Name: "evt.is_io", Type: FieldBool, Doc: "True for events that read or write data through an fd: sendto, sendmsg, recvfrom, recvmsg (the I/O calls the sensor traces).",
+	{Name: "evt.is_io", Type: FieldBool, Doc: "True for events that read or write data through an fd: the read/write family and sendto, sendmsg, recvfrom, recvmsg.",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) { return bv(ioDir(ev.Type) != 0) }},
-	{Name: "evt.is_io_read", Type: FieldBool, Doc: "True for I/O events that read (recvfrom, recvmsg).",
+	{Name: "evt.is_io_read", Type: FieldBool, Doc: "True for I/O events that read (read, pread, readv, preadv, recvfrom, recvmsg).",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) { return bv(ioDir(ev.Type) == 'r') }},
-	{Name: "evt.is_io_write", Type: FieldBool, Doc: "True for I/O events that write (sendto, sendmsg).",
+	{Name: "evt.is_io_write", Type: FieldBool, Doc: "True for I/O events that write (write, pwrite, writev, pwritev, sendto, sendmsg).",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) { return bv(ioDir(ev.Type) == 'w') }},
 	{Name: "evt.io_dir", Type: FieldString, Doc: "r for I/O events that read, w for those that write; no value for other events.",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
@@ -29,7 +29,7 @@ var ioFields = []Field{
 			}
 			return uv(uint64(ev.Ret))
 		}},
-	{Name: "evt.buffer", Type: FieldString, Doc: "The first bytes an I/O call (sendto, sendmsg, recvfrom, recvmsg; for the msg calls, of the first iovec) moved, at most 80 (Falco's default snaplen). The sensor copies them only for the I/O types of loaded rules that read evt.buffer; no value otherwise. Compare with bcontains/bstartswith (hex) or contains.",
+	{Name: "evt.buffer", Type: FieldString, Doc: "The first bytes an I/O call (read, write, pread, pwrite, readv, writev, preadv, pwritev, sendto, sendmsg, recvfrom, recvmsg; for the vector and msg calls, of the first iovec) moved, at most 80 (Falco's default snaplen). The sensor copies them only for the I/O types of loaded rules that read evt.buffer or evt.arg.data; no value otherwise. Compare with bcontains/bstartswith (hex) or contains.",
 		Extract: func(c *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
 			if ev.Buffer == nil {
 				return none()
@@ -103,9 +103,9 @@ var ioFields = []Field{
 // ioDir is 'r' or 'w' for the I/O event types, 0 for the others.
 func ioDir(t Type) byte {
 	switch t {
-	case TypeRecvfrom, TypeRecvmsg:
+	case TypeRecvfrom, TypeRecvmsg, TypeRead, TypePread, TypeReadv, TypePreadv:
 		return 'r'
-	case TypeSendto, TypeSendmsg:
+	case TypeSendto, TypeSendmsg, TypeWrite, TypePwrite, TypeWritev, TypePwritev:
 		return 'w'
 	}
 	return 0

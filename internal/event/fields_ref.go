@@ -2,6 +2,7 @@ package event
 
 import (
 	"strconv"
+	"strings"
 )
 
 // refFields are the rest of Falco's syscall-source reference: event
@@ -20,6 +21,10 @@ var refFields = []Field{
 	{Name: "evt.wait_latency", Type: FieldRelTime, Doc: "Deprecated: 0, as in Falco.", Extract: zeroX},
 	{Name: "evt.is_wait", Type: FieldBool, Doc: "True for events that make the thread wait (sleep, select, poll); none of the event types Vigil traces does, so false.",
 		Extract: func(_ *FieldCtx, _ *Event, _ *FieldArg) (Value, bool) { return bv(false) }},
+	{Name: "evt.is_syslog", Type: FieldBool, Doc: "True for a write (write, pwrite, writev, pwritev, sendto, sendmsg) to an fd whose name contains /dev/log, as Falco decides it.",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			return bv(ioDir(ev.Type) == 'w' && ev.FDInfo != nil && strings.Contains(ev.FDInfo.Name, "/dev/log"))
+		}},
 	{Name: "evt.deltatime", Type: FieldRelTime, Doc: "ns between this event and the previous one the engine evaluated (0 for the first).",
 		Extract: deltaX(func(d uint64) uint64 { return d })},
 	{Name: "evt.deltatime.s", Type: FieldRelTime, Doc: "Integer part of evt.deltatime, in seconds.",
@@ -297,7 +302,7 @@ func errClass(ev *Event) byte {
 // kindType is the field type of an argument kind's raw value.
 func kindType(k Kind) FieldType {
 	switch k {
-	case KindPath, KindRelPath, KindString, KindSockaddr:
+	case KindPath, KindRelPath, KindString, KindSockaddr, KindBuffer:
 		return FieldString
 	case KindUint, KindUID, KindFlags, KindEnum, KindMode:
 		return FieldUint

@@ -454,6 +454,14 @@ func AppendArg(dst []byte, ev *Event, i int) ([]byte, bool) {
 			return appendSocketType(dst, v), true
 		}
 		return AppendFlags(dst, flagTables[a.Flags], v), true
+	case KindBuffer:
+		for _, b := range ev.Buffer {
+			if b < 0x20 || b > 0x7e {
+				b = '.'
+			}
+			dst = append(dst, b)
+		}
+		return dst, true
 	case KindMode:
 		dst = append(dst, '0')
 		return strconv.AppendUint(dst, uint64(ev.Mode), 8), true
@@ -561,6 +569,8 @@ func slotStr(ev *Event, s Slot) string {
 		return ev.Path2
 	case SlotStr:
 		return ev.Str
+	case SlotBuffer:
+		return unsafeString(ev.Buffer) // valid while the event is
 	}
 	return ""
 }

@@ -72,6 +72,16 @@ const (
 	// TypeContainer is Falco's container event: a container started (made
 	// by the pipeline from the exec of the container's first process).
 	TypeContainer
+	// Data I/O. The sensor attaches their hooks only while a rule or
+	// caller asks for one of them by type (IOTypes).
+	TypeRead
+	TypeWrite
+	TypePread
+	TypePwrite
+	TypeReadv
+	TypeWritev
+	TypePreadv
+	TypePwritev
 
 	// NumTypes is one past the last type; tables indexed by Type use it.
 	NumTypes
@@ -124,6 +134,12 @@ func (t Type) Source() string {
 	return SourceSyscall
 }
 
+// IOTypes are the data I/O calls (read, write and their vector and
+// positioned forms). Their hooks run on every read and write of the
+// machine, so the sensor attaches them only while they are asked for by
+// type; "every type" does not include them.
+var IOTypes = TypeSetOf(TypeRead, TypeWrite, TypePread, TypePwrite, TypeReadv, TypeWritev, TypePreadv, TypePwritev)
+
 // FromSensor reports whether the sensor reports events of type t (the
 // others are made elsewhere: Kubernetes audit events by the audit source,
 // container events by the pipeline).
@@ -163,6 +179,7 @@ const (
 	SlotArg1        // Event.Arg[1]
 	SlotArg2        // Event.Arg[2]
 	SlotArg3        // Event.Arg[3]
+	SlotBuffer      // Event.Buffer
 )
 
 // Kind says how an argument is typed and rendered (Falco's PT_* types).
@@ -183,6 +200,7 @@ const (
 	KindPID                      // process id
 	KindUID                      // user or group id
 	KindSignal                   // signal number, rendered SIGxxx
+	KindBuffer                   // I/O data (PT_BYTEBUF): printable bytes as they are, others as '.'
 )
 
 // ArgDef describes one argument of an event, in Falco's order and with

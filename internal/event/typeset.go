@@ -110,6 +110,8 @@ func (s TypeSet) String() string {
 // ParseTypes turns event type names (execve, openat, ...) and category
 // names (process, file, network, security, k8s_audit, all) into a set. Each element
 // may itself be a comma-separated list. No name at all means every type.
+// The read/write family (IOTypes) is only had by name: a category, all
+// and no name leave it out.
 // An unknown name is an error naming it and listing the valid ones.
 func ParseTypes(names ...string) (TypeSet, error) {
 	var s TypeSet
@@ -126,12 +128,12 @@ func ParseTypes(names ...string) (TypeSet, error) {
 				continue
 			}
 			if f == "all" {
-				s = allTypes
+				s = s.Union(allTypes.Minus(IOTypes))
 				continue
 			}
 			matched := false
 			for t := Type(1); t < NumTypes; t++ {
-				if defs[t].Category.String() == f {
+				if defs[t].Category.String() == f && !IOTypes.Has(t) {
 					s.Add(t)
 					matched = true
 				}
@@ -143,7 +145,7 @@ func ParseTypes(names ...string) (TypeSet, error) {
 		}
 	}
 	if !any {
-		return allTypes, nil
+		return allTypes.Minus(IOTypes), nil
 	}
 	return s, nil
 }

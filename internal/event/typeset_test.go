@@ -35,8 +35,15 @@ func TestTypeSetPast64(t *testing.T) {
 
 func TestParseTypes(t *testing.T) {
 	all, err := ParseTypes("")
-	if err != nil || all != AllTypes() || all.Len() != int(NumTypes)-1 {
+	if err != nil || all != AllTypes().Minus(IOTypes) || all.Len() != int(NumTypes)-1-IOTypes.Len() {
 		t.Fatalf("ParseTypes(\"\") = %d types, %v", all.Len(), err)
+	}
+	// The read/write family only by name.
+	if s, _ := ParseTypes("file,all"); !s.Intersect(IOTypes).Empty() {
+		t.Errorf("file,all include %v", s.Intersect(IOTypes).Types())
+	}
+	if s, _ := ParseTypes("write"); s != TypeSetOf(TypeWrite) {
+		t.Errorf("write: %v", s.Types())
 	}
 	got, err := ParseTypes("network, openat,openat", "execve")
 	if err != nil {

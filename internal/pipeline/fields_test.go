@@ -22,54 +22,66 @@ import (
 )
 
 // fieldRules are the rules of TestFieldsOnRealKernel: each holds only when
-// its fields have the values the script's syscalls give them. DIR, PORT
-// and T are replaced by the test.
+// its fields have the values the script's syscalls give them. @DIR@,
+// @PORT@ and @T@ are replaced by the test.
 const fieldRules = `
 - rule: mkdir
   desc: fs.path.name, event counters and timing
   condition: >
-    evt.type in (mkdir, mkdirat) and fs.path.name = DIR/sub and fs.path.nameraw = sub and evt.count = 1
+    evt.type in (mkdir, mkdirat) and fs.path.name = @DIR@/sub and fs.path.nameraw = sub and evt.count = 1
     and evt.count.error = 0 and evt.count.error.other = 0 and evt.count.exit = 1 and not evt.count.error.file exists
     and evt.latency = 0 and evt.latency.human = 0ns and evt.wait_latency = 0 and evt.is_wait = false
     and evt.info contains sub and evt.rawarg.res = 0 and evt.reltime > 0 and evt.reltime.s < 60
     and evt.deltatime > 0 and evt.deltatime.s < 60 and evt.deltatime.ns < 1000000000 and evt.reltime.ns < 1000000000
-    and evt.around[T] = 60000 and not evt.around[1000] = 60000
+    and evt.around[@T@] = 60000 and not evt.around[1000] = 60000
   output: mkdir %fs.path.name rel=%evt.reltime delta=%evt.deltatime
   priority: INFO
 - rule: rename
   desc: fs.path.source/target and evt.abspath on rename
   condition: >
-    evt.type in (rename, renameat, renameat2) and fs.path.source = DIR/sub and fs.path.sourceraw = sub
-    and fs.path.target = DIR/sub2 and fs.path.targetraw = sub2 and evt.abspath.src = DIR/sub and evt.abspath.dst = DIR/sub2
+    evt.type in (rename, renameat, renameat2) and fs.path.source = @DIR@/sub and fs.path.sourceraw = sub
+    and fs.path.target = @DIR@/sub2 and fs.path.targetraw = sub2 and evt.abspath.src = @DIR@/sub and evt.abspath.dst = @DIR@/sub2
   output: rename %fs.path.source %fs.path.target
   priority: INFO
 - rule: symlink
   desc: fs.path.* of symlink
-  condition: evt.type in (symlink, symlinkat) and fs.path.source = DIR/lnk and fs.path.targetraw = sub2 and evt.abspath = DIR/lnk
+  condition: evt.type in (symlink, symlinkat) and fs.path.source = @DIR@/lnk and fs.path.targetraw = sub2 and evt.abspath = @DIR@/lnk
   output: symlink %fs.path.source -> %fs.path.targetraw
   priority: INFO
 - rule: unlinkat dirfd
   desc: evt.abspath resolves a dirfd through the fd table; fs.path.name uses the cwd, as Falco's does
-  condition: evt.type = unlinkat and evt.abspath = DIR/sub2/x and fs.path.nameraw = x and fs.path.name = DIR/x
+  condition: evt.type = unlinkat and evt.abspath = @DIR@/sub2/x and fs.path.nameraw = x and fs.path.name = @DIR@/x
   output: unlinkat %evt.abspath %fs.path.name
   priority: INFO
 - rule: open
   desc: fd, process and user fields of an open
   condition: >
-    evt.type = openat and fd.name = DIR/f and fd.types intersects (file) and fd.types[0] in (file, pipe, unix, ipv4, ipv6)
+    evt.type = openat and fd.name = @DIR@/f and fd.types intersects (file) and fd.types[0] in (file, pipe, unix, ipv4, ipv6)
     and fd.uid exists and proc.nthreads = 1 and proc.nchilds = 0 and user.homedir = /root and user.shell exists
     and evt.count.error.file = 0 and fd.is_server = false and evt.rawarg.flags > 0 and evt.rawarg.name = ./f
   output: open %fd.name types=%fd.types uid=%fd.uid home=%user.homedir shell=%user.shell threads=%proc.nthreads
   priority: INFO
 - rule: failed open
   desc: error counters
-  condition: evt.type = openat and fd.name = DIR/nonexistent and evt.count.error = 1 and evt.count.error.file = 1 and evt.rawarg.fd < 0 and fd.uid endswith -1
+  condition: evt.type = openat and fd.name = @DIR@/nonexistent and evt.count.error = 1 and evt.count.error.file = 1 and evt.rawarg.fd < 0 and fd.uid endswith -1
   output: failed open %evt.res
+  priority: INFO
+- rule: write buffer
+  desc: the write hook and its buffer, on because this rule reads evt.buffer on write
+  condition: >
+    evt.type = write and evt.buffer contains VIGILSECRET and fd.name = @DIR@/out and evt.arg.data startswith VIGILSECRET
+    and evt.is_io_write = true and evt.buflen = 20 and evt.rawarg.size > 0 and evt.is_syslog = false
+  output: write %evt.arg.data to %fd.name
+  priority: INFO
+- rule: syslog write
+  desc: a write to an fd whose name contains /dev/log
+  condition: evt.type = write and evt.is_syslog = true and fd.name = @DIR@/dev/log
+  output: syslog write %evt.buffer
   priority: INFO
 - rule: connect
   desc: protocol fields of a TCP connection
   condition: >
-    evt.type = connect and fd.sport = PORT and fd.sproto = "PORT" and fd.rproto = "PORT" and fd.proto = PORT
+    evt.type = connect and fd.sport = @PORT@ and fd.sproto = "@PORT@" and fd.rproto = "@PORT@" and fd.proto = @PORT@
     and fd.cproto exists and fd.lproto exists and fd.is_server = false and evt.count.error.net = 0
   output: connect %fd.name sproto=%fd.sproto cproto=%fd.cproto
   priority: INFO
@@ -106,7 +118,7 @@ func TestFieldsOnRealKernel(t *testing.T) {
 		}
 	}()
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	y := strings.NewReplacer("DIR", dir, "PORT", port, "T", strconv.FormatInt(time.Now().UnixNano(), 10)).Replace(fieldRules)
+	y := strings.NewReplacer("@DIR@", dir, "@PORT@", port, "@T@", strconv.FormatInt(time.Now().UnixNano(), 10)).Replace(fieldRules)
 	rs := rules.LoadAndCompile(nil, rules.File{Name: "fields.yaml", Data: []byte(y)})
 	if err := rs.Err(); err != nil {
 		t.Fatal(err)
@@ -120,7 +132,7 @@ func TestFieldsOnRealKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := "cd " + dir + " && mkdir sub && mv sub sub2 && touch sub2/x && ln -s sub2 lnk && cat ./f >/dev/null && " +
-		exe + " unlinkat " + dir + "/sub2 x && rm -r sub2; cat ./nonexistent 2>/dev/null; busybox nc 127.0.0.1 " + port + " </dev/null; true"
+		exe + " unlinkat " + dir + "/sub2 x && rm -r sub2 && echo VIGILSECRET-payload > out && mkdir dev && echo hi > dev/log; cat ./nonexistent 2>/dev/null; busybox nc 127.0.0.1 " + port + " </dev/null; true"
 	tmpl := exec.Command("sh")
 	tmpl.Env = append(os.Environ(), envHelper+"=1")
 	h, err := sensor.StartHeld([]string{"sh", "-c", script}, tmpl)

@@ -1,6 +1,7 @@
 package sensor
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -97,6 +98,37 @@ func runAction(name string) {
 		}
 		if _, _, _, _, err := unix.Recvmsg(fds[1], b, nil, 0); err != nil {
 			panic(err)
+		}
+	case "io":
+		// TestSnapIO: each call of the read/write family on a file.
+		f, err := os.CreateTemp("", "vigil-io")
+		if err != nil {
+			panic(err)
+		}
+		defer os.Remove(f.Name())
+		fd := int(f.Fd())
+		for _, err := range []error{
+			ignoreN(unix.Write(fd, ioPayload("write"))),
+			ignoreN(unix.Pwrite(fd, ioPayload("pwrite"), 0)),
+			ignoreN(unix.Writev(fd, [][]byte{ioPayload("writev"), []byte("second iovec")})),
+			ignoreN(unix.Pwritev(fd, [][]byte{ioPayload("pwritev"), []byte("second iovec")}, 0)),
+		} {
+			if err != nil {
+				panic(err)
+			}
+		}
+		b, c := make([]byte, 7), make([]byte, 200)
+		for _, err := range []error{
+			ignoreN(unix.Pread(fd, b, 0)), // "pwritev"
+			ignoreN(unix.Seek(fd, 0, 0)),
+			ignoreN(unix.Read(fd, b)),
+			ignoreN(unix.Seek(fd, 0, 0)),
+			ignoreN(unix.Readv(fd, [][]byte{b, c})),
+			ignoreN(unix.Preadv(fd, [][]byte{b, c}, 0)),
+		} {
+			if err != nil {
+				panic(err)
+			}
 		}
 	case "opens":
 		// The opens of TestOpenFilter, in order, then an exec.
@@ -448,3 +480,11 @@ func actionAll() []byte {
 	runtime.KeepAlive(keep)
 	return out
 }
+
+// ioPayload is what the io action writes with call: its name, a colon,
+// then more than the snaplen.
+func ioPayload(call string) []byte {
+	return append([]byte(call+":"), bytes.Repeat([]byte("B"), 100)...)
+}
+
+func ignoreN[T any](_ T, err error) error { return err }

@@ -24,8 +24,8 @@ const (
 	TierCritical = Tier(vigilVigilTierVIGIL_TIER_CRITICAL)
 	// TierNormal: the other file and network events.
 	TierNormal = Tier(vigilVigilTierVIGIL_TIER_NORMAL)
-	// TierLow: the high-volume events that describe no new object: close
-	// and the send/recv family.
+	// TierLow: the high-volume events that describe no new object: close,
+	// the send/recv family and the read/write family.
 	TierLow = Tier(vigilVigilTierVIGIL_TIER_LOW)
 )
 
@@ -48,6 +48,9 @@ func TierOf(t event.Type) Tier {
 		return TierLow
 	case event.TypeMemfdCreate:
 		return TierCritical
+	}
+	if event.IOTypes.Has(t) {
+		return TierLow
 	}
 	switch event.Lookup(t).Category {
 	case event.CatProcess, event.CatSecurity:

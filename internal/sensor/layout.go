@@ -93,6 +93,7 @@ const (
 	ptrLenPtr = vigilVigilAddrModeVIGIL_ADDR_PTR_LENPTR
 	bufPtr    = vigilVigilBufModeVIGIL_BUF_PTR
 	bufMsghdr = vigilVigilBufModeVIGIL_BUF_MSGHDR
+	bufIovec  = vigilVigilBufModeVIGIL_BUF_IOVEC
 	msghdr    = vigilVigilAddrModeVIGIL_ADDR_MSGHDR
 )
 
@@ -162,6 +163,14 @@ var layouts = [event.NumTypes]layout{
 	event.TypeVfork:       sys(-1),
 	event.TypeClone3:      sys(-1),
 	event.TypeProcExit:    sys(-1),
+	event.TypeRead:        sys(unix.SYS_READ, fd(0), arg(0, 2), wide(2), buf(bufPtr, 1)),
+	event.TypeWrite:       sys(unix.SYS_WRITE, fd(0), arg(0, 2), wide(2), buf(bufPtr, 1)),
+	event.TypePread:       sys(unix.SYS_PREAD64, fd(0), arg(0, 2), wide(2), arg(1, 3), wide(3), buf(bufPtr, 1)),
+	event.TypePwrite:      sys(unix.SYS_PWRITE64, fd(0), arg(0, 2), wide(2), arg(1, 3), wide(3), buf(bufPtr, 1)),
+	event.TypeReadv:       sys(unix.SYS_READV, fd(0), sizeFromRet(), buf(bufIovec, 1)),
+	event.TypeWritev:      sys(unix.SYS_WRITEV, fd(0), sizeFromRet(), buf(bufIovec, 1)),
+	event.TypePreadv:      sys(unix.SYS_PREADV, fd(0), sizeFromRet(), arg(1, 3), wide(3), buf(bufIovec, 1)),
+	event.TypePwritev:     sys(unix.SYS_PWRITEV, fd(0), sizeFromRet(), arg(1, 3), wide(3), buf(bufIovec, 1)),
 }
 
 func init() {

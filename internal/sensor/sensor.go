@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,8 +80,12 @@ type Options struct {
 // their ring buffer. It owns every kernel object it creates; Close releases
 // them all (nothing is pinned, so a killed process leaves nothing behind).
 type Sensor struct {
-	objs    vigilObjects
-	links   []link.Link
+	objs  vigilObjects
+	links []link.Link
+	// ioLinks are the hooks of the event.IOTypes attached now: they are
+	// attached only while asked for (New, SetInterest), since they run
+	// on every read and write of the machine.
+	ioLinks map[event.Type]link.Link
 	rd      *ringbuf.Reader
 	rec     ringbuf.Record
 	poll    time.Duration
@@ -149,8 +154,12 @@ func New(opts *Options) (*Sensor, error) {
 		types = nil
 	}
 	if len(types) == 0 {
+		// Every type, but the I/O calls only when asked for: with an
+		// Interest SetInterest attaches them (and switches the others).
 		for t := event.Type(1); t < event.NumTypes; t++ {
-			types = append(types, t)
+			if !event.IOTypes.Has(t) {
+				types = append(types, t)
+			}
 		}
 	}
 	ring := roundRing(opts.RingBytes)
@@ -158,7 +167,7 @@ func New(opts *Options) (*Sensor, error) {
 	if wake <= 0 {
 		wake = ring / 8
 	}
-	s := &Sensor{poll: opts.PollInterval, comms: make(map[[16]byte]string)}
+	s := &Sensor{poll: opts.PollInterval, comms: make(map[[16]byte]string), ioLinks: map[event.Type]link.Link{}}
 	if s.poll <= 0 {
 		s.poll = 20 * time.Millisecond
 	}
@@ -379,6 +388,9 @@ func (s *Sensor) SetInterest(in Interest) error {
 			}
 		}
 	}
+	if err := s.attachIO(in.Types); err != nil {
+		return err
+	}
 	s.interest = in
 	return nil
 }
@@ -477,7 +489,11 @@ func (s *Sensor) attach(types []event.Type, follow, rawFallback bool) error {
 			fallback = append(fallback, h.types...)
 			continue
 		}
-		s.links = append(s.links, l)
+		if len(h.types) == 1 && event.IOTypes.Has(h.types[0]) {
+			s.ioLinks[h.types[0]] = l
+		} else {
+			s.links = append(s.links, l)
+		}
 		s.hooks = append(s.hooks, h.String())
 	}
 	if len(fallback) > 0 && rawFallback {
@@ -501,8 +517,37 @@ func (s *Sensor) attach(types []event.Type, follow, rawFallback bool) error {
 			s.missing = append(s.missing, fmt.Sprintf("%v: taken from raw_syscalls:sys_exit instead", fallback))
 		}
 	}
-	if len(s.links) == 0 {
+	if len(s.links) == 0 && len(s.ioLinks) == 0 {
 		return fmt.Errorf("%w: %s", ErrNothingAttached, strings.Join(s.missing, "; "))
+	}
+	return nil
+}
+
+// attachIO attaches the hooks of the I/O types in want that are not
+// attached and detaches those of the others (a no-op before New attached
+// anything).
+func (s *Sensor) attachIO(want event.TypeSet) error {
+	if s.ioLinks == nil || s.objs.OnSysExit == nil {
+		return nil
+	}
+	for _, t := range event.IOTypes.Types() {
+		l, on := s.ioLinks[t]
+		name := "sys_exit_" + tracepointName(event.Lookup(t).Syscall)
+		switch {
+		case want.Has(t) && !on:
+			l, err := link.Tracepoint("syscalls", name, s.objs.OnSysExit, nil)
+			if err != nil {
+				return fmt.Errorf("sensor: attach syscalls:%s: %w", name, err)
+			}
+			s.ioLinks[t] = l
+			s.hooks = append(s.hooks, "syscalls:"+name)
+		case !want.Has(t) && on:
+			if err := l.Close(); err != nil {
+				return fmt.Errorf("sensor: detach syscalls:%s: %w", name, err)
+			}
+			delete(s.ioLinks, t)
+			s.hooks = slices.DeleteFunc(s.hooks, func(h string) bool { return h == "syscalls:"+name })
+		}
 	}
 	return nil
 }
@@ -526,6 +571,12 @@ func (s *Sensor) Close() error {
 		}
 	}
 	s.links = nil
+	for t, l := range s.ioLinks {
+		if err := l.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		delete(s.ioLinks, t)
+	}
 	if s.rd != nil {
 		if err := s.rd.Close(); err != nil {
 			errs = append(errs, err)

@@ -2,9 +2,11 @@ package sensor
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/vigilsec/vigil/internal/event"
+	"github.com/vigilsec/vigil/internal/testkernel"
 )
 
 // snapPayload is what the snap action sends: a class file's magic, then
@@ -49,5 +51,63 @@ func TestSnap(t *testing.T) {
 	}
 	if n == 0 {
 		t.Error("no I/O event without Snap")
+	}
+}
+
+// TestSnapIO: with Snap, the real kernel's read/write family carries the
+// first bytes each call moved (of the first iovec for the vector calls,
+// at most the snaplen); their hooks are attached only while asked for.
+func TestSnapIO(t *testing.T) {
+	io := event.IOTypes.Types()
+	res := trace(t, Options{Types: io, Snap: event.IOTypes}, helperArgv(t), envAction+"=io")
+	want := map[event.Type][]byte{
+		event.TypeWrite: ioPayload("write")[:80], event.TypePwrite: ioPayload("pwrite")[:80],
+		event.TypeWritev: ioPayload("writev")[:80], event.TypePwritev: ioPayload("pwritev")[:80],
+		event.TypePread: []byte("pwritev"), event.TypeRead: []byte("pwritev"),
+		event.TypeReadv: []byte("pwritev"), event.TypePreadv: []byte("pwritev"),
+	}
+	seen := map[event.Type]bool{}
+	for _, ev := range res.events {
+		w, ok := want[ev.Type]
+		if !ok || ev.Ret <= 0 || !bytes.Equal(ev.Buffer, w) {
+			continue
+		}
+		seen[ev.Type] = true
+		if ev.FD < 3 || (ev.Type == event.TypePwrite && ev.Arg[1] != 0) {
+			t.Errorf("%v: fd %d pos %d", ev.Type, ev.FD, ev.Arg[1])
+		}
+	}
+	for _, ty := range io {
+		if !seen[ty] {
+			t.Errorf("no %v event with buffer %q", ty, want[ty])
+		}
+	}
+	if !slices.Contains(res.hooks, "syscalls:sys_exit_write") {
+		t.Errorf("hooks %v lack sys_exit_write", res.hooks)
+	}
+}
+
+// TestIOHooksOnlyWhenAsked: every type but the read/write family is
+// attached by default; SetInterest attaches and detaches their hooks.
+func TestIOHooksOnlyWhenAsked(t *testing.T) {
+	testkernel.RequireRoot(t)
+	s, err := New(&Options{Interest: &Interest{Types: event.TypeSetOf(event.TypeOpenat)}})
+	testkernel.SkipIfErr(t, err)
+	defer s.Close()
+	has := func() bool { return slices.Contains(s.Hooks(), "syscalls:sys_exit_write") }
+	if has() {
+		t.Fatalf("write hook attached without being asked for: %v", s.Hooks())
+	}
+	if err := s.SetInterest(Interest{Types: event.TypeSetOf(event.TypeOpenat, event.TypeWrite)}); err != nil {
+		t.Fatal(err)
+	}
+	if !has() {
+		t.Fatalf("write hook not attached: %v", s.Hooks())
+	}
+	if err := s.SetInterest(Interest{Types: event.TypeSetOf(event.TypeOpenat)}); err != nil {
+		t.Fatal(err)
+	}
+	if has() {
+		t.Fatalf("write hook not detached: %v", s.Hooks())
 	}
 }

@@ -33,6 +33,7 @@ const (
 	vigilVigilBufModeVIGIL_BUF_NONE   vigilVigilBufMode = 0
 	vigilVigilBufModeVIGIL_BUF_PTR    vigilVigilBufMode = 1
 	vigilVigilBufModeVIGIL_BUF_MSGHDR vigilVigilBufMode = 2
+	vigilVigilBufModeVIGIL_BUF_IOVEC  vigilVigilBufMode = 3
 )
 
 type vigilVigilDesc struct {

@@ -466,6 +466,14 @@ static __always_inline void read_snap(struct vigil_snap *s, struct vigil_desc *d
 			if ((__u64)ret > iov.iov_len)
 				ret = iov.iov_len;
 		}
+	} else if (d->buf_mode == VIGIL_BUF_IOVEC) {
+		struct iovec iov = {};
+		__u64 ip = h->args[d->buf_arg & 7];
+		if (ip && bpf_probe_read_user(&iov, sizeof(iov), (const void *)ip) == 0) {
+			ptr = (__u64)iov.iov_base;
+			if ((__u64)ret > iov.iov_len)
+				ret = iov.iov_len;
+		}
 	}
 	if (!ptr || ret <= 0)
 		return;
@@ -609,7 +617,7 @@ static __always_inline int handle_sys_exit(struct sys_exit_ctx *ctx, __u8 raw)
 		if (fd_unsent(task, (int)regs->di))
 			return 0;
 	}
-	if (d->addr_mode != VIGIL_ADDR_NONE)
+	if (d->addr_mode != VIGIL_ADDR_NONE || d->buf_mode != VIGIL_BUF_NONE)
 		return sys_net(d, conf, task, pid_tgid, ret);
 	return sys_strings(d, conf, task, pid_tgid, ret);
 }

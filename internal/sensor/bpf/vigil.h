@@ -117,6 +117,7 @@ enum vigil_buf_mode {
 	VIGIL_BUF_NONE = 0,
 	VIGIL_BUF_PTR = 1,    /* args[buf_arg] points to it */
 	VIGIL_BUF_MSGHDR = 2, /* args[buf_arg] points to a struct user_msghdr: its first iovec */
+	VIGIL_BUF_IOVEC = 3,  /* args[buf_arg] points to a struct iovec array: its first iovec */
 };
 
 #define VIGIL_DESC_FAIL_ONLY 1 /* report only when ret < 0 (execve: success comes from sched_process_exec) */

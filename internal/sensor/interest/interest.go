@@ -238,10 +238,11 @@ func ipFamily(v4 bool) sensor.Families {
 }
 
 // ioTypes are the I/O calls whose data buffer the sensor can capture.
-var ioTypes = event.TypeSetOf(event.TypeSendto, event.TypeSendmsg, event.TypeRecvfrom, event.TypeRecvmsg)
+var ioTypes = event.IOTypes.Union(event.TypeSetOf(event.TypeSendto, event.TypeSendmsg, event.TypeRecvfrom, event.TypeRecvmsg))
 
 // readsBuffer reports whether r's condition, a step of it or its output
-// reads evt.buffer: the sensor then copies the I/O buffers of its types.
+// reads evt.buffer (or evt.arg.data, evt.rawarg.data): the sensor then
+// copies the I/O buffers of its types.
 func readsBuffer(r *rules.Rule) bool {
 	for _, c := range conditions(r) {
 		if usesBuffer(c.cond) {
@@ -288,7 +289,16 @@ func usesBuffer(x rules.Expr) bool {
 }
 
 func isBuffer(o *rules.Operand) bool {
-	return o != nil && o.Field != nil && o.Field.Name == "evt.buffer"
+	if o == nil || o.Field == nil {
+		return false
+	}
+	switch o.Field.Name {
+	case "evt.buffer":
+		return true
+	case "evt.arg", "evt.rawarg", "evt.args", "evt.info":
+		return o.Arg.Key == "data" || o.Field.Arg == event.ArgNone || o.Arg.Index == 1
+	}
+	return false
 }
 
 var openTypes = event.TypeSetOf(event.TypeOpen, event.TypeOpenat, event.TypeOpenat2, event.TypeCreat)

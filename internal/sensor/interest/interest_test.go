@@ -321,3 +321,38 @@ func TestConnectFamilies(t *testing.T) {
 		t.Errorf("default rules: connects %v, want every connect", got)
 	}
 }
+
+// TestIOTypesOnlyWhenAsked: Vigil's default rules with Falco's stable ones
+// leave the read/write family off (their hooks stay detached, so the
+// flood benchmarks see no cost); a rule on write that reads evt.buffer
+// turns on write alone, with its buffer.
+func TestIOTypesOnlyWhenAsked(t *testing.T) {
+	falco, err := rules.LoadFiles(shareddata.FalcoRules(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := rules.Load(defaults()...)
+	for _, rs := range []*rules.Ruleset{rules.Compile(falco, nil), rules.Compile(def, nil)} {
+		in := Of(rs, event.TypeSet{})
+		if io := in.Types.Intersect(event.IOTypes); !io.Empty() {
+			t.Errorf("read/write types on: %v", io.Types())
+		}
+		if !in.Snap.Intersect(event.IOTypes).Empty() {
+			t.Errorf("read/write buffers on: %v", in.Snap.Types())
+		}
+	}
+	w := rules.File{Name: "w.yaml", Data: []byte(`
+- rule: Secret written
+  desc: d
+  condition: evt.type = write and evt.buffer contains SECRET
+  output: w (data=%evt.arg.data)
+  priority: INFO
+`)}
+	in := Of(compile(t, w), event.TypeSet{})
+	if got := in.Types.Intersect(event.IOTypes); got != event.TypeSetOf(event.TypeWrite) {
+		t.Errorf("types %v, want write", got.Types())
+	}
+	if in.Snap != event.TypeSetOf(event.TypeWrite) {
+		t.Errorf("snap %v, want write", in.Snap.Types())
+	}
+}
