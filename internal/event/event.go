@@ -25,6 +25,7 @@ type Event struct {
 	Comm     string // task comm, at most 15 bytes
 	CgroupID uint64 // cgroup v2 id: the inode number of the task's cgroup directory
 	Ret      int64  // return value
+	CPU      uint16 // the CPU the event happened on
 
 	FD     int64    // fd argument, -1 when none
 	FD2    int64    // second fd argument (dup2/dup3 newfd), -1 when none
@@ -77,6 +78,17 @@ type Exec struct {
 	ExeIno        uint64
 	ExeCtime      int64 // ns since the epoch
 	ExeMtime      int64
+	Usage         Usage // memory, page faults and fd limit of the new image
+	PidnsStart    int64 // start of the init of the process's pid namespace, ns since the epoch; 0 when unknown
+}
+
+// Usage is what the sensor reads of a process's resources at exec (Falco
+// refreshes the same at exec and clone).
+type Usage struct {
+	Known                 bool
+	VMSize, VMRSS, VMSwap uint64 // KiB
+	PFMajor, PFMinor      uint64 // page faults of the exec'ing thread
+	FDLimit               int64  // RLIMIT_NOFILE soft limit
 }
 
 // NSIDs are the ids of a process as seen from its own pid namespace (what
@@ -135,7 +147,11 @@ type Process struct {
 	ExeIno   uint64
 	ExeCtime int64 // ns since the epoch, 0 when unknown
 	ExeMtime int64
-	Parent   *Process
+	// Usage is the resource usage read at the last exec (Known false for
+	// processes found in the /proc scan); PidnsStart as Exec's.
+	Usage      Usage
+	PidnsStart int64
+	Parent     *Process
 	// State reads what the enrichment keeps about the live process beyond
 	// this struct (its fd table, its threads) for the fields that need it
 	// (fd.types, proc.nthreads, evt.abspath); nil when unknown. Only the

@@ -200,7 +200,7 @@ func (c *FieldCtx) Commit(b []byte, start int) string {
 var fieldIndex map[string]*Field
 
 func init() {
-	fields = append(append(append(append(fields, moreFields...), ioFields...), auditFields...), refFields...)
+	fields = append(append(append(append(append(fields, moreFields...), ioFields...), auditFields...), refFields...), usageFields...)
 	for i := range fields {
 		switch fields[i].Name {
 		case "evt.time", "evt.time.iso8601", "evt.rawtime", "evt.num", "evt.hostname", "evt.type", "evt.category":

@@ -232,6 +232,78 @@ var refFields = []Field{
 		}},
 }
 
+// usageFields are the resource fields the sensor reads at exec.
+var usageFields = []Field{
+	{Name: "evt.cpu", Type: FieldInt, Doc: "The CPU the event happened on (sensor events; 0 for others).",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) { return iv(int64(ev.CPU)) }},
+	{Name: "proc.vmsize", Type: FieldUint, Doc: "Virtual memory of the process in KiB, read by the sensor at its last exec (as Falco refreshes it at exec and clone); no value for processes not seen exec'ing.",
+		Extract: usageX(func(u *Usage) uint64 { return u.VMSize })},
+	{Name: "proc.vmrss", Type: FieldUint, Doc: "Resident memory (file, anonymous and shared pages) of the process in KiB at its last exec.",
+		Extract: usageX(func(u *Usage) uint64 { return u.VMRSS })},
+	{Name: "proc.vmswap", Type: FieldUint, Doc: "Swapped-out memory of the process in KiB at its last exec.",
+		Extract: usageX(func(u *Usage) uint64 { return u.VMSwap })},
+	{Name: "thread.vmsize", Type: FieldUint, Doc: "proc.vmsize for the main thread, 0 for other threads (as Falco).",
+		Extract: mainThreadX(func(u *Usage) uint64 { return u.VMSize })},
+	{Name: "thread.vmrss", Type: FieldUint, Doc: "proc.vmrss for the main thread, 0 for other threads (as Falco).",
+		Extract: mainThreadX(func(u *Usage) uint64 { return u.VMRSS })},
+	{Name: "thread.pfmajor", Type: FieldUint, Doc: "Major page faults of the thread that exec'd, at its exec.",
+		Extract: usageX(func(u *Usage) uint64 { return u.PFMajor })},
+	{Name: "thread.pfminor", Type: FieldUint, Doc: "Minor page faults of the thread that exec'd, at its exec.",
+		Extract: usageX(func(u *Usage) uint64 { return u.PFMinor })},
+	{Name: "proc.fdlimit", Type: FieldInt, Doc: "Soft limit of open fds (RLIMIT_NOFILE) at the process's last exec.",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if p := ev.Proc; p != nil && p.Usage.Known {
+				return iv(p.Usage.FDLimit)
+			}
+			return none()
+		}},
+	{Name: "proc.fdopencount", Type: FieldUint, Doc: "Open fds of the process the fd table knows.",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if ev.Proc == nil || ev.Proc.State == nil {
+				return none()
+			}
+			n := 0
+			ev.Proc.State.EachFD(func(*FDInfo) bool { n++; return true })
+			return uv(uint64(n))
+		}},
+	{Name: "proc.pidns_init_start_ts", Type: FieldUint, Doc: "Start time of the init process of the process's pid namespace, ns since the epoch, read at exec.",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if p := ev.Proc; p != nil && p.PidnsStart != 0 {
+				return uv(uint64(p.PidnsStart))
+			}
+			return none()
+		}},
+	{Name: "proc.exe_ino.ctime_duration_pidns_start", Type: FieldAbsTime, Doc: "ns from the start of the pid namespace's init to the executable's ctime, when the namespace started first: small for a binary changed right after its container started.",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if p := ev.Proc; p != nil && p.PidnsStart != 0 && p.ExeCtime > p.PidnsStart {
+				return uv(uint64(p.ExeCtime - p.PidnsStart))
+			}
+			return none()
+		}},
+}
+
+func usageX(get func(*Usage) uint64) Extractor {
+	return func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+		if p := ev.Proc; p != nil && p.Usage.Known {
+			return uv(get(&p.Usage))
+		}
+		return none()
+	}
+}
+
+func mainThreadX(get func(*Usage) uint64) Extractor {
+	return func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+		p := ev.Proc
+		if p == nil || !p.Usage.Known {
+			return none()
+		}
+		if ev.TID != 0 && ev.TID != ev.PID {
+			return uv(0)
+		}
+		return uv(get(&p.Usage))
+	}
+}
+
 var fdNumField = fieldIn(fields, "fd.num")
 
 // fieldIn finds a field by name in a table (for fields defined in terms of

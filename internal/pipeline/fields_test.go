@@ -57,7 +57,7 @@ const fieldRules = `
   desc: fd, process and user fields of an open
   condition: >
     evt.type = openat and fd.name = @DIR@/f and fd.types intersects (file) and fd.types[0] in (file, pipe, unix, ipv4, ipv6)
-    and fd.uid exists and proc.nthreads = 1 and proc.nchilds = 0 and user.homedir = /root and user.shell exists
+    and fd.uid exists and proc.nthreads = 1 and proc.nchilds = 0 and proc.fdopencount > 0 and user.homedir = /root and user.shell exists
     and evt.count.error.file = 0 and fd.is_server = false and evt.rawarg.flags > 0 and evt.rawarg.name = ./f
   output: open %fd.name types=%fd.types uid=%fd.uid home=%user.homedir shell=%user.shell threads=%proc.nthreads
   priority: INFO
@@ -65,6 +65,15 @@ const fieldRules = `
   desc: error counters
   condition: evt.type = openat and fd.name = @DIR@/nonexistent and evt.count.error = 1 and evt.count.error.file = 1 and evt.rawarg.fd < 0 and fd.uid endswith -1
   output: failed open %evt.res
+  priority: INFO
+- rule: exec usage
+  desc: what the sensor reads at exec (memory, faults, fd limit, pid namespace start, CPU)
+  condition: >
+    evt.type = execve and proc.exepath = @DIR@/mytrue and proc.exe_ino.ctime_duration_pidns_start > 0
+    and proc.pidns_init_start_ts > 0 and proc.vmsize > 0 and proc.vmrss > 0 and proc.vmswap >= 0
+    and thread.vmsize > 0 and thread.vmrss > 0 and thread.pfminor > 0 and thread.pfmajor >= 0
+    and proc.fdlimit > 0 and evt.cpu >= 0
+  output: exec vm=%proc.vmsize rss=%proc.vmrss swap=%proc.vmswap pf=%thread.pfminor/%thread.pfmajor fdlimit=%proc.fdlimit pidns=%proc.pidns_init_start_ts d=%proc.exe_ino.ctime_duration_pidns_start cpu=%evt.cpu
   priority: INFO
 - rule: write buffer
   desc: the write hook and its buffer, on because this rule reads evt.buffer on write
@@ -132,7 +141,7 @@ func TestFieldsOnRealKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := "cd " + dir + " && mkdir sub && mv sub sub2 && touch sub2/x && ln -s sub2 lnk && cat ./f >/dev/null && " +
-		exe + " unlinkat " + dir + "/sub2 x && rm -r sub2 && echo VIGILSECRET-payload > out && mkdir dev && echo hi > dev/log; cat ./nonexistent 2>/dev/null; busybox nc 127.0.0.1 " + port + " </dev/null; true"
+		exe + " unlinkat " + dir + "/sub2 x && rm -r sub2 && echo VIGILSECRET-payload > out && mkdir dev && echo hi > dev/log && cp /bin/true mytrue && ./mytrue; cat ./nonexistent 2>/dev/null; busybox nc 127.0.0.1 " + port + " </dev/null; true"
 	tmpl := exec.Command("sh")
 	tmpl.Env = append(os.Environ(), envHelper+"=1")
 	h, err := sensor.StartHeld([]string{"sh", "-c", script}, tmpl)

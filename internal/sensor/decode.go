@@ -41,7 +41,7 @@ func (s *Sensor) decode(b []byte, ev *event.Event) (event.Type, error) {
 	*ev = event.Event{
 		Type: t, Time: int64(h.Ts) + s.bootOff, PID: h.Pid, TID: h.Tid, PPID: h.Ppid,
 		UID: h.Uid, GID: h.Gid, LoginUID: h.Loginuid, Comm: s.comm(&h.Comm), CgroupID: h.CgroupId,
-		Ret: h.Ret, FD: -1, FD2: -1, DirFD: -1, DirFD2: -1,
+		Ret: h.Ret, FD: -1, FD2: -1, DirFD: -1, DirFD2: -1, CPU: h.Cpu,
 	}
 	body := b[hdrSize:]
 	l := &layouts[t]
@@ -108,6 +108,11 @@ func (s *Sensor) decode(b []byte, ev *event.Event) (event.Type, error) {
 			ExeIno:        x.ExeIno,
 			ExeCtime:      x.ExeCtime,
 			ExeMtime:      x.ExeMtime,
+			Usage: event.Usage{Known: true, VMSize: x.VmSize, VMRSS: x.VmRss, VMSwap: x.VmSwap,
+				PFMajor: x.PfMajor, PFMinor: x.PfMinor, FDLimit: x.FdLimit},
+		}
+		if x.PidnsStart != 0 {
+			s.exec.PidnsStart = int64(x.PidnsStart) + s.bootOff
 		}
 		ev.Exec = &s.exec
 		ev.Path = s.exec.Filename

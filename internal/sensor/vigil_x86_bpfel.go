@@ -84,6 +84,13 @@ type vigilVigilExec struct {
 	ExeIno      uint64
 	ExeCtime    int64
 	ExeMtime    int64
+	VmSize      uint64
+	VmRss       uint64
+	VmSwap      uint64
+	PfMajor     uint64
+	PfMinor     uint64
+	FdLimit     int64
+	PidnsStart  uint64
 	Filename    [512]int8
 	Argv        [1024]int8
 	Exe         [768]int8
@@ -124,7 +131,7 @@ type vigilVigilHdr struct {
 	Kind     uint8
 	Flags    uint8
 	Len      [3]uint16
-	Pad      uint16
+	Cpu      uint16
 	Comm     [16]int8
 	_        [4]byte
 }

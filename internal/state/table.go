@@ -441,6 +441,7 @@ func (t *Table) applyExec(e *procEntry, ev *event.Event) {
 	e.p.Env = append(e.p.Env[:0:0], x.Env...) // the sensor reuses its slices
 	e.p.IDs = x.IDs
 	e.p.ExeIno, e.p.ExeCtime, e.p.ExeMtime = x.ExeIno, x.ExeCtime, x.ExeMtime
+	e.p.Usage, e.p.PidnsStart = x.Usage, x.PidnsStart
 	e.p.ExecTime = ev.Time
 	e.placeholder = false
 	// exec kills the other threads; the thread that exec'd becomes the

@@ -193,7 +193,7 @@ static __always_inline void fill_hdr(struct vigil_hdr *h, struct task_struct *ta
 	h->type = type;
 	h->kind = kind;
 	h->flags = 0;
-	h->pad = 0;
+	h->cpu = bpf_get_smp_processor_id();
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
@@ -747,6 +747,47 @@ static __always_inline void fill_ids(struct vigil_exec *x, struct task_struct *t
 	x->vpgid = pid_nr_at(pg, level);
 	x->sid = pid_nr_at(ss, 0);
 	x->vsid = pid_nr_at(ss, level);
+	x->pidns_start = 0;
+	if (tp && level <= 31) {
+		struct upid up = {};
+		bpf_probe_read_kernel(&up, sizeof(up), &tp->numbers[level]);
+		struct task_struct *reaper = BPF_CORE_READ(up.ns, child_reaper);
+		if (reaper)
+			x->pidns_start = BPF_CORE_READ(reaper, start_boottime);
+	}
+}
+
+/* mm_rss_old is mm_struct before Linux 6.2, whose rss counters were
+ * atomics (CO-RE picks the layout the kernel has). */
+struct mm_struct___old {
+	struct {
+		atomic_long_t count[4];
+	} rss_stat;
+};
+
+/* fill_usage records the memory, page faults and fd limit at exec (Falco
+ * refreshes them at exec and clone). */
+static __always_inline void fill_usage(struct vigil_exec *x, struct task_struct *task, struct mm_struct *mm)
+{
+	long c[4] = {};
+	if (bpf_core_field_size(mm->rss_stat) == sizeof(((struct mm_struct___old *)0)->rss_stat)) {
+		struct mm_struct___old *o = (void *)mm;
+		for (int i = 0; i < 4; i++)
+			c[i] = BPF_CORE_READ(o, rss_stat.count[i].counter);
+	} else {
+		for (int i = 0; i < 4; i++)
+			c[i] = BPF_CORE_READ(mm, rss_stat[i].count);
+	}
+	for (int i = 0; i < 4; i++)
+		if (c[i] < 0)
+			c[i] = 0;
+	/* MM_FILEPAGES 0, MM_ANONPAGES 1, MM_SWAPENTS 2, MM_SHMEMPAGES 3; 4 KiB pages */
+	x->vm_size = BPF_CORE_READ(mm, total_vm) * 4;
+	x->vm_rss = (c[0] + c[1] + c[3]) * 4;
+	x->vm_swap = c[2] * 4;
+	x->pf_major = BPF_CORE_READ(task, maj_flt);
+	x->pf_minor = BPF_CORE_READ(task, min_flt);
+	x->fd_limit = BPF_CORE_READ(task, signal, rlim[7 /* RLIMIT_NOFILE */].rlim_cur);
 }
 
 SEC("tracepoint/sched/sched_process_exec")
@@ -824,6 +865,7 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 			count(VIGIL_DROP_READ_FAILED, VIGIL_T_EXECVE);
 	}
 	fill_ids(x, task);
+	fill_usage(x, task, mm);
 
 	struct file *exe = BPF_CORE_READ(mm, exe_file);
 	int trunc = 0;

@@ -165,7 +165,7 @@ struct vigil_hdr {
 	__u8 kind;       /* enum vigil_rec_kind */
 	__u8 flags;      /* VIGIL_HDR_F_* */
 	__u16 len[3];    /* string lengths without NUL (REC_SYS) */
-	__u16 pad;
+	__u16 cpu;       /* CPU the event happened on (evt.cpu) */
 	char comm[16];
 };
 
@@ -205,6 +205,13 @@ struct vigil_exec {
 	__u64 exe_ino;      /* inode of the executable */
 	__s64 exe_ctime;    /* its ctime and mtime, ns since the epoch */
 	__s64 exe_mtime;
+	__u64 vm_size;      /* KiB of the new image at exec: total_vm, */
+	__u64 vm_rss;       /* resident (file, anon and shmem pages) */
+	__u64 vm_swap;      /* and swapped out */
+	__u64 pf_major;     /* the task's page faults */
+	__u64 pf_minor;
+	__s64 fd_limit;     /* RLIMIT_NOFILE soft limit */
+	__u64 pidns_start;  /* boot ns at which the init of the task's pid namespace started */
 	char filename[VIGIL_STR_MAX];
 	char argv[VIGIL_ARGV_MAX];
 	char exe[VIGIL_PATH_MAX + VIGIL_NAME_MAX];
