@@ -194,6 +194,7 @@ func (c *dockerClient) inspectID(ctx context.Context, id string) (*event.Contain
 		Privileged: in.HostConfig.Privileged,
 	}
 	setImage(ct, in.Config.Image)
+	ct.ImageID = strings.TrimPrefix(in.Image, "sha256:")
 	if ct.Digest == "" && in.Image != "" {
 		ct.Digest = c.imageDigest(ctx, in.Image, ct.Repository)
 	}

@@ -228,6 +228,7 @@ type Container struct {
 	Repository    string
 	Tag           string
 	Digest        string
+	ImageID       string // the image's id (hex, without "sha256:") where the runtime reports it (Docker)
 	Privileged    bool
 	Mounts        []Mount
 	StartTS       int64 // ns since the epoch

@@ -232,8 +232,23 @@ var refFields = []Field{
 		}},
 }
 
-// usageFields are the resource fields the sensor reads at exec.
+// usageFields are the resource fields the sensor reads at exec, and the
+// container's image id.
 var usageFields = []Field{
+	{Name: "container.image.id", Type: FieldString, Doc: "The container image's id (hex, without sha256:) as Docker reports it; empty for host; no value before the metadata arrives or for runtimes that do not report one (containerd, CRI).",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			c := ev.Container
+			if c == nil {
+				return none()
+			}
+			if c.ID == "host" {
+				return sv("")
+			}
+			if !c.MetadataKnown || c.ImageID == "" {
+				return none()
+			}
+			return sv(c.ImageID)
+		}},
 	{Name: "evt.cpu", Type: FieldInt, Doc: "The CPU the event happened on (sensor events; 0 for others).",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) { return iv(int64(ev.CPU)) }},
 	{Name: "proc.vmsize", Type: FieldUint, Doc: "Virtual memory of the process in KiB, read by the sensor at its last exec (as Falco refreshes it at exec and clone); no value for processes not seen exec'ing.",

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -29,7 +30,7 @@ const containerRules = `
 - rule: Container event
   desc: every container event
   condition: evt.type = container
-  output: container started (id=%container.id type=%container.type image=%container.image.repository privileged=%container.privileged mounts=%container.mounts proc=%proc.name vpid=%proc.vpid async=%evt.is_async asynctype=%evt.asynctype plugin=%evt.pluginname)
+  output: container started (id=%container.id type=%container.type image=%container.image.repository privileged=%container.privileged mounts=%container.mounts proc=%proc.name vpid=%proc.vpid async=%evt.is_async asynctype=%evt.asynctype plugin=%evt.pluginname imageid=%container.image.id)
   priority: INFO
 - rule: Privileged container started
   desc: the upstream rule's shape
@@ -139,6 +140,9 @@ func TestContainerEvent(t *testing.T) {
 		if !privileged && p != 0 {
 			t.Errorf("container %s: unprivileged start fired the privileged rule: %v", id, alerts[id])
 		}
+	}
+	if _, out := count(dplain.ID[:12], "Container event"); !regexp.MustCompile(`imageid=[0-9a-f]{64}\)`).MatchString(out) {
+		t.Errorf("docker container event: %q, want the image id", out)
 	}
 	if _, out := count(dplain.ID[:12], "Container event"); !strings.Contains(out, "type=docker") || !strings.Contains(out, "/etc:/host-etc") {
 		t.Errorf("docker container event: %q, want type=docker and the /etc:/host-etc mount", out)
