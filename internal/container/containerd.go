@@ -260,6 +260,7 @@ func (c *containerdClient) build(ctx context.Context, cl *containerd.Client, ns 
 	}
 	var podLabels map[string]string
 	if sb := spec.Annotations[AnnotationSandboxID]; sb != "" && sb != cc.ID {
+		ct.PodSandboxID = sb
 		if sc, err := cl.ContainerService().Get(ctx, sb); err == nil {
 			podLabels = sc.Labels
 		}

@@ -196,8 +196,10 @@ func (c *criClient) status(ctx context.Context, rt runtimeapi.RuntimeServiceClie
 	var podLabels map[string]string
 	if sb := st.Labels["io.kubernetes.sandbox.id"]; sb != "" {
 		podLabels = c.sandboxLabels(ctx, rt, sb)
+		ct.PodSandboxID = sb
 	} else if list, err := rt.ListContainers(ctx, &runtimeapi.ListContainersRequest{Filter: &runtimeapi.ContainerFilter{Id: id}}); err == nil && len(list.Containers) == 1 {
 		podLabels = c.sandboxLabels(ctx, rt, list.Containers[0].PodSandboxId)
+		ct.PodSandboxID = list.Containers[0].PodSandboxId
 	}
 	setPod(ct, st.Labels, podLabels)
 	return ct, nil

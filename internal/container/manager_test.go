@@ -475,6 +475,9 @@ func TestResolveCRI(t *testing.T) {
 		if got.PodLabels["app"] != "api" || got.PodLabels["team"] != "pay" || len(got.PodLabels) != 2 {
 			t.Fatalf("pod labels %v", got.PodLabels)
 		}
+		if got.PodSandboxID != pod.ID {
+			t.Fatalf("sandbox id %q, want %q", got.PodSandboxID, pod.ID)
+		}
 	}
 	t.Run("containerd client", func(t *testing.T) {
 		m := startManager(t, container.Options{ContainerdSocket: d.Socket}, container.TypeContainerd)

@@ -790,6 +790,7 @@ func TestRefFieldsWithoutKernel(t *testing.T) {
 	}{
 		{acc, "", "fd.is_server = true and fd.sproto = 443 and fd.lproto = 443 and fd.rproto = 40000 and fd.proto = 443 and fd.proto != 80", true},
 		{richEvent(), "", "fd.is_server = false and evt.around[1700000000500000000] = 500 and not evt.around[1700000000500000000] = 499", true},
+		{sandboxed(), "", "k8s.pod.sandbox_id = 0123456789ab and k8s.pod.full_sandbox_id = 0123456789abcdef", true},
 		{richEvent(), "", "evt.pluginname exists or evt.plugininfo exists or evt.asynctype exists or evt.is_async = true", false},
 		{audit, "k8s_audit", `evt.pluginname = k8saudit and evt.plugininfo = '{"kind":"Event","verb":"get"}' and evt.is_async = false`, true},
 	} {
@@ -807,4 +808,10 @@ func TestRefFieldsWithoutKernel(t *testing.T) {
 			t.Errorf("%s: %v, want %q", cond, err, msg)
 		}
 	}
+}
+
+func sandboxed() *event.Event {
+	ev := richEvent()
+	ev.Container.PodSandboxID = "0123456789abcdef"
+	return ev
 }

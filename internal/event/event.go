@@ -238,6 +238,7 @@ type Container struct {
 	PodNamespace  string
 	PodUID        string
 	PodLabels     map[string]string
+	PodSandboxID  string // full id of the pod's sandbox (CRI), "" outside a pod
 	CgroupPath    string
 }
 

@@ -233,8 +233,17 @@ var refFields = []Field{
 }
 
 // usageFields are the resource fields the sensor reads at exec, and the
-// container's image id.
+// container's image and sandbox ids.
 var usageFields = []Field{
+	{Name: "k8s.pod.sandbox_id", Type: FieldString, Doc: "The pod sandbox's id, truncated to 12 characters (CRI pods); no value outside Kubernetes.",
+		Extract: k8sX(func(c *Container) string {
+			if len(c.PodSandboxID) > 12 {
+				return c.PodSandboxID[:12]
+			}
+			return c.PodSandboxID
+		})},
+	{Name: "k8s.pod.full_sandbox_id", Type: FieldString, Doc: "The pod sandbox's full id (CRI pods); no value outside Kubernetes.",
+		Extract: k8sX(func(c *Container) string { return c.PodSandboxID })},
 	{Name: "container.image.id", Type: FieldString, Doc: "The container image's id (hex, without sha256:) as Docker reports it; empty for host; no value before the metadata arrives or for runtimes that do not report one (containerd, CRI).",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
 			c := ev.Container
