@@ -66,14 +66,45 @@ const fieldRules = `
   condition: evt.type = openat and fd.name = @DIR@/nonexistent and evt.count.error = 1 and evt.count.error.file = 1 and evt.rawarg.fd < 0 and fd.uid endswith -1
   output: failed open %evt.res
   priority: INFO
-- rule: exec usage
-  desc: what the sensor reads at exec (memory, faults, fd limit, pid namespace start, CPU)
-  condition: >
-    evt.type = execve and proc.exepath = @DIR@/mytrue and proc.exe_ino.ctime_duration_pidns_start > 0
-    and proc.pidns_init_start_ts > 0 and proc.vmsize > 0 and proc.vmrss > 0 and proc.vmswap >= 0
-    and thread.vmsize > 0 and thread.vmrss > 0 and thread.pfminor > 0 and thread.pfmajor >= 0
-    and proc.fdlimit > 0 and evt.cpu >= 0
-  output: exec vm=%proc.vmsize rss=%proc.vmrss swap=%proc.vmswap pf=%thread.pfminor/%thread.pfmajor fdlimit=%proc.fdlimit pidns=%proc.pidns_init_start_ts d=%proc.exe_ino.ctime_duration_pidns_start cpu=%evt.cpu
+- rule: exec ctime after pidns start
+  desc: what the sensor reads at exec
+  condition: evt.type = execve and proc.exepath = @DIR@/mytrue and proc.exe_ino.ctime_duration_pidns_start > 0
+  output: exec ctime after pidns start vm=%proc.vmsize rss=%proc.vmrss swap=%proc.vmswap pf=%thread.pfminor/%thread.pfmajor fdlimit=%proc.fdlimit pidns=%proc.pidns_init_start_ts d=%proc.exe_ino.ctime_duration_pidns_start cpu=%evt.cpu
+  priority: INFO
+- rule: exec pidns start
+  desc: what the sensor reads at exec
+  condition: evt.type = execve and proc.exepath = @DIR@/mytrue and proc.pidns_init_start_ts > 0
+  output: exec pidns start vm=%proc.vmsize rss=%proc.vmrss swap=%proc.vmswap pf=%thread.pfminor/%thread.pfmajor fdlimit=%proc.fdlimit pidns=%proc.pidns_init_start_ts d=%proc.exe_ino.ctime_duration_pidns_start cpu=%evt.cpu
+  priority: INFO
+- rule: exec vmsize
+  desc: what the sensor reads at exec
+  condition: evt.type = execve and proc.exepath = @DIR@/mytrue and proc.vmsize > 0 and thread.vmsize > 0
+  output: exec vmsize vm=%proc.vmsize rss=%proc.vmrss swap=%proc.vmswap pf=%thread.pfminor/%thread.pfmajor fdlimit=%proc.fdlimit pidns=%proc.pidns_init_start_ts d=%proc.exe_ino.ctime_duration_pidns_start cpu=%evt.cpu
+  priority: INFO
+- rule: exec vmrss
+  desc: what the sensor reads at exec
+  condition: evt.type = execve and proc.exepath = @DIR@/mytrue and proc.vmrss > 0 and thread.vmrss > 0
+  output: exec vmrss vm=%proc.vmsize rss=%proc.vmrss swap=%proc.vmswap pf=%thread.pfminor/%thread.pfmajor fdlimit=%proc.fdlimit pidns=%proc.pidns_init_start_ts d=%proc.exe_ino.ctime_duration_pidns_start cpu=%evt.cpu
+  priority: INFO
+- rule: exec vmswap
+  desc: what the sensor reads at exec
+  condition: evt.type = execve and proc.exepath = @DIR@/mytrue and proc.vmswap >= 0
+  output: exec vmswap vm=%proc.vmsize rss=%proc.vmrss swap=%proc.vmswap pf=%thread.pfminor/%thread.pfmajor fdlimit=%proc.fdlimit pidns=%proc.pidns_init_start_ts d=%proc.exe_ino.ctime_duration_pidns_start cpu=%evt.cpu
+  priority: INFO
+- rule: exec page faults
+  desc: what the sensor reads at exec
+  condition: evt.type = execve and proc.exepath = @DIR@/mytrue and thread.pfminor > 0 and thread.pfmajor >= 0
+  output: exec page faults vm=%proc.vmsize rss=%proc.vmrss swap=%proc.vmswap pf=%thread.pfminor/%thread.pfmajor fdlimit=%proc.fdlimit pidns=%proc.pidns_init_start_ts d=%proc.exe_ino.ctime_duration_pidns_start cpu=%evt.cpu
+  priority: INFO
+- rule: exec fdlimit
+  desc: what the sensor reads at exec
+  condition: evt.type = execve and proc.exepath = @DIR@/mytrue and proc.fdlimit > 0
+  output: exec fdlimit vm=%proc.vmsize rss=%proc.vmrss swap=%proc.vmswap pf=%thread.pfminor/%thread.pfmajor fdlimit=%proc.fdlimit pidns=%proc.pidns_init_start_ts d=%proc.exe_ino.ctime_duration_pidns_start cpu=%evt.cpu
+  priority: INFO
+- rule: exec cpu
+  desc: what the sensor reads at exec
+  condition: evt.type = execve and proc.exepath = @DIR@/mytrue and evt.cpu >= 0 and evt.cpu < 4096
+  output: exec cpu vm=%proc.vmsize rss=%proc.vmrss swap=%proc.vmswap pf=%thread.pfminor/%thread.pfmajor fdlimit=%proc.fdlimit pidns=%proc.pidns_init_start_ts d=%proc.exe_ino.ctime_duration_pidns_start cpu=%evt.cpu
   priority: INFO
 - rule: write buffer
   desc: the write hook and its buffer, on because this rule reads evt.buffer on write
