@@ -83,7 +83,7 @@ const fieldRules = `
   priority: INFO
 - rule: exec vmrss
   desc: what the sensor reads at exec
-  condition: evt.type = execve and proc.exepath = @DIR@/mytrue and proc.vmrss > 0 and thread.vmrss > 0
+  condition: evt.type = execve and proc.exepath = @DIR@/mytrue and proc.vmrss <= val(proc.vmsize) and thread.vmrss <= val(thread.vmsize)
   output: exec vmrss vm=%proc.vmsize rss=%proc.vmrss swap=%proc.vmswap pf=%thread.pfminor/%thread.pfmajor fdlimit=%proc.fdlimit pidns=%proc.pidns_init_start_ts d=%proc.exe_ino.ctime_duration_pidns_start cpu=%evt.cpu
   priority: INFO
 - rule: exec vmswap
