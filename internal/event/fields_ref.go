@@ -1,10 +1,8 @@
 package event
 
 import (
-	"os"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // refFields are the rest of Falco's syscall-source reference: event
@@ -234,44 +232,9 @@ var refFields = []Field{
 		}},
 }
 
-// usageFields are the resource fields the sensor reads at exec, the
-// container's image and sandbox ids, and the thread's cgroups.
+// usageFields are the resource fields the sensor reads at exec, and the
+// container's image and sandbox ids.
 var usageFields = []Field{
-	{Name: "thread.cgroups", Type: FieldString, Doc: "The thread's cgroups, controller=path space-separated (named v1 hierarchies as name=NAME=path; the v2 hierarchy once per controller it enables), read from /proc/TID/cgroup when the field is evaluated: no value once the thread is gone.",
-		Extract: func(c *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
-			s := c.mark()
-			ok := eachCgroup(ev, func(ctrl, path string) bool {
-				if len(c.buf) > s {
-					c.buf = append(c.buf, ' ')
-				}
-				c.buf = append(c.buf, ctrl...)
-				c.buf = append(c.buf, '=')
-				c.buf = append(c.buf, path...)
-				return true
-			})
-			if !ok {
-				return none()
-			}
-			return sv(c.str(s))
-		}},
-	{Name: "thread.cgroup", Type: FieldString, Arg: ArgKeyRequired, Doc: "The thread's cgroup in one controller's hierarchy: thread.cgroup[memory] (see thread.cgroups).",
-		Extract: func(c *FieldCtx, ev *Event, a *FieldArg) (Value, bool) {
-			var out string
-			found := false
-			eachCgroup(ev, func(ctrl, path string) bool {
-				if ctrl == a.Key {
-					s := c.mark()
-					c.buf = append(c.buf, path...)
-					out, found = c.str(s), true
-					return false
-				}
-				return true
-			})
-			if !found {
-				return none()
-			}
-			return sv(out)
-		}},
 	{Name: "k8s.pod.sandbox_id", Type: FieldString, Doc: "The pod sandbox's id, truncated to 12 characters (CRI pods); no value outside Kubernetes.",
 		Extract: k8sX(func(c *Container) string {
 			if len(c.PodSandboxID) > 12 {
@@ -639,49 +602,4 @@ func userInfoX(shell bool) Extractor {
 		}
 		return sv(h)
 	}
-}
-
-// v2Controllers are the controllers of the unified hierarchy (read once).
-var v2Controllers = sync.OnceValue(func() []string {
-	b, err := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
-	if err != nil {
-		return nil
-	}
-	return strings.Fields(string(b))
-})
-
-// eachCgroup calls fn with each controller of the thread's cgroups and its
-// path, from /proc/TID/cgroup; false when it cannot be read.
-func eachCgroup(ev *Event, fn func(ctrl, path string) bool) bool {
-	tid := ev.TID
-	if tid == 0 {
-		tid = ev.PID
-	}
-	if tid == 0 || !ev.Type.FromSensor() {
-		return false
-	}
-	b, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(tid), 10) + "/cgroup")
-	if err != nil {
-		return false
-	}
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		parts := strings.SplitN(l, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[1] == "" {
-			for _, ctrl := range v2Controllers() {
-				if !fn(ctrl, parts[2]) {
-					return true
-				}
-			}
-			continue
-		}
-		for _, ctrl := range strings.Split(parts[1], ",") {
-			if !fn(ctrl, parts[2]) {
-				return true
-			}
-		}
-	}
-	return true
 }

@@ -58,7 +58,7 @@ const fieldRules = `
   condition: >
     evt.type = openat and fd.name = @DIR@/f and fd.types intersects (file) and fd.types[0] in (file, pipe, unix, ipv4, ipv6)
     and fd.uid exists and proc.nthreads = 1 and proc.nchilds = 0 and proc.fdopencount > 0 and user.homedir = /root and user.shell exists
-    and evt.count.error.file = 0 and fd.is_server = false and thread.cgroups contains "memory=/" and thread.cgroup[memory] startswith / and evt.rawarg.flags > 0 and evt.rawarg.name = ./f
+    and evt.count.error.file = 0 and fd.is_server = false and evt.rawarg.flags > 0 and evt.rawarg.name = ./f
   output: open %fd.name types=%fd.types uid=%fd.uid home=%user.homedir shell=%user.shell threads=%proc.nthreads
   priority: INFO
 - rule: failed open
