@@ -262,7 +262,7 @@ var usageFields = []Field{
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) { return iv(int64(ev.CPU)) }},
 	{Name: "proc.vmsize", Type: FieldUint, Doc: "Virtual memory of the process in KiB, read by the sensor at its last exec (as Falco refreshes it at exec and clone); no value for processes not seen exec'ing.",
 		Extract: usageX(func(u *Usage) uint64 { return u.VMSize })},
-	{Name: "proc.vmrss", Type: FieldUint, Doc: "Resident memory (file, anonymous and shared pages) of the process in KiB at its last exec.",
+	{Name: "proc.vmrss", Type: FieldUint, Doc: "Resident memory (file, anonymous and shared pages) of the process in KiB at its last exec, from the kernel's per-CPU batched counters as Falco reads them (a new image often reads 0).",
 		Extract: usageX(func(u *Usage) uint64 { return u.VMRSS })},
 	{Name: "proc.vmswap", Type: FieldUint, Doc: "Swapped-out memory of the process in KiB at its last exec.",
 		Extract: usageX(func(u *Usage) uint64 { return u.VMSwap })},
