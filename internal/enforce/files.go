@@ -611,6 +611,10 @@ func (g *gateServer) answer(fd, tid int32, isExec bool, batchStart time.Time) {
 		g.respond(fd, true)
 		return
 	}
+	var comm string
+	if action != policy.ActionAllow || opts.ReportAllowed {
+		comm = commOf(tid) // while the thread waits for the answer: it may exit right after
+	}
 	enforced := action.Denies() && !audit && !opts.DryRun
 	g.respond(fd, !enforced)
 	switch {
@@ -629,7 +633,7 @@ func (g *gateServer) answer(fd, tid int32, isExec bool, batchStart time.Time) {
 	d := Decision{
 		Time: time.Now(), Mechanism: MechFanotify, Kind: kind, Action: action, Enforced: enforced,
 		Mode: ref.Mode, DryRun: opts.DryRun, Policy: ref.Policy, Rule: ref.Rule,
-		PID: uint32(pid), CgroupPath: cg, Path: rel, Access: acc, Comm: commOf(tid),
+		PID: uint32(pid), CgroupPath: cg, Path: rel, Access: acc, Comm: comm,
 	}
 	d.CgroupID, _ = CgroupID(cg)
 	if enforced && action == policy.ActionKill {
