@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"io"
 	"os"
 	"os/exec"
@@ -20,7 +21,6 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
-	"github.com/vigilsec/vigil/internal/container"
 	"github.com/vigilsec/vigil/internal/containertest"
 	"github.com/vigilsec/vigil/internal/event"
 	"github.com/vigilsec/vigil/internal/testkernel"
@@ -401,7 +401,7 @@ func recordContainer(t *testing.T, vigil, va string, env *containertest.Env, a a
 		spec.Labels = containertest.PodLabels("payments", "checkout-7d9f", "4b1c2f5e-0000-4000-8000-000000000001", "app", nil)
 	}
 	c := env.Run(t, spec)
-	root, err := container.FindCgroup2Root()
+	root, err := host.Cgroup2Root()
 	if err != nil {
 		t.Fatal(err)
 	}

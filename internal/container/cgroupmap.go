@@ -2,7 +2,6 @@ package container
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,23 +11,6 @@ import (
 	"syscall"
 	"time"
 )
-
-// ErrNoCgroup2 means no cgroup v2 hierarchy is mounted.
-var ErrNoCgroup2 = errors.New("no cgroup v2 hierarchy mounted")
-
-// FindCgroup2Root returns the mount point of the cgroup v2 hierarchy:
-// /sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid ones.
-func FindCgroup2Root() (string, error) {
-	for _, p := range [...]string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(p, &st); err == nil && st.Type == cgroup2Magic {
-			return p, nil
-		}
-	}
-	return "", ErrNoCgroup2
-}
-
-const cgroup2Magic = 0x63677270
 
 // CgroupMap maps cgroup v2 ids to cgroup paths (relative to the v2 root,
 // "/" for the root itself). It is safe for concurrent use.

@@ -2,6 +2,7 @@ package container
 
 import (
 	"encoding/binary"
+	"github.com/vigilsec/vigil/internal/host"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // handle), and checks that removal evicts it.
 func TestCgroupMapRealTree(t *testing.T) {
 	testkernel.RequireRoot(t)
-	root, err := FindCgroup2Root()
+	root, err := host.Cgroup2Root()
 	testkernel.SkipIfErr(t, err)
 	m := NewCgroupMap(root)
 	if err := m.Refresh(); err != nil {

@@ -1,6 +1,7 @@
 package container_test
 
 import (
+	"github.com/vigilsec/vigil/internal/host"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 // through /proc/PID/cgroup's v1 line.
 func TestPidFallbackV1Only(t *testing.T) {
 	testkernel.RequireRoot(t)
-	root, err := container.FindCgroup2Root()
+	root, err := host.Cgroup2Root()
 	testkernel.SkipIfErr(t, err)
 	if root == "/sys/fs/cgroup" {
 		// Unified host: no v1 hierarchy exists, the fallback is off by
@@ -90,7 +91,7 @@ func TestPidFallbackV1Only(t *testing.T) {
 // pid, not once per event (the events of a process are often read after it
 // exited, when the consumer is behind).
 func TestPidFallbackCached(t *testing.T) {
-	root, err := container.FindCgroup2Root()
+	root, err := host.Cgroup2Root()
 	testkernel.SkipIfErr(t, err)
 	on := true
 	m := startManager(t, container.Options{PidFallback: &on})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -188,7 +189,7 @@ type runtimeState struct {
 // mounted; absent runtimes are reported by Runtimes and retried by Run.
 func New(opts Options) (*Manager, error) {
 	if opts.CgroupRoot == "" {
-		root, err := FindCgroup2Root()
+		root, err := host.Cgroup2Root()
 		if err != nil {
 			return nil, fmt.Errorf("container manager: %w", err)
 		}
@@ -216,7 +217,7 @@ func New(opts Options) (*Manager, error) {
 		log:     opts.Logger,
 		cg:      NewCgroupMap(opts.CgroupRoot),
 		rootID:  rootID,
-		host:    &event.Container{ID: "host", Type: TypeHost, MetadataKnown: true, StartTS: BootTime(), CgroupPath: "/"},
+		host:    &event.Container{ID: "host", Type: TypeHost, MetadataKnown: true, StartTS: host.BootTime(), CgroupPath: "/"},
 		lookups: queue.New[PathInfo](queue.Options{Name: "container_lookups", Item: "container lookups", Size: 1024, Overflow: opts.Overflow}),
 		cgroups: make(map[uint64]*cgEntry),
 		records: make(map[string]*record),

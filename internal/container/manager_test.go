@@ -2,6 +2,7 @@ package container_test
 
 import (
 	"context"
+	"github.com/vigilsec/vigil/internal/host"
 	"os"
 	"strconv"
 	"strings"
@@ -63,7 +64,7 @@ func waitConnected(t *testing.T, m *container.Manager, want bool, names ...strin
 
 func cgroupID(t *testing.T, path string) uint64 {
 	t.Helper()
-	root, err := container.FindCgroup2Root()
+	root, err := host.Cgroup2Root()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +310,7 @@ func TestMetadataReadyAtFirstExec(t *testing.T) {
 }
 
 func mustRoot(t *testing.T) string {
-	root, err := container.FindCgroup2Root()
+	root, err := host.Cgroup2Root()
 	if err != nil {
 		t.Fatal(err)
 	}

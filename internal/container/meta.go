@@ -3,6 +3,7 @@ package container
 import (
 	"bytes"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"os"
 	"strconv"
 	"strings"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/event"
 )
@@ -190,19 +190,6 @@ func SpecMounts(s *specs.Spec) []event.Mount {
 	return ms
 }
 
-// bootTime returns the boot time in ns since the epoch.
-var bootTime = sync.OnceValue(func() int64 {
-	var rt, bt unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_REALTIME, &rt) != nil || unix.ClockGettime(unix.CLOCK_BOOTTIME, &bt) != nil {
-		return 0
-	}
-	return rt.Nano() - bt.Nano()
-})
-
-// BootTime returns the host's boot time in ns since the epoch (the
-// container start time Falco reports for host processes).
-func BootTime() int64 { return bootTime() }
-
 // ProcStartTime returns the start time of pid in ns since the epoch, from
 // /proc/PID/stat (clock-tick resolution). A container's start_ts is its
 // init process's start time (Falco: the pid namespace init's start).
@@ -226,7 +213,7 @@ func ProcStartTime(pid uint32) (int64, error) {
 		return 0, fmt.Errorf("parse stat of pid %d: starttime: %w", pid, err)
 	}
 	const clkTck = 100 // USER_HZ, fixed on Linux
-	return bootTime() + int64(ticks)*int64(time.Second/clkTck), nil
+	return host.BootTime() + int64(ticks)*int64(time.Second/clkTck), nil
 }
 
 // shortID is the 12-character form of a container id.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -122,7 +123,7 @@ func (c *runcClient) read(id string) (*event.Container, error) {
 			}
 		}
 	}
-	if root, err := FindCgroup2Root(); err == nil {
+	if root, err := host.Cgroup2Root(); err == nil {
 		if p, ok := strings.CutPrefix(st.CgroupPaths[""], root); ok && p != "" {
 			ct.CgroupPath = p
 		}

@@ -2,6 +2,7 @@ package container_test
 
 import (
 	"encoding/json"
+	"github.com/vigilsec/vigil/internal/host"
 	"net"
 	"net/http"
 	"os"
@@ -21,7 +22,7 @@ import (
 // guesses); the background retry then fills the metadata in.
 func TestSlowRuntime(t *testing.T) {
 	testkernel.RequireRoot(t)
-	root, err := container.FindCgroup2Root()
+	root, err := host.Cgroup2Root()
 	testkernel.SkipIfErr(t, err)
 	id := containertest.NewID()
 	sock := filepath.Join(t.TempDir(), "docker.sock")

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"net"
 	"os"
 	"os/exec"
@@ -568,22 +569,10 @@ func NewEnv(tb testing.TB, socket string) *Env {
 	return &Env{Client: client, Namespace: Namespace, Image: img, ImageName: ImageName, ImageDigest: digest}
 }
 
-// CgroupV2Root returns the cgroup v2 mount point (/sys/fs/cgroup on
-// unified hosts, /sys/fs/cgroup/unified on hybrid ones).
-func CgroupV2Root() (string, error) {
-	for _, p := range [...]string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified"} {
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(p, &st); err == nil && st.Type == 0x63677270 {
-			return p, nil
-		}
-	}
-	return "", errors.New("no cgroup v2 hierarchy mounted")
-}
-
 // CgroupID returns the container's cgroup v2 id: what the sensor reports
 // as Event.CgroupID (bpf_get_current_cgroup_id) for its processes.
 func (c *Container) CgroupID() (uint64, error) {
-	root, err := CgroupV2Root()
+	root, err := host.Cgroup2Root()
 	if err != nil {
 		return 0, err
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"io"
 	"os"
 	"strings"
@@ -132,7 +133,7 @@ func TestContainerdExecAndCgroupID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := CgroupV2Root()
+	root, err := host.Cgroup2Root()
 	if err != nil {
 		t.Fatal(err)
 	}

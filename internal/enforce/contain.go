@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,11 +26,8 @@ var CgroupV2Root = detectCgroupV2()
 const CgroupV1Freezer = "/sys/fs/cgroup/freezer"
 
 func detectCgroupV2() string {
-	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
-		var st unix.Statfs_t
-		if unix.Statfs(p, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-			return p
-		}
+	if root, err := host.Cgroup2Root(); err == nil {
+		return root
 	}
 	return "/sys/fs/cgroup"
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -292,28 +293,9 @@ func mountPoints(pid int) []string {
 		if len(f) < 5 || f[4] == "/" {
 			continue
 		}
-		out = append(out, unescapeMountinfo(f[4]))
+		out = append(out, host.UnescapeMountinfo(f[4]))
 	}
 	return out
-}
-
-// unescapeMountinfo decodes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, "\\") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // rootPrefix is how the agent sees the root of process pid in fd paths:

@@ -52,7 +52,4 @@ func TestSectionReachesMount(t *testing.T) {
 			t.Errorf("reaches(%s) = %v, want %v", m, got, want)
 		}
 	}
-	if got := unescapeMountinfo(`/mnt/a\040b\134c`); got != `/mnt/a b\c` {
-		t.Errorf("unescape: %q", got)
-	}
 }

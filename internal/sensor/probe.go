@@ -3,6 +3,7 @@ package sensor
 import (
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,11 +15,8 @@ import (
 	"github.com/vigilsec/vigil/internal/event"
 )
 
-// Mount points the sensor relies on.
-const (
-	TracefsPath = "/sys/kernel/tracing"
-	BPFFSPath   = "/sys/fs/bpf"
-)
+// BPFFSPath is where the BPF filesystem is mounted (tracefs: host.TracefsPath).
+const BPFFSPath = "/sys/fs/bpf"
 
 // Feature is the result of one probe of the host.
 type Feature struct {
@@ -34,13 +32,13 @@ func mounted(path string, magic int64) bool {
 	return unix.Statfs(path, &st) == nil && st.Type == magic
 }
 
-// EnsureTracefs mounts tracefs at TracefsPath when it is not mounted.
+// EnsureTracefs mounts tracefs at host.TracefsPath when it is not mounted.
 func EnsureTracefs() error {
-	if mounted(TracefsPath, unix.TRACEFS_MAGIC) {
+	if mounted(host.TracefsPath, unix.TRACEFS_MAGIC) {
 		return nil
 	}
-	if err := unix.Mount("tracefs", TracefsPath, "tracefs", 0, ""); err != nil {
-		return fmt.Errorf("mount tracefs at %s: %w", TracefsPath, err)
+	if err := unix.Mount("tracefs", host.TracefsPath, "tracefs", 0, ""); err != nil {
+		return fmt.Errorf("mount tracefs at %s: %w", host.TracefsPath, err)
 	}
 	return nil
 }
@@ -74,17 +72,6 @@ func Tracepoints() []string {
 	return out
 }
 
-// CgroupV2Root returns the cgroup v2 mount point (/sys/fs/cgroup/unified on
-// hybrid hosts, /sys/fs/cgroup on unified ones).
-func CgroupV2Root() (string, error) {
-	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
-		if mounted(p, unix.CGROUP2_SUPER_MAGIC) {
-			return p, nil
-		}
-	}
-	return "", errors.New("no cgroup v2 hierarchy mounted")
-}
-
 // Probe checks what the sensor needs, mounting tracefs and bpffs when they
 // are missing. It never fails: each probe reports its own result.
 func Probe() []Feature {
@@ -108,21 +95,21 @@ func Probe() []Feature {
 	add("root", rootErr, "euid 0", "the sensor cannot load BPF programs; run vigil as root")
 	_, err := os.Stat("/sys/kernel/btf/vmlinux")
 	add("btf", err, "/sys/kernel/btf/vmlinux", "CO-RE relocations fail: the sensor cannot load")
-	add("tracefs", EnsureTracefs(), TracefsPath, "no tracepoint can be attached: no events")
+	add("tracefs", EnsureTracefs(), host.TracefsPath, "no tracepoint can be attached: no events")
 	add("bpffs", EnsureBPFFS(), BPFFSPath, "nothing (the sensor pins nothing); other BPF tools may need it")
 	add("ringbuf", features.HaveMapType(ebpf.RingBuf), "BPF_MAP_TYPE_RINGBUF", "the sensor cannot load (needs Linux 5.8+)")
 	add("bpf_task_pt_regs", features.HaveProgramHelper(ebpf.TracePoint, 175 /* BPF_FUNC_task_pt_regs */),
 		"helper available to tracepoints", "syscall arguments cannot be read at sys_exit: the sensor cannot load (needs Linux 5.15+)")
-	_, rawErr := os.Stat(filepath.Join(TracefsPath, "events/raw_syscalls/sys_exit"))
+	_, rawErr := os.Stat(filepath.Join(host.TracefsPath, "events/raw_syscalls/sys_exit"))
 	add("tracepoint raw_syscalls:sys_exit", rawErr, "present (fallback for syscalls without their own tracepoint)",
 		"syscalls whose own tracepoint is missing are not reported")
 	for _, tp := range Tracepoints() {
 		group, name, _ := strings.Cut(tp, ":")
 		var err error
 		if group == "raw" {
-			_, err = os.Stat(filepath.Join(TracefsPath, "events/sched", name))
+			_, err = os.Stat(filepath.Join(host.TracefsPath, "events/sched", name))
 		} else {
-			_, err = os.Stat(filepath.Join(TracefsPath, "events", group, name))
+			_, err = os.Stat(filepath.Join(host.TracefsPath, "events", group, name))
 		}
 		consequence := "events of " + tpTypes(name) + " are not reported"
 		if err != nil && !errors.Is(err, os.ErrPermission) {
@@ -135,7 +122,7 @@ func Probe() []Feature {
 	}
 	add("in-kernel open and connect filters", ProbeOpenFilter(), "load (vigil run drops opens, and connects of address families, no rule can match in the kernel)",
 		"vigil run starts without in-kernel filtering and reports every open and connect (more events to process, none lost)")
-	root, err := CgroupV2Root()
+	root, err := host.Cgroup2Root()
 	add("cgroup v2", err, root, "cgroup ids cannot be mapped to containers; --cgroup filters do not work")
 	fd, err := unix.FanotifyInit(unix.FAN_CLASS_NOTIF|unix.FAN_CLOEXEC, unix.O_RDONLY)
 	if err == nil {

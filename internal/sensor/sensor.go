@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"os"
 	"slices"
 	"strings"
@@ -193,7 +194,7 @@ func New(opts *Options) (*Sensor, error) {
 			return nil, err
 		}
 	}
-	s.bootOff = bootOffset()
+	s.bootOff = host.BootTime()
 	if err := s.attach(types, opts.FilterPIDTree != 0, opts.RawFallback); err != nil {
 		s.Close()
 		return nil, err
@@ -279,24 +280,6 @@ func roundRing(n int) int {
 		r <<= 1
 	}
 	return r
-}
-
-// bootOffset returns wall-clock ns minus CLOCK_BOOTTIME ns, to convert the
-// BPF timestamps (bpf_ktime_get_boot_ns).
-func bootOffset() int64 {
-	var ts unix.Timespec
-	best := int64(0)
-	bestGap := int64(-1)
-	for i := 0; i < 3; i++ {
-		w0 := time.Now().UnixNano()
-		_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts)
-		w1 := time.Now().UnixNano()
-		if gap := w1 - w0; bestGap < 0 || gap < bestGap {
-			bestGap = gap
-			best = (w0+w1)/2 - ts.Nano()
-		}
-	}
-	return best
 }
 
 func (s *Sensor) configure(types []event.Type, snap event.TypeSet, root uint32) error {

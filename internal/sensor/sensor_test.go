@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"io"
 	"os"
 	"os/exec"
@@ -167,7 +168,7 @@ func cgroupInode(t *testing.T, pid uint32) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := CgroupV2Root()
+	root, err := host.Cgroup2Root()
 	testkernel.SkipIfErr(t, err)
 	for _, line := range strings.Split(string(b), "\n") {
 		if p, ok := strings.CutPrefix(line, "0::"); ok {
@@ -586,7 +587,7 @@ func TestExecWritable(t *testing.T) {
 // cgroup id, and the child's events are there.
 func TestCgroupFilter(t *testing.T) {
 	testkernel.RequireRoot(t)
-	root, err := CgroupV2Root()
+	root, err := host.Cgroup2Root()
 	testkernel.SkipIfErr(t, err)
 	dir := filepath.Join(root, fmt.Sprintf("vigil-sensor-test-%d", os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {

@@ -2,6 +2,7 @@ package sensor
 
 import (
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"io"
 	"os"
 	"os/exec"
@@ -23,7 +24,7 @@ func TestSyscallSets(t *testing.T) {
 	testkernel.RequireRoot(t)
 	unshare, err := exec.LookPath("unshare")
 	testkernel.SkipIfErr(t, err)
-	root, err := CgroupV2Root()
+	root, err := host.Cgroup2Root()
 	testkernel.SkipIfErr(t, err)
 	dir := filepath.Join(root, fmt.Sprintf("vigil-sysbits-test-%d", os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"net/netip"
 	"os"
 	"path"
@@ -13,8 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/event"
 )
@@ -45,41 +44,13 @@ func findCgroup2(procRoot string) (string, error) {
 		}
 		fs := strings.Fields(line[:sep])
 		if len(fs) >= 5 {
-			return unescapeMount(fs[4]), nil
+			return host.UnescapeMountinfo(fs[4]), nil
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return "", fmt.Errorf("read mountinfo: %w", err)
 	}
 	return "", nil
-}
-
-// unescapeMount decodes the octal escapes (\040) of mountinfo paths.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// bootTime is the boot time in ns since the epoch.
-func bootTime() int64 {
-	var rt, bt unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_REALTIME, &rt) != nil || unix.ClockGettime(unix.CLOCK_BOOTTIME, &bt) != nil {
-		return 0
-	}
-	return rt.Nano() - bt.Nano()
 }
 
 // Seed loads every process in /proc that the table does not know yet, with

@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"github.com/vigilsec/vigil/internal/host"
 	"strconv"
 	"sync"
 	"syscall"
@@ -149,7 +150,7 @@ func New(cfg Config) (*Table, error) {
 		}
 		t.cgroupRoot = root
 	}
-	t.bootNS = bootTime()
+	t.bootNS = host.BootTime()
 	return t, nil
 }
 
