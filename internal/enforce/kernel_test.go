@@ -289,6 +289,32 @@ func waitDecision(t *testing.T, e *Enforcer, ok func(Decision) bool) Decision {
 	}
 }
 
+// waitDecisions waits at most 5 s for one decision matching each of oks,
+// in whatever order they come (decisions from the fanotify gate and from
+// the BPF ring reach the channel in no fixed order), and returns them in
+// the order of oks.
+func waitDecisions(t *testing.T, e *Enforcer, oks ...func(Decision) bool) []Decision {
+	t.Helper()
+	got := make([]Decision, len(oks))
+	found := make([]bool, len(oks))
+	timeout := time.After(5 * time.Second)
+	for n := 0; n < len(oks); {
+		select {
+		case d := <-e.Decisions():
+			for i, ok := range oks {
+				if !found[i] && ok(d) {
+					got[i], found[i] = d, true
+					n++
+					break
+				}
+			}
+		case <-timeout:
+			t.Fatalf("within 5s only these decisions matched: %v", found)
+		}
+	}
+	return got
+}
+
 // target is a plain cgroup treated as a container named name; its
 // processes share the host's root filesystem (the test's own).
 func target(name, cg string) Target {
@@ -720,8 +746,11 @@ func TestAuditFileAndExec(t *testing.T) {
 			}
 			open := runHelper(t, vfd, "open", secret)
 			out, runErr := inCgroup(vfd, echo, "hello").Output()
-			df := waitDecision(t, e, func(d Decision) bool { return d.Kind == KindOpen })
-			dx := waitDecision(t, e, func(d Decision) bool { return d.Kind == KindExec })
+			// The open's decision comes from the fanotify gate, the exec's
+			// from the BPF ring: either may reach the channel first.
+			ds := waitDecisions(t, e, func(d Decision) bool { return d.Kind == KindOpen },
+				func(d Decision) bool { return d.Kind == KindExec })
+			df, dx := ds[0], ds[1]
 			if df.Action != policy.ActionBlock || df.Rule != "secret" || dx.Action != policy.ActionKill || dx.Rule != "echo" || dx.Path != echo {
 				t.Errorf("decisions: %+v %+v", df, dx)
 			}
