@@ -159,59 +159,23 @@ func connectCmp(c *rules.Cmp) sensor.Families {
 	if c.Op != rules.OpEq && c.Op != rules.OpIn {
 		return sensor.AllFamilies
 	}
-	var strs []string
-	strs = append(strs, c.Strs...)
-	for v := range c.Set {
-		strs = append(strs, v)
-	}
 	var f sensor.Families
+	if byValue, ok := socketValueFamilies[c.L.Field.Name]; ok {
+		for _, v := range c.Strs {
+			if _, ok := byValue[v]; !ok {
+				return sensor.AllFamilies
+			}
+			f |= byValue[v]
+		}
+		for v := range c.Set {
+			if _, ok := byValue[v]; !ok {
+				return sensor.AllFamilies
+			}
+			f |= byValue[v]
+		}
+		return f
+	}
 	switch c.L.Field.Name {
-	case "fd.typechar":
-		for _, v := range strs {
-			switch v {
-			case "4":
-				f |= ipFamilies
-			case "6":
-				f |= sensor.FamilyInet6
-			case "u":
-				f |= sensor.FamilyUnix
-			default:
-				return sensor.AllFamilies
-			}
-		}
-	case "fd.type":
-		for _, v := range strs {
-			switch v {
-			case "ipv4":
-				f |= ipFamilies
-			case "ipv6":
-				f |= sensor.FamilyInet6
-			case "unix":
-				f |= sensor.FamilyUnix
-			default:
-				return sensor.AllFamilies
-			}
-		}
-	case "fd.sockfamily":
-		for _, v := range strs {
-			switch v {
-			case "ip":
-				f |= ipFamilies
-			case "unix":
-				f |= sensor.FamilyUnix
-			default:
-				return sensor.AllFamilies
-			}
-		}
-	case "fd.l4proto":
-		for _, v := range strs {
-			switch v {
-			case "tcp", "udp", "icmp", "raw":
-				f |= ipFamilies
-			default:
-				return sensor.AllFamilies
-			}
-		}
 	case "fd.sip", "fd.cip", "fd.rip", "fd.lip", "fd.net", "fd.snet", "fd.cnet", "fd.rnet", "fd.lnet":
 		if len(c.IPs) == 0 && len(c.Nets) == 0 {
 			return sensor.AllFamilies
@@ -226,6 +190,15 @@ func connectCmp(c *rules.Cmp) sensor.Families {
 		return sensor.AllFamilies
 	}
 	return f
+}
+
+// socketValueFamilies are, per socket field, the families of connects
+// each of its values can stand for (any other value: every family).
+var socketValueFamilies = map[string]map[string]sensor.Families{
+	"fd.typechar":   {"4": ipFamilies, "6": sensor.FamilyInet6, "u": sensor.FamilyUnix},
+	"fd.type":       {"ipv4": ipFamilies, "ipv6": sensor.FamilyInet6, "unix": sensor.FamilyUnix},
+	"fd.sockfamily": {"ip": ipFamilies, "unix": sensor.FamilyUnix},
+	"fd.l4proto":    {"tcp": ipFamilies, "udp": ipFamilies, "icmp": ipFamilies, "raw": ipFamilies},
 }
 
 // ipFamily returns the families of connects an address of the family
