@@ -117,6 +117,10 @@ func appendJSON(dst []byte, ev *Event, enc *JSONEncoder) []byte {
 		dst = appendBoolField(dst, "connected", f.Connected)
 		dst = appendBoolField(dst, "name_changed", f.NameChanged)
 		dst = appendBoolField(dst, "listening", f.Listening)
+		if f.Ino != 0 || f.Dev != 0 {
+			dst = appendUintField(dst, "dev", uint64(f.Dev))
+			dst = appendUintField(dst, "ino", f.Ino)
+		}
 		dst = append(dst, '}')
 	}
 	if c := ev.Container; c != nil {
@@ -455,6 +459,8 @@ type capFD struct {
 	Connected   bool    `json:"connected"`
 	NameChanged bool    `json:"name_changed"`
 	Listening   bool    `json:"listening"`
+	Dev         uint32  `json:"dev"`
+	Ino         uint64  `json:"ino"`
 }
 
 type capMount struct {
@@ -623,7 +629,7 @@ func (r *CaptureReader) decode(b []byte, ev *Event) error {
 	}
 	if f := c.FD; f != nil {
 		fi := &FDInfo{Num: f.Num, Name: f.Name, NameRaw: f.NameRaw, Flags: f.Flags, L4Proto: f.L4Proto,
-			Connected: f.Connected, NameChanged: f.NameChanged, Listening: f.Listening}
+			Connected: f.Connected, NameChanged: f.NameChanged, Listening: f.Listening, Dev: f.Dev, Ino: f.Ino}
 		if len(f.Type) == 1 {
 			fi.Type = FDType(f.Type[0])
 		} else if f.Type != "" {

@@ -29,8 +29,20 @@ func chmodMode() ArgDef {
 }
 func addrArg(name string) ArgDef { return ArgDef{Name: name, Kind: KindSockaddr, Slot: SlotAddr} }
 
+// devIno are the last arguments of Falco's open exit events: the device of
+// the opened file's filesystem (new_encode_dev, as stat's st_dev) and its
+// inode, read by the sensor from the new fd; 0 for a failed open.
+var devIno = []ArgDef{{Name: "dev", Kind: KindUint, Slot: SlotArg1}, {Name: "ino", Kind: KindUint, Slot: SlotArg2}}
+
+func withDevIno(a ...ArgDef) []ArgDef { return append(a, devIno...) }
+
 // data is the I/O buffer argument of the read/write family (evt.arg.data).
 var data = ArgDef{Name: "data", Kind: KindBuffer, Slot: SlotBuffer}
+
+const (
+	devInoDoc = " dev and ino are the device (new_encode_dev of the filesystem's, as stat's st_dev) and inode of the opened file, read in the kernel from the new fd."
+	openDoc   = devInoDoc + " flags holds O_F_CREATED when the call created the file (FMODE_CREATED)."
+)
 
 const ioDoc = " data (evt.arg.data, evt.buffer) holds the first bytes moved, at most 80 (Falco's default snaplen), captured only for the types of loaded rules that read evt.buffer or evt.arg.data."
 
@@ -45,17 +57,17 @@ var defs = [NumTypes]Def{
 		Args: []ArgDef{ret, dirfd("dirfd", SlotDirFD), relPath("pathname", SlotPath, SlotDirFD), flags("flags", "execveat_flags")},
 		Doc:  "A failed execveat (a successful one is reported as execve, as Falco does)."},
 	TypeOpen: {Name: "open", Category: CatFile, Syscall: "open",
-		Args: []ArgDef{retFD, pathArg("name"), flags("flags", "file_flags"), modeArg("mode")},
-		Doc:  "A file was opened with open(2)."},
+		Args: withDevIno(retFD, pathArg("name"), flags("flags", "file_flags"), modeArg("mode")),
+		Doc:  "A file was opened with open(2)." + openDoc},
 	TypeOpenat: {Name: "openat", Category: CatFile, Syscall: "openat",
-		Args: []ArgDef{retFD, dirfd("dirfd", SlotDirFD), relPath("name", SlotPath, SlotDirFD), flags("flags", "file_flags"), modeArg("mode")},
-		Doc:  "A file was opened with openat(2)."},
+		Args: withDevIno(retFD, dirfd("dirfd", SlotDirFD), relPath("name", SlotPath, SlotDirFD), flags("flags", "file_flags"), modeArg("mode")),
+		Doc:  "A file was opened with openat(2)." + openDoc},
 	TypeOpenat2: {Name: "openat2", Category: CatFile, Syscall: "openat2",
-		Args: []ArgDef{retFD, dirfd("dirfd", SlotDirFD), relPath("name", SlotPath, SlotDirFD), flags("flags", "file_flags"), modeArg("mode"), {Name: "resolve", Kind: KindFlags, Slot: SlotArg0, Flags: "openat2_resolve"}},
-		Doc:  "A file was opened with openat2(2)."},
+		Args: withDevIno(retFD, dirfd("dirfd", SlotDirFD), relPath("name", SlotPath, SlotDirFD), flags("flags", "file_flags"), modeArg("mode"), ArgDef{Name: "resolve", Kind: KindFlags, Slot: SlotArg0, Flags: "openat2_resolve"}),
+		Doc:  "A file was opened with openat2(2)." + openDoc},
 	TypeCreat: {Name: "creat", Category: CatFile, Syscall: "creat",
-		Args: []ArgDef{retFD, pathArg("name"), modeArg("mode")},
-		Doc:  "A file was created with creat(2)."},
+		Args: withDevIno(retFD, pathArg("name"), modeArg("mode")),
+		Doc:  "A file was created with creat(2)." + devInoDoc},
 	TypeClose: {Name: "close", Category: CatFile, Syscall: "close",
 		Args: []ArgDef{ret, fdArg("fd")},
 		Doc:  "An fd was closed."},

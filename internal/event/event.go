@@ -213,6 +213,11 @@ type FDInfo struct {
 	Listening   bool
 	Connected   bool
 	NameChanged bool // this event changed the fd's name
+	// Dev and Ino identify the file (fd.dev, fd.ino): the device of its
+	// filesystem, new_encode_dev'd as stat's st_dev, and its inode; 0 when
+	// unknown (not a file, or a table entry made without them).
+	Dev uint32
+	Ino uint64
 }
 
 // Container is the container context of an event. Host processes get

@@ -100,6 +100,13 @@ var fields = []Field{
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
 			return bv(isOpenCall(ev.Type) && OpenFlagsToPPM(ev.Flags)&PPMOWronly != 0)
 		}},
+	{Name: "evt.is_open_create", Type: FieldBool, Doc: "True for an open/openat/openat2 that created its file (the kernel's FMODE_CREATED on the new file, read by the sensor at open exit; Falco's O_F_CREATED) or that succeeded with O_TMPFILE; false for every other event, creat included (as in Falco).",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if !isOpenCall(ev.Type) {
+				return bv(false)
+			}
+			return bv(ev.Flags&OpenCreated != 0 || (ev.Flags&kOTmpfile == kOTmpfile && ev.Ret >= 0))
+		}},
 	{Name: "evt.is_open_exec", Type: FieldBool, Doc: "True for an open that created a file with an executable mode bit.",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
 			return bv(isOpen(ev.Type) && ev.Flags&kOCreat != 0 && ev.Mode&0o111 != 0)
@@ -468,6 +475,14 @@ var fields = []Field{
 			}
 			return bv(ev.FDInfo.NameChanged)
 		}},
+	{Name: "fd.dev", Type: FieldUint, Doc: "Device of the file's filesystem, encoded as the kernel's new_encode_dev (as stat's st_dev): read by the sensor from the new fd at open exit and kept in the fd table (from stat of /proc/PID/fd/N for fds open before the agent). 0 for fds that are not files; no value without fd state (a failed open).",
+		Extract: fdFileX(func(fi *FDInfo) uint64 { return uint64(fi.Dev) })},
+	{Name: "fd.dev.major", Type: FieldUint, Doc: "Major number of fd.dev.",
+		Extract: fdFileX(func(fi *FDInfo) uint64 { return uint64(fi.Dev&0xfff00) >> 8 })},
+	{Name: "fd.dev.minor", Type: FieldUint, Doc: "Minor number of fd.dev.",
+		Extract: fdFileX(func(fi *FDInfo) uint64 { return uint64(fi.Dev&0xff | (fi.Dev>>12)&0xfff00) })},
+	{Name: "fd.ino", Type: FieldUint, Doc: "Inode number of the file, read with fd.dev; 0 for fds that are not files; no value without fd state.",
+		Extract: fdFileX(func(fi *FDInfo) uint64 { return fi.Ino })},
 	{Name: "fd.sip.name", Type: FieldString, Doc: hostNameDoc("server"), Extract: hostNameX(ipX(true))},
 	{Name: "fd.cip.name", Type: FieldString, Doc: hostNameDoc("client"), Extract: hostNameX(ipX(false))},
 	{Name: "fd.lip.name", Type: FieldString, Doc: hostNameDoc("local"), Extract: hostNameX(localX(true, false))},
@@ -653,6 +668,17 @@ func podLabel(c *FieldCtx, ct *Container, i int) (Value, bool) {
 func hasRet(ev *Event) bool {
 	args := Lookup(ev.Type).Args
 	return len(args) > 0 && args[0].Slot == SlotRet
+}
+
+// fdFileX extracts a number of the event's fd state (none without one, or
+// for a failed open).
+func fdFileX(get func(*FDInfo) uint64) Extractor {
+	return func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+		if fi := ev.FDInfo; fi != nil && fi.Num >= 0 {
+			return uv(get(fi))
+		}
+		return none()
+	}
 }
 
 func isOpenCall(t Type) bool { return t == TypeOpen || t == TypeOpenat || t == TypeOpenat2 }

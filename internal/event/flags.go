@@ -68,11 +68,21 @@ const (
 	kOTmpfile   = 0o20200000
 )
 
+// OpenCreated is set in Event.Flags of an open whose call created the file
+// (the kernel's FMODE_CREATED on the new file), as Falco's driver sets
+// PPM_O_F_CREATED in the open's flags. It lies above the kernel's 32 open
+// flag bits, so it never collides with one.
+const OpenCreated uint64 = 1 << 32
+
 // OpenFlagsToPPM converts kernel open flags to Falco's PPM bits, as the
 // driver's open_flags_to_scap does: access mode 0 (O_RDONLY, and O_PATH)
-// becomes PPM_O_RDONLY, O_RDWR sets both read and write bits.
+// becomes PPM_O_RDONLY, O_RDWR sets both read and write bits; OpenCreated
+// becomes PPM_O_F_CREATED.
 func OpenFlagsToPPM(f uint64) uint64 {
 	var r uint64
+	if f&OpenCreated != 0 {
+		r |= PPMOFCreated
+	}
 	switch f & 3 {
 	case 0:
 		r |= PPMORdonly

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/engine"
 	"github.com/vigilsec/vigil/internal/event"
@@ -60,6 +62,28 @@ const fieldRules = `
     and fd.uid exists and proc.nthreads = 1 and proc.nchilds = 0 and proc.fdopencount > 0 and user.homedir = /root and user.shell exists
     and evt.count.error.file = 0 and fd.is_server = false and evt.rawarg.flags > 0 and evt.rawarg.name = ./f
   output: open %fd.name types=%fd.types uid=%fd.uid home=%user.homedir shell=%user.shell threads=%proc.nthreads
+  priority: INFO
+- rule: open existing file
+  desc: fd.dev/fd.ino read by the sensor at open exit equal stat(2)'s; the file existed
+  condition: >
+    evt.type = openat and fd.name = @DIR@/f and evt.is_open_create = false and fd.ino = @INO@ and fd.dev = @DEV@
+    and fd.dev.major = @MAJOR@ and fd.dev.minor = @MINOR@ and evt.arg.ino = @INO@ and evt.arg.dev = @DEV@
+  output: open %fd.name ino=%fd.ino dev=%fd.dev
+  priority: INFO
+- rule: O_CREAT open of an existing file
+  desc: evt.is_open_create is false when O_CREAT found the file
+  condition: evt.type = openat and fd.name = @DIR@/f and evt.arg.flags contains O_CREAT and evt.is_open_create = false and not evt.arg.flags contains O_F_CREATED
+  output: append %fd.name flags=%evt.arg.flags
+  priority: INFO
+- rule: open that creates
+  desc: evt.is_open_create on an open that created its file; fd.ino/fd.dev compared with stat(2) by the test
+  condition: evt.type = openat and fd.name = @DIR@/newfile and evt.is_open_create = true and evt.arg.flags contains O_F_CREATED
+  output: created ino=%fd.ino dev=%fd.dev major=%fd.dev.major minor=%fd.dev.minor
+  priority: INFO
+- rule: close keeps the file's identity
+  desc: the fd table carries fd.ino/fd.dev from the open to the close
+  condition: evt.type = close and fd.name = @DIR@/f and fd.ino = @INO@ and fd.dev = @DEV@ and evt.is_open_create = false
+  output: close %fd.name ino=%fd.ino
   priority: INFO
 - rule: failed open
   desc: error counters
@@ -143,6 +167,10 @@ func TestFieldsOnRealKernel(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	var fst unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, "f"), &fst); err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +186,9 @@ func TestFieldsOnRealKernel(t *testing.T) {
 		}
 	}()
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	y := strings.NewReplacer("@DIR@", dir, "@PORT@", port, "@T@", strconv.FormatInt(time.Now().UnixNano(), 10)).Replace(fieldRules)
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	y := strings.NewReplacer("@INO@", u(fst.Ino), "@DEV@", u(fst.Dev), "@MAJOR@", u(uint64(unix.Major(fst.Dev))),
+		"@MINOR@", u(uint64(unix.Minor(fst.Dev))), "@DIR@", dir, "@PORT@", port, "@T@", strconv.FormatInt(time.Now().UnixNano(), 10)).Replace(fieldRules)
 	rs := rules.LoadAndCompile(nil, rules.File{Name: "fields.yaml", Data: []byte(y)})
 	if err := rs.Err(); err != nil {
 		t.Fatal(err)
@@ -171,7 +201,7 @@ func TestFieldsOnRealKernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := "cd " + dir + " && mkdir sub && mv sub sub2 && touch sub2/x && ln -s sub2 lnk && cat ./f >/dev/null && " +
+	script := "cd " + dir + " && mkdir sub && mv sub sub2 && touch sub2/x && ln -s sub2 lnk && cat ./f >/dev/null && : >> f && : > newfile && " +
 		exe + " unlinkat " + dir + "/sub2 x && rm -r sub2 && echo VIGILSECRET-payload > out && mkdir dev && echo hi > dev/log && cp /bin/true mytrue && ./mytrue; cat ./nonexistent 2>/dev/null; busybox nc 127.0.0.1 " + port + " </dev/null; true"
 	tmpl := exec.Command("sh")
 	tmpl.Env = append(os.Environ(), envHelper+"=1")
@@ -232,5 +262,13 @@ func TestFieldsOnRealKernel(t *testing.T) {
 		} else {
 			t.Logf("%s: %s", name, out)
 		}
+	}
+	var nst unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, "newfile"), &nst); err != nil {
+		t.Fatal(err)
+	}
+	wantOut := "created ino=" + u(nst.Ino) + " dev=" + u(nst.Dev) + " major=" + u(uint64(unix.Major(nst.Dev))) + " minor=" + u(uint64(unix.Minor(nst.Dev)))
+	if got := fired["open that creates"]; got != "" && got != wantOut {
+		t.Errorf("created file: got %q, stat(2) says %q", got, wantOut)
 	}
 }

@@ -15,6 +15,7 @@ const (
 	netSize  = int(unsafe.Sizeof(vigilVigilNet{}))
 	snapSize = int(unsafe.Sizeof(vigilVigilSnap{}))
 	execSize = int(unsafe.Sizeof(vigilVigilExec{}))
+	fileSize = int(unsafe.Sizeof(vigilVigilFile{}))
 	strMax   = 512 // VIGIL_STR_MAX
 
 	recSys  = uint8(vigilVigilRecKindVIGIL_REC_SYS)
@@ -63,6 +64,21 @@ func (s *Sensor) decode(b []byte, ev *event.Event) (event.Type, error) {
 				ev.Path2 = str
 			case event.SlotStr:
 				ev.Str = str
+			}
+		}
+		if l.desc.Flags&vigilDescFile != 0 {
+			// Bit 32 of openat2's 64-bit flags is the created mark, never
+			// the caller's (the kernel refuses it).
+			ev.Flags &^= event.OpenCreated
+			if h.Flags&hdrFFile != 0 {
+				if off+fileSize > len(body) {
+					return t, errShort
+				}
+				f := (*vigilVigilFile)(unsafe.Pointer(&body[off]))
+				ev.Arg[1], ev.Arg[2] = int64(f.Dev), int64(f.Ino)
+				if f.Created != 0 && t != event.TypeCreat {
+					ev.Flags |= event.OpenCreated
+				}
 			}
 		}
 	case recNet:

@@ -252,13 +252,40 @@ func actionAll() []byte {
 	}
 	defer os.RemoveAll(d)
 	const cwd = unix.AT_FDCWD
+	// devIno sets an open's dev and ino arguments to what fstat(2) says
+	// of its new fd (the sensor reads them from the kernel's file).
+	devIno := func(e *event.Event, fd int64) {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(fd), &st); err != nil {
+			panic(err)
+		}
+		e.Arg[1], e.Arg[2] = int64(st.Dev), int64(st.Ino)
+	}
 
 	dflags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
 	dfd := rawsys(unix.SYS_OPEN, cs(d), u(dflags), 0)
-	exp(event.TypeOpen, dfd, func(e *event.Event) { e.Path = d; e.Flags = uint64(dflags) })
+	exp(event.TypeOpen, dfd, func(e *event.Event) { e.Path = d; e.Flags = uint64(dflags); devIno(e, dfd) })
 	oflags := unix.O_CREAT | unix.O_WRONLY | unix.O_CLOEXEC
 	fd := rawsys(unix.SYS_OPENAT, u(dfd), cs("f1"), u(oflags), 0o640)
-	exp(event.TypeOpenat, fd, func(e *event.Event) { e.DirFD = dfd; e.Path = "f1"; e.Flags = uint64(oflags); e.Mode = 0o640 })
+	// f1 is new: the open created it (evt.is_open_create, O_F_CREATED).
+	exp(event.TypeOpenat, fd, func(e *event.Event) {
+		e.DirFD = dfd
+		e.Path = "f1"
+		e.Flags = uint64(oflags) | event.OpenCreated
+		e.Mode = 0o640
+		devIno(e, fd)
+	})
+	// The same O_CREAT open of the now existing f1 creates nothing.
+	r0 := rawsys(unix.SYS_OPENAT, u(dfd), cs("f1"), u(oflags), 0o640)
+	exp(event.TypeOpenat, r0, func(e *event.Event) {
+		e.DirFD = dfd
+		e.Path = "f1"
+		e.Flags = uint64(oflags)
+		e.Mode = 0o640
+		devIno(e, r0)
+	})
+	rawsys(unix.SYS_CLOSE, u(r0))
+	exp(event.TypeClose, 0, func(e *event.Event) { e.FD = r0 })
 	r := rawsys(unix.SYS_OPENAT, atcwd(), cs(d+"/nope/x"), unix.O_RDONLY, 0)
 	exp(event.TypeOpenat, r, func(e *event.Event) { e.DirFD = cwd; e.Path = d + "/nope/x" })
 	how := unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS}
@@ -268,9 +295,10 @@ func actionAll() []byte {
 		e.Path = "f1"
 		e.Flags = how.Flags
 		e.Arg[0] = int64(how.Resolve)
+		devIno(e, r)
 	})
 	r = rawsys(unix.SYS_CREAT, cs(d+"/c1"), 0o600)
-	exp(event.TypeCreat, r, func(e *event.Event) { e.Path = d + "/c1"; e.Mode = 0o600 })
+	exp(event.TypeCreat, r, func(e *event.Event) { e.Path = d + "/c1"; e.Mode = 0o600; devIno(e, r) })
 	r = rawsys(unix.SYS_DUP, u(fd))
 	exp(event.TypeDup, r, func(e *event.Event) { e.FD = fd })
 	r = rawsys(unix.SYS_DUP2, u(fd), 100)

@@ -36,6 +36,11 @@ func local(i uint8) opt { return func(l *layout) { l.desc.Local = i } }
 func arg(n, i int8) opt { return func(l *layout) { l.arg[n] = i } }
 func args3() opt        { return func(l *layout) { l.arg = [4]int8{0, 1, 2, -1} } }
 func openHow() opt      { return func(l *layout) { l.desc.Flags |= vigilDescOpenHow } }
+
+// file: ret is an opened file's new fd, whose device, inode and created
+// mark the sensor reads (struct vigil_file after the strings; Arg[1], Arg[2]
+// and event.OpenCreated in Flags).
+func file() opt { return func(l *layout) { l.desc.Flags |= vigilDescFile } }
 func str(i uint8, s event.Slot) opt {
 	return func(l *layout) {
 		n := l.desc.Nstr
@@ -66,6 +71,7 @@ const (
 	vigilDescFailOnly = 1
 	vigilDescOpenHow  = 2
 	vigilDescRaw      = 4
+	vigilDescFile     = 8
 	vigilPrefixMax    = 64  // VIGIL_PREFIX_MAX
 	vigilMaxTypes     = 128 // VIGIL_MAX_TYPES
 	vigilOpenCreat    = 255 // VIGIL_OPEN_FLAGS_CREAT
@@ -77,6 +83,7 @@ const (
 	hdrFMemfd     = 4
 	hdrFWritable  = 32
 	hdrFEnvTrunc  = 64
+	hdrFFile      = 128
 )
 
 func sys(nr int, opts ...opt) layout {
@@ -108,10 +115,10 @@ const (
 var layouts = [event.NumTypes]layout{
 	event.TypeExecve:      sys(unix.SYS_EXECVE, str(0, pth), failOnly()),
 	event.TypeExecveat:    sys(unix.SYS_EXECVEAT, dirfd(0), str(1, pth), flags(4), failOnly()),
-	event.TypeOpen:        sys(unix.SYS_OPEN, str(0, pth), flags(1), mode(2)),
-	event.TypeOpenat:      sys(unix.SYS_OPENAT, dirfd(0), str(1, pth), flags(2), mode(3)),
-	event.TypeOpenat2:     sys(unix.SYS_OPENAT2, dirfd(0), str(1, pth), openHow(), flags(3), mode(4), arg(0, 5), wide(3), wide(4), wide(5)),
-	event.TypeCreat:       sys(unix.SYS_CREAT, str(0, pth), mode(1)),
+	event.TypeOpen:        sys(unix.SYS_OPEN, str(0, pth), flags(1), mode(2), file()),
+	event.TypeOpenat:      sys(unix.SYS_OPENAT, dirfd(0), str(1, pth), flags(2), mode(3), file()),
+	event.TypeOpenat2:     sys(unix.SYS_OPENAT2, dirfd(0), str(1, pth), openHow(), flags(3), mode(4), arg(0, 5), wide(3), wide(4), wide(5), file()),
+	event.TypeCreat:       sys(unix.SYS_CREAT, str(0, pth), mode(1), file()),
 	event.TypeClose:       sys(unix.SYS_CLOSE, fd(0)),
 	event.TypeDup:         sys(unix.SYS_DUP, fd(0)),
 	event.TypeDup2:        sys(unix.SYS_DUP2, fd(0), fd2(1)),

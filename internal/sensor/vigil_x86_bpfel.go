@@ -115,6 +115,13 @@ const (
 	vigilVigilFdTrackVIGIL_FD_CLOSE  vigilVigilFdTrack = 4
 )
 
+type vigilVigilFile struct {
+	_       structs.HostLayout
+	Ino     uint64
+	Dev     uint32
+	Created uint32
+}
+
 type vigilVigilHdr struct {
 	_        structs.HostLayout
 	Ts       uint64
@@ -243,6 +250,7 @@ const (
 	vigilVarUnusedExec      = "unused_exec"
 	vigilVarUnusedFamily    = "unused_family"
 	vigilVarUnusedFdTrack   = "unused_fd_track"
+	vigilVarUnusedFile      = "unused_file"
 	vigilVarUnusedHdr       = "unused_hdr"
 	vigilVarUnusedKind      = "unused_kind"
 	vigilVarUnusedMode      = "unused_mode"
@@ -338,6 +346,7 @@ type vigilVariableSpecs struct {
 	UnusedExec     *ebpf.VariableSpec `ebpf:"unused_exec"`
 	UnusedFamily   *ebpf.VariableSpec `ebpf:"unused_family"`
 	UnusedFdTrack  *ebpf.VariableSpec `ebpf:"unused_fd_track"`
+	UnusedFile     *ebpf.VariableSpec `ebpf:"unused_file"`
 	UnusedHdr      *ebpf.VariableSpec `ebpf:"unused_hdr"`
 	UnusedKind     *ebpf.VariableSpec `ebpf:"unused_kind"`
 	UnusedMode     *ebpf.VariableSpec `ebpf:"unused_mode"`
@@ -414,6 +423,7 @@ type vigilVariables struct {
 	UnusedExec     *ebpf.Variable `ebpf:"unused_exec"`
 	UnusedFamily   *ebpf.Variable `ebpf:"unused_family"`
 	UnusedFdTrack  *ebpf.Variable `ebpf:"unused_fd_track"`
+	UnusedFile     *ebpf.Variable `ebpf:"unused_file"`
 	UnusedHdr      *ebpf.Variable `ebpf:"unused_hdr"`
 	UnusedKind     *ebpf.Variable `ebpf:"unused_kind"`
 	UnusedMode     *ebpf.Variable `ebpf:"unused_mode"`

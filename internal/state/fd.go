@@ -214,6 +214,7 @@ func (t *Table) applyOpen(e *procEntry, ev *event.Event) {
 	if flags&syscall.O_DIRECTORY != 0 {
 		info.Type = event.FDDirectory
 	}
+	info.Dev, info.Ino = uint32(ev.Arg[1]), uint64(ev.Arg[2])
 	ev.FDInfo = t.put(e, ev.Ret, nil, fdEntry{info: info, cloexec: flags&syscall.O_CLOEXEC != 0})
 }
 

@@ -319,10 +319,15 @@ func readFD(procRoot string, pid uint32, fd int64) *fdEntry {
 		x.info.NameRaw = x.info.Name
 		x.info.Type = event.FDFile
 		var st syscall.Stat_t
+		statOK := syscall.Stat(fdPath, &st) == nil
+		if statOK {
+			// st_dev is new_encode_dev'd, as the sensor's fd.dev.
+			x.info.Dev, x.info.Ino = uint32(st.Dev), st.Ino
+		}
 		switch {
 		case x.info.Flags&syscall.O_DIRECTORY != 0:
 			x.info.Type = event.FDDirectory
-		case syscall.Stat(fdPath, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFDIR:
+		case statOK && st.Mode&syscall.S_IFMT == syscall.S_IFDIR:
 			x.info.Type = event.FDDirectory
 		case st.Mode&syscall.S_IFMT == syscall.S_IFIFO:
 			x.info.Type = event.FDPipe

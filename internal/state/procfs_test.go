@@ -241,6 +241,14 @@ func TestLazyProcessAndFD(t *testing.T) {
 	if e.FDInfo == nil || e.FDInfo.Name != filepath.Join(realDir, "late.txt") || e.FDInfo.Num != 3 {
 		t.Fatalf("lazy fd: %+v", e.FDInfo)
 	}
+	// fd.dev and fd.ino of an fd found in /proc: stat's.
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	if e.FDInfo.Ino != st.Ino || uint64(e.FDInfo.Dev) != st.Dev {
+		t.Fatalf("lazy fd dev %d ino %d, stat says %d %d", e.FDInfo.Dev, e.FDInfo.Ino, st.Dev, st.Ino)
+	}
 	after := tb.Stats()
 	if after.ProcLookups != before.ProcLookups+1 || after.FDLookups != before.FDLookups+1 {
 		t.Fatalf("stats before %+v after %+v: want one process and one fd lookup", before, after)

@@ -104,6 +104,7 @@ const enum vigil_fd_track *unused_fd_track __attribute__((unused));
 const enum vigil_buf_mode *unused_buf_mode __attribute__((unused));
 const struct vigil_snap *unused_snap __attribute__((unused));
 const enum vigil_family *unused_family __attribute__((unused));
+const struct vigil_file *unused_file __attribute__((unused));
 
 struct sys_exit_ctx {
 	__u64 common;
@@ -354,6 +355,42 @@ static __always_inline int fd_unsent(struct task_struct *task, long fd)
 	return w && (*w & mask);
 }
 
+#define VIGIL_FMODE_CREATED 0x100000 /* include/linux/fs.h FMODE_CREATED (1 << 20) */
+
+/* file_of returns the struct file behind fd in the task's fd table, or
+ * NULL. */
+static __always_inline struct file *file_of(struct task_struct *task, long fd)
+{
+	if (fd < 0)
+		return NULL;
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if ((unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+/* read_file fills x from the file fd (just returned by an open) refers to,
+ * as Falco's drivers do: the device of its filesystem, new_encode_dev'd, its
+ * inode number, and whether the open created it. */
+static __always_inline void read_file(struct vigil_file *x, struct task_struct *task, long fd)
+{
+	x->ino = 0;
+	x->dev = 0;
+	x->created = 0;
+	struct file *f = file_of(task, fd);
+	if (!f)
+		return;
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	__u32 kdev = BPF_CORE_READ(ino, i_sb, s_dev);
+	__u32 major = kdev >> 20, minor = kdev & 0xfffff;
+	x->dev = (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+	x->ino = BPF_CORE_READ(ino, i_ino);
+	x->created = (BPF_CORE_READ(f, f_mode) & VIGIL_FMODE_CREATED) != 0;
+}
+
 static __always_inline int sys_strings(struct vigil_desc *d, struct vigil_type_conf *conf, struct task_struct *task, __u64 pid_tgid, long ret)
 {
 	__u32 zero = 0;
@@ -396,6 +433,13 @@ static __always_inline int sys_strings(struct vigil_desc *d, struct vigil_type_c
 		fd_clear(task, ret);
 	fill_hdr(h, task, pid_tgid, d->type, VIGIL_REC_SYS);
 	h->ret = ret;
+	if ((d->flags & VIGIL_DESC_FILE) && ret >= 0) {
+		/* off is at most 3 * VIGIL_STR_MAX: the record stays in the
+		 * scratch buffer, which has VIGIL_STR_MAX bytes past STR_AREA. */
+		read_file((struct vigil_file *)(area + (off & (STR_AREA - 1))), task, ret);
+		off += sizeof(struct vigil_file);
+		h->flags |= VIGIL_HDR_F_FILE;
+	}
 	__u64 size = sizeof(*h) + off;
 	if (size > sizeof(*h) + STR_AREA)
 		size = sizeof(*h) + STR_AREA;
@@ -412,16 +456,7 @@ static __always_inline int sys_strings(struct vigil_desc *d, struct vigil_type_c
  * (not a socket). */
 static __always_inline struct sock *fd_sock(struct task_struct *task, long fd)
 {
-	if (fd < 0)
-		return NULL;
-	struct files_struct *files = BPF_CORE_READ(task, files);
-	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	if ((unsigned long)fd >= max)
-		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	struct file *f = file_of(task, fd);
 	if (!f)
 		return NULL;
 	/* private_data is a struct socket only when fd is a socket: its

@@ -123,6 +123,7 @@ enum vigil_buf_mode {
 #define VIGIL_DESC_FAIL_ONLY 1 /* report only when ret < 0 (execve: success comes from sched_process_exec) */
 #define VIGIL_DESC_OPEN_HOW 2  /* args[2] points to struct open_how: copied into args[3..5] */
 #define VIGIL_DESC_RAW 4       /* taken from raw_syscalls:sys_exit (the syscall's own tracepoint is missing) */
+#define VIGIL_DESC_FILE 8      /* ret is the new fd of an opened file: struct vigil_file follows the strings */
 
 #define VIGIL_LOCAL_NONE 255
 #define VIGIL_LOCAL_RET 6
@@ -149,6 +150,7 @@ struct vigil_desc {
 #define VIGIL_HDR_F_CWD_TRUNC 16
 #define VIGIL_HDR_F_WRITABLE 32 /* the executable is writable by the new effective user */
 #define VIGIL_HDR_F_ENV_TRUNC 64 /* the environment was cut at VIGIL_ENV_MAX */
+#define VIGIL_HDR_F_FILE 128     /* REC_SYS: a struct vigil_file follows the packed strings */
 
 struct vigil_hdr {
 	__u64 ts;        /* bpf_ktime_get_boot_ns */
@@ -183,6 +185,14 @@ struct vigil_net {
 struct vigil_snap {
 	__u16 len;
 	__u8 data[VIGIL_SNAP_MAX];
+};
+
+/* What an open's new fd refers to, read from the fd table at open exit
+ * (Falco's open exit parameters dev and ino, and its PPM_O_F_CREATED). */
+struct vigil_file {
+	__u64 ino;     /* the file's inode number */
+	__u32 dev;     /* new_encode_dev of its filesystem's device (i_sb->s_dev) */
+	__u32 created; /* 1: the open created the file (FMODE_CREATED) */
 };
 
 struct vigil_exec {
