@@ -109,6 +109,15 @@ func TestStoreAlerts(t *testing.T) {
 		if len(got) != 1 || got[0].Count != 7 {
 			t.Fatalf("updated alert = %+v, want count 7", got)
 		}
+		// A batch of stored alerts, a new one twice and another new one:
+		// the two new ones, once each.
+		a1, a2 := testAlert(1001, "Shell in container", "prod", t0), testAlert(1002, "Shell in container", "prod", t0)
+		if n, err := s.AddAlerts(ctx, []Incoming{in[7], a1, in[8], a1, a2}); err != nil || n != 2 {
+			t.Fatalf("AddAlerts mixed = %d, %v; want 2", n, err)
+		}
+		if c, err := s.CountAlerts(ctx); err != nil || c != 1002 {
+			t.Fatalf("CountAlerts after the mixed batch = %d, %v; want 1002", c, err)
+		}
 	})
 }
 
