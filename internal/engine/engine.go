@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/base64"
+	"math"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -519,9 +520,9 @@ func (e *Engine) match(c *rules.Cmp, v event.Value, ev *event.Event, op rules.Op
 		}
 		return in
 	default: // numbers and bools
-		signed := t == event.FieldInt
+		k := kindOf(t)
 		for _, n := range c.Nums {
-			if cmpNum(op, v.Num, n, signed) {
+			if cmpNum(op, v.Num, n, k) {
 				return true
 			}
 		}
@@ -529,9 +530,31 @@ func (e *Engine) match(c *rules.Cmp, v event.Value, ev *event.Event, op rules.Op
 	}
 }
 
-func cmpNum(op rules.Op, a, b uint64, signed bool) bool {
+// numKind says how the bits of Value.Num compare.
+type numKind uint8
+
+const (
+	numUnsigned numKind = iota // uint64 (and bools, times)
+	numSigned                  // int64
+	numFloat                   // float64 (FieldFloat)
+)
+
+func kindOf(t event.FieldType) numKind {
+	switch t {
+	case event.FieldInt:
+		return numSigned
+	case event.FieldFloat:
+		return numFloat
+	}
+	return numUnsigned
+}
+
+func cmpNum(op rules.Op, a, b uint64, k numKind) bool {
+	if k == numFloat {
+		return cmpFloat(op, math.Float64frombits(a), math.Float64frombits(b))
+	}
 	var lt bool
-	if signed {
+	if k == numSigned {
 		lt = int64(a) < int64(b)
 	} else {
 		lt = a < b
@@ -549,6 +572,26 @@ func cmpNum(op rules.Op, a, b uint64, signed bool) bool {
 		return !lt && a != b
 	case rules.OpGe:
 		return !lt
+	}
+	return false
+}
+
+// cmpFloat compares as Falco's flt_compare_double does (IEEE: NaN is
+// equal to nothing).
+func cmpFloat(op rules.Op, a, b float64) bool {
+	switch op {
+	case rules.OpEq, rules.OpIn, rules.OpIntersects:
+		return a == b
+	case rules.OpNe:
+		return a != b
+	case rules.OpLt:
+		return a < b
+	case rules.OpLe:
+		return a <= b
+	case rules.OpGt:
+		return a > b
+	case rules.OpGe:
+		return a >= b
 	}
 	return false
 }
@@ -636,5 +679,5 @@ func (e *Engine) matchOperand(c *rules.Cmp, v event.Value, ev *event.Event, op r
 		}
 		return v.IP == r.IP
 	}
-	return cmpNum(op, v.Num, r.Num, c.L.Type == event.FieldInt)
+	return cmpNum(op, v.Num, r.Num, kindOf(c.L.Type))
 }

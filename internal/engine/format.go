@@ -71,6 +71,8 @@ func typed(t event.FieldType, v event.Value) any {
 		return int64(v.Num)
 	case event.FieldUint, event.FieldRelTime, event.FieldAbsTime:
 		return v.Num
+	case event.FieldFloat:
+		return v.Float()
 	case event.FieldBool:
 		return v.Num != 0
 	case event.FieldIPAddr, event.FieldIPNet:

@@ -857,9 +857,9 @@ func lowerCmp(x *rules.Cmp, neg bool) cond {
 			return y
 		}
 	case t.Numeric() || t == event.FieldBool:
-		signed := t == event.FieldInt
+		k := kindOf(t)
 		nums, op := x.Nums, x.Op
-		if len(nums) == 1 && (op == rules.OpEq || op == rules.OpIn || op == rules.OpIntersects) {
+		if len(nums) == 1 && k != numFloat && (op == rules.OpEq || op == rules.OpIn || op == rules.OpIntersects) {
 			n := nums[0]
 			return func(e *Engine, ev *event.Event) bool {
 				v, ok := ext(&e.ctx, ev, arg)
@@ -872,7 +872,7 @@ func lowerCmp(x *rules.Cmp, neg bool) cond {
 				return neg
 			}
 			for _, n := range nums {
-				if cmpNum(op, v.Num, n, signed) {
+				if cmpNum(op, v.Num, n, k) {
 					return !neg
 				}
 			}

@@ -170,6 +170,14 @@ type ProcState interface {
 	Threads() (leader bool, others int)
 }
 
+// ThreadCPUReader is implemented by the ProcStates that can tell a live
+// thread's CPU use (thread.cpu, thread.cpu.user, thread.cpu.system).
+type ThreadCPUReader interface {
+	// ThreadCPU returns the CPU use of thread tid of the process in percent
+	// of one CPU, user and system, over about the last second.
+	ThreadCPU(tid uint32) (user, system float64, ok bool)
+}
+
 // FDType is Falco's fd.typechar letter.
 type FDType byte
 

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"math"
 	"net/netip"
 	"sort"
 	"strconv"
@@ -19,6 +20,7 @@ const (
 	FieldIPNet             // an IP address compared against CIDR networks (filter only)
 	FieldRelTime           // uint64 nanoseconds (a duration)
 	FieldAbsTime           // uint64 nanoseconds since the epoch
+	FieldFloat             // float64, its bits in Value.Num (Falco's DOUBLE)
 )
 
 func (t FieldType) String() string {
@@ -39,13 +41,15 @@ func (t FieldType) String() string {
 		return "reltime"
 	case FieldAbsTime:
 		return "abstime"
+	case FieldFloat:
+		return "double"
 	}
 	return "unknown"
 }
 
 // Numeric reports whether values of t are compared as numbers.
 func (t FieldType) Numeric() bool {
-	return t == FieldInt || t == FieldUint || t == FieldRelTime || t == FieldAbsTime
+	return t == FieldInt || t == FieldUint || t == FieldRelTime || t == FieldAbsTime || t == FieldFloat
 }
 
 // ArgSpec says whether a field takes an argument in brackets.
@@ -97,6 +101,12 @@ type Value struct {
 
 // Int returns the value as a signed integer.
 func (v Value) Int() int64 { return int64(v.Num) }
+
+// Float returns the value of a FieldFloat field.
+func (v Value) Float() float64 { return math.Float64frombits(v.Num) }
+
+// FloatValue is the Value of a FieldFloat field holding f.
+func FloatValue(f float64) Value { return Value{Num: math.Float64bits(f)} }
 
 // Extractor extracts a field from an event. ok is false when the field has
 // no value for this event (comparisons false, output <NA>).
@@ -306,6 +316,9 @@ func AppendValue(dst []byte, t FieldType, v Value) []byte {
 		return strconv.AppendInt(dst, int64(v.Num), 10)
 	case FieldUint, FieldRelTime, FieldAbsTime:
 		return strconv.AppendUint(dst, v.Num, 10)
+	case FieldFloat:
+		// Falco prints a DOUBLE with "%.1lf".
+		return strconv.AppendFloat(dst, v.Float(), 'f', 1, 64)
 	case FieldBool:
 		if v.Num != 0 {
 			return append(dst, "true"...)
@@ -321,9 +334,10 @@ func AppendValue(dst []byte, t FieldType, v Value) []byte {
 
 // Helpers for extractors.
 
-func sv(s string) (Value, bool) { return Value{Str: s}, true }
-func iv(n int64) (Value, bool)  { return Value{Num: uint64(n)}, true }
-func uv(n uint64) (Value, bool) { return Value{Num: n}, true }
+func sv(s string) (Value, bool)  { return Value{Str: s}, true }
+func iv(n int64) (Value, bool)   { return Value{Num: uint64(n)}, true }
+func uv(n uint64) (Value, bool)  { return Value{Num: n}, true }
+func fv(f float64) (Value, bool) { return FloatValue(f), true }
 func bv(b bool) (Value, bool) {
 	if b {
 		return Value{Num: 1}, true

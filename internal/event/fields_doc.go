@@ -75,7 +75,7 @@ func (f *Field) Class() string {
 }
 
 // FalcoType returns the Falco type name of the field's values (CHARBUF,
-// INT64, UINT64, BOOL, IPADDR, IPNET, RELTIME, ABSTIME).
+// INT64, UINT64, BOOL, IPADDR, IPNET, RELTIME, ABSTIME, DOUBLE).
 func (f *Field) FalcoType() string {
 	switch f.Type {
 	case FieldString:
@@ -94,6 +94,8 @@ func (f *Field) FalcoType() string {
 		return "RELTIME"
 	case FieldAbsTime:
 		return "ABSTIME"
+	case FieldFloat:
+		return "DOUBLE"
 	}
 	return "UNKNOWN"
 }

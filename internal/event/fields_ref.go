@@ -290,6 +290,22 @@ var usageFields = []Field{
 			ev.Proc.State.EachFD(func(*FDInfo) bool { n++; return true })
 			return uv(uint64(n))
 		}},
+	{Name: "proc.fdusage", Type: FieldFloat, Doc: "proc.fdopencount as a percentage of proc.fdlimit (Falco's fd usage; 100 when over the limit, 0 when the limit is unknown or 0).",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			p := ev.Proc
+			if p == nil || p.State == nil || !p.Usage.Known {
+				return none()
+			}
+			if p.Usage.FDLimit <= 0 {
+				return fv(0)
+			}
+			n := 0
+			p.State.EachFD(func(*FDInfo) bool { n++; return true })
+			return fv(min(float64(n)*100/float64(p.Usage.FDLimit), 100))
+		}},
+	{Name: "thread.cpu", Type: FieldFloat, Doc: threadCPUDoc("user and system"), Extract: threadCPUX(true, true)},
+	{Name: "thread.cpu.user", Type: FieldFloat, Doc: threadCPUDoc("user"), Extract: threadCPUX(true, false)},
+	{Name: "thread.cpu.system", Type: FieldFloat, Doc: threadCPUDoc("system"), Extract: threadCPUX(false, true)},
 	{Name: "proc.pidns_init_start_ts", Type: FieldUint, Doc: "Start time of the init process of the process's pid namespace, ns since the epoch, read at exec.",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
 			if p := ev.Proc; p != nil && p.PidnsStart != 0 {
@@ -601,5 +617,35 @@ func userInfoX(shell bool) Extractor {
 			return sv(s)
 		}
 		return sv(h)
+	}
+}
+
+// threadCPUDoc documents thread.cpu*: Falco computes them from the
+// driver's per-second procinfo events; Vigil reads /proc when a rule asks.
+func threadCPUDoc(what string) string {
+	return "CPU time (" + what + ") of the thread in percent of one CPU over about the last second: computed when a rule or output asks, from /proc/PID/task/TID/stat deltas over the window since a reading at least a second old (since the thread's start on the first reading; Falco computes it every second from its procinfo events). No value for a thread that is gone or for replayed captures."
+}
+
+func threadCPUX(user, system bool) Extractor {
+	return func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+		if ev.Proc == nil {
+			return none()
+		}
+		r, ok := ev.Proc.State.(ThreadCPUReader)
+		if !ok {
+			return none()
+		}
+		u, s, ok := r.ThreadCPU(ev.TID)
+		if !ok {
+			return none()
+		}
+		v := 0.0
+		if user {
+			v += u
+		}
+		if system {
+			v += s
+		}
+		return fv(v)
 	}
 }

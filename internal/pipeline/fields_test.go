@@ -85,6 +85,13 @@ const fieldRules = `
   condition: evt.type = close and fd.name = @DIR@/f and fd.ino = @INO@ and fd.dev = @DEV@ and evt.is_open_create = false
   output: close %fd.name ino=%fd.ino
   priority: INFO
+- rule: busy thread
+  desc: thread.cpu* of a shell that spun for a second before opening a file; proc.fdusage of its fds
+  condition: >
+    evt.type = openat and fd.name = /etc/hostname and proc.name = sh and thread.cpu > 50 and thread.cpu.user > 25
+    and thread.cpu.system >= 0 and proc.fdusage > 0 and proc.fdusage < 100
+  output: busy cpu=%thread.cpu user=%thread.cpu.user system=%thread.cpu.system fdusage=%proc.fdusage fds=%proc.fdopencount limit=%proc.fdlimit
+  priority: INFO
 - rule: failed open
   desc: error counters
   condition: evt.type = openat and fd.name = @DIR@/nonexistent and evt.count.error = 1 and evt.count.error.file = 1 and evt.rawarg.fd < 0 and fd.uid endswith -1
@@ -202,7 +209,8 @@ func TestFieldsOnRealKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := "cd " + dir + " && mkdir sub && mv sub sub2 && touch sub2/x && ln -s sub2 lnk && cat ./f >/dev/null && : >> f && : > newfile && " +
-		exe + " unlinkat " + dir + "/sub2 x && rm -r sub2 && echo VIGILSECRET-payload > out && mkdir dev && echo hi > dev/log && cp /bin/true mytrue && ./mytrue; cat ./nonexistent 2>/dev/null; busybox nc 127.0.0.1 " + port + " </dev/null; true"
+		exe + " unlinkat " + dir + "/sub2 x && rm -r sub2 && echo VIGILSECRET-payload > out && mkdir dev && echo hi > dev/log && cp /bin/true mytrue && ./mytrue; cat ./nonexistent 2>/dev/null; busybox nc 127.0.0.1 " + port + " </dev/null; " +
+		"nice -n -20 sh -c 'i=0; while [ $i -lt 600000 ]; do i=$((i+1)); done; read x </etc/hostname; sleep 1'; true"
 	tmpl := exec.Command("sh")
 	tmpl.Env = append(os.Environ(), envHelper+"=1")
 	h, err := sensor.StartHeld([]string{"sh", "-c", script}, tmpl)
@@ -242,7 +250,7 @@ func TestFieldsOnRealKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Cmd.Wait()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		mu.Lock()
 		n := len(fired)
 		mu.Unlock()

@@ -3,6 +3,7 @@ package rules
 import (
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net/netip"
 	"path"
 	"regexp"
@@ -1123,6 +1124,13 @@ func (c *compiler) prepare(cmp *Cmp, vals []Value) string {
 }
 
 func parseNum(s string, t event.FieldType) (uint64, error) {
+	if t == event.FieldFloat {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, fmt.Errorf("not a finite number")
+		}
+		return math.Float64bits(f), nil
+	}
 	if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
 		return strconv.ParseUint(s[2:], 16, 64)
 	}

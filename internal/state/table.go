@@ -112,6 +112,9 @@ type procEntry struct {
 	parent           *procEntry
 	child            *procEntry
 	sibPrev, sibNext *procEntry
+
+	tbl *Table                // the table the entry was inserted in (thread.cpu reads its ProcRoot)
+	cpu map[uint32]*threadCPU // thread.cpu samples per thread, made on first use
 }
 
 // New returns an empty table; call Seed to load the processes already
@@ -509,6 +512,7 @@ func (t *Table) reapPending() {
 // least recently used ones beyond MaxProcs (never e or keep).
 func (t *Table) insert(e, keep *procEntry) {
 	e.p.State = e
+	e.tbl = t
 	t.procs[e.p.PID] = e
 	e.inTable = true
 	e.prev, e.next = &t.lru, t.lru.next
