@@ -12,7 +12,7 @@
 # are the agent's counters over the run (every process of the host, not just the workload).
 # Usage: bench/sensor.sh [open_n exec_n connect_n mixed_n]   (defaults 1000000 5000 50000 200000; 0 skips one)
 #        MODES="bare empty run" bench/sensor.sh ...          (a subset of modes; bare comes first for the ratios)
-#        RING_MB=8 bench/sensor.sh ...                        (the ring size of run, MiB; default 16)
+#        RING_MB=8 bench/sensor.sh ...                        (the ring size of run, MiB; default 8)
 # The machine may be shared: figures are noisy; the load average is printed with each workload.
 set -eu
 cd "$(dirname "$0")/.."
@@ -39,7 +39,7 @@ outputs:
     enabled: true
     path: $D/alerts.json
 sensor:
-  ring_size_mb: ${RING_MB:-16}
+  ring_size_mb: ${RING_MB:-8}
 CFG
 
 # counters: "events lost" of the running agent.

@@ -563,6 +563,12 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	bar := a.opts.Progress
 	defer bar.Done()
 	bar.Stage("starting")
+	// Released a first time now, while little else runs: the page cache
+	// then holds the binary by small pages, so the release once start-up
+	// is done is not undone by the large folios that busy goroutines
+	// (the garbage collector, the runtime's own code) fault back in
+	// between its unmapping and its page cache drop.
+	_, _ = releaseBinaryPages()
 
 	// Listen first: a busy port fails the start before the sensor loads.
 	var ln net.Listener
@@ -596,7 +602,8 @@ func (a *Agent) Run(ctx context.Context) (err error) {
 	if src == nil {
 		bar.Stage("loading the sensor")
 		a.probeHost()
-		s, err := sensor.New(a.pipe.SensorOptions(sensor.Options{RingBytes: a.cfg.Sensor.RingSizeMB << 20, ExcludeSelf: true,
+		s, err := sensor.New(a.pipe.SensorOptions(sensor.Options{RingBytes: a.cfg.Sensor.RingSizeMB << 20,
+			CriticalRingBytes: a.cfg.Sensor.CriticalRingSizeMB << 20, ExcludeSelf: true,
 			SyscallSets: a.learner != nil}))
 		if err != nil {
 			// A node without what the sensor needs still gets the rest.

@@ -210,8 +210,9 @@ type K8sAudit struct {
 
 // Sensor configures the eBPF sensor.
 type Sensor struct {
-	RingSizeMB int      `yaml:"ring_size_mb" doc:"Size of the kernel ring buffer in MiB (a power of two)."`
-	EventTypes []string `yaml:"event_types" doc:"Event types (Falco names such as openat) or categories (process, file, network, security) to capture. Empty: every type."`
+	RingSizeMB         int      `yaml:"ring_size_mb" doc:"Size of the main kernel ring buffer in MiB (a power of two): every event type but the critical ones. When it fills, the kernel sheds close and the send/recv family first, then the other file and network events (docs/events.md)."`
+	CriticalRingSizeMB int      `yaml:"critical_ring_size_mb" doc:"Size of the critical events' own ring buffer in MiB (a power of two): process lifecycle (exec, fork, exit, kill) and the security types, which a flood of other events can then never push out."`
+	EventTypes         []string `yaml:"event_types" doc:"Event types (Falco names such as openat) or categories (process, file, network, security) to capture. Empty: every type."`
 }
 
 // Policy configures prevention.
@@ -289,7 +290,7 @@ func DefaultConfig() *Config {
 		K8sAudit: K8sAudit{Listen: "0.0.0.0:9765", MaxBodyBytes: 4 << 20, QueueSize: 64},
 		Hub: Hub{MinPriority: alert.PriorityDebug, QueueSize: 4096, SpoolDir: "/var/lib/vigil/spool", SpoolMaxMB: 256,
 			HeartbeatInterval: 10 * time.Second, RulesDir: "/var/lib/vigil/hub-rules"},
-		Sensor:     Sensor{RingSizeMB: 16},
+		Sensor:     Sensor{RingSizeMB: 8, CriticalRingSizeMB: 2},
 		Policy:     Policy{Gate: PolicyGate{Enabled: true, Timeout: 200 * time.Millisecond, Default: "allow"}},
 		Containers: Containers{Sockets: []string{"/run/containerd/containerd.sock", "/var/run/docker.sock", "/run/crio/crio.sock", "/run/podman/podman.sock"}},
 		Drift:      Drift{Enabled: true, Priority: alert.PriorityCritical, MaxPending: 64},

@@ -264,6 +264,9 @@ func (c *Config) Validate() error {
 	if r := c.Sensor.RingSizeMB; r < 1 || r&(r-1) != 0 {
 		bad("sensor.ring_size_mb", "must be a power of two (1, 2, 4, ...), got %d", r)
 	}
+	if r := c.Sensor.CriticalRingSizeMB; r < 1 || r&(r-1) != 0 {
+		bad("sensor.critical_ring_size_mb", "must be a power of two (1, 2, 4, ...), got %d", r)
+	}
 	for i, t := range c.Sensor.EventTypes {
 		if _, err := event.ParseTypes(t); err != nil {
 			bad(fmt.Sprintf("sensor.event_types[%d]", i), "%v", err)

@@ -25,8 +25,11 @@ const (
 	recExit = uint8(vigilVigilRecKindVIGIL_REC_EXIT)
 )
 
-// Created once: returned per bad record.
-var errShort = errors.New("sensor: short record")
+// Created once: returned per bad record, and per empty read of Drain.
+var (
+	errShort = errors.New("sensor: short record")
+	errEmpty = errors.New("sensor: rings empty")
+)
 
 // decode fills ev from one ring buffer record. It returns the record's
 // type even on error so that the failure can be counted.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -17,6 +18,9 @@ import (
 
 // envAction selects what the re-executed test binary does (see TestMain).
 const envAction = "VIGIL_SENSOR_TEST_ACTION"
+
+// envStop names the file whose creation stops the openuntil action.
+const envStop = "VIGIL_SENSOR_TEST_STOP"
 
 // atcwd returns AT_FDCWD as a raw syscall argument.
 func atcwd() uintptr { v := int64(unix.AT_FDCWD); return uintptr(v) }
@@ -78,6 +82,20 @@ func runAction(name string) {
 			fd := rawsys(unix.SYS_OPENAT, atcwd(), cs("/etc/hostname"), unix.O_RDONLY, 0)
 			rawsys(unix.SYS_CLOSE, uintptr(fd))
 			keep = keep[:0]
+		}
+	case "openuntil":
+		// TestLifecycleRingUnderFlood: opens and closes until the file
+		// named by envStop exists (30 s at most).
+		stop := os.Getenv(envStop)
+		for end := time.Now().Add(30 * time.Second); time.Now().Before(end); {
+			for i := 0; i < 1000; i++ {
+				fd := rawsys(unix.SYS_OPENAT, atcwd(), cs("/etc/hostname"), unix.O_RDONLY, 0)
+				rawsys(unix.SYS_CLOSE, uintptr(fd))
+				keep = keep[:0]
+			}
+			if _, err := os.Stat(stop); err == nil {
+				return
+			}
 		}
 	case "snap":
 		// TestSnap: a datagram through sendto/recvfrom and one through

@@ -162,7 +162,7 @@ func ProbeOpenFilter() error {
 		return ErrNotRoot
 	}
 	s := &Sensor{}
-	if err := s.load(&Options{}, os.Getpagesize(), os.Getpagesize(), true); err != nil {
+	if err := s.load(&Options{}, os.Getpagesize(), os.Getpagesize(), os.Getpagesize(), true); err != nil {
 		return err
 	}
 	return s.objs.Close()

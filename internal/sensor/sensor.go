@@ -11,10 +11,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/event"
@@ -30,8 +30,11 @@ var (
 	ErrNothingAttached = errors.New("sensor: no tracepoint could be attached")
 )
 
-// DefaultRingBytes is the ring buffer size when Options.RingBytes is 0.
-const DefaultRingBytes = 16 << 20
+// The ring buffer sizes when Options.RingBytes and CriticalRingBytes are 0.
+const (
+	DefaultRingBytes         = 8 << 20
+	DefaultCriticalRingBytes = 2 << 20
+)
 
 // Options configure a Sensor. The zero value (or nil) traces every event
 // type of every process except the caller.
@@ -49,9 +52,14 @@ type Options struct {
 	// first bytes moved are captured into Event.Buffer (evt.buffer), with
 	// Types; Interest.Snap does the same with an Interest.
 	Snap event.TypeSet
-	// RingBytes is the ring buffer size, rounded up to a power of two of at
-	// least one page; 0 means DefaultRingBytes.
+	// RingBytes is the size of the main ring buffer (the normal and low
+	// tiers), rounded up to a power of two of at least one page; 0 means
+	// DefaultRingBytes.
 	RingBytes int
+	// CriticalRingBytes is the size of the critical tier's own ring
+	// (process lifecycle and security types, see Tier), rounded likewise;
+	// 0 means DefaultCriticalRingBytes.
+	CriticalRingBytes int
 	// FilterPIDTree, when not 0, reports only this process and its
 	// descendants (followed through fork in the kernel).
 	FilterPIDTree uint32
@@ -59,8 +67,9 @@ type Options struct {
 	FilterCgroup uint64
 	// ExcludeSelf drops the calling process's own events in the kernel.
 	ExcludeSelf bool
-	// WakeupBytes: the reader is woken when this much data is pending;
-	// below that it polls every PollInterval. 0 means RingBytes/8.
+	// WakeupBytes: the reader is woken when this much data is pending in
+	// the main ring (an eighth of the critical ring in that one); below
+	// that it polls every PollInterval. 0 means RingBytes/8.
 	WakeupBytes int
 	// PollInterval bounds the latency of a quiet stream; 0 means 20ms.
 	PollInterval time.Duration
@@ -87,12 +96,18 @@ type Sensor struct {
 	// attached only while asked for (New, SetInterest), since they run
 	// on every read and write of the machine.
 	ioLinks map[event.Type]link.Link
-	rd      *ringbuf.Reader
-	rec     ringbuf.Record
-	poll    time.Duration
-	bootOff int64 // wall ns minus boot ns
-	missing []string
-	hooks   []string
+	// The rings (main: normal and low tiers; crit: the critical tier) and
+	// the wait on both. readMu is held by the reading goroutine while it
+	// reads them and by Close while it unmaps them; closing tells the
+	// reader to stop.
+	main, crit *ring
+	wait       *waiter
+	readMu     sync.Mutex
+	closing    atomic.Bool
+	poll       time.Duration
+	bootOff    int64 // wall ns minus boot ns
+	missing    []string
+	hooks      []string
 	// filterOK: the kernel accepted the open filter (SetInterest may use
 	// it); filterErr says why it refused it.
 	filterOK  bool
@@ -163,7 +178,8 @@ func New(opts *Options) (*Sensor, error) {
 			}
 		}
 	}
-	ring := roundRing(opts.RingBytes)
+	ring := roundRing(opts.RingBytes, DefaultRingBytes)
+	critRing := roundRing(opts.CriticalRingBytes, DefaultCriticalRingBytes)
 	wake := opts.WakeupBytes
 	if wake <= 0 {
 		wake = ring / 8
@@ -173,12 +189,12 @@ func New(opts *Options) (*Sensor, error) {
 		s.poll = 20 * time.Millisecond
 	}
 	wantFilter := opts.Interest != nil && (opts.Interest.Open != nil || opts.Interest.Connects.kernel() != 0)
-	err := s.load(opts, ring, wake, wantFilter)
+	err := s.load(opts, ring, critRing, wake, wantFilter)
 	if err != nil && wantFilter && !errors.Is(err, ErrNotRoot) {
 		// The kernel refused the filter: start without it, every open
 		// reported.
 		s.filterErr = err
-		err = s.load(opts, ring, wake, false)
+		err = s.load(opts, ring, critRing, wake, false)
 	}
 	if err != nil {
 		return nil, err
@@ -205,24 +221,34 @@ func New(opts *Options) (*Sensor, error) {
 			return nil, err
 		}
 	}
-	rd, err := ringbuf.NewReader(s.objs.Events)
-	if err != nil {
+	if err := s.openRings(); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("sensor: ring reader: %w", err)
+		return nil, err
 	}
-	s.rd = rd
-	s.rd.SetDeadline(time.Now().Add(s.poll))
 	return s, nil
+}
+
+func (s *Sensor) openRings() error {
+	var err error
+	if s.main, err = newRing(s.objs.Events); err != nil {
+		return err
+	}
+	if s.crit, err = newRing(s.objs.Crit); err != nil {
+		return err
+	}
+	s.wait, err = newWaiter(s.objs.Events.FD(), s.objs.Crit.FD())
+	return err
 }
 
 // load loads the programs and maps into s.objs, with the in-kernel filters
 // (the open filter's trie, the connect filter's code) when filter is set.
-func (s *Sensor) load(opts *Options, ring, wake int, filter bool) error {
+func (s *Sensor) load(opts *Options, ring, critRing, wake int, filter bool) error {
 	spec, err := loadVigil()
 	if err != nil {
 		return fmt.Errorf("sensor: load spec: %w", err)
 	}
 	spec.Maps[vigilMapEvents].MaxEntries = uint32(ring)
+	spec.Maps[vigilMapCrit].MaxEntries = uint32(critRing)
 	if !filter {
 		// Never consulted: a hash map, which every kernel with BPF has.
 		m := spec.Maps[vigilMapOpenPrefix]
@@ -251,6 +277,7 @@ func (s *Sensor) load(opts *Options, ring, wake int, filter bool) error {
 	for _, err := range []error{
 		set(vigilVarSelfTgid, self), set(vigilVarFilterPidtree, pidtree),
 		set(vigilVarFilterCgroup, opts.FilterCgroup), set(vigilVarWakeupBytes, uint64(wake)),
+		set(vigilVarCritWakeupBytes, uint64(critRing/8)),
 		set(vigilVarShedNormal, uint64(ring)/4*3), set(vigilVarShedLow, uint64(ring)/2),
 		set(vigilVarFilterFamilies, families),
 	} {
@@ -271,9 +298,9 @@ func (s *Sensor) load(opts *Options, ring, wake int, filter bool) error {
 	return nil
 }
 
-func roundRing(n int) int {
+func roundRing(n, def int) int {
 	if n <= 0 {
-		return DefaultRingBytes
+		return def
 	}
 	r := os.Getpagesize()
 	for r < n {
@@ -560,11 +587,26 @@ func (s *Sensor) Close() error {
 		}
 		delete(s.ioLinks, t)
 	}
-	if s.rd != nil {
-		if err := s.rd.Close(); err != nil {
+	// The reader stops (a wait in progress returns), then the rings are
+	// unmapped.
+	s.closing.Store(true)
+	if s.wait != nil {
+		s.wait.wake()
+	}
+	s.readMu.Lock()
+	for _, r := range []*ring{s.main, s.crit} {
+		if r != nil {
+			if err := r.close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if s.wait != nil {
+		if err := s.wait.close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	s.readMu.Unlock()
 	if err := s.objs.Close(); err != nil {
 		errs = append(errs, err)
 	}
@@ -579,7 +621,7 @@ func (s *Sensor) Close() error {
 // buffer the sensor reuses). It returns ErrClosed after Close.
 func (s *Sensor) Read(ev *event.Event) error {
 	for {
-		ok, err := s.read(ev)
+		ok, err := s.read(ev, true)
 		if err != nil {
 			return err
 		}
@@ -589,21 +631,24 @@ func (s *Sensor) Read(ev *event.Event) error {
 	}
 }
 
-// read reads one record. It returns false, nil on a poll timeout with the
-// ring empty or a record that failed to decode.
-func (s *Sensor) read(ev *event.Event) (bool, error) {
-	err := s.rd.ReadInto(&s.rec)
-	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			s.rd.SetDeadline(time.Now().Add(s.poll))
-			return false, nil
-		}
-		if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
-			return false, ErrClosed
-		}
-		return false, fmt.Errorf("sensor: read ring: %w", err)
+// read reads one record. It returns false, nil after a wait (the rings
+// were empty) or on a record that failed to decode. With wait false it
+// returns errEmpty instead of waiting.
+func (s *Sensor) read(ev *event.Event, wait bool) (bool, error) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	if s.closing.Load() {
+		return false, ErrClosed
 	}
-	t, derr := s.decode(s.rec.RawSample, ev)
+	rec, r := s.next()
+	if rec == nil {
+		if !wait {
+			return false, errEmpty
+		}
+		return false, s.wait.wait(s.poll)
+	}
+	t, derr := s.decode(rec, ev)
+	r.next()
 	if derr != nil {
 		if t < event.NumTypes {
 			s.decodeKO[t].Add(1)
@@ -623,7 +668,7 @@ func (s *Sensor) Run(ctx context.Context, fn func(*event.Event)) error {
 		if ctx.Err() != nil {
 			return s.Drain(fn)
 		}
-		ok, err := s.read(&ev)
+		ok, err := s.read(&ev, true)
 		if err != nil {
 			if errors.Is(err, ErrClosed) {
 				return nil
@@ -636,19 +681,42 @@ func (s *Sensor) Run(ctx context.Context, fn func(*event.Event)) error {
 	}
 }
 
-// Drain calls fn for every event already in the ring and returns when it is
-// empty.
+// next returns the oldest record of the two rings and its ring (nil when
+// both are empty): the one with the earlier timestamp when both have one.
+// The critical ring is looked at after the main ring's record is read, so
+// a lifecycle record committed before that record was written (an exec
+// before the opens of the new program) is seen and goes first.
+func (s *Sensor) next() ([]byte, *ring) {
+	m := s.main.peek()
+	c := s.crit.peek()
+	switch {
+	case c == nil && m == nil:
+		return nil, nil
+	case c == nil:
+		return m, s.main
+	case m == nil || recordTime(c) <= recordTime(m):
+		return c, s.crit
+	}
+	return m, s.main
+}
+
+// recordTime returns a record's boot-time stamp (vigil_hdr.ts, first), 0
+// for a record too short to hold one (decode then rejects it).
+func recordTime(b []byte) uint64 {
+	if len(b) < 8 {
+		return 0
+	}
+	return *(*uint64)(unsafe.Pointer(&b[0]))
+}
+
+// Drain calls fn for every event already in the rings and returns when
+// they are empty.
 func (s *Sensor) Drain(fn func(*event.Event)) error {
 	var ev event.Event
-	s.rd.SetDeadline(time.Now())
-	defer s.rd.SetDeadline(time.Now().Add(s.poll))
 	for {
-		if s.rd.AvailableBytes() == 0 {
-			return nil
-		}
-		ok, err := s.read(&ev)
+		ok, err := s.read(&ev, false)
 		if err != nil {
-			if errors.Is(err, ErrClosed) {
+			if errors.Is(err, ErrClosed) || err == errEmpty {
 				return nil
 			}
 			return err

@@ -222,6 +222,7 @@ type vigilVigilTypeConf struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	vigilMapCrit            = "crit"
 	vigilMapEvents          = "events"
 	vigilMapOpenPrefix      = "open_prefix"
 	vigilMapPathScratch     = "path_scratch"
@@ -238,6 +239,7 @@ const (
 	vigilProgOnRawSysExit   = "on_raw_sys_exit"
 	vigilProgOnSysEnterBits = "on_sys_enter_bits"
 	vigilProgOnSysExit      = "on_sys_exit"
+	vigilVarCritWakeupBytes = "crit_wakeup_bytes"
 	vigilVarFilterCgroup    = "filter_cgroup"
 	vigilVarFilterFamilies  = "filter_families"
 	vigilVarFilterPidtree   = "filter_pidtree"
@@ -318,6 +320,7 @@ type vigilProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type vigilMapSpecs struct {
+	Crit        *ebpf.MapSpec `ebpf:"crit"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	OpenPrefix  *ebpf.MapSpec `ebpf:"open_prefix"`
 	PathScratch *ebpf.MapSpec `ebpf:"path_scratch"`
@@ -334,30 +337,31 @@ type vigilMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type vigilVariableSpecs struct {
-	FilterCgroup   *ebpf.VariableSpec `ebpf:"filter_cgroup"`
-	FilterFamilies *ebpf.VariableSpec `ebpf:"filter_families"`
-	FilterPidtree  *ebpf.VariableSpec `ebpf:"filter_pidtree"`
-	SelfTgid       *ebpf.VariableSpec `ebpf:"self_tgid"`
-	ShedLow        *ebpf.VariableSpec `ebpf:"shed_low"`
-	ShedNormal     *ebpf.VariableSpec `ebpf:"shed_normal"`
-	UnusedBufMode  *ebpf.VariableSpec `ebpf:"unused_buf_mode"`
-	UnusedConf     *ebpf.VariableSpec `ebpf:"unused_conf"`
-	UnusedDesc     *ebpf.VariableSpec `ebpf:"unused_desc"`
-	UnusedExec     *ebpf.VariableSpec `ebpf:"unused_exec"`
-	UnusedFamily   *ebpf.VariableSpec `ebpf:"unused_family"`
-	UnusedFdTrack  *ebpf.VariableSpec `ebpf:"unused_fd_track"`
-	UnusedFile     *ebpf.VariableSpec `ebpf:"unused_file"`
-	UnusedHdr      *ebpf.VariableSpec `ebpf:"unused_hdr"`
-	UnusedKind     *ebpf.VariableSpec `ebpf:"unused_kind"`
-	UnusedMode     *ebpf.VariableSpec `ebpf:"unused_mode"`
-	UnusedNet      *ebpf.VariableSpec `ebpf:"unused_net"`
-	UnusedPrefix   *ebpf.VariableSpec `ebpf:"unused_prefix"`
-	UnusedReason   *ebpf.VariableSpec `ebpf:"unused_reason"`
-	UnusedSnap     *ebpf.VariableSpec `ebpf:"unused_snap"`
-	UnusedSysbits  *ebpf.VariableSpec `ebpf:"unused_sysbits"`
-	UnusedTier     *ebpf.VariableSpec `ebpf:"unused_tier"`
-	UnusedType     *ebpf.VariableSpec `ebpf:"unused_type"`
-	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	CritWakeupBytes *ebpf.VariableSpec `ebpf:"crit_wakeup_bytes"`
+	FilterCgroup    *ebpf.VariableSpec `ebpf:"filter_cgroup"`
+	FilterFamilies  *ebpf.VariableSpec `ebpf:"filter_families"`
+	FilterPidtree   *ebpf.VariableSpec `ebpf:"filter_pidtree"`
+	SelfTgid        *ebpf.VariableSpec `ebpf:"self_tgid"`
+	ShedLow         *ebpf.VariableSpec `ebpf:"shed_low"`
+	ShedNormal      *ebpf.VariableSpec `ebpf:"shed_normal"`
+	UnusedBufMode   *ebpf.VariableSpec `ebpf:"unused_buf_mode"`
+	UnusedConf      *ebpf.VariableSpec `ebpf:"unused_conf"`
+	UnusedDesc      *ebpf.VariableSpec `ebpf:"unused_desc"`
+	UnusedExec      *ebpf.VariableSpec `ebpf:"unused_exec"`
+	UnusedFamily    *ebpf.VariableSpec `ebpf:"unused_family"`
+	UnusedFdTrack   *ebpf.VariableSpec `ebpf:"unused_fd_track"`
+	UnusedFile      *ebpf.VariableSpec `ebpf:"unused_file"`
+	UnusedHdr       *ebpf.VariableSpec `ebpf:"unused_hdr"`
+	UnusedKind      *ebpf.VariableSpec `ebpf:"unused_kind"`
+	UnusedMode      *ebpf.VariableSpec `ebpf:"unused_mode"`
+	UnusedNet       *ebpf.VariableSpec `ebpf:"unused_net"`
+	UnusedPrefix    *ebpf.VariableSpec `ebpf:"unused_prefix"`
+	UnusedReason    *ebpf.VariableSpec `ebpf:"unused_reason"`
+	UnusedSnap      *ebpf.VariableSpec `ebpf:"unused_snap"`
+	UnusedSysbits   *ebpf.VariableSpec `ebpf:"unused_sysbits"`
+	UnusedTier      *ebpf.VariableSpec `ebpf:"unused_tier"`
+	UnusedType      *ebpf.VariableSpec `ebpf:"unused_type"`
+	WakeupBytes     *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // vigilObjects contains all objects after they have been loaded into the kernel.
@@ -380,6 +384,7 @@ func (o *vigilObjects) Close() error {
 //
 // It can be passed to loadVigilObjects or ebpf.CollectionSpec.LoadAndAssign.
 type vigilMaps struct {
+	Crit        *ebpf.Map `ebpf:"crit"`
 	Events      *ebpf.Map `ebpf:"events"`
 	OpenPrefix  *ebpf.Map `ebpf:"open_prefix"`
 	PathScratch *ebpf.Map `ebpf:"path_scratch"`
@@ -394,6 +399,7 @@ type vigilMaps struct {
 
 func (m *vigilMaps) Close() error {
 	return _VigilClose(
+		m.Crit,
 		m.Events,
 		m.OpenPrefix,
 		m.PathScratch,
@@ -411,30 +417,31 @@ func (m *vigilMaps) Close() error {
 //
 // It can be passed to loadVigilObjects or ebpf.CollectionSpec.LoadAndAssign.
 type vigilVariables struct {
-	FilterCgroup   *ebpf.Variable `ebpf:"filter_cgroup"`
-	FilterFamilies *ebpf.Variable `ebpf:"filter_families"`
-	FilterPidtree  *ebpf.Variable `ebpf:"filter_pidtree"`
-	SelfTgid       *ebpf.Variable `ebpf:"self_tgid"`
-	ShedLow        *ebpf.Variable `ebpf:"shed_low"`
-	ShedNormal     *ebpf.Variable `ebpf:"shed_normal"`
-	UnusedBufMode  *ebpf.Variable `ebpf:"unused_buf_mode"`
-	UnusedConf     *ebpf.Variable `ebpf:"unused_conf"`
-	UnusedDesc     *ebpf.Variable `ebpf:"unused_desc"`
-	UnusedExec     *ebpf.Variable `ebpf:"unused_exec"`
-	UnusedFamily   *ebpf.Variable `ebpf:"unused_family"`
-	UnusedFdTrack  *ebpf.Variable `ebpf:"unused_fd_track"`
-	UnusedFile     *ebpf.Variable `ebpf:"unused_file"`
-	UnusedHdr      *ebpf.Variable `ebpf:"unused_hdr"`
-	UnusedKind     *ebpf.Variable `ebpf:"unused_kind"`
-	UnusedMode     *ebpf.Variable `ebpf:"unused_mode"`
-	UnusedNet      *ebpf.Variable `ebpf:"unused_net"`
-	UnusedPrefix   *ebpf.Variable `ebpf:"unused_prefix"`
-	UnusedReason   *ebpf.Variable `ebpf:"unused_reason"`
-	UnusedSnap     *ebpf.Variable `ebpf:"unused_snap"`
-	UnusedSysbits  *ebpf.Variable `ebpf:"unused_sysbits"`
-	UnusedTier     *ebpf.Variable `ebpf:"unused_tier"`
-	UnusedType     *ebpf.Variable `ebpf:"unused_type"`
-	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`
+	CritWakeupBytes *ebpf.Variable `ebpf:"crit_wakeup_bytes"`
+	FilterCgroup    *ebpf.Variable `ebpf:"filter_cgroup"`
+	FilterFamilies  *ebpf.Variable `ebpf:"filter_families"`
+	FilterPidtree   *ebpf.Variable `ebpf:"filter_pidtree"`
+	SelfTgid        *ebpf.Variable `ebpf:"self_tgid"`
+	ShedLow         *ebpf.Variable `ebpf:"shed_low"`
+	ShedNormal      *ebpf.Variable `ebpf:"shed_normal"`
+	UnusedBufMode   *ebpf.Variable `ebpf:"unused_buf_mode"`
+	UnusedConf      *ebpf.Variable `ebpf:"unused_conf"`
+	UnusedDesc      *ebpf.Variable `ebpf:"unused_desc"`
+	UnusedExec      *ebpf.Variable `ebpf:"unused_exec"`
+	UnusedFamily    *ebpf.Variable `ebpf:"unused_family"`
+	UnusedFdTrack   *ebpf.Variable `ebpf:"unused_fd_track"`
+	UnusedFile      *ebpf.Variable `ebpf:"unused_file"`
+	UnusedHdr       *ebpf.Variable `ebpf:"unused_hdr"`
+	UnusedKind      *ebpf.Variable `ebpf:"unused_kind"`
+	UnusedMode      *ebpf.Variable `ebpf:"unused_mode"`
+	UnusedNet       *ebpf.Variable `ebpf:"unused_net"`
+	UnusedPrefix    *ebpf.Variable `ebpf:"unused_prefix"`
+	UnusedReason    *ebpf.Variable `ebpf:"unused_reason"`
+	UnusedSnap      *ebpf.Variable `ebpf:"unused_snap"`
+	UnusedSysbits   *ebpf.Variable `ebpf:"unused_sysbits"`
+	UnusedTier      *ebpf.Variable `ebpf:"unused_tier"`
+	UnusedType      *ebpf.Variable `ebpf:"unused_type"`
+	WakeupBytes     *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // vigilPrograms contains all programs after they have been loaded into the kernel.

@@ -14,7 +14,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 volatile const __u32 self_tgid = 0;      /* never report this process */
 volatile const __u8 filter_pidtree = 0;  /* only report tgids in the traced map */
 volatile const __u64 filter_cgroup = 0;  /* only report this cgroup id (0: any) */
-volatile const __u64 wakeup_bytes = 0;   /* wake the reader when this much is pending */
+volatile const __u64 wakeup_bytes = 0;   /* wake the reader when this much is pending in events */
+volatile const __u64 crit_wakeup_bytes = 0; /* the same for crit */
 /* Tier shares (enum vigil_tier): an event of the normal (low) tier is shed
  * when more than shed_normal (shed_low) bytes are pending in the ring, so
  * the rest stays for the tiers above it. 0: never shed. */
@@ -24,10 +25,18 @@ volatile const __u64 shed_low = 0;
  * without in-kernel filtering (the verifier then drops its code). */
 volatile const __u8 filter_families = 0;
 
+/* The main ring: the normal and low tiers. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 24); /* resized from Go */
+	__uint(max_entries, 1 << 23); /* resized from Go */
 } events SEC(".maps");
+
+/* The critical tier's own ring (process lifecycle: exec, fork, exit; the
+ * security types): a flood of other events fills events, never this. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 21); /* resized from Go */
+} crit SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -163,19 +172,24 @@ static __always_inline int pass(__u32 tgid)
  * cross wakeup_bytes: a reader that is behind is busy reading anyway, and
  * waking it for every record would cost the traced task an irq_work each
  * time. Below the threshold the reader polls. */
-static __always_inline __u64 wake_flags(__u64 before, __u64 size)
+static __always_inline __u64 wake_flags(__u64 before, __u64 size, __u64 wakeup)
 {
-	if (before < wakeup_bytes && before + size >= wakeup_bytes)
+	if (before < wakeup && before + size >= wakeup)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
 
-/* submit commits a reserved record of size bytes (the reservation already
- * counts in the pending data). */
-static __always_inline void submit(void *rec, __u64 size)
+/* ring_of returns the ring of an event of tier: the critical tier has its
+ * own. */
+#define ring_of(tier) ((tier) == VIGIL_TIER_CRITICAL ? (void *)&crit : (void *)&events)
+#define wakeup_of(tier) ((tier) == VIGIL_TIER_CRITICAL ? crit_wakeup_bytes : wakeup_bytes)
+
+/* submit commits a record of size bytes reserved in the ring of tier (the
+ * reservation already counts in the pending data). */
+static __always_inline void submit(void *rec, __u64 size, __u8 tier)
 {
-	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	bpf_ringbuf_submit(rec, wake_flags(avail > size ? avail - size : 0, size));
+	__u64 avail = bpf_ringbuf_query(ring_of(tier), BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(rec, wake_flags(avail > size ? avail - size : 0, size, wakeup_of(tier)));
 }
 
 static __always_inline void fill_hdr(struct vigil_hdr *h, struct task_struct *task, __u64 pid_tgid, __u16 type, __u8 kind)
@@ -443,11 +457,12 @@ static __always_inline int sys_strings(struct vigil_desc *d, struct vigil_type_c
 	__u64 size = sizeof(*h) + off;
 	if (size > sizeof(*h) + STR_AREA)
 		size = sizeof(*h) + STR_AREA;
-	__u64 pending = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	if (shed(conf->tier, d->type, pending))
+	__u8 tier = conf->tier;
+	__u64 pending = bpf_ringbuf_query(ring_of(tier), BPF_RB_AVAIL_DATA);
+	if (shed(tier, d->type, pending))
 		return 0;
-	__u64 flags = wake_flags(pending, size);
-	if (bpf_ringbuf_output(&events, buf, size, flags))
+	__u64 flags = wake_flags(pending, size, wakeup_of(tier));
+	if (bpf_ringbuf_output(ring_of(tier), buf, size, flags))
 		count(VIGIL_DROP_RINGBUF_FULL, d->type);
 	return 0;
 }
@@ -531,7 +546,8 @@ static __always_inline void read_snap(struct vigil_snap *s, struct vigil_desc *d
  * the verifier sees one reserved size per inlined copy. */
 static __always_inline int net_rec(struct vigil_desc *d, struct vigil_type_conf *conf, struct task_struct *task, __u64 pid_tgid, long ret, const int snap)
 {
-	struct vigil_hdr *h = bpf_ringbuf_reserve(&events, snap ? NET_SNAP_SIZE : NET_SIZE, 0);
+	__u8 tier = conf->tier;
+	struct vigil_hdr *h = bpf_ringbuf_reserve(ring_of(tier), snap ? NET_SNAP_SIZE : NET_SIZE, 0);
 	if (!h) {
 		count(VIGIL_DROP_RINGBUF_FULL, d->type);
 		return 0;
@@ -589,9 +605,9 @@ static __always_inline int net_rec(struct vigil_desc *d, struct vigil_type_conf 
 	}
 	if (snap) {
 		read_snap((struct vigil_snap *)(n + 1), d, h, ret);
-		submit(h, NET_SNAP_SIZE);
+		submit(h, NET_SNAP_SIZE, tier);
 	} else {
-		submit(h, NET_SIZE);
+		submit(h, NET_SIZE, tier);
 	}
 	return 0;
 }
@@ -622,7 +638,7 @@ static __always_inline int sys_net(struct vigil_desc *d, struct vigil_type_conf 
 		if (!family_wanted(task, (int)regs->di, conf->families))
 			return 0;
 	}
-	if (shed(conf->tier, d->type, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA)))
+	if (shed(conf->tier, d->type, bpf_ringbuf_query(ring_of(conf->tier), BPF_RB_AVAIL_DATA)))
 		return 0;
 	if (conf->snap && d->buf_mode != VIGIL_BUF_NONE && ret > 0)
 		return net_rec(d, conf, task, pid_tgid, ret, 1);
@@ -836,7 +852,7 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (!pass(pid_tgid >> 32))
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct vigil_hdr *h = bpf_ringbuf_reserve(&events, sizeof(*h) + sizeof(struct vigil_exec), 0);
+	struct vigil_hdr *h = bpf_ringbuf_reserve(&crit, sizeof(*h) + sizeof(struct vigil_exec), 0);
 	if (!h) {
 		count(VIGIL_DROP_RINGBUF_FULL, VIGIL_T_EXECVE);
 		return 0;
@@ -955,7 +971,7 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 		h->flags |= VIGIL_HDR_F_CWD_TRUNC;
 		count(VIGIL_DROP_PATH_TRUNCATED, VIGIL_T_EXECVE);
 	}
-	submit(h, sizeof(*h) + sizeof(struct vigil_exec));
+	submit(h, sizeof(*h) + sizeof(struct vigil_exec), VIGIL_TIER_CRITICAL);
 	return 0;
 }
 
@@ -997,7 +1013,7 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx)
 	}
 	if (!is_enabled(type) || !pass(tgid))
 		return 0;
-	struct vigil_hdr *h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+	struct vigil_hdr *h = bpf_ringbuf_reserve(&crit, sizeof(*h), 0);
 	if (!h) {
 		count(VIGIL_DROP_RINGBUF_FULL, type);
 		return 0;
@@ -1008,7 +1024,7 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx)
 	h->args[0] = BPF_CORE_READ(child, pid);
 	h->args[1] = ctgid;
 	h->ret = h->args[0];
-	submit(h, sizeof(*h));
+	submit(h, sizeof(*h), VIGIL_TIER_CRITICAL);
 	return 0;
 }
 
@@ -1023,7 +1039,7 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 		bpf_map_delete_elem(&traced, &tgid);
 	if (!report)
 		return 0;
-	struct vigil_hdr *h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+	struct vigil_hdr *h = bpf_ringbuf_reserve(&crit, sizeof(*h), 0);
 	if (!h) {
 		count(VIGIL_DROP_RINGBUF_FULL, TYPE_PROCEXIT);
 		return 0;
@@ -1033,7 +1049,7 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx)
 	__builtin_memset(h->args, 0, sizeof(h->args));
 	h->args[0] = BPF_CORE_READ(task, exit_code);
 	h->ret = 0;
-	submit(h, sizeof(*h));
+	submit(h, sizeof(*h), VIGIL_TIER_CRITICAL);
 	return 0;
 }
 

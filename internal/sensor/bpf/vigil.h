@@ -23,13 +23,14 @@ enum vigil_drop_reason {
 	VIGIL_DROP_STR_TRUNCATED = 2, /* degraded: a string argument was cut at VIGIL_STR_MAX */
 	VIGIL_DROP_ARGV_TRUNCATED = 3,/* degraded: exec argv was cut at VIGIL_ARGV_MAX */
 	VIGIL_DROP_PATH_TRUNCATED = 4,/* degraded: a resolved path (exe, cwd) was cut */
-	VIGIL_DROP_SHED = 5,          /* lost: the ring was past the share of the event's tier (shed to keep room for higher tiers) */
+	VIGIL_DROP_SHED = 5,          /* lost: the main ring was past the share of the event's tier (shed to keep room for the normal tier) */
 	VIGIL_DROP_NUM_BPF = 6,       /* number of reasons counted in BPF */
 };
 
-/* Drop priority of an event type: when the ring fills, the low tier is shed
- * first (past half the ring), then the normal tier (past three quarters);
- * the critical tier (process lifecycle, security) may use the whole ring. */
+/* Drop priority of an event type: the critical tier (process lifecycle,
+ * security) goes through a ring of its own (crit), which the other tiers
+ * never fill; in the main ring (events) the low tier is shed first (past
+ * half the ring), then the normal tier (past three quarters). */
 enum vigil_tier {
 	VIGIL_TIER_OFF = 0,      /* not reported */
 	VIGIL_TIER_CRITICAL = 1,
