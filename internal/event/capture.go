@@ -193,6 +193,20 @@ func appendProc(dst []byte, p *Process) []byte {
 	dst = appendUintField(dst, "exe_ino", p.ExeIno)
 	dst = appendIntField(dst, "exe_ctime", p.ExeCtime)
 	dst = appendIntField(dst, "exe_mtime", p.ExeMtime)
+	if len(p.Cgroups) > 0 {
+		dst = append(dst, `,"cgroups":[`...)
+		for i, g := range p.Cgroups {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '[')
+			dst = appendString(dst, g.Subsys)
+			dst = append(dst, ',')
+			dst = appendString(dst, g.Path)
+			dst = append(dst, ']')
+		}
+		dst = append(dst, ']')
+	}
 	dst = append(dst, `,"ancestors":[`...)
 	n := 0
 	for a := p.Parent; a != nil && n < MaxCaptureAncestors; a = a.Parent {
@@ -444,6 +458,7 @@ type capProc struct {
 	ExeIno    uint64        `json:"exe_ino"`
 	ExeCtime  int64         `json:"exe_ctime"`
 	ExeMtime  int64         `json:"exe_mtime"`
+	Cgroups   [][2]string   `json:"cgroups"`
 	Ancestors []capAncestor `json:"ancestors"`
 }
 
@@ -614,6 +629,9 @@ func (r *CaptureReader) decode(b []byte, ev *Event) error {
 			CapEff: p.CapEff, CapPrm: p.CapPrm, CapInh: p.CapInh, StartTime: p.StartTime, ExecTime: p.ExecTime,
 			CgroupID: p.CgroupID, ExeUpperLayer: p.UpperLayer, ExeFromMemfd: p.FromMemfd, ExeWritable: p.Writable,
 			Env: nilIfEmpty(p.Env), IDs: p.ids(), ExeIno: p.ExeIno, ExeCtime: p.ExeCtime, ExeMtime: p.ExeMtime}
+		for _, g := range p.Cgroups {
+			ev.Proc.Cgroups = append(ev.Proc.Cgroups, Cgroup{Subsys: g[0], Path: g[1]})
+		}
 		child := ev.Proc
 		for i, a := range p.Ancestors {
 			if i >= MaxCaptureAncestors {

@@ -151,12 +151,23 @@ type Process struct {
 	// processes found in the /proc scan); PidnsStart as Exec's.
 	Usage      Usage
 	PidnsStart int64
-	Parent     *Process
+	// Cgroups are the process's cgroups as Falco lists them (thread.cgroups),
+	// read from /proc/PID/cgroup at exec and in the /proc scan, inherited at
+	// fork. Shared between processes: never modify it.
+	Cgroups []Cgroup
+	Parent  *Process
 	// State reads what the enrichment keeps about the live process beyond
 	// this struct (its fd table, its threads) for the fields that need it
 	// (fd.types, proc.nthreads, evt.abspath); nil when unknown. Only the
 	// goroutine that applies events may call it, like reading Process.
 	State ProcState
+}
+
+// Cgroup is one cgroup of a process: a controller (cpu, memory,
+// name=systemd...) and the path in its hierarchy.
+type Cgroup struct {
+	Subsys string
+	Path   string
 }
 
 // ProcState is the live state of a process kept by the enrichment.

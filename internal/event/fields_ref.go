@@ -290,6 +290,33 @@ var usageFields = []Field{
 			ev.Proc.State.EachFD(func(*FDInfo) bool { n++; return true })
 			return uv(uint64(n))
 		}},
+	{Name: "thread.cgroups", Type: FieldString, Doc: "Every cgroup of the process as controller=path pairs separated by spaces, as Falco lists them: on a cgroup v1 host (hybrid ones included) one per v1 controller (name=systemd as such), on a cgroup v2 host cpu, memory and cpuset with the unified path. Read from /proc/PID/cgroup at exec (so a container's process has its container's cgroups), inherited at fork, from the /proc scan for processes older than the agent. No value when unknown.",
+		Extract: func(c *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if ev.Proc == nil || len(ev.Proc.Cgroups) == 0 {
+				return none()
+			}
+			s := c.mark()
+			for i, g := range ev.Proc.Cgroups {
+				if i > 0 {
+					c.buf = append(c.buf, ' ')
+				}
+				c.buf = append(c.buf, g.Subsys...)
+				c.buf = append(c.buf, '=')
+				c.buf = append(c.buf, g.Path...)
+			}
+			return sv(c.str(s))
+		}},
+	{Name: "thread.cgroup", Type: FieldString, Arg: ArgKeyRequired, Doc: "The process's cgroup path for one controller, as thread.cgroups lists it: thread.cgroup[cpuacct]. No value for a controller it does not list.",
+		Extract: func(_ *FieldCtx, ev *Event, a *FieldArg) (Value, bool) {
+			if ev.Proc != nil {
+				for _, g := range ev.Proc.Cgroups {
+					if g.Subsys == a.Key {
+						return sv(g.Path)
+					}
+				}
+			}
+			return none()
+		}},
 	{Name: "proc.fdusage", Type: FieldFloat, Doc: "proc.fdopencount as a percentage of proc.fdlimit (Falco's fd usage; 100 when over the limit, 0 when the limit is unknown or 0).",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
 			p := ev.Proc

@@ -28,6 +28,18 @@ func Cgroup2Root() (string, error) {
 	return "", ErrNoCgroup2
 }
 
+// CgroupVersion is the cgroup layout of the host as Falco's libs tell it
+// apart: 2 when /sys/fs/cgroup is the unified cgroup v2 hierarchy, 1 when it
+// holds v1 controllers (hybrid hosts, with v2 at /sys/fs/cgroup/unified,
+// included). Read once.
+var CgroupVersion = sync.OnceValue(func() int {
+	var st unix.Statfs_t
+	if unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return 2
+	}
+	return 1
+})
+
 // BootTime returns the host's boot time in nanoseconds since the epoch:
 // wall-clock time minus CLOCK_BOOTTIME, sampled three times and taken from
 // the sample whose wall-clock reads were closest together. Read once.

@@ -32,6 +32,11 @@ const containerRules = `
   condition: evt.type = container
   output: container started (id=%container.id type=%container.type image=%container.image.repository privileged=%container.privileged mounts=%container.mounts proc=%proc.name vpid=%proc.vpid async=%evt.is_async asynctype=%evt.asynctype plugin=%evt.pluginname imageid=%container.image.id)
   priority: INFO
+- rule: Container cgroups
+  desc: thread.cgroups of a container's first process, read at its exec
+  condition: evt.type = execve and container.id != host and proc.vpid = 1 and thread.cgroups exists
+  output: cgroups (full=%container.full_id cpu=%thread.cgroup[cpu] memory=%thread.cgroup[memory] all=%thread.cgroups)
+  priority: INFO
 - rule: Privileged container started
   desc: the upstream rule's shape
   condition: container_started and container.id != host and container.privileged = true
@@ -139,6 +144,22 @@ func TestContainerEvent(t *testing.T) {
 		}
 		if !privileged && p != 0 {
 			t.Errorf("container %s: unprivileged start fired the privileged rule: %v", id, alerts[id])
+		}
+	}
+	// Every controller's path of the container's process names the
+	// container (the runtime made them for it before the exec).
+	for id := range want {
+		n, out := count(id, "Container cgroups")
+		t.Logf("%s", out)
+		m := regexp.MustCompile(`full=([0-9a-f]{64}) cpu=(\S+) memory=(\S+) all=`).FindStringSubmatch(out)
+		if n == 0 || m == nil {
+			t.Errorf("container %s: no thread.cgroups alert with cpu and memory paths: %q", id, out)
+			continue
+		}
+		for _, p := range m[2:] {
+			if !strings.Contains(p, m[1]) {
+				t.Errorf("container %s: cgroup path %q does not name the container %s", id, p, m[1])
+			}
 		}
 	}
 	if _, out := count(dplain.ID[:12], "Container event"); !regexp.MustCompile(`imageid=[0-9a-f]{64}\)`).MatchString(out) {

@@ -164,10 +164,11 @@ func (t *Table) readProc(pid uint32) (event.Process, []uint32, error) {
 			p.LoginUID = uint32(v)
 		}
 	}
-	if t.cgroupRoot != "" {
-		if b, err := os.ReadFile(dir + "/cgroup"); err == nil {
+	if b, err := os.ReadFile(dir + "/cgroup"); err == nil {
+		if t.cgroupRoot != "" {
 			p.CgroupID = t.cgroupID(b)
 		}
+		p.Cgroups = t.cgroups(b)
 	}
 	p.ExecTime = p.StartTime
 	var tids []uint32

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/vigilsec/vigil/internal/host"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -90,7 +91,11 @@ type Table struct {
 	orphans []*procEntry // scratch for remove
 
 	cgroupRoot string
-	bootNS     int64 // boot time, ns since the epoch
+	// cgroupVersion is the host's cgroup layout (host.CgroupVersion);
+	// cgroupSets the parsed /proc/PID/cgroup contents (Process.Cgroups).
+	cgroupVersion int
+	cgroupSets    map[string][]event.Cgroup
+	bootNS        int64 // boot time, ns since the epoch
 
 	// The FDLookupBudget window: when it started and what it spent.
 	lookupWindow time.Time
@@ -146,6 +151,8 @@ func New(cfg Config) (*Table, error) {
 	}
 	t.lru.next, t.lru.prev = &t.lru, &t.lru
 	t.cgroupRoot = cfg.CgroupRoot
+	t.cgroupVersion = host.CgroupVersion()
+	t.cgroupSets = map[string][]event.Cgroup{}
 	if t.cgroupRoot == "" {
 		root, err := findCgroup2(cfg.ProcRoot)
 		if err != nil {
@@ -447,6 +454,12 @@ func (t *Table) applyExec(e *procEntry, ev *event.Event) {
 	e.p.ExeIno, e.p.ExeCtime, e.p.ExeMtime = x.ExeIno, x.ExeCtime, x.ExeMtime
 	e.p.Usage, e.p.PidnsStart = x.Usage, x.PidnsStart
 	e.p.ExecTime = ev.Time
+	// The cgroups at exec (a container runtime moves its child into the
+	// container's cgroups before the exec); the fork's, inherited from the
+	// parent, when the process is already gone.
+	if b, err := os.ReadFile(t.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(e.p.PID), 10) + "/cgroup"); err == nil {
+		e.p.Cgroups = t.cgroups(b)
+	}
 	e.placeholder = false
 	// exec kills the other threads; the thread that exec'd becomes the
 	// leader, so an earlier exit event of the old leader no longer counts.
