@@ -26,6 +26,7 @@ func (s cpuState) Threads() (bool, int) { return true, 0 }
 func (s cpuState) ThreadCPU(uint32) (float64, float64, bool) {
 	return s.user, s.system, true
 }
+func (s cpuState) ThreadRunTime(uint32) (int64, bool) { return 0, false }
 
 // floatEvent: 3 fds open of a limit of 8 (proc.fdusage 37.5), a thread at
 // 62.5% user and 12.5% system (thread.cpu 75).

@@ -187,6 +187,9 @@ type ThreadCPUReader interface {
 	// ThreadCPU returns the CPU use of thread tid of the process in percent
 	// of one CPU, user and system, over about the last second.
 	ThreadCPU(tid uint32) (user, system float64, ok bool)
+	// ThreadRunTime returns the time thread tid has spent running on a
+	// CPU since it started, in ns.
+	ThreadRunTime(tid uint32) (ns int64, ok bool)
 }
 
 // FDType is Falco's fd.typechar letter.

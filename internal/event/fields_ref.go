@@ -317,6 +317,18 @@ var usageFields = []Field{
 			}
 			return none()
 		}},
+	{Name: "thread.totexectime", Type: FieldRelTime, Doc: "Time the thread has spent running on a CPU since it started, in ns: Falco sums the run times of the sched_switch events it traced (which Vigil does not trace: a hook on every context switch); Vigil reads the kernel's own sum, the first field of /proc/PID/task/TID/schedstat, when a rule asks. No value for a thread that is gone or for replayed captures.",
+		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
+			if ev.Proc == nil {
+				return none()
+			}
+			if r, ok := ev.Proc.State.(ThreadCPUReader); ok {
+				if ns, ok := r.ThreadRunTime(ev.TID); ok {
+					return uv(uint64(ns))
+				}
+			}
+			return none()
+		}},
 	{Name: "proc.fdusage", Type: FieldFloat, Doc: "proc.fdopencount as a percentage of proc.fdlimit (Falco's fd usage; 100 when over the limit, 0 when the limit is unknown or 0).",
 		Extract: func(_ *FieldCtx, ev *Event, _ *FieldArg) (Value, bool) {
 			p := ev.Proc

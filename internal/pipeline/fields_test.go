@@ -86,11 +86,11 @@ const fieldRules = `
   output: close %fd.name ino=%fd.ino
   priority: INFO
 - rule: busy thread
-  desc: thread.cpu* of a shell that spun for a second before opening a file; proc.fdusage of its fds
+  desc: thread.cpu* and thread.totexectime of a shell that spun for a second before opening a file; proc.fdusage of its fds
   condition: >
     evt.type = openat and fd.name = /etc/hostname and proc.name = sh and thread.cpu > 50 and thread.cpu.user > 25
-    and thread.cpu.system >= 0 and proc.fdusage > 0 and proc.fdusage < 100
-  output: busy cpu=%thread.cpu user=%thread.cpu.user system=%thread.cpu.system fdusage=%proc.fdusage fds=%proc.fdopencount limit=%proc.fdlimit
+    and thread.cpu.system >= 0 and proc.fdusage > 0 and proc.fdusage < 100 and thread.totexectime > 500000000
+  output: busy cpu=%thread.cpu user=%thread.cpu.user system=%thread.cpu.system fdusage=%proc.fdusage fds=%proc.fdopencount limit=%proc.fdlimit run=%thread.totexectime
   priority: INFO
 - rule: failed open
   desc: error counters

@@ -98,3 +98,19 @@ func readTaskCPU(root string, pid, tid uint32) (cpuSample, int64, bool) {
 	}
 	return cpuSample{user: u, sys: s}, int64(st) * int64(time.Second/clkTck), true
 }
+
+// ThreadRunTime implements event.ThreadCPUReader: the time thread tid of
+// the process has spent running on a CPU, in ns (the first field of
+// /proc/PID/task/TID/schedstat).
+func (e *procEntry) ThreadRunTime(tid uint32) (int64, bool) {
+	if e.tbl == nil {
+		return 0, false
+	}
+	b, err := os.ReadFile(e.tbl.cfg.ProcRoot + "/" + strconv.FormatUint(uint64(e.p.PID), 10) + "/task/" + strconv.FormatUint(uint64(tid), 10) + "/schedstat")
+	if err != nil {
+		return 0, false
+	}
+	f, _, _ := bytes.Cut(b, []byte{' '})
+	ns, err := strconv.ParseInt(string(f), 10, 64)
+	return ns, err == nil
+}
