@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -82,6 +83,11 @@ type Learner struct {
 	opts    Options
 	pri     alert.Priority
 	rootAll bool
+
+	// known maps a container to its workload for Observe's lock-free
+	// path (see workload.quiet); only Observe, on the event goroutine,
+	// touches it. A cache of byCont, cleared with it.
+	known map[*event.Container]*workload
 
 	mu     sync.Mutex
 	byName map[string]*workload
@@ -205,9 +211,82 @@ type workload struct {
 	alerted map[Item]struct{}
 	tokens  float64
 	refill  int64 // ns of the last token refill
+	// quiet holds the event types whose events need nothing of a
+	// monitoring profile beyond their syscall, which it holds: every type
+	// outside Types, and the open types (a read needs nothing, a write
+	// needs its path in writes). Zero while learning. Observe decides
+	// such events without the lock. Written under l.mu (setQuiet), read
+	// without it.
+	quiet [quietWords]atomic.Uint64
+	// writes is the monitoring profile's set of written files (nil while
+	// learning). A monitoring profile's sets do not change (Load replaces
+	// them), so Observe reads it without the lock.
+	writes atomic.Pointer[map[string]struct{}]
 }
 
 const maxAlerted = 1024
+
+const quietWords = (int(event.NumTypes) + 63) / 64
+
+// openTypes are the types of file opens.
+var openTypes = event.TypeSetOf(event.TypeOpen, event.TypeOpenat, event.TypeOpenat2, event.TypeCreat)
+
+// setQuiet recomputes w.quiet and w.writes from its profile (l.mu held).
+func (w *workload) setQuiet() {
+	var q [quietWords]uint64
+	var writes *map[string]struct{}
+	if w.p.State == Monitoring {
+		for t := event.Type(1); t < event.NumTypes; t++ {
+			if w.p.seenTypes.Has(t) && (!Types.Has(t) || openTypes.Has(t)) {
+				q[t/64] |= 1 << (t % 64)
+			}
+		}
+		m := w.p.writes.m
+		writes = &m
+	}
+	for i := range q {
+		w.quiet[i].Store(q[i])
+	}
+	w.writes.Store(writes)
+}
+
+// isWrite reports whether an open event opens for writing (write,
+// read-write, O_CREAT, O_TRUNC, creat).
+func isWrite(ev *event.Event) bool {
+	return ev.Type == event.TypeCreat || ev.Flags&syscall.O_ACCMODE != syscall.O_RDONLY || ev.Flags&(syscall.O_CREAT|syscall.O_TRUNC) != 0
+}
+
+// openName is the path an open event recorded: the fd's resolved name,
+// else the path passed.
+func openName(ev *event.Event) string {
+	if ev.FDInfo != nil && ev.FDInfo.Name != "" {
+		return ev.FDInfo.Name
+	}
+	return ev.Path
+}
+
+// isQuiet reports whether ev needs nothing of w's monitoring profile: its
+// type is quiet and, for an open, it is a read, or a write outside the
+// roots or of a file the profile holds. It takes no lock.
+func (l *Learner) isQuiet(w *workload, ev *event.Event) bool {
+	t := ev.Type
+	if w.quiet[t/64].Load()&(1<<(t%64)) == 0 {
+		return false
+	}
+	if !openTypes.Has(t) || !isWrite(ev) {
+		return true
+	}
+	name := openName(ev)
+	if !l.underRoots(name) {
+		return true
+	}
+	writes := w.writes.Load()
+	if writes == nil {
+		return false
+	}
+	_, ok := (*writes)[name]
+	return ok
+}
 
 // newWorkload returns a workload holding a copy of p (nil: empty).
 func newWorkload(p *Profile) *workload {
@@ -247,7 +326,7 @@ func NewLearner(o Options) *Learner {
 		o.PendingTimeout = 30 * time.Second
 	}
 	l := &Learner{opts: o, pri: alert.PriorityWarning, byName: map[string]*workload{},
-		byCont: map[*event.Container]*workload{}, dirty: map[string]struct{}{}, devByKind: map[Kind]*metrics.Counter{},
+		byCont: map[*event.Container]*workload{}, known: map[*event.Container]*workload{}, dirty: map[string]struct{}{}, devByKind: map[Kind]*metrics.Counter{},
 		cgroups: map[uint64]*cgroupSet{}, pending: map[string]*pendingContainer{}}
 	if o.Priority != nil {
 		l.pri = *o.Priority
@@ -385,6 +464,9 @@ func (l *Learner) Observe(ev *event.Event) {
 		l.runtimeEvs.Inc()
 		return
 	}
+	if w := l.known[c]; w != nil && l.isQuiet(w, ev) && !(Types.Has(ev.Type) && isRuntime(ev)) {
+		return // known behaviour of a monitoring profile: no lock
+	}
 	var alerts [2]*alert.Alert
 	var replayed []*alert.Alert
 	l.mu.Lock()
@@ -424,6 +506,12 @@ func (l *Learner) Observe(ev *event.Event) {
 	}
 	alerts[0], alerts[1] = l.observe(w, ev)
 	l.mu.Unlock()
+	if l.known[c] != w {
+		if len(l.known) >= 4*l.opts.MaxProfiles {
+			clear(l.known)
+		}
+		l.known[c] = w
+	}
 	l.deliver(replayed)
 	l.deliver(alerts[:])
 }
@@ -450,6 +538,9 @@ func (l *Learner) observe(w *workload, ev *event.Event) (sysOut, out *alert.Aler
 		sysOut = l.record(w, ev, KindSyscall, syscallName[ev.Type], nil)
 		if p.syscalls.has(syscallName[ev.Type]) {
 			p.seenTypes.Add(ev.Type)
+			if p.State == Monitoring {
+				w.setQuiet()
+			}
 		}
 	}
 	if Types.Has(ev.Type) {
@@ -631,15 +722,12 @@ func (l *Learner) observeBehaviour(w *workload, ev *event.Event) *alert.Alert {
 		pr := NewProgram(exe, ev.Exec.Filename)
 		return l.record(w, ev, KindProgram, "", &pr)
 	case event.TypeOpen, event.TypeOpenat, event.TypeOpenat2, event.TypeCreat:
-		name := ev.Path
-		if ev.FDInfo != nil && ev.FDInfo.Name != "" {
-			name = ev.FDInfo.Name
-		}
+		name := openName(ev)
 		if !l.underRoots(name) {
 			return nil
 		}
 		kind := KindRead
-		if ev.Type == event.TypeCreat || ev.Flags&syscall.O_ACCMODE != syscall.O_RDONLY || ev.Flags&(syscall.O_CREAT|syscall.O_TRUNC) != 0 {
+		if isWrite(ev) {
 			kind = KindWrite
 		}
 		return l.record(w, ev, kind, name, nil)
@@ -878,6 +966,7 @@ func (l *Learner) finish(w *workload) {
 	p.Version++
 	p.Updated = time.Now()
 	l.touch(p)
+	w.setQuiet()
 }
 
 // Tick records the held events of containers now described and drops
@@ -945,6 +1034,7 @@ func (l *Learner) Load(p *Profile) bool {
 	p.SetLimits(l.opts.Limits)
 	w.prof = *p
 	clear(w.alerted)
+	w.setQuiet()
 	return true
 }
 

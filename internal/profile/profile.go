@@ -543,8 +543,16 @@ func (p *Profile) Clone() *Profile {
 // Contains reports whether every behaviour of q is in p.
 func (p *Profile) Contains(q *Profile) bool {
 	for _, k := range Kinds {
-		for _, v := range q.Items(k) {
-			if !slices.Contains(p.Items(k), v) {
+		qs := q.Items(k)
+		if len(qs) == 0 {
+			continue
+		}
+		have := map[string]bool{}
+		for _, v := range p.Items(k) {
+			have[v] = true
+		}
+		for _, v := range qs {
+			if !have[v] {
 				return false
 			}
 		}

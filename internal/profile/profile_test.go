@@ -129,6 +129,33 @@ func TestLearnThenDeviate(t *testing.T) {
 	if len(got) != 1 || !strings.Contains(got[0].Output, "egress 10.9.9.9:4444/tcp") {
 		t.Fatalf("after accept: %d alerts", len(got))
 	}
+
+	// Known opens are decided without the lock, from the sets of the
+	// version in force: a loaded version's writes count at once, and a
+	// write it no longer holds deviates.
+	edited := New(acc.Name, Limits{}, t0, time.Minute)
+	edited.State, edited.Version = Monitoring, acc.Version+1
+	for _, it := range []Item{{KindWrite, "/var/log/new.log"}, {KindSyscall, "openat"}} {
+		if err := edited.Add(it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !l.Load(edited) {
+		t.Fatal("Load of the edited version")
+	}
+	got = nil
+	l.Observe(openEv(after.Add(2*time.Second), "/var/log/web.log", syscall.O_WRONLY|syscall.O_APPEND))
+	for range 2 {
+		l.Observe(openEv(after.Add(2*time.Second), "/var/log/new.log", syscall.O_WRONLY))
+		l.Observe(openEv(after.Add(2*time.Second), "/etc/passwd", syscall.O_RDONLY))
+	}
+	if len(got) != 1 || !strings.Contains(got[0].Output, "write /var/log/web.log") {
+		var outs []string
+		for _, a := range got {
+			outs = append(outs, a.Output)
+		}
+		t.Fatalf("after the edited version: %q, want the write to /var/log/web.log only", outs)
+	}
 }
 
 // TestRateLimit: at most AlertsPerMinute alerts per profile in a burst;
