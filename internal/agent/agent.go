@@ -192,6 +192,7 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 	if err := a.buildOutputs(); err != nil {
 		return nil, err
 	}
+	a.learner = a.newLearner() // before the fleet, which hands it the hub's profiles
 	if cfg.Hub.URL != "" {
 		if err := a.newFleet(); err != nil {
 			a.closeSinks()
@@ -221,7 +222,6 @@ func New(cfg *config.Config, opts *Options) (*Agent, error) {
 			a.log.Info("alerts API disabled: no token configured (http.token_file)")
 		}
 	}
-	a.learner = a.newLearner()
 	a.rec = a.newRecorder()
 	a.pipe = pipeline.New(pipeline.Options{Types: eventTypes(cfg.Sensor.EventTypes), Engine: a.eng, Profiler: a.learner, Recorder: a.rec,
 		MinPriority: &a.minPri, OnAlert: a.onAlert, Tap: a.tap, Guard: a.guard, Hostname: a.hostname,

@@ -63,6 +63,9 @@ func (a *Agent) newFleet() error {
 	o := fleet.Options{URL: h.URL, Node: node, SpoolDir: h.SpoolDir, SpoolMaxBytes: int64(h.SpoolMaxMB) << 20,
 		HeartbeatInterval: h.HeartbeatInterval, Heartbeat: a.heartbeat, ApplyRules: a.applyPushedRules,
 		Overflow: a.overflow, Logger: a.log.With("component", "hub")}
+	if a.learner != nil {
+		o.ApplyProfile = a.adoptFleetProfile
+	}
 	if r := a.cfg.Recorder; r.Enabled && r.After > 0 {
 		o.IncidentHold = r.After + 2*time.Second // the complete form supersedes the first
 	}

@@ -37,6 +37,20 @@ func (a *Agent) onDeviation(al *alert.Alert) {
 	a.deliver(al)
 }
 
+// adoptFleetProfile folds the hub's merged profile of a workload into the
+// learner (profile.Learner.Adopt): what another node learned is no
+// deviation here. The changed profile is stored and sent at the next sync.
+func (a *Agent) adoptFleetProfile(doc []byte) {
+	p, err := profile.Decode(doc, "profile from the hub", profile.Limits{})
+	if err != nil {
+		a.log.Warn("profiles: the hub's profile not taken", "err", err)
+		return
+	}
+	if a.learner.Adopt(p) {
+		a.log.Info("profile: the fleet's behaviours taken", "profile", p.Name, "version", p.Version, "hosts", p.Hosts)
+	}
+}
+
 // profileSync keeps the learner and the store in step: what the learner
 // changed is written, what was written by someone else (vigil profile
 // accept, import, merge; another agent sharing the file) is put in force.

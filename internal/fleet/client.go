@@ -47,6 +47,10 @@ type Options struct {
 	// the positioned errors (the rules in force stay); nil: bundles are
 	// ignored.
 	ApplyRules func(b *Bundle) (rules.Diagnostics, error)
+	// ApplyProfile takes the fleet's merged profile of a workload (the
+	// JSON document of internal/profile) from the hub's ProfilesBucket;
+	// nil: they are ignored.
+	ApplyProfile func(doc []byte)
 	// IncidentHold is how long an incident's first form (the events before
 	// its alert, Complete false) waits for its complete form, which
 	// supersedes it, before it is sent alone (the agent stopped or died
@@ -258,11 +262,12 @@ func (c *Client) sendBatch(ctx context.Context, rs []Record) error {
 // ctx ends.
 func (c *Client) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); c.drain(ctx) }()
 	go func() { defer wg.Done(); c.sendIncidents(ctx) }()
 	go func() { defer wg.Done(); c.heartbeats(ctx) }()
 	go func() { defer wg.Done(); c.watchRules(ctx) }()
+	go func() { defer wg.Done(); c.watchProfiles(ctx) }()
 	wg.Wait()
 	return nil
 }

@@ -22,6 +22,9 @@ const (
 	// bundles in; agents watch RulesKey.
 	RulesBucket = "vigil_rules"
 	RulesKey    = "bundle"
+	// ProfilesBucket is the JetStream key-value bucket the hub puts the
+	// fleet's merged workload profiles in (ProfileKey); agents watch it.
+	ProfilesBucket = "vigil_profiles"
 
 	subjectAlert     = "vigil.alert."
 	subjectHeartbeat = "vigil.heartbeat."

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/alert"
 	"github.com/vigilsec/vigil/internal/fleet"
+	"github.com/vigilsec/vigil/internal/profile"
 	"github.com/vigilsec/vigil/internal/rules"
 )
 
@@ -229,7 +230,9 @@ func TestHubMTLSNodeIdentity(t *testing.T) {
 	url := h.NATSURL()
 
 	n1TLS, _ := fleet.ClientTLS(f("ca.pem"), f("node-n1.pem"), f("node-n1-key.pem"))
-	c, err := fleet.Connect(fleet.Options{URL: url, Node: "n1", SpoolDir: filepath.Join(dir, "spool"), TLS: n1TLS})
+	shared := make(chan []byte, 4)
+	c, err := fleet.Connect(fleet.Options{URL: url, Node: "n1", SpoolDir: filepath.Join(dir, "spool"), TLS: n1TLS,
+		ApplyProfile: func(doc []byte) { shared <- doc }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,6 +248,19 @@ func TestHubMTLSNodeIdentity(t *testing.T) {
 	waitCount(t, h.Store(), 20, 10*time.Second)
 	if st := c.Stats(); st.Published != 20 || st.Spooled != 0 {
 		t.Fatalf("n1 over mTLS: %+v", st)
+	}
+	// n1 sends its profile and reads the fleet's merge back (the
+	// profiles bucket is readable with a node's identity).
+	if err := c.PublishProfile(ctx, learned(t, "n1", "/usr/sbin/nginx", "10.0.0.5:5432")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case doc := <-shared:
+		if p, err := profile.Decode(doc, "shared", profile.Limits{}); err != nil || p.Name != "label:app=web" {
+			t.Fatalf("n1 read the shared profile %s: %v", doc, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("n1 did not read the fleet's profile over mTLS")
 	}
 
 	// n1's certificate, publishing as n2.

@@ -66,6 +66,9 @@ type Hub struct {
 	js    jetstream.JetStream
 	cons  jetstream.Consumer
 	kv    jetstream.KeyValue
+	// profKV holds the fleet's merged profiles for the agents
+	// (fleet.ProfilesBucket, shareProfiles).
+	profKV jetstream.KeyValue
 
 	pushMu sync.Mutex // one push or rollback at a time
 
@@ -131,6 +134,9 @@ func New(ctx context.Context, o Options) (*Hub, error) {
 			break
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+	if err == nil {
+		h.profKV, err = ensureProfilesBucket(ctx, h.js, o.Stream)
 	}
 	if err != nil {
 		h.Close()

@@ -246,6 +246,7 @@ func (h *Hub) store1(ctx context.Context, d *decoded) error {
 			return err
 		}
 	}
+	h.shareProfiles(ctx, d.profs)
 	fresh := 0
 	for _, x := range d.in {
 		if !x.Alert.Vigil.Update {

@@ -124,17 +124,18 @@ func (certAuth) Check(c server.ClientAuthentication) bool {
 }
 
 // nodePermissions let node publish on its own subjects (alerts,
-// heartbeats, acknowledgements) and read the rules bucket; replies come to
-// its own inbox prefix (fleet.InboxPrefix).
+// heartbeats, acknowledgements, profiles) and read the rules and profiles
+// buckets; replies come to its own inbox prefix (fleet.InboxPrefix).
 func nodePermissions(node string) *server.Permissions {
-	kv := "KV_" + fleet.RulesBucket
-	pub := append(fleet.NodeSubjects(node),
-		"$JS.API.INFO",
-		"$JS.API.STREAM.INFO."+kv,
-		"$JS.API.CONSUMER.CREATE."+kv, "$JS.API.CONSUMER.CREATE."+kv+".>",
-		"$JS.API.CONSUMER.DELETE."+kv+".>", "$JS.API.CONSUMER.INFO."+kv+".>",
-		"$JS.API.DIRECT.GET."+kv+".>", "$JS.API.STREAM.MSG.GET."+kv,
-		"$JS.FC."+kv+".>", "$JS.ACK."+kv+".>")
+	pub := append(fleet.NodeSubjects(node), "$JS.API.INFO")
+	for _, bucket := range []string{fleet.RulesBucket, fleet.ProfilesBucket} {
+		kv := "KV_" + bucket
+		pub = append(pub, "$JS.API.STREAM.INFO."+kv,
+			"$JS.API.CONSUMER.CREATE."+kv, "$JS.API.CONSUMER.CREATE."+kv+".>",
+			"$JS.API.CONSUMER.DELETE."+kv+".>", "$JS.API.CONSUMER.INFO."+kv+".>",
+			"$JS.API.DIRECT.GET."+kv+".>", "$JS.API.STREAM.MSG.GET."+kv,
+			"$JS.FC."+kv+".>", "$JS.ACK."+kv+".>")
+	}
 	return &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: pub},
 		Subscribe: &server.SubjectPermission{Allow: []string{fleet.InboxPrefix(node) + ".>"}},

@@ -2,10 +2,14 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigilsec/vigil/internal/fleet"
 	"github.com/vigilsec/vigil/internal/profile"
 )
 
@@ -88,6 +92,64 @@ func (h *Hub) MergedProfiles(ctx context.Context, name string) ([]*profile.Profi
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// ensureProfilesBucket creates (or updates) the bucket of the fleet's
+// merged profiles, one key per workload (fleet.ProfileKey), the newest
+// only.
+func ensureProfilesBucket(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: fleet.ProfilesBucket, History: 1,
+		Replicas: max(o.Replicas, 1), Storage: jetstream.FileStorage})
+	if err != nil {
+		return nil, fmt.Errorf("hub: profiles bucket: %w", err)
+	}
+	return kv, nil
+}
+
+// shareProfiles puts the fleet's merged profile of each workload of profs
+// (just stored) in the profiles bucket, for the agents to take
+// (profile.Learner.Adopt): a behaviour learned on one node is then no
+// deviation on another. A merge whose behaviours and state are those put
+// before is not put again (agents that took a merge send it back, with
+// nothing new). Failures are logged: the next profile of the workload
+// shares it again.
+func (h *Hub) shareProfiles(ctx context.Context, profs []NodeProfile) {
+	if h.profKV == nil {
+		return
+	}
+	done := map[string]bool{}
+	for _, np := range profs {
+		if done[np.Name] {
+			continue
+		}
+		done[np.Name] = true
+		if err := h.shareProfile(ctx, np.Name); err != nil {
+			h.log.Warn("profile not shared with the agents", "profile", np.Name, "err", err)
+		}
+	}
+}
+
+func (h *Hub) shareProfile(ctx context.Context, name string) error {
+	ps, err := h.MergedProfiles(ctx, name)
+	if err != nil || len(ps) == 0 {
+		return err
+	}
+	merged := ps[0]
+	key := fleet.ProfileKey(name)
+	if e, err := h.profKV.Get(ctx, key); err == nil {
+		prev, err := profile.Decode(e.Value(), "shared profile "+name, profile.Limits{})
+		if err == nil && prev.State == merged.State && prev.Contains(merged) && merged.Contains(prev) {
+			return nil
+		}
+	} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return err
+	}
+	body, err := merged.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	_, err = h.profKV.Put(ctx, key, body)
+	return err
 }
 
 // profileSummary is one line of GET /api/profiles.

@@ -1038,6 +1038,48 @@ func (l *Learner) Load(p *Profile) bool {
 	return true
 }
 
+// Adopt folds the fleet's profile of a workload (the hub's merge of every
+// node's) into the one kept, so that behaviour learned on another node
+// is not a deviation here. Nothing changes when the profile kept holds
+// every behaviour of p already. A workload not kept yet takes p as it is
+// (monitoring at once if p does). A learning profile stays learning in
+// its own window; a monitoring one becomes the merge's next version
+// (Profile.Merge). The changed profile is stored and sent at the next
+// sync like a learned change. It reports whether the profile changed.
+func (l *Learner) Adopt(p *Profile) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.byName[p.Name]
+	if w == nil {
+		if len(l.byName) >= l.opts.MaxProfiles {
+			return false
+		}
+		w = newWorkload(nil)
+		l.byName[p.Name] = w
+		np := p.Clone()
+		np.SetLimits(l.opts.Limits)
+		w.prof = *np
+	} else {
+		if w.p.Contains(p) {
+			return false
+		}
+		// A new Profile, not w.p changed in place: Observe reads a
+		// monitoring profile's sets without the lock (setQuiet).
+		np := w.p.Clone()
+		learning, start, end := np.State == Learning, np.LearnStart, np.LearnEnd
+		np.Merge(p)
+		if learning {
+			np.State, np.Version, np.LearnStart, np.LearnEnd = Learning, 0, start, end
+		}
+		np.seenTypes = event.TypeSet{}
+		w.prof = *np
+	}
+	clear(w.alerted)
+	w.setQuiet()
+	l.touch(w.p)
+	return true
+}
+
 // Stats are the Learner's figures.
 type Stats struct {
 	Profiles int
