@@ -22,16 +22,34 @@ import (
 	"github.com/vigilsec/vigil/internal/termtext"
 )
 
-// profileDB is the store flags every profile subcommand shares.
-type profileDB struct{ db, cfgPath string }
+// profileDB is the store flags every profile subcommand shares: the
+// agent's store, or with --hub the hub's API (the fleet's merged
+// profiles).
+type profileDB struct {
+	db, cfgPath               string
+	hubURL, tokenFile, caFile string
+	hub                       *profileHub // set by open with --hub
+}
 
 func (p *profileDB) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&p.db, "db", "", "alert store holding the profiles (default: store.path of the configuration)")
 	cmd.Flags().StringVarP(&p.cfgPath, "config", "c", config.DefaultPath, "configuration file (for store.path)")
+	cmd.Flags().StringVar(&p.hubURL, "hub", "", "the hub's API URL (https://HOST:8443): the fleet's merged profiles instead of the store")
+	cmd.Flags().StringVar(&p.tokenFile, "token-file", "", "with --hub: file holding the hub's token (viewer; admin to accept)")
+	cmd.Flags().StringVar(&p.caFile, "hub-ca", "", "with --hub: CA certificate (PEM) of the hub's API")
 }
 
-// open opens (creating or migrating) the store.
+// open opens (creating or migrating) the store; with --hub it checks the
+// hub's flags and returns no store.
 func (p *profileDB) open() (*store.Store, error) {
+	if p.hubURL != "" {
+		h, err := newProfileHub(p.hubURL, p.tokenFile, p.caFile)
+		if err != nil {
+			return nil, err
+		}
+		p.hub = h
+		return nil, nil
+	}
 	db := p.db
 	if db == "" {
 		c, err := config.Load(p.cfgPath)
@@ -54,11 +72,25 @@ func (p *profileDB) ref(ctx context.Context, st *store.Store, s string) (*profil
 		return profile.Decode(data, s, profile.Limits{})
 	}
 	name, ver, hasVer := cutVersion(s)
+	if p.hub != nil {
+		pr, err := p.hub.get(ctx, name)
+		if err == nil && hasVer && pr.Version != ver {
+			return nil, fmt.Errorf("%s: the hub keeps the fleet's newest merge only (version %d)", s, pr.Version)
+		}
+		return pr, err
+	}
 	r, err := st.Profile(ctx, name, ver, !hasVer)
 	if err != nil {
 		return nil, err
 	}
 	return profile.Decode(r.Body, name+"@"+strconv.FormatUint(r.Version, 10), profile.Limits{})
+}
+
+// closeStore closes st unless nil (--hub).
+func closeStore(st *store.Store) {
+	if st != nil {
+		st.Close()
+	}
 }
 
 // cutVersion splits NAME@VERSION (a name holds no '@' followed by digits
@@ -103,9 +135,20 @@ func newProfileShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			defer closeStore(st)
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			defer w.Flush()
+			if len(args) == 0 && p.hub != nil {
+				rows, err := p.hub.list(ctx)
+				if err != nil {
+					return err
+				}
+				tw := termtext.NewTable(w, "NAME", "VERSION", "STATE", "HOSTS", "UPDATED")
+				for _, r := range rows {
+					tw.Row(r.Name, strconv.FormatUint(r.Version, 10), r.State, strings.Join(r.Hosts, ","), r.Updated.UTC().Format(time.RFC3339))
+				}
+				return tw.Flush()
+			}
 			if len(args) == 0 {
 				rows, err := st.Profiles(ctx)
 				if err != nil {
@@ -165,8 +208,11 @@ func newProfileDiffCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			defer closeStore(st)
 			var a, b *profile.Profile
+			if len(args) == 1 && p.hub != nil {
+				return errors.New("with --hub, name two profiles (the hub keeps the fleet's newest merge only): NAME and a file, or two names")
+			}
 			if len(args) == 1 {
 				if b, err = p.ref(ctx, st, args[0]); err != nil {
 					return err
@@ -217,7 +263,7 @@ func newProfileExportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			defer closeStore(st)
 			pr, err := p.ref(context.Background(), st, args[0])
 			if err != nil {
 				return err
@@ -284,11 +330,14 @@ that removes behaviour). A file with an error is reported as file:line:col and n
 				}
 				ps = append(ps, pr)
 			}
+			if p.hubURL != "" {
+				return errors.New("import writes the agent's store; the hub's profiles come from its nodes (accept works with --hub)")
+			}
 			st, err := p.open()
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			defer closeStore(st)
 			for _, pr := range ps {
 				if !replace {
 					if cur, err := p.ref(ctx, st, pr.Name); err == nil {
@@ -331,12 +380,17 @@ func newProfileAcceptCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer st.Close()
+			defer closeStore(st)
 			name, kind, value := "", "", ""
 			if len(args) == 3 {
 				name, kind, value = args[0], args[1], args[2]
 			} else {
-				body, err := st.AlertBody(ctx, args[0])
+				var body []byte
+				if p.hub != nil {
+					body, err = p.hub.alertBody(ctx, args[0])
+				} else {
+					body, err = st.AlertBody(ctx, args[0])
+				}
 				if err != nil {
 					return err
 				}
@@ -367,6 +421,13 @@ func newProfileAcceptCmd() *cobra.Command {
 				return err
 			} else if has {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s version %d already has %s\n", termtext.String(pr.Name), pr.Version, termtext.String(it.String()))
+				return nil
+			}
+			if p.hub != nil {
+				if pr, err = p.hub.accept(ctx, name, it); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s version %d on the hub: accepted %s (the agents take it)\n", termtext.String(pr.Name), pr.Version, termtext.String(it.String()))
 				return nil
 			}
 			if err := pr.Add(it); err != nil {
@@ -405,7 +466,7 @@ func newProfileOutputCmd(use, short string, gen func(p *profile.Profile, names [
 				if err != nil {
 					return err
 				}
-				defer st.Close()
+				defer closeStore(st)
 				if pr, err = p.ref(context.Background(), st, args[0]); err != nil {
 					return err
 				}

@@ -56,6 +56,7 @@ func (h *Hub) RoleOf(r *http.Request) Role { return h.role(r) }
 //	POST /api/rules/rollback?to=N    admin: push version N's files again as a new version
 //	GET  /api/profiles               learned workload profiles, merged over the nodes: name, version, state, hosts
 //	GET  /api/profiles/NAME          one merged profile, its JSON document (vigil profile import reads it)
+//	POST /api/profiles/accept        admin: {"name","kind","value"} folds a behaviour into the fleet's profile
 //	/console/                        the web console over the fleet (internal/console; same tokens)
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -73,6 +74,7 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("POST /api/rules/rollback", h.need(RoleAdmin, h.postRollback))
 	mux.HandleFunc("GET /api/profiles", h.need(RoleViewer, h.getProfiles))
 	mux.HandleFunc("GET /api/profiles/{name...}", h.need(RoleViewer, h.getProfile))
+	mux.HandleFunc("POST /api/profiles/accept", h.need(RoleAdmin, h.postProfileAccept))
 	mux.Handle(console.Prefix, h.console)
 	mux.Handle("GET /{$}", http.RedirectHandler(console.Prefix, http.StatusFound))
 	return mux

@@ -2,8 +2,10 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -191,4 +193,109 @@ func (h *Hub) getProfile(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(body)
+}
+
+// AcceptNode is the node name under which the hub stores the behaviours
+// accepted through its API (a node's certificate cannot carry it: the hub's
+// own identity).
+const AcceptNode = "vigil-hub"
+
+// AcceptProfile folds a behaviour into the fleet's profile of a workload:
+// it is added to the profile the hub keeps as node AcceptNode (what was
+// accepted through the hub so far, in the merge's state and window), a
+// version above the merge's, and the new merge is shared with the agents,
+// which stop alerting on it. It returns the new merge; has is true when
+// the merge held the behaviour already (nothing is stored).
+func (h *Hub) AcceptProfile(ctx context.Context, name string, it profile.Item) (merged *profile.Profile, has bool, err error) {
+	ps, err := h.MergedProfiles(ctx, name)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(ps) == 0 {
+		return nil, false, fmt.Errorf("no profile %s: %w", name, errNoProfile)
+	}
+	merged = ps[0]
+	if has, err := merged.Has(it); err != nil {
+		return nil, false, err
+	} else if has {
+		return merged, true, nil
+	}
+	acc := profile.New(name, profile.Limits{}, merged.LearnStart, merged.LearnEnd.Sub(merged.LearnStart))
+	rows, err := h.store.NodeProfiles(ctx, name)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, r := range rows {
+		if r.Node == AcceptNode {
+			if acc, err = profile.Decode(r.Body, name+" of "+r.Node, profile.Limits{}); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	if err := acc.Add(it); err != nil {
+		return nil, false, err
+	}
+	acc.State, acc.Version, acc.Updated = merged.State, merged.Version+1, time.Now()
+	body, err := acc.MarshalJSON()
+	if err != nil {
+		return nil, false, err
+	}
+	if err := h.store.PutProfile(ctx, NodeProfile{Name: name, Node: AcceptNode, Version: acc.Version, Updated: acc.Updated, Body: body}); err != nil {
+		return nil, false, err
+	}
+	if err := h.shareProfile(ctx, name); err != nil {
+		h.log.Warn("profile not shared with the agents", "profile", name, "err", err)
+	}
+	ps, err = h.MergedProfiles(ctx, name)
+	if err != nil || len(ps) == 0 {
+		return nil, false, err
+	}
+	return ps[0], false, nil
+}
+
+var errNoProfile = errors.New("no such profile")
+
+func (h *Hub) postProfileAccept(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name  string `json:"name"`
+		Kind  string `json:"kind"`
+		Value string `json:"value"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || req.Name == "" || req.Value == "" {
+		httpError(w, http.StatusBadRequest, `want {"name": NAME, "kind": KIND, "value": VALUE}`+errSuffix(err))
+		return
+	}
+	k, err := profile.ParseKind(req.Kind)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	merged, has, err := h.AcceptProfile(r.Context(), req.Name, profile.Item{Kind: k, Value: req.Value})
+	switch {
+	case errors.Is(err, errNoProfile):
+		httpError(w, http.StatusNotFound, "no profile "+req.Name)
+		return
+	case err != nil:
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	body, err := merged.MarshalJSON()
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if has {
+		w.Header().Set("Vigil-Profile-Accepted", "already")
+	}
+	w.Write(body)
+}
+
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ": " + err.Error()
 }
