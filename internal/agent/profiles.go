@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/alert"
+	"github.com/vigilsec/vigil/internal/host"
 	"github.com/vigilsec/vigil/internal/profile"
 	"github.com/vigilsec/vigil/internal/store"
 )
@@ -20,7 +21,7 @@ func (a *Agent) newLearner() *profile.Learner {
 	pri := pc.Priority
 	return profile.NewLearner(profile.Options{KeyBy: key, Window: pc.LearningWindow, Roots: pc.Roots,
 		MaxProfiles: pc.MaxProfiles, AlertsPerMinute: pc.AlertsPerMinute, Priority: &pri, Hostname: a.hostname,
-		OnDeviation: a.onDeviation, Metrics: a.reg})
+		OnDeviation: a.onDeviation, Metrics: a.reg, PortStart: host.UnprivilegedPortStart})
 }
 
 // onDeviation delivers a deviation alert (on the event goroutine) through

@@ -491,3 +491,58 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// TestProfileCapabilitiesUsed: a Docker workload binding port 80 as root in
+// a network namespace whose unprivileged ports start at 1024 learns
+// CAP_NET_BIND_SERVICE as used; the same workload where Docker left them
+// starting at 0 (its default) needed no capability and learns none.
+func TestProfileCapabilitiesUsed(t *testing.T) {
+	testkernel.RequireRoot(t)
+	d := containertest.StartDockerd(t)
+	app := "caps-test-" + containertest.NewID()[:8]
+	dir := t.TempDir()
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rulesPath, []byte(catShadowRule), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := newSinks(t).config(t, rulesPath)
+	cfg.Outputs.HTTP.Enabled, cfg.Outputs.Syslog.Enabled = false, false
+	cfg.Outputs.File.Path = filepath.Join(dir, "alerts.json")
+	cfg.Store.Path = filepath.Join(dir, "alerts.db")
+	cfg.HTTP.Enabled = false
+	cfg.Containers.Sockets = []string{containertest.DockerSocket}
+	cfg.Profiles.Enabled = true
+	cfg.Profiles.Key = "label:app"
+	cfg.Profiles.LearningWindow = time.Minute
+	cfg.Profiles.SyncInterval = 200 * time.Millisecond
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := startAgent(t, cfg)
+	run := func(suffix string, sysctls map[string]string) {
+		d.Run(t, containertest.DockerSpec{Labels: map[string]string{"app": app + suffix}, Sysctls: sysctls,
+			Args: []string{"sh", "-c", "sleep 1; exec busybox httpd -f -p 80 -h /etc"}})
+	}
+	run("-privport", map[string]string{"net.ipv4.ip_unprivileged_port_start": "1024"})
+	run("-anyport", nil)
+	prof := func(suffix string) *profile.Profile {
+		for _, p := range a.learner.Profiles() {
+			if p.Name == "label:app="+app+suffix {
+				return p
+			}
+		}
+		return nil
+	}
+	waitFor(t, "both servers' listening port learned", func() bool {
+		p, q := prof("-privport"), prof("-anyport")
+		return p != nil && q != nil && contains(p.Items(profile.KindListen), "80/tcp") && contains(q.Items(profile.KindListen), "80/tcp")
+	})
+	p, q := prof("-privport"), prof("-anyport")
+	t.Logf("cap_used: %q (unprivileged ports from 1024), %q (Docker's default, from 0); caps held %q", p.Items(profile.KindCapUsed), q.Items(profile.KindCapUsed), p.Items(profile.KindCap))
+	if !contains(p.Items(profile.KindCapUsed), "CAP_NET_BIND_SERVICE") {
+		t.Errorf("binding port 80 where unprivileged ports start at 1024: capabilities used %q, want CAP_NET_BIND_SERVICE", p.Items(profile.KindCapUsed))
+	}
+	if contains(q.Items(profile.KindCapUsed), "CAP_NET_BIND_SERVICE") {
+		t.Errorf("binding port 80 where unprivileged ports start at 0: CAP_NET_BIND_SERVICE inferred, the kernel did not check it")
+	}
+}

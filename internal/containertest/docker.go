@@ -162,6 +162,7 @@ type DockerSpec struct {
 	CapAdd      []string          // capabilities added to the default set, e.g. SYS_ADMIN
 	CapDrop     []string          // capabilities dropped, e.g. ALL
 	SecurityOpt []string          // e.g. seccomp=unconfined, apparmor=unconfined
+	Sysctls     map[string]string // namespaced sysctls, e.g. net.ipv4.ip_unprivileged_port_start
 }
 
 // DockerContainer is a running Docker container.
@@ -196,6 +197,7 @@ func (d *Docker) Run(tb testing.TB, s DockerSpec) *DockerContainer {
 			"CapAdd":         s.CapAdd,
 			"CapDrop":        s.CapDrop,
 			"SecurityOpt":    s.SecurityOpt,
+			"Sysctls":        s.Sysctls,
 		},
 	}
 	if len(s.Args) > 0 {

@@ -45,6 +45,7 @@ type doc struct {
 	Listen      []string          `json:"listen"`
 	Syscall     []string          `json:"syscall"`
 	Cap         []string          `json:"cap"`
+	CapUsed     []string          `json:"cap_used,omitempty"`
 	UID         []string          `json:"uid"`
 	Overflow    map[string]uint64 `json:"overflow,omitempty"`
 }
@@ -67,6 +68,8 @@ func (d *doc) items(k Kind) *[]string {
 		return &d.Syscall
 	case KindCap:
 		return &d.Cap
+	case KindCapUsed:
+		return &d.CapUsed
 	case KindUID:
 		return &d.UID
 	}

@@ -65,6 +65,10 @@ type Options struct {
 	PendingEvents     int
 	PendingContainers int
 	PendingTimeout    time.Duration
+	// PortStart returns net.ipv4.ip_unprivileged_port_start of process
+	// pid's network namespace (host.UnprivilegedPortStart), for
+	// CAP_NET_BIND_SERVICE; nil or an error: a bind infers nothing.
+	PortStart func(pid uint32) (int, error)
 }
 
 // Types are the event types the Learner records behaviour from; the
@@ -72,7 +76,10 @@ type Options struct {
 // makes records its syscall (event type) only.
 var Types = event.TypeSetOf(event.TypeExecve, event.TypeExecveat, event.TypeOpen, event.TypeOpenat,
 	event.TypeOpenat2, event.TypeCreat, event.TypeConnect, event.TypeAccept, event.TypeAccept4, event.TypeListen,
-	event.TypeBind, event.TypeSendto, event.TypeSendmsg)
+	event.TypeBind, event.TypeSendto, event.TypeSendmsg,
+	// capabilities used (CapabilityUsed)
+	event.TypeSocket, event.TypeMount, event.TypeUmount2, event.TypeSetns, event.TypeUnshare,
+	event.TypeInitModule, event.TypeFinitModule)
 
 // Learner is the profiling stage of the pipeline: Observe records each
 // event of a container into its workload's profile while the profile
@@ -748,9 +755,22 @@ func (l *Learner) observeBehaviour(w *workload, ev *event.Event) *alert.Alert {
 		}
 		pe := Peer{Addr: ev.Addr.IP.Unmap(), Port: ev.FDInfo.Server.Port, Proto: "tcp"}
 		return l.record(w, ev, KindIngress, "", &pe)
+	case event.TypeSocket, event.TypeMount, event.TypeUmount2, event.TypeSetns, event.TypeUnshare,
+		event.TypeInitModule, event.TypeFinitModule:
+		if c := CapabilityUsed(ev, nil); c != "" {
+			return l.record(w, ev, KindCapUsed, c, nil)
+		}
+		return nil
 	case event.TypeListen, event.TypeBind:
 		if ev.Ret != 0 {
 			return nil
+		}
+		if ev.Type == event.TypeBind && l.opts.PortStart != nil {
+			if c := CapabilityUsed(ev, l.opts.PortStart); c != "" {
+				if a := l.record(w, ev, KindCapUsed, c, nil); a != nil {
+					return a // a new port of the same bind alerts at its next bind or listen
+				}
+			}
 		}
 		var po Port
 		switch {
@@ -815,6 +835,11 @@ func (l *Learner) record(w *workload, ev *event.Event, k Kind, s string, key any
 				added = p.syscalls.add(s, p.limits.Syscalls)
 				l.countOver(p, k, added)
 			}
+		case KindCapUsed:
+			if bit, _ := capBit(s); p.capsUsed&(1<<bit) == 0 {
+				p.capsUsed |= 1 << bit
+				added = true
+			}
 		}
 		if added {
 			l.touch(p)
@@ -845,6 +870,9 @@ func (l *Learner) record(w *workload, ev *event.Event, k Kind, s string, key any
 		}
 	case KindSyscall:
 		have = p.syscalls.has(s)
+	case KindCapUsed:
+		bit, _ := capBit(s)
+		have = p.capsUsed&(1<<bit) != 0
 	default:
 		return nil // recorded while learning only
 	}

@@ -2,6 +2,7 @@ package profile
 
 import (
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"path"
 	"slices"
@@ -38,15 +39,18 @@ const (
 	KindListen  Kind = "listen"  // listening ports (TCP listen, UDP bind)
 	KindSyscall Kind = "syscall" // system calls made
 	KindCap     Kind = "cap"     // effective capabilities held at exec
-	KindUID     Kind = "uid"     // effective user ids
+	// KindCapUsed: capabilities a successful system call needed, inferred
+	// from the call (CapabilityUsed); the kernel's own checks are not seen.
+	KindCapUsed Kind = "cap_used"
+	KindUID     Kind = "uid" // effective user ids
 )
 
 // Kinds lists every kind, in the order profiles print them.
-var Kinds = []Kind{KindProgram, KindRead, KindWrite, KindEgress, KindIngress, KindListen, KindSyscall, KindCap, KindUID}
+var Kinds = []Kind{KindProgram, KindRead, KindWrite, KindEgress, KindIngress, KindListen, KindSyscall, KindCap, KindCapUsed, KindUID}
 
 // DeviationKinds are the kinds whose new behaviour raises an alert after
 // the learning window.
-var DeviationKinds = []Kind{KindProgram, KindEgress, KindListen, KindWrite, KindSyscall}
+var DeviationKinds = []Kind{KindProgram, KindEgress, KindListen, KindWrite, KindSyscall, KindCapUsed}
 
 // ParseKind returns the kind named s.
 func ParseKind(s string) (Kind, error) {
@@ -239,6 +243,7 @@ type Profile struct {
 	syscalls       set[string]
 	caps           uint64
 	capsOver       uint64
+	capsUsed       uint64
 	uids           set[uint32]
 	// syscallSets: the syscalls include the kernel's per-cgroup sets
 	// (every syscall), not only the event types the sensor reports.
@@ -325,6 +330,12 @@ func (p *Profile) Add(it Item) error {
 			return fmt.Errorf("capability %q: unknown (CAP_SYS_ADMIN, ...)", v)
 		}
 		p.caps |= 1 << bit
+	case KindCapUsed:
+		bit, ok := capBit(v)
+		if !ok {
+			return fmt.Errorf("capability %q: unknown (CAP_SYS_ADMIN, ...)", v)
+		}
+		p.capsUsed |= 1 << bit
 	case KindUID:
 		u, err := strconv.ParseUint(v, 10, 32)
 		if err != nil {
@@ -418,9 +429,13 @@ func (p *Profile) Items(k Kind) []string {
 		return out
 	case KindSyscall:
 		out = p.syscalls.keys()
-	case KindCap:
+	case KindCap, KindCapUsed:
+		bits := p.caps
+		if k == KindCapUsed {
+			bits = p.capsUsed
+		}
 		for i := range 64 {
-			if p.caps&(1<<i) != 0 {
+			if bits&(1<<i) != 0 {
 				out = append(out, capName(i))
 			}
 		}
@@ -465,13 +480,9 @@ func (p *Profile) Len(k Kind) int {
 	case KindSyscall:
 		return len(p.syscalls.m)
 	case KindCap:
-		n := 0
-		for i := range 64 {
-			if p.caps&(1<<i) != 0 {
-				n++
-			}
-		}
-		return n
+		return bits.OnesCount64(p.caps)
+	case KindCapUsed:
+		return bits.OnesCount64(p.capsUsed)
 	case KindUID:
 		return len(p.uids.m)
 	}
