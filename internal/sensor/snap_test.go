@@ -87,27 +87,37 @@ func TestSnapIO(t *testing.T) {
 	}
 }
 
-// TestIOHooksOnlyWhenAsked: every type but the read/write family is
-// attached by default; SetInterest attaches and detaches their hooks.
+// TestIOHooksOnlyWhenAsked: with an Interest, the hooks of the read/write
+// and send/recv families (onDemand) are attached only while it names them
+// (a server's and a client's per-request calls run no program otherwise);
+// SetInterest attaches and detaches them.
 func TestIOHooksOnlyWhenAsked(t *testing.T) {
 	testkernel.RequireRoot(t)
 	s, err := New(&Options{Interest: &Interest{Types: event.TypeSetOf(event.TypeOpenat)}})
 	testkernel.SkipIfErr(t, err)
 	defer s.Close()
-	has := func() bool { return slices.Contains(s.Hooks(), "syscalls:sys_exit_write") }
-	if has() {
-		t.Fatalf("write hook attached without being asked for: %v", s.Hooks())
+	has := func(name string) bool { return slices.Contains(s.Hooks(), "syscalls:sys_exit_"+name) }
+	for _, name := range []string{"write", "read", "sendto", "recvfrom", "sendmsg", "recvmsg"} {
+		if has(name) {
+			t.Errorf("%s hook attached without being asked for: %v", name, s.Hooks())
+		}
 	}
-	if err := s.SetInterest(Interest{Types: event.TypeSetOf(event.TypeOpenat, event.TypeWrite)}); err != nil {
+	if !has("openat") {
+		t.Fatalf("openat hook not attached: %v", s.Hooks())
+	}
+	if err := s.SetInterest(Interest{Types: event.TypeSetOf(event.TypeOpenat, event.TypeWrite, event.TypeSendto)}); err != nil {
 		t.Fatal(err)
 	}
-	if !has() {
-		t.Fatalf("write hook not attached: %v", s.Hooks())
+	if !has("write") || !has("sendto") || has("recvfrom") {
+		t.Fatalf("write and sendto hooks not attached (or recvfrom attached): %v", s.Hooks())
 	}
 	if err := s.SetInterest(Interest{Types: event.TypeSetOf(event.TypeOpenat)}); err != nil {
 		t.Fatal(err)
 	}
-	if has() {
+	if has("sendto") {
+		t.Fatalf("sendto hook not detached: %v", s.Hooks())
+	}
+	if has("write") {
 		t.Fatalf("write hook not detached: %v", s.Hooks())
 	}
 }
