@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 
@@ -45,6 +46,11 @@ draining the sensor and flushing the outputs and the store.`,
 			}
 			if cmd.Flag(flagLogFormat).Changed {
 				cfg.LogFormat = logFormat(cmd)
+			}
+			// The Go runtime's soft memory limit (memory_limit_mb); an
+			// operator's GOMEMLIMIT, read by the runtime, wins.
+			if _, set := os.LookupEnv("GOMEMLIMIT"); !set && cfg.MemoryLimitMB > 0 {
+				debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
 			}
 			// Start-up steps on a terminal; log lines written meanwhile
 			// erase and redraw the progress line.

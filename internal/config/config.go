@@ -12,25 +12,27 @@ const DefaultPath = "/etc/vigil/vigil.yaml"
 // Config is the whole agent configuration. Each field's doc tag is its
 // reference documentation (rendered into docs/config.md).
 type Config struct {
-	Hostname   string     `yaml:"hostname" doc:"Host name written in alerts. Empty: the kernel's host name."`
-	LogLevel   string     `yaml:"log_level" doc:"Agent log level: debug, info, warn or error. Logs go to stderr."`
-	LogFormat  string     `yaml:"log_format" doc:"Agent log format: text (key=value) or json (one JSON object per line). The --log-format flag overrides it."`
-	DryRun     bool       `yaml:"dry_run" doc:"Prevention actions are reported in alerts but not carried out."`
-	Rules      Rules      `yaml:"rules"`
-	Dedup      Dedup      `yaml:"dedup"`
-	Outputs    Outputs    `yaml:"outputs"`
-	Store      Store      `yaml:"store"`
-	HTTP       HTTP       `yaml:"http"`
-	Sensor     Sensor     `yaml:"sensor"`
-	Policy     Policy     `yaml:"policy"`
-	Containers Containers `yaml:"containers"`
-	Drift      Drift      `yaml:"drift"`
-	Images     Images     `yaml:"images"`
-	K8sAudit   K8sAudit   `yaml:"k8s_audit"`
-	Profiles   Profiles   `yaml:"profiles"`
-	Hub        Hub        `yaml:"hub"`
-	Recorder   Recorder   `yaml:"recorder"`
-	Console    Console    `yaml:"console"`
+	Hostname  string `yaml:"hostname" doc:"Host name written in alerts. Empty: the kernel's host name."`
+	LogLevel  string `yaml:"log_level" doc:"Agent log level: debug, info, warn or error. Logs go to stderr."`
+	LogFormat string `yaml:"log_format" doc:"Agent log format: text (key=value) or json (one JSON object per line). The --log-format flag overrides it."`
+	DryRun    bool   `yaml:"dry_run" doc:"Prevention actions are reported in alerts but not carried out."`
+	// MemoryLimitMB is the Go runtime's soft memory limit of vigil run.
+	MemoryLimitMB int        `yaml:"memory_limit_mb" doc:"Soft limit in MiB of the agent's Go memory (heap, stacks, runtime; not the binary nor the ring buffers): past it the garbage collector runs more often, so the heap stays near its live size instead of twice it. The GOMEMLIMIT environment variable wins. 0: no limit (the default: with 10k processes the live heap is about 12 MiB and a 40 MiB limit changed nothing measurable; near the limit the collector may take up to half the CPU)."`
+	Rules         Rules      `yaml:"rules"`
+	Dedup         Dedup      `yaml:"dedup"`
+	Outputs       Outputs    `yaml:"outputs"`
+	Store         Store      `yaml:"store"`
+	HTTP          HTTP       `yaml:"http"`
+	Sensor        Sensor     `yaml:"sensor"`
+	Policy        Policy     `yaml:"policy"`
+	Containers    Containers `yaml:"containers"`
+	Drift         Drift      `yaml:"drift"`
+	Images        Images     `yaml:"images"`
+	K8sAudit      K8sAudit   `yaml:"k8s_audit"`
+	Profiles      Profiles   `yaml:"profiles"`
+	Hub           Hub        `yaml:"hub"`
+	Recorder      Recorder   `yaml:"recorder"`
+	Console       Console    `yaml:"console"`
 
 	src *source // where it was loaded from, for error positions
 }

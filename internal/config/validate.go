@@ -261,6 +261,9 @@ func (c *Config) Validate() error {
 			bad("k8s_audit.queue_size", "must be positive")
 		}
 	}
+	if c.MemoryLimitMB < 0 {
+		bad("memory_limit_mb", "must be 0 (no limit) or positive, got %d", c.MemoryLimitMB)
+	}
 	if r := c.Sensor.RingSizeMB; r < 1 || r&(r-1) != 0 {
 		bad("sensor.ring_size_mb", "must be a power of two (1, 2, 4, ...), got %d", r)
 	}

@@ -58,7 +58,10 @@ type Event struct {
 // NoLoginUID is the kernel's value for an unset audit loginuid.
 const NoLoginUID = ^uint32(0)
 
-// Exec carries what an exec event knows about the new program.
+// Exec carries what an exec event knows about the new program. Its Argv
+// and Env are never modified once the event is made, so consumers keep
+// them without a copy (the sensor interns them: 10k workers of one command
+// line share one copy in the process table).
 type Exec struct {
 	Filename      string   // path passed to execve, as passed
 	ExePath       string   // resolved path of the executable (mm->exe_file)

@@ -435,7 +435,7 @@ func (t *Table) applyExec(e *procEntry, ev *event.Event) {
 	if len(x.Argv) > 0 {
 		e.p.Exe = x.Argv[0]
 		if len(x.Argv) > 1 {
-			e.p.Args = append([]string(nil), x.Argv[1:]...) // the sensor reuses its slices
+			e.p.Args = x.Argv[1:len(x.Argv):len(x.Argv)] // kept as is: Exec's lists are never modified
 		} else {
 			e.p.Args = nil
 		}
@@ -449,7 +449,7 @@ func (t *Table) applyExec(e *procEntry, ev *event.Event) {
 	e.p.Tty = x.Tty
 	e.p.CapEff, e.p.CapPrm, e.p.CapInh = x.CapEff, x.CapPrm, x.CapInh
 	e.p.ExeUpperLayer, e.p.ExeFromMemfd, e.p.ExeWritable = x.UpperLayer, x.FromMemfd, x.Writable
-	e.p.Env = append(e.p.Env[:0:0], x.Env...) // the sensor reuses its slices
+	e.p.Env = x.Env
 	e.p.IDs = x.IDs
 	e.p.ExeIno, e.p.ExeCtime, e.p.ExeMtime = x.ExeIno, x.ExeCtime, x.ExeMtime
 	e.p.Usage, e.p.PidnsStart = x.Usage, x.PidnsStart
