@@ -435,6 +435,14 @@ func leastPrivilege(t *testing.T, a *Agent, learned *profile.Profile, app, polFi
 		}
 	}
 
+	// Landlock: the workload in a container under the ruleset of its
+	// profile, applied by `vigil profile landlock PROFILE -- CMD` as the
+	// container's entrypoint wrapper (a static vigil and the exported
+	// profile mounted read-only): its own check passes; the same ruleset
+	// denies a write outside the profile (EACCES) to a shell run under it
+	// in the container.
+	landlockInContainer(t, learned, dir, run, check)
+
 	// Prevention policy, scoped to the container's name, put in force by
 	// the agent (policy.files reloaded): the workload's check passes; a
 	// new connection, a new listening port and a write to an existing
@@ -545,4 +553,41 @@ func TestProfileCapabilitiesUsed(t *testing.T) {
 	if contains(q.Items(profile.KindCapUsed), "CAP_NET_BIND_SERVICE") {
 		t.Errorf("binding port 80 where unprivileged ports start at 0: CAP_NET_BIND_SERVICE inferred, the kernel did not check it")
 	}
+}
+
+// landlockInContainer runs the learned workload in a container under its
+// profile's Landlock ruleset (see leastPrivilege).
+func landlockInContainer(t *testing.T, learned *profile.Profile, dir string, run func(...string) string, check func(string)) {
+	t.Helper()
+	bin := filepath.Join(dir, "vigil")
+	build := exec.Command("go", "build", "-o", bin, "../../cmd/vigil")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	doc, err := learned.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof := filepath.Join(dir, "profile.json")
+	if err := os.WriteFile(prof, doc, 0o644); err != nil { // read by the container's root, in its user namespace
+		t.Fatal(err)
+	}
+	sandboxed := func(args ...string) []string {
+		return append([]string{"/vigil", "profile", "landlock", "/profile.json", "--"}, args...)
+	}
+	id := run(append([]string{"-v", bin + ":/vigil:ro", "-v", prof + ":/profile.json:ro", containertest.DockerImage},
+		sandboxed("busybox", "httpd", "-f", "-p", "8080", "-h", "/etc")...)...)
+	check(id)
+	if status, err := exec.Command("docker", "exec", id, "cat", "/proc/1/status").CombinedOutput(); err != nil || !strings.Contains(string(status), "NoNewPrivs:\t1") {
+		t.Errorf("the container's workload (pid 1) is not under the sandbox (no_new_privs): %v\n%s", err, status)
+	}
+	out, _ := exec.Command("docker", append([]string{"exec", id}, sandboxed("busybox", "sh", "-c", "echo x >> /etc/group; echo exit=$?")...)...).CombinedOutput()
+	if !strings.Contains(string(out), "Permission denied") || !strings.Contains(string(out), "exit=") || strings.Contains(string(out), "exit=0") {
+		t.Errorf("a write to /etc/group under the workload's Landlock ruleset: %q, want EACCES", out)
+	}
+	if out := dockerExec(t, id, "busybox", "cat", "/etc/group"); strings.Contains(out, "\nx\n") {
+		t.Errorf("/etc/group was written under the ruleset: %q", out)
+	}
+	t.Logf("landlock: the workload ran in its container under its profile's ruleset; a write outside it: %q", strings.TrimSpace(string(out)))
 }
