@@ -33,6 +33,7 @@ something the sensor cannot run without is missing.`,
 			fs := sensor.Probe()
 			fs = append(fs, runtimeFeatures(cmd.Context(), doctorConnectWait)...)
 			fs = append(fs, preventionFeatures(enforce.ProbeHost())...)
+			fs = append(fs, sensor.ProbeCapabilityHooks())
 			w := cmd.OutOrStdout()
 			failed := false
 			root := os.Geteuid() == 0

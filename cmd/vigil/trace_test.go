@@ -143,8 +143,14 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("doctor: %v\n%s", err, out.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if want := len(sensor.Probe()) + 5 + 6; len(lines) != want {
-		t.Errorf("%d lines, want %d (sensor probes, 5 runtimes, 6 prevention probes):\n%s", len(lines), want, out.String())
+	if want := len(sensor.Probe()) + 5 + 6 + 1; len(lines) != want {
+		t.Errorf("%d lines, want %d (sensor probes, 5 runtimes, 6 prevention probes, capability checks):\n%s", len(lines), want, out.String())
+	}
+	// Whether kprobes or BPF-LSM load (not on the CI kernel), the line
+	// says what profiles do about capabilities used.
+	if !strings.Contains(out.String(), " capability checks (cap_capable) ") || !strings.Contains(out.String(), "capabilities used are inferred from system calls") &&
+		!strings.Contains(out.String(), "profiles infer the capabilities used from system calls") {
+		t.Errorf("doctor output lacks the capability-checks line:\n%s", out.String())
 	}
 	for _, want := range []string{"ok    tracefs", "ok    btf", "tracepoint syscalls:sys_exit_openat",
 		"runtime containerd", "runtime docker", "runtime podman", "runtime cri-o", "runtime runc",
