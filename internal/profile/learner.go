@@ -283,16 +283,15 @@ func (l *Learner) isQuiet(w *workload, ev *event.Event) bool {
 	if !openTypes.Has(t) || !isWrite(ev) {
 		return true
 	}
+	// A file the profile holds is under the roots: the set first, so that
+	// the common case (a known file written again) skips the roots.
 	name := openName(ev)
-	if !l.underRoots(name) {
-		return true
+	if writes := w.writes.Load(); writes != nil {
+		if _, ok := (*writes)[name]; ok {
+			return true
+		}
 	}
-	writes := w.writes.Load()
-	if writes == nil {
-		return false
-	}
-	_, ok := (*writes)[name]
-	return ok
+	return !l.underRoots(name)
 }
 
 // newWorkload returns a workload holding a copy of p (nil: empty).
