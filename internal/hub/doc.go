@@ -19,9 +19,11 @@
 // may do anything; node N may publish only on N's subjects and read only
 // its own inbox and the rules bucket).
 //
-// Store has one SQL implementation in two dialects, SQLite
-// (modernc.org/sqlite, the default) and PostgreSQL (pgx), with numbered
-// migrations; both pass the same tests. Rule bundles are versioned in
+// Store has one SQL implementation in two dialects (store.SQLite,
+// store.Postgres: modernc.org/sqlite, the default, and pgx), with numbered
+// migrations; both pass the same tests. Its statements on incidents,
+// reports and rule hits are the agent's store's (internal/store,
+// sqlshared.go), on tables with the same columns. Rule bundles are versioned in
 // the store and put in the key-value bucket fleet.RulesBucket; a rollback
 // pushes an old version's files as a new version; nodes' answers
 // (fleet.Ack) are stored per node and version. The web console

@@ -26,7 +26,7 @@ type NodeProfile struct {
 
 // PutProfile implements Store.
 func (s *sqlStore) PutProfile(ctx context.Context, p NodeProfile) error {
-	q := s.d.param
+	q := s.d.Param
 	_, err := s.db.ExecContext(ctx, `INSERT INTO profiles (name, node, version, updated_ns, body) VALUES (`+q(1)+`,`+q(2)+`,`+q(3)+`,`+q(4)+`,`+q(5)+`)
 		ON CONFLICT (name, node) DO UPDATE SET version = excluded.version, updated_ns = excluded.updated_ns, body = excluded.body
 		WHERE profiles.version < excluded.version OR (profiles.version = excluded.version AND profiles.updated_ns <= excluded.updated_ns)`,
@@ -41,7 +41,7 @@ func (s *sqlStore) PutProfile(ctx context.Context, p NodeProfile) error {
 func (s *sqlStore) NodeProfiles(ctx context.Context, name string) ([]NodeProfile, error) {
 	query, args := `SELECT name, node, version, updated_ns, body FROM profiles`, []any{}
 	if name != "" {
-		query += ` WHERE name = ` + s.d.param(1)
+		query += ` WHERE name = ` + s.d.Param(1)
 		args = append(args, name)
 	}
 	rows, err := s.db.QueryContext(ctx, query+` ORDER BY name, node`, args...)

@@ -127,23 +127,10 @@ type BundleStatus struct {
 	Acks       []fleet.Ack `json:"acks"`
 }
 
-// dialect is what differs between the two databases.
-type dialect struct {
-	name   string
-	driver string
-	// param returns the n-th (1-based) placeholder.
-	param func(n int) string
-}
-
-var (
-	sqliteDialect   = dialect{name: "sqlite", driver: "sqlite", param: func(int) string { return "?" }}
-	postgresDialect = dialect{name: "postgres", driver: "pgx", param: func(n int) string { return "$" + strconv.Itoa(n) }}
-)
-
 // sqlStore is the Store on database/sql.
 type sqlStore struct {
 	db *sql.DB
-	d  dialect
+	d  store.Dialect // the statements both stores run are store's (internal/store/sqlshared.go)
 }
 
 // OpenStore opens the store named by dsn: "postgres://..." (or
@@ -152,12 +139,12 @@ type sqlStore struct {
 func OpenStore(ctx context.Context, dsn string) (Store, error) {
 	var s *sqlStore
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		db, err := sql.Open("pgx", dsn)
+		db, err := sql.Open(store.Postgres.Driver, dsn)
 		if err != nil {
 			return nil, fmt.Errorf("hub store: %w", err)
 		}
 		db.SetMaxOpenConns(8)
-		s = &sqlStore{db: db, d: postgresDialect}
+		s = &sqlStore{db: db, d: store.Postgres}
 	} else {
 		if err := os.MkdirAll(filepath.Dir(dsn), 0o700); err != nil {
 			return nil, fmt.Errorf("hub store: %w", err)
@@ -177,12 +164,12 @@ func OpenStore(ctx context.Context, dsn string) (Store, error) {
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Add("_pragma", "cache_size(-16384)")
-		db, err := sql.Open("sqlite", "file:"+dsn+"?"+q.Encode())
+		db, err := sql.Open(store.SQLite.Driver, "file:"+dsn+"?"+q.Encode())
 		if err != nil {
 			return nil, fmt.Errorf("hub store: %w", err)
 		}
 		db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
-		s = &sqlStore{db: db, d: sqliteDialect}
+		s = &sqlStore{db: db, d: store.SQLite}
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.db.Close()
@@ -250,6 +237,12 @@ var migrations = []string{
 		body TEXT NOT NULL,
 		PRIMARY KEY (name, node)
 	)`,
+	// The columns the statements shared with the agent's store read
+	// (internal/store/sqlshared.go) as the agent's store has them.
+	`ALTER TABLE alerts RENAME COLUMN time_ns TO time;
+	ALTER TABLE incidents ADD COLUMN time BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE reports RENAME COLUMN time_ns TO time;
+	CREATE INDEX reports_kind_time ON reports (kind, time)`,
 }
 
 func (s *sqlStore) migrate(ctx context.Context) error {
@@ -279,7 +272,7 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 				return fmt.Errorf("hub store: migration %d: %w", i+1, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = `+s.d.param(1), i+1); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = `+s.d.Param(1), i+1); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("hub store: migration %d: %w", i+1, err)
 		}
@@ -291,7 +284,7 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 }
 
 // alertColumns are the columns of alerts, in table order.
-var alertColumns = []string{"uuid", "node", "time_ns", "rule", "priority", "container_id", "image", "namespace", "pod", "count", "body"}
+var alertColumns = []string{"uuid", "node", "time", "rule", "priority", "container_id", "image", "namespace", "pod", "count", "body"}
 
 // alertRows splits in into the rows of new alerts and the coalescer's
 // updates of stored ones.
@@ -321,7 +314,7 @@ type execer func(ctx context.Context, q string, args ...any) (int64, error)
 
 // applyUpdates raises the counts of stored alerts.
 func (s *sqlStore) applyUpdates(ctx context.Context, exec execer, updates []*alert.Alert) error {
-	p := s.d.param
+	p := s.d.Param
 	for _, a := range updates {
 		if _, err := exec(ctx, `UPDATE alerts SET count = `+p(1)+` WHERE uuid = `+p(2)+` AND count < `+p(3),
 			int64(a.Vigil.Count), a.UUID, int64(a.Vigil.Count)); err != nil {
@@ -338,7 +331,7 @@ func (s *sqlStore) AddAlerts(ctx context.Context, in []Incoming) (int, error) {
 		return 0, nil
 	}
 	rows, updates := alertRows(in)
-	if s.d.name == postgresDialect.name {
+	if s.d.Name == store.Postgres.Name {
 		return s.addAlertsCopy(ctx, rows, updates)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -370,7 +363,7 @@ func (s *sqlStore) AddAlerts(ctx context.Context, in []Incoming) (int, error) {
 				if c > 0 {
 					b.WriteByte(',')
 				}
-				b.WriteString(s.d.param(len(args) + c + 1))
+				b.WriteString(s.d.Param(len(args) + c + 1))
 			}
 			b.WriteByte(')')
 			args = append(args, row...)
@@ -470,7 +463,7 @@ func (s *sqlStore) Alerts(ctx context.Context, f AlertFilter) ([]StoredAlert, er
 	eq := func(col, v string) {
 		if v != "" {
 			args = append(args, v)
-			where = append(where, col+" = "+s.d.param(len(args)))
+			where = append(where, col+" = "+s.d.Param(len(args)))
 		}
 	}
 	eq("rule", f.Rule)
@@ -481,15 +474,15 @@ func (s *sqlStore) Alerts(ctx context.Context, f AlertFilter) ([]StoredAlert, er
 	eq("container_id", f.Container)
 	if f.HasPriority {
 		args = append(args, int(f.MinPriority))
-		where = append(where, "priority <= "+s.d.param(len(args)))
+		where = append(where, "priority <= "+s.d.Param(len(args)))
 	}
 	if !f.Since.IsZero() {
 		args = append(args, f.Since.UnixNano())
-		where = append(where, "time_ns >= "+s.d.param(len(args)))
+		where = append(where, "time >= "+s.d.Param(len(args)))
 	}
 	if !f.Until.IsZero() {
 		args = append(args, f.Until.UnixNano())
-		where = append(where, "time_ns < "+s.d.param(len(args)))
+		where = append(where, "time < "+s.d.Param(len(args)))
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -500,7 +493,7 @@ func (s *sqlStore) Alerts(ctx context.Context, f AlertFilter) ([]StoredAlert, er
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY time_ns DESC, uuid LIMIT " + strconv.Itoa(limit)
+	q += " ORDER BY time DESC, uuid LIMIT " + strconv.Itoa(limit)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("hub store: alerts: %w", err)
@@ -530,7 +523,7 @@ func (s *sqlStore) CountAlerts(ctx context.Context) (int64, error) {
 // PutHeartbeat implements Store.
 func (s *sqlStore) PutHeartbeat(ctx context.Context, hb *fleet.Heartbeat) error {
 	b, _ := json.Marshal(hb)
-	p := s.d.param
+	p := s.d.Param
 	_, err := s.db.ExecContext(ctx, `INSERT INTO nodes (node, last_seen_ns, heartbeat) VALUES (`+p(1)+`,`+p(2)+`,`+p(3)+`)
 		ON CONFLICT (node) DO UPDATE SET last_seen_ns = excluded.last_seen_ns, heartbeat = excluded.heartbeat
 		WHERE nodes.last_seen_ns <= excluded.last_seen_ns`, hb.Node, hb.Time.UnixNano(), string(b))
@@ -567,7 +560,7 @@ func (s *sqlStore) Nodes(ctx context.Context) ([]Node, error) {
 // AddBundle implements Store.
 func (s *sqlStore) AddBundle(ctx context.Context, b *fleet.Bundle) error {
 	body, _ := json.Marshal(b)
-	p := s.d.param
+	p := s.d.Param
 	_, err := s.db.ExecContext(ctx, `INSERT INTO bundles (version, time_ns, rollback_of, body) VALUES (`+p(1)+`,`+p(2)+`,`+p(3)+`,`+p(4)+`)`,
 		int64(b.Version), b.Time.UnixNano(), int64(b.RollbackOf), string(body))
 	if err != nil {
@@ -579,7 +572,7 @@ func (s *sqlStore) AddBundle(ctx context.Context, b *fleet.Bundle) error {
 // Bundle implements Store.
 func (s *sqlStore) Bundle(ctx context.Context, v uint64) (*fleet.Bundle, error) {
 	var body string
-	if err := s.db.QueryRowContext(ctx, `SELECT body FROM bundles WHERE version = `+s.d.param(1), int64(v)).Scan(&body); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT body FROM bundles WHERE version = `+s.d.Param(1), int64(v)).Scan(&body); err != nil {
 		return nil, err
 	}
 	var b fleet.Bundle
@@ -646,7 +639,7 @@ func (s *sqlStore) Bundles(ctx context.Context) ([]BundleStatus, error) {
 // PutAck implements Store.
 func (s *sqlStore) PutAck(ctx context.Context, a *fleet.Ack) error {
 	body, _ := json.Marshal(a)
-	p := s.d.param
+	p := s.d.Param
 	ok := 0
 	if a.OK {
 		ok = 1
@@ -664,7 +657,7 @@ func (s *sqlStore) Alert(ctx context.Context, uuid string) (StoredAlert, bool, e
 	var a StoredAlert
 	var body string
 	var count int64
-	err := s.db.QueryRowContext(ctx, `SELECT node, count, body FROM alerts WHERE uuid = `+s.d.param(1), uuid).Scan(&a.Node, &count, &body)
+	err := s.db.QueryRowContext(ctx, `SELECT node, count, body FROM alerts WHERE uuid = `+s.d.Param(1), uuid).Scan(&a.Node, &count, &body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, false, nil
 	}
@@ -677,16 +670,13 @@ func (s *sqlStore) Alert(ctx context.Context, uuid string) (StoredAlert, bool, e
 
 // AddIncidents implements Store.
 func (s *sqlStore) AddIncidents(ctx context.Context, in []IncomingIncident) error {
-	p := s.d.param
+	now := time.Now().UnixNano()
 	for _, x := range in {
 		c := 0
 		if x.Complete {
 			c = 1
 		}
-		_, err := s.db.ExecContext(ctx, `INSERT INTO incidents (uuid, node, complete, body) VALUES (`+p(1)+`,`+p(2)+`,`+p(3)+`,`+p(4)+`)
-			ON CONFLICT (uuid) DO UPDATE SET complete = excluded.complete, body = excluded.body
-			WHERE incidents.complete <= excluded.complete`, x.UUID, x.Node, c, string(x.JSON))
-		if err != nil {
+		if _, err := s.db.ExecContext(ctx, s.d.UpsertIncident(), x.UUID, x.Node, now, c, string(x.JSON)); err != nil {
 			return fmt.Errorf("hub store: incident: %w", err)
 		}
 	}
@@ -695,87 +685,38 @@ func (s *sqlStore) AddIncidents(ctx context.Context, in []IncomingIncident) erro
 
 // Incident implements Store.
 func (s *sqlStore) Incident(ctx context.Context, uuid string) ([]byte, error) {
-	var body string
-	err := s.db.QueryRowContext(ctx, `SELECT body FROM incidents WHERE uuid = `+s.d.param(1), uuid).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	b, err := store.IncidentJSON(ctx, s.db, s.d, uuid)
 	if err != nil {
-		return nil, fmt.Errorf("hub store: incident: %w", err)
+		return nil, fmt.Errorf("hub store: %w", err)
 	}
-	return []byte(body), nil
+	return b, nil
 }
 
 // Hits implements Store.
 func (s *sqlStore) Hits(ctx context.Context, since, until time.Time, step time.Duration) ([]RuleHits, error) {
-	hc, err := store.NewHitCounts(since, until, step)
+	h, err := store.CountHits(ctx, s.db, s.d, since, until, step)
 	if err != nil {
 		return nil, fmt.Errorf("hub store: %w", err)
 	}
-	p := s.d.param
-	rows, err := s.db.QueryContext(ctx, `SELECT rule, (time_ns - `+p(1)+`) / `+p(2)+` AS b, COUNT(*) FROM alerts
-		WHERE time_ns >= `+p(3)+` AND time_ns < `+p(4)+` GROUP BY rule, b`,
-		since.UnixNano(), int64(step), since.UnixNano(), until.UnixNano())
-	if err != nil {
-		return nil, fmt.Errorf("hub store: hits: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var rule string
-		var b, c int64
-		if err := rows.Scan(&rule, &b, &c); err != nil {
-			return nil, fmt.Errorf("hub store: hits: %w", err)
-		}
-		hc.Add(rule, b, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return hc.Result(), nil
+	return h, nil
 }
 
 // PutReport implements Store.
 func (s *sqlStore) PutReport(ctx context.Context, kind, name string, body []byte) (int64, error) {
-	p := s.d.param
-	tx, err := s.db.BeginTx(ctx, nil)
+	id, err := store.AddReport(ctx, s.db, s.d, kind, name, body)
 	if err != nil {
-		return 0, fmt.Errorf("hub store: report: %w", err)
+		return 0, fmt.Errorf("hub store: %w", err)
 	}
-	defer tx.Rollback()
-	var id int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) + 1 FROM reports`).Scan(&id); err != nil {
-		return 0, fmt.Errorf("hub store: report: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO reports (id, kind, name, time_ns, body) VALUES (`+p(1)+`,`+p(2)+`,`+p(3)+`,`+p(4)+`,`+p(5)+`)`,
-		id, kind, name, time.Now().UnixNano(), string(body)); err != nil {
-		return 0, fmt.Errorf("hub store: report: %w", err)
-	}
-	return id, tx.Commit()
+	return id, nil
 }
 
 // Reports implements Store.
 func (s *sqlStore) Reports(ctx context.Context, kind string, limit int) ([]Report, error) {
-	if limit <= 0 {
-		limit = 20
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, kind, name, time_ns, body FROM reports WHERE kind = `+s.d.param(1)+
-		` ORDER BY id DESC LIMIT `+strconv.Itoa(min(limit, 1000)), kind)
+	r, err := store.ListReports(ctx, s.db, s.d, kind, limit)
 	if err != nil {
-		return nil, fmt.Errorf("hub store: reports: %w", err)
+		return nil, fmt.Errorf("hub store: %w", err)
 	}
-	defer rows.Close()
-	var out []Report
-	for rows.Next() {
-		var r Report
-		var ns int64
-		var body string
-		if err := rows.Scan(&r.ID, &r.Kind, &r.Name, &ns, &body); err != nil {
-			return nil, fmt.Errorf("hub store: reports: %w", err)
-		}
-		r.Time, r.Body = time.Unix(0, ns).UTC(), []byte(body)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return r, nil
 }
 
 // Close implements Store.

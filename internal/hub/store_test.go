@@ -243,3 +243,66 @@ func TestStoreIncidentsHitsReports(t *testing.T) {
 		}
 	})
 }
+
+// TestStoreMigrationToSharedColumns: a store written before its incidents,
+// reports and alerts had the agent store's columns (schema version 3)
+// keeps what it holds, found by the statements the two stores share.
+func TestStoreMigrationToSharedColumns(t *testing.T) {
+	eachStore(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		ss := s.(*sqlStore)
+		for _, tb := range []string{"alerts", "nodes", "bundles", "bundle_acks", "incidents", "reports", "profiles", "schema_version"} {
+			if _, err := ss.db.ExecContext(ctx, "DROP TABLE "+tb); err != nil {
+				t.Fatal(err)
+			}
+		}
+		all := migrations
+		migrations = all[:3]
+		err := ss.migrate(ctx)
+		migrations = all
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if _, err := ss.db.ExecContext(ctx, q, args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		p := ss.d.Param
+		t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+		x := testAlert(0, "A", "ns", t0)
+		exec(`INSERT INTO alerts (uuid, node, time_ns, rule, priority, container_id, image, namespace, pod, count, body)
+			VALUES (`+p(1)+`,`+p(2)+`,`+p(3)+`,`+p(4)+`,`+p(5)+`,'c1','busybox:1','ns','p',1,`+p(6)+`)`,
+			x.Alert.UUID, "n1", t0.UnixNano(), "A", int(x.Alert.Priority), string(x.JSON))
+		inc := `{"uuid":"` + x.Alert.UUID + `","complete":false,"events":[]}`
+		exec(`INSERT INTO incidents (uuid, node, complete, body) VALUES (`+p(1)+`,'n1',0,`+p(2)+`)`, x.Alert.UUID, inc)
+		exec(`INSERT INTO reports (id, kind, name, time_ns, body) VALUES (1,'posture','r1',`+p(1)+`,'{}')`, t0.UnixNano())
+		if err := ss.migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Alerts(ctx, AlertFilter{Since: t0, Until: t0.Add(time.Second)}); err != nil || len(got) != 1 {
+			t.Fatalf("alerts after the migration: %d, %v", len(got), err)
+		}
+		if h, err := s.Hits(ctx, t0, t0.Add(time.Minute), time.Minute); err != nil || len(h) != 1 || h[0].Rule != "A" || h[0].Counts[0] != 1 {
+			t.Fatalf("hits after the migration: %+v, %v", h, err)
+		}
+		if b, err := s.Incident(ctx, x.Alert.UUID); err != nil || string(b) != inc {
+			t.Fatalf("incident after the migration: %s, %v", b, err)
+		}
+		if r, err := s.Reports(ctx, "posture", 10); err != nil || len(r) != 1 || !r[0].Time.Equal(t0) {
+			t.Fatalf("reports after the migration: %+v, %v", r, err)
+		}
+		// The complete form replaces the first, and the next report follows.
+		full := `{"uuid":"` + x.Alert.UUID + `","complete":true,"events":[]}`
+		if err := s.AddIncidents(ctx, []IncomingIncident{{Node: "n1", UUID: x.Alert.UUID, Complete: true, JSON: []byte(full)}}); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := s.Incident(ctx, x.Alert.UUID); string(b) != full {
+			t.Fatalf("incident = %s, want the complete form", b)
+		}
+		if id, err := s.PutReport(ctx, "posture", "r2", []byte("{}")); err != nil || id != 2 {
+			t.Fatalf("PutReport = %d, %v; want 2", id, err)
+		}
+	})
+}

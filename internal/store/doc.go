@@ -13,7 +13,10 @@
 //
 // RuleHits, Report and HitCounts (gathering a rule-hits query's rows into
 // buckets, rules by total) are also the hub's store's (internal/hub) and
-// the console's types: the knowledge lives here once.
+// the console's types, and the statements on incidents, reports and rule
+// hits are the hub's too (sqlshared.go: one Dialect, SQLite or
+// PostgreSQL, the only difference; the tables they read have the same
+// columns in both stores): the knowledge lives here once.
 //
 // Ownership: Open returns the Store; the caller runs Run in a goroutine,
 // cancels its context to stop it (Run flushes what is queued), then calls

@@ -66,9 +66,7 @@ func (s *Store) InsertIncidents(ctx context.Context, incs []*alert.Incident) err
 		return fmt.Errorf("store incidents: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	st, err := tx.PrepareContext(ctx, `INSERT INTO incidents(uuid, time, complete, body) VALUES(?, ?, ?, ?)
-		ON CONFLICT(uuid) DO UPDATE SET time = excluded.time, complete = excluded.complete, body = excluded.body
-		WHERE excluded.complete >= incidents.complete`)
+	st, err := tx.PrepareContext(ctx, SQLite.UpsertIncident())
 	if err != nil {
 		return fmt.Errorf("store incidents: %w", err)
 	}
@@ -83,7 +81,7 @@ func (s *Store) InsertIncidents(ctx context.Context, incs []*alert.Incident) err
 		if inc.Complete {
 			complete = 1
 		}
-		if _, err := st.ExecContext(ctx, inc.UUID, now, complete, string(b)); err != nil {
+		if _, err := st.ExecContext(ctx, inc.UUID, "", now, complete, string(b)); err != nil {
 			return fmt.Errorf("store incidents: %w", err)
 		}
 	}
@@ -113,15 +111,14 @@ func (s *Store) Get(ctx context.Context, uuid string) (*alert.Alert, error) {
 // Incident returns the incident of the alert uuid; nil (and no error) when
 // there is none, or the database predates incidents.
 func (s *Store) Incident(ctx context.Context, uuid string) (*alert.Incident, error) {
-	var body string
-	err := s.db.QueryRowContext(ctx, "SELECT body FROM incidents WHERE uuid = ?", uuid).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) || err != nil && strings.Contains(err.Error(), "no such table") {
+	body, err := IncidentJSON(ctx, s.db, SQLite, uuid)
+	if body == nil && (err == nil || strings.Contains(err.Error(), "no such table")) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store incident: %w", err)
+		return nil, fmt.Errorf("store %w", err)
 	}
-	inc, err := alert.UnmarshalIncident([]byte(body))
+	inc, err := alert.UnmarshalIncident(body)
 	if err != nil {
 		return nil, fmt.Errorf("store incident %s: %w", uuid, err)
 	}
@@ -194,28 +191,11 @@ func (h *HitCounts) Result() []RuleHits {
 // until (the buckets' start times are since + i*step), rules with the most
 // alerts first.
 func (s *Store) Hits(ctx context.Context, since, until time.Time, step time.Duration) ([]RuleHits, error) {
-	hc, err := NewHitCounts(since, until, step)
+	h, err := CountHits(ctx, s.db, SQLite, since, until, step)
 	if err != nil {
 		return nil, fmt.Errorf("store %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT rule, (time - ?) / ?, count(*) FROM alerts
-		WHERE time >= ? AND time < ? GROUP BY rule, 2`, since.UnixNano(), int64(step), since.UnixNano(), until.UnixNano())
-	if err != nil {
-		return nil, fmt.Errorf("store hits: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var rule string
-		var b, c int64
-		if err := rows.Scan(&rule, &b, &c); err != nil {
-			return nil, fmt.Errorf("store hits: %w", err)
-		}
-		hc.Add(rule, b, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store hits: %w", err)
-	}
-	return hc.Result(), nil
+	return h, nil
 }
 
 // Report is an uploaded result: `vigil k8s audit`, `vigil compliance
@@ -231,31 +211,18 @@ type Report struct {
 
 // PutReport stores an uploaded report and returns its id.
 func (s *Store) PutReport(ctx context.Context, kind, name string, body []byte) (int64, error) {
-	r, err := s.db.ExecContext(ctx, "INSERT INTO reports(kind, name, time, body) VALUES(?, ?, ?, ?)",
-		kind, name, time.Now().UnixNano(), string(body))
+	id, err := AddReport(ctx, s.db, SQLite, kind, name, body)
 	if err != nil {
-		return 0, fmt.Errorf("store report: %w", err)
+		return 0, fmt.Errorf("store %w", err)
 	}
-	return r.LastInsertId()
+	return id, nil
 }
 
 // Reports returns the newest limit reports of kind, newest first.
 func (s *Store) Reports(ctx context.Context, kind string, limit int) ([]Report, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT id, kind, name, time, body FROM reports WHERE kind = ? ORDER BY time DESC, id DESC LIMIT ?", kind, limit)
+	r, err := ListReports(ctx, s.db, SQLite, kind, limit)
 	if err != nil {
-		return nil, fmt.Errorf("store reports: %w", err)
+		return nil, fmt.Errorf("store %w", err)
 	}
-	defer rows.Close()
-	var out []Report
-	for rows.Next() {
-		var r Report
-		var t int64
-		var body string
-		if err := rows.Scan(&r.ID, &r.Kind, &r.Name, &t, &body); err != nil {
-			return nil, fmt.Errorf("store reports: %w", err)
-		}
-		r.Time, r.Body = time.Unix(0, t), []byte(body)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return r, nil
 }

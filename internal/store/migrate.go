@@ -9,12 +9,14 @@ import (
 // migrations bring the schema from version i to i+1 (PRAGMA user_version).
 // Version 1 is the alerts table (files written before versions were
 // recorded have user_version 0 and that table); version 2 adds profiles; version 3 the console's columns, incidents and
-// reports.
+// reports; version 4 the incidents' node, so that the hub's store and this
+// one share their statements (sqlshared.go).
 // A migration only adds: nothing stored is rewritten or lost.
 var migrations = []string{
 	0: schema,
 	1: profileSchema,
 	2: consoleSchema,
+	3: sharedSchema,
 }
 
 // SchemaVersion is the schema version this build writes.
