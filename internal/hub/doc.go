@@ -13,7 +13,9 @@
 // alert is stored exactly once. A hub that starts with messages pending
 // (delivered to a hub killed before it acknowledged them) acknowledges
 // nothing until those come again and are stored, since acknowledging a
-// newer one would acknowledge them too (AckAll). The node of a message is its subject's,
+// newer one would acknowledge them too (AckAll); so does a running hub that
+// sees a gap in the stream sequences it receives (a delivery lost on its
+// way, as when a NATS server dies mid-fetch). The node of a message is its subject's,
 // which with mutual TLS only that node may publish on: StartNATS with TLS
 // identifies each client by its certificate's common name (HubIdentity
 // may do anything; node N may publish only on N's subjects and read only

@@ -53,6 +53,7 @@ type Stats struct {
 	Heartbeats uint64
 	Acks       uint64
 	Bad        uint64 // messages that could not be decoded (logged, acknowledged)
+	Gaps       uint64 // deliveries lost on their way (acknowledgements held until they came again)
 }
 
 // Hub runs the fleet's server side: NATS (embedded or external), the
@@ -77,9 +78,9 @@ type Hub struct {
 	feed    *console.Feed
 	console *console.Console
 
-	messages, alerts, duplicates, heartbeats, acks, bad atomic.Uint64
-	ready                                               chan struct{}
-	addr                                                atomic.Pointer[string]
+	messages, alerts, duplicates, heartbeats, acks, bad, gaps atomic.Uint64
+	ready                                                     chan struct{}
+	addr                                                      atomic.Pointer[string]
 }
 
 // New opens the store and starts NATS (embedded unless NATSURL), the
@@ -171,7 +172,7 @@ func (h *Hub) Addr() string {
 // Stats returns the hub's counters.
 func (h *Hub) Stats() Stats {
 	return Stats{Messages: h.messages.Load(), Alerts: h.alerts.Load(), Duplicates: h.duplicates.Load(),
-		Heartbeats: h.heartbeats.Load(), Acks: h.acks.Load(), Bad: h.bad.Load()}
+		Heartbeats: h.heartbeats.Load(), Acks: h.acks.Load(), Bad: h.bad.Load(), Gaps: h.gaps.Load()}
 }
 
 // Run consumes the stream into the store and serves the API until ctx

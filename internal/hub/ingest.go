@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,6 +19,9 @@ const fetchBatch = 1000
 // fetchAhead is how many fetched batches may wait for the store.
 const fetchAhead = 8
 
+// maxAckPending is the most messages the consumer delivers unacknowledged.
+const maxAckPending = 20000
+
 // ingest pulls the stream through the durable consumer into the store. A
 // batch is acknowledged (AckAll: its last message) only once stored, so a
 // hub that stops at any point gets the rest again; the store drops what it
@@ -34,14 +36,19 @@ const fetchAhead = 8
 // every one of them (a redelivery).
 func (h *Hub) ingest(ctx context.Context) error {
 	var held *pendingRange
-	var withSeqs atomic.Bool // the fetcher notes stream sequences while held
+	var high uint64 // the highest stream sequence received
+	ackWait := 30 * time.Second
 	if info, err := h.cons.Info(ctx); err != nil {
 		h.log.Warn("consumer info", "err", err)
-	} else if info.NumAckPending > 0 {
-		held = newPendingRange(info.AckFloor.Stream, info.Delivered.Stream, 3*info.Config.AckWait)
-		h.log.Info("messages delivered to a hub that stopped without acknowledging them: acknowledging nothing until they come again and are stored",
-			"from_seq", info.AckFloor.Stream+1, "to_seq", info.Delivered.Stream, "ack_wait", info.Config.AckWait)
-		withSeqs.Store(true)
+	} else {
+		ackWait = info.Config.AckWait
+		high = info.Delivered.Stream
+		if info.NumAckPending > 0 {
+			held = newPendingRange(3 * ackWait)
+			held.add(info.AckFloor.Stream, info.Delivered.Stream)
+			h.log.Info("messages delivered to a hub that stopped without acknowledging them: acknowledging nothing until they come again and are stored",
+				"from_seq", info.AckFloor.Stream+1, "to_seq", info.Delivered.Stream, "ack_wait", ackWait)
+		}
 	}
 	// Up to fetchAhead decoded batches wait for the store: a fetch now and
 	// then takes many times a store's time (the stream's file store loads
@@ -69,7 +76,7 @@ func (h *Hub) ingest(ctx context.Context) error {
 				h.log.Debug("fetch", "err", err)
 			}
 			if len(msgs) > 0 {
-				batches <- h.decode(msgs, withSeqs.Load()) // taken by the storer even after ctx ends
+				batches <- h.decode(msgs) // taken by the storer even after ctx ends
 			}
 		}
 	}()
@@ -92,6 +99,28 @@ func (h *Hub) ingest(ctx context.Context) error {
 			}
 			sleep(ctx, time.Second)
 		}
+		// Messages the consumer delivered that never reached this hub (a
+		// fetch's reply lost while a NATS server dies, or one that came
+		// after the fetch gave up) leave a gap in the stream sequences:
+		// acknowledging a newer message (AckAll) would acknowledge them
+		// unstored, so the hub holds its acknowledgements until they come
+		// again. A gap wider than the consumer's pending limit is messages
+		// the stream no longer has (its limits), not a lost delivery.
+		for _, seq := range d.seqs {
+			if seq <= high {
+				continue
+			}
+			if high > 0 && seq > high+1 && seq-high-1 <= maxAckPending {
+				if held == nil {
+					held = newPendingRange(3 * ackWait)
+				}
+				held.add(high, seq-1)
+				h.gaps.Add(1)
+				h.log.Info("messages delivered and not received: acknowledging nothing until they come again and are stored",
+					"from_seq", high+1, "to_seq", seq-1, "ack_wait", ackWait)
+			}
+			high = seq
+		}
 		if held != nil {
 			if !held.cover(d.seqs) {
 				h.messages.Add(uint64(d.n))
@@ -99,7 +128,6 @@ func (h *Hub) ingest(ctx context.Context) error {
 			}
 			h.log.Info("the messages a stopped hub left pending are stored", "complete", held.complete())
 			held = nil
-			withSeqs.Store(false)
 		}
 		if err := d.last.Ack(); err != nil {
 			h.log.Warn("ack", "err", err)
@@ -116,37 +144,44 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// pendingRange is the stream sequences (from, to] a stopped hub took and
-// did not acknowledge, and which of them this hub has stored since.
+// pendingRange is the stream sequences delivered to this consumer and not
+// stored yet: a stopped hub's, or lost on their way to this one.
 type pendingRange struct {
-	from, to uint64
-	stored   map[uint64]struct{}
+	missing  map[uint64]struct{}
 	deadline time.Time
 }
 
-func newPendingRange(from, to uint64, wait time.Duration) *pendingRange {
-	return &pendingRange{from: from, to: to, stored: map[uint64]struct{}{}, deadline: time.Now().Add(wait)}
+func newPendingRange(wait time.Duration) *pendingRange {
+	return &pendingRange{missing: map[uint64]struct{}{}, deadline: time.Now().Add(wait)}
+}
+
+// add notes the sequences (from, to] as missing, at most maxAckPending of
+// them (no more can be out).
+func (p *pendingRange) add(from, to uint64) {
+	if to-from > maxAckPending {
+		from = to - maxAckPending
+	}
+	for s := from + 1; s <= to; s++ {
+		p.missing[s] = struct{}{}
+	}
 }
 
 // cover records stored sequences and says whether acknowledging may
-// resume: the whole range is stored, or the deadline passed (messages of
-// the range that never come again are gone from the stream, its age
-// limit).
+// resume: every missing one is stored, or the deadline passed (messages
+// that never come again are gone from the stream, its limits).
 func (p *pendingRange) cover(seqs []uint64) bool {
 	for _, s := range seqs {
-		if s > p.from && s <= p.to {
-			p.stored[s] = struct{}{}
-		}
+		delete(p.missing, s)
 	}
 	return p.complete() || time.Now().After(p.deadline)
 }
 
-func (p *pendingRange) complete() bool { return uint64(len(p.stored)) == p.to-p.from }
+func (p *pendingRange) complete() bool { return len(p.missing) == 0 }
 
 // decoded is a fetched batch, decoded.
 type decoded struct {
 	n     int
-	seqs  []uint64 // stream sequences, when asked
+	seqs  []uint64 // stream sequences, in delivery order
 	last  jetstream.Msg
 	in    []Incoming
 	hbs   []*fleet.Heartbeat
@@ -157,13 +192,11 @@ type decoded struct {
 
 // decode decodes a batch. The node is the one of the subject (which its
 // credentials allow it alone to publish on), never the payload's.
-func (h *Hub) decode(msgs []jetstream.Msg, withSeqs bool) *decoded {
-	d := &decoded{n: len(msgs), last: msgs[len(msgs)-1]}
+func (h *Hub) decode(msgs []jetstream.Msg) *decoded {
+	d := &decoded{n: len(msgs), last: msgs[len(msgs)-1], seqs: make([]uint64, 0, len(msgs))}
 	for _, m := range msgs {
-		if withSeqs {
-			if md, err := m.Metadata(); err == nil {
-				d.seqs = append(d.seqs, md.Sequence.Stream)
-			}
+		if md, err := m.Metadata(); err == nil {
+			d.seqs = append(d.seqs, md.Sequence.Stream)
 		}
 		kind, node, ok := fleet.SubjectKind(m.Subject())
 		if !ok {

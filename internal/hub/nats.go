@@ -180,7 +180,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, o StreamOptions) 
 		return nil, nil, fmt.Errorf("hub: stream: %w", err)
 	}
 	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "hub", AckPolicy: jetstream.AckAllPolicy,
-		AckWait: o.AckWait, MaxAckPending: 20000, DeliverPolicy: jetstream.DeliverAllPolicy})
+		AckWait: o.AckWait, MaxAckPending: maxAckPending, DeliverPolicy: jetstream.DeliverAllPolicy})
 	if err != nil {
 		return nil, nil, fmt.Errorf("hub: consumer: %w", err)
 	}
