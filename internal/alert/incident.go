@@ -3,6 +3,7 @@ package alert
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/vigilsec/vigil/internal/jsontext"
@@ -37,7 +38,25 @@ type IncidentEvent struct {
 	Ret  int64  `json:"ret"`
 	// Alert marks the event that raised the alert.
 	Alert bool `json:"alert,omitempty"`
+
+	// json is the event's JSON form with Alert false, when WithJSON made
+	// it: AppendIncidentJSON copies it instead of encoding the event again.
+	json []byte
 }
+
+// WithJSON returns e (Alert false) carrying its JSON form, encoded once
+// here: the flight recorder's events are each in many incidents (every
+// alert of a busy process tree takes the same recent events), and each
+// incident is encoded for the store and the hub.
+func (e IncidentEvent) WithJSON() IncidentEvent {
+	e.Alert, e.json = false, nil
+	e.json = appendIncidentEvent(nil, &e)
+	return e
+}
+
+// JSONSize is the length of the event's JSON form made by WithJSON (0:
+// none).
+func (e *IncidentEvent) JSONSize() int { return len(e.json) }
 
 // MarshalIncident returns inc's JSON form (the store's column, the API's
 // body, the fleet's message): AppendIncidentJSON.
@@ -58,32 +77,44 @@ func AppendIncidentJSON(b []byte, inc *Incident) []byte {
 	if inc.Events == nil {
 		b = append(b, "null"...)
 	} else {
+		n := 2
+		for i := range inc.Events {
+			n += max(len(inc.Events[i].json), 160) + 1
+		}
+		b = slices.Grow(b, n)
 		b = append(b, '[')
 		for i := range inc.Events {
-			e := &inc.Events[i]
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `{"time":`...)
-			b = strconv.AppendInt(b, e.Time, 10)
-			b = append(b, `,"type":`...)
-			b = jsontext.AppendString(b, e.Type)
-			b = append(b, `,"pid":`...)
-			b = strconv.AppendUint(b, uint64(e.PID), 10)
-			b = append(b, `,"ppid":`...)
-			b = strconv.AppendUint(b, uint64(e.PPID), 10)
-			b = append(b, `,"comm":`...)
-			b = jsontext.AppendString(b, e.Comm)
-			b = append(b, `,"what":`...)
-			b = jsontext.AppendString(b, e.What)
-			b = append(b, `,"ret":`...)
-			b = strconv.AppendInt(b, e.Ret, 10)
-			if e.Alert {
-				b = append(b, `,"alert":true`...)
+			if e := &inc.Events[i]; e.json != nil && !e.Alert {
+				b = append(b, e.json...)
+			} else {
+				b = appendIncidentEvent(b, e)
 			}
-			b = append(b, '}')
 		}
 		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func appendIncidentEvent(b []byte, e *IncidentEvent) []byte {
+	b = append(b, `{"time":`...)
+	b = strconv.AppendInt(b, e.Time, 10)
+	b = append(b, `,"type":`...)
+	b = jsontext.AppendString(b, e.Type)
+	b = append(b, `,"pid":`...)
+	b = strconv.AppendUint(b, uint64(e.PID), 10)
+	b = append(b, `,"ppid":`...)
+	b = strconv.AppendUint(b, uint64(e.PPID), 10)
+	b = append(b, `,"comm":`...)
+	b = jsontext.AppendString(b, e.Comm)
+	b = append(b, `,"what":`...)
+	b = jsontext.AppendString(b, e.What)
+	b = append(b, `,"ret":`...)
+	b = strconv.AppendInt(b, e.Ret, 10)
+	if e.Alert {
+		b = append(b, `,"alert":true`...)
 	}
 	return append(b, '}')
 }

@@ -36,3 +36,28 @@ func TestAppendIncidentJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestIncidentEventWithJSON: an incident of events carrying their JSON
+// form (WithJSON) encodes as the same incident without it, the event
+// marked as the alert's included (its form has no alert flag).
+func TestIncidentEventWithJSON(t *testing.T) {
+	evs := []IncidentEvent{
+		{Time: -5, Type: "execve", PID: 1, Comm: "sh\x00", What: "/bin/cat \"/etc/shadow\" \u2028 <script>\xff", Ret: -2},
+		{Time: 1 << 62, Type: "openat", PID: 4294967295, PPID: 7, Comm: "cat", What: "/etc/shadow", Ret: 3, Alert: true},
+		{Time: 9, Type: "connect", PID: 3, PPID: 1, Comm: "curl", What: "10.0.0.1:443"},
+	}
+	plain := &Incident{UUID: "u", Complete: true, Events: evs}
+	cached := &Incident{UUID: "u", Complete: true}
+	for _, e := range evs {
+		c := e.WithJSON()
+		if c.JSONSize() == 0 || c.Alert {
+			t.Fatalf("WithJSON(%+v) = %+v", e, c)
+		}
+		c.Alert = e.Alert
+		cached.Events = append(cached.Events, c)
+	}
+	want, got := AppendIncidentJSON(nil, plain), AppendIncidentJSON(nil, cached)
+	if string(got) != string(want) {
+		t.Errorf("with cached events %s\nwithout %s", got, want)
+	}
+}

@@ -3,6 +3,7 @@ package recorder
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +88,11 @@ type entry struct {
 	addr      event.SockAddr
 	local     event.SockAddr
 	size      int64
+	// ev is the entry as an incident prints it, with its JSON form: made
+	// when a first incident takes the entry, then copied into the others
+	// (a busy process tree's alerts take the same recent events; encoding
+	// them anew for each was most of what --hub cost the agent).
+	ev *alert.IncidentEvent
 }
 
 // entryBase is the accounted size of an entry without its strings.
@@ -243,8 +249,11 @@ func (r *Recorder) Record(ev *event.Event) {
 	if len(r.pending) > 0 && ev.Time >= r.pending[0].deadline {
 		done = r.expire(ev.Time, done)
 	}
-	for _, p := range rg.pending {
-		p.add(&e, r.o.MaxIncidentEvents, false)
+	if len(rg.pending) > 0 {
+		re := rg.at(rg.n - 1) // e, in the ring
+		for _, p := range rg.pending {
+			r.add(p, re)
+		}
 	}
 	r.mu.Unlock()
 	r.recorded.Inc()
@@ -329,23 +338,45 @@ func (r *Recorder) popHead(rg *ring, reason int) {
 	r.evict[reason].Inc()
 }
 
-// add appends e to the incident when its process is in the ancestry or a
-// child of it (whose later events then belong too).
-func (p *pending) add(e *entry, max int, isAlert bool) {
+// add appends e (an entry of p's ring) to the incident when its process is
+// in the ancestry or a child of it (whose later events then belong too).
+func (r *Recorder) add(p *pending, e *entry) {
 	if !p.pids[e.pid] {
 		if !p.parents[e.ppid] {
 			return
 		}
 		p.pids[e.pid], p.parents[e.pid] = true, true
 	}
-	if len(p.inc.Events) >= max {
+	if len(p.inc.Events) >= r.o.MaxIncidentEvents {
 		p.inc.Truncated = true
 		return
 	}
-	p.inc.Events = append(p.inc.Events, e.incidentEvent(isAlert))
+	p.inc.Events = append(p.inc.Events, r.incidentEvent(e, false))
 }
 
-func (e *entry) incidentEvent(isAlert bool) alert.IncidentEvent {
+// incidentEvent returns e as an incident prints it, made (with its JSON
+// form) the first time and accounted with the entry's memory.
+func (r *Recorder) incidentEvent(e *entry, isAlert bool) alert.IncidentEvent {
+	if e.ev == nil {
+		ev := e.newIncidentEvent().WithJSON()
+		e.ev = &ev
+		grow := int64(incidentEventBase + ev.JSONSize())
+		if ev.What != e.what {
+			grow += int64(len(ev.What))
+		}
+		e.size += grow
+		r.bytes += grow
+	}
+	ev := *e.ev
+	ev.Alert = isAlert
+	return ev
+}
+
+// incidentEventBase is the accounted size of an entry's incident form
+// without its strings.
+const incidentEventBase = 104
+
+func (e *entry) newIncidentEvent() alert.IncidentEvent {
 	what := e.what
 	if len(e.args) > 0 {
 		what = strings.Join(append([]string{what}, e.args...), " ")
@@ -356,8 +387,7 @@ func (e *entry) incidentEvent(isAlert bool) alert.IncidentEvent {
 			what = addrString(e.addr)
 		}
 	}
-	return alert.IncidentEvent{Time: e.time, Type: e.typ.String(), PID: e.pid, PPID: e.ppid, Comm: e.comm,
-		What: what, Ret: e.ret, Alert: isAlert}
+	return alert.IncidentEvent{Time: e.time, Type: e.typ.String(), PID: e.pid, PPID: e.ppid, Comm: e.comm, What: what, Ret: e.ret}
 }
 
 func addrString(a event.SockAddr) string {
@@ -409,7 +439,7 @@ func (r *Recorder) Alert(ev *event.Event, al *alert.Alert) {
 	if rg != nil {
 		// Newest first, then reversed: the cap keeps the events nearest
 		// the alert.
-		var rev []alert.IncidentEvent
+		rev := make([]alert.IncidentEvent, 0, min(rg.n, r.o.MaxIncidentEvents))
 		alerted := false
 		for i := rg.n - 1; i >= 0; i-- {
 			e := rg.at(i)
@@ -422,13 +452,18 @@ func (r *Recorder) Alert(ev *event.Event, al *alert.Alert) {
 			}
 			isAlert := !alerted && e.time == ev.Time && e.pid == ev.PID && e.typ == ev.Type
 			alerted = alerted || isAlert
-			rev = append(rev, e.incidentEvent(isAlert))
+			rev = append(rev, r.incidentEvent(e, isAlert))
 		}
-		for i := len(rev) - 1; i >= 0; i-- {
-			inc.Events = append(inc.Events, rev[i])
+		if len(rev) > 0 {
+			slices.Reverse(rev)
+			inc.Events = rev
 		}
 	}
-	first := &alert.Incident{UUID: inc.UUID, Truncated: inc.Truncated, Events: append([]alert.IncidentEvent(nil), inc.Events...)}
+	// The first form shares the events with the open incident, which only
+	// appends past them: one array for the two while the hub client holds
+	// the first form for the complete one (a copy each doubled what the
+	// collector scanned).
+	first := &alert.Incident{UUID: inc.UUID, Truncated: inc.Truncated, Events: inc.Events[:len(inc.Events):len(inc.Events)]}
 	var done []*alert.Incident
 	if r.o.After < 0 || rg == nil {
 		first.Complete = true
