@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigilsec/vigil/internal/hub"
 	"github.com/vigilsec/vigil/internal/profile"
 )
 
@@ -87,21 +88,12 @@ func (h *profileHub) do(ctx context.Context, method, path string, body []byte) (
 	return data, nil
 }
 
-// hubProfileSummary is one line of GET /api/profiles.
-type hubProfileSummary struct {
-	Name    string    `json:"name"`
-	Version uint64    `json:"version"`
-	State   string    `json:"state"`
-	Hosts   []string  `json:"hosts"`
-	Updated time.Time `json:"updated"`
-}
-
-func (h *profileHub) list(ctx context.Context) ([]hubProfileSummary, error) {
+func (h *profileHub) list(ctx context.Context) ([]hub.ProfileSummary, error) {
 	data, err := h.do(ctx, http.MethodGet, "/api/profiles", nil)
 	if err != nil {
 		return nil, err
 	}
-	var out []hubProfileSummary
+	var out []hub.ProfileSummary
 	if err := json.Unmarshal(data, &out); err != nil {
 		return nil, fmt.Errorf("hub: profile list: %w", err)
 	}

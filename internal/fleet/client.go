@@ -441,9 +441,15 @@ func (c *Client) watchRules(ctx context.Context) {
 	if c.opts.ApplyRules == nil {
 		return
 	}
+	c.keepWatching(ctx, "rules watch", c.watchRulesOnce)
+}
+
+// keepWatching runs once (a KV watch) until ctx ends, again a second after
+// each time it returns (the hub or NATS went away).
+func (c *Client) keepWatching(ctx context.Context, what string, once func(context.Context) error) {
 	for ctx.Err() == nil {
-		if err := c.watchRulesOnce(ctx); err != nil && ctx.Err() == nil {
-			c.log.Debug("rules watch", "err", err)
+		if err := once(ctx); err != nil && ctx.Err() == nil {
+			c.log.Debug(what, "err", err)
 		}
 		select {
 		case <-ctx.Done():

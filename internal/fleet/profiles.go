@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -20,15 +19,7 @@ func (c *Client) watchProfiles(ctx context.Context) {
 	if c.opts.ApplyProfile == nil {
 		return
 	}
-	for ctx.Err() == nil {
-		if err := c.watchProfilesOnce(ctx); err != nil && ctx.Err() == nil {
-			c.log.Debug("profiles watch", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+	c.keepWatching(ctx, "profiles watch", c.watchProfilesOnce)
 }
 
 func (c *Client) watchProfilesOnce(ctx context.Context) error {

@@ -154,8 +154,8 @@ func (h *Hub) shareProfile(ctx context.Context, name string) error {
 	return err
 }
 
-// profileSummary is one line of GET /api/profiles.
-type profileSummary struct {
+// ProfileSummary is one line of GET /api/profiles (`vigil profile --hub` reads it).
+type ProfileSummary struct {
 	Name    string    `json:"name"`
 	Version uint64    `json:"version"`
 	State   string    `json:"state"`
@@ -169,9 +169,9 @@ func (h *Hub) getProfiles(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	out := make([]profileSummary, 0, len(ps))
+	out := make([]ProfileSummary, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, profileSummary{Name: p.Name, Version: p.Version, State: string(p.State), Hosts: p.Hosts, Updated: p.Updated})
+		out = append(out, ProfileSummary{Name: p.Name, Version: p.Version, State: string(p.State), Hosts: p.Hosts, Updated: p.Updated})
 	}
 	writeJSON(w, out)
 }

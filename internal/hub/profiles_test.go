@@ -106,7 +106,7 @@ func TestHubMergesProfiles(t *testing.T) {
 		t.Errorf("merged hosts %q state %s", merged.Hosts, merged.State)
 	}
 	code, body := get("/api/profiles")
-	var list []profileSummary
+	var list []ProfileSummary
 	if code != http.StatusOK || json.Unmarshal(body, &list) != nil || len(list) != 1 || list[0].Name != "label:app=web" {
 		t.Errorf("profile list: %d %s", code, body)
 	}
