@@ -383,14 +383,21 @@ func resumeHeld(m *ebpf.Map) int {
 	return n
 }
 
-// hostMntns is the inode of the agent's own mount namespace, which the
-// agent shares with the host (it reaches containers' files through
-// /proc/PID/root): execs in it are never held. An agent in a container of
-// its own (the DaemonSet) has its container's: the host's cgroups are then
-// held once each, at their first exec, and classified as the host.
+// hostMntns is the inode of the host's mount namespace (the one
+// hostProcess is in), whose execs are never held: the agent's own when it
+// runs on the host (it reaches containers' files through /proc/PID/root);
+// its runtime shim's when it runs in a container of its own (the
+// DaemonSet). Not the agent container's: a runtime's execs in a new
+// container's cgroup before the container's namespaces exist (runc 1.1
+// re-executes itself from a sealed copy, /dev/fd/N, there) would be held
+// in place of the container's first program, and the cgroup classified
+// while that task's root is still the host's, so file rules would be
+// marked on the host's files. Host services in mount namespaces of their
+// own are held once per cgroup, at their first exec, and classified as
+// the host.
 func hostMntns() (uint32, error) {
 	var st unix.Stat_t
-	if err := unix.Stat("/proc/self/ns/mnt", &st); err != nil {
+	if err := unix.Stat("/proc/"+hostProcess()+"/ns/mnt", &st); err != nil {
 		return 0, fmt.Errorf("host mount namespace: %w", err)
 	}
 	return uint32(st.Ino), nil

@@ -17,17 +17,27 @@ import (
 // agent container's root filesystem. (PID 1's root is not used: a node's
 // init may refuse even root's ptrace access to it.)
 func hostFSRoot() string {
+	if p := hostProcess(); p != "self" {
+		return "/proc/" + p + "/root"
+	}
+	return "/"
+}
+
+// hostProcess names a process in the host's mount namespace as /proc
+// does: "self" when the agent runs in it, else the agent's nearest
+// ancestor in another mount namespace (see hostFSRoot).
+func hostProcess() string {
 	self, err := mntnsOf("self")
 	if err != nil {
-		return "/"
+		return "self"
 	}
 	for pid, n := os.Getppid(), 0; pid > 0 && n < 64; pid, n = parentOf(pid), n+1 {
 		p := strconv.Itoa(pid)
 		if ns, err := mntnsOf(p); err == nil && ns != self {
-			return "/proc/" + p + "/root"
+			return p
 		}
 	}
-	return "/"
+	return "self"
 }
 
 // mntnsOf identifies the mount namespace of process p ("self" or a pid).
