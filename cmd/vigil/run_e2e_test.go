@@ -352,13 +352,38 @@ func TestRunEndToEnd(t *testing.T) {
 	})
 	// (b) in the container, until the alert carries the runtime metadata.
 	short := ctr.ID[:12]
-	pollUntil(t, 30*time.Second, "container alert in the file", func() bool {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if code, out := ctr.Exec(t, 10*time.Second, "cat", "/etc/shadow"); code != 0 {
 			t.Fatalf("cat in the container: %d %s", code, out)
 		}
 		a := find(fileJSON(t, s.file), short)
-		return a != nil && a["output_fields"].(map[string]any)["container.image.repository"] != nil
-	})
+		if a != nil && a["output_fields"].(map[string]any)["container.image.repository"] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			// Say what the agent made of the container's reads.
+			var seen []string
+			for _, a := range fileJSON(t, s.file) {
+				if a["rule"] == e2eRuleName {
+					seen = append(seen, fmt.Sprint(a["output"]))
+				}
+			}
+			var metrics string
+			if resp, err := http.Get("http://" + s.listen + "/metrics"); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				metrics = string(b)
+			}
+			var cm []string
+			for _, l := range strings.Split(metrics, "\n") {
+				if strings.HasPrefix(l, "vigil_container") || strings.HasPrefix(l, "vigil_events_lost") || strings.HasPrefix(l, "vigil_queue_dropped") {
+					cm = append(cm, l)
+				}
+			}
+			t.Fatalf("timed out waiting for the container %s's alert with its image in the file; its alerts:\n%s\ncontainer metrics:\n%s\nagent log:\n%s",
+				short, strings.Join(seen, "\n"), strings.Join(cm, "\n"), p.stderr.String())
+		}
+	}
 
 	pollUntil(t, 20*time.Second, "both alerts over HTTP", func() bool {
 		ps := s.posts(t)
